@@ -1,0 +1,59 @@
+"""Realistic OTLP hop payloads for the benchmarks: spans with about 12 attributes."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+_STEPS = (("case", "case.opened", "support"), ("credit", "credit.approved", "support"),
+          ("invoice", "invoice.issued", "billing"), ("ledger", "ledger.posted", "erp"))
+_REGIONS = ("emea", "amer", "apac")
+
+
+def _kv(key: str, value: str | float) -> KeyValue:
+    if isinstance(value, float):
+        return KeyValue(key=key, value=AnyValue(double_value=value))
+    return KeyValue(key=key, value=AnyValue(string_value=value))
+
+
+def hop_request(spans: int, seed: int, now_ns: int | None = None) -> ExportTraceServiceRequest:
+    """One export request of ``spans`` business-hop spans from a billing/ERP estate."""
+    rng = random.Random(seed)
+    now_ns = now_ns or time.time_ns()
+    request = ExportTraceServiceRequest()
+    resource_spans = request.resource_spans.add()
+    resource_spans.resource.attributes.extend(
+        [_kv("service.name", "billing-adapter"), _kv("deployment.environment", "prod")]
+    )
+    scope = resource_spans.scope_spans.add()
+    scope.scope.name = "ledgerline.bench"
+    for i in range(spans):
+        txn = rng.randrange(10**9)
+        entity, step, system = _STEPS[i % 4]
+        span = Span(
+            trace_id=os.urandom(16), span_id=os.urandom(8), parent_span_id=os.urandom(8),
+            name=step, kind=Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=now_ns - rng.randrange(10**12), end_time_unix_nano=0,
+        )
+        span.end_time_unix_nano = span.start_time_unix_nano + rng.randrange(10**9)
+        span.attributes.extend([
+            _kv("correlation.id", f"corr-{txn:09d}"),
+            _kv("biz.flow", "support_credit"),
+            _kv("biz.entity.type", entity),
+            _kv("biz.entity.id", f"{entity.upper()}-2026-{txn:09d}"),
+            _kv("biz.parent.type", _STEPS[(i - 1) % 4][0]),
+            _kv("biz.parent.id", f"P-{txn:09d}"),
+            _kv("biz.step", step),
+            _kv("biz.system", system),
+            _kv("biz.outcome", "ok"),
+            _kv("biz.amount", round(rng.uniform(10, 5000), 2)),
+            _kv("biz.currency", "EUR"),
+            _kv("biz.region", rng.choice(_REGIONS)),
+        ])
+        scope.spans.append(span)
+    return request

@@ -1,0 +1,79 @@
+"""Settings of the store and the collector, read from ``LEDGERLINE_*`` variables."""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from typing_extensions import Annotated
+
+from collector.errors import ConfigError
+
+
+class StoreSettings(BaseSettings):
+    """Where the store lives and how far a query may go. Shared by every service."""
+
+    model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", env_ignore_empty=True, extra="ignore")
+
+    data_dir: Path = Field(Path(".ledgerline"), description="Data directory of the embedded store.")
+    clickhouse_url: str | None = Field(
+        None,
+        description="Store DSN: chdb:///path (embedded) or http(s)://user:pass@host:8123. "
+        "Default: chdb://<data_dir>/clickhouse.",
+    )
+    clickhouse_database: str = Field("ledgerline", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    query_timeout_s: float = Field(10.0, gt=0, description="Time limit of one read query.")
+    query_max_rows: int = Field(10_000, gt=0, description="Row limit of one listing query.")
+
+    @property
+    def dsn(self) -> str:
+        """The store DSN, with the embedded default filled in."""
+        if self.clickhouse_url:
+            return self.clickhouse_url
+        return f"chdb://{(self.data_dir / 'clickhouse').resolve()}"
+
+
+class CollectorSettings(StoreSettings):
+    """The OTLP receiver: ports, credentials, limits and group-commit tuning."""
+
+    host: str = Field("127.0.0.1", description="Address the collector listens on.")
+    http_port: int = Field(4318, ge=0, le=65535)
+    grpc_port: int = Field(4317, ge=0, le=65535)
+    ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, description="Comma-separated bearer tokens; empty means none required."
+    )
+    insecure: bool = Field(False, description="Allow a non-loopback bind without ingest tokens.")
+    max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Request size limit, after gunzip.")
+    max_queue_spans: int = Field(200_000, gt=0, description="Spans waiting for commit before 429.")
+    max_batch_spans: int = Field(50_000, gt=0, description="Spans in one group commit at most.")
+    batch_linger_ms: float = Field(20.0, ge=0, description="How long a commit waits for company.")
+    retry_after_s: int = Field(2, ge=1, description="Retry-After sent with 429 and 503.")
+    max_concurrent_requests: int = Field(256, gt=0, description="Open HTTP requests before 503.")
+
+    @field_validator("ingest_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [t.strip() for t in value.split(",") if t.strip()]
+        return value
+
+    def check_bind(self) -> None:
+        """Refuse to listen beyond loopback without credentials unless told to."""
+        if self.ingest_tokens or self.insecure or is_loopback(self.host):
+            return
+        raise ConfigError(
+            f"refusing to listen on {self.host} without ingest tokens: set LEDGERLINE_INGEST_TOKENS "
+            "or pass --insecure"
+        )
+
+
+def is_loopback(host: str) -> bool:
+    """True when ``host`` names only this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

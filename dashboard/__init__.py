@@ -1,0 +1,1 @@
+"""ledgerline dashboard."""
