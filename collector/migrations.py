@@ -15,6 +15,8 @@ Table layout (see README, "Store and schema"):
 - ``hop_keys``: (entity type, entity id), (trace id, span id) and idempotency key -> hop,
   for lookups by business key and for resolving span links.
 - ``span_links``: span links between hops, keyed on each end.
+- ``otlp_ingest``: a Null-engine staging table; the collector inserts OTLP request bytes
+  and ``otlp_ingest_mv`` flattens them into ``otel_traces`` (see collector/native.py).
 
 The derived tables are ReplacingMergeTree keyed on the span, so a retried delivery of
 the same span collapses; readers use ``FINAL`` or ``DISTINCT`` to see one row per span.
@@ -25,7 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from collector import queries
+from collector import native, queries
 from collector.store import Store
 
 log = logging.getLogger(__name__)
@@ -257,6 +259,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hops derived by materialized view", (_HOPS, _HOPS_MV)),
     Migration(3, "entity edges, both directions", (_EDGES, _EDGES_MV)),
     Migration(4, "hop keys and span links", (_HOP_KEYS, _HOP_KEYS_MV, _SPAN_LINKS, _SPAN_LINKS_MV)),
+    Migration(5, "native OTLP protobuf staging", (native.STAGING_TABLE, native.STAGING_VIEW)),
 )
 
 

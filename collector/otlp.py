@@ -36,10 +36,10 @@ _INVALID_ID = "AA=="
 
 
 @dataclass
-class DecodedBatch:
-    """Rows ready for insert, plus what was rejected and why."""
+class Verdict:
+    """How many spans of a request are valid, and why the others are not."""
 
-    rows: list[list[Any]] = field(default_factory=list)
+    accepted: int = 0
     rejected: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
 
@@ -50,6 +50,13 @@ class DecodedBatch:
             return ""
         detail = ", ".join(f"{n} {reason}" for reason, n in sorted(self.reasons.items()))
         return f"rejected {self.rejected} span(s): {detail}"
+
+
+@dataclass
+class DecodedBatch(Verdict):
+    """Rows ready for insert (the Python decoder), plus what was rejected and why."""
+
+    rows: list[list[Any]] = field(default_factory=list)
 
 
 # -- bodies -------------------------------------------------------------------------------
@@ -166,7 +173,7 @@ def attributes(kvs: Any) -> dict[str, str]:
 
 
 # -- validation and rows ------------------------------------------------------------------
-def _invalid_reason(span: Any) -> str | None:
+def invalid_reason(span: Any) -> str | None:
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
         return "invalid trace_id"
@@ -214,6 +221,23 @@ def _span_row(span: Any, resource: dict[str, str], service: str, scope: tuple[st
     ]
 
 
+def validate(request: ExportTraceServiceRequest) -> Verdict:
+    """Count the valid spans and the rejected ones, with the rules ClickHouse applies too."""
+    verdict = Verdict()
+    reasons = verdict.reasons
+    total = 0
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                total += 1
+                reason = invalid_reason(span)
+                if reason is not None:
+                    reasons[reason] += 1
+    verdict.rejected = sum(reasons.values())
+    verdict.accepted = total - verdict.rejected
+    return verdict
+
+
 def to_rows(request: ExportTraceServiceRequest) -> DecodedBatch:
     """Validate every span and turn the valid ones into ``otel_traces`` rows."""
     batch = DecodedBatch()
@@ -224,12 +248,13 @@ def to_rows(request: ExportTraceServiceRequest) -> DecodedBatch:
         for scope_spans in resource_spans.scope_spans:
             scope = (scope_spans.scope.name, scope_spans.scope.version)
             for span in scope_spans.spans:
-                reason = _invalid_reason(span)
+                reason = invalid_reason(span)
                 if reason is not None:
                     reasons[reason] += 1
                     continue
                 rows.append(_span_row(span, resource, service, scope))
     batch.rejected = sum(reasons.values())
+    batch.accepted = len(rows)
     return batch
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
+from typing import Annotated
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from typing_extensions import Annotated
 
 from collector.errors import ConfigError
 
@@ -47,9 +48,14 @@ class CollectorSettings(StoreSettings):
     insecure: bool = Field(False, description="Allow a non-loopback bind without ingest tokens.")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Request size limit, after gunzip.")
     max_queue_spans: int = Field(200_000, gt=0, description="Spans waiting for commit before 429.")
+    max_queue_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Bytes waiting for commit before 429.")
     max_batch_spans: int = Field(50_000, gt=0, description="Spans in one group commit at most.")
     batch_linger_ms: float = Field(20.0, ge=0, description="How long a commit waits for company.")
     retry_after_s: int = Field(2, ge=1, description="Retry-After sent with 429 and 503.")
+    ingest_decoder: Literal["clickhouse", "python"] = Field(
+        "clickhouse", description="Who decodes OTLP protobuf: ClickHouse (fast) or Python (fallback)."
+    )
+    shutdown_timeout_s: float = Field(30.0, gt=0, description="Time to flush accepted data on stop.")
     max_concurrent_requests: int = Field(256, gt=0, description="Open HTTP requests before 503.")
 
     @field_validator("ingest_tokens", mode="before")

@@ -65,12 +65,10 @@ class Store:
     # -- connections -------------------------------------------------------------------
     def _connect(self, database: str | None) -> Client:
         with _mapped(f"cannot open the store at {self._redacted_dsn()}"):
-            client = clickhouse_connect.get_client(
-                dsn=self.dsn,
-                database=database,
-                autogenerate_session_id=False,
-                send_receive_timeout=max(30, int(self.settings.query_timeout_s * 3)),
-            )
+            extra: dict[str, Any] = {}
+            if not self.embedded:  # HTTP transport options; chdb has no meaning for them
+                extra = {"autogenerate_session_id": False, "send_receive_timeout": 60}
+            client = clickhouse_connect.get_client(dsn=self.dsn, database=database, **extra)
         with self._lock:
             self._clients.append(client)
         return client
@@ -134,10 +132,21 @@ class Store:
         names, rows = self.query_columns(sql, parameters, timeout_s=timeout_s)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def insert(self, table: str, rows: Sequence[Sequence[Any]], column_names: Sequence[str]) -> None:
+    def insert(
+        self,
+        table: str,
+        rows: Sequence[Sequence[Any]],
+        column_names: Sequence[str],
+        settings: dict[str, Any] | None = None,
+    ) -> None:
         """Insert rows in one block; returns only once ClickHouse has committed them."""
         with _mapped(f"insert into {table} failed"):
-            self.client.insert(table, rows, column_names=list(column_names))
+            self.client.insert(table, rows, column_names=list(column_names), settings=settings)
+
+    def insert_raw(self, table: str, data: bytes, fmt: str, settings: dict[str, Any] | None = None) -> None:
+        """Insert pre-encoded data (``fmt`` is a ClickHouse input format) and wait for the commit."""
+        with _mapped(f"insert into {table} failed"):
+            self.client.raw_insert(table, None, data, settings=settings, fmt=fmt)
 
     def ping(self) -> bool:
         """True when the store answers a trivial query."""

@@ -1,0 +1,39 @@
+"""Sinks for the batch writer: how a group of OTLP payloads becomes one insert."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from collector import native, queries
+from collector.otlp import parse_protobuf, to_rows
+from collector.store import Store
+from collector.writer import Payload, Sink
+
+
+class NativeSink:
+    """ClickHouse decodes the protobuf itself: one length-delimited insert per batch."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __call__(self, batch: Sequence[Payload]) -> None:
+        data = native.frame([payload.body for payload in batch])
+        self._store.insert_raw("otlp_ingest", data, "Protobuf", native.INSERT_SETTINGS)
+
+
+class RowSink:
+    """Python decodes to rows and inserts them (for servers without inline schemas)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __call__(self, batch: Sequence[Payload]) -> None:
+        rows = [row for payload in batch for row in to_rows(parse_protobuf(payload.body)).rows]
+        self._store.insert(
+            queries.OTEL_TRACES_TABLE, rows, queries.OTEL_TRACES_COLUMNS, settings=queries.INSERT_SETTINGS
+        )
+
+
+def make_sink(store: Store, decoder: str) -> Sink:
+    """The sink for ``decoder``: ``clickhouse`` (native, default) or ``python``."""
+    return RowSink(store) if decoder == "python" else NativeSink(store)
