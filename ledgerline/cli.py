@@ -1,0 +1,112 @@
+"""The ``ledgerline`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from collector.errors import LedgerlineError
+from collector.settings import CollectorSettings
+
+
+def _collector_settings(args: argparse.Namespace) -> CollectorSettings:
+    overrides: dict[str, object] = {}
+    for name in ("host", "http_port", "grpc_port"):
+        value = getattr(args, name, None)
+        if value is not None:
+            overrides[name] = value
+    if getattr(args, "insecure", False):
+        overrides["insecure"] = True
+    return CollectorSettings(**overrides)  # type: ignore[arg-type]
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    """Apply schema migrations and print what was applied."""
+    from collector.migrations import migrate
+    from collector.store import open_store
+    from ledgerline.server import all_migrations
+
+    settings = CollectorSettings()
+    store = open_store(settings, migrate=False)
+    try:
+        applied = migrate(store, all_migrations())
+    finally:
+        store.close()
+    print(f"schema up to date at {settings.dsn} (database {settings.clickhouse_database}); "
+          f"applied: {applied or 'nothing'}")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the collector and the lineage API until interrupted."""
+    from ledgerline.server import Server, wait_for_signal
+
+    server = Server(_collector_settings(args), api_port=args.api_port)
+    server.start()
+    for name, url in server.urls().items():
+        print(f"  {name:10s} {url}", flush=True)
+    print("ledgerline is serving; Ctrl-C to stop.", flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        print("stopping: flushing accepted spans ...", flush=True)
+        server.stop()
+        print("stopped.", flush=True)
+    return 0
+
+
+def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--host", help="listen address (default 127.0.0.1, LEDGERLINE_HOST)")
+    parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318)")
+    parser.add_argument("--grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
+    parser.add_argument("--api-port", type=int, default=8000, help="lineage API port (default 8000)")
+    parser.add_argument("--insecure", action="store_true",
+                        help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(prog="ledgerline", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the collector and lineage API (owns the embedded store)")
+    _add_serve_options(serve)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply schema migrations").set_defaults(func=cmd_migrate)
+    for register in _plugins():
+        register(sub)
+    return parser
+
+
+def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+    """Subcommands contributed by the other components."""
+    found = []
+    for module, attr in (("ledgerline.simulator.cli", "register"), ("lineage.cli", "register"),
+                         ("ledgerline.demo", "register")):
+        try:
+            mod = __import__(module, fromlist=[attr])
+        except ImportError:
+            continue
+        found.append(getattr(mod, attr))
+    return found
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ledgerline`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args))
+    except LedgerlineError as exc:
+        print(f"ledgerline: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

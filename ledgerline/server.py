@@ -1,0 +1,98 @@
+"""``ledgerline serve``: the collector and the lineage API in one process that owns the store."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from collector.migrations import MIGRATIONS, Migration, migrate
+from collector.service import Collector, UvicornThread
+from collector.settings import CollectorSettings
+from collector.store import Store, open_store
+
+log = logging.getLogger(__name__)
+
+
+def all_migrations() -> tuple[Migration, ...]:
+    """Every component's schema migrations, in version order."""
+    extra: tuple[Migration, ...] = ()
+    try:
+        from lineage.schema import MIGRATIONS as LINEAGE_MIGRATIONS
+
+        extra += tuple(LINEAGE_MIGRATIONS)
+    except ImportError:  # lineage not installed in this build
+        pass
+    return tuple(sorted(MIGRATIONS + extra, key=lambda m: m.version))
+
+
+def open_and_migrate(settings: CollectorSettings) -> Store:
+    """Open the store and apply every component's migrations."""
+    store = open_store(settings, migrate=False)
+    applied = migrate(store, all_migrations())
+    if applied:
+        log.info("applied schema migrations %s", applied)
+    return store
+
+
+class Server:
+    """The parts ``ledgerline serve`` runs, started and stopped in a safe order."""
+
+    def __init__(self, settings: CollectorSettings, api_port: int = 8000) -> None:
+        settings.check_bind()
+        self.settings = settings
+        self.store = open_and_migrate(settings)
+        self.collector = Collector(settings, store=self.store)
+        self.api: UvicornThread | None = None
+        self.api_port = api_port
+        self._extra_stops: list[Callable[[], Any]] = []
+
+    def start(self) -> None:
+        """Start the collector, then the lineage API if it is available."""
+        self.collector.start()
+        app = _lineage_app(self.store)
+        if app is not None:
+            self.api = UvicornThread(app, self.settings.host, self.api_port)
+            self.api.start()
+            self.api_port = self.api.port
+
+    def stop(self) -> None:
+        """Stop serving; everything acknowledged is committed before this returns."""
+        for stop in reversed(self._extra_stops):
+            stop()
+        if self.api is not None:
+            self.api.stop()
+        self.collector.stop()
+        self.store.close()
+
+    def urls(self) -> dict[str, str]:
+        """Where each part listens."""
+        host = self.settings.host
+        urls = {
+            "otlp_http": f"http://{host}:{self.collector.http_port}/v1/traces",
+            "otlp_grpc": f"{host}:{self.collector.grpc_port}",
+            "metrics": f"http://{host}:{self.collector.http_port}/metrics",
+        }
+        if self.api is not None:
+            urls["api"] = f"http://{host}:{self.api_port}/docs"
+        return urls
+
+
+def _lineage_app(store: Store) -> Any | None:
+    try:
+        from lineage.app import create_app
+        from lineage.settings import LineageSettings
+    except ImportError:
+        return None
+    return create_app(LineageSettings(), store)
+
+
+def wait_for_signal() -> None:
+    """Block until SIGINT or SIGTERM."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        pass

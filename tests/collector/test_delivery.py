@@ -1,0 +1,151 @@
+"""Nothing acknowledged goes missing: retries, store outages, backpressure, shutdown."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import grpc
+import httpx
+import pytest
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from bench.payloads import hop_request
+from collector.store import Store
+from tests.collector.sdk import grpc_exporter, hop_attributes, http_exporter, provider
+from tests.conftest import RunningCollector, start_collector
+
+
+def _finished_spans(count: int):
+    memory = InMemorySpanExporter()
+    with provider(memory) as tp:
+        tracer = tp.get_tracer("t")
+        for i in range(count):
+            with tracer.start_as_current_span("hop", attributes=hop_attributes("invoice", f"INV-{i}", "invoice.issued", f"C-{i}")):
+                pass
+    return memory.get_finished_spans()
+
+
+def test_a_retried_export_does_not_double_hops(collector: RunningCollector) -> None:
+    spans = _finished_spans(10)
+    exporter = http_exporter(collector.http_endpoint)
+    assert exporter.export(spans) == SpanExportResult.SUCCESS
+    assert exporter.export(spans) == SpanExportResult.SUCCESS  # the client retries after a lost answer
+    store = collector.store
+    assert store.query("SELECT count() FROM otel_traces") == [(20,)]  # raw spans keep what arrived
+    assert store.query("SELECT count() FROM hops FINAL") == [(10,)]
+    assert store.query("SELECT count() FROM (SELECT DISTINCT * FROM hop_keys)") == [(20,)]  # entity + span key
+
+
+def test_store_outage_answers_503_and_the_sdk_retry_lands_the_data(store: Store) -> None:
+    running = start_collector(store, retry_after_s=1)
+    try:
+        store.command("DETACH TABLE otel_traces")
+        restored = threading.Timer(1.5, lambda: store.command("ATTACH TABLE otel_traces"))
+        restored.start()
+        exporter = http_exporter(f"http://127.0.0.1:{running.http_port}/v1/traces", timeout=15)
+        started = time.monotonic()
+        result = exporter.export(_finished_spans(5))
+        restored.join()
+        assert result == SpanExportResult.SUCCESS
+        assert time.monotonic() - started >= 1.0  # it had to wait for the store
+        metrics = httpx.get(f"http://127.0.0.1:{running.http_port}/metrics").text
+        assert 'ledgerline_export_requests_total{outcome="unavailable",transport="http"}' in metrics
+    finally:
+        running.stop()
+    assert store.query("SELECT count() FROM otel_traces") == [(5,)]
+    assert store.query("SELECT count() FROM hops FINAL") == [(5,)]
+
+
+def test_grpc_store_outage_is_retried_too(store: Store) -> None:
+    running = start_collector(store, retry_after_s=1)
+    try:
+        store.command("DETACH TABLE otel_traces")
+        restored = threading.Timer(1.5, lambda: store.command("ATTACH TABLE otel_traces"))
+        restored.start()
+        exporter = grpc_exporter(f"127.0.0.1:{running.grpc_port}", timeout=15)
+        result = exporter.export(_finished_spans(4))
+        restored.join()
+        assert result == SpanExportResult.SUCCESS
+    finally:
+        running.stop()
+    assert store.query("SELECT count() FROM otel_traces") == [(4,)]
+
+
+def test_grpc_requires_the_token_when_set(store: Store) -> None:
+    running = start_collector(store, ingest_tokens="tok")
+    try:
+        target = f"127.0.0.1:{running.grpc_port}"
+        denied = grpc_exporter(target, timeout=5).export(_finished_spans(1))
+        assert denied == SpanExportResult.FAILURE
+        allowed = grpc_exporter(target, headers={"authorization": "Bearer tok"}, timeout=5)
+        assert allowed.export(_finished_spans(2)) == SpanExportResult.SUCCESS
+        channel = grpc.insecure_channel(target)
+        from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+        with pytest.raises(grpc.RpcError) as info:
+            trace_service_pb2_grpc.TraceServiceStub(channel).Export(hop_request(1, seed=1), timeout=5)
+        assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+        channel.close()
+    finally:
+        running.stop()
+    assert store.query("SELECT count() FROM otel_traces") == [(2,)]
+
+
+def test_full_queue_answers_429_with_retry_after(store: Store) -> None:
+    running = start_collector(store, max_queue_spans=10, retry_after_s=3)
+    gate = threading.Event()
+    real_sink = running.writer._sink
+
+    def gated(batch):  # hold the first commit so the queue stays full
+        gate.wait(10)
+        real_sink(batch)
+
+    running.writer._sink = gated
+    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+    headers = {"content-type": "application/x-protobuf"}
+    results: list[int] = []
+    try:
+        first = threading.Thread(target=lambda: results.append(
+            httpx.post(url, content=hop_request(8, seed=1).SerializeToString(), headers=headers, timeout=20).status_code))
+        first.start()
+        time.sleep(0.3)  # the first request now waits inside the gated commit
+        second = threading.Thread(target=lambda: results.append(
+            httpx.post(url, content=hop_request(8, seed=2).SerializeToString(), headers=headers, timeout=20).status_code))
+        second.start()
+        # The second waits in the queue (an empty queue always takes one payload); with the
+        # first still uncommitted, 8 + 8 + 8 spans exceed the limit of 10.
+        time.sleep(0.3)
+        third = httpx.post(url, content=hop_request(8, seed=3).SerializeToString(), headers=headers, timeout=20)
+        assert third.status_code == 429
+        assert third.headers["retry-after"] == "3"
+        gate.set()
+        first.join(20)
+        second.join(20)
+    finally:
+        gate.set()
+        running.stop()
+    assert sorted(results) == [200, 200]
+    assert store.query("SELECT count() FROM otel_traces") == [(16,)]
+
+
+def test_stop_flushes_what_was_accepted(store: Store) -> None:
+    running = start_collector(store, batch_linger_ms=200)
+    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+    statuses: list[int] = []
+    threads = [
+        threading.Thread(target=lambda s=s: statuses.append(httpx.post(
+            url, content=hop_request(20, seed=s).SerializeToString(),
+            headers={"content-type": "application/x-protobuf"}, timeout=20).status_code))
+        for s in range(6)
+    ]
+    for t in threads:
+        t.start()
+    time.sleep(0.1)
+    running.stop()
+    for t in threads:
+        t.join(20)
+    accepted = statuses.count(200)
+    assert accepted >= 1
+    assert store.query("SELECT count() FROM otel_traces") == [(20 * accepted,)]
