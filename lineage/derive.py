@@ -1,0 +1,171 @@
+"""Status, SLA and conformance of a transaction from its aggregated stage facts. Pure.
+
+Rules (documented in the README):
+
+- a stage is done at the end of the first successful hop of its entity type and step
+  (its own, or a hop elsewhere whose parent is one of its entities, e.g. a batch journal);
+- its SLA runs from the completion of the previous completed stage (the first stage: from
+  the transaction's first hop);
+- ``complete``: the flow's last required stage is done;
+- ``failed``: not complete, and an entity/step ended in a dead letter, or in a failure of a
+  business-rule (non-recoverable) category, with no later success;
+- ``stuck``: not complete, and the open stage (the first not done) or the end-to-end SLA
+  is overdue: nothing has completed it in time;
+- ``in_flight``: otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from lineage.flows import Flow, FlowConfig
+
+
+@dataclass(frozen=True)
+class TxnFacts:
+    """What SQL aggregated for one correlation ID."""
+
+    correlation_id: str
+    flow: str
+    started_ms: int
+    last_ms: int
+    # (entity type, step) -> end of the first successful hop, epoch ms
+    done: dict[tuple[str, str], int]
+    # (last outcome, error category) of each entity/step whose failures are unresolved
+    unresolved: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageVerdict:
+    """One stage against its SLA. ``state``: done, open, pending or missing."""
+
+    stage: str
+    entity_type: str
+    step: str
+    state: str
+    required: bool
+    sla_ms: int | None
+    started_ms: int | None
+    completed_ms: int | None
+    duration_ms: int | None
+    breached: bool
+    due_ms: int | None
+    time_left_ms: int | None  # open stages only; negative means overdue
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Status, SLA and order conformance of one transaction."""
+
+    status: str
+    completed_ms: int | None
+    stages: list[StageVerdict]
+    breached: bool
+    end_to_end_sla_ms: int | None
+    end_to_end_ms: int | None
+    end_to_end_breached: bool
+    conformance: list[dict[str, str]]
+
+
+def _ms(seconds: float | None) -> int | None:
+    return None if seconds is None else int(seconds * 1000)
+
+
+def stage_verdicts(flow: Flow, facts: TxnFacts, now_ms: int) -> list[StageVerdict]:
+    """Each stage's state, duration and SLA verdict."""
+    done = [facts.done.get((s.entity_type, s.step)) for s in flow.stages]
+    out: list[StageVerdict] = []
+    prev_ms: int | None = facts.started_ms
+    open_seen = False
+    for i, stage in enumerate(flow.stages):
+        sla = _ms(stage.sla_s)
+        completed = done[i]
+        due = None if prev_ms is None or sla is None else prev_ms + sla
+        if completed is not None:
+            duration = max(0, completed - prev_ms) if prev_ms is not None else None
+            breached = due is not None and completed > due
+            out.append(StageVerdict(stage.name, stage.entity_type, stage.step, "done", stage.required, sla,
+                                    prev_ms, completed, duration, breached, due, None))
+            prev_ms = completed
+            continue
+        if any(d is not None for d in done[i + 1:]):
+            state = "missing"
+        elif not open_seen:
+            state, open_seen = "open", True
+        else:
+            state = "pending"
+        if state != "open":
+            out.append(StageVerdict(stage.name, stage.entity_type, stage.step, state, stage.required, sla,
+                                    None, None, None, False, None, None))
+            continue
+        left = None if due is None else due - now_ms
+        out.append(StageVerdict(stage.name, stage.entity_type, stage.step, "open", stage.required, sla,
+                                prev_ms, None, now_ms - prev_ms if prev_ms is not None else None,
+                                left is not None and left < 0, due, left))
+    return out
+
+
+def conformance(stages: list[StageVerdict]) -> list[dict[str, str]]:
+    """Missing required stages and stages completed before the one they follow."""
+    issues = [
+        {"kind": "missing_stage", "stage": s.stage, "detail": f"required stage {s.stage} ({s.step}) never completed"}
+        for s in stages if s.state == "missing" and s.required
+    ]
+    completed = [s for s in stages if s.completed_ms is not None]
+    for before, after in zip(completed, completed[1:], strict=False):
+        if after.completed_ms is not None and before.completed_ms is not None \
+                and after.completed_ms < before.completed_ms:
+            issues.append({"kind": "out_of_order", "stage": after.stage,
+                           "detail": f"{after.stage} completed before {before.stage}"})
+    return issues
+
+
+def is_terminal(config: FlowConfig, outcome: str, category: str) -> bool:
+    """A dead letter, or a failure no retry will fix (a business-rule category)."""
+    return outcome == "dead_letter" or (outcome == "failed" and not config.recoverable(category))
+
+
+def evaluate(config: FlowConfig, facts: TxnFacts, now_ms: int) -> Verdict:
+    """Derive status, SLA verdicts and order conformance."""
+    flow = config.flow(facts.flow)
+    stages = stage_verdicts(flow, facts, now_ms)
+    required = [s for s in stages if s.required] or stages
+    last = required[-1]
+    completed_ms = last.completed_ms
+    e2e_sla = _ms(flow.end_to_end_sla_s)
+    e2e = (completed_ms if completed_ms is not None else now_ms) - facts.started_ms
+    e2e_breached = e2e_sla is not None and e2e > e2e_sla
+    if completed_ms is not None:
+        status = "complete"
+    elif any(is_terminal(config, outcome, cat) for outcome, cat in facts.unresolved):
+        status = "failed"
+    elif e2e_breached or any(s.state == "open" and s.breached for s in stages):
+        status = "stuck"
+    else:
+        status = "in_flight"
+    return Verdict(
+        status=status,
+        completed_ms=completed_ms,
+        stages=stages,
+        breached=e2e_breached or any(s.breached for s in stages),
+        end_to_end_sla_ms=e2e_sla,
+        end_to_end_ms=e2e,
+        end_to_end_breached=e2e_breached,
+        conformance=conformance(stages),
+    )
+
+
+def facts_from_row(row: dict[str, object]) -> TxnFacts:
+    """Build TxnFacts from one row of the facts queries."""
+    done: dict[tuple[str, str], int] = {}
+    for entity_type, step, ok_ms in row["done"]:  # type: ignore[attr-defined]
+        key = (str(entity_type), str(step))
+        done[key] = min(int(ok_ms), done.get(key, int(ok_ms)))
+    return TxnFacts(
+        correlation_id=str(row["correlation_id"]),
+        flow=str(row["flow_name"]),
+        started_ms=int(row["started_ms"]),  # type: ignore[call-overload]
+        last_ms=int(row["last_ms"]),  # type: ignore[call-overload]
+        done=done,
+        unresolved=[(str(o), str(c)) for o, c in row["unresolved"]],  # type: ignore[attr-defined]
+    )

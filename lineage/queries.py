@@ -1,0 +1,357 @@
+"""All SQL of the lineage service. Values always go through binding (``{name:Type}``).
+
+Fragments are module constants combined at import time; no input ever reaches the text.
+Times cross the boundary as epoch milliseconds (Int64) so no timezone is ever guessed.
+Derived tables are ReplacingMergeTree: reads use FINAL or DISTINCT so a retried delivery
+never counts twice.
+"""
+
+from __future__ import annotations
+
+# Epoch-ms bounds; the columns are DateTime64(9) in UTC.
+_SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
+_UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
+
+# -- one transaction ----------------------------------------------------------------------
+# Hops of one correlation ID, retries folded into attempts (one row per entity and step).
+HOPS = """
+SELECT EntityType AS entity_type, EntityId AS entity_id, Step AS step,
+    argMax(System, StartTime) AS system, argMax(Outcome, StartTime) AS outcome,
+    toUnixTimestamp64Milli(min(StartTime)) AS start_ms,
+    toUnixTimestamp64Milli(max(EndTime)) AS end_ms,
+    uniqExact(TraceId, SpanId) AS attempts,
+    argMax(TraceId, StartTime) AS trace_id, argMax(SpanId, StartTime) AS span_id,
+    any(CorrelationId) AS correlation_id,
+    argMaxIf(ErrorCategory, StartTime, ErrorCategory != '') AS error_category,
+    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
+    argMaxIf(Currency, StartTime, Currency != '') AS currency,
+    arraySort(x -> x.3, groupArray((Outcome, ErrorCategory, toUnixTimestamp64Milli(StartTime),
+        toUnixTimestamp64Milli(EndTime), TraceId, SpanId))) AS attempt_list
+FROM hops FINAL
+WHERE CorrelationId = {cid:String}
+GROUP BY EntityType, EntityId, Step
+ORDER BY start_ms, entity_type, entity_id, step
+LIMIT {limit:UInt32}
+"""
+
+# Entity edges touching the transaction's entities, with the total for "left out".
+EDGES = """
+SELECT ParentType AS parent_type, ParentId AS parent_id, ChildType AS child_type, ChildId AS child_id,
+    count() OVER () AS total
+FROM (
+    SELECT DISTINCT ParentType, ParentId, ChildType, ChildId FROM entity_edges
+    WHERE (KeyType, KeyId) IN (
+        SELECT DISTINCT toString(EntityType), EntityId FROM hops WHERE CorrelationId = {cid:String})
+)
+ORDER BY parent_type, parent_id, child_type, child_id
+LIMIT {limit:UInt32}
+"""
+
+# Correlation IDs one step away: entity edges both ways, the same entity elsewhere, and
+# span links both ways. Bounded by {limit}; "total" says how many there were.
+_ENTS = "(SELECT DISTINCT toString(EntityType), EntityId FROM hops WHERE CorrelationId IN {ids:Array(String)})"
+_SPANS = "(SELECT DISTINCT TraceId, SpanId FROM hops WHERE CorrelationId IN {ids:Array(String)})"
+NEIGHBOURS = f"""
+SELECT cid, min(via) AS via, count() OVER () AS total FROM (
+    SELECT CorrelationId AS cid, 'entity' AS via FROM entity_edges
+    WHERE (KeyType, KeyId) IN {_ENTS}
+    UNION ALL
+    SELECT CorrelationId, 'entity' FROM hop_keys
+    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (
+        SELECT toString(ParentType), ParentId FROM entity_edges
+        WHERE (KeyType, KeyId) IN {_ENTS} AND Direction = 'parent')
+    UNION ALL
+    SELECT CorrelationId, 'entity' FROM hop_keys
+    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN {_ENTS}
+    UNION ALL
+    SELECT CorrelationId, 'link' FROM span_links
+    WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN {_SPANS}
+    UNION ALL
+    SELECT CorrelationId, 'link' FROM hop_keys
+    WHERE KeyKind = 'span' AND (KeyType, KeyId) IN (
+        SELECT OtherTraceId, OtherSpanId FROM span_links
+        WHERE Direction = 'out' AND (KeyTraceId, KeySpanId) IN {_SPANS})
+)
+WHERE cid != '' AND cid NOT IN {{exclude:Array(String)}}
+GROUP BY cid
+ORDER BY cid
+LIMIT {{limit:UInt32}}
+"""
+
+# Duplicate postings: an idempotency key, or an entity and step, succeeded more than once;
+# or one parent received the posting step from more than one entity.
+DUPLICATES = """
+SELECT kind, key, step, n FROM (
+SELECT 'idempotency_key' AS kind, IdempotencyKey AS key, any(toString(Step)) AS step,
+    uniqExact(TraceId, SpanId) AS n
+FROM hops FINAL
+WHERE CorrelationId = {cid:String} AND IdempotencyKey != '' AND Outcome = 'ok'
+GROUP BY IdempotencyKey HAVING n > 1
+UNION ALL
+SELECT 'entity', concat(EntityType, ':', EntityId), toString(Step), uniqExact(TraceId, SpanId) AS n
+FROM hops FINAL
+WHERE CorrelationId = {cid:String} AND Outcome = 'ok'
+GROUP BY EntityType, EntityId, Step HAVING n > 1
+UNION ALL
+SELECT 'parent', concat(ParentType, ':', pid), toString(Step), uniqExact(EntityType, EntityId) AS n
+FROM hops FINAL ARRAY JOIN ParentIds AS pid
+WHERE CorrelationId = {cid:String} AND Outcome = 'ok' AND Step = {post_step:String}
+GROUP BY ParentType, pid, Step HAVING n > 1
+)
+ORDER BY kind, key
+"""
+
+# Amounts or currencies that differ from the first hop of the chain that carried one.
+AMOUNT_MISMATCHES = """
+WITH (SELECT tuple(Amount, Currency) FROM hops FINAL
+      WHERE CorrelationId = {cid:String} AND Amount IS NOT NULL AND Outcome = 'ok'
+      ORDER BY StartTime LIMIT 1) AS ref
+SELECT EntityType AS entity_type, EntityId AS entity_id, Step AS step,
+    Amount AS amount, Currency AS currency,
+    tupleElement(ref, 1) AS expected_amount, tupleElement(ref, 2) AS expected_currency
+FROM hops FINAL
+WHERE CorrelationId = {cid:String} AND Amount IS NOT NULL AND Outcome = 'ok'
+    AND (abs(Amount - tupleElement(ref, 1)) > 0.005 OR Currency != tupleElement(ref, 2))
+ORDER BY StartTime
+LIMIT 100
+"""
+
+# -- transaction facts (for status and SLA), shared by lookup and listings -----------------
+_HOP_COLS = ("Flow, EntityType, EntityId, Step, Outcome, ErrorCategory, StartTime, EndTime, "
+             "System, Region")
+_FACTS_AGG = """
+, groups AS (
+    SELECT Cid, EntityType, EntityId, Step, any(Flow) AS flow, max(Adopted) AS adopted,
+        toUnixTimestamp64Milli(min(StartTime)) AS first_ms,
+        toUnixTimestamp64Milli(max(EndTime)) AS last_ms,
+        toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
+        countIf(Outcome = 'ok') AS oks, countIf(Outcome != 'ok') AS fails,
+        maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
+        argMax(Outcome, StartTime) AS last_outcome,
+        argMaxIf(ErrorCategory, StartTime, ErrorCategory != '') AS category,
+        groupUniqArray(System) AS systems, groupUniqArray(Region) AS regions
+    FROM src GROUP BY Cid, EntityType, EntityId, Step
+)
+SELECT Cid AS correlation_id,
+    if(anyIf(flow, flow != '' AND adopted = 0) = '', {default_flow:String},
+       anyIf(flow, flow != '' AND adopted = 0)) AS flow_name,
+    minIf(first_ms, adopted = 0) AS started_ms, max(last_ms) AS last_ms,
+    groupArrayIf((toString(EntityType), toString(Step), ok_ms), oks > 0) AS done,
+    groupArrayIf((toString(last_outcome), toString(category)), fails > 0 AND NOT auto_resolved AND adopted = 0)
+        AS unresolved
+FROM groups
+GROUP BY Cid
+HAVING countIf(adopted = 0) > 0
+"""
+
+FACTS_FOR_IDS = f"""
+WITH src AS (
+    SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
+    FROM hops FINAL WHERE CorrelationId IN {{ids:Array(String)}}
+    UNION ALL
+    -- Successful hops elsewhere whose parent is one of our entities complete our stages
+    -- (e.g. a batch journal, with its own correlation ID, posting our invoice).
+    SELECT e.Pc, '', h.EntityType, h.EntityId, h.Step, h.Outcome, '', h.StartTime, h.EndTime,
+        h.System, h.Region, toUInt8(1)
+    FROM (
+        SELECT CorrelationId, TraceId, SpanId, {_HOP_COLS} FROM hops FINAL
+        WHERE Outcome = 'ok' AND (CorrelationId, TraceId, SpanId) IN (
+            SELECT CorrelationId, TraceId, SpanId FROM entity_edges
+            WHERE Direction = 'child' AND (KeyType, KeyId) IN {_ENTS}
+                AND CorrelationId NOT IN {{ids:Array(String)}})
+    ) AS h
+    INNER JOIN (
+        SELECT DISTINCT x.CorrelationId AS Pc, e.TraceId AS T, e.SpanId AS S
+        FROM entity_edges AS e
+        INNER JOIN (SELECT DISTINCT CorrelationId, toString(EntityType) AS Et, EntityId FROM hops
+                    WHERE CorrelationId IN {{ids:Array(String)}}) AS x
+            ON e.KeyType = x.Et AND e.KeyId = x.EntityId
+        WHERE e.Direction = 'child'
+    ) AS e ON h.TraceId = e.T AND h.SpanId = e.S
+)
+{_FACTS_AGG}
+"""
+
+# Listing: transactions whose first hop started in [since, until); hops are read up to
+# {scan_until_ms} so later stages of those transactions are seen.
+FACTS_IN_WINDOW = f"""
+WITH src AS (
+    SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
+    FROM hops FINAL
+    WHERE StartTime >= {_SINCE} AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})
+    UNION ALL
+    SELECT k.CorrelationId, '', h.EntityType, h.EntityId, h.Step, h.Outcome, '', h.StartTime, h.EndTime,
+        h.System, h.Region, toUInt8(1)
+    FROM (
+        SELECT CorrelationId, toString(ParentType) AS Pt, pid, {_HOP_COLS} FROM hops FINAL
+        ARRAY JOIN ParentIds AS pid
+        WHERE Outcome = 'ok' AND StartTime >= {_SINCE}
+            AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})
+    ) AS h
+    INNER JOIN (
+        SELECT DISTINCT KeyType, KeyId, CorrelationId FROM hop_keys
+        WHERE KeyKind = 'entity' AND StartTime >= {_SINCE} - INTERVAL 30 DAY
+    ) AS k ON k.KeyType = h.Pt AND k.KeyId = h.pid
+    WHERE k.CorrelationId != h.CorrelationId
+)
+{_FACTS_AGG}
+    AND started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
+    AND ({{flow:String}} = '' OR flow_name = {{flow:String}})
+    AND ({{system:String}} = '' OR has(arrayFlatten(groupArrayIf(systems, adopted = 0)), {{system:String}}))
+    AND ({{region:String}} = '' OR has(arrayFlatten(groupArrayIf(regions, adopted = 0)), {{region:String}}))
+ORDER BY started_ms DESC, correlation_id
+LIMIT {{limit:UInt32}}
+"""
+
+# -- exceptions ---------------------------------------------------------------------------
+# One exception per (entity type, entity id, step) with a failed, retried or dead-lettered
+# attempt; its id is a stable hash computed here.
+_EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
+_EXCEPTIONS = f"""
+WITH g AS (
+    SELECT {_EXC_ID} AS id, toString(EntityType) AS entity_type, EntityId AS entity_id,
+        toString(Step) AS step,
+        argMax(CorrelationId, StartTime) AS correlation_id,
+        toString(argMaxIf(System, StartTime, Outcome != 'ok')) AS system,
+        toString(argMaxIf(Region, StartTime, Outcome != 'ok')) AS region,
+        toString(argMaxIf(ErrorCategory, StartTime, ErrorCategory != '')) AS category,
+        toString(argMaxIf(Outcome, StartTime, Outcome != 'ok')) AS last_failure,
+        argMaxIf(StatusMessage, StartTime, Outcome != 'ok') AS message,
+        minIf(StartTime, Outcome != 'ok') AS first_seen, maxIf(EndTime, Outcome != 'ok') AS last_seen,
+        maxIf(StartTime, Outcome != 'ok') AS last_fail_start,
+        uniqExact(TraceId, SpanId) AS attempts,
+        countIf(Outcome = 'ok') > 0 AND maxIf(StartTime, Outcome = 'ok') > last_fail_start AS auto_resolved,
+        argMaxIf(EndTime, StartTime, Outcome = 'ok') AS ok_end
+    FROM hops FINAL
+    WHERE __SCOPE__ AND (EntityType, EntityId, Step) IN (
+        SELECT EntityType, EntityId, Step FROM hops WHERE Outcome != 'ok' AND __SCOPE__)
+    GROUP BY EntityType, EntityId, Step
+),
+a AS (
+    SELECT ExceptionId, toString(argMax(Action, At)) AS action, max(At) AS action_at
+    FROM exception_actions WHERE ExceptionId IN (SELECT id FROM g) GROUP BY ExceptionId
+),
+x AS (
+    SELECT g.*, a.action AS action, a.action_at AS action_at,
+        multiIf(auto_resolved, 'resolved',
+                a.action = 'resolve' AND a.action_at >= g.last_fail_start, 'resolved',
+                a.action = 'ack' AND a.action_at >= g.last_fail_start, 'acknowledged', 'open') AS state,
+        multiIf(has({{transient:Array(String)}}, category), 1, has({{business:Array(String)}}, category), 0,
+                {{unknown_transient:UInt8}}) AS recoverable,
+        toUnixTimestamp64Milli(first_seen) AS first_ms, toUnixTimestamp64Milli(last_seen) AS last_ms,
+        multiIf(auto_resolved, toUnixTimestamp64Milli(ok_end),
+                state = 'resolved', toUnixTimestamp64Milli(a.action_at), 0) AS closed_ms
+    FROM g LEFT JOIN a ON a.ExceptionId = g.id
+)
+"""
+_EXC_COLS = """id, entity_type, entity_id, step, correlation_id, system, region, category, last_failure,
+    message, first_ms, last_ms, closed_ms, attempts, state, recoverable"""
+_EXC_FILTER = """
+WHERE ({state:String} = '' OR state = {state:String})
+    AND ({category:String} = '' OR category = {category:String})
+    AND ({system:String} = '' OR system = {system:String})
+"""
+
+EXCEPTIONS_IN_WINDOW = (
+    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}")
+    + f"SELECT {_EXC_COLS} FROM x {_EXC_FILTER} ORDER BY last_ms DESC, id LIMIT {{limit:UInt32}}"
+)
+EXCEPTIONS_FOR_IDS = (
+    _EXCEPTIONS.replace("__SCOPE__", "CorrelationId IN {ids:Array(String)}")
+    + f"SELECT {_EXC_COLS} FROM x ORDER BY first_ms, id LIMIT {{limit:UInt32}}"
+)
+EXCEPTION_BY_ID = (
+    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} AND {_EXC_ID} = {{id:String}}")
+    + f"SELECT {_EXC_COLS} FROM x LIMIT 1"
+)
+EXCEPTION_HISTORY = """
+SELECT toString(Action) AS action, Actor AS actor, Note AS note, toUnixTimestamp64Milli(At) AS at_ms
+FROM exception_actions WHERE ExceptionId = {id:String} ORDER BY At, action LIMIT 1000
+"""
+INSERT_EXCEPTION_ACTION = """
+INSERT INTO exception_actions (ExceptionId, Action, Actor, Note, At, EntityType, EntityId, Step)
+SELECT {id:String}, {action:String}, {actor:String}, {note:String}, fromUnixTimestamp64Milli({at_ms:Int64}),
+    {entity_type:String}, {entity_id:String}, {step:String}
+"""
+
+# Open (not resolved) exceptions per bucket and category, and age buckets of those open now.
+EXCEPTION_BACKLOG = (
+    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
+    + """
+SELECT b AS bucket_ms, category,
+    countIf(first_ms < b + {bucket_ms:Int64} AND (closed_ms = 0 OR closed_ms >= b + {bucket_ms:Int64})) AS open
+FROM x ARRAY JOIN arrayMap(i -> {since_ms:Int64} + i * {bucket_ms:Int64}, range({buckets:UInt32})) AS b
+GROUP BY b, category HAVING open > 0
+ORDER BY b, category
+"""
+)
+EXCEPTION_AGES = (
+    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
+    + """
+SELECT category,
+    countIf({now_ms:Int64} - first_ms < 3600000) AS lt_1h,
+    countIf({now_ms:Int64} - first_ms BETWEEN 3600000 AND 14399999) AS h1_4,
+    countIf({now_ms:Int64} - first_ms BETWEEN 14400000 AND 86399999) AS h4_24,
+    countIf({now_ms:Int64} - first_ms >= 86400000) AS gt_24h
+FROM x WHERE state != 'resolved'
+GROUP BY category ORDER BY category
+"""
+)
+
+# -- metrics ------------------------------------------------------------------------------
+# Grouping column chosen by a bound parameter ('' = none).
+_GROUP = """multiIf({group_by:String} = 'system', toString(p.System),
+    {group_by:String} = 'region', if(p.Region != '', toString(p.Region), i.region),
+    {group_by:String} = 'legal_entity', if(p.LegalEntity != '', toString(p.LegalEntity), i.legal_entity), '')"""
+
+# Posting latency: from the "from" step of an entity to the "to" step of a hop whose parent
+# is that entity, bucketed by posting time. Works across correlation IDs (batch journals).
+POSTING_LATENCY = f"""
+WITH posts AS (
+    SELECT toString(ParentType) AS pt, pid, EndTime, System, Region, LegalEntity
+    FROM hops FINAL ARRAY JOIN ParentIds AS pid
+    WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+),
+issued AS (
+    SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
+        toString(any(Region)) AS region, toString(any(LegalEntity)) AS legal_entity
+    FROM hops FINAL
+    WHERE Step = {{from_step:String}} AND Outcome = 'ok'
+        AND StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}
+        AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
+    GROUP BY EntityType, EntityId
+)
+SELECT intDiv(toUnixTimestamp64Milli(p.EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
+    {_GROUP} AS grp, count() AS n,
+    quantilesExact(0.5, 0.95, 0.99)(toUnixTimestamp64Milli(p.EndTime) - toUnixTimestamp64Milli(i.issued_at)) AS q
+FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
+GROUP BY bucket_ms, grp
+ORDER BY bucket_ms, grp
+LIMIT {{limit:UInt32}}
+"""
+
+# Completed stages per bucket: successful hops whose (entity type, step) is a stage.
+THROUGHPUT = """
+SELECT intDiv(toUnixTimestamp64Milli(EndTime), {bucket_ms:Int64}) * {bucket_ms:Int64} AS bucket_ms,
+    transform(concat(EntityType, '|', Step), {keys:Array(String)}, {names:Array(String)}, '') AS stage,
+    multiIf({group_by:String} = 'system', toString(System), {group_by:String} = 'region', toString(Region),
+            {group_by:String} = 'legal_entity', toString(LegalEntity), '') AS grp,
+    uniqExact(EntityType, EntityId, Step) AS n
+FROM hops FINAL
+WHERE Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({since_ms:Int64})
+    AND EndTime < fromUnixTimestamp64Milli({until_ms:Int64})
+    AND has({keys:Array(String)}, concat(EntityType, '|', Step))
+GROUP BY bucket_ms, stage, grp
+ORDER BY bucket_ms, stage, grp
+LIMIT {limit:UInt32}
+"""
+
+# Correlation IDs an entity belongs to.
+ENTITY_CORRELATIONS = """
+SELECT CorrelationId AS cid, toUnixTimestamp64Milli(min(StartTime)) AS first_ms, count() OVER () AS total
+FROM hop_keys
+WHERE KeyKind = 'entity' AND KeyType = {entity_type:String} AND KeyId = {entity_id:String}
+GROUP BY CorrelationId
+ORDER BY first_ms, cid
+LIMIT {limit:UInt32}
+"""

@@ -1,0 +1,295 @@
+"""The lineage service: runs the queries and shapes the answers. Holds no cache, so late
+spans show up on the next request."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from collector.store import Store
+from lineage import queries
+from lineage.derive import TxnFacts, Verdict, evaluate, facts_from_row
+from lineage.flows import FlowConfig
+from lineage.settings import LineageSettings
+from lineage.timeparse import to_ms, utcnow
+
+
+@dataclass(frozen=True)
+class Window:
+    """A validated time window, epoch ms, and a row limit."""
+
+    since_ms: int
+    until_ms: int
+    limit: int
+
+
+def _iso(ms: int | None) -> str | None:
+    from lineage.timeparse import from_ms
+
+    value = from_ms(ms)
+    return None if value is None else value.isoformat().replace("+00:00", "Z")
+
+
+class Lineage:
+    """Queries over the stored hops for one store and one set of flow definitions."""
+
+    def __init__(self, settings: LineageSettings, store: Store, config: FlowConfig) -> None:
+        self.settings = settings
+        self.store = store
+        self.config = config
+
+    # -- helpers ---------------------------------------------------------------------------
+    def _dicts(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        return self.store.query_dicts(sql, params)
+
+    def _exc_params(self) -> dict[str, Any]:
+        return {
+            "transient": sorted(self.config.transient),
+            "business": sorted(self.config.business),
+            "unknown_transient": int(self.config.unknown_is_transient),
+        }
+
+    def facts(self, ids: list[str]) -> dict[str, TxnFacts]:
+        """Aggregated stage facts of the given correlation IDs."""
+        if not ids:
+            return {}
+        rows = self._dicts(queries.FACTS_FOR_IDS, ids=ids, default_flow=self.config.default_flow)
+        return {str(r["correlation_id"]): facts_from_row(r) for r in rows}
+
+    def verdict(self, facts: TxnFacts, now_ms: int) -> Verdict:
+        """Status and SLA of aggregated facts."""
+        return evaluate(self.config, facts, now_ms)
+
+    # -- stitching ---------------------------------------------------------------------------
+    def related(self, cid: str) -> tuple[list[dict[str, Any]], int]:
+        """Correlation IDs reachable within the depth limit, and how many were left out."""
+        seen, frontier = [cid], [cid]
+        found: list[dict[str, Any]] = []
+        omitted = 0
+        for depth in range(1, self.settings.stitch_depth + 1):
+            if not frontier:
+                break
+            rows = self._dicts(queries.NEIGHBOURS, ids=frontier, exclude=seen, limit=self.settings.stitch_fanout)
+            if rows:
+                omitted += int(rows[0]["total"]) - len(rows)
+            frontier = [str(r["cid"]) for r in rows]
+            seen += frontier
+            found += [{"correlation_id": str(r["cid"]), "depth": depth, "via": str(r["via"])} for r in rows]
+        return found, omitted
+
+    # -- one transaction ----------------------------------------------------------------------
+    def transaction(self, cid: str) -> dict[str, Any] | None:
+        """The full lineage document of one correlation ID, or None if unknown."""
+        hops = self._dicts(queries.HOPS, cid=cid, limit=self.settings.max_hops + 1)
+        if not hops:
+            return None
+        now_ms = to_ms(utcnow())
+        related, omitted = self.related(cid)
+        all_facts = self.facts([cid] + [r["correlation_id"] for r in related])
+        facts = all_facts[cid]
+        verdict = self.verdict(facts, now_ms)
+        flow = self.config.flow(facts.flow)
+        for rel in related:
+            rel_facts = all_facts.get(rel["correlation_id"])
+            rel["flow"] = rel_facts.flow if rel_facts else None
+            rel["status"] = self.verdict(rel_facts, now_ms).status if rel_facts else None
+        edges = self._dicts(queries.EDGES, cid=cid, limit=self.settings.max_edges)
+        dupes = self._dicts(queries.DUPLICATES, cid=cid, post_step=flow.latency_to)
+        return {
+            "correlation_id": cid,
+            "flow": flow.name,
+            "status": verdict.status,
+            "started_at": _iso(facts.started_ms),
+            "completed_at": _iso(verdict.completed_ms),
+            "last_activity_at": _iso(facts.last_ms),
+            "hops": [_hop(h) for h in hops[: self.settings.max_hops]],
+            "hops_truncated": len(hops) > self.settings.max_hops,
+            "nodes": _nodes(hops, edges),
+            "edges": [{k: e[k] for k in ("parent_type", "parent_id", "child_type", "child_id")} for e in edges],
+            "edges_omitted": (int(edges[0]["total"]) - len(edges)) if edges else 0,
+            "related_correlation_ids": [r["correlation_id"] for r in related],
+            "related": related,
+            "related_omitted": omitted,
+            "sla": _sla(verdict),
+            "conformance": verdict.conformance + [_duplicate(d) for d in dupes],
+            "amount_mismatches": self._dicts(queries.AMOUNT_MISMATCHES, cid=cid),
+            "exceptions": self.exceptions_for([cid]),
+        }
+
+    def entity(self, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:
+        """Correlation IDs an entity belongs to, with their transactions."""
+        rows = self._dicts(queries.ENTITY_CORRELATIONS, entity_type=entity_type, entity_id=entity_id,
+                           limit=limit)
+        if not rows:
+            return None
+        ids = [str(r["cid"]) for r in rows]
+        docs = [self.transaction(cid) for cid in ids]
+        return {
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "correlation_ids": ids,
+            "truncated": int(rows[0]["total"]) > len(rows),
+            "transactions": [d for d in docs if d is not None],
+        }
+
+    # -- listings -------------------------------------------------------------------------------
+    def transactions(self, window: Window, status: str, flow: str, system: str, region: str) -> dict[str, Any]:
+        """Transactions started in the window, filtered; status derived from SQL aggregates."""
+        scan = self.settings.query_max_rows
+        lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
+        rows = self._dicts(
+            queries.FACTS_IN_WINDOW, since_ms=window.since_ms, until_ms=window.until_ms,
+            scan_until_ms=window.until_ms + int(max(lookahead, 86400) * 2000),
+            default_flow=self.config.default_flow, flow=flow, system=system, region=region, limit=scan + 1,
+        )
+        now_ms = to_ms(utcnow())
+        items = []
+        for row in rows[:scan]:
+            facts = facts_from_row(row)
+            verdict = self.verdict(facts, now_ms)
+            if status and verdict.status != status:
+                continue
+            items.append({
+                "correlation_id": facts.correlation_id, "flow": facts.flow, "status": verdict.status,
+                "started_at": _iso(facts.started_ms), "completed_at": _iso(verdict.completed_ms),
+                "last_activity_at": _iso(facts.last_ms), "sla_breached": verdict.breached,
+            })
+        truncated = len(items) > window.limit or len(rows) > scan
+        return {"transactions": items[: window.limit], "truncated": truncated}
+
+    def sla_breaches(self, window: Window, flow: str, stage: str) -> dict[str, Any]:
+        """Late-but-complete stages and open-and-overdue stages of transactions in the window."""
+        scan = self.settings.query_max_rows
+        rows = self._dicts(
+            queries.FACTS_IN_WINDOW, since_ms=window.since_ms, until_ms=window.until_ms,
+            scan_until_ms=window.until_ms + 7 * 86400 * 1000, default_flow=self.config.default_flow,
+            flow=flow, system="", region="", limit=scan + 1,
+        )
+        now_ms = to_ms(utcnow())
+        out: list[dict[str, Any]] = []
+        for row in rows[:scan]:
+            facts = facts_from_row(row)
+            verdict = self.verdict(facts, now_ms)
+            out += [_breach(facts, s) for s in verdict.stages if s.breached and (not stage or s.stage == stage)]
+            if verdict.end_to_end_breached and stage in ("", "end_to_end"):
+                out.append(_e2e_breach(facts, verdict))
+        kinds = [b["kind"] for b in out]
+        return {
+            "late_complete": kinds.count("late_complete"),
+            "open_overdue": kinds.count("open_overdue"),
+            "end_to_end": kinds.count("end_to_end"),
+            "breaches": out[: window.limit],
+            "truncated": len(out) > window.limit or len(rows) > scan,
+        }
+
+    # -- exceptions -------------------------------------------------------------------------------
+    def exceptions_for(self, ids: list[str]) -> list[dict[str, Any]]:
+        """Exceptions raised by hops of the given correlation IDs."""
+        rows = self._dicts(queries.EXCEPTIONS_FOR_IDS, ids=ids, limit=self.settings.max_hops,
+                           **self._exc_params())
+        return [_exception(r) for r in rows]
+
+    def exceptions(self, window: Window, state: str, category: str, system: str) -> dict[str, Any]:
+        """Exceptions first or last seen in the window, filtered."""
+        rows = self._dicts(queries.EXCEPTIONS_IN_WINDOW, since_ms=window.since_ms, until_ms=window.until_ms,
+                           state=state, category=category, system=system, limit=window.limit + 1,
+                           **self._exc_params())
+        return {"exceptions": [_exception(r) for r in rows[: window.limit]], "truncated": len(rows) > window.limit}
+
+    def exception(self, exc_id: str, since_ms: int) -> dict[str, Any] | None:
+        """One exception with its audit history, or None."""
+        rows = self._dicts(queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **self._exc_params())
+        if not rows:
+            return None
+        out = _exception(rows[0])
+        history = self._dicts(queries.EXCEPTION_HISTORY, id=exc_id)
+        out["history"] = [{"action": h["action"], "actor": h["actor"], "note": h["note"],
+                           "at": _iso(int(h["at_ms"]))} for h in history]
+        return out
+
+    def act(self, exc_id: str, action: str, actor: str, note: str, since_ms: int) -> dict[str, Any] | None:
+        """Append an ack/resolve record and return the exception as it now stands."""
+        current = self.exception(exc_id, since_ms)
+        if current is None:
+            return None
+        self.store.command(queries.INSERT_EXCEPTION_ACTION, {
+            "id": exc_id, "action": action, "actor": actor, "note": note, "at_ms": to_ms(utcnow()),
+            "entity_type": current["entity_type"], "entity_id": current["entity_id"], "step": current["step"],
+        })
+        return self.exception(exc_id, since_ms)
+
+
+# -- shaping ----------------------------------------------------------------------------------------
+def _hop(h: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "entity_type": h["entity_type"], "entity_id": h["entity_id"], "step": h["step"], "system": h["system"],
+        "outcome": h["outcome"], "start_time": _iso(h["start_ms"]), "end_time": _iso(h["end_ms"]),
+        "duration_ms": int(h["end_ms"]) - int(h["start_ms"]), "attempts": int(h["attempts"]),
+        "trace_id": h["trace_id"], "span_id": h["span_id"], "correlation_id": h["correlation_id"],
+        "error_category": h["error_category"] or None, "amount": h["amount"], "currency": h["currency"] or None,
+        "attempt_list": [
+            {"outcome": a[0], "error_category": a[1] or None, "start_time": _iso(a[2]), "end_time": _iso(a[3]),
+             "trace_id": a[4], "span_id": a[5]}
+            for a in h["attempt_list"]
+        ],
+    }
+
+
+def _nodes(hops: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[dict[str, str]]:
+    keys = {(h["entity_type"], h["entity_id"]) for h in hops}
+    for e in edges:
+        keys |= {(e["parent_type"], e["parent_id"]), (e["child_type"], e["child_id"])}
+    return [{"entity_type": t, "entity_id": i} for t, i in sorted(keys)]
+
+
+def _sla(verdict: Verdict) -> dict[str, Any]:
+    return {
+        "breached": verdict.breached,
+        "end_to_end": {"sla_ms": verdict.end_to_end_sla_ms, "elapsed_ms": verdict.end_to_end_ms,
+                       "breached": verdict.end_to_end_breached},
+        "stages": [
+            {"stage": s.stage, "entity_type": s.entity_type, "step": s.step, "state": s.state,
+             "required": s.required, "sla_ms": s.sla_ms, "started_at": _iso(s.started_ms),
+             "completed_at": _iso(s.completed_ms), "duration_ms": s.duration_ms, "breached": s.breached,
+             "due_at": _iso(s.due_ms), "time_left_ms": s.time_left_ms}
+            for s in verdict.stages
+        ],
+    }
+
+
+def _duplicate(d: dict[str, Any]) -> dict[str, str]:
+    what = {"idempotency_key": "idempotency key", "entity": "entity", "parent": "parent entity"}[d["kind"]]
+    return {"kind": "duplicate_posting", "stage": d["step"],
+            "detail": f"{what} {d['key']} succeeded {d['n']} times at {d['step']}"}
+
+
+def _exception(r: dict[str, Any]) -> dict[str, Any]:
+    now_ms = to_ms(utcnow())
+    return {
+        "id": r["id"], "entity_type": r["entity_type"], "entity_id": r["entity_id"], "step": r["step"],
+        "correlation_id": r["correlation_id"], "system": r["system"], "region": r["region"] or None,
+        "category": r["category"] or None, "recoverable": bool(r["recoverable"]),
+        "last_outcome": r["last_failure"], "message": r["message"] or None, "state": r["state"],
+        "first_seen": _iso(r["first_ms"]), "last_seen": _iso(r["last_ms"]),
+        "resolved_at": _iso(r["closed_ms"]) if r["closed_ms"] else None,
+        "attempts": int(r["attempts"]), "age_ms": now_ms - int(r["first_ms"]),
+    }
+
+
+def _breach(facts: TxnFacts, s: Any) -> dict[str, Any]:
+    late = s.state == "done"
+    return {
+        "correlation_id": facts.correlation_id, "flow": facts.flow, "stage": s.stage,
+        "kind": "late_complete" if late else "open_overdue", "sla_ms": s.sla_ms, "due_at": _iso(s.due_ms),
+        "completed_at": _iso(s.completed_ms), "duration_ms": s.duration_ms,
+        "overdue_ms": (s.completed_ms - s.due_ms) if late else -s.time_left_ms,
+    }
+
+
+def _e2e_breach(facts: TxnFacts, v: Verdict) -> dict[str, Any]:
+    sla = v.end_to_end_sla_ms or 0
+    return {
+        "correlation_id": facts.correlation_id, "flow": facts.flow, "stage": "end_to_end", "kind": "end_to_end",
+        "sla_ms": sla, "due_at": _iso(facts.started_ms + sla), "completed_at": _iso(v.completed_ms),
+        "duration_ms": v.end_to_end_ms, "overdue_ms": (v.end_to_end_ms or 0) - sla,
+    }
