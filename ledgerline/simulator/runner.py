@@ -1,0 +1,206 @@
+"""Running a simulation: backfill, then paced live traffic; progress and the summary."""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from typing import Any, TextIO
+
+from ledgerline.simulator.config import FAULT_KINDS, SimConfig
+from ledgerline.simulator.emit import Estate, ExporterFactory, otlp_exporter
+from ledgerline.simulator.scenario import (
+    SEC,
+    BatchJournal,
+    Transaction,
+    batch_runs,
+    build_transaction,
+    make_batches,
+    plan_backfill,
+)
+
+_LIVE_BATCH_LAG = 45 * SEC  # a live journal starts this far back, so it ends by "now"
+
+
+@dataclass
+class Summary:
+    """What a simulation sent and which faults it injected (transactions per kind)."""
+
+    transactions: int = 0
+    spans_emitted: int = 0
+    spans_sent: int = 0
+    spans_failed: int = 0
+    batch_journals: int = 0
+    batch_pending: int = 0  # invoices waiting for a batch run that did not come
+    faults: Counter[str] = field(default_factory=Counter)
+    details: Counter[str] = field(default_factory=Counter)  # fault variants, e.g. "missing_hop:no ledger"
+    backfill_start_ns: int | None = None
+    backfill_end_ns: int | None = None
+    elapsed_s: float = 0.0
+
+    def record(self, tx: Transaction) -> None:
+        """Count an emitted transaction (batch ones count once their journal is out)."""
+        self.transactions += 1
+        if tx.fault and tx.fault != "batch_journal":
+            self.faults[tx.fault] += 1
+            if tx.detail:
+                self.details[f"{tx.fault}:{tx.detail}"] += 1
+
+    def record_batch(self, journal: BatchJournal) -> None:
+        """Count an emitted batch journal and the invoices it posted."""
+        self.batch_journals += 1
+        self.faults["batch_journal"] += len(journal.invoice_seqs)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain data, e.g. for JSON."""
+        data = asdict(self)
+        data["faults"] = {k: self.faults.get(k, 0) for k in FAULT_KINDS}
+        data["details"] = dict(sorted(self.details.items()))
+        return data
+
+    def format(self, config: SimConfig) -> str:
+        """The final report: totals and injected faults against their configured rates."""
+        lines = [
+            f"simulate: done in {self.elapsed_s:.1f}s: {self.transactions} transactions, "
+            f"{self.spans_sent} spans sent, {self.spans_failed} failed",
+            "injected faults (transactions, measured rate vs configured):",
+        ]
+        total = max(1, self.transactions)
+        for kind in FAULT_KINDS:
+            n = self.faults.get(kind, 0)
+            extra = ""
+            if kind == "batch_journal":
+                extra = f"  in {self.batch_journals} journal(s)" + (
+                    f", {self.batch_pending} awaiting the next run" if self.batch_pending else ""
+                )
+            lines.append(f"  {kind:<18} {n:>6}  {n / total:6.3f} vs {config.rate_of(kind):.3f}{extra}")
+        lines.extend(f"    {k:<34} {v:>6}" for k, v in sorted(self.details.items()))
+        return "\n".join(lines)
+
+
+class _Progress:
+    """Prints sent/failed/rate every ``progress_every_s`` seconds."""
+
+    def __init__(self, config: SimConfig, estate: Estate, summary: Summary, out: TextIO | None) -> None:
+        self.every, self.estate, self.summary, self.out = config.progress_every_s, estate, summary, out
+        self.started = self.last = time.monotonic()
+
+    def tick(self, phase: str, force: bool = False) -> None:
+        now = time.monotonic()
+        if self.out is None or (not force and now - self.last < self.every):
+            return
+        self.last = now
+        rate = self.summary.transactions / max(now - self.started, 1e-9)
+        print(
+            f"simulate [{phase}]: {self.summary.transactions} tx, {self.estate.sent} spans sent, "
+            f"{self.estate.failed} failed, {rate:.1f} tx/s",
+            file=self.out,
+            flush=True,
+        )
+
+
+def _backfill(config: SimConfig, estate: Estate, summary: Summary, progress: _Progress, now_ns: int) -> int:
+    """Emit the history window; return the next sequence number."""
+    count = config.backfill_total
+    if not count:
+        return 0
+    start = now_ns - int(config.backfill_s * SEC)
+    summary.backfill_start_ns, summary.backfill_end_ns = start, now_ns
+    txs, journals = plan_backfill(config, start, now_ns, count)
+    for tx in txs:
+        estate.emit_transaction(tx)
+        summary.record(tx)
+        progress.tick("backfill")
+    for journal in journals:
+        estate.emit_batch(journal)
+        summary.record_batch(journal)
+    return count
+
+
+def _runs_live(config: SimConfig, stop_event: threading.Event | None) -> bool:
+    """A backfill alone ends the run unless a count, a duration or a stop event asks for more."""
+    if config.live is not None:
+        return config.live
+    if config.count is not None:
+        return config.count > 0
+    return config.duration_s is not None or stop_event is not None or config.backfill_total == 0
+
+
+class _Live:
+    """Paced live traffic: each transaction completes "now", its earlier hops lie behind it."""
+
+    def __init__(self, config: SimConfig, estate: Estate, summary: Summary, progress: _Progress) -> None:
+        self.config, self.estate, self.summary, self.progress = config, estate, summary, progress
+        self.pending: list[Transaction] = []
+        self.next_run = self._run_after(time.time_ns())
+
+    def _run_after(self, now_ns: int) -> int:
+        return batch_runs(now_ns, now_ns + 2 * 86400 * SEC, self.config.batch_hour)[0]
+
+    def run(self, seq: int, stop_event: threading.Event | None) -> None:
+        config, interval = self.config, 1.0 / self.config.rate
+        begun = next_at = time.monotonic()
+        deadline = None if config.duration_s is None else begun + config.duration_s
+        sent = 0
+        stop = stop_event or threading.Event()
+        while not stop.is_set() and (config.count is None or sent < config.count):
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                break
+            if next_at > now:
+                stop.wait(min(next_at, deadline or next_at) - now)
+                continue
+            self._emit(build_transaction(config, seq + sent))
+            sent += 1
+            next_at = max(next_at + interval, now - 1.0)  # after a stall, no catch-up burst
+            self.progress.tick("live")
+        self.summary.batch_pending = len(self.pending)
+
+    def _emit(self, tx: Transaction) -> None:
+        now_ns = time.time_ns()
+        tx = tx.shifted(now_ns - tx.end_ns)
+        self.estate.emit_transaction(tx)
+        self.summary.record(tx)
+        if tx.fault == "batch_journal":
+            self.pending.append(tx)
+        if now_ns >= self.next_run:
+            self._batch(now_ns)
+
+    def _batch(self, now_ns: int) -> None:
+        start = now_ns - _LIVE_BATCH_LAG
+        ready = [t for t in self.pending if (t.invoice_end_ns or 0) < start]
+        self.pending = [t for t in self.pending if t not in ready]
+        for journal in make_batches(self.config, start, ready):
+            self.estate.emit_batch(journal)
+            self.summary.record_batch(journal)
+        self.next_run = self._run_after(now_ns)
+
+
+def run_simulation(
+    config: SimConfig,
+    stop_event: threading.Event | None = None,
+    *,
+    out: TextIO | None = sys.stderr,
+    exporter_factory: ExporterFactory = otlp_exporter,
+) -> Summary:
+    """Backfill (if configured), then live traffic until count, duration or ``stop_event``.
+
+    Returns once every span is exported or given up on. ``out=None`` silences progress.
+    """
+    summary = Summary()
+    estate = Estate(config, exporter_factory)
+    progress = _Progress(config, estate, summary, out)
+    try:
+        now_ns = config.now_ns or time.time_ns()
+        seq = _backfill(config, estate, summary, progress, now_ns)
+        if _runs_live(config, stop_event):
+            _Live(config, estate, summary, progress).run(seq, stop_event)
+    finally:
+        estate.shutdown()
+        summary.spans_emitted = estate.spans_emitted
+        summary.spans_sent, summary.spans_failed = estate.sent, estate.failed
+        summary.elapsed_s = time.monotonic() - progress.started
+    progress.tick("done", force=True)
+    return summary
