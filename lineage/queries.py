@@ -157,8 +157,7 @@ WITH src AS (
         SELECT CorrelationId, TraceId, SpanId, {_HOP_COLS} FROM hops FINAL
         WHERE Outcome = 'ok' AND (CorrelationId, TraceId, SpanId) IN (
             SELECT CorrelationId, TraceId, SpanId FROM entity_edges
-            WHERE Direction = 'child' AND (KeyType, KeyId) IN {_ENTS}
-                AND CorrelationId NOT IN {{ids:Array(String)}})
+            WHERE Direction = 'child' AND (KeyType, KeyId) IN {_ENTS})
     ) AS h
     INNER JOIN (
         SELECT DISTINCT x.CorrelationId AS Pc, e.TraceId AS T, e.SpanId AS S
@@ -166,7 +165,7 @@ WITH src AS (
         INNER JOIN (SELECT DISTINCT CorrelationId, toString(EntityType) AS Et, EntityId FROM hops
                     WHERE CorrelationId IN {{ids:Array(String)}}) AS x
             ON e.KeyType = x.Et AND e.KeyId = x.EntityId
-        WHERE e.Direction = 'child'
+        WHERE e.Direction = 'child' AND e.CorrelationId != x.CorrelationId
     ) AS e ON h.TraceId = e.T AND h.SpanId = e.S
 )
 {_FACTS_AGG}

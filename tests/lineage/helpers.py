@@ -8,7 +8,7 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanContext, Status, StatusCode
 
 from collector.store import Store
@@ -34,7 +34,10 @@ class Emitter:
     def _tracer(self, service: str) -> Any:
         if service not in self.providers:
             provider = TracerProvider(resource=Resource.create({"service.name": service}))
-            provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=self.endpoint, timeout=10)))
+            # Batched export, flushed by wait(): one OTLP request per service and round.
+            exporter = OTLPSpanExporter(endpoint=self.endpoint, timeout=10)
+            provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000,
+                                                           max_export_batch_size=512))
             self.providers[service] = provider
         return self.providers[service].get_tracer("tests.lineage")
 
@@ -70,7 +73,9 @@ class Emitter:
         return ctx
 
     def wait(self, timeout_s: float = 10.0) -> None:
-        """Block until every emitted hop is queryable."""
+        """Flush the SDK, then block until every emitted hop is queryable."""
+        for provider in self.providers.values():
+            assert provider.force_flush(int(timeout_s * 1000)), "the SDK could not flush"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             n = self.store.query("SELECT count() FROM (SELECT DISTINCT TraceId, SpanId FROM hops)")[0][0]
@@ -86,7 +91,8 @@ class Emitter:
 
 
 def complete_txn(em: Emitter, cid: str, t0: int, *, n: str = "1", amount: float = 120.0,
-                 currency: str = "EUR", ledger_delay: int = 30 * MIN) -> None:
+                 currency: str = "EUR", ledger_delay: int = 30 * MIN,
+                 ledger_amount: tuple[float, str] | None = None) -> None:
     """A complete, on-time support_credit transaction starting at t0."""
     em.hop(cid, "case", f"CASE-{n}", "case.opened", t0, system="zendesk")
     em.hop(cid, "credit", f"CR-{n}", "credit.approved", t0 + 30 * MIN, system="billing",
@@ -94,4 +100,5 @@ def complete_txn(em: Emitter, cid: str, t0: int, *, n: str = "1", amount: float 
     em.hop(cid, "invoice", f"INV-{n}", "invoice.issued", t0 + 50 * MIN, system="billing",
            parent=("credit", f"CR-{n}"), amount=amount, currency=currency)
     em.hop(cid, "ledger", f"LED-{n}", "ledger.posted", t0 + 50 * MIN + ledger_delay, system="sap",
-           parent=("invoice", f"INV-{n}"), amount=amount, currency=currency, idem=f"post-INV-{n}")
+           parent=("invoice", f"INV-{n}"), amount=(ledger_amount or (amount, currency))[0],
+           currency=(ledger_amount or (amount, currency))[1], idem=f"post-INV-{n}")

@@ -1,0 +1,177 @@
+"""The lineage HTTP API (FastAPI; OpenAPI at /docs). Routes are thin: parse, call, shape."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+
+from collector.errors import QueryTimeout, StoreError
+from collector.store import Store
+from lineage import metrics
+from lineage.flows import Flow, load_flows
+from lineage.models import (
+    ActionIn,
+    Backlog,
+    Breaches,
+    EntityTransactions,
+    ExceptionList,
+    ExceptionOut,
+    PostingLatency,
+    Throughput,
+    Transaction,
+    TransactionList,
+)
+from lineage.service import Lineage, Window
+from lineage.settings import LineageSettings
+from lineage.timeparse import parse_duration, parse_instant, to_ms, utcnow
+
+MAX_WINDOW_MS = 92 * 86400 * 1000
+Status = Literal["complete", "in_flight", "stuck", "failed"]
+GroupBy = Literal["system", "region", "legal_entity"]
+
+
+def _service(request: Request) -> Lineage:
+    svc: Lineage = request.app.state.lineage
+    return svc
+
+
+Svc = Annotated[Lineage, Depends(_service)]
+
+
+def _bad(message: str) -> HTTPException:
+    return HTTPException(status_code=422, detail=message)
+
+
+def _window(
+    svc: Svc,
+    since: Annotated[str | None, Query(description="ISO-8601 or a duration ago, e.g. 24h")] = None,
+    until: Annotated[str | None, Query(description="ISO-8601 or a duration ago; default now")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+) -> Window:
+    now = utcnow()
+    try:
+        start = parse_instant(since or svc.settings.default_window, now)
+        end = parse_instant(until, now) if until else now
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    since_ms, until_ms = to_ms(start), to_ms(end)
+    if until_ms <= since_ms:
+        raise _bad("'until' must be after 'since'")
+    if until_ms - since_ms > MAX_WINDOW_MS:
+        raise _bad("the window may span 92 days at most")
+    return Window(since_ms, until_ms, min(limit, svc.settings.query_max_rows))
+
+
+Win = Annotated[Window, Depends(_window)]
+
+
+def _bucket(svc: Svc, window: Win, bucket: Annotated[str, Query(description="e.g. 5m, 1h")] = "5m") -> int:
+    try:
+        ms = int(parse_duration(bucket).total_seconds() * 1000)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    if ms < 1000:
+        raise _bad("bucket must be at least 1s")
+    if (window.until_ms - window.since_ms) / ms > svc.settings.max_buckets:
+        raise _bad(f"too many buckets: at most {svc.settings.max_buckets} per query; widen 'bucket'")
+    return ms
+
+
+BucketMs = Annotated[int, Depends(_bucket)]
+
+
+def _flow(svc: Svc, flow: Annotated[str | None, Query(description="flow name; default flow if omitted")] = None) -> Flow:
+    if flow and flow not in svc.config.flows:
+        raise _bad(f"unknown flow {flow!r}; known: {', '.join(sorted(svc.config.flows))}")
+    return svc.config.flow(flow)
+
+
+FlowDep = Annotated[Flow, Depends(_flow)]
+ExcId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Stable exception id")]
+
+
+def _store_error(_: Request, exc: Exception) -> JSONResponse:
+    what = "the store did not answer in time" if isinstance(exc, QueryTimeout) else "the store is unavailable"
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return JSONResponse(status_code=503, content={"detail": f"{what}: {first}"}, headers={"Retry-After": "2"})
+
+
+def create_app(settings: LineageSettings, store: Store) -> FastAPI:
+    """The lineage API over ``store``; refuses to start on an invalid flows file."""
+    app = FastAPI(title="ledgerline lineage", version="1", description="Business-transaction lineage, SLAs "
+                  "and exceptions reconstructed from stored hops.")
+    app.state.lineage = Lineage(settings, store, load_flows(settings.flows))
+    app.add_exception_handler(StoreError, _store_error)
+    _routes(app)
+    return app
+
+
+def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
+    @app.get("/api/v1/transactions/{correlation_id}", response_model=Transaction)
+    def get_transaction(svc: Svc, correlation_id: str) -> Any:
+        doc = svc.transaction(correlation_id)
+        if doc is None:
+            raise HTTPException(404, f"no hops stored for correlation ID {correlation_id!r}")
+        return doc
+
+    @app.get("/api/v1/entities/{entity_type}/{entity_id}", response_model=EntityTransactions)
+    def get_entity(svc: Svc, entity_type: str, entity_id: str,
+                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
+        doc = svc.entity(entity_type, entity_id, limit)
+        if doc is None:
+            raise HTTPException(404, f"no hops stored for entity {entity_type}:{entity_id}")
+        return doc
+
+    @app.get("/api/v1/transactions", response_model=TransactionList)
+    def list_transactions(svc: Svc, window: Win, status: Status | None = None, flow: str = "",
+                          system: str = "", region: str = "") -> Any:
+        return svc.transactions(window, status or "", flow, system, region)
+
+    @app.get("/api/v1/exceptions", response_model=ExceptionList)
+    def list_exceptions(svc: Svc, window: Win,
+                        state: Literal["open", "acknowledged", "resolved"] | None = None,
+                        category: str = "", system: str = "") -> Any:
+        return svc.exceptions(window, state or "", category, system)
+
+    @app.get("/api/v1/exceptions/{exception_id}", response_model=ExceptionOut)
+    def get_exception(svc: Svc, exception_id: ExcId) -> Any:
+        return _found(svc.exception(exception_id, to_ms(utcnow()) - MAX_WINDOW_MS), exception_id)
+
+    @app.post("/api/v1/exceptions/{exception_id}/ack", response_model=ExceptionOut)
+    def ack(svc: Svc, exception_id: ExcId, body: ActionIn) -> Any:
+        done = svc.act(exception_id, "ack", body.actor, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+        return _found(done, exception_id)
+
+    @app.post("/api/v1/exceptions/{exception_id}/resolve", response_model=ExceptionOut)
+    def resolve(svc: Svc, exception_id: ExcId, body: ActionIn) -> Any:
+        done = svc.act(exception_id, "resolve", body.actor, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+        return _found(done, exception_id)
+
+    @app.get("/api/v1/metrics/posting-latency", response_model=PostingLatency)
+    def posting_latency(svc: Svc, window: Win, bucket_ms: BucketMs, flow: FlowDep,
+                        group_by: GroupBy | None = None) -> Any:
+        return metrics.posting_latency(svc, flow, window, bucket_ms, group_by or "")
+
+    @app.get("/api/v1/metrics/throughput", response_model=Throughput)
+    def throughput(svc: Svc, window: Win, bucket_ms: BucketMs, flow: FlowDep,
+                   group_by: GroupBy | None = None) -> Any:
+        return metrics.throughput(svc, flow, window, bucket_ms, group_by or "")
+
+    @app.get("/api/v1/metrics/exception-backlog", response_model=Backlog)
+    def exception_backlog(svc: Svc, window: Win, bucket_ms: BucketMs) -> Any:
+        buckets = -(-(window.until_ms - window.since_ms) // bucket_ms)
+        return metrics.exception_backlog(svc, window, bucket_ms, buckets)
+
+    @app.get("/api/v1/sla/breaches", response_model=Breaches)
+    def sla_breaches(svc: Svc, window: Win, flow: FlowDep, stage: str = "") -> Any:
+        if stage and stage != "end_to_end" and flow.stage_named(stage) is None:
+            raise _bad(f"flow {flow.name!r} has no stage {stage!r}")
+        return svc.sla_breaches(window, flow.name, stage)
+
+
+def _found(doc: dict[str, Any] | None, exception_id: str) -> dict[str, Any]:
+    if doc is None:
+        raise HTTPException(404, f"no exception {exception_id}")
+    return doc

@@ -1,0 +1,260 @@
+"""Pydantic models of the API's answers and request bodies (separate from the SQL rows)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class Attempt(BaseModel):
+    outcome: str
+    error_category: str | None
+    start_time: str
+    end_time: str
+    trace_id: str
+    span_id: str
+
+
+class Hop(BaseModel):
+    """One entity and step; retries folded into ``attempts``."""
+
+    entity_type: str
+    entity_id: str
+    step: str
+    system: str
+    outcome: str = Field(description="Outcome of the latest attempt.")
+    start_time: str = Field(description="Start of the first attempt.")
+    end_time: str = Field(description="End of the latest attempt.")
+    duration_ms: int
+    attempts: int
+    trace_id: str
+    span_id: str
+    correlation_id: str
+    error_category: str | None
+    amount: float | None
+    currency: str | None
+    attempt_list: list[Attempt]
+
+
+class Node(BaseModel):
+    entity_type: str
+    entity_id: str
+
+
+class Edge(BaseModel):
+    parent_type: str
+    parent_id: str
+    child_type: str
+    child_id: str
+
+
+class Related(BaseModel):
+    """A transaction stitched to this one through entity edges or span links."""
+
+    correlation_id: str
+    depth: int
+    via: str
+    flow: str | None
+    status: str | None
+
+
+class SlaStage(BaseModel):
+    stage: str
+    entity_type: str
+    step: str
+    state: str = Field(description="done, open, pending (an earlier stage is open) or missing (skipped).")
+    required: bool
+    sla_ms: int | None
+    started_at: str | None = Field(description="When the stage's SLA clock started.")
+    completed_at: str | None
+    duration_ms: int | None
+    breached: bool
+    due_at: str | None
+    time_left_ms: int | None = Field(description="Open stages: time left; negative when overdue.")
+
+
+class EndToEnd(BaseModel):
+    sla_ms: int | None
+    elapsed_ms: int | None
+    breached: bool
+
+
+class Sla(BaseModel):
+    breached: bool
+    end_to_end: EndToEnd
+    stages: list[SlaStage]
+
+
+class Conformance(BaseModel):
+    kind: str = Field(description="missing_stage, out_of_order or duplicate_posting.")
+    stage: str
+    detail: str
+
+
+class AmountMismatch(BaseModel):
+    entity_type: str
+    entity_id: str
+    step: str
+    amount: float | None
+    currency: str
+    expected_amount: float | None
+    expected_currency: str
+
+
+class HistoryEntry(BaseModel):
+    action: str
+    actor: str
+    note: str
+    at: str
+
+
+class ExceptionOut(BaseModel):
+    """A failed, retried or dead-lettered entity/step; id is stable."""
+
+    id: str
+    entity_type: str
+    entity_id: str
+    step: str
+    correlation_id: str
+    system: str
+    region: str | None
+    category: str | None
+    recoverable: bool
+    last_outcome: str
+    message: str | None
+    state: str = Field(description="open, acknowledged or resolved.")
+    first_seen: str
+    last_seen: str
+    resolved_at: str | None
+    attempts: int
+    age_ms: int
+    history: list[HistoryEntry] | None = None
+
+
+class Transaction(BaseModel):
+    correlation_id: str
+    flow: str
+    status: str = Field(description="complete, in_flight, stuck or failed.")
+    started_at: str
+    completed_at: str | None
+    last_activity_at: str
+    hops: list[Hop]
+    hops_truncated: bool
+    nodes: list[Node]
+    edges: list[Edge]
+    edges_omitted: int
+    related_correlation_ids: list[str]
+    related: list[Related]
+    related_omitted: int = Field(description="Stitched correlation IDs left out by the depth/fan-out limits.")
+    sla: Sla
+    conformance: list[Conformance]
+    amount_mismatches: list[AmountMismatch]
+    exceptions: list[ExceptionOut]
+
+
+class EntityTransactions(BaseModel):
+    entity_type: str
+    entity_id: str
+    correlation_ids: list[str]
+    truncated: bool
+    transactions: list[Transaction]
+
+
+class TransactionSummary(BaseModel):
+    correlation_id: str
+    flow: str
+    status: str
+    started_at: str
+    completed_at: str | None
+    last_activity_at: str
+    sla_breached: bool
+
+
+class TransactionList(BaseModel):
+    transactions: list[TransactionSummary]
+    truncated: bool
+
+
+class ExceptionList(BaseModel):
+    exceptions: list[ExceptionOut]
+    truncated: bool
+
+
+class ActionIn(BaseModel):
+    """Who acknowledges or resolves, and why."""
+
+    actor: str = Field(min_length=1, max_length=200)
+    note: str = Field("", max_length=4000)
+
+
+class LatencyBucket(BaseModel):
+    bucket: str
+    group: str | None
+    count: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+
+class PostingLatency(BaseModel):
+    flow: str
+    from_step: str
+    to_step: str
+    bucket_ms: int
+    group_by: str | None
+    buckets: list[LatencyBucket]
+    truncated: bool
+
+
+class ThroughputBucket(BaseModel):
+    bucket: str
+    stage: str
+    group: str | None
+    completed: int
+
+
+class Throughput(BaseModel):
+    flow: str
+    bucket_ms: int
+    group_by: str | None
+    buckets: list[ThroughputBucket]
+    truncated: bool
+
+
+class BacklogPoint(BaseModel):
+    bucket: str
+    category: str | None
+    open: int
+
+
+class AgeBuckets(BaseModel):
+    category: str | None
+    lt_1h: int
+    h1_to_4h: int
+    h4_to_24h: int
+    gt_24h: int
+
+
+class Backlog(BaseModel):
+    bucket_ms: int
+    series: list[BacklogPoint]
+    age_now: list[AgeBuckets]
+
+
+class Breach(BaseModel):
+    correlation_id: str
+    flow: str
+    stage: str
+    kind: str = Field(description="late_complete, open_overdue or end_to_end.")
+    sla_ms: int | None
+    due_at: str | None
+    completed_at: str | None
+    duration_ms: int | None
+    overdue_ms: int | None
+
+
+class Breaches(BaseModel):
+    late_complete: int
+    open_overdue: int
+    end_to_end: int
+    breaches: list[Breach]
+    truncated: bool
