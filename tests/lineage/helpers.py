@@ -92,13 +92,13 @@ class Emitter:
 
 def complete_txn(em: Emitter, cid: str, t0: int, *, n: str = "1", amount: float = 120.0,
                  currency: str = "EUR", ledger_delay: int = 30 * MIN,
-                 ledger_amount: tuple[float, str] | None = None) -> None:
-    """A complete, on-time support_credit transaction starting at t0."""
+                 ledger_amount: tuple[float, str] | None = None) -> SpanContext:
+    """A complete, on-time support_credit transaction starting at t0; returns the posting span."""
     em.hop(cid, "case", f"CASE-{n}", "case.opened", t0, system="zendesk")
     em.hop(cid, "credit", f"CR-{n}", "credit.approved", t0 + 30 * MIN, system="billing",
            parent=("case", f"CASE-{n}"), amount=amount, currency=currency)
     em.hop(cid, "invoice", f"INV-{n}", "invoice.issued", t0 + 50 * MIN, system="billing",
            parent=("credit", f"CR-{n}"), amount=amount, currency=currency)
-    em.hop(cid, "ledger", f"LED-{n}", "ledger.posted", t0 + 50 * MIN + ledger_delay, system="sap",
+    return em.hop(cid, "ledger", f"LED-{n}", "ledger.posted", t0 + 50 * MIN + ledger_delay, system="sap",
            parent=("invoice", f"INV-{n}"), amount=(ledger_amount or (amount, currency))[0],
            currency=(ledger_amount or (amount, currency))[1], idem=f"post-INV-{n}")

@@ -18,7 +18,10 @@ class World:
 def build(em: Emitter, batch_size: int = 8) -> World:
     """Emit every scenario; spans of some arrive out of order."""
     t0 = now_ns() - 10 * HOUR
-    complete_txn(em, "C-OK", t0, n="OK")
+    posted = complete_txn(em, "C-OK", t0, n="OK")
+    # A reconciliation in its own transaction, tied to C-OK only by a span link.
+    em.hop("C-LINK", "recon", "REC-1", "recon.matched", t0 + 3 * HOUR, system="blackline", flow="",
+           links=[posted])
     _retried(em, t0)
     _dead_letter(em, t0)
     complete_txn(em, "C-LATE", t0, n="LATE", ledger_delay=6 * HOUR)  # ledger SLA is 4h
