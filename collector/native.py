@@ -49,6 +49,8 @@ INSERT_SETTINGS = {
     "format_schema": OTLP_PROTO,
     "format_schema_message_name": "ExportTraceServiceRequest",
     "max_partitions_per_insert_block": 0,
+    # hops' three downstream views run side by side instead of one after another.
+    "parallel_view_processing": 1,
 }
 
 _SCALAR = (

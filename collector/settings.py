@@ -48,7 +48,7 @@ class CollectorSettings(StoreSettings):
     insecure: bool = Field(False, description="Allow a non-loopback bind without ingest tokens.")
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Request size limit, after gunzip.")
     max_queue_spans: int = Field(200_000, gt=0, description="Spans waiting for commit before 429.")
-    max_queue_bytes: int = Field(256 * 1024 * 1024, gt=0, description="Bytes waiting for commit before 429.")
+    max_queue_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Bytes waiting for commit before 429.")
     max_batch_spans: int = Field(50_000, gt=0, description="Spans in one group commit at most.")
     batch_linger_ms: float = Field(20.0, ge=0, description="How long a commit waits for company.")
     retry_after_s: int = Field(2, ge=1, description="Retry-After sent with 429 and 503.")
