@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import threading
 from collections import Counter
 
 import pytest
@@ -209,3 +210,16 @@ def test_cli_arguments_make_a_config(monkeypatch: pytest.MonkeyPatch) -> None:
     args = parser.parse_args(["simulate", "--count", "10", "--no-faults"])
     config = config_from_args(args)
     assert config.live and not any(config.fault_rates.values())
+
+
+def test_backfill_then_live_until_stop_event() -> None:
+    exporters, factory = _capture()
+    stop = threading.Event()
+    timer = threading.Timer(0.5, stop.set)
+    timer.start()
+    config = SimConfig(seed=4, rate=50, backfill_s=3600 * 6, backfill_count=30, fault_rates=RATES)
+    summary = run_simulation(config, stop, out=None, exporter_factory=factory)  # type: ignore[arg-type]
+    timer.cancel()
+    assert 30 + 5 < summary.transactions < 30 + 60  # backfill, then ~0.5 s of live traffic
+    assert summary.elapsed_s < 5
+    assert len([s for e in exporters for s in e.get_finished_spans()]) == summary.spans_sent
