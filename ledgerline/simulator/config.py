@@ -64,6 +64,7 @@ class SimConfig:
     token: str | None = None  # default: $LEDGERLINE_INGEST_TOKEN
     fault_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FAULT_RATES))
     flow: str = "support_credit"
+    batch_flow: str = "erp_journal"  # the nightly journals are transactions of their own flow
     sla_s: float = 4 * 3600  # posting SLA, invoice.issued -> ledger.posted
     batch_hour: int = 2  # UTC hour of the nightly batch journal
     progress_every_s: float = 5.0

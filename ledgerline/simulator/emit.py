@@ -174,9 +174,9 @@ class Estate:
                 carrier = carriers[planned.upstream]
                 ctx = extract_headers(carrier) if planned.via == "http" else extract_message(carrier)
             root = planned.upstream is None
-            carriers.append(
-                self._emit(planned, ctx, tx.correlation_id if root else None, tx.region, tx.legal_entity)
-            )
+            # Only the first hop names the transaction; the others read it from the baggage.
+            cid, flow = (tx.correlation_id, self.config.flow) if root else (None, None)
+            carriers.append(self._emit(planned, ctx, cid, flow, tx.region, tx.legal_entity))
             if planned.step == "invoice.issued" and tx.fault == "batch_journal":
                 self.batch_messages[planned.entity_id] = carriers[-1]
         self._count(len(tx.hops))
@@ -190,6 +190,7 @@ class Estate:
             journal.hop,
             Context(),
             journal.correlation_id,
+            self.config.batch_flow,
             journal.region,
             journal.legal_entity,
             links=[link for link in links if link is not None],
@@ -202,6 +203,7 @@ class Estate:
         planned: PlannedHop,
         ctx: Context,
         correlation_id: str | None,
+        flow: str | None,
         region: str,
         legal_entity: str,
         links: Sequence[Link] = (),
@@ -222,7 +224,7 @@ class Estate:
                 amount=planned.amount,
                 currency=planned.currency,
                 correlation_id=correlation_id,
-                flow=self.config.flow if correlation_id else None,
+                flow=flow,
                 region=region,
                 legal_entity=legal_entity,
                 idempotency_key=planned.idempotency_key,

@@ -151,7 +151,7 @@ def test_emission_is_deterministic_and_propagates_correlation() -> None:
     for span in spans:
         attrs = span.attributes or {}
         by_trace.setdefault(span.context.trace_id, set()).add(attrs["correlation.id"])
-        assert attrs["biz.flow"] == "support_credit"
+        assert attrs["biz.flow"] == ("erp_journal" if span.links else "support_credit")
     assert all(len(c) == 1 for c in by_trace.values())  # one business transaction per trace
     journals = [s for s in spans if s.links]
     assert journals and summary.batch_journals == len(journals)
