@@ -44,30 +44,37 @@ def _bad(message: str) -> HTTPException:
     return HTTPException(status_code=422, detail=message)
 
 
-def _window(
-    svc: Svc,
-    since: Annotated[str | None, Query(description="ISO-8601 or a duration ago, e.g. 24h")] = None,
-    until: Annotated[str | None, Query(description="ISO-8601 or a duration ago; default now")] = None,
-    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-) -> Window:
-    now = utcnow()
-    try:
-        start = parse_instant(since or svc.settings.default_window, now)
-        end = parse_instant(until, now) if until else now
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
-    since_ms, until_ms = to_ms(start), to_ms(end)
-    if until_ms <= since_ms:
-        raise _bad("'until' must be after 'since'")
-    if until_ms - since_ms > MAX_WINDOW_MS:
-        raise _bad("the window may span 92 days at most")
-    return Window(since_ms, until_ms, min(limit, svc.settings.query_max_rows))
+def _window_dep(default: str | None) -> Any:
+    """A dependency parsing since/until/limit; ``default`` since (None: the settings' window)."""
+
+    def window(
+        svc: Svc,
+        since: Annotated[str | None, Query(description="ISO-8601 or a duration ago, e.g. 24h")] = None,
+        until: Annotated[str | None, Query(description="ISO-8601 or a duration ago; default now")] = None,
+        limit: Annotated[int, Query(ge=1, le=10_000)] = 100 if default is None else 5000,
+    ) -> Window:
+        now = utcnow()
+        try:
+            start = parse_instant(since or default or svc.settings.default_window, now)
+            end = parse_instant(until, now) if until else now
+        except ValueError as exc:
+            raise _bad(str(exc)) from None
+        since_ms, until_ms = to_ms(start), to_ms(end)
+        if until_ms <= since_ms:
+            raise _bad("'until' must be after 'since'")
+        if until_ms - since_ms > MAX_WINDOW_MS:
+            raise _bad("the window may span 92 days at most")
+        return Window(since_ms, until_ms, min(limit, svc.settings.query_max_rows))
+
+    return window
 
 
-Win = Annotated[Window, Depends(_window)]
+Win = Annotated[Window, Depends(_window_dep(None))]
+# Metrics default to the last 24 hours.
+MetricsWin = Annotated[Window, Depends(_window_dep("24h"))]
 
 
-def _bucket(svc: Svc, window: Win, bucket: Annotated[str, Query(description="e.g. 5m, 1h")] = "5m") -> int:
+def _bucket(svc: Svc, window: MetricsWin, bucket: Annotated[str, Query(description="e.g. 5m, 1h")] = "5m") -> int:
     try:
         ms = int(parse_duration(bucket).total_seconds() * 1000)
     except ValueError as exc:
@@ -150,17 +157,17 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         return _found(done, exception_id)
 
     @app.get("/api/v1/metrics/posting-latency", response_model=PostingLatency)
-    def posting_latency(svc: Svc, window: Win, bucket_ms: BucketMs, flow: FlowDep,
+    def posting_latency(svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep,
                         group_by: GroupBy | None = None) -> Any:
         return metrics.posting_latency(svc, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/throughput", response_model=Throughput)
-    def throughput(svc: Svc, window: Win, bucket_ms: BucketMs, flow: FlowDep,
+    def throughput(svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep,
                    group_by: GroupBy | None = None) -> Any:
         return metrics.throughput(svc, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/exception-backlog", response_model=Backlog)
-    def exception_backlog(svc: Svc, window: Win, bucket_ms: BucketMs) -> Any:
+    def exception_backlog(svc: Svc, window: MetricsWin, bucket_ms: BucketMs) -> Any:
         buckets = -(-(window.until_ms - window.since_ms) // bucket_ms)
         return metrics.exception_backlog(svc, window, bucket_ms, buckets)
 

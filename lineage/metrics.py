@@ -34,6 +34,7 @@ def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_b
     rows = svc.store.query_dicts(queries.THROUGHPUT, {
         "since_ms": window.since_ms, "until_ms": window.until_ms, "bucket_ms": bucket_ms,
         "keys": [f"{s.entity_type}|{s.step}" for s in flow.stages], "names": [s.name for s in flow.stages],
+        "flow": flow.name, "default_flow": svc.config.default_flow,
         "group_by": group_by, "limit": window.limit + 1,
     })
     return {

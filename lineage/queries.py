@@ -340,6 +340,7 @@ FROM hops FINAL
 WHERE Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({since_ms:Int64})
     AND EndTime < fromUnixTimestamp64Milli({until_ms:Int64})
     AND has({keys:Array(String)}, concat(EntityType, '|', Step))
+    AND if(Flow = '', {default_flow:String}, toString(Flow)) = {flow:String}
 GROUP BY bucket_ms, stage, grp
 ORDER BY bucket_ms, stage, grp
 LIMIT {limit:UInt32}
