@@ -12,7 +12,6 @@ and maps as JSON, bytes as base64, so both writers fill the table alike.
 from __future__ import annotations
 
 import base64
-import binascii
 import gzip
 import json
 import zlib

@@ -123,7 +123,7 @@ class Store:
         settings = {"max_execution_time": max(1, int(limit)), "timeout_overflow_mode": "throw"}
         with _mapped("query failed"):
             result = self.client.query(sql, parameters=parameters, settings=settings)
-        return list(result.column_names), list(result.result_rows)
+        return list(result.column_names), [tuple(row) for row in result.result_rows]
 
     def query_dicts(
         self, sql: str, parameters: dict[str, Any] | None = None, *, timeout_s: float | None = None

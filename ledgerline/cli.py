@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:  # type: ignore[type-arg]
+def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
     """Subcommands contributed by the other components."""
     found = []
     for module, attr in (("ledgerline.simulator.cli", "register"), ("lineage.cli", "register"),

@@ -22,7 +22,8 @@ def _finished_spans(count: int):
     with provider(memory) as tp:
         tracer = tp.get_tracer("t")
         for i in range(count):
-            with tracer.start_as_current_span("hop", attributes=hop_attributes("invoice", f"INV-{i}", "invoice.issued", f"C-{i}")):
+            attrs = hop_attributes("invoice", f"INV-{i}", "invoice.issued", f"C-{i}")
+            with tracer.start_as_current_span("hop", attributes=attrs):
                 pass
     return memory.get_finished_spans()
 
@@ -107,12 +108,14 @@ def test_full_queue_answers_429_with_retry_after(store: Store) -> None:
     headers = {"content-type": "application/x-protobuf"}
     results: list[int] = []
     try:
-        first = threading.Thread(target=lambda: results.append(
-            httpx.post(url, content=hop_request(8, seed=1).SerializeToString(), headers=headers, timeout=20).status_code))
+        def post(seed: int) -> int:
+            body = hop_request(8, seed=seed).SerializeToString()
+            return httpx.post(url, content=body, headers=headers, timeout=20).status_code
+
+        first = threading.Thread(target=lambda: results.append(post(1)))
         first.start()
         time.sleep(0.3)  # the first request now waits inside the gated commit
-        second = threading.Thread(target=lambda: results.append(
-            httpx.post(url, content=hop_request(8, seed=2).SerializeToString(), headers=headers, timeout=20).status_code))
+        second = threading.Thread(target=lambda: results.append(post(2)))
         second.start()
         # The second waits in the queue (an empty queue always takes one payload); with the
         # first still uncommitted, 8 + 8 + 8 spans exceed the limit of 10.

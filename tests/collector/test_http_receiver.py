@@ -56,7 +56,9 @@ def test_gzip_protobuf_body_is_accepted(collector: RunningCollector) -> None:
         (b"{}", {"content-type": "text/plain"}, 415),
     ],
 )
-def test_malformed_bodies_get_a_clear_error(collector: RunningCollector, body: bytes, headers: dict, status: int) -> None:
+def test_malformed_bodies_get_a_clear_error(
+    collector: RunningCollector, body: bytes, headers: dict, status: int
+) -> None:
     response = _post(collector, body, headers)
     assert response.status_code == status
     if headers["content-type"] == "application/json":
@@ -92,7 +94,8 @@ def test_partial_success_json_bad_hex(collector: RunningCollector) -> None:
     spans.append(bad)
     response = _post(collector, json.dumps(document).encode(), JS)
     assert response.status_code == 200
-    assert response.json() == {"partialSuccess": {"rejectedSpans": "1", "errorMessage": "rejected 1 span(s): 1 invalid trace_id"}}
+    expected = {"rejectedSpans": "1", "errorMessage": "rejected 1 span(s): 1 invalid trace_id"}
+    assert response.json() == {"partialSuccess": expected}
     assert collector.store.query("SELECT SpanId FROM otel_traces") == [("eee19b7ec3c1b174",)]
 
 

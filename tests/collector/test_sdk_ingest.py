@@ -53,7 +53,8 @@ def test_sdk_spans_are_stored_with_exporter_columns(collector: RunningCollector,
 def test_fan_in_array_parent_and_links_become_edges(collector: RunningCollector) -> None:
     with provider(http_exporter(collector.http_endpoint), service="erp") as tp:
         tracer = tp.get_tracer("erp")
-        with tracer.start_as_current_span("issue", attributes=hop_attributes("invoice", "INV-7", "invoice.issued", "C-7")) as inv:
+        attrs = hop_attributes("invoice", "INV-7", "invoice.issued", "C-7")
+        with tracer.start_as_current_span("issue", attributes=attrs) as inv:
             invoice_ctx = inv.get_span_context()
         journal = tracer.start_span(
             "post journal", links=[Link(invoice_ctx)],

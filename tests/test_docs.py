@@ -1,0 +1,19 @@
+"""The README documents every setting and both set-up commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from collector.settings import CollectorSettings
+
+README = (Path(__file__).parent.parent / "README.md").read_text()
+
+
+def test_every_setting_is_documented() -> None:
+    missing = [f"LEDGERLINE_{name.upper()}" for name in CollectorSettings.model_fields
+               if f"`LEDGERLINE_{name.upper()}`" not in README]
+    assert missing == []
+
+
+def test_readme_gives_the_two_setup_commands() -> None:
+    assert "make demo" in README and "make test" in README
