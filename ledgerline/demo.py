@@ -1,0 +1,80 @@
+"""``ledgerline demo``: the whole product on the embedded store, with a simulated estate.
+
+Starts ``serve`` (collector + lineage API), backfills a day of support → billing → ERP
+traffic, keeps live traffic flowing, starts the dashboard when it is installed, prints
+the URLs and stops everything cleanly on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import threading
+from typing import Any
+
+from collector.settings import CollectorSettings
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``demo`` subcommand."""
+    parser = subparsers.add_parser("demo", help="serve + simulated estate (+ dashboard) on the embedded store")
+    parser.add_argument("--http-port", type=int, default=4318, help="OTLP/HTTP port (4318)")
+    parser.add_argument("--grpc-port", type=int, default=4317, help="OTLP/gRPC port (4317)")
+    parser.add_argument("--api-port", type=int, default=8000, help="lineage API port (8000)")
+    parser.add_argument("--dashboard-port", type=int, default=8501, help="dashboard port (8501)")
+    parser.add_argument("--backfill", default="24h", help="history to emit first (24h)")
+    parser.add_argument("--rate", type=float, default=2.0, help="live transactions per second (2)")
+    parser.add_argument("--seed", type=int, default=42, help="simulation seed (42)")
+    parser.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    parser.set_defaults(func=run)
+
+
+def _start_dashboard(api_url: str, port: int) -> subprocess.Popen[bytes] | None:
+    try:
+        from dashboard.launch import command
+    except ImportError:
+        print("  dashboard  (not installed in this build)", flush=True)
+        return None
+    process = subprocess.Popen(command(api_url, "127.0.0.1", port), stdout=subprocess.DEVNULL)
+    print(f"  dashboard  http://127.0.0.1:{port}", flush=True)
+    return process
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo until Ctrl-C."""
+    from ledgerline.server import Server, wait_for_signal
+    from ledgerline.simulator.config import SimConfig, parse_duration
+    from ledgerline.simulator.runner import run_simulation
+
+    settings = CollectorSettings(http_port=args.http_port, grpc_port=args.grpc_port)
+    server = Server(settings, api_port=args.api_port)
+    server.start()
+    print(f"ledgerline demo: embedded store at {settings.dsn}", flush=True)
+    for name, url in server.urls().items():
+        print(f"  {name:10s} {url}", flush=True)
+    dashboard = None
+    if not args.no_dashboard:
+        dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port)
+    stop = threading.Event()
+    config = SimConfig(
+        seed=args.seed, rate=args.rate, backfill_s=parse_duration(args.backfill), live=True,
+        endpoint=server.urls()["otlp_http"],
+    )
+    simulation = threading.Thread(
+        target=run_simulation, args=(config, stop), kwargs={"out": sys.stdout}, name="simulator", daemon=True
+    )
+    simulation.start()
+    print("backfilling a day of history, then live traffic; Ctrl-C to stop.", flush=True)
+    try:
+        wait_for_signal()
+    finally:
+        print("stopping: simulator, dashboard, then the server (flushing accepted spans) ...", flush=True)
+        stop.set()
+        simulation.join(60)
+        if dashboard is not None:
+            dashboard.terminate()
+            dashboard.wait(15)
+        server.stop()
+        print("stopped.", flush=True)
+    return 0
