@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from collector.errors import LedgerlineError
 from collector.settings import CollectorSettings
@@ -75,22 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(serve)
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply schema migrations").set_defaults(func=cmd_migrate)
-    for register in _plugins():
+    from ledgerline import demo
+    from ledgerline.simulator import cli as simulate
+    from lineage import cli as trace
+
+    for register in (simulate.register, trace.register, demo.register):
         register(sub)
     return parser
-
-
-def _plugins() -> list[Callable[[argparse._SubParsersAction], None]]:
-    """Subcommands contributed by the other components."""
-    found = []
-    for module, attr in (("ledgerline.simulator.cli", "register"), ("lineage.cli", "register"),
-                         ("ledgerline.demo", "register")):
-        try:
-            mod = __import__(module, fromlist=[attr])
-        except ImportError:
-            continue
-        found.append(getattr(mod, attr))
-    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

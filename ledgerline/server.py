@@ -18,14 +18,9 @@ log = logging.getLogger(__name__)
 
 def all_migrations() -> tuple[Migration, ...]:
     """Every component's schema migrations, in version order."""
-    extra: tuple[Migration, ...] = ()
-    try:
-        from lineage.schema import MIGRATIONS as LINEAGE_MIGRATIONS
+    from lineage.schema import MIGRATIONS as LINEAGE_MIGRATIONS
 
-        extra += tuple(LINEAGE_MIGRATIONS)
-    except ImportError:  # lineage not installed in this build
-        pass
-    return tuple(sorted(MIGRATIONS + extra, key=lambda m: m.version))
+    return tuple(sorted(MIGRATIONS + tuple(LINEAGE_MIGRATIONS), key=lambda m: m.version))
 
 
 def open_and_migrate(settings: CollectorSettings) -> Store:
@@ -52,11 +47,9 @@ class Server:
     def start(self) -> None:
         """Start the collector, then the lineage API if it is available."""
         self.collector.start()
-        app = _lineage_app(self.store)
-        if app is not None:
-            self.api = UvicornThread(app, self.settings.host, self.api_port)
-            self.api.start()
-            self.api_port = self.api.port
+        self.api = UvicornThread(_lineage_app(self.store), self.settings.host, self.api_port)
+        self.api.start()
+        self.api_port = self.api.port
 
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed before this returns."""
@@ -80,12 +73,10 @@ class Server:
         return urls
 
 
-def _lineage_app(store: Store) -> Any | None:
-    try:
-        from lineage.app import create_app
-        from lineage.settings import LineageSettings
-    except ImportError:
-        return None
+def _lineage_app(store: Store) -> Any:
+    from lineage.app import create_app
+    from lineage.settings import LineageSettings
+
     return create_app(LineageSettings(), store)
 
 
