@@ -70,7 +70,8 @@ def create_grpc_server(ingestor: Ingestor, host: str, port: int, workers: int = 
     limit = ingestor.settings.max_body_bytes
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ledgerline-grpc"),
-        maximum_concurrent_rpcs=ingestor.settings.max_concurrent_requests,
+        # gRPC holds each received message in memory: cap calls like HTTP caps bodies.
+        maximum_concurrent_rpcs=workers * 2,
         options=[("grpc.max_receive_message_length", limit), ("grpc.so_reuseport", 0)],
     )
     trace_service_pb2_grpc.add_TraceServiceServicer_to_server(TraceService(ingestor), server)

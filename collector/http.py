@@ -74,6 +74,10 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
     app = FastAPI(title="ledgerline collector", docs_url=None, redoc_url=None, openapi_url=None)
     settings = ingestor.settings
     retry_after = settings.retry_after_s
+    # Bodies are read and decoded by a few requests at a time; the rest wait with their
+    # bytes still in the socket (uvicorn pauses reading), so memory stays bounded at about
+    # max_decoding_requests x max_body_bytes plus the write queue, whatever the load.
+    decoding = asyncio.Semaphore(settings.max_decoding_requests)
 
     @app.post("/v1/traces")
     async def export_traces(request: Request) -> Response:
@@ -84,13 +88,15 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
             return _error(415, f"unsupported Content-Type {content_type!r}; use {PROTOBUF} or {JSON}", media)
         try:
             ingestor.authorize(request.headers.get("authorization"))
-            body = await _read_body(request, settings.max_body_bytes)
-            encoding = request.headers.get("content-encoding")
-            if len(body) > _INLINE_DECODE_BYTES:
-                payload, verdict = await run_in_threadpool(ingestor.prepare, body, content_type, encoding)
-            else:
-                payload, verdict = ingestor.prepare(body, content_type, encoding)
-            future = ingestor.submit(payload, verdict, "http")
+            async with decoding:
+                body = await _read_body(request, settings.max_body_bytes)
+                encoding = request.headers.get("content-encoding")
+                if len(body) > _INLINE_DECODE_BYTES:
+                    payload, verdict = await run_in_threadpool(ingestor.prepare, body, content_type, encoding)
+                else:
+                    payload, verdict = ingestor.prepare(body, content_type, encoding)
+                del body
+                future = ingestor.submit(payload, verdict, "http")
             if future is not None:
                 await asyncio.wrap_future(future)
         except Overloaded as exc:

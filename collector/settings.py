@@ -55,6 +55,9 @@ class CollectorSettings(StoreSettings):
         "clickhouse", description="Who decodes OTLP protobuf: ClickHouse (fast) or Python (fallback)."
     )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="Time to flush accepted data on stop.")
+    max_decoding_requests: int = Field(
+        8, gt=0, description="Requests read and decoded at once; others wait unread (bounds memory)."
+    )
     max_concurrent_requests: int = Field(256, gt=0, description="Open HTTP requests before 503.")
 
     @field_validator("ingest_tokens", mode="before")

@@ -152,3 +152,27 @@ def test_stop_flushes_what_was_accepted(store: Store) -> None:
     accepted = statuses.count(200)
     assert accepted >= 1
     assert store.query("SELECT count() FROM otel_traces") == [(20 * accepted,)]
+
+
+def test_many_concurrent_exports_queue_for_decoding_and_all_land(store: Store) -> None:
+    running = start_collector(store, max_decoding_requests=2)
+    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def post(seed: int) -> None:
+        body = hop_request(10, seed=seed).SerializeToString()
+        code = httpx.post(url, content=body, headers={"content-type": "application/x-protobuf"}, timeout=30).status_code
+        with lock:
+            statuses.append(code)
+
+    threads = [threading.Thread(target=post, args=(s,)) for s in range(24)]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+    finally:
+        running.stop()
+    assert statuses == [200] * 24
+    assert store.query("SELECT count() FROM otel_traces") == [(240,)]

@@ -1,0 +1,133 @@
+"""A small client of the lineage HTTP API; every failure becomes one :class:`ApiError`."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+API_URL_ENV = "LEDGERLINE_API_URL"
+Json = dict[str, Any]
+
+
+class ApiError(Exception):
+    """The API could not answer; ``str()`` is a message fit for the page."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def api_url_from_env() -> str:
+    """``$LEDGERLINE_API_URL`` or the local default."""
+    return os.environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL
+
+
+def _params(**kwargs: object) -> dict[str, str]:
+    """Query parameters without the empty ones."""
+    return {k: str(v) for k, v in kwargs.items() if v not in (None, "")}
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, list):  # FastAPI validation errors
+        detail = "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
+    return str(detail or response.reason_phrase or "no detail")
+
+
+class ApiClient:
+    """Calls the lineage API at ``base_url`` with a timeout per request."""
+
+    def __init__(self, base_url: str | None = None, timeout: float = 10.0,
+                 transport: httpx.BaseTransport | None = None) -> None:
+        self.base_url = (base_url or api_url_from_env()).rstrip("/")
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self._client.close()
+
+    def _request(self, method: str, path: str, params: dict[str, str] | None = None,
+                 body: Json | None = None) -> Json:
+        try:
+            response = self._client.request(method, path, params=params, json=body)
+        except httpx.TimeoutException:
+            raise ApiError(f"The lineage API at {self.base_url} did not answer in time. "
+                           "It may be busy; try again in a moment.") from None
+        except httpx.HTTPError as exc:
+            raise ApiError(f"Cannot reach the lineage API at {self.base_url} ({type(exc).__name__}). "
+                           f"Is it running? Set {API_URL_ENV} to its address.") from None
+        if response.status_code == 404:
+            raise ApiError(f"Not found: {_detail(response)}", 404)
+        if response.status_code == 422:
+            raise ApiError(f"The API refused the request: {_detail(response)}", 422)
+        if response.status_code >= 400:
+            raise ApiError(f"The lineage API answered {response.status_code}: {_detail(response)}",
+                           response.status_code)
+        try:
+            data: Json = response.json()
+        except ValueError:
+            raise ApiError(f"The lineage API at {self.base_url} sent something that is not JSON.") from None
+        return data
+
+    def get(self, path: str, **params: object) -> Json:
+        """GET ``path`` with the non-empty ``params``."""
+        return self._request("GET", path, _params(**params))
+
+    def transaction(self, correlation_id: str) -> Json:
+        """One transaction's full lineage document."""
+        return self.get(f"/api/v1/transactions/{quote(correlation_id, safe='')}")
+
+    def entity(self, entity_type: str, entity_id: str) -> Json:
+        """The transactions that touched one business entity."""
+        return self.get(f"/api/v1/entities/{quote(entity_type, safe='')}/{quote(entity_id, safe='')}")
+
+    def lookup(self, query: str) -> list[Json]:
+        """Transactions for a correlation ID or a business key ``type:id``."""
+        query = query.strip()
+        if not query:
+            raise ApiError("Enter a correlation ID or a business key such as invoice:INV-2026-0042.")
+        kind, sep, key = query.partition(":")
+        if sep and kind and key and kind.isalpha():
+            transactions: list[Json] = self.entity(kind, key)["transactions"]
+            return transactions
+        return [self.transaction(query)]
+
+    def transactions(self, **filters: object) -> Json:
+        """Transaction summaries: status, flow, system, region, since, until, limit."""
+        return self.get("/api/v1/transactions", **filters)
+
+    def exceptions(self, **filters: object) -> Json:
+        """Exceptions: state, category, system, since, until, limit."""
+        return self.get("/api/v1/exceptions", **filters)
+
+    def act(self, exception_id: str, action: str, actor: str, note: str = "") -> Json:
+        """Acknowledge (``ack``) or ``resolve`` an exception."""
+        if action not in ("ack", "resolve"):
+            raise ValueError(f"unknown action {action!r}")
+        if not actor.strip():
+            raise ApiError("Say who you are (actor) before acknowledging or resolving.")
+        path = f"/api/v1/exceptions/{quote(exception_id, safe='')}/{action}"
+        return self._request("POST", path, body={"actor": actor.strip(), "note": note})
+
+    def posting_latency(self, **params: object) -> Json:
+        """Posting latency percentiles: since, until, bucket, group_by, flow."""
+        return self.get("/api/v1/metrics/posting-latency", **params)
+
+    def throughput(self, **params: object) -> Json:
+        """Completed stages per bucket: since, until, bucket, group_by, flow."""
+        return self.get("/api/v1/metrics/throughput", **params)
+
+    def backlog(self, **params: object) -> Json:
+        """Open exceptions over time by category, and their ages now."""
+        return self.get("/api/v1/metrics/exception-backlog", **params)
+
+    def breaches(self, **params: object) -> Json:
+        """SLA breaches: since, until, flow, stage, limit."""
+        return self.get("/api/v1/sla/breaches", **params)

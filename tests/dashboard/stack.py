@@ -1,0 +1,76 @@
+"""A real ledgerline stack for the dashboard tests: store, collector, lineage API, simulated data.
+
+Run ``python -m tests.dashboard.stack`` to keep one up (prints the API URL) while developing.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from collector.migrations import migrate
+from collector.service import UvicornThread
+from collector.settings import StoreSettings
+from collector.store import Store, open_store
+from ledgerline.simulator.config import SimConfig
+from ledgerline.simulator.runner import run_simulation
+from lineage import schema
+from lineage.app import create_app
+from lineage.settings import LineageSettings
+from tests.conftest import start_collector
+
+_SEQ = itertools.count()
+
+
+@dataclass
+class Stack:
+    """Handles to the running stack."""
+
+    api_url: str
+    store: Store
+    transactions: int
+
+
+@contextmanager
+def running_stack(chdb_path: Path, count: int = 200, seed: int = 7) -> Iterator[Stack]:
+    """Collector + lineage API on loopback over a fresh database filled by the simulator."""
+    database = f"dash_{os.getpid()}_{next(_SEQ)}"
+    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
+    migrate(store, schema.MIGRATIONS)
+    collector = start_collector(store)
+    api = None
+    try:
+        endpoint = f"http://127.0.0.1:{collector.http_port}/v1/traces"
+        config = SimConfig(seed=seed, backfill_s=86400, backfill_count=count, endpoint=endpoint,
+                           now_ns=time.time_ns(), live=False)
+        summary = run_simulation(config, out=None)
+        settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
+        api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)
+        api.start()
+        yield Stack(f"http://127.0.0.1:{api.port}", store, summary.transactions)
+    finally:
+        if api is not None:
+            api.stop(10)
+        collector.stop()
+        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
+
+
+def main() -> None:  # pragma: no cover - developer helper
+    """Keep a stack up until Ctrl-C."""
+    with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp)) as stack:
+        print(f"lineage API at {stack.api_url} ({stack.transactions} transactions)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
