@@ -17,6 +17,7 @@ Rules (documented in the README):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from lineage.flows import Flow, FlowConfig
 
@@ -169,3 +170,29 @@ def facts_from_row(row: dict[str, object]) -> TxnFacts:
         done=done,
         unresolved=[(str(o), str(c)) for o, c in row["unresolved"]],  # type: ignore[attr-defined]
     )
+
+
+def facts_from_groups(cid: str, groups: list[dict[str, Any]], default_flow: str) -> TxnFacts:
+    """TxnFacts of one transaction from its per entity/step rows (the HOPS query)."""
+    done: dict[tuple[str, str], int] = {}
+    for g in groups:
+        if g["oks"]:
+            key = (g["entity_type"], g["step"])
+            done[key] = min(int(g["ok_ms"]), done.get(key, int(g["ok_ms"])))
+    flow = next((g["flow"] for g in groups if g["flow"]), default_flow)
+    unresolved = [(g["outcome"], g["error_category"]) for g in groups if g["fails"] and not g["auto_resolved"]]
+    return TxnFacts(cid, flow, min(int(g["start_ms"]) for g in groups), max(int(g["end_ms"]) for g in groups),
+                    done, unresolved)
+
+
+def adopt(facts: dict[str, TxnFacts], adopted: list[dict[str, Any]],
+          owners: dict[tuple[str, str], set[str]]) -> None:
+    """Let successful child hops from other correlation IDs complete their parents' stages."""
+    for row in adopted:
+        for owner in owners.get((row["parent_type"], row["parent_id"]), set()):
+            target = facts.get(owner)
+            if target is None or owner == row["cid"]:
+                continue
+            key, ok_ms = (row["entity_type"], row["step"]), int(row["ok_ms"])
+            target.done[key] = min(ok_ms, target.done.get(key, ok_ms))
+            object.__setattr__(target, "last_ms", max(target.last_ms, ok_ms))

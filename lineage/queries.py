@@ -13,19 +13,29 @@ _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
 _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
 
 # -- one transaction ----------------------------------------------------------------------
-# Hops of one correlation ID, retries folded into attempts (one row per entity and step).
+# Lookups take the entity and span keys as array parameters rather than as subqueries:
+# ClickHouse's analyzer plans a flat query several times faster, and a lookup is a handful
+# of primary-key seeks whose planning would otherwise dominate.
+_KEYS = "Array(Tuple(String, String))"
+
+# Hops of one correlation ID, retries folded into attempts (one row per entity and step),
+# with the per-group facts status derivation needs.
 HOPS = """
-SELECT EntityType AS entity_type, EntityId AS entity_id, Step AS step,
-    argMax(System, StartTime) AS system, argMax(Outcome, StartTime) AS outcome,
+SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step) AS step,
+    toString(argMax(System, StartTime)) AS system, toString(argMax(Outcome, StartTime)) AS outcome,
     toUnixTimestamp64Milli(min(StartTime)) AS start_ms,
     toUnixTimestamp64Milli(max(EndTime)) AS end_ms,
     uniqExact(TraceId, SpanId) AS attempts,
     argMax(TraceId, StartTime) AS trace_id, argMax(SpanId, StartTime) AS span_id,
-    any(CorrelationId) AS correlation_id,
-    argMaxIf(ErrorCategory, StartTime, ErrorCategory != '') AS error_category,
+    any(CorrelationId) AS correlation_id, toString(anyIf(Flow, Flow != '')) AS flow,
+    toString(argMaxIf(ErrorCategory, StartTime, ErrorCategory != '')) AS error_category,
     argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    argMaxIf(Currency, StartTime, Currency != '') AS currency,
-    arraySort(x -> x.3, groupArray((Outcome, ErrorCategory, toUnixTimestamp64Milli(StartTime),
+    toString(argMaxIf(Currency, StartTime, Currency != '')) AS currency,
+    toString(any(ParentType)) AS parent_type, groupUniqArrayArray(ParentIds) AS parent_ids,
+    countIf(Outcome = 'ok') AS oks, countIf(Outcome != 'ok') AS fails,
+    toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
+    maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
+    arraySort(x -> x.3, groupArray((toString(Outcome), toString(ErrorCategory), toUnixTimestamp64Milli(StartTime),
         toUnixTimestamp64Milli(EndTime), TraceId, SpanId))) AS attempt_list
 FROM hops FINAL
 WHERE CorrelationId = {cid:String}
@@ -34,43 +44,49 @@ ORDER BY start_ms, entity_type, entity_id, step
 LIMIT {limit:UInt32}
 """
 
-# Entity edges touching the transaction's entities, with the total for "left out".
-EDGES = """
+# Entity, parent and span keys of some correlation IDs (stitching walks from these).
+KEYS = """
+SELECT CorrelationId AS cid,
+    groupUniqArray((toString(EntityType), EntityId)) AS ents,
+    groupUniqArrayArray(arrayMap(p -> (toString(ParentType), p), ParentIds)) AS parents,
+    groupUniqArray((TraceId, SpanId)) AS spans
+FROM hops WHERE CorrelationId IN {ids:Array(String)}
+GROUP BY CorrelationId
+"""
+
+# Entity edges touching the given entities, with the total for "left out".
+EDGES = f"""
 SELECT ParentType AS parent_type, ParentId AS parent_id, ChildType AS child_type, ChildId AS child_id,
     count() OVER () AS total
 FROM (
     SELECT DISTINCT ParentType, ParentId, ChildType, ChildId FROM entity_edges
-    WHERE (KeyType, KeyId) IN (
-        SELECT DISTINCT toString(EntityType), EntityId FROM hops WHERE CorrelationId = {cid:String})
+    WHERE (KeyType, KeyId) IN {{ents:{_KEYS}}}
 )
 ORDER BY parent_type, parent_id, child_type, child_id
-LIMIT {limit:UInt32}
+LIMIT {{limit:UInt32}}
 """
 
-# Correlation IDs one step away: entity edges both ways, the same entity elsewhere, and
-# span links both ways. Bounded by {limit}; "total" says how many there were.
-_ENTS = "(SELECT DISTINCT toString(EntityType), EntityId FROM hops WHERE CorrelationId IN {ids:Array(String)})"
-_SPANS = "(SELECT DISTINCT TraceId, SpanId FROM hops WHERE CorrelationId IN {ids:Array(String)})"
+# Correlation IDs one step away: hops whose parent is one of our entities, our parents'
+# own hops, the same entity elsewhere, and span links both ways. Bounded by {limit};
+# "total" says how many there were.
 NEIGHBOURS = f"""
 SELECT cid, min(via) AS via, count() OVER () AS total FROM (
     SELECT CorrelationId AS cid, 'entity' AS via FROM entity_edges
-    WHERE (KeyType, KeyId) IN {_ENTS}
+    WHERE Direction = 'child' AND (KeyType, KeyId) IN {{ents:{_KEYS}}}
     UNION ALL
     SELECT CorrelationId, 'entity' FROM hop_keys
-    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (
-        SELECT toString(ParentType), ParentId FROM entity_edges
-        WHERE (KeyType, KeyId) IN {_ENTS} AND Direction = 'parent')
+    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN {{parents:{_KEYS}}}
     UNION ALL
     SELECT CorrelationId, 'entity' FROM hop_keys
-    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN {_ENTS}
+    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN {{ents:{_KEYS}}}
     UNION ALL
     SELECT CorrelationId, 'link' FROM span_links
-    WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN {_SPANS}
+    WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN {{spans:{_KEYS}}}
     UNION ALL
     SELECT CorrelationId, 'link' FROM hop_keys
     WHERE KeyKind = 'span' AND (KeyType, KeyId) IN (
         SELECT OtherTraceId, OtherSpanId FROM span_links
-        WHERE Direction = 'out' AND (KeyTraceId, KeySpanId) IN {_SPANS})
+        WHERE Direction = 'out' AND (KeyTraceId, KeySpanId) IN {{spans:{_KEYS}}})
 )
 WHERE cid != '' AND cid NOT IN {{exclude:Array(String)}}
 GROUP BY cid
@@ -78,45 +94,60 @@ ORDER BY cid
 LIMIT {{limit:UInt32}}
 """
 
-# Duplicate postings: an idempotency key, or an entity and step, succeeded more than once;
-# or one parent received the posting step from more than one entity.
-DUPLICATES = """
-SELECT kind, key, step, n FROM (
-SELECT 'idempotency_key' AS kind, IdempotencyKey AS key, any(toString(Step)) AS step,
-    uniqExact(TraceId, SpanId) AS n
-FROM hops FINAL
-WHERE CorrelationId = {cid:String} AND IdempotencyKey != '' AND Outcome = 'ok'
-GROUP BY IdempotencyKey HAVING n > 1
-UNION ALL
-SELECT 'entity', concat(EntityType, ':', EntityId), toString(Step), uniqExact(TraceId, SpanId) AS n
-FROM hops FINAL
-WHERE CorrelationId = {cid:String} AND Outcome = 'ok'
-GROUP BY EntityType, EntityId, Step HAVING n > 1
-UNION ALL
-SELECT 'parent', concat(ParentType, ':', pid), toString(Step), uniqExact(EntityType, EntityId) AS n
+# Successful hops whose parent is one of the given entities: they complete the parent's
+# transaction's stage even from another correlation ID (a batch journal posting invoices).
+ADOPTED = f"""
+SELECT toString(ParentType) AS parent_type, pid AS parent_id, toString(EntityType) AS entity_type,
+    toString(Step) AS step, toUnixTimestamp64Milli(min(EndTime)) AS ok_ms, CorrelationId AS cid
 FROM hops FINAL ARRAY JOIN ParentIds AS pid
-WHERE CorrelationId = {cid:String} AND Outcome = 'ok' AND Step = {post_step:String}
-GROUP BY ParentType, pid, Step HAVING n > 1
-)
-ORDER BY kind, key
+WHERE Outcome = 'ok' AND (toString(ParentType), pid) IN {{ents:{_KEYS}}}
+    AND (CorrelationId, TraceId, SpanId) IN (
+        SELECT CorrelationId, TraceId, SpanId FROM entity_edges
+        WHERE Direction = 'child' AND (KeyType, KeyId) IN {{ents:{_KEYS}}})
+GROUP BY ParentType, pid, EntityType, Step, CorrelationId
+LIMIT 10000
 """
 
-# Amounts or currencies that differ from the first hop of the chain that carried one.
-AMOUNT_MISMATCHES = """
+# Conformance and amount checks of one transaction, one row per finding:
+# duplicate postings (an idempotency key, or an entity and step, succeeded more than once;
+# or one parent received the posting step from more than one entity) and amounts or
+# currencies differing from the first hop of the chain that carried one.
+CHECKS = """
 WITH (SELECT tuple(Amount, Currency) FROM hops FINAL
       WHERE CorrelationId = {cid:String} AND Amount IS NOT NULL AND Outcome = 'ok'
       ORDER BY StartTime LIMIT 1) AS ref
-SELECT EntityType AS entity_type, EntityId AS entity_id, Step AS step,
-    Amount AS amount, Currency AS currency,
-    tupleElement(ref, 1) AS expected_amount, tupleElement(ref, 2) AS expected_currency
-FROM hops FINAL
-WHERE CorrelationId = {cid:String} AND Amount IS NOT NULL AND Outcome = 'ok'
-    AND (abs(Amount - tupleElement(ref, 1)) > 0.005 OR Currency != tupleElement(ref, 2))
-ORDER BY StartTime
-LIMIT 100
+SELECT kind, key, step, n, entity_type, entity_id, amount, currency, expected_amount, expected_currency
+FROM (
+    SELECT 'idempotency_key' AS kind, IdempotencyKey AS key, any(toString(Step)) AS step,
+        uniqExact(TraceId, SpanId) AS n, '' AS entity_type, '' AS entity_id, CAST(NULL, 'Nullable(Float64)') AS amount,
+        '' AS currency, CAST(NULL, 'Nullable(Float64)') AS expected_amount, '' AS expected_currency
+    FROM hops FINAL
+    WHERE CorrelationId = {cid:String} AND IdempotencyKey != '' AND Outcome = 'ok'
+    GROUP BY IdempotencyKey HAVING n > 1
+    UNION ALL
+    SELECT 'entity', concat(EntityType, ':', EntityId), toString(Step), uniqExact(TraceId, SpanId) AS n,
+        '', '', NULL, '', NULL, ''
+    FROM hops FINAL
+    WHERE CorrelationId = {cid:String} AND Outcome = 'ok'
+    GROUP BY EntityType, EntityId, Step HAVING n > 1
+    UNION ALL
+    SELECT 'parent', concat(ParentType, ':', pid), toString(Step), uniqExact(EntityType, EntityId) AS n,
+        '', '', NULL, '', NULL, ''
+    FROM hops FINAL ARRAY JOIN ParentIds AS pid
+    WHERE CorrelationId = {cid:String} AND Outcome = 'ok' AND Step = {post_step:String}
+    GROUP BY ParentType, pid, Step HAVING n > 1
+    UNION ALL
+    SELECT 'amount', '', toString(Step), 0, toString(EntityType), EntityId, Amount, toString(Currency),
+        tupleElement(ref, 1), tupleElement(ref, 2)
+    FROM hops FINAL
+    WHERE CorrelationId = {cid:String} AND Amount IS NOT NULL AND Outcome = 'ok'
+        AND (abs(Amount - tupleElement(ref, 1)) > 0.005 OR Currency != tupleElement(ref, 2))
+)
+ORDER BY kind, key, entity_type, entity_id
+LIMIT 200
 """
 
-# -- transaction facts (for status and SLA), shared by lookup and listings -----------------
+# -- transaction facts (for status and SLA) ------------------------------------------------
 _HOP_COLS = ("Flow, EntityType, EntityId, Step, Outcome, ErrorCategory, StartTime, EndTime, "
              "System, Region")
 _FACTS_AGG = """
@@ -137,36 +168,18 @@ SELECT Cid AS correlation_id,
        anyIf(flow, flow != '' AND adopted = 0)) AS flow_name,
     minIf(first_ms, adopted = 0) AS started_ms, max(last_ms) AS last_ms,
     groupArrayIf((toString(EntityType), toString(Step), ok_ms), oks > 0) AS done,
-    groupArrayIf((toString(last_outcome), toString(category)), fails > 0 AND NOT auto_resolved AND adopted = 0)
-        AS unresolved
+    groupArrayIf((toString(last_outcome), toString(category)),
+                 fails > 0 AND NOT auto_resolved AND adopted = 0) AS unresolved
 FROM groups
 GROUP BY Cid
 HAVING countIf(adopted = 0) > 0
 """
 
+# Own hops only; lookups add adopted completions from ADOPTED.
 FACTS_FOR_IDS = f"""
 WITH src AS (
     SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
     FROM hops FINAL WHERE CorrelationId IN {{ids:Array(String)}}
-    UNION ALL
-    -- Successful hops elsewhere whose parent is one of our entities complete our stages
-    -- (e.g. a batch journal, with its own correlation ID, posting our invoice).
-    SELECT e.Pc, '', h.EntityType, h.EntityId, h.Step, h.Outcome, '', h.StartTime, h.EndTime,
-        h.System, h.Region, toUInt8(1)
-    FROM (
-        SELECT CorrelationId, TraceId, SpanId, {_HOP_COLS} FROM hops FINAL
-        WHERE Outcome = 'ok' AND (CorrelationId, TraceId, SpanId) IN (
-            SELECT CorrelationId, TraceId, SpanId FROM entity_edges
-            WHERE Direction = 'child' AND (KeyType, KeyId) IN {_ENTS})
-    ) AS h
-    INNER JOIN (
-        SELECT DISTINCT x.CorrelationId AS Pc, e.TraceId AS T, e.SpanId AS S
-        FROM entity_edges AS e
-        INNER JOIN (SELECT DISTINCT CorrelationId, toString(EntityType) AS Et, EntityId FROM hops
-                    WHERE CorrelationId IN {{ids:Array(String)}}) AS x
-            ON e.KeyType = x.Et AND e.KeyId = x.EntityId
-        WHERE e.Direction = 'child' AND e.CorrelationId != x.CorrelationId
-    ) AS e ON h.TraceId = e.T AND h.SpanId = e.S
 )
 {_FACTS_AGG}
 """

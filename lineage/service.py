@@ -8,7 +8,7 @@ from typing import Any
 
 from collector.store import Store
 from lineage import queries
-from lineage.derive import TxnFacts, Verdict, evaluate, facts_from_row
+from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
 from lineage.flows import FlowConfig
 from lineage.settings import LineageSettings
 from lineage.timeparse import to_ms, utcnow
@@ -61,21 +61,47 @@ class Lineage:
         return evaluate(self.config, facts, now_ms)
 
     # -- stitching ---------------------------------------------------------------------------
-    def related(self, cid: str) -> tuple[list[dict[str, Any]], int]:
-        """Correlation IDs reachable within the depth limit, and how many were left out."""
+    def keys(self, ids: list[str]) -> dict[str, dict[str, list[tuple[str, str]]]]:
+        """Entity, parent and span keys of each correlation ID."""
+        if not ids:
+            return {}
+        rows = self._dicts(queries.KEYS, ids=ids)
+        return {str(r["cid"]): {"ents": r["ents"], "parents": r["parents"], "spans": r["spans"]} for r in rows}
+
+    def related(self, cid: str, keys: dict[str, dict[str, list[tuple[str, str]]]]) -> tuple[list[dict[str, Any]], int]:
+        """Correlation IDs reachable within the depth limit, and how many were left out.
+
+        ``keys`` starts with the keys of ``cid`` and gains those of every related ID found.
+        """
         seen, frontier = [cid], [cid]
         found: list[dict[str, Any]] = []
         omitted = 0
         for depth in range(1, self.settings.stitch_depth + 1):
             if not frontier:
                 break
-            rows = self._dicts(queries.NEIGHBOURS, ids=frontier, exclude=seen, limit=self.settings.stitch_fanout)
+            merged = {k: sorted({x for f in frontier for x in keys.get(f, {}).get(k, [])})
+                      for k in ("ents", "parents", "spans")}
+            rows = self._dicts(queries.NEIGHBOURS, **merged, exclude=seen, limit=self.settings.stitch_fanout)
             if rows:
                 omitted += int(rows[0]["total"]) - len(rows)
             frontier = [str(r["cid"]) for r in rows]
             seen += frontier
+            keys.update(self.keys(frontier))
             found += [{"correlation_id": str(r["cid"]), "depth": depth, "via": str(r["via"])} for r in rows]
         return found, omitted
+
+    def _facts_with_adoption(self, cid: str, hops: list[dict[str, Any]], related: list[str],
+                             keys: dict[str, dict[str, list[tuple[str, str]]]]) -> dict[str, TxnFacts]:
+        facts = {cid: facts_from_groups(cid, hops, self.config.default_flow)}
+        if related:
+            facts.update(self.facts(related))
+        owners: dict[tuple[str, str], set[str]] = {}
+        for owner, k in keys.items():
+            for ent in k["ents"]:
+                owners.setdefault((str(ent[0]), str(ent[1])), set()).add(owner)
+        rows = self._dicts(queries.ADOPTED, ents=sorted(owners))
+        adopt(facts, rows, owners)
+        return facts
 
     # -- one transaction ----------------------------------------------------------------------
     def transaction(self, cid: str) -> dict[str, Any] | None:
@@ -84,8 +110,9 @@ class Lineage:
         if not hops:
             return None
         now_ms = to_ms(utcnow())
-        related, omitted = self.related(cid)
-        all_facts = self.facts([cid] + [r["correlation_id"] for r in related])
+        keys = {cid: _own_keys(hops)}
+        related, omitted = self.related(cid, keys)
+        all_facts = self._facts_with_adoption(cid, hops, [r["correlation_id"] for r in related], keys)
         facts = all_facts[cid]
         verdict = self.verdict(facts, now_ms)
         flow = self.config.flow(facts.flow)
@@ -93,8 +120,9 @@ class Lineage:
             rel_facts = all_facts.get(rel["correlation_id"])
             rel["flow"] = rel_facts.flow if rel_facts else None
             rel["status"] = self.verdict(rel_facts, now_ms).status if rel_facts else None
-        edges = self._dicts(queries.EDGES, cid=cid, limit=self.settings.max_edges)
-        dupes = self._dicts(queries.DUPLICATES, cid=cid, post_step=flow.latency_to)
+        edges = self._dicts(queries.EDGES, ents=keys[cid]["ents"], limit=self.settings.max_edges)
+        checks = self._dicts(queries.CHECKS, cid=cid, post_step=flow.latency_to)
+        failing = any(h["fails"] for h in hops)
         return {
             "correlation_id": cid,
             "flow": flow.name,
@@ -105,15 +133,15 @@ class Lineage:
             "hops": [_hop(h) for h in hops[: self.settings.max_hops]],
             "hops_truncated": len(hops) > self.settings.max_hops,
             "nodes": _nodes(hops, edges),
-            "edges": [{k: e[k] for k in ("parent_type", "parent_id", "child_type", "child_id")} for e in edges],
+            "edges": [{k: e[k] for k in _EDGE_KEYS} for e in edges],
             "edges_omitted": (int(edges[0]["total"]) - len(edges)) if edges else 0,
             "related_correlation_ids": [r["correlation_id"] for r in related],
             "related": related,
             "related_omitted": omitted,
             "sla": _sla(verdict),
-            "conformance": verdict.conformance + [_duplicate(d) for d in dupes],
-            "amount_mismatches": self._dicts(queries.AMOUNT_MISMATCHES, cid=cid),
-            "exceptions": self.exceptions_for([cid]),
+            "conformance": verdict.conformance + [_duplicate(c) for c in checks if c["kind"] != "amount"],
+            "amount_mismatches": [{k: c[k] for k in _AMOUNT_KEYS} for c in checks if c["kind"] == "amount"],
+            "exceptions": self.exceptions_for([cid]) if failing else [],
         }
 
     def entity(self, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:
@@ -220,6 +248,18 @@ class Lineage:
 
 
 # -- shaping ----------------------------------------------------------------------------------------
+_EDGE_KEYS = ("parent_type", "parent_id", "child_type", "child_id")
+_AMOUNT_KEYS = ("entity_type", "entity_id", "step", "amount", "currency", "expected_amount", "expected_currency")
+
+
+def _own_keys(hops: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
+    """Stitching keys of a transaction from its HOPS rows (no extra query)."""
+    ents = sorted({(h["entity_type"], h["entity_id"]) for h in hops})
+    parents = sorted({(h["parent_type"], p) for h in hops if h["parent_type"] for p in h["parent_ids"]})
+    spans = sorted({(a[4], a[5]) for h in hops for a in h["attempt_list"]})
+    return {"ents": ents, "parents": parents, "spans": spans}
+
+
 def _hop(h: dict[str, Any]) -> dict[str, Any]:
     return {
         "entity_type": h["entity_type"], "entity_id": h["entity_id"], "step": h["step"], "system": h["system"],

@@ -1,0 +1,169 @@
+"""Lineage benchmark: load N spans (N/4 business hops) into an embedded store, then time
+the lineage queries over many random IDs and print p50/p95 per query.
+
+    .venv/bin/python -m bench.lineage --spans 10000000
+
+Spans are generated inside ClickHouse (INSERT ... SELECT FROM numbers()), so loading goes
+through the same materialized views as real ingest (hops, entity_edges, hop_keys, ...).
+Each transaction: case -> credit -> invoice -> ledger hops; each hop span has three
+technical child spans (HTTP/DB) without business attributes. Transactions are spread
+evenly over --days ending now; 1% dead-letter their posting (tax_error), 5% have a failed
+posting attempt (timeout) followed by a successful retry, 2% have a failed posting with
+no retry yet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from collector.migrations import MIGRATIONS, migrate
+from collector.store import Store, open_store
+from lineage import metrics, schema
+from lineage.flows import load_flows
+from lineage.service import Lineage, Window
+from lineage.settings import LineageSettings
+from lineage.timeparse import to_ms, utcnow
+
+# n -> (transaction, stage, technical child); hop spans are the ones with tech = 0.
+# Each transaction has 4 hop spans + 12 technical spans + retry attempts for some postings.
+_GENERATE = """
+INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind,
+    ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
+    StatusMessage)
+WITH
+    intDiv(number, 16) AS txn, intDiv(number % 16, 4) AS stage, number % 4 AS tech,
+    {start_s:Int64} + intDiv(txn * {span_s:Int64}, {txns:UInt64}) AS t0,
+    cityHash64(txn) AS h,
+    [0, 600 + h % 3000, 600 + h % 3000 + 300 + intDiv(h, 7) % 3000,
+     600 + h % 3000 + 300 + intDiv(h, 7) % 3000 + 600 + intDiv(h, 11) % 14000][stage + 1] AS offset_s,
+    ['case', 'credit', 'invoice', 'ledger'][stage + 1] AS etype,
+    ['case.opened', 'credit.approved', 'invoice.issued', 'ledger.posted'][stage + 1] AS step,
+    ['zendesk', 'billing', 'billing', 'sap'][stage + 1] AS system,
+    ['CASE-', 'CR-', 'INV-', 'LED-'][stage + 1] AS prefix,
+    ['', 'case', 'credit', 'invoice'][stage + 1] AS ptype,
+    ['', 'CASE-', 'CR-', 'INV-'][stage + 1] AS pprefix,
+    multiIf(stage != 3, 'ok', txn % 100 = 7, 'dead_letter', txn % 50 = 3, 'failed', 'ok') AS outcome,
+    multiIf(outcome = 'dead_letter', 'tax_error', outcome = 'failed', 'timeout', '') AS category,
+    ['emea', 'amer', 'apac'][h % 3 + 1] AS region,
+    lower(hex(MD5(concat('t', toString(txn), '-', toString(stage))))) AS trace_id,
+    lower(substring(hex(MD5(concat('s', toString(number)))), 1, 16)) AS span_id,
+    lower(substring(hex(MD5(concat('s', toString(number - tech)))), 1, 16)) AS hop_span
+SELECT
+    fromUnixTimestamp64Milli((t0 + offset_s) * 1000 + tech * 40),
+    trace_id, span_id, if(tech = 0, '', hop_span), '',
+    if(tech = 0, step, ['', 'HTTP POST', 'SELECT', 'HTTP GET'][tech + 1]),
+    if(tech = 0, 'Internal', 'Client'), concat(system, '-adapter'),
+    map('service.name', concat(system, '-adapter'), 'deployment.environment', 'prod'),
+    'ledgerline.bench', '1.0',
+    if(tech = 0,
+       map('correlation.id', concat('C-', toString(txn)), 'biz.flow', 'support_credit',
+           'biz.entity.type', etype, 'biz.entity.id', concat(prefix, toString(txn)),
+           'biz.parent.type', ptype, 'biz.parent.id', if(stage = 0, '', concat(pprefix, toString(txn))),
+           'biz.step', step, 'biz.system', system, 'biz.outcome', outcome, 'biz.error.category', category,
+           'biz.amount', toString(round(10 + h % 100000 / 100, 2)), 'biz.currency', 'EUR',
+           'biz.idempotency_key', if(stage = 3, concat('post-INV-', toString(txn)), ''),
+           'biz.region', region, 'biz.legal_entity', concat('LE-', toString(h % 7))),
+       map('http.method', 'POST', 'http.status_code', '200', 'net.peer.name', 'erp.internal')),
+    (50 + h % 400) * 1000000, if(outcome = 'ok' OR tech != 0, 'Ok', 'Error'), ''
+FROM numbers({first:UInt64}, {count:UInt64})
+"""
+
+# The successful retry of every 20th posting that failed with a timeout first.
+_RETRIES = """
+INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind,
+    ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
+    StatusMessage)
+SELECT Timestamp + INTERVAL 15 MINUTE, TraceId, lower(substring(hex(MD5(concat('r', SpanId))), 1, 16)), '', '',
+    SpanName, SpanKind, ServiceName, ResourceAttributes, ScopeName, ScopeVersion,
+    mapUpdate(SpanAttributes, map('biz.outcome', 'ok', 'biz.error.category', '')), Duration, 'Ok', ''
+FROM otel_traces
+WHERE SpanName = 'ledger.posted' AND SpanAttributes['biz.outcome'] = 'failed'
+    AND cityHash64(SpanAttributes['correlation.id']) % 4 != 0
+"""
+
+
+def load(store: Store, spans: int, days: float, chunk: int = 1_000_000) -> float:
+    """Generate ``spans`` spans (plus retries) spread over ``days`` ending now; return seconds."""
+    started = time.monotonic()
+    txns = max(1, spans // 16)
+    span_s = int(days * 86400)
+    start_s = int(time.time()) - span_s - 6 * 3600  # leave room for the last postings
+    for first in range(0, spans, chunk):
+        store.command(_GENERATE, {"first": first, "count": min(chunk, spans - first), "txns": txns,
+                                  "start_s": start_s, "span_s": span_s})
+        print(f"  loaded {min(first + chunk, spans):>11,} spans  {time.monotonic() - started:6.1f}s", flush=True)
+    store.command(_RETRIES)
+    return time.monotonic() - started
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
+    """p50 and p95 in ms over ``runs`` calls."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+
+
+def run(spans: int, days: float, runs: int, data_dir: Path) -> None:
+    """Load and measure; print one line per query."""
+    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench",
+                               query_timeout_s=60)
+    store = open_store(settings, migrate=False)
+    migrate(store, MIGRATIONS + schema.MIGRATIONS)
+    print(f"loading {spans:,} spans into {data_dir} ...")
+    seconds = load(store, spans, days)
+    hops = store.query("SELECT count() FROM hops")[0][0]
+    print(f"loaded in {seconds:.1f}s: {store.query('SELECT count() FROM otel_traces')[0][0]:,} spans, {hops:,} hops")
+    svc = Lineage(settings, store, load_flows())
+    flow = svc.config.flow(None)
+    txns = max(1, spans // 16)
+    rng = random.Random(7)
+    now = to_ms(utcnow())
+    day = Window(now - 86400_000, now, 5000)
+    week = Window(now - 7 * 86400_000, now, 100)
+    cases: list[tuple[str, Callable[[], Any]]] = [
+        ("transaction lookup + stitching", lambda: svc.transaction(f"C-{rng.randrange(txns)}")),
+        ("entity -> correlation IDs", lambda: svc.store.query(
+            "SELECT DISTINCT CorrelationId FROM hop_keys WHERE KeyKind = 'entity' AND KeyType = {t:String} "
+            "AND KeyId = {i:String}", {"t": "invoice", "i": f"INV-{rng.randrange(txns)}"})),
+        ("entity lookup (key -> full doc)", lambda: svc.entity("invoice", f"INV-{rng.randrange(txns)}")),
+        ("posting latency 24h / 5m", lambda: metrics.posting_latency(svc, flow, day, 300_000, "")),
+        ("posting latency 24h / 5m by region", lambda: metrics.posting_latency(svc, flow, day, 300_000, "region")),
+        ("open exceptions (7d window)", lambda: svc.exceptions(week, "open", "", "")),
+        ("exception backlog 24h / 5m", lambda: metrics.exception_backlog(svc, day, 300_000, 288)),
+    ]
+    print(f"\n{'query':<38}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
+    for name, fn in cases:
+        fn()  # warm up
+        n = runs if "lookup" in name or "entity" in name else max(10, runs // 10)
+        p50, p95 = timed(fn, n)
+        print(f"{name:<38}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
+    sample = svc.transaction("C-7")
+    print(f"\nsample C-7: status={sample and sample['status']}, "
+          f"exceptions={sample and [e['state'] for e in sample['exceptions']]}")
+
+
+def main() -> None:
+    """Command line: --spans, --days, --runs, --data-dir."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=10_000_000, help="spans to generate (default 10M)")
+    parser.add_argument("--days", type=float, default=7.0, help="days the transactions span")
+    parser.add_argument("--runs", type=int, default=200, help="lookups per query (aggregates: runs/10)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="chdb directory (default: a temp dir)")
+    args = parser.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
+    run(args.spans, args.days, args.runs, data_dir)
+
+
+if __name__ == "__main__":
+    main()
