@@ -35,6 +35,10 @@ SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step
     countIf(Outcome = 'ok') AS oks, countIf(Outcome != 'ok') AS fails,
     toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
     maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
+    groupUniqArrayIf(IdempotencyKey, Outcome = 'ok' AND IdempotencyKey != '') AS idem_keys,
+    groupUniqArrayArray(arrayZip(LinkTraceIds, LinkSpanIds)) AS links,
+    argMaxIf(Amount, StartTime, Outcome = 'ok' AND Amount IS NOT NULL) AS ok_amount,
+    toString(argMaxIf(Currency, StartTime, Outcome = 'ok' AND Amount IS NOT NULL)) AS ok_currency,
     arraySort(x -> x.3, groupArray((toString(Outcome), toString(ErrorCategory), toUnixTimestamp64Milli(StartTime),
         toUnixTimestamp64Milli(EndTime), TraceId, SpanId))) AS attempt_list
 FROM hops FINAL
@@ -49,7 +53,8 @@ KEYS = """
 SELECT CorrelationId AS cid,
     groupUniqArray((toString(EntityType), EntityId)) AS ents,
     groupUniqArrayArray(arrayMap(p -> (toString(ParentType), p), ParentIds)) AS parents,
-    groupUniqArray((TraceId, SpanId)) AS spans
+    groupUniqArray((TraceId, SpanId)) AS spans,
+    groupUniqArrayArray(arrayZip(LinkTraceIds, LinkSpanIds)) AS links
 FROM hops WHERE CorrelationId IN {ids:Array(String)}
 GROUP BY CorrelationId
 """
@@ -66,27 +71,19 @@ ORDER BY parent_type, parent_id, child_type, child_id
 LIMIT {{limit:UInt32}}
 """
 
-# Correlation IDs one step away: hops whose parent is one of our entities, our parents'
-# own hops, the same entity elsewhere, and span links both ways. Bounded by {limit};
-# "total" says how many there were.
+# Correlation IDs one step away: hops whose parent is one of our entities (edges keyed on
+# us), hops of our parents, of our own entities elsewhere and of the spans we link to
+# (hop_keys), and hops linking to our spans. Bounded by {limit}; "total" says how many.
 NEIGHBOURS = f"""
 SELECT cid, min(via) AS via, count() OVER () AS total FROM (
     SELECT CorrelationId AS cid, 'entity' AS via FROM entity_edges
     WHERE Direction = 'child' AND (KeyType, KeyId) IN {{ents:{_KEYS}}}
     UNION ALL
-    SELECT CorrelationId, 'entity' FROM hop_keys
-    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN {{parents:{_KEYS}}}
-    UNION ALL
-    SELECT CorrelationId, 'entity' FROM hop_keys
-    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN {{ents:{_KEYS}}}
+    SELECT CorrelationId, if(KeyKind = 'span', 'link', 'entity') FROM hop_keys
+    WHERE (KeyKind, KeyType, KeyId) IN {{keys:Array(Tuple(String, String, String))}}
     UNION ALL
     SELECT CorrelationId, 'link' FROM span_links
     WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN {{spans:{_KEYS}}}
-    UNION ALL
-    SELECT CorrelationId, 'link' FROM hop_keys
-    WHERE KeyKind = 'span' AND (KeyType, KeyId) IN (
-        SELECT OtherTraceId, OtherSpanId FROM span_links
-        WHERE Direction = 'out' AND (KeyTraceId, KeySpanId) IN {{spans:{_KEYS}}})
 )
 WHERE cid != '' AND cid NOT IN {{exclude:Array(String)}}
 GROUP BY cid
@@ -106,45 +103,6 @@ WHERE Outcome = 'ok' AND (toString(ParentType), pid) IN {{ents:{_KEYS}}}
         WHERE Direction = 'child' AND (KeyType, KeyId) IN {{ents:{_KEYS}}})
 GROUP BY ParentType, pid, EntityType, Step, CorrelationId
 LIMIT 10000
-"""
-
-# Conformance and amount checks of one transaction, one row per finding:
-# duplicate postings (an idempotency key, or an entity and step, succeeded more than once;
-# or one parent received the posting step from more than one entity) and amounts or
-# currencies differing from the first hop of the chain that carried one.
-CHECKS = """
-WITH (SELECT tuple(Amount, Currency) FROM hops FINAL
-      WHERE CorrelationId = {cid:String} AND Amount IS NOT NULL AND Outcome = 'ok'
-      ORDER BY StartTime LIMIT 1) AS ref
-SELECT kind, key, step, n, entity_type, entity_id, amount, currency, expected_amount, expected_currency
-FROM (
-    SELECT 'idempotency_key' AS kind, IdempotencyKey AS key, any(toString(Step)) AS step,
-        uniqExact(TraceId, SpanId) AS n, '' AS entity_type, '' AS entity_id, CAST(NULL, 'Nullable(Float64)') AS amount,
-        '' AS currency, CAST(NULL, 'Nullable(Float64)') AS expected_amount, '' AS expected_currency
-    FROM hops FINAL
-    WHERE CorrelationId = {cid:String} AND IdempotencyKey != '' AND Outcome = 'ok'
-    GROUP BY IdempotencyKey HAVING n > 1
-    UNION ALL
-    SELECT 'entity', concat(EntityType, ':', EntityId), toString(Step), uniqExact(TraceId, SpanId) AS n,
-        '', '', NULL, '', NULL, ''
-    FROM hops FINAL
-    WHERE CorrelationId = {cid:String} AND Outcome = 'ok'
-    GROUP BY EntityType, EntityId, Step HAVING n > 1
-    UNION ALL
-    SELECT 'parent', concat(ParentType, ':', pid), toString(Step), uniqExact(EntityType, EntityId) AS n,
-        '', '', NULL, '', NULL, ''
-    FROM hops FINAL ARRAY JOIN ParentIds AS pid
-    WHERE CorrelationId = {cid:String} AND Outcome = 'ok' AND Step = {post_step:String}
-    GROUP BY ParentType, pid, Step HAVING n > 1
-    UNION ALL
-    SELECT 'amount', '', toString(Step), 0, toString(EntityType), EntityId, Amount, toString(Currency),
-        tupleElement(ref, 1), tupleElement(ref, 2)
-    FROM hops FINAL
-    WHERE CorrelationId = {cid:String} AND Amount IS NOT NULL AND Outcome = 'ok'
-        AND (abs(Amount - tupleElement(ref, 1)) > 0.005 OR Currency != tupleElement(ref, 2))
-)
-ORDER BY kind, key, entity_type, entity_id
-LIMIT 200
 """
 
 # -- transaction facts (for status and SLA) ------------------------------------------------

@@ -8,6 +8,7 @@ from typing import Any
 
 from collector.store import Store
 from lineage import queries
+from lineage.checks import amount_mismatches, duplicates
 from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
 from lineage.flows import FlowConfig
 from lineage.settings import LineageSettings
@@ -66,7 +67,7 @@ class Lineage:
         if not ids:
             return {}
         rows = self._dicts(queries.KEYS, ids=ids)
-        return {str(r["cid"]): {"ents": r["ents"], "parents": r["parents"], "spans": r["spans"]} for r in rows}
+        return {str(r["cid"]): {k: r[k] for k in ("ents", "parents", "spans", "links")} for r in rows}
 
     def related(self, cid: str, keys: dict[str, dict[str, list[tuple[str, str]]]]) -> tuple[list[dict[str, Any]], int]:
         """Correlation IDs reachable within the depth limit, and how many were left out.
@@ -79,9 +80,12 @@ class Lineage:
         for depth in range(1, self.settings.stitch_depth + 1):
             if not frontier:
                 break
-            merged = {k: sorted({x for f in frontier for x in keys.get(f, {}).get(k, [])})
-                      for k in ("ents", "parents", "spans")}
-            rows = self._dicts(queries.NEIGHBOURS, **merged, exclude=seen, limit=self.settings.stitch_fanout)
+            merged = {k: sorted({tuple(x) for f in frontier for x in keys.get(f, {}).get(k, [])})
+                      for k in ("ents", "parents", "spans", "links")}
+            lookups = sorted({("entity", *e) for e in merged["ents"] + merged["parents"]}
+                             | {("span", *s) for s in merged["links"]})
+            rows = self._dicts(queries.NEIGHBOURS, ents=merged["ents"], spans=merged["spans"], keys=lookups,
+                               exclude=seen, limit=self.settings.stitch_fanout)
             if rows:
                 omitted += int(rows[0]["total"]) - len(rows)
             frontier = [str(r["cid"]) for r in rows]
@@ -99,8 +103,8 @@ class Lineage:
         for owner, k in keys.items():
             for ent in k["ents"]:
                 owners.setdefault((str(ent[0]), str(ent[1])), set()).add(owner)
-        rows = self._dicts(queries.ADOPTED, ents=sorted(owners))
-        adopt(facts, rows, owners)
+        if related:  # a child hop in another correlation ID always shows up as related
+            adopt(facts, self._dicts(queries.ADOPTED, ents=sorted(owners)), owners)
         return facts
 
     # -- one transaction ----------------------------------------------------------------------
@@ -121,7 +125,6 @@ class Lineage:
             rel["flow"] = rel_facts.flow if rel_facts else None
             rel["status"] = self.verdict(rel_facts, now_ms).status if rel_facts else None
         edges = self._dicts(queries.EDGES, ents=keys[cid]["ents"], limit=self.settings.max_edges)
-        checks = self._dicts(queries.CHECKS, cid=cid, post_step=flow.latency_to)
         failing = any(h["fails"] for h in hops)
         return {
             "correlation_id": cid,
@@ -139,8 +142,8 @@ class Lineage:
             "related": related,
             "related_omitted": omitted,
             "sla": _sla(verdict),
-            "conformance": verdict.conformance + [_duplicate(c) for c in checks if c["kind"] != "amount"],
-            "amount_mismatches": [{k: c[k] for k in _AMOUNT_KEYS} for c in checks if c["kind"] == "amount"],
+            "conformance": verdict.conformance + duplicates(hops, flow.latency_to),
+            "amount_mismatches": amount_mismatches(hops),
             "exceptions": self.exceptions_for([cid]) if failing else [],
         }
 
@@ -249,7 +252,6 @@ class Lineage:
 
 # -- shaping ----------------------------------------------------------------------------------------
 _EDGE_KEYS = ("parent_type", "parent_id", "child_type", "child_id")
-_AMOUNT_KEYS = ("entity_type", "entity_id", "step", "amount", "currency", "expected_amount", "expected_currency")
 
 
 def _own_keys(hops: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
@@ -257,7 +259,8 @@ def _own_keys(hops: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
     ents = sorted({(h["entity_type"], h["entity_id"]) for h in hops})
     parents = sorted({(h["parent_type"], p) for h in hops if h["parent_type"] for p in h["parent_ids"]})
     spans = sorted({(a[4], a[5]) for h in hops for a in h["attempt_list"]})
-    return {"ents": ents, "parents": parents, "spans": spans}
+    links = sorted({tuple(link) for h in hops for link in h["links"]})
+    return {"ents": ents, "parents": parents, "spans": spans, "links": links}
 
 
 def _hop(h: dict[str, Any]) -> dict[str, Any]:
@@ -295,12 +298,6 @@ def _sla(verdict: Verdict) -> dict[str, Any]:
             for s in verdict.stages
         ],
     }
-
-
-def _duplicate(d: dict[str, Any]) -> dict[str, str]:
-    what = {"idempotency_key": "idempotency key", "entity": "entity", "parent": "parent entity"}[d["kind"]]
-    return {"kind": "duplicate_posting", "stage": d["step"],
-            "detail": f"{what} {d['key']} succeeded {d['n']} times at {d['step']}"}
 
 
 def _exception(r: dict[str, Any]) -> dict[str, Any]:
