@@ -17,6 +17,8 @@ _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
 # ClickHouse's analyzer plans a flat query several times faster, and a lookup is a handful
 # of primary-key seeks whose planning would otherwise dominate.
 _KEYS = "Array(Tuple(String, String))"
+# The stable exception id of an (entity type, entity id, step).
+_EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
 
 # Hops of one correlation ID, retries folded into attempts (one row per entity and step),
 # with the per-group facts status derivation needs.
@@ -35,6 +37,15 @@ SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step
     countIf(Outcome = 'ok') AS oks, countIf(Outcome != 'ok') AS fails,
     toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
     maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
+    __EXC_ID__ AS exc_id,
+    toUnixTimestamp64Milli(minIf(StartTime, Outcome != 'ok')) AS fail_first_ms,
+    toUnixTimestamp64Milli(maxIf(EndTime, Outcome != 'ok')) AS fail_last_ms,
+    toUnixTimestamp64Milli(maxIf(StartTime, Outcome != 'ok')) AS fail_start_ms,
+    toString(argMaxIf(Outcome, StartTime, Outcome != 'ok')) AS fail_outcome,
+    toString(argMaxIf(System, StartTime, Outcome != 'ok')) AS fail_system,
+    toString(argMaxIf(Region, StartTime, Outcome != 'ok')) AS fail_region,
+    argMaxIf(StatusMessage, StartTime, Outcome != 'ok') AS fail_message,
+    toUnixTimestamp64Milli(argMaxIf(EndTime, StartTime, Outcome = 'ok')) AS ok_end_ms,
     groupUniqArrayIf(IdempotencyKey, Outcome = 'ok' AND IdempotencyKey != '') AS idem_keys,
     groupUniqArrayArray(arrayZip(LinkTraceIds, LinkSpanIds)) AS links,
     argMaxIf(Amount, StartTime, Outcome = 'ok' AND Amount IS NOT NULL) AS ok_amount,
@@ -46,7 +57,7 @@ WHERE CorrelationId = {cid:String}
 GROUP BY EntityType, EntityId, Step
 ORDER BY start_ms, entity_type, entity_id, step
 LIMIT {limit:UInt32}
-"""
+""".replace("__EXC_ID__", _EXC_ID)
 
 # Entity, parent and span keys of some correlation IDs (stitching walks from these).
 KEYS = """
@@ -176,7 +187,6 @@ LIMIT {{limit:UInt32}}
 # -- exceptions ---------------------------------------------------------------------------
 # One exception per (entity type, entity id, step) with a failed, retried or dead-lettered
 # attempt; its id is a stable hash computed here.
-_EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
 _EXCEPTIONS = f"""
 WITH g AS (
     SELECT {_EXC_ID} AS id, toString(EntityType) AS entity_type, EntityId AS entity_id,
@@ -226,14 +236,15 @@ EXCEPTIONS_IN_WINDOW = (
     _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}")
     + f"SELECT {_EXC_COLS} FROM x {_EXC_FILTER} ORDER BY last_ms DESC, id LIMIT {{limit:UInt32}}"
 )
-EXCEPTIONS_FOR_IDS = (
-    _EXCEPTIONS.replace("__SCOPE__", "CorrelationId IN {ids:Array(String)}")
-    + f"SELECT {_EXC_COLS} FROM x ORDER BY first_ms, id LIMIT {{limit:UInt32}}"
-)
 EXCEPTION_BY_ID = (
     _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} AND {_EXC_ID} = {{id:String}}")
     + f"SELECT {_EXC_COLS} FROM x LIMIT 1"
 )
+# The latest action on each of some exceptions.
+EXCEPTION_ACTIONS = """
+SELECT ExceptionId AS id, toString(argMax(Action, At)) AS action, toUnixTimestamp64Milli(max(At)) AS at_ms
+FROM exception_actions WHERE ExceptionId IN {ids:Array(String)} GROUP BY ExceptionId
+"""
 EXCEPTION_HISTORY = """
 SELECT toString(Action) AS action, Actor AS actor, Note AS note, toUnixTimestamp64Milli(At) AS at_ms
 FROM exception_actions WHERE ExceptionId = {id:String} ORDER BY At, action LIMIT 1000

@@ -9,6 +9,7 @@ from typing import Any
 from collector.store import Store
 from lineage import queries
 from lineage.checks import amount_mismatches, duplicates
+from lineage.checks import exceptions as check_exceptions
 from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
 from lineage.flows import FlowConfig
 from lineage.settings import LineageSettings
@@ -144,7 +145,7 @@ class Lineage:
             "sla": _sla(verdict),
             "conformance": verdict.conformance + duplicates(hops, flow.latency_to),
             "amount_mismatches": amount_mismatches(hops),
-            "exceptions": self.exceptions_for([cid]) if failing else [],
+            "exceptions": self._exceptions_of(hops) if failing else [],
         }
 
     def entity(self, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:
@@ -214,11 +215,12 @@ class Lineage:
         }
 
     # -- exceptions -------------------------------------------------------------------------------
-    def exceptions_for(self, ids: list[str]) -> list[dict[str, Any]]:
-        """Exceptions raised by hops of the given correlation IDs."""
-        rows = self._dicts(queries.EXCEPTIONS_FOR_IDS, ids=ids, limit=self.settings.max_hops,
-                           **self._exc_params())
-        return [_exception(r) for r in rows]
+    def _exceptions_of(self, hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Exceptions of one transaction from its HOPS groups and their latest actions."""
+        ids = [h["exc_id"] for h in hops if h["fails"]]
+        actions = {r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(queries.EXCEPTION_ACTIONS, ids=ids)}
+        rows = check_exceptions(hops, actions, self.config.recoverable)
+        return [_exception(r) for r in sorted(rows, key=lambda r: (r["first_ms"], r["id"]))]
 
     def exceptions(self, window: Window, state: str, category: str, system: str) -> dict[str, Any]:
         """Exceptions first or last seen in the window, filtered."""

@@ -156,3 +156,11 @@ def test_posting_latency_quantiles(emitter: Emitter, lineage: Lineage) -> None:
         by_region = _get(c, "/api/v1/metrics/posting-latency", since="6h", bucket="1h", group_by="region")
         assert {(b["group"], b["count"]) for b in by_region["buckets"]} == {("apac", 2), ("emea", 1)}
     assert HOUR > 0
+
+
+def test_lookup_exceptions_match_listing(client: TestClient) -> None:
+    listed = {e["id"]: e for e in _get(client, "/api/v1/exceptions", since="24h")["exceptions"]}
+    for cid in ("C-RETRY", "C-DLQ"):
+        for exc in _get(client, f"/api/v1/transactions/{cid}")["exceptions"]:
+            assert {k: v for k, v in exc.items() if k != "age_ms"} == {
+                k: v for k, v in listed[exc["id"]].items() if k != "age_ms"}
