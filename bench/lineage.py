@@ -96,8 +96,10 @@ def load(store: Store, spans: int, days: float, chunk: int = 1_000_000) -> float
     span_s = int(days * 86400)
     start_s = int(time.time()) - span_s - 6 * 3600  # leave room for the last postings
     for first in range(0, spans, chunk):
-        store.command(_GENERATE, {"first": first, "count": min(chunk, spans - first), "txns": txns,
-                                  "start_s": start_s, "span_s": span_s})
+        store.command(
+            _GENERATE,
+            {"first": first, "count": min(chunk, spans - first), "txns": txns, "start_s": start_s, "span_s": span_s},
+        )
         print(f"  loaded {min(first + chunk, spans):>11,} spans  {time.monotonic() - started:6.1f}s", flush=True)
     store.command(_RETRIES)
     return time.monotonic() - started
@@ -116,8 +118,7 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
 
 def run(spans: int, days: float, runs: int, data_dir: Path) -> None:
     """Load and measure; print one line per query."""
-    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench",
-                               query_timeout_s=60)
+    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
     store = open_store(settings, migrate=False)
     migrate(store, MIGRATIONS + schema.MIGRATIONS)
     print(f"loading {spans:,} spans into {data_dir} ...")
@@ -133,9 +134,14 @@ def run(spans: int, days: float, runs: int, data_dir: Path) -> None:
     week = Window(now - 7 * 86400_000, now, 100)
     cases: list[tuple[str, Callable[[], Any]]] = [
         ("transaction lookup + stitching", lambda: svc.transaction(f"C-{rng.randrange(txns)}")),
-        ("entity -> correlation IDs", lambda: svc.store.query(
-            "SELECT DISTINCT CorrelationId FROM hop_keys WHERE KeyKind = 'entity' AND KeyType = {t:String} "
-            "AND KeyId = {i:String}", {"t": "invoice", "i": f"INV-{rng.randrange(txns)}"})),
+        (
+            "entity -> correlation IDs",
+            lambda: svc.store.query(
+                "SELECT DISTINCT CorrelationId FROM hop_keys WHERE KeyKind = 'entity' AND KeyType = {t:String} "
+                "AND KeyId = {i:String}",
+                {"t": "invoice", "i": f"INV-{rng.randrange(txns)}"},
+            ),
+        ),
         ("entity lookup (key -> full doc)", lambda: svc.entity("invoice", f"INV-{rng.randrange(txns)}")),
         ("posting latency 24h / 5m", lambda: metrics.posting_latency(svc, flow, day, 300_000, "")),
         ("posting latency 24h / 5m by region", lambda: metrics.posting_latency(svc, flow, day, 300_000, "region")),
@@ -149,8 +155,10 @@ def run(spans: int, days: float, runs: int, data_dir: Path) -> None:
         p50, p95 = timed(fn, n)
         print(f"{name:<38}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
     sample = svc.transaction("C-7")
-    print(f"\nsample C-7: status={sample and sample['status']}, "
-          f"exceptions={sample and [e['state'] for e in sample['exceptions']]}")
+    print(
+        f"\nsample C-7: status={sample and sample['status']}, "
+        f"exceptions={sample and [e['state'] for e in sample['exceptions']]}"
+    )
 
 
 def main() -> None:

@@ -89,7 +89,9 @@ def _bucket(svc: Svc, window: MetricsWin, bucket: Annotated[str, Query(descripti
 BucketMs = Annotated[int, Depends(_bucket)]
 
 
-def _flow(svc: Svc, flow: Annotated[str | None, Query(description="flow name; default flow if omitted")] = None) -> Flow:
+def _flow(
+    svc: Svc, flow: Annotated[str | None, Query(description="flow name; default flow if omitted")] = None
+) -> Flow:
     if flow and flow not in svc.config.flows:
         raise _bad(f"unknown flow {flow!r}; known: {', '.join(sorted(svc.config.flows))}")
     return svc.config.flow(flow)
@@ -107,8 +109,11 @@ def _store_error(_: Request, exc: Exception) -> JSONResponse:
 
 def create_app(settings: LineageSettings, store: Store) -> FastAPI:
     """The lineage API over ``store``; refuses to start on an invalid flows file."""
-    app = FastAPI(title="ledgerline lineage", version="1", description="Business-transaction lineage, SLAs "
-                  "and exceptions reconstructed from stored hops.")
+    app = FastAPI(
+        title="ledgerline lineage",
+        version="1",
+        description="Business-transaction lineage, SLAs and exceptions reconstructed from stored hops.",
+    )
     app.state.lineage = Lineage(settings, store, load_flows(settings.flows))
     app.add_exception_handler(StoreError, _store_error)
     _routes(app)
@@ -124,22 +129,26 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         return doc
 
     @app.get("/api/v1/entities/{entity_type}/{entity_id}", response_model=EntityTransactions)
-    def get_entity(svc: Svc, entity_type: str, entity_id: str,
-                   limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
+    def get_entity(svc: Svc, entity_type: str, entity_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
         doc = svc.entity(entity_type, entity_id, limit)
         if doc is None:
             raise HTTPException(404, f"no hops stored for entity {entity_type}:{entity_id}")
         return doc
 
     @app.get("/api/v1/transactions", response_model=TransactionList)
-    def list_transactions(svc: Svc, window: Win, status: Status | None = None, flow: str = "",
-                          system: str = "", region: str = "") -> Any:
+    def list_transactions(
+        svc: Svc, window: Win, status: Status | None = None, flow: str = "", system: str = "", region: str = ""
+    ) -> Any:
         return svc.transactions(window, status or "", flow, system, region)
 
     @app.get("/api/v1/exceptions", response_model=ExceptionList)
-    def list_exceptions(svc: Svc, window: Win,
-                        state: Literal["open", "acknowledged", "resolved"] | None = None,
-                        category: str = "", system: str = "") -> Any:
+    def list_exceptions(
+        svc: Svc,
+        window: Win,
+        state: Literal["open", "acknowledged", "resolved"] | None = None,
+        category: str = "",
+        system: str = "",
+    ) -> Any:
         return svc.exceptions(window, state or "", category, system)
 
     @app.get("/api/v1/exceptions/{exception_id}", response_model=ExceptionOut)
@@ -157,13 +166,15 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         return _found(done, exception_id)
 
     @app.get("/api/v1/metrics/posting-latency", response_model=PostingLatency)
-    def posting_latency(svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep,
-                        group_by: GroupBy | None = None) -> Any:
+    def posting_latency(
+        svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep, group_by: GroupBy | None = None
+    ) -> Any:
         return metrics.posting_latency(svc, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/throughput", response_model=Throughput)
-    def throughput(svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep,
-                   group_by: GroupBy | None = None) -> Any:
+    def throughput(
+        svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep, group_by: GroupBy | None = None
+    ) -> Any:
         return metrics.throughput(svc, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/exception-backlog", response_model=Backlog)

@@ -42,15 +42,23 @@ def amount_mismatches(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
         return []
     ref_amount, ref_currency = priced[0]["ok_amount"], priced[0]["ok_currency"]
     return [
-        {"entity_type": g["entity_type"], "entity_id": g["entity_id"], "step": g["step"], "amount": g["ok_amount"],
-         "currency": g["ok_currency"], "expected_amount": ref_amount, "expected_currency": ref_currency}
+        {
+            "entity_type": g["entity_type"],
+            "entity_id": g["entity_id"],
+            "step": g["step"],
+            "amount": g["ok_amount"],
+            "currency": g["ok_currency"],
+            "expected_amount": ref_amount,
+            "expected_currency": ref_currency,
+        }
         for g in priced[1:]
         if abs(g["ok_amount"] - ref_amount) > 0.005 or g["ok_currency"] != ref_currency
     ]
 
 
-def exceptions(groups: list[dict[str, Any]], actions: dict[str, tuple[str, int]],
-               recoverable: Callable[[str], bool]) -> list[dict[str, Any]]:
+def exceptions(
+    groups: list[dict[str, Any]], actions: dict[str, tuple[str, int]], recoverable: Callable[[str], bool]
+) -> list[dict[str, Any]]:
     """Exception rows of one transaction's failing groups; the same rules as the SQL listing:
     resolved by a later success, else by the latest action if it postdates the last failure."""
     out = []
@@ -59,14 +67,28 @@ def exceptions(groups: list[dict[str, Any]], actions: dict[str, tuple[str, int]]
             continue
         action, at_ms = actions.get(g["exc_id"], ("", 0))
         manual = action if at_ms >= g["fail_start_ms"] else ""
-        state = "resolved" if g["auto_resolved"] or manual == "resolve" else (
-            "acknowledged" if manual == "ack" else "open")
+        state = (
+            "resolved" if g["auto_resolved"] or manual == "resolve" else ("acknowledged" if manual == "ack" else "open")
+        )
         closed = g["ok_end_ms"] if g["auto_resolved"] else (at_ms if state == "resolved" else 0)
-        out.append({
-            "id": g["exc_id"], "entity_type": g["entity_type"], "entity_id": g["entity_id"], "step": g["step"],
-            "correlation_id": g["correlation_id"], "system": g["fail_system"], "region": g["fail_region"],
-            "category": g["error_category"], "last_failure": g["fail_outcome"], "message": g["fail_message"],
-            "first_ms": g["fail_first_ms"], "last_ms": g["fail_last_ms"], "closed_ms": closed,
-            "attempts": g["attempts"], "state": state, "recoverable": recoverable(g["error_category"]),
-        })
+        out.append(
+            {
+                "id": g["exc_id"],
+                "entity_type": g["entity_type"],
+                "entity_id": g["entity_id"],
+                "step": g["step"],
+                "correlation_id": g["correlation_id"],
+                "system": g["fail_system"],
+                "region": g["fail_region"],
+                "category": g["error_category"],
+                "last_failure": g["fail_outcome"],
+                "message": g["fail_message"],
+                "first_ms": g["fail_first_ms"],
+                "last_ms": g["fail_last_ms"],
+                "closed_ms": closed,
+                "attempts": g["attempts"],
+                "state": state,
+                "recoverable": recoverable(g["error_category"]),
+            }
+        )
     return out

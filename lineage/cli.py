@@ -21,9 +21,11 @@ DEFAULT_API = "http://127.0.0.1:8000"
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``trace`` sub-command; it sets ``func`` to :func:`run` (returns an exit code)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "trace", help="show the lineage of a business transaction",
+        "trace",
+        help="show the lineage of a business transaction",
         description="Show a transaction's hops, entity tree, SLA verdicts, exceptions and stitched "
-                    "transactions, from the lineage API.")
+        "transactions, from the lineage API.",
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -34,8 +36,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("correlation_id", nargs="?", help="correlation ID of the transaction")
     parser.add_argument("--entity", metavar="TYPE:ID", help="look up by business key, e.g. invoice:INV-1")
     parser.add_argument("--json", action="store_true", help="print the API document as JSON")
-    parser.add_argument("--api", default=os.environ.get("LEDGERLINE_API", DEFAULT_API),
-                        help=f"lineage API base URL (default $LEDGERLINE_API or {DEFAULT_API})")
+    parser.add_argument(
+        "--api",
+        default=os.environ.get("LEDGERLINE_API", DEFAULT_API),
+        help=f"lineage API base URL (default $LEDGERLINE_API or {DEFAULT_API})",
+    )
     parser.add_argument("--timeout", type=float, default=15.0, help="HTTP timeout in seconds")
 
 
@@ -107,8 +112,10 @@ def _dur(ms: int | None) -> str:
 def _hop_line(h: dict[str, Any]) -> str:
     tries = f" x{h['attempts']}" if h["attempts"] > 1 else ""
     err = f" [{h['error_category']}]" if h.get("error_category") else ""
-    return (f"{h['entity_type']} {h['entity_id']}  {h['step']} @{h['system']}  {h['outcome'].upper()}{tries}{err}"
-            f"  {_t(h['start_time'])} ({_dur(h['duration_ms'])})")
+    return (
+        f"{h['entity_type']} {h['entity_id']}  {h['step']} @{h['system']}  {h['outcome'].upper()}{tries}{err}"
+        f"  {_t(h['start_time'])} ({_dur(h['duration_ms'])})"
+    )
 
 
 def _tree(doc: dict[str, Any]) -> list[str]:
@@ -166,8 +173,11 @@ def _sla_lines(doc: dict[str, Any]) -> list[str]:
 
 def render(doc: dict[str, Any]) -> str:
     """The lineage document as a human-readable tree."""
-    lines = [f"{doc['correlation_id']}  flow={doc['flow']}  status={doc['status'].upper()}  "
-             f"started {_t(doc['started_at'])}  completed {_t(doc['completed_at'])}", ""]
+    lines = [
+        f"{doc['correlation_id']}  flow={doc['flow']}  status={doc['status'].upper()}  "
+        f"started {_t(doc['started_at'])}  completed {_t(doc['completed_at'])}",
+        "",
+    ]
     lines += _tree(doc)
     lines += ["", "SLA:"] + _sla_lines(doc)
     if doc["conformance"]:
@@ -175,16 +185,22 @@ def render(doc: dict[str, Any]) -> str:
     if doc["amount_mismatches"]:
         lines += ["", "Amount mismatches:"] + [
             f"  {m['entity_type']} {m['entity_id']}: {m['amount']} {m['currency']} "
-            f"(expected {m['expected_amount']} {m['expected_currency']})" for m in doc["amount_mismatches"]]
+            f"(expected {m['expected_amount']} {m['expected_currency']})"
+            for m in doc["amount_mismatches"]
+        ]
     if doc["exceptions"]:
         lines += ["", "Exceptions:"] + [
             f"  {x['id']}  {x['entity_type']} {x['entity_id']} {x['step']}  {x['state']}  "
             f"{x['category'] or '-'} ({'transient' if x['recoverable'] else 'business rule'}), "
-            f"{x['attempts']} attempts" for x in doc["exceptions"]]
+            f"{x['attempts']} attempts"
+            for x in doc["exceptions"]
+        ]
     if doc["related"]:
         lines += ["", "Stitched transactions:"] + [
             f"  {'  ' * (r['depth'] - 1)}{r['correlation_id']}  {r['flow'] or '-'}  {r['status'] or '-'}"
-            f"  (via {r['via']}, depth {r['depth']})" for r in doc["related"]]
+            f"  (via {r['via']}, depth {r['depth']})"
+            for r in doc["related"]
+        ]
         if doc["related_omitted"]:
             lines.append(f"  … {doc['related_omitted']} more left out (depth/fan-out limits)")
     return "\n".join(lines)

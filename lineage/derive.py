@@ -85,24 +85,65 @@ def stage_verdicts(flow: Flow, facts: TxnFacts, now_ms: int) -> list[StageVerdic
         if completed is not None:
             duration = max(0, completed - prev_ms) if prev_ms is not None else None
             breached = due is not None and completed > due
-            out.append(StageVerdict(stage.name, stage.entity_type, stage.step, "done", stage.required, sla,
-                                    prev_ms, completed, duration, breached, due, None))
+            out.append(
+                StageVerdict(
+                    stage.name,
+                    stage.entity_type,
+                    stage.step,
+                    "done",
+                    stage.required,
+                    sla,
+                    prev_ms,
+                    completed,
+                    duration,
+                    breached,
+                    due,
+                    None,
+                )
+            )
             prev_ms = completed
             continue
-        if any(d is not None for d in done[i + 1:]):
+        if any(d is not None for d in done[i + 1 :]):
             state = "missing"
         elif not open_seen:
             state, open_seen = "open", True
         else:
             state = "pending"
         if state != "open":
-            out.append(StageVerdict(stage.name, stage.entity_type, stage.step, state, stage.required, sla,
-                                    None, None, None, False, None, None))
+            out.append(
+                StageVerdict(
+                    stage.name,
+                    stage.entity_type,
+                    stage.step,
+                    state,
+                    stage.required,
+                    sla,
+                    None,
+                    None,
+                    None,
+                    False,
+                    None,
+                    None,
+                )
+            )
             continue
         left = None if due is None else due - now_ms
-        out.append(StageVerdict(stage.name, stage.entity_type, stage.step, "open", stage.required, sla,
-                                prev_ms, None, now_ms - prev_ms if prev_ms is not None else None,
-                                left is not None and left < 0, due, left))
+        out.append(
+            StageVerdict(
+                stage.name,
+                stage.entity_type,
+                stage.step,
+                "open",
+                stage.required,
+                sla,
+                prev_ms,
+                None,
+                now_ms - prev_ms if prev_ms is not None else None,
+                left is not None and left < 0,
+                due,
+                left,
+            )
+        )
     return out
 
 
@@ -110,14 +151,23 @@ def conformance(stages: list[StageVerdict]) -> list[dict[str, str]]:
     """Missing required stages and stages completed before the one they follow."""
     issues = [
         {"kind": "missing_stage", "stage": s.stage, "detail": f"required stage {s.stage} ({s.step}) never completed"}
-        for s in stages if s.state == "missing" and s.required
+        for s in stages
+        if s.state == "missing" and s.required
     ]
     completed = [s for s in stages if s.completed_ms is not None]
     for before, after in zip(completed, completed[1:], strict=False):
-        if after.completed_ms is not None and before.completed_ms is not None \
-                and after.completed_ms < before.completed_ms:
-            issues.append({"kind": "out_of_order", "stage": after.stage,
-                           "detail": f"{after.stage} completed before {before.stage}"})
+        if (
+            after.completed_ms is not None
+            and before.completed_ms is not None
+            and after.completed_ms < before.completed_ms
+        ):
+            issues.append(
+                {
+                    "kind": "out_of_order",
+                    "stage": after.stage,
+                    "detail": f"{after.stage} completed before {before.stage}",
+                }
+            )
     return issues
 
 
@@ -181,12 +231,12 @@ def facts_from_groups(cid: str, groups: list[dict[str, Any]], default_flow: str)
             done[key] = min(int(g["ok_ms"]), done.get(key, int(g["ok_ms"])))
     flow = next((g["flow"] for g in groups if g["flow"]), default_flow)
     unresolved = [(g["outcome"], g["error_category"]) for g in groups if g["fails"] and not g["auto_resolved"]]
-    return TxnFacts(cid, flow, min(int(g["start_ms"]) for g in groups), max(int(g["end_ms"]) for g in groups),
-                    done, unresolved)
+    return TxnFacts(
+        cid, flow, min(int(g["start_ms"]) for g in groups), max(int(g["end_ms"]) for g in groups), done, unresolved
+    )
 
 
-def adopt(facts: dict[str, TxnFacts], adopted: list[dict[str, Any]],
-          owners: dict[tuple[str, str], set[str]]) -> None:
+def adopt(facts: dict[str, TxnFacts], adopted: list[dict[str, Any]], owners: dict[tuple[str, str], set[str]]) -> None:
     """Let successful child hops from other correlation IDs complete their parents' stages."""
     for row in adopted:
         for owner in owners.get((row["parent_type"], row["parent_id"]), set()):

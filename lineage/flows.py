@@ -178,7 +178,8 @@ def _flow(name: str, node: Node, source: str) -> Flow:
         name=name,
         stages=stages,
         end_to_end_sla_s=_duration(keys["end_to_end_sla"], source, "end_to_end_sla")
-        if "end_to_end_sla" in keys else None,
+        if "end_to_end_sla" in keys
+        else None,
         latency_from=latency[0],
         latency_to=latency[1],
         description=_text(keys["description"], source, "description") if "description" in keys else "",
@@ -211,8 +212,9 @@ def parse_flows(text: str, source: str = "<flows>") -> FlowConfig:
     business: frozenset[str] = frozenset()
     unknown = False
     if "error_categories" in keys:
-        cats = _mapping(keys["error_categories"], source, "error_categories",
-                        {"transient", "business", "unknown_is_transient"})
+        cats = _mapping(
+            keys["error_categories"], source, "error_categories", {"transient", "business", "unknown_is_transient"}
+        )
         transient = _strings(cats["transient"], source, "transient") if "transient" in cats else transient
         business = _strings(cats["business"], source, "business") if "business" in cats else business
         if "unknown_is_transient" in cats:

@@ -6,23 +6,40 @@ from typing import Any
 
 from lineage import queries
 from lineage.flows import Flow
-from lineage.service import Lineage, Window, _iso
+from lineage.service import Lineage, Window
+from lineage.shape import iso
 from lineage.timeparse import to_ms, utcnow
 
 
 def posting_latency(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_by: str) -> dict[str, Any]:
     """Count and p50/p95/p99 of posting latency per bucket and group."""
-    rows = svc.store.query_dicts(queries.POSTING_LATENCY, {
-        "since_ms": window.since_ms, "until_ms": window.until_ms, "bucket_ms": bucket_ms,
-        "from_step": flow.latency_from, "to_step": flow.latency_to, "group_by": group_by,
-        "limit": window.limit + 1,
-    })
+    rows = svc.store.query_dicts(
+        queries.POSTING_LATENCY,
+        {
+            "since_ms": window.since_ms,
+            "until_ms": window.until_ms,
+            "bucket_ms": bucket_ms,
+            "from_step": flow.latency_from,
+            "to_step": flow.latency_to,
+            "group_by": group_by,
+            "limit": window.limit + 1,
+        },
+    )
     return {
-        "flow": flow.name, "from_step": flow.latency_from, "to_step": flow.latency_to,
-        "bucket_ms": bucket_ms, "group_by": group_by or None,
+        "flow": flow.name,
+        "from_step": flow.latency_from,
+        "to_step": flow.latency_to,
+        "bucket_ms": bucket_ms,
+        "group_by": group_by or None,
         "buckets": [
-            {"bucket": _iso(r["bucket_ms"]), "group": r["grp"] or None, "count": int(r["n"]),
-             "p50_ms": float(r["q"][0]), "p95_ms": float(r["q"][1]), "p99_ms": float(r["q"][2])}
+            {
+                "bucket": iso(r["bucket_ms"]),
+                "group": r["grp"] or None,
+                "count": int(r["n"]),
+                "p50_ms": float(r["q"][0]),
+                "p95_ms": float(r["q"][1]),
+                "p99_ms": float(r["q"][2]),
+            }
             for r in rows[: window.limit]
         ],
         "truncated": len(rows) > window.limit,
@@ -31,17 +48,26 @@ def posting_latency(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, gr
 
 def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_by: str) -> dict[str, Any]:
     """Stages completed per bucket (one per entity and step, retries not counted)."""
-    rows = svc.store.query_dicts(queries.THROUGHPUT, {
-        "since_ms": window.since_ms, "until_ms": window.until_ms, "bucket_ms": bucket_ms,
-        "keys": [f"{s.entity_type}|{s.step}" for s in flow.stages], "names": [s.name for s in flow.stages],
-        "flow": flow.name, "default_flow": svc.config.default_flow,
-        "group_by": group_by, "limit": window.limit + 1,
-    })
+    rows = svc.store.query_dicts(
+        queries.THROUGHPUT,
+        {
+            "since_ms": window.since_ms,
+            "until_ms": window.until_ms,
+            "bucket_ms": bucket_ms,
+            "keys": [f"{s.entity_type}|{s.step}" for s in flow.stages],
+            "names": [s.name for s in flow.stages],
+            "flow": flow.name,
+            "default_flow": svc.config.default_flow,
+            "group_by": group_by,
+            "limit": window.limit + 1,
+        },
+    )
     return {
-        "flow": flow.name, "bucket_ms": bucket_ms, "group_by": group_by or None,
+        "flow": flow.name,
+        "bucket_ms": bucket_ms,
+        "group_by": group_by or None,
         "buckets": [
-            {"bucket": _iso(r["bucket_ms"]), "stage": r["stage"], "group": r["grp"] or None,
-             "completed": int(r["n"])}
+            {"bucket": iso(r["bucket_ms"]), "stage": r["stage"], "group": r["grp"] or None, "completed": int(r["n"])}
             for r in rows[: window.limit]
         ],
         "truncated": len(rows) > window.limit,
@@ -55,11 +81,17 @@ def exception_backlog(svc: Lineage, window: Window, bucket_ms: int, buckets: int
     ages = svc.store.query_dicts(queries.EXCEPTION_AGES, {**params, "now_ms": to_ms(utcnow())})
     return {
         "bucket_ms": bucket_ms,
-        "series": [{"bucket": _iso(r["bucket_ms"]), "category": r["category"] or None, "open": int(r["open"])}
-                   for r in series],
+        "series": [
+            {"bucket": iso(r["bucket_ms"]), "category": r["category"] or None, "open": int(r["open"])} for r in series
+        ],
         "age_now": [
-            {"category": r["category"] or None, "lt_1h": int(r["lt_1h"]), "h1_to_4h": int(r["h1_4"]),
-             "h4_to_24h": int(r["h4_24"]), "gt_24h": int(r["gt_24h"])}
+            {
+                "category": r["category"] or None,
+                "lt_1h": int(r["lt_1h"]),
+                "h1_to_4h": int(r["h1_4"]),
+                "h4_to_24h": int(r["h4_24"]),
+                "gt_24h": int(r["gt_24h"]),
+            }
             for r in ages
         ],
     }

@@ -117,8 +117,7 @@ LIMIT 10000
 """
 
 # -- transaction facts (for status and SLA) ------------------------------------------------
-_HOP_COLS = ("Flow, EntityType, EntityId, Step, Outcome, ErrorCategory, StartTime, EndTime, "
-             "System, Region")
+_HOP_COLS = "Flow, EntityType, EntityId, Step, Outcome, ErrorCategory, StartTime, EndTime, System, Region"
 _FACTS_AGG = """
 , groups AS (
     SELECT Cid, EntityType, EntityId, Step, any(Flow) AS flow, max(Adopted) AS adopted,

@@ -20,6 +20,4 @@ CREATE TABLE IF NOT EXISTS exception_actions (
 ORDER BY (ExceptionId, At)
 """
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(100, "lineage: exception actions audit trail", (_EXCEPTION_ACTIONS,)),
-)
+MIGRATIONS: tuple[Migration, ...] = (Migration(100, "lineage: exception actions audit trail", (_EXCEPTION_ACTIONS,)),)

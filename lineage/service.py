@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage import queries
+from lineage import queries, shape
 from lineage.checks import amount_mismatches, duplicates
 from lineage.checks import exceptions as check_exceptions
 from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
@@ -23,13 +23,6 @@ class Window:
     since_ms: int
     until_ms: int
     limit: int
-
-
-def _iso(ms: int | None) -> str | None:
-    from lineage.timeparse import from_ms
-
-    value = from_ms(ms)
-    return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
 class Lineage:
@@ -81,12 +74,21 @@ class Lineage:
         for depth in range(1, self.settings.stitch_depth + 1):
             if not frontier:
                 break
-            merged = {k: sorted({tuple(x) for f in frontier for x in keys.get(f, {}).get(k, [])})
-                      for k in ("ents", "parents", "spans", "links")}
-            lookups = sorted({("entity", *e) for e in merged["ents"] + merged["parents"]}
-                             | {("span", *s) for s in merged["links"]})
-            rows = self._dicts(queries.NEIGHBOURS, ents=merged["ents"], spans=merged["spans"], keys=lookups,
-                               exclude=seen, limit=self.settings.stitch_fanout)
+            merged = {
+                k: sorted({tuple(x) for f in frontier for x in keys.get(f, {}).get(k, [])})
+                for k in ("ents", "parents", "spans", "links")
+            }
+            lookups = sorted(
+                {("entity", *e) for e in merged["ents"] + merged["parents"]} | {("span", *s) for s in merged["links"]}
+            )
+            rows = self._dicts(
+                queries.NEIGHBOURS,
+                ents=merged["ents"],
+                spans=merged["spans"],
+                keys=lookups,
+                exclude=seen,
+                limit=self.settings.stitch_fanout,
+            )
             if rows:
                 omitted += int(rows[0]["total"]) - len(rows)
             frontier = [str(r["cid"]) for r in rows]
@@ -95,8 +97,13 @@ class Lineage:
             found += [{"correlation_id": str(r["cid"]), "depth": depth, "via": str(r["via"])} for r in rows]
         return found, omitted
 
-    def _facts_with_adoption(self, cid: str, hops: list[dict[str, Any]], related: list[str],
-                             keys: dict[str, dict[str, list[tuple[str, str]]]]) -> dict[str, TxnFacts]:
+    def _facts_with_adoption(
+        self,
+        cid: str,
+        hops: list[dict[str, Any]],
+        related: list[str],
+        keys: dict[str, dict[str, list[tuple[str, str]]]],
+    ) -> dict[str, TxnFacts]:
         facts = {cid: facts_from_groups(cid, hops, self.config.default_flow)}
         if related:
             facts.update(self.facts(related))
@@ -115,7 +122,7 @@ class Lineage:
         if not hops:
             return None
         now_ms = to_ms(utcnow())
-        keys = {cid: _own_keys(hops)}
+        keys = {cid: shape.own_keys(hops)}
         related, omitted = self.related(cid, keys)
         all_facts = self._facts_with_adoption(cid, hops, [r["correlation_id"] for r in related], keys)
         facts = all_facts[cid]
@@ -131,18 +138,18 @@ class Lineage:
             "correlation_id": cid,
             "flow": flow.name,
             "status": verdict.status,
-            "started_at": _iso(facts.started_ms),
-            "completed_at": _iso(verdict.completed_ms),
-            "last_activity_at": _iso(facts.last_ms),
-            "hops": [_hop(h) for h in hops[: self.settings.max_hops]],
+            "started_at": shape.iso(facts.started_ms),
+            "completed_at": shape.iso(verdict.completed_ms),
+            "last_activity_at": shape.iso(facts.last_ms),
+            "hops": [shape.hop(h) for h in hops[: self.settings.max_hops]],
             "hops_truncated": len(hops) > self.settings.max_hops,
-            "nodes": _nodes(hops, edges),
-            "edges": [{k: e[k] for k in _EDGE_KEYS} for e in edges],
+            "nodes": shape.nodes(hops, edges),
+            "edges": [{k: e[k] for k in shape.EDGE_KEYS} for e in edges],
             "edges_omitted": (int(edges[0]["total"]) - len(edges)) if edges else 0,
             "related_correlation_ids": [r["correlation_id"] for r in related],
             "related": related,
             "related_omitted": omitted,
-            "sla": _sla(verdict),
+            "sla": shape.sla(verdict),
             "conformance": verdict.conformance + duplicates(hops, flow.latency_to),
             "amount_mismatches": amount_mismatches(hops),
             "exceptions": self._exceptions_of(hops) if failing else [],
@@ -150,8 +157,7 @@ class Lineage:
 
     def entity(self, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:
         """Correlation IDs an entity belongs to, with their transactions."""
-        rows = self._dicts(queries.ENTITY_CORRELATIONS, entity_type=entity_type, entity_id=entity_id,
-                           limit=limit)
+        rows = self._dicts(queries.ENTITY_CORRELATIONS, entity_type=entity_type, entity_id=entity_id, limit=limit)
         if not rows:
             return None
         ids = [str(r["cid"]) for r in rows]
@@ -170,9 +176,15 @@ class Lineage:
         scan = self.settings.query_max_rows
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
         rows = self._dicts(
-            queries.FACTS_IN_WINDOW, since_ms=window.since_ms, until_ms=window.until_ms,
+            queries.FACTS_IN_WINDOW,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
             scan_until_ms=window.until_ms + int(max(lookahead, 86400) * 2000),
-            default_flow=self.config.default_flow, flow=flow, system=system, region=region, limit=scan + 1,
+            default_flow=self.config.default_flow,
+            flow=flow,
+            system=system,
+            region=region,
+            limit=scan + 1,
         )
         now_ms = to_ms(utcnow())
         items = []
@@ -181,11 +193,17 @@ class Lineage:
             verdict = self.verdict(facts, now_ms)
             if status and verdict.status != status:
                 continue
-            items.append({
-                "correlation_id": facts.correlation_id, "flow": facts.flow, "status": verdict.status,
-                "started_at": _iso(facts.started_ms), "completed_at": _iso(verdict.completed_ms),
-                "last_activity_at": _iso(facts.last_ms), "sla_breached": verdict.breached,
-            })
+            items.append(
+                {
+                    "correlation_id": facts.correlation_id,
+                    "flow": facts.flow,
+                    "status": verdict.status,
+                    "started_at": shape.iso(facts.started_ms),
+                    "completed_at": shape.iso(verdict.completed_ms),
+                    "last_activity_at": shape.iso(facts.last_ms),
+                    "sla_breached": verdict.breached,
+                }
+            )
         truncated = len(items) > window.limit or len(rows) > scan
         return {"transactions": items[: window.limit], "truncated": truncated}
 
@@ -193,18 +211,24 @@ class Lineage:
         """Late-but-complete stages and open-and-overdue stages of transactions in the window."""
         scan = self.settings.query_max_rows
         rows = self._dicts(
-            queries.FACTS_IN_WINDOW, since_ms=window.since_ms, until_ms=window.until_ms,
-            scan_until_ms=window.until_ms + 7 * 86400 * 1000, default_flow=self.config.default_flow,
-            flow=flow, system="", region="", limit=scan + 1,
+            queries.FACTS_IN_WINDOW,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            scan_until_ms=window.until_ms + 7 * 86400 * 1000,
+            default_flow=self.config.default_flow,
+            flow=flow,
+            system="",
+            region="",
+            limit=scan + 1,
         )
         now_ms = to_ms(utcnow())
         out: list[dict[str, Any]] = []
         for row in rows[:scan]:
             facts = facts_from_row(row)
             verdict = self.verdict(facts, now_ms)
-            out += [_breach(facts, s) for s in verdict.stages if s.breached and (not stage or s.stage == stage)]
+            out += [shape.breach(facts, s) for s in verdict.stages if s.breached and (not stage or s.stage == stage)]
             if verdict.end_to_end_breached and stage in ("", "end_to_end"):
-                out.append(_e2e_breach(facts, verdict))
+                out.append(shape.e2e_breach(facts, verdict))
         kinds = [b["kind"] for b in out]
         return {
             "late_complete": kinds.count("late_complete"),
@@ -220,24 +244,33 @@ class Lineage:
         ids = [h["exc_id"] for h in hops if h["fails"]]
         actions = {r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(queries.EXCEPTION_ACTIONS, ids=ids)}
         rows = check_exceptions(hops, actions, self.config.recoverable)
-        return [_exception(r) for r in sorted(rows, key=lambda r: (r["first_ms"], r["id"]))]
+        return [shape.exception(r) for r in sorted(rows, key=lambda r: (r["first_ms"], r["id"]))]
 
     def exceptions(self, window: Window, state: str, category: str, system: str) -> dict[str, Any]:
         """Exceptions first or last seen in the window, filtered."""
-        rows = self._dicts(queries.EXCEPTIONS_IN_WINDOW, since_ms=window.since_ms, until_ms=window.until_ms,
-                           state=state, category=category, system=system, limit=window.limit + 1,
-                           **self._exc_params())
-        return {"exceptions": [_exception(r) for r in rows[: window.limit]], "truncated": len(rows) > window.limit}
+        rows = self._dicts(
+            queries.EXCEPTIONS_IN_WINDOW,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            state=state,
+            category=category,
+            system=system,
+            limit=window.limit + 1,
+            **self._exc_params(),
+        )
+        return {"exceptions": [shape.exception(r) for r in rows[: window.limit]], "truncated": len(rows) > window.limit}
 
     def exception(self, exc_id: str, since_ms: int) -> dict[str, Any] | None:
         """One exception with its audit history, or None."""
         rows = self._dicts(queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **self._exc_params())
         if not rows:
             return None
-        out = _exception(rows[0])
+        out = shape.exception(rows[0])
         history = self._dicts(queries.EXCEPTION_HISTORY, id=exc_id)
-        out["history"] = [{"action": h["action"], "actor": h["actor"], "note": h["note"],
-                           "at": _iso(int(h["at_ms"]))} for h in history]
+        out["history"] = [
+            {"action": h["action"], "actor": h["actor"], "note": h["note"], "at": shape.iso(int(h["at_ms"]))}
+            for h in history
+        ]
         return out
 
     def act(self, exc_id: str, action: str, actor: str, note: str, since_ms: int) -> dict[str, Any] | None:
@@ -245,90 +278,17 @@ class Lineage:
         current = self.exception(exc_id, since_ms)
         if current is None:
             return None
-        self.store.command(queries.INSERT_EXCEPTION_ACTION, {
-            "id": exc_id, "action": action, "actor": actor, "note": note, "at_ms": to_ms(utcnow()),
-            "entity_type": current["entity_type"], "entity_id": current["entity_id"], "step": current["step"],
-        })
+        self.store.command(
+            queries.INSERT_EXCEPTION_ACTION,
+            {
+                "id": exc_id,
+                "action": action,
+                "actor": actor,
+                "note": note,
+                "at_ms": to_ms(utcnow()),
+                "entity_type": current["entity_type"],
+                "entity_id": current["entity_id"],
+                "step": current["step"],
+            },
+        )
         return self.exception(exc_id, since_ms)
-
-
-# -- shaping ----------------------------------------------------------------------------------------
-_EDGE_KEYS = ("parent_type", "parent_id", "child_type", "child_id")
-
-
-def _own_keys(hops: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
-    """Stitching keys of a transaction from its HOPS rows (no extra query)."""
-    ents = sorted({(h["entity_type"], h["entity_id"]) for h in hops})
-    parents = sorted({(h["parent_type"], p) for h in hops if h["parent_type"] for p in h["parent_ids"]})
-    spans = sorted({(a[4], a[5]) for h in hops for a in h["attempt_list"]})
-    links = sorted({tuple(link) for h in hops for link in h["links"]})
-    return {"ents": ents, "parents": parents, "spans": spans, "links": links}
-
-
-def _hop(h: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "entity_type": h["entity_type"], "entity_id": h["entity_id"], "step": h["step"], "system": h["system"],
-        "outcome": h["outcome"], "start_time": _iso(h["start_ms"]), "end_time": _iso(h["end_ms"]),
-        "duration_ms": int(h["end_ms"]) - int(h["start_ms"]), "attempts": int(h["attempts"]),
-        "trace_id": h["trace_id"], "span_id": h["span_id"], "correlation_id": h["correlation_id"],
-        "error_category": h["error_category"] or None, "amount": h["amount"], "currency": h["currency"] or None,
-        "attempt_list": [
-            {"outcome": a[0], "error_category": a[1] or None, "start_time": _iso(a[2]), "end_time": _iso(a[3]),
-             "trace_id": a[4], "span_id": a[5]}
-            for a in h["attempt_list"]
-        ],
-    }
-
-
-def _nodes(hops: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[dict[str, str]]:
-    keys = {(h["entity_type"], h["entity_id"]) for h in hops}
-    for e in edges:
-        keys |= {(e["parent_type"], e["parent_id"]), (e["child_type"], e["child_id"])}
-    return [{"entity_type": t, "entity_id": i} for t, i in sorted(keys)]
-
-
-def _sla(verdict: Verdict) -> dict[str, Any]:
-    return {
-        "breached": verdict.breached,
-        "end_to_end": {"sla_ms": verdict.end_to_end_sla_ms, "elapsed_ms": verdict.end_to_end_ms,
-                       "breached": verdict.end_to_end_breached},
-        "stages": [
-            {"stage": s.stage, "entity_type": s.entity_type, "step": s.step, "state": s.state,
-             "required": s.required, "sla_ms": s.sla_ms, "started_at": _iso(s.started_ms),
-             "completed_at": _iso(s.completed_ms), "duration_ms": s.duration_ms, "breached": s.breached,
-             "due_at": _iso(s.due_ms), "time_left_ms": s.time_left_ms}
-            for s in verdict.stages
-        ],
-    }
-
-
-def _exception(r: dict[str, Any]) -> dict[str, Any]:
-    now_ms = to_ms(utcnow())
-    return {
-        "id": r["id"], "entity_type": r["entity_type"], "entity_id": r["entity_id"], "step": r["step"],
-        "correlation_id": r["correlation_id"], "system": r["system"], "region": r["region"] or None,
-        "category": r["category"] or None, "recoverable": bool(r["recoverable"]),
-        "last_outcome": r["last_failure"], "message": r["message"] or None, "state": r["state"],
-        "first_seen": _iso(r["first_ms"]), "last_seen": _iso(r["last_ms"]),
-        "resolved_at": _iso(r["closed_ms"]) if r["closed_ms"] else None,
-        "attempts": int(r["attempts"]), "age_ms": now_ms - int(r["first_ms"]),
-    }
-
-
-def _breach(facts: TxnFacts, s: Any) -> dict[str, Any]:
-    late = s.state == "done"
-    return {
-        "correlation_id": facts.correlation_id, "flow": facts.flow, "stage": s.stage,
-        "kind": "late_complete" if late else "open_overdue", "sla_ms": s.sla_ms, "due_at": _iso(s.due_ms),
-        "completed_at": _iso(s.completed_ms), "duration_ms": s.duration_ms,
-        "overdue_ms": (s.completed_ms - s.due_ms) if late else -s.time_left_ms,
-    }
-
-
-def _e2e_breach(facts: TxnFacts, v: Verdict) -> dict[str, Any]:
-    sla = v.end_to_end_sla_ms or 0
-    return {
-        "correlation_id": facts.correlation_id, "flow": facts.flow, "stage": "end_to_end", "kind": "end_to_end",
-        "sla_ms": sla, "due_at": _iso(facts.started_ms + sla), "completed_at": _iso(v.completed_ms),
-        "duration_ms": v.end_to_end_ms, "overdue_ms": (v.end_to_end_ms or 0) - sla,
-    }

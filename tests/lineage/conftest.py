@@ -27,8 +27,9 @@ _SEQ = itertools.count()
 
 def make_lineage(store: Store) -> Lineage:
     """The lineage service over ``store`` with the packaged flows and small stitching limits."""
-    settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database,
-                               stitch_depth=2, stitch_fanout=5)
+    settings = LineageSettings(
+        clickhouse_url=store.dsn, clickhouse_database=store.database, stitch_depth=2, stitch_fanout=5
+    )
     return Lineage(settings, store, load_flows())
 
 

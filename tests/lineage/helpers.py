@@ -36,22 +36,45 @@ class Emitter:
             provider = TracerProvider(resource=Resource.create({"service.name": service}))
             # Batched export, flushed by wait(): one OTLP request per service and round.
             exporter = OTLPSpanExporter(endpoint=self.endpoint, timeout=10)
-            provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=60_000,
-                                                           max_export_batch_size=512))
+            provider.add_span_processor(
+                BatchSpanProcessor(exporter, schedule_delay_millis=60_000, max_export_batch_size=512)
+            )
             self.providers[service] = provider
         return self.providers[service].get_tracer("tests.lineage")
 
-    def hop(self, cid: str, entity_type: str, entity_id: str, step: str, start_ns: int, *,
-            dur_ns: int = MIN, system: str = "", outcome: str = "ok", category: str = "",
-            parent: tuple[str, str | list[str]] | None = None, amount: float | None = None,
-            currency: str = "", idem: str = "", region: str = "emea", legal_entity: str = "LE-1",
-            flow: str = "support_credit", links: list[SpanContext] | None = None) -> SpanContext:
+    def hop(
+        self,
+        cid: str,
+        entity_type: str,
+        entity_id: str,
+        step: str,
+        start_ns: int,
+        *,
+        dur_ns: int = MIN,
+        system: str = "",
+        outcome: str = "ok",
+        category: str = "",
+        parent: tuple[str, str | list[str]] | None = None,
+        amount: float | None = None,
+        currency: str = "",
+        idem: str = "",
+        region: str = "emea",
+        legal_entity: str = "LE-1",
+        flow: str = "support_credit",
+        links: list[SpanContext] | None = None,
+    ) -> SpanContext:
         """Emit one hop span; return its span context (to link to it)."""
         service = system or f"{entity_type}-svc"
         attrs: dict[str, Any] = {
-            "correlation.id": cid, "biz.flow": flow, "biz.entity.type": entity_type,
-            "biz.entity.id": entity_id, "biz.step": step, "biz.system": service, "biz.outcome": outcome,
-            "biz.region": region, "biz.legal_entity": legal_entity,
+            "correlation.id": cid,
+            "biz.flow": flow,
+            "biz.entity.type": entity_type,
+            "biz.entity.id": entity_id,
+            "biz.step": step,
+            "biz.system": service,
+            "biz.outcome": outcome,
+            "biz.region": region,
+            "biz.legal_entity": legal_entity,
         }
         if category:
             attrs["biz.error.category"] = category
@@ -64,7 +87,8 @@ class Emitter:
         if idem:
             attrs["biz.idempotency_key"] = idem
         span = self._tracer(service).start_span(
-            step, start_time=start_ns, attributes=attrs, links=[Link(c) for c in links or []])
+            step, start_time=start_ns, attributes=attrs, links=[Link(c) for c in links or []]
+        )
         if outcome != "ok":
             span.set_status(Status(StatusCode.ERROR, f"{step} {outcome}: {category}"))
         ctx = span.get_span_context()
@@ -90,15 +114,50 @@ class Emitter:
             provider.shutdown()
 
 
-def complete_txn(em: Emitter, cid: str, t0: int, *, n: str = "1", amount: float = 120.0,
-                 currency: str = "EUR", ledger_delay: int = 30 * MIN,
-                 ledger_amount: tuple[float, str] | None = None) -> SpanContext:
+def complete_txn(
+    em: Emitter,
+    cid: str,
+    t0: int,
+    *,
+    n: str = "1",
+    amount: float = 120.0,
+    currency: str = "EUR",
+    ledger_delay: int = 30 * MIN,
+    ledger_amount: tuple[float, str] | None = None,
+) -> SpanContext:
     """A complete, on-time support_credit transaction starting at t0; returns the posting span."""
     em.hop(cid, "case", f"CASE-{n}", "case.opened", t0, system="zendesk")
-    em.hop(cid, "credit", f"CR-{n}", "credit.approved", t0 + 30 * MIN, system="billing",
-           parent=("case", f"CASE-{n}"), amount=amount, currency=currency)
-    em.hop(cid, "invoice", f"INV-{n}", "invoice.issued", t0 + 50 * MIN, system="billing",
-           parent=("credit", f"CR-{n}"), amount=amount, currency=currency)
-    return em.hop(cid, "ledger", f"LED-{n}", "ledger.posted", t0 + 50 * MIN + ledger_delay, system="sap",
-           parent=("invoice", f"INV-{n}"), amount=(ledger_amount or (amount, currency))[0],
-           currency=(ledger_amount or (amount, currency))[1], idem=f"post-INV-{n}")
+    em.hop(
+        cid,
+        "credit",
+        f"CR-{n}",
+        "credit.approved",
+        t0 + 30 * MIN,
+        system="billing",
+        parent=("case", f"CASE-{n}"),
+        amount=amount,
+        currency=currency,
+    )
+    em.hop(
+        cid,
+        "invoice",
+        f"INV-{n}",
+        "invoice.issued",
+        t0 + 50 * MIN,
+        system="billing",
+        parent=("credit", f"CR-{n}"),
+        amount=amount,
+        currency=currency,
+    )
+    return em.hop(
+        cid,
+        "ledger",
+        f"LED-{n}",
+        "ledger.posted",
+        t0 + 50 * MIN + ledger_delay,
+        system="sap",
+        parent=("invoice", f"INV-{n}"),
+        amount=(ledger_amount or (amount, currency))[0],
+        currency=(ledger_amount or (amount, currency))[1],
+        idem=f"post-INV-{n}",
+    )

@@ -31,8 +31,20 @@ def _get(client: TestClient, url: str, **params: Any) -> Any:
 def test_transaction_route(client: TestClient, shared: Shared) -> None:
     doc = _get(client, "/api/v1/transactions/C-B0")
     assert doc["status"] == "complete" and doc["related_correlation_ids"][0] == "J-1"
-    assert set(doc) >= {"correlation_id", "flow", "status", "started_at", "completed_at", "hops", "edges",
-                        "related_correlation_ids", "sla", "conformance", "amount_mismatches", "exceptions"}
+    assert set(doc) >= {
+        "correlation_id",
+        "flow",
+        "status",
+        "started_at",
+        "completed_at",
+        "hops",
+        "edges",
+        "related_correlation_ids",
+        "sla",
+        "conformance",
+        "amount_mismatches",
+        "exceptions",
+    }
     missing = client.get("/api/v1/transactions/NO-SUCH")
     assert missing.status_code == 404 and "NO-SUCH" in missing.json()["detail"]
 
@@ -50,14 +62,18 @@ def test_list_matches_lookups(client: TestClient, shared: Shared) -> None:
     assert len(statuses) == 21
     for cid, status in statuses.items():
         assert shared.lineage.transaction(cid)["status"] == status, cid  # type: ignore[index]
-    assert {t["correlation_id"] for t in _get(client, "/api/v1/transactions", status="stuck")["transactions"]} \
-        == {"C-STUCK"}
-    assert [t["correlation_id"] for t in _get(client, "/api/v1/transactions", status="failed")["transactions"]] \
-        == ["C-DLQ"]
-    assert [t["correlation_id"] for t in _get(client, "/api/v1/transactions", region="amer")["transactions"]] \
-        == ["C-STUCK"]
-    assert [t["correlation_id"] for t in _get(client, "/api/v1/transactions", flow="erp_journal")["transactions"]] \
-        == ["J-1"]
+    assert {t["correlation_id"] for t in _get(client, "/api/v1/transactions", status="stuck")["transactions"]} == {
+        "C-STUCK"
+    }
+    assert [t["correlation_id"] for t in _get(client, "/api/v1/transactions", status="failed")["transactions"]] == [
+        "C-DLQ"
+    ]
+    assert [t["correlation_id"] for t in _get(client, "/api/v1/transactions", region="amer")["transactions"]] == [
+        "C-STUCK"
+    ]
+    assert [t["correlation_id"] for t in _get(client, "/api/v1/transactions", flow="erp_journal")["transactions"]] == [
+        "J-1"
+    ]
     limited = _get(client, "/api/v1/transactions", since="24h", limit=3)
     assert len(limited["transactions"]) == 3 and limited["truncated"] is True
     assert _get(client, "/api/v1/transactions", since="3h", until="2h")["transactions"] == []
@@ -67,8 +83,9 @@ def test_list_matches_lookups(client: TestClient, shared: Shared) -> None:
 def test_exceptions_and_audit_trail(client: TestClient) -> None:
     listed = _get(client, "/api/v1/exceptions", since="24h")["exceptions"]
     assert {(e["entity_id"], e["state"]) for e in listed} == {("LED-RETRY", "resolved"), ("LED-DLQ", "open")}
-    assert [e["entity_id"] for e in _get(client, "/api/v1/exceptions", category="timeout")["exceptions"]] \
-        == ["LED-RETRY"]
+    assert [e["entity_id"] for e in _get(client, "/api/v1/exceptions", category="timeout")["exceptions"]] == [
+        "LED-RETRY"
+    ]
     [dlq] = _get(client, "/api/v1/exceptions", state="open")["exceptions"]
     assert dlq["recoverable"] is False and dlq["system"] == "sap"
     acked = client.post(f"/api/v1/exceptions/{dlq['id']}/ack", json={"actor": "ana", "note": "tax table fix"})
@@ -77,7 +94,9 @@ def test_exceptions_and_audit_trail(client: TestClient) -> None:
     done = client.post(f"/api/v1/exceptions/{dlq['id']}/resolve", json={"actor": "bo", "note": "reposted"}).json()
     assert done["state"] == "resolved" and done["resolved_at"] is not None
     assert [(h["action"], h["actor"], h["note"]) for h in done["history"]] == [
-        ("ack", "ana", "tax table fix"), ("resolve", "bo", "reposted")]
+        ("ack", "ana", "tax table fix"),
+        ("resolve", "bo", "reposted"),
+    ]
     assert _get(client, f"/api/v1/exceptions/{dlq['id']}")["history"][1]["actor"] == "bo"
     assert client.post(f"/api/v1/exceptions/{dlq['id']}/ack", json={"actor": ""}).status_code == 422
     assert client.post("/api/v1/exceptions/0000000000000000/ack", json={"actor": "x"}).status_code == 404
@@ -115,17 +134,20 @@ def test_backlog(client: TestClient) -> None:
     assert len(doc["series"]) <= 24 * 2 + 2
 
 
-@pytest.mark.parametrize("url, params, needle", [
-    ("/api/v1/transactions", {"since": "yesterday"}, "not an ISO-8601 time"),
-    ("/api/v1/transactions", {"since": "1h", "until": "2h"}, "'until' must be after 'since'"),
-    ("/api/v1/transactions", {"since": "400d"}, "92 days"),
-    ("/api/v1/transactions", {"status": "bogus"}, "status"),
-    ("/api/v1/metrics/posting-latency", {"since": "24h", "bucket": "1s"}, "too many buckets"),
-    ("/api/v1/metrics/posting-latency", {"bucket": "5 minutes"}, "not a duration"),
-    ("/api/v1/metrics/posting-latency", {"group_by": "planet"}, "group_by"),
-    ("/api/v1/metrics/throughput", {"flow": "nope"}, "unknown flow"),
-    ("/api/v1/sla/breaches", {"stage": "nope"}, "no stage"),
-])
+@pytest.mark.parametrize(
+    "url, params, needle",
+    [
+        ("/api/v1/transactions", {"since": "yesterday"}, "not an ISO-8601 time"),
+        ("/api/v1/transactions", {"since": "1h", "until": "2h"}, "'until' must be after 'since'"),
+        ("/api/v1/transactions", {"since": "400d"}, "92 days"),
+        ("/api/v1/transactions", {"status": "bogus"}, "status"),
+        ("/api/v1/metrics/posting-latency", {"since": "24h", "bucket": "1s"}, "too many buckets"),
+        ("/api/v1/metrics/posting-latency", {"bucket": "5 minutes"}, "not a duration"),
+        ("/api/v1/metrics/posting-latency", {"group_by": "planet"}, "group_by"),
+        ("/api/v1/metrics/throughput", {"flow": "nope"}, "unknown flow"),
+        ("/api/v1/sla/breaches", {"stage": "nope"}, "no stage"),
+    ],
+)
 def test_bad_parameters_are_422(client: TestClient, url: str, params: dict[str, str], needle: str) -> None:
     response = client.get(url, params=params)
     assert response.status_code == 422 and needle in response.text
@@ -144,10 +166,17 @@ def test_store_errors_are_503(shared: Shared) -> None:
 def test_posting_latency_quantiles(emitter: Emitter, lineage: Lineage) -> None:
     posted = (now_ns() // (3600 * 10**9) - 2) * 3600 * 10**9 + 50 * MIN  # same hour bucket for all
     for i, minutes in enumerate((10, 20, 30)):
-        emitter.hop(f"Q-{i}", "invoice", f"INV-Q{i}", "invoice.issued", posted - (minutes + 1) * MIN,
-                    region="apac" if i else "emea")
-        emitter.hop(f"Q-{i}", "ledger", f"LED-Q{i}", "ledger.posted", posted - MIN, parent=("invoice", f"INV-Q{i}"),
-                    region="")
+        emitter.hop(
+            f"Q-{i}",
+            "invoice",
+            f"INV-Q{i}",
+            "invoice.issued",
+            posted - (minutes + 1) * MIN,
+            region="apac" if i else "emea",
+        )
+        emitter.hop(
+            f"Q-{i}", "ledger", f"LED-Q{i}", "ledger.posted", posted - MIN, parent=("invoice", f"INV-Q{i}"), region=""
+        )
     emitter.wait()
     with TestClient(create_app(lineage.settings, lineage.store)) as c:
         doc = _get(c, "/api/v1/metrics/posting-latency", since="6h", bucket="1h")
@@ -163,4 +192,5 @@ def test_lookup_exceptions_match_listing(client: TestClient) -> None:
     for cid in ("C-RETRY", "C-DLQ"):
         for exc in _get(client, f"/api/v1/transactions/{cid}")["exceptions"]:
             assert {k: v for k, v in exc.items() if k != "age_ms"} == {
-                k: v for k, v in listed[exc["id"]].items() if k != "age_ms"}
+                k: v for k, v in listed[exc["id"]].items() if k != "age_ms"
+            }

@@ -8,8 +8,12 @@ from lineage.flows import load_flows
 H = 3600_000
 CONFIG = load_flows()
 T0 = 1_700_000_000_000
-KEYS = [("case", "case.opened"), ("credit", "credit.approved"), ("invoice", "invoice.issued"),
-        ("ledger", "ledger.posted")]
+KEYS = [
+    ("case", "case.opened"),
+    ("credit", "credit.approved"),
+    ("invoice", "invoice.issued"),
+    ("ledger", "ledger.posted"),
+]
 
 
 def facts(done_after_h: list[float | None], unresolved: list[tuple[str, str]] | None = None) -> TxnFacts:

@@ -16,10 +16,15 @@ def test_default_flows() -> None:
     flow = config.flow(None)
     assert flow.name == "support_credit" and config.default_flow == "support_credit"
     assert [(s.entity_type, s.step, s.sla_s) for s in flow.stages] == [
-        ("case", "case.opened", None), ("credit", "credit.approved", 4 * 3600),
-        ("invoice", "invoice.issued", 3600), ("ledger", "ledger.posted", 4 * 3600)]
+        ("case", "case.opened", None),
+        ("credit", "credit.approved", 4 * 3600),
+        ("invoice", "invoice.issued", 3600),
+        ("ledger", "ledger.posted", 4 * 3600),
+    ]
     assert flow.end_to_end_sla_s == 86400 and (flow.latency_from, flow.latency_to) == (
-        "invoice.issued", "ledger.posted")
+        "invoice.issued",
+        "ledger.posted",
+    )
     assert config.recoverable("erp_unavailable") and config.recoverable("timeout")
     assert not config.recoverable("tax_error") and not config.recoverable("unmatched_account")
     assert not config.recoverable("never-heard-of-it")
@@ -37,25 +42,39 @@ def test_env_variable_points_elsewhere(tmp_path: Path, monkeypatch: pytest.Monke
 GOOD = "flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: x.done}\n"
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "the file is empty"),
-    ("flows: [\n", "line 2: not valid YAML"),
-    ("flow:\n  f: {}\n", "line 1: unknown key 'flow' in the document"),
-    ("flows:\n  f:\n    stages: []\n", "line 3: flow 'f' needs a non-empty list of stages"),
-    ("flows:\n  f:\n    stages:\n      - {name: a, entity_type: x}\n", "line 4: stage is missing 'step'"),
-    ("flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s, sla: soon}\n",
-     "line 4: sla: not a duration: 'soon'"),
-    ("flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s, required: maybe}\n",
-     "line 4: required must be true or false"),
-    ("flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s}\n      - {name: a, entity_type: y, step: t}\n",
-     "line 5: duplicate stage name 'a'"),
-    (GOOD.replace("    stages:", "    posting_latency: {from: x.done, to: y.done}\n    stages:"),
-     "line 3: posting_latency.to 'y.done' is not the step of a stage"),
-    ("default_flow: g\n" + GOOD, "line 1: default_flow 'g' is not a defined flow"),
-    ("error_categories:\n  transient: [a]\n  business: [a]\n" + GOOD, "both transient and business"),
-    ("flows:\n  f:\n    colour: blue\n    stages:\n      - {name: a, entity_type: x, step: s}\n",
-     "line 3: unknown key 'colour' in flow 'f'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "the file is empty"),
+        ("flows: [\n", "line 2: not valid YAML"),
+        ("flow:\n  f: {}\n", "line 1: unknown key 'flow' in the document"),
+        ("flows:\n  f:\n    stages: []\n", "line 3: flow 'f' needs a non-empty list of stages"),
+        ("flows:\n  f:\n    stages:\n      - {name: a, entity_type: x}\n", "line 4: stage is missing 'step'"),
+        (
+            "flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s, sla: soon}\n",
+            "line 4: sla: not a duration: 'soon'",
+        ),
+        (
+            "flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s, required: maybe}\n",
+            "line 4: required must be true or false",
+        ),
+        (
+            "flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s}\n"
+            "      - {name: a, entity_type: y, step: t}\n",
+            "line 5: duplicate stage name 'a'",
+        ),
+        (
+            GOOD.replace("    stages:", "    posting_latency: {from: x.done, to: y.done}\n    stages:"),
+            "line 3: posting_latency.to 'y.done' is not the step of a stage",
+        ),
+        ("default_flow: g\n" + GOOD, "line 1: default_flow 'g' is not a defined flow"),
+        ("error_categories:\n  transient: [a]\n  business: [a]\n" + GOOD, "both transient and business"),
+        (
+            "flows:\n  f:\n    colour: blue\n    stages:\n      - {name: a, entity_type: x, step: s}\n",
+            "line 3: unknown key 'colour' in flow 'f'",
+        ),
+    ],
+)
 def test_invalid_files_are_refused_with_line(text: str, message: str) -> None:
     with pytest.raises(FlowConfigError) as err:
         parse_flows(text, "flows.yaml")
@@ -67,8 +86,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
         load_flows(tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("1h30m", 5400), ("2d", 172800),
-                                           ("500ms", 0.5)])
+@pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("1h30m", 5400), ("2d", 172800), ("500ms", 0.5)])
 def test_durations(text: str, seconds: float) -> None:
     assert parse_duration(text).total_seconds() == seconds
 

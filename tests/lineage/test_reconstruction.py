@@ -27,14 +27,20 @@ def test_complete_transaction(shared: Shared) -> None:
     doc = _doc(shared, "C-OK")
     assert doc["status"] == "complete" and doc["flow"] == "support_credit"
     assert [(h["entity_type"], h["step"], h["outcome"], h["attempts"]) for h in doc["hops"]] == [
-        ("case", "case.opened", "ok", 1), ("credit", "credit.approved", "ok", 1),
-        ("invoice", "invoice.issued", "ok", 1), ("ledger", "ledger.posted", "ok", 1)]
+        ("case", "case.opened", "ok", 1),
+        ("credit", "credit.approved", "ok", 1),
+        ("invoice", "invoice.issued", "ok", 1),
+        ("ledger", "ledger.posted", "ok", 1),
+    ]
     assert doc["hops"][1]["system"] == "billing" and doc["hops"][3]["system"] == "sap"
     assert all(h["duration_ms"] == 60_000 and h["correlation_id"] == "C-OK" for h in doc["hops"])
     assert all(len(h["trace_id"]) == 32 and len(h["span_id"]) == 16 for h in doc["hops"])
     assert doc["started_at"].endswith("Z") and doc["completed_at"] == doc["hops"][3]["end_time"]
     assert {(e["parent_id"], e["child_id"]) for e in doc["edges"]} == {
-        ("CASE-OK", "CR-OK"), ("CR-OK", "INV-OK"), ("INV-OK", "LED-OK")}
+        ("CASE-OK", "CR-OK"),
+        ("CR-OK", "INV-OK"),
+        ("INV-OK", "LED-OK"),
+    }
     assert len(doc["nodes"]) == 4
     assert doc["sla"]["breached"] is False
     assert [s["state"] for s in doc["sla"]["stages"]] == ["done"] * 4
@@ -47,8 +53,13 @@ def test_complete_transaction(shared: Shared) -> None:
 
 def test_span_link_stitches_both_ways(shared: Shared) -> None:
     doc = _doc(shared, "C-LINK")
-    assert doc["related"][0] == {"correlation_id": "C-OK", "depth": 1, "via": "link",
-                                 "flow": "support_credit", "status": "complete"}
+    assert doc["related"][0] == {
+        "correlation_id": "C-OK",
+        "depth": 1,
+        "via": "link",
+        "flow": "support_credit",
+        "status": "complete",
+    }
 
 
 def test_retried_then_succeeded(shared: Shared) -> None:
@@ -69,7 +80,11 @@ def test_dead_letter_fails_the_transaction(shared: Shared) -> None:
     assert doc["status"] == "failed" and doc["completed_at"] is None
     [exc] = doc["exceptions"]
     assert (exc["state"], exc["category"], exc["recoverable"], exc["last_outcome"]) == (
-        "open", "tax_error", False, "dead_letter")
+        "open",
+        "tax_error",
+        False,
+        "dead_letter",
+    )
     assert exc["attempts"] == 2 and exc["first_seen"] < exc["last_seen"] and exc["age_ms"] > 9 * 3600_000
     ledger = _stage(doc, "ledger")
     assert ledger["state"] == "open" and ledger["breached"] and ledger["time_left_ms"] < 0
@@ -90,8 +105,13 @@ def test_batch_journal_fan_in_is_stitched_and_bounded(shared: Shared) -> None:
     assert doc["status"] == "complete"
     assert [h["entity_type"] for h in doc["hops"]] == ["case", "credit", "invoice"]
     assert ("INV-B0", "JNL-1") in {(e["parent_id"], e["child_id"]) for e in doc["edges"]}
-    assert doc["related"][0] == {"correlation_id": "J-1", "depth": 1, "via": "entity",
-                                 "flow": "erp_journal", "status": "complete"}
+    assert doc["related"][0] == {
+        "correlation_id": "J-1",
+        "depth": 1,
+        "via": "entity",
+        "flow": "erp_journal",
+        "status": "complete",
+    }
     # Depth 2 reaches the journal's other invoices: 7, fan-out limit 5, 2 left out.
     others = [r for r in doc["related"] if r["depth"] == 2]
     assert len(others) == 5 and doc["related_omitted"] == 2
@@ -119,9 +139,17 @@ def test_duplicate_posting(shared: Shared) -> None:
 
 def test_amount_mismatch(shared: Shared) -> None:
     doc = _doc(shared, "C-AMT")
-    assert doc["amount_mismatches"] == [{
-        "entity_type": "ledger", "entity_id": "LED-AMT", "step": "ledger.posted", "amount": 102.0,
-        "currency": "USD", "expected_amount": 120.0, "expected_currency": "EUR"}]
+    assert doc["amount_mismatches"] == [
+        {
+            "entity_type": "ledger",
+            "entity_id": "LED-AMT",
+            "step": "ledger.posted",
+            "amount": 102.0,
+            "currency": "USD",
+            "expected_amount": 120.0,
+            "expected_currency": "EUR",
+        }
+    ]
     assert doc["conformance"] == []
 
 
