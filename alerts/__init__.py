@@ -1,1 +1,2 @@
-"""ledgerline alerts."""
+"""Alerts: rules evaluated against the store, a persisted per-instance state machine and
+notification delivery (webhook, Alertmanager, Slack, PagerDuty). See README, "Alerts"."""

@@ -1,0 +1,105 @@
+"""One evaluation round: run due rules, step their state machines, persist, report.
+
+State is written to the store after each evaluation and before anything is sent, so a
+restart neither pages twice nor loses a resolve. A rule whose query fails is put in an
+error state and its instances are left exactly as they were (errors never resolve).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from alerts.kinds import run_rule
+from alerts.model import Alert, Sample, Transition, render
+from alerts.persist import Persistence
+from alerts.rules import Rule
+from alerts.state import Timing, step
+from collector.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RuleHealth:
+    """The outcome of a rule's last evaluation."""
+
+    health: str = "unknown"  # ok | error | unknown
+    last_error: str = ""
+    last_eval_at: int = 0
+
+
+class Evaluator:
+    """Evaluates rules against the store, keeping instance state in memory and in the store."""
+
+    def __init__(self, persistence: Persistence, rules: list[Rule], *, dashboard_url: str = "",
+                 resolved_retention_ms: int = 15 * 60_000, query_timeout_s: float = 10.0) -> None:
+        self.persistence = persistence
+        self.rules = rules
+        self.dashboard_url = dashboard_url.rstrip("/")
+        self.retention_ms = resolved_retention_ms
+        self.timeout_s = query_timeout_s
+        self.alerts: dict[str, dict[str, Alert]] = persistence.load_alerts()
+        self.health: dict[str, RuleHealth] = {r.name: RuleHealth() for r in rules}
+        self._actions_table: bool | None = None
+
+    def _annotate(self, rule: Rule):  # type: ignore[no-untyped-def]
+        def annotate(labels: dict[str, str], sample: Sample) -> dict[str, str]:
+            notes = {k: render(v, labels, sample.value, sample.examples, self.dashboard_url)
+                     for k, v in rule.annotations.items()}
+            if sample.examples:
+                notes.setdefault("correlation_ids", ", ".join(sample.examples))
+            url = notes.get("dashboard_url", "")
+            if url.startswith("/"):
+                notes["dashboard_url"] = self.dashboard_url + url
+            return notes
+        return annotate
+
+    def due(self, rule: Rule, now_ms: int) -> bool:
+        """True when the rule's interval has passed since its last evaluation."""
+        last = self.health[rule.name].last_eval_at
+        return not last or now_ms - last >= rule.interval * 1000
+
+    def evaluate(self, now_ms: int, *, force: bool = False) -> list[Transition]:
+        """Evaluate every due rule (all with ``force``), persist, return the transitions."""
+        if self._actions_table is None:
+            self._actions_table = self.persistence.table_exists("exception_actions")
+        transitions: list[Transition] = []
+        changed: list[Alert] = []
+        removed: list[Alert] = []
+        for rule in self.rules:
+            if force or self.due(rule, now_ms):
+                transitions += self._evaluate_rule(rule, now_ms, changed, removed)
+        # Persist before anything is sent (the caller dispatches afterwards).
+        self.persistence.save_alerts(changed, removed)
+        self.persistence.append_history(transitions)
+        return transitions
+
+    def _evaluate_rule(self, rule: Rule, now_ms: int, changed: list[Alert], removed: list[Alert]) -> list[Transition]:
+        health = self.health[rule.name]
+        health.last_eval_at = now_ms
+        prev = self.alerts.get(rule.name, {})
+        try:
+            samples = run_rule(self.persistence.store, rule, now_ms, actions_table=bool(self._actions_table),
+                               timeout_s=self.timeout_s)
+            timing = Timing(int(rule.for_ * 1000), int(rule.keep_firing_for * 1000), self.retention_ms)
+            current, out = step(rule.name, rule.base_labels(), prev, samples, timing, now_ms, self._annotate(rule))
+        except (StoreError, ValueError) as exc:
+            log.warning("rule %s failed: %s", rule.name, exc)
+            out = []
+            if health.health != "error":
+                out.append(Transition(now_ms, rule.name, "", rule.base_labels(), health.health, "error",
+                                      str(exc)[:500]))
+            health.health, health.last_error = "error", str(exc)
+            return out
+        if health.health == "error":
+            out.append(Transition(now_ms, rule.name, "", rule.base_labels(), "error", "ok", "query succeeded"))
+        health.health, health.last_error = "ok", ""
+        self.alerts[rule.name] = current
+        changed.extend(current.values())
+        removed.extend(a for fp, a in prev.items() if fp not in current)
+        return out
+
+    def active(self) -> list[Alert]:
+        """Every instance held (pending, firing, resolved within retention)."""
+        return [a for by_fp in self.alerts.values() for a in by_fp.values()]

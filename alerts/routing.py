@@ -1,0 +1,153 @@
+"""Receivers and the routing tree (``LEDGERLINE_ALERT_RECEIVERS``: a file path or inline YAML).
+
+Secrets (Slack webhook URLs, PagerDuty routing keys) are named by environment variable
+(``url_env``, ``routing_key_env``) and never written in the file.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from alerts.rules import Duration, RuleError
+
+
+class Receiver(BaseModel):
+    """Where notifications go."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    type: Literal["webhook", "alertmanager", "slack", "pagerduty"]
+    url: str | None = None
+    url_env: str | None = None
+    routing_key_env: str | None = None
+    send_resolved: bool = True
+    max_alerts: int = Field(0, ge=0, description="Alerts per webhook message; 0 = all.")
+    resend_delay: Duration = 60.0  # alertmanager: how often firing alerts are re-posted
+
+    @model_validator(mode="after")
+    def _target(self) -> Receiver:
+        if self.type == "pagerduty":
+            self.url = self.url or "https://events.pagerduty.com/v2/enqueue"
+            if not self.routing_key_env:
+                raise ValueError("pagerduty needs routing_key_env")
+        if not (self.url or self.url_env):
+            raise ValueError("give url or url_env")
+        return self
+
+    def target(self) -> str:
+        """The URL, read from the environment when ``url_env`` is set."""
+        if self.url_env:
+            value = os.environ.get(self.url_env, "")
+            if not value:
+                raise RuleError(f"receiver {self.name!r}: environment variable {self.url_env} is not set")
+            return value
+        return self.url or ""
+
+    def routing_key(self) -> SecretStr:
+        """The PagerDuty routing key from the environment."""
+        value = os.environ.get(self.routing_key_env or "", "")
+        if not value:
+            raise RuleError(f"receiver {self.name!r}: environment variable {self.routing_key_env} is not set")
+        return SecretStr(value)
+
+
+class Route(BaseModel):
+    """A node of the routing tree; children inherit unset fields."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    receiver: str | None = None
+    matchers: dict[str, str] = Field(default_factory=dict)
+    group_by: list[str] | None = None
+    group_wait: Duration | None = None
+    group_interval: Duration | None = None
+    repeat_interval: Duration | None = None
+    continue_: bool = Field(False, alias="continue")
+    routes: list[Route] = Field(default_factory=list)
+
+
+class Policy(BaseModel):
+    """A resolved route: the receiver and its grouping timings."""
+
+    receiver: str
+    group_by: tuple[str, ...]
+    group_wait_ms: int
+    group_interval_ms: int
+    repeat_interval_ms: int
+
+
+class ReceiversConfig(BaseModel):
+    """Receivers plus the root route."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    receivers: list[Receiver] = Field(default_factory=list)
+    route: Route = Field(default_factory=Route)
+
+    @model_validator(mode="after")
+    def _known(self) -> ReceiversConfig:
+        names = {r.name for r in self.receivers}
+
+        def walk(route: Route) -> None:
+            if route.receiver and route.receiver not in names:
+                raise ValueError(f"route names unknown receiver {route.receiver!r}")
+            for child in route.routes:
+                walk(child)
+        walk(self.route)
+        return self
+
+    def receiver(self, name: str) -> Receiver:
+        """The receiver called ``name``."""
+        return next(r for r in self.receivers if r.name == name)
+
+    def policies(self, labels: dict[str, str]) -> list[Policy]:
+        """Where an alert goes: the deepest matching routes (siblings only with ``continue``)."""
+        root = self.route
+        base = Policy(receiver=root.receiver or "", group_by=tuple(root.group_by or ["alertname"]),
+                      group_wait_ms=int((30 if root.group_wait is None else root.group_wait) * 1000),
+                      group_interval_ms=int((root.group_interval or 300) * 1000),
+                      repeat_interval_ms=int((root.repeat_interval or 14400) * 1000))
+        found = _match(root, labels, base)
+        return [p for p in found if p.receiver]
+
+
+def _inherit(route: Route, parent: Policy) -> Policy:
+    gi = int(route.group_interval * 1000) if route.group_interval else parent.group_interval_ms
+    ri = int(route.repeat_interval * 1000) if route.repeat_interval else parent.repeat_interval_ms
+    return Policy(receiver=route.receiver or parent.receiver,
+                  group_by=tuple(route.group_by) if route.group_by is not None else parent.group_by,
+                  group_wait_ms=int(route.group_wait * 1000) if route.group_wait is not None else parent.group_wait_ms,
+                  group_interval_ms=gi,
+                  # As Alertmanager: repeat_interval is rounded up to a multiple of group_interval.
+                  repeat_interval_ms=math.ceil(ri / gi) * gi if gi else ri)
+
+
+def _match(route: Route, labels: dict[str, str], policy: Policy) -> list[Policy]:
+    out: list[Policy] = []
+    for child in route.routes:
+        if all(labels.get(k, "") == v for k, v in child.matchers.items()):
+            out += _match(child, labels, _inherit(child, policy))
+            if not child.continue_:
+                break
+    return out or [_inherit(route, policy)]
+
+
+def load_receivers(source: str | Path | None) -> ReceiversConfig:
+    """From a file path, inline YAML/JSON, or nothing (no receivers)."""
+    if not source:
+        return ReceiversConfig()
+    text = str(source)
+    path = Path(text)
+    try:
+        if "\n" not in text and not text.lstrip().startswith("{") and path.exists():
+            text = path.read_text()
+        return ReceiversConfig.model_validate(yaml.safe_load(text) or {})
+    except (OSError, yaml.YAMLError, ValidationError) as exc:
+        raise RuleError(f"receivers config: {exc}") from None

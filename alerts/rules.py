@@ -1,0 +1,221 @@
+"""Alert rules: pydantic models, per-kind parameters and the YAML loader.
+
+A rule file is ``{rules: [...]}``. Validation errors name the rule and the field, e.g.
+``rule 'PostingLatencyHigh': expr.threshold: not a duration: 'soon'``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from alerts.durations import parse_duration
+from alerts.model import has_template
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Team = Literal["support-ops", "finance-ops", "platform"]
+Severity = Literal["critical", "error", "warning", "info"]
+DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+
+
+class RuleError(ValueError):
+    """A rule file that cannot be used; the message names the rule and field."""
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PostingLatencyExpr(_Params):
+    """A latency percentile of postings (``from_step`` of an entity to the ``to_step`` of a child)."""
+
+    quantile: float = Field(0.95, gt=0, lt=1)
+    by: Literal["system", "region"] = "system"
+    window: Duration = 3600.0
+    threshold: Duration
+    from_step: str = "invoice.issued"
+    to_step: str = "ledger.posted"
+
+
+class ExceptionExpr(_Params):
+    """Open exceptions: their number, growth over ``growth_window``, or oldest age (seconds)."""
+
+    metric: Literal["size", "growth", "oldest_age"] = "size"
+    threshold: Duration = 0.0  # a count for size/growth, a duration for oldest_age
+    by: Literal["system", "region", "category"] = "system"
+    lookback: Duration = 7 * 86400.0
+    growth_window: Duration = 3600.0
+
+
+class StageSla(_Params):
+    """A stage completed by ``step`` on a child of the entity that completed ``parent_step``."""
+
+    name: str
+    step: str
+    parent_step: str
+    sla: Duration
+
+
+class SlaBreachExpr(_Params):
+    """Stages late (done after their SLA) or overdue (not done, SLA passed) over ``window``."""
+
+    flow: str
+    stages: list[StageSla] = Field(min_length=1)
+    window: Duration = 86400.0
+    threshold: int = Field(0, ge=0)
+
+
+class StuckExpr(_Params):
+    """Transactions with no activity for ``older_than`` that never reached ``final_step``."""
+
+    older_than: Duration
+    final_step: str = "ledger.posted"
+    lookback: Duration = 7 * 86400.0
+    threshold: int = Field(0, ge=0)
+
+
+class SilentSystemExpr(_Params):
+    """Systems seen in ``lookback`` with no hop for their period plus grace."""
+
+    period: Duration = 3600.0
+    grace: Duration = 900.0
+    systems: dict[str, Duration] = Field(default_factory=dict, description="Per-system periods.")
+    exclude: list[str] = Field(default_factory=list)
+    lookback: Duration = 7 * 86400.0
+
+
+class BurnWindow(_Params):
+    """One multiwindow row: alert when both windows burn faster than the budget share allows."""
+
+    long: Duration
+    short: Duration
+    budget_percent: float = Field(gt=0, le=100)
+
+
+GOOGLE_WINDOWS = {
+    "page": [BurnWindow(long=3600, short=300, budget_percent=2), BurnWindow(long=21600, short=1800, budget_percent=5)],
+    "ticket": [BurnWindow(long=259200, short=21600, budget_percent=10)],
+}
+
+
+class SloBurnExpr(_Params):
+    """An objective on posting latency, e.g. 99% of postings within 4h over 30d."""
+
+    objective: float = Field(gt=0, lt=100, description="Percent of good postings, e.g. 99.")
+    latency_target: Duration
+    period: Duration = 30 * 86400.0
+    tier: Literal["page", "ticket", "all"] = "all"
+    windows: list[BurnWindow] | None = None
+    from_step: str = "invoice.issued"
+    to_step: str = "ledger.posted"
+
+    def burn_windows(self) -> list[BurnWindow]:
+        """The configured windows, else the SRE Workbook's for this tier."""
+        if self.windows:
+            return self.windows
+        if self.tier == "all":
+            return GOOGLE_WINDOWS["page"] + GOOGLE_WINDOWS["ticket"]
+        return GOOGLE_WINDOWS[self.tier]
+
+
+class QueryExpr(_Params):
+    """No parameters: the rule's ``query`` is used as written."""
+
+
+EXPR_MODELS: dict[str, type[_Params]] = {
+    "posting_latency": PostingLatencyExpr, "exceptions": ExceptionExpr, "sla_breach": SlaBreachExpr,
+    "stuck": StuckExpr, "silent_system": SilentSystemExpr, "slo_burn": SloBurnExpr, "query": QueryExpr,
+}
+
+
+class Rule(BaseModel):
+    """One alerting rule."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    kind: Literal["posting_latency", "exceptions", "sla_breach", "stuck", "silent_system", "slo_burn", "query"]
+    expr: dict[str, Any] = Field(default_factory=dict)
+    query: str | None = None
+    interval: Duration = 60.0
+    for_: Duration = Field(0.0, alias="for")
+    keep_firing_for: Duration = 0.0
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    severity: Severity = "warning"
+    team: Team
+    limit: int = Field(100, gt=0, description="Instances one evaluation may return; more is an error.")
+
+    @field_validator("labels")
+    @classmethod
+    def _static_labels(cls, labels: dict[str, str]) -> dict[str, str]:
+        for key, value in labels.items():
+            if has_template(value):
+                raise ValueError(f"label {key!r} is templated; labels are identity, put values in annotations")
+            if key in ("alertname", "severity", "team"):
+                raise ValueError(f"label {key!r} is set from the rule itself")
+        return labels
+
+    @model_validator(mode="after")
+    def _check_expr(self) -> Rule:
+        if self.kind == "query" and not (self.query or "").strip():
+            raise ValueError("kind 'query' needs a 'query'")
+        if self.kind != "query" and self.query:
+            raise ValueError(f"'query' is only for kind 'query', not {self.kind!r}")
+        if self.interval <= 0:
+            raise ValueError("interval must be positive")
+        return self
+
+    @property
+    def params(self) -> Any:
+        """The validated parameters of this rule's kind."""
+        return EXPR_MODELS[self.kind].model_validate(self.expr)
+
+    def base_labels(self) -> dict[str, str]:
+        """Labels every instance of this rule carries."""
+        return {**self.labels, "alertname": self.name, "severity": self.severity, "team": self.team}
+
+
+def _rule_error(index: int, raw: Any, exc: ValidationError, prefix: str = "") -> RuleError:
+    name = raw.get("name") if isinstance(raw, dict) else None
+    who = f"rule {name!r}" if name else f"rule #{index + 1}"
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        parts.append(f"{prefix}{loc}: {err['msg']}" if loc or prefix else err["msg"])
+    return RuleError(f"{who}: " + "; ".join(parts))
+
+
+def parse_rules(data: Any, source: str = "<rules>") -> list[Rule]:
+    """Validate a parsed rule document; RuleError names the rule and field at fault."""
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise RuleError(f"{source}: expected a mapping with a 'rules' list")
+    rules: list[Rule] = []
+    for index, raw in enumerate(data["rules"]):
+        try:
+            rule = Rule.model_validate(raw)
+        except ValidationError as exc:
+            raise _rule_error(index, raw, exc) from None
+        try:
+            rule.params  # noqa: B018 - validates the kind's parameters
+        except ValidationError as exc:
+            raise _rule_error(index, raw, exc, prefix="expr.") from None
+        rules.append(rule)
+    names = [r.name for r in rules]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise RuleError(f"{source}: duplicate rule names: {', '.join(dupes)}")
+    return rules
+
+
+def load_rules(path: Path | str | None = None) -> list[Rule]:
+    """Load and validate a rule file (default: the packaged ``alerts/rules.yaml``)."""
+    path = Path(path) if path else DEFAULT_RULES
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise RuleError(f"{path}: {exc}") from None
+    return parse_rules(data, str(path))

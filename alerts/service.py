@@ -1,0 +1,99 @@
+"""The alert service: evaluator plus dispatcher, one round at a time or on a background thread."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from alerts.delivery import RetryPolicy
+from alerts.dispatch import Dispatcher
+from alerts.evaluator import Evaluator
+from alerts.model import Alert, Transition
+from alerts.persist import Persistence
+from alerts.routing import load_receivers
+from alerts.rules import load_rules
+from alerts.settings import AlertSettings
+from alerts.silences import Silence
+from collector.store import Store
+
+log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000
+
+
+class AlertService:
+    """Evaluates rules and delivers notifications. ``run_once(now)`` is the fake-clock entry."""
+
+    def __init__(self, settings: AlertSettings, store: Store) -> None:
+        self.settings = settings
+        self.persistence = Persistence(store)
+        self.rules = load_rules(settings.alert_rules)
+        self.receivers = load_receivers(settings.alert_receivers)
+        self.evaluator = Evaluator(self.persistence, self.rules, dashboard_url=settings.dashboard_url,
+                                   resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),
+                                   query_timeout_s=settings.query_timeout_s)
+        retry = RetryPolicy(settings.alert_delivery_attempts, settings.alert_delivery_backoff_s,
+                            timeout_s=settings.alert_delivery_timeout_s)
+        self.dispatcher = Dispatcher(self.persistence, self.receivers, external_url=settings.dashboard_url,
+                                     retry=retry)
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run_once(self, at_ms: int | None = None, *, force: bool = False) -> list[Transition]:
+        """One round: evaluate due rules, persist, then send what is due."""
+        at = now_ms() if at_ms is None else at_ms
+        with self._lock:
+            transitions = self.evaluator.evaluate(at, force=force)
+            silences = self.persistence.silences()
+            self.dispatcher.dispatch(self.evaluator.active(), silences, at)
+        return transitions
+
+    # -- background ---------------------------------------------------------------------
+    def start(self) -> None:
+        """Run rounds every ``alert_tick_s`` on a daemon thread."""
+        if self._thread is not None:
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="ledgerline-alerts", daemon=True)
+        self._thread.start()
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.run_once()
+            except Exception:  # the loop must outlive a bad round (store down, bug in a rule)
+                log.exception("alert round failed")
+            self._stop.wait(self.settings.alert_tick_s)
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the thread after its current round."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            self._thread = None
+        self.dispatcher.close()
+
+    # -- API helpers --------------------------------------------------------------------
+    def alerts(self) -> list[tuple[Alert, list[str]]]:
+        """Every held instance with the ids of silences covering it now."""
+        silences = self.persistence.silences()
+        at = now_ms()
+        return [(a, [s.id for s in silences if s.silences(a.labels, at)]) for a in self.evaluator.active()]
+
+    def silences(self) -> list[Silence]:
+        """Every silence not deleted."""
+        return self.persistence.silences()
+
+    def add_silence(self, silence: Silence) -> Silence:
+        """Store a silence."""
+        self.persistence.save_silence(silence)
+        return silence
+
+    def delete_silence(self, silence_id: str) -> bool:
+        """Remove a silence; False if unknown."""
+        return self.persistence.delete_silence(silence_id)

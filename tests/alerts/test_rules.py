@@ -1,0 +1,73 @@
+"""Rule loading and validation, fingerprints, templating and burn-rate factors."""
+
+from __future__ import annotations
+
+import pytest
+
+from alerts.burnrate import burn_factor
+from alerts.model import fingerprint, render
+from alerts.routing import load_receivers
+from alerts.rules import GOOGLE_WINDOWS, RuleError, load_rules, parse_rules
+
+DAY = 86400.0
+
+
+def test_default_rules_load_and_cover_every_kind() -> None:
+    rules = load_rules()
+    assert {r.kind for r in rules} >= {"posting_latency", "exceptions", "sla_breach", "stuck", "silent_system",
+                                       "slo_burn"}
+    assert {r.team for r in rules} == {"support-ops", "finance-ops", "platform"}
+
+
+@pytest.mark.parametrize(("rule", "message"), [
+    ({"name": "X", "kind": "stuck", "team": "platform", "expr": {"older_than": "soon"}},
+     "rule 'X': expr.older_than"),
+    ({"name": "X", "kind": "stuck", "team": "nobody", "expr": {"older_than": "1h"}}, "rule 'X': team"),
+    ({"name": "X", "kind": "query", "team": "platform", "query": "SELECT 1 AS value",
+      "labels": {"v": "{{ $value }}"}}, "rule 'X': labels"),
+    ({"name": "X", "kind": "query", "team": "platform"}, "kind 'query' needs a 'query'"),
+    ({"name": "X", "kind": "posting_latency", "team": "platform", "expr": {"threshold": "1h", "quantile": 2}},
+     "rule 'X': expr.quantile"),
+    ({"name": "X", "kind": "stuck", "team": "platform", "expr": {"older_than": "1h"}, "for": "1x"},
+     "rule 'X': for"),
+])
+def test_invalid_rules_name_rule_and_field(rule: dict, message: str) -> None:
+    with pytest.raises(RuleError, match=message.replace("(", r"\(").replace("$", r"\$")):
+        parse_rules({"rules": [rule]})
+
+
+def test_burn_rate_factors_come_from_the_objective_period() -> None:
+    windows = GOOGLE_WINDOWS["page"] + GOOGLE_WINDOWS["ticket"]
+    assert [burn_factor(w.budget_percent, 30 * DAY, w.long) for w in windows] == [14.4, 6.0, 1.0]
+    assert burn_factor(2, 28 * DAY, 3600) == pytest.approx(13.44)
+
+
+def test_fingerprint_matches_alertmanager() -> None:
+    # Vectors of prometheus/common model/signature_test.go.
+    assert int(fingerprint({}), 16) == 14695981039346656037
+    assert int(fingerprint({"name": "garland, briggs", "fear": "love is not enough"}), 16) == 5799056148416392346
+
+
+def test_templates_expand_labels_value_and_examples() -> None:
+    text = render("{{ $labels.system }} {{ $value | humanizeDuration }} {{ $examples }} {{$value}}",
+                  {"system": "sap"}, 5400.0, ("C1", "C2"))
+    assert text == "sap 1h30m C1, C2 5400"
+
+
+def test_receivers_route_by_team_and_round_repeat_interval() -> None:
+    cfg = load_receivers("""
+receivers:
+  - {name: a, type: webhook, url: "http://a"}
+  - {name: fin, type: slack, url_env: SLACK_URL}
+route:
+  receiver: a
+  group_interval: 5m
+  repeat_interval: 7m
+  routes:
+    - {matchers: {team: finance-ops}, receiver: fin}
+""")
+    [fin] = cfg.policies({"team": "finance-ops"})
+    assert fin.receiver == "fin" and fin.repeat_interval_ms == 10 * 60_000
+    assert [p.receiver for p in cfg.policies({"team": "platform"})] == ["a"]
+    with pytest.raises(RuleError, match="unknown receiver"):
+        load_receivers("receivers: []\nroute: {receiver: nope}")
