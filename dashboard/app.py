@@ -1,0 +1,88 @@
+"""The Streamlit entry point: shared controls in the sidebar, one page at a time.
+
+Run with ``streamlit run dashboard/app.py`` (see :mod:`dashboard.launch`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+import streamlit as st
+
+from dashboard import data
+from dashboard.api import ApiError
+from dashboard.state import FLOWS, PAGES, RANGES, REFRESH, SYSTEMS, Filters, from_params, link, to_params
+from dashboard.views import exceptions, latency, lineage, overview, sla
+
+VIEWS: dict[str, Callable[[Filters], None]] = {"overview": overview.render, "latency": latency.render,
+                                               "exceptions": exceptions.render, "sla": sla.render,
+                                               "lineage": lineage.render}
+
+
+def _seed(initial: Filters) -> None:
+    """Widgets start from the URL on a fresh session."""
+    for name, value in (("page", initial.page), ("range", initial.range), ("flow", initial.flow),
+                        ("system", initial.system), ("region", initial.region),
+                        ("legal_entity", initial.legal_entity), ("refresh", initial.refresh),
+                        ("q", initial.correlation_id or initial.q)):
+        st.session_state.setdefault(name, value)
+
+
+def _choices(group_by: str) -> list[str]:
+    try:
+        return ["", *data.group_values(group_by)]
+    except ApiError:
+        return [""]
+
+
+def _select(label: str, options: list[str], key: str) -> str:
+    current = st.session_state.get(key, "")
+    if current not in options:
+        options = [*options, current]
+    value: str = st.sidebar.selectbox(label, options, key=key, format_func=lambda v: v or "all")
+    return value
+
+
+def sidebar() -> Filters:
+    """The shared controls; returns what they say."""
+    st.sidebar.title("ledgerline")
+    page = st.sidebar.radio("Page", list(PAGES), key="page", format_func=PAGES.__getitem__)
+    st.sidebar.divider()
+    rng = st.sidebar.selectbox("Time range", list(RANGES), key="range", format_func=lambda r: f"last {r}")
+    filters = Filters(
+        page=page, range=rng, flow=_select("Flow", ["", *FLOWS], "flow"),
+        system=_select("System", ["", *SYSTEMS], "system"), region=_select("Region", _choices("region"), "region"),
+        legal_entity=_select("Legal entity", _choices("legal_entity"), "legal_entity"),
+        refresh=st.sidebar.selectbox("Auto-refresh", list(REFRESH), key="refresh"),
+        q=st.session_state.get("q", "") if page == "lineage" else "")
+    st.sidebar.markdown(f"[Link to this view]({link(filters)})")
+    if st.sidebar.button("Refresh now"):
+        data.invalidate()
+    st.sidebar.caption(f"API: {data.client().base_url}")
+    return filters
+
+
+def _render(filters: Filters) -> None:
+    try:
+        VIEWS[filters.page](filters)
+    except ApiError as exc:
+        st.error(f"{exc}")
+    except Exception as exc:  # a page never shows a stack trace
+        st.error(f"This page could not be drawn: {type(exc).__name__}: {exc}")
+
+
+def main() -> None:
+    """One run of the script."""
+    st.set_page_config(page_title="ledgerline · finance operations", page_icon="📒", layout="wide")
+    _seed(from_params(st.query_params.to_dict()))
+    filters = sidebar()
+    st.query_params.from_dict(to_params(replace(filters, correlation_id="")))
+    seconds = REFRESH[filters.refresh]
+    if seconds:
+        st.fragment(run_every=seconds)(_render)(filters)
+    else:
+        _render(filters)
+
+
+main()

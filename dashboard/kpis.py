@@ -1,0 +1,149 @@
+"""Pure computations of the headline figures and tables from API documents."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from dashboard.figures import format_ms, parse_time
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Kpi:
+    """One headline figure: its value, the change against the previous period and a trend."""
+
+    label: str
+    value: str
+    delta: str | None = None
+    trend: list[float] = field(default_factory=list)
+    help: str = ""
+    inverse: bool = True  # a rise is bad
+
+
+def latency_p95(buckets: Sequence[Row]) -> Kpi:
+    """p95 posting latency of the latest bucket with postings, against the one before."""
+    rows = [b for b in buckets if b["count"]]
+    trend = [round(b["p95_ms"] / 60_000, 2) for b in rows]
+    if not rows:
+        return Kpi("Posting latency p95 now", "—", None, [], "No postings in this time range.")
+    now = rows[-1]["p95_ms"]
+    delta = format_ms(now - rows[-2]["p95_ms"]) if len(rows) > 1 else None
+    return Kpi("Posting latency p95 now", format_ms(now), delta, trend,
+               "p95 of invoice issued → ledger posted in the latest bucket; trend in minutes.")
+
+
+def backlog_totals(series: Sequence[Row]) -> list[tuple[str, int]]:
+    """Open exceptions (all categories) per bucket, in time order."""
+    totals: dict[str, int] = defaultdict(int)
+    for p in series:
+        totals[p["bucket"]] += p["open"]
+    return sorted(totals.items())
+
+
+def open_exceptions(count: int, series: Sequence[Row]) -> Kpi:
+    """Open exceptions now, with the backlog trend over the window."""
+    totals = [float(n) for _, n in backlog_totals(series)]
+    delta = str(int(count - totals[0])) if totals else None
+    return Kpi("Open exceptions", str(count), delta, totals, "Open (not acknowledged, not resolved) "
+               "exceptions; change since the start of the time range.")
+
+
+def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
+    """Breaches due today (UTC) against yesterday's, with the hourly counts as a trend."""
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    due = [parse_time(b["due_at"]) for b in breaches if b.get("due_at")]
+    n_today = sum(1 for d in due if d >= today)
+    n_yesterday = sum(1 for d in due if today - timedelta(days=1) <= d < today)
+    hours = Counter(int((d - (now - timedelta(hours=24))).total_seconds() // 3600) for d in due)
+    trend = [float(hours.get(h, 0)) for h in range(24)]
+    return Kpi("SLA breaches today", str(n_today), f"{n_today - n_yesterday} vs yesterday", trend,
+               "Stage and end-to-end SLA breaches due since 00:00 UTC; trend per hour over 24 h.")
+
+
+def stuck(transactions: Sequence[Row]) -> Kpi:
+    """Stuck transactions in the window."""
+    return Kpi("Stuck transactions", str(len(transactions)), None, [],
+               "Transactions whose next hop never arrived (status stuck).")
+
+
+def throughput(buckets: Sequence[Row], stage: str = "ledger") -> Kpi:
+    """Completions of ``stage`` in the latest bucket, against the one before."""
+    rows = sorted((b["bucket"], b["completed"]) for b in buckets if b["stage"] == stage)
+    trend = [float(n) for _, n in rows]
+    if not rows:
+        return Kpi("Throughput (postings/bucket)", "0", None, [], "No completed postings in this range.")
+    delta = str(rows[-1][1] - rows[-2][1]) if len(rows) > 1 else None
+    return Kpi("Throughput (postings/bucket)", str(rows[-1][1]), delta, trend,
+               f"Completed '{stage}' stages in the latest bucket.", inverse=False)
+
+
+def worst(exceptions: Sequence[Row], key: str, limit: int = 5) -> list[Row]:
+    """Systems or regions ranked by open exceptions, with the oldest age."""
+    groups: dict[str, list[Row]] = defaultdict(list)
+    for e in exceptions:
+        groups[e.get(key) or "(none)"].append(e)
+    rows: list[Row] = [{key: name, "open exceptions": len(items),
+             "oldest": format_ms(max(i["age_ms"] for i in items)),
+             "categories": ", ".join(sorted({i["category"] or "?" for i in items}))}
+            for name, items in groups.items()]
+    return sorted(rows, key=lambda r: -r["open exceptions"])[:limit]
+
+
+def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
+    """Groups ranked by count-weighted p95 posting latency over the window."""
+    acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    for b in buckets:
+        cell = acc[b["group"] or "(none)"]
+        cell[0] += b["p95_ms"] * b["count"]
+        cell[1] += b["count"]
+    rows: list[Row] = [{"group": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
+            for g, (s, n) in acc.items() if n]
+    rows.sort(key=lambda r: -r["_ms"])
+    for r in rows:
+        del r["_ms"]
+    return rows[:limit]
+
+
+def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
+    """Open exceptions as table rows, oldest first, with a link into the lineage explorer."""
+    rows = [{"age": format_ms(e["age_ms"]), "age_h": round(e["age_ms"] / 3_600_000, 2),
+             "category": e["category"], "system": e["system"], "region": e["region"],
+             "entity": f"{e['entity_type']}:{e['entity_id']}", "step": e["step"], "state": e["state"],
+             "attempts": e["attempts"], "id": e["id"],
+             "lineage": f"?page=lineage&correlation_id={e['correlation_id']}"}
+            for e in exceptions]
+    return sorted(rows, key=lambda r: -r["age_h"])
+
+
+def breach_rows(breaches: Sequence[Row]) -> list[Row]:
+    """Breached and overdue transactions as table rows, most overdue first."""
+    rows = [{"correlation_id": b["correlation_id"], "flow": b["flow"], "stage": b["stage"], "kind": b["kind"],
+             "SLA": format_ms(b["sla_ms"]), "due": b["due_at"], "completed": b["completed_at"],
+             "overdue": format_ms(b["overdue_ms"]), "overdue_h": round((b["overdue_ms"] or 0) / 3_600_000, 2),
+             "lineage": f"?page=lineage&correlation_id={b['correlation_id']}"}
+            for b in breaches]
+    return sorted(rows, key=lambda r: -r["overdue_h"])
+
+
+def sla_rows(sla: Row) -> list[Row]:
+    """A transaction's SLA verdict per stage, plus end to end."""
+    rows = [{"stage": s["stage"], "state": s["state"], "verdict": "BREACHED" if s["breached"] else "ok",
+             "SLA": format_ms(s["sla_ms"]), "took": format_ms(s["duration_ms"]),
+             "due": s["due_at"], "time left": format_ms(s["time_left_ms"])} for s in sla["stages"]]
+    e2e = sla["end_to_end"]
+    rows.append({"stage": "end_to_end", "state": "", "verdict": "BREACHED" if e2e["breached"] else "ok",
+                 "SLA": format_ms(e2e["sla_ms"]), "took": format_ms(e2e["elapsed_ms"]), "due": None,
+                 "time left": "—"})
+    return rows
+
+
+def hop_rows(hops: Sequence[Row]) -> list[Row]:
+    """A transaction's hops flattened for a table or CSV."""
+    keys = ("start_time", "end_time", "system", "entity_type", "entity_id", "step", "outcome", "attempts",
+            "duration_ms", "error_category", "amount", "currency", "trace_id", "span_id", "correlation_id")
+    return [{k: h.get(k) for k in keys} for h in sorted(hops, key=lambda h: h["start_time"])]

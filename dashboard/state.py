@@ -1,0 +1,80 @@
+"""Shared controls as a value: parsed from and written to URL query parameters."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import timedelta
+from urllib.parse import urlencode
+
+PAGES = {"overview": "Overview", "latency": "Posting latency", "exceptions": "Exception backlog",
+         "sla": "SLA breaches", "lineage": "Lineage explorer"}
+RANGES = {"6h": ("15m", timedelta(minutes=15)), "24h": ("1h", timedelta(hours=1)),
+          "7d": ("6h", timedelta(hours=6)), "30d": ("1d", timedelta(days=1))}
+FLOWS = ("support_credit", "erp_journal")
+SYSTEMS = ("support", "middleware", "billing", "erp")
+REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the user looks at; every field round-trips through the URL."""
+
+    page: str = "overview"
+    range: str = "24h"
+    flow: str = ""
+    system: str = ""
+    region: str = ""
+    legal_entity: str = ""
+    refresh: str = "off"
+    correlation_id: str = ""
+    q: str = ""
+
+    @property
+    def bucket(self) -> str:
+        """The metrics bucket that suits the time range."""
+        return RANGES[self.range][0]
+
+    @property
+    def bucket_delta(self) -> timedelta:
+        """The bucket as a timedelta."""
+        return RANGES[self.range][1]
+
+    @property
+    def since(self) -> str:
+        """The API's ``since`` for the range (a duration ago)."""
+        return self.range
+
+    def fine_bucket(self) -> str:
+        """A bucket about 1/1000 of the range, for distributions."""
+        return {"6h": "1m", "24h": "2m", "7d": "10m", "30d": "1h"}[self.range]
+
+
+def from_params(params: Mapping[str, str | list[str]]) -> Filters:
+    """Filters from query parameters; unknown or invalid values fall back to the defaults."""
+    values: dict[str, str] = {}
+    for name in Filters.__dataclass_fields__:
+        raw = params.get(name)
+        if isinstance(raw, list):
+            raw = raw[0] if raw else None
+        if raw:
+            values[name] = str(raw).strip()
+    filters = Filters(**values)
+    if filters.page not in PAGES:
+        filters = replace(filters, page="overview")
+    if filters.range not in RANGES:
+        filters = replace(filters, range="24h")
+    if filters.refresh not in REFRESH:
+        filters = replace(filters, refresh="off")
+    return filters
+
+
+def to_params(filters: Filters) -> dict[str, str]:
+    """Non-default fields as query parameters."""
+    default = asdict(Filters())
+    return {k: v for k, v in asdict(filters).items() if v and v != default[k]}
+
+
+def link(filters: Filters, **changes: str) -> str:
+    """A relative URL (``?page=...``) to a view with these filters and changes."""
+    return "?" + urlencode(to_params(replace(filters, **changes)))

@@ -1,0 +1,1 @@
+"""Streamlit pages: layout only; data comes from dashboard.data, figures from dashboard.figures."""

@@ -1,0 +1,26 @@
+"""SLA breaches by flow and stage over time; breached and overdue transactions."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, figures, kpis
+from dashboard.state import FLOWS, Filters
+from dashboard.views.common import LINK, chart, table
+
+
+def render(f: Filters) -> None:
+    """Lay out the SLA page."""
+    st.header("SLA breaches")
+    flows = [f.flow] if f.flow else list(FLOWS)
+    docs = [data.fetch("breaches", since=f.since, flow=flow, limit=5000) for flow in flows]
+    breaches = [b for d in docs for b in d["breaches"]]
+    cols = st.columns(3)
+    for col, kind, label in zip(cols, ("late_complete", "open_overdue", "end_to_end"),
+                                ("Completed late", "Open and overdue", "End-to-end breaches"), strict=True):
+        col.metric(label, sum(int(d[kind]) for d in docs), border=True)
+    if any(d["truncated"] for d in docs):
+        st.warning("The breach list was truncated; narrow the time range for the full list.")
+    chart(figures.breaches_over_time(breaches, f.bucket_delta), "breaches_time")
+    st.subheader("Breached and overdue transactions")
+    table(kpis.breach_rows(breaches), "breach_table", "No SLA breaches in this time range.", lineage=LINK)

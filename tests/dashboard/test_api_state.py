@@ -1,0 +1,83 @@
+"""The API client's error mapping, the URL state and the launch command."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import httpx
+import pytest
+
+from dashboard import launch
+from dashboard.api import ApiClient, ApiError
+from dashboard.state import Filters, from_params, link, to_params
+
+
+def _client(handler: object) -> ApiClient:
+    return ApiClient("http://api.test/", transport=httpx.MockTransport(handler))  # type: ignore[arg-type]
+
+
+def test_requests_drop_empty_params_and_quote_paths() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"transactions": [{"correlation_id": "x"}]})
+
+    api = _client(handler)
+    api.exceptions(state="open", system="", category=None)
+    assert seen[-1].url.params == httpx.QueryParams({"state": "open"})
+    assert api.lookup("invoice:INV/1") == [{"correlation_id": "x"}]
+    assert seen[-1].url.raw_path == b"/api/v1/entities/invoice/INV%2F1"
+    api.lookup(" abc-123 ")
+    assert seen[-1].url.path == "/api/v1/transactions/abc-123"
+    api.act("0123456789abcdef", "ack", " ann ", "looking")
+    assert seen[-1].method == "POST" and json.loads(seen[-1].content) == {"actor": "ann", "note": "looking"}
+
+
+@pytest.mark.parametrize(("status", "body", "expected"), [
+    (404, {"detail": "no hops stored for correlation ID 'x'"}, "Not found: no hops stored"),
+    (422, {"detail": [{"msg": "bad since"}]}, "refused the request: bad since"),
+    (503, {"detail": "the store is unavailable: boom"}, "answered 503: the store is unavailable"),
+])
+def test_http_errors_become_api_errors(status: int, body: object, expected: str) -> None:
+    api = _client(lambda request: httpx.Response(status, json=body))
+    with pytest.raises(ApiError, match=expected) as info:
+        api.transaction("x")
+    assert info.value.status == status
+
+
+def test_unreachable_slow_and_garbage_answers() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("slow")
+
+    with pytest.raises(ApiError, match="Cannot reach the lineage API at http://api.test"):
+        _client(refuse).backlog()
+    with pytest.raises(ApiError, match="did not answer in time"):
+        _client(slow).backlog()
+    with pytest.raises(ApiError, match="not JSON"):
+        _client(lambda r: httpx.Response(200, text="<html>")).backlog()
+    with pytest.raises(ApiError, match="actor"):
+        _client(lambda r: httpx.Response(200, json={})).act("0123456789abcdef", "ack", " ")
+    with pytest.raises(ApiError, match="Enter a correlation ID"):
+        _client(lambda r: httpx.Response(200, json={})).lookup("  ")
+
+
+def test_filters_round_trip_through_query_params() -> None:
+    f = from_params({"page": "lineage", "correlation_id": "X", "range": "7d", "region": ["eu-west"]})
+    assert (f.page, f.correlation_id, f.range, f.region, f.bucket) == ("lineage", "X", "7d", "eu-west", "6h")
+    assert from_params(to_params(f)) == f
+    assert to_params(Filters()) == {}
+    assert from_params({"page": "nope", "range": "1y", "refresh": "1s"}) == Filters()
+    assert link(Filters(), page="lineage", correlation_id="A B") == "?page=lineage&correlation_id=A+B"
+
+
+def test_launch_command_is_headless_streamlit_on_the_given_address() -> None:
+    argv = launch.command("http://api:8000", "127.0.0.1", 8599)
+    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"] and argv[4].endswith("dashboard/app.py")
+    joined = " ".join(argv)
+    assert "--server.headless true" in joined and "--server.port 8599" in joined
+    assert "--server.address 127.0.0.1" in joined and argv[-2:] == ["--api-url", "http://api:8000"]

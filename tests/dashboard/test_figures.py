@@ -1,0 +1,127 @@
+"""The figure builders and headline computations, from API-shaped data (no browser)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from dashboard import figures, kpis
+
+
+def _lat(hour: int, p95: float, group: str | None = None, count: int = 2) -> dict[str, object]:
+    return {"bucket": f"2026-11-23T{hour:02d}:00:00Z", "group": group, "count": count,
+            "p50_ms": p95 / 2, "p95_ms": p95, "p99_ms": p95 * 1.1}
+
+
+HOPS = [
+    {"entity_type": "case", "entity_id": "C1", "step": "case.opened", "system": "support", "outcome": "ok",
+     "start_time": "2026-11-23T10:00:00Z", "end_time": "2026-11-23T10:00:01Z", "duration_ms": 1000, "attempts": 1},
+    {"entity_type": "invoice", "entity_id": "I1", "step": "invoice.issued", "system": "billing",
+     "outcome": "dead_letter", "start_time": "2026-11-23T11:00:00Z", "end_time": "2026-11-23T11:00:00.2Z",
+     "duration_ms": 200, "attempts": 2},
+]
+
+
+def test_duration_units_and_format() -> None:
+    assert figures.duration_unit(30_000) == (1000.0, "s")
+    assert figures.duration_unit(3_600_000) == (60_000.0, "min")
+    assert figures.duration_unit(20 * 3_600_000) == (3_600_000.0, "h")
+    assert figures.format_ms(850) == "850 ms"
+    assert figures.format_ms(250_000) == "4m 10s"
+    assert figures.format_ms(3_900_000) == "1h 05m"
+    assert figures.format_ms(-90_000_000) == "-1d 01h"
+    assert figures.format_ms(None) == "—"
+
+
+def test_latency_over_time_has_three_percentiles_and_sla_line() -> None:
+    fig = figures.latency_over_time([_lat(1, 600_000), _lat(2, 1_200_000)], 4 * 3_600_000)
+    assert [t.name for t in fig.data] == ["p50", "p95", "p99"]
+    assert list(fig.data[1].y) == [10.0, 20.0]  # minutes
+    assert fig.layout.yaxis.title.text == "Latency (min)"
+    assert fig.layout.shapes[0].y0 == 240.0 and "SLA 4h 00m" in fig.layout.annotations[0].text
+    assert fig.layout.title.text and fig.layout.xaxis.title.text == "Time (UTC)"
+
+
+def test_empty_data_gives_an_annotated_figure() -> None:
+    for fig in (figures.latency_over_time([], None), figures.backlog_area([]), figures.age_bars([]),
+                figures.hop_timeline([]), figures.breaches_over_time([], timedelta(hours=1))):
+        assert not fig.data and fig.layout.annotations[0].text.startswith("No ")
+
+
+def test_histogram_weights_by_count() -> None:
+    fig = figures.latency_histogram([_lat(1, 120_000, count=3), _lat(2, 60_000, count=1)], None)
+    assert list(fig.data[0].y) == [3, 1] and fig.data[0].histfunc == "sum"
+
+
+def test_heatmap_is_count_weighted_by_hour_and_group() -> None:
+    rows = [_lat(1, 60_000, "eu", 1), _lat(1, 180_000, "eu", 3), _lat(5, 60_000, "us", 1)]
+    fig = figures.latency_heatmap(rows, "region")
+    heat = fig.data[0]
+    assert list(heat.y) == ["eu", "us"] and len(heat.x) == 24
+    assert heat.z[0][1] == 150.0  # (60*1 + 180*3)/4, in seconds
+    assert heat.z[1][5] == 60.0 and heat.z[0][0] is None
+
+
+def test_backlog_area_stacks_categories_on_common_buckets() -> None:
+    series = [{"bucket": "2026-11-23T01:00:00Z", "category": "tax_error", "open": 2},
+              {"bucket": "2026-11-23T02:00:00Z", "category": "tax_error", "open": 3},
+              {"bucket": "2026-11-23T02:00:00Z", "category": None, "open": 1}]
+    fig = figures.backlog_area(series)
+    assert {t.name: list(t.y) for t in fig.data} == {"tax_error": [2, 3], "uncategorised": [0, 1]}
+    assert all(t.stackgroup == "open" for t in fig.data)
+
+
+def test_age_bars_and_breaches_over_time() -> None:
+    fig = figures.age_bars([{"category": "tax_error", "lt_1h": 1, "h1_to_4h": 0, "h4_to_24h": 2, "gt_24h": 0}])
+    assert list(fig.data[0].x) == ["< 1 h", "1–4 h", "4–24 h", "> 24 h"] and list(fig.data[0].y) == [1, 0, 2, 0]
+    breaches = [{"flow": "f", "stage": "ledger", "due_at": f"2026-11-23T10:{m:02d}:00Z"} for m in (5, 50)]
+    breaches.append({"flow": "f", "stage": "invoice", "due_at": "2026-11-23T12:00:00Z"})
+    fig = figures.breaches_over_time(breaches, timedelta(hours=1))
+    assert {t.name: list(t.y) for t in fig.data} == {"f · invoice": [1], "f · ledger": [2]}
+
+
+def test_hop_timeline_rows_by_system_and_visible_short_hops() -> None:
+    fig = figures.hop_timeline(HOPS)
+    by_outcome = {t.name: t for t in fig.data}
+    assert set(by_outcome) == {"ok", "dead_letter"}
+    assert list(by_outcome["dead_letter"].y) == ["billing"]
+    assert by_outcome["dead_letter"].x[0] >= 3_600_000 / 150  # widened to stay visible
+    assert list(fig.layout.yaxis.categoryarray) == ["billing", "support"]
+
+
+def test_entity_graph_lays_out_types_left_to_right_and_related_last() -> None:
+    doc = {"correlation_id": "X", "nodes": [{"entity_type": "invoice", "entity_id": "I1"},
+                                            {"entity_type": "case", "entity_id": "C1"}],
+           "edges": [{"parent_type": "case", "parent_id": "C1", "child_type": "invoice", "child_id": "I1"}],
+           "related": [{"correlation_id": "B", "via": "link", "depth": 1, "flow": None, "status": None}]}
+    fig = figures.entity_graph(doc)
+    lines, entities, related = fig.data
+    assert list(lines.x) == [0, 2, None]
+    assert list(entities.x) == [2, 0] and list(related.x) == [3]
+
+
+def test_kpis_from_api_documents() -> None:
+    p95 = kpis.latency_p95([_lat(1, 60_000), _lat(2, 0, count=0), _lat(3, 120_000)])
+    assert (p95.value, p95.delta, p95.trend) == ("2m 00s", "1m 00s", [1.0, 2.0])
+    series = [{"bucket": "a", "category": "x", "open": 1}, {"bucket": "b", "category": "x", "open": 2},
+              {"bucket": "b", "category": "y", "open": 3}]
+    assert kpis.backlog_totals(series) == [("a", 1), ("b", 5)]
+    assert kpis.open_exceptions(5, series).delta == "4"
+    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
+    due = ["2026-11-24T01:00:00Z", "2026-11-24T11:00:00Z", "2026-11-23T20:00:00Z"]
+    today = kpis.breaches_today([{"due_at": d} for d in due], now)
+    assert today.value == "2" and today.delta == "1 vs yesterday" and sum(today.trend) == 3
+    tput = kpis.throughput([{"bucket": "a", "stage": "ledger", "completed": 4},
+                            {"bucket": "b", "stage": "ledger", "completed": 6},
+                            {"bucket": "b", "stage": "case", "completed": 9}])
+    assert (tput.value, tput.delta, tput.inverse) == ("6", "2", False)
+
+
+def test_worst_and_tables() -> None:
+    exc = [{"id": str(i), "system": s, "region": "eu", "category": "tax_error", "age_ms": i * 3_600_000,
+            "entity_type": "invoice", "entity_id": f"I{i}", "step": "invoice.issued", "state": "open",
+            "attempts": 1, "correlation_id": f"c{i}"} for i, s in enumerate(["erp", "billing", "erp"])]
+    assert [r["system"] for r in kpis.worst(exc, "system")] == ["erp", "billing"]
+    rows = kpis.exception_rows(exc)
+    assert [r["id"] for r in rows] == ["2", "1", "0"]
+    assert rows[0]["lineage"] == "?page=lineage&correlation_id=c2"
+    assert kpis.worst_latency([_lat(1, 10, "a"), _lat(1, 20, "b")])[0]["group"] == "b"
