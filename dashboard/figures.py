@@ -81,7 +81,8 @@ def latency_histogram(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
     """Distribution of posting latency from fine buckets (each bucket's median, weighted by count)."""
     peak = max([b["p50_ms"] for b in buckets] + [sla_ms or 0, 1])
     per, unit = duration_unit(peak)
-    fig = _figure("Posting latency distribution", f"Latency ({unit})", "Postings", bargap=0.05)
+    fig = _figure("Posting latency distribution", f"Latency ({unit})", "Postings (log scale)", bargap=0.05)
+    fig.update_yaxes(type="log")
     if not buckets:
         return _empty(fig)
     fig.add_trace(go.Histogram(x=[b["p50_ms"] / per for b in buckets], y=[b["count"] for b in buckets],

@@ -30,10 +30,10 @@ def latency_p95(buckets: Sequence[Row]) -> Kpi:
     rows = [b for b in buckets if b["count"]]
     trend = [round(b["p95_ms"] / 60_000, 2) for b in rows]
     if not rows:
-        return Kpi("Posting latency p95 now", "—", None, [], "No postings in this time range.")
+        return Kpi("Posting p95 now", "—", None, [], "No postings in this time range.")
     now = rows[-1]["p95_ms"]
     delta = format_ms(now - rows[-2]["p95_ms"]) if len(rows) > 1 else None
-    return Kpi("Posting latency p95 now", format_ms(now), delta, trend,
+    return Kpi("Posting p95 now", format_ms(now), delta, trend,
                "p95 of invoice issued → ledger posted in the latest bucket; trend in minutes.")
 
 
@@ -71,15 +71,17 @@ def stuck(transactions: Sequence[Row]) -> Kpi:
                "Transactions whose next hop never arrived (status stuck).")
 
 
-def throughput(buckets: Sequence[Row], stage: str = "ledger") -> Kpi:
-    """Completions of ``stage`` in the latest bucket, against the one before."""
+def throughput(buckets: Sequence[Row], bucket: str, stage: str = "ledger") -> Kpi:
+    """Completions of ``stage`` in the last complete bucket (the latest is still filling), against the one before."""
     rows = sorted((b["bucket"], b["completed"]) for b in buckets if b["stage"] == stage)
     trend = [float(n) for _, n in rows]
-    if not rows:
-        return Kpi("Throughput (postings/bucket)", "0", None, [], "No completed postings in this range.")
-    delta = str(rows[-1][1] - rows[-2][1]) if len(rows) > 1 else None
-    return Kpi("Throughput (postings/bucket)", str(rows[-1][1]), delta, trend,
-               f"Completed '{stage}' stages in the latest bucket.", inverse=False)
+    done = rows[:-1] if len(rows) > 1 else rows
+    label = f"Postings per {bucket}"
+    if not done:
+        return Kpi(label, "0", None, [], "No completed postings in this range.")
+    delta = str(done[-1][1] - done[-2][1]) if len(done) > 1 else None
+    return Kpi(label, str(done[-1][1]), delta, trend,
+               f"Completed '{stage}' stages in the last complete {bucket} bucket.", inverse=False)
 
 
 def worst(exceptions: Sequence[Row], key: str, limit: int = 5) -> list[Row]:

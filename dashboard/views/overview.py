@@ -32,7 +32,7 @@ def render(f: Filters) -> None:
     kpi(cols[1], kpis.open_exceptions(len(open_rows), backlog["series"]))
     kpi(cols[2], kpis.breaches_today(breaches["breaches"], datetime.now(UTC)))
     kpi(cols[3], kpis.stuck(stuck["transactions"]))
-    kpi(cols[4], kpis.throughput(flow_throughput["buckets"]))
+    kpi(cols[4], kpis.throughput(flow_throughput["buckets"], f.bucket))
     left, right = st.columns(2)
     with left:
         st.subheader("Worst systems (open exceptions)")

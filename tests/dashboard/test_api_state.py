@@ -81,3 +81,26 @@ def test_launch_command_is_headless_streamlit_on_the_given_address() -> None:
     joined = " ".join(argv)
     assert "--server.headless true" in joined and "--server.port 8599" in joined
     assert "--server.address 127.0.0.1" in joined and argv[-2:] == ["--api-url", "http://api:8000"]
+
+
+def test_cli_registers_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    from dashboard import cli
+
+    started: list[list[str]] = []
+
+    class FakePopen:
+        def __init__(self, argv: list[str]) -> None:
+            started.append(argv)
+
+        def wait(self, timeout: float | None = None) -> int:
+            return 0
+
+    monkeypatch.setattr(cli.subprocess, "Popen", FakePopen)
+    monkeypatch.setenv("LEDGERLINE_API_URL", "http://lineage:9000")
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["dashboard", "--port", "8600"])
+    assert args.func(args) == 0
+    assert started[0][-2:] == ["--api-url", "http://lineage:9000"] and "8600" in started[0]

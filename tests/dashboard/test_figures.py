@@ -112,8 +112,9 @@ def test_kpis_from_api_documents() -> None:
     assert today.value == "2" and today.delta == "1 vs yesterday" and sum(today.trend) == 3
     tput = kpis.throughput([{"bucket": "a", "stage": "ledger", "completed": 4},
                             {"bucket": "b", "stage": "ledger", "completed": 6},
-                            {"bucket": "b", "stage": "case", "completed": 9}])
-    assert (tput.value, tput.delta, tput.inverse) == ("6", "2", False)
+                            {"bucket": "c", "stage": "ledger", "completed": 1},
+                            {"bucket": "b", "stage": "case", "completed": 9}], "1h")
+    assert (tput.label, tput.value, tput.delta, tput.inverse) == ("Postings per 1h", "6", "2", False)
 
 
 def test_worst_and_tables() -> None:
