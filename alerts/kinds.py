@@ -22,7 +22,7 @@ _RESERVED = {"value", "examples"}
 
 def _samples(names: list[str], rows: list[tuple[Any, ...]]) -> list[Sample]:
     """Rows to samples: every column but value/examples is a label."""
-    if "value" not in names:
+    if rows and "value" not in names:  # an empty result may come back without column names
         raise ValueError("the query returns no 'value' column")
     out = []
     for row in rows:

@@ -12,12 +12,11 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from collector.migrations import migrate
-from collector.store import Store
-
 from alerts import schema
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
+from collector.migrations import migrate
+from collector.store import Store
 
 MIN = 60_000
 HOUR = 60 * MIN

@@ -37,7 +37,8 @@ def test_slack_text_and_blocks() -> None:
     assert body["text"].startswith("[FIRING:1] alertname=SilentSystem")
     assert body["blocks"][0]["type"] == "header"
     section = body["blocks"][1]["text"]
-    assert section["type"] == "mrkdwn" and "C1, C2" in section["text"] and "<http://dash/?system=sap|" in section["text"]
+    assert section["type"] == "mrkdwn" and "C1, C2" in section["text"]
+    assert "<http://dash/?system=sap|" in section["text"]
 
 
 def test_pagerduty_trigger_and_resolve_share_the_dedup_key() -> None:
