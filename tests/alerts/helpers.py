@@ -53,13 +53,16 @@ class Recorder:
     def __init__(self) -> None:
         self.bodies: list[tuple[str, Any]] = []
         self.status = 200
+        self.script: list[int] = []  # statuses answered first, one per request
         self.headers: dict[str, str] = {}
+        self.requests = 0
         recorder = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                status = recorder.status
+                status = recorder.script.pop(0) if recorder.script else recorder.status
+                recorder.requests += 1
                 if status < 300:
                     recorder.bodies.append((self.path, json.loads(body)))
                 self.send_response(status)

@@ -1,0 +1,77 @@
+"""HTTP API of the alerts: active alerts and silences (mounted into the lineage app)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException
+
+from alerts.model import Alert, State
+from alerts.notify import ZERO_TIME, iso
+from alerts.service import AlertService, now_ms
+from alerts.silences import Silence
+from collector.errors import StoreError
+
+
+def _alert(alert: Alert, silenced_by: list[str]) -> dict[str, Any]:
+    return {
+        "labels": alert.labels, "annotations": alert.annotations, "fingerprint": alert.fingerprint,
+        "state": alert.state.value, "value": alert.value,
+        "activeAt": iso(alert.active_at) if alert.active_at else None,
+        "startsAt": iso(alert.fired_at) if alert.fired_at else None,
+        "endsAt": iso(alert.resolved_at) if alert.state == State.RESOLVED else ZERO_TIME,
+        "status": {"state": "suppressed" if silenced_by else "active", "silencedBy": silenced_by},
+    }
+
+
+def _silence(silence: Silence, at: int) -> dict[str, Any]:
+    return silence.model_dump(mode="json") | {"status": {"state": silence.state(at)}}
+
+
+def create_router(service: AlertService) -> APIRouter:
+    """Routes ``/api/v1/alerts`` and ``/api/v1/silences`` over ``service``."""
+    router = APIRouter(tags=["alerts"])
+
+    @router.get("/api/v1/alerts")
+    def list_alerts(state: str = "") -> dict[str, Any]:
+        """Alerts held now (pending, firing, recently resolved) and the health of each rule."""
+        try:
+            held = service.alerts()
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        alerts = [_alert(a, s) for a, s in held if not state or a.state.value == state]
+        alerts.sort(key=lambda a: (a["labels"].get("alertname", ""), a["fingerprint"]))
+        rules = [{"name": name, "health": h.health, "lastError": h.last_error,
+                  "lastEvaluation": iso(h.last_eval_at) if h.last_eval_at else None}
+                 for name, h in sorted(service.evaluator.health.items())]
+        return {"alerts": alerts, "rules": rules}
+
+    @router.get("/api/v1/silences")
+    def list_silences() -> list[dict[str, Any]]:
+        """Every silence not deleted, with its state (pending, active, expired)."""
+        try:
+            at = now_ms()
+            return [_silence(s, at) for s in service.silences()]
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
+
+    @router.post("/api/v1/silences", status_code=201)
+    def create_silence(silence: Silence) -> dict[str, str]:
+        """Create a silence (Alertmanager schema: matchers, startsAt, endsAt, createdBy, comment)."""
+        try:
+            return {"silenceID": service.add_silence(silence).id}
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
+
+    @router.delete("/api/v1/silences/{silence_id}")
+    def delete_silence(silence_id: str) -> dict[str, str]:
+        """Remove a silence."""
+        try:
+            found = service.delete_silence(silence_id)
+        except StoreError as exc:
+            raise HTTPException(503, str(exc)) from exc
+        if not found:
+            raise HTTPException(404, f"no silence {silence_id}")
+        return {"deleted": silence_id}
+
+    return router
