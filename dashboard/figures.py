@@ -198,7 +198,8 @@ def hop_timeline(hops: Sequence[Row]) -> go.Figure:
                         for i in picked],
             hovertemplate="%{text}<br>%{customdata[0]}<br>%{base}<br>duration %{customdata[1]}, "
                           "attempts %{customdata[2]}<extra>%{fullData.name}</extra>"))
-    fig.update_xaxes(type="date")
+    pad = timedelta(milliseconds=span_ms)
+    fig.update_xaxes(type="date", range=[min(starts) - pad * 0.03, max(ends) + pad * 0.25])
     fig.update_yaxes(categoryorder="array", categoryarray=_systems_in_order(hops)[::-1])
     return fig
 

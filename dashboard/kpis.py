@@ -132,9 +132,15 @@ def breach_rows(breaches: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: -r["overdue_h"])
 
 
+def _verdict(breached: bool, state: str) -> str:
+    if breached:
+        return "BREACHED"
+    return {"done": "ok", "open": "on time so far"}.get(state, "—")
+
+
 def sla_rows(sla: Row) -> list[Row]:
     """A transaction's SLA verdict per stage, plus end to end."""
-    rows = [{"stage": s["stage"], "state": s["state"], "verdict": "BREACHED" if s["breached"] else "ok",
+    rows = [{"stage": s["stage"], "state": s["state"], "verdict": _verdict(s["breached"], s["state"]),
              "SLA": format_ms(s["sla_ms"]), "took": format_ms(s["duration_ms"]),
              "due": s["due_at"], "time left": format_ms(s["time_left_ms"])} for s in sla["stages"]]
     e2e = sla["end_to_end"]

@@ -27,11 +27,13 @@ def to_csv(doc: dict[str, Any]) -> str:
 def _transaction(doc: dict[str, Any], index: int) -> None:
     cid = doc["correlation_id"]
     st.subheader(f"Transaction {cid}")
+    st.caption(f"flow {doc['flow']} · started {doc['started_at']} · completed {doc['completed_at'] or '—'} · "
+               f"last activity {doc['last_activity_at']}")
     cols = st.columns(4)
     cols[0].metric("Status", doc["status"], border=True)
-    cols[1].metric("Flow", doc["flow"], border=True)
-    cols[2].metric("Hops", len(doc["hops"]), border=True)
-    cols[3].metric("SLA", "BREACHED" if doc["sla"]["breached"] else "met / on time", border=True)
+    cols[1].metric("Hops", len(doc["hops"]), border=True)
+    cols[2].metric("SLA", "BREACHED" if doc["sla"]["breached"] else "on time", border=True)
+    cols[3].metric("Exceptions", len(doc["exceptions"]), border=True)
     chart(figures.hop_timeline(doc["hops"]), f"gantt_{index}")
     table(kpis.hop_rows(doc["hops"]), f"hops_{index}", "No hops.")
     left, right = st.columns(2)

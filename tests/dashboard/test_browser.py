@@ -109,7 +109,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    opened = browser.new_page(viewport={"width": 1500, "height": 1100})
+    opened = browser.new_page(viewport={"width": 1500, "height": 2000})
     opened.set_default_timeout(WAIT_MS)
     yield opened
     opened.close()

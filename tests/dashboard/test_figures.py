@@ -126,3 +126,11 @@ def test_worst_and_tables() -> None:
     assert [r["id"] for r in rows] == ["2", "1", "0"]
     assert rows[0]["lineage"] == "?page=lineage&correlation_id=c2"
     assert kpis.worst_latency([_lat(1, 10, "a"), _lat(1, 20, "b")])[0]["group"] == "b"
+
+
+def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:
+    stage = {"stage": "s", "sla_ms": 3_600_000, "duration_ms": 10, "due_at": None, "time_left_ms": None}
+    sla = {"end_to_end": {"sla_ms": 86_400_000, "elapsed_ms": 5, "breached": False},
+           "stages": [{**stage, "state": "done", "breached": False}, {**stage, "state": "open", "breached": True},
+                      {**stage, "state": "open", "breached": False}, {**stage, "state": "pending", "breached": False}]}
+    assert [r["verdict"] for r in kpis.sla_rows(sla)] == ["ok", "BREACHED", "on time so far", "—", "ok"]
