@@ -58,6 +58,7 @@ def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_b
             "names": [s.name for s in flow.stages],
             "flow": flow.name,
             "default_flow": svc.config.default_flow,
+            "steps": sorted({s.step for s in flow.stages}),
             "group_by": group_by,
             "limit": window.limit + 1,
         },

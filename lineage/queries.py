@@ -202,8 +202,8 @@ WITH g AS (
         countIf(Outcome = 'ok') > 0 AND maxIf(StartTime, Outcome = 'ok') > last_fail_start AS auto_resolved,
         argMaxIf(EndTime, StartTime, Outcome = 'ok') AS ok_end
     FROM hops FINAL
-    WHERE __SCOPE__ AND (EntityType, EntityId, Step) IN (
-        SELECT EntityType, EntityId, Step FROM hops WHERE Outcome != 'ok' AND __SCOPE__)
+    WHERE CorrelationId IN (SELECT CorrelationId FROM hop_failures WHERE __SCOPE__)
+        AND (EntityType, EntityId, Step) IN (SELECT EntityType, EntityId, Step FROM hop_failures WHERE __SCOPE__)
     GROUP BY EntityType, EntityId, Step
 ),
 a AS (
@@ -289,15 +289,15 @@ _GROUP = """multiIf({group_by:String} = 'system', toString(p.System),
 POSTING_LATENCY = f"""
 WITH posts AS (
     SELECT toString(ParentType) AS pt, pid, EndTime, System, Region, LegalEntity
-    FROM hops FINAL ARRAY JOIN ParentIds AS pid
+    FROM hop_times FINAL ARRAY JOIN ParentIds AS pid
     WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
 ),
 issued AS (
     SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
         toString(any(Region)) AS region, toString(any(LegalEntity)) AS legal_entity
-    FROM hops FINAL
+    FROM hop_times FINAL
     WHERE Step = {{from_step:String}} AND Outcome = 'ok'
-        AND StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}
+        AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL}
         AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
     GROUP BY EntityType, EntityId
 )
@@ -317,8 +317,8 @@ SELECT intDiv(toUnixTimestamp64Milli(EndTime), {bucket_ms:Int64}) * {bucket_ms:I
     multiIf({group_by:String} = 'system', toString(System), {group_by:String} = 'region', toString(Region),
             {group_by:String} = 'legal_entity', toString(LegalEntity), '') AS grp,
     uniqExact(EntityType, EntityId, Step) AS n
-FROM hops FINAL
-WHERE Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({since_ms:Int64})
+FROM hop_times
+WHERE Step IN {steps:Array(String)} AND Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({since_ms:Int64})
     AND EndTime < fromUnixTimestamp64Milli({until_ms:Int64})
     AND has({keys:Array(String)}, concat(EntityType, '|', Step))
     AND if(Flow = '', {default_flow:String}, toString(Flow)) = {flow:String}
