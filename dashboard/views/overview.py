@@ -9,6 +9,7 @@ import streamlit as st
 from dashboard import data, figures, kpis
 from dashboard.state import Filters
 from dashboard.views.common import chart, kpi, table
+from dashboard.views.latency import latency
 
 
 def _open_exceptions(f: Filters) -> list[dict[str, object]]:
@@ -20,7 +21,6 @@ def _open_exceptions(f: Filters) -> list[dict[str, object]]:
 def render(f: Filters) -> None:
     """Lay out the overview."""
     st.header("Overview")
-    latency = data.fetch("posting_latency", since=f.since, bucket=f.bucket, flow=f.flow)
     backlog = data.fetch("backlog", since=f.since, bucket=f.bucket)
     breaches = data.fetch("breaches", since="48h", flow=f.flow, limit=5000)
     stuck = data.fetch("transactions", status="stuck", since=f.since, flow=f.flow, system=f.system,
@@ -28,8 +28,9 @@ def render(f: Filters) -> None:
     flow_throughput = data.fetch("throughput", since=f.since, bucket=f.bucket, flow=f.flow)
     open_rows = _open_exceptions(f)
     cols = st.columns(5)
-    kpi(cols[0], kpis.latency_p95(latency["buckets"]))
-    kpi(cols[1], kpis.open_exceptions(len(open_rows), backlog["series"]))
+    kpi(cols[0], kpis.latency_p95(latency(f, f.bucket)))
+    # the backlog series cannot be narrowed by system or region: no trend then
+    kpi(cols[1], kpis.open_exceptions(len(open_rows), [] if f.system or f.region else backlog["series"]))
     kpi(cols[2], kpis.breaches_today(breaches["breaches"], datetime.now(UTC)))
     kpi(cols[3], kpis.stuck(stuck["transactions"]))
     kpi(cols[4], kpis.throughput(flow_throughput["buckets"], f.bucket))
