@@ -75,11 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_options(serve)
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply schema migrations").set_defaults(func=cmd_migrate)
+    from dashboard import cli as dashboard
     from ledgerline import demo
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
 
-    for register in (simulate.register, trace.register, demo.register):
+    for register in (simulate.register, trace.register, dashboard.register, demo.register):
         register(sub)
     return parser
 
