@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from alerts.kinds import run_rule
+from alerts.kinds import Cache, run_rule
 from alerts.model import Alert, Sample, Transition, render
 from alerts.persist import Persistence
 from alerts.rules import Rule
@@ -67,21 +67,23 @@ class Evaluator:
         transitions: list[Transition] = []
         changed: list[Alert] = []
         removed: list[Alert] = []
+        cache: Cache = {}
         for rule in self.rules:
             if force or self.due(rule, now_ms):
-                transitions += self._evaluate_rule(rule, now_ms, changed, removed)
+                transitions += self._evaluate_rule(rule, now_ms, changed, removed, cache)
         # Persist before anything is sent (the caller dispatches afterwards).
         self.persistence.save_alerts(changed, removed)
         self.persistence.append_history(transitions)
         return transitions
 
-    def _evaluate_rule(self, rule: Rule, now_ms: int, changed: list[Alert], removed: list[Alert]) -> list[Transition]:
+    def _evaluate_rule(self, rule: Rule, now_ms: int, changed: list[Alert], removed: list[Alert],
+                       cache: Cache) -> list[Transition]:
         health = self.health[rule.name]
         health.last_eval_at = now_ms
         prev = self.alerts.get(rule.name, {})
         try:
             samples = run_rule(self.persistence.store, rule, now_ms, actions_table=bool(self._actions_table),
-                               timeout_s=self.timeout_s)
+                               timeout_s=self.timeout_s, cache=cache)
             timing = Timing(int(rule.for_ * 1000), int(rule.keep_firing_for * 1000), self.retention_ms)
             current, out = step(rule.name, rule.base_labels(), prev, samples, timing, now_ms, self._annotate(rule))
         except (StoreError, ValueError) as exc:

@@ -2,7 +2,8 @@
 
 Rule queries take ``{now_ms:Int64}`` (the evaluation time, so a fake clock works against
 stored data) and return label columns, a ``value`` and optionally ``examples``
-(Array(String) of correlation IDs, which go to annotations, never labels). They return
+(Array(String) of correlation IDs, the oldest or slowest first; they go to annotations,
+never labels). They return
 only the rows that should alert (like a PromQL alerting expression).
 """
 
@@ -124,8 +125,8 @@ lat AS (
 POSTING_LATENCY = {
     by: _POSTS + f"""
 SELECT {by}, quantileExact({{quantile:Float64}})(lat_ms) / 1000.0 AS value,
-    groupArrayIf(5)(cid, lat_ms > {{threshold_ms:Int64}}) AS examples
-FROM lat GROUP BY {by} HAVING value > {{threshold_ms:Int64}} / 1000.0
+    arrayMap(x -> x.2, groupArraySorted(5)((-lat_ms, cid))) AS examples
+FROM lat GROUP BY {by}
 ORDER BY {by} LIMIT {{limit:UInt32}}
 """
     for by in ("system", "region")
@@ -136,7 +137,7 @@ SLO_RATIOS = _POSTS + """
 SELECT sumForEach(arrayMap(w -> toUInt64(end_ms >= {now_ms:Int64} - w * 1000), {windows_s:Array(Int64)})) AS total,
     sumForEach(arrayMap(w -> toUInt64(end_ms >= {now_ms:Int64} - w * 1000 AND lat_ms > {target_ms:Int64}),
         {windows_s:Array(Int64)})) AS bad,
-    groupArrayIf(5)(cid, lat_ms > {target_ms:Int64}) AS examples
+    arrayMap(x -> x.2, groupArraySortedIf(5)((-lat_ms, cid), lat_ms > {target_ms:Int64})) AS examples
 FROM lat
 """
 
@@ -175,8 +176,8 @@ SELECT __BY__, multiIf(
         {{metric:String}} = 'size', toFloat64(countIf({_OPEN_NOW})),
         {{metric:String}} = 'growth', toFloat64(countIf({_OPEN_NOW})) - countIf({_OPEN_THEN}),
         ({{now_ms:Int64}} - minIf(first_ms, {_OPEN_NOW})) / 1000.0) AS value,
-    groupArrayIf(5)(cid, {_OPEN_NOW}) AS examples
-FROM x GROUP BY __BY__ HAVING countIf({_OPEN_NOW}) > 0 AND value > {{threshold:Float64}}
+    arrayMap(x -> x.2, groupArraySortedIf(5)((first_ms, cid), {_OPEN_NOW})) AS examples
+FROM x GROUP BY __BY__ HAVING countIf({_OPEN_NOW}) > 0
 ORDER BY __BY__ LIMIT {{limit:UInt32}}
 """
 
@@ -217,10 +218,11 @@ expected AS (
         {{slas_ms:Array(Int64)}}[idx] AS sla_ms
     FROM parents AS p
 )
-SELECT {{flow:String}} AS flow, e.stage AS stage, toFloat64(count()) AS value, groupArray(5)(e.cid) AS examples
+SELECT {{flow:String}} AS flow, e.stage AS stage, toFloat64(count()) AS value,
+    arrayMap(x -> x.2, groupArraySorted(5)((e.done_ms, e.cid))) AS examples
 FROM expected AS e LEFT JOIN children AS c ON c.pt = e.et AND c.pid = e.eid AND c.step = e.step
 WHERE if(c.step = '', {{now_ms:Int64}} - e.done_ms > e.sla_ms, c.done_ms - e.done_ms > e.sla_ms)
-GROUP BY stage HAVING value > {{threshold:Int64}}
+GROUP BY stage
 ORDER BY stage LIMIT {{limit:UInt32}}
 """
 
@@ -239,14 +241,14 @@ posted AS (
     WHERE Step = {{final_step:String}} AND Outcome = 'ok'
         AND StartTime >= {_NOW} - toIntervalSecond({{lookback_s:Int64}}) AND StartTime < {_NOW}
 )
-SELECT system, toFloat64(count()) AS value, groupArray(5)(cid) AS examples
+SELECT system, toFloat64(count()) AS value, arrayMap(x -> x.2, groupArraySorted(5)((last_at, cid))) AS examples
 FROM txn
 WHERE NOT done_here AND last_at < {_NOW} - toIntervalSecond({{older_than_s:Int64}})
     AND cid NOT IN (
         SELECT DISTINCT CorrelationId FROM hops
         WHERE StartTime >= {_NOW} - toIntervalSecond({{lookback_s:Int64}}) AND StartTime < {_NOW}
             AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posted))
-GROUP BY system HAVING value > {{threshold:Int64}}
+GROUP BY system
 ORDER BY system LIMIT {{limit:UInt32}}
 """
 

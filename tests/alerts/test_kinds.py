@@ -87,3 +87,12 @@ def test_default_rules_all_evaluate_healthy(store: Store, tmp_path: Path) -> Non
     svc.run_once(T0, force=True)
     assert {n: h.health for n, h in svc.evaluator.health.items()} == {r.name: "ok" for r in load_rules()}
     svc.stop()
+
+
+def test_rules_differing_only_in_threshold_share_one_query(exceptions: Store) -> None:
+    low = _rule("exceptions", metric="size", threshold=0)
+    high = _rule("exceptions", metric="size", threshold=1)
+    cache: dict = {}
+    assert len(run_rule(exceptions, low, T0, actions_table=False, timeout_s=10, cache=cache)) == 2
+    assert run_rule(exceptions, high, T0, actions_table=False, timeout_s=10, cache=cache) == []
+    assert len(cache) == 1
