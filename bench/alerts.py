@@ -1,6 +1,6 @@
 """Alert evaluation benchmark: one round of the default rules plus 100 more on a large store.
 
-    python -m bench.alerts [--spans 1000000] [--extra-rules 100] [--dsn chdb:///tmp/x]
+    python -m bench.alerts [--spans 1000000] [--extra-rules 100] [--distinct] [--dsn chdb:///tmp/x]
 
 Spans are generated inside ClickHouse (``INSERT INTO otel_traces SELECT ... FROM
 numbers(N)``): support_credit transactions of four hops (case, credit, invoice, ledger
@@ -46,8 +46,9 @@ FROM (
 """
 
 
-def extra_rules(n: int) -> list[dict[str, Any]]:
-    """``n`` rules varying the shipped kinds' thresholds and groupings."""
+def extra_rules(n: int, distinct: bool = False) -> list[dict[str, Any]]:
+    """``n`` rules over the shipped kinds with per-rule thresholds (sharing one query per
+    kind and window); with ``distinct`` each also gets its own window, so none is shared."""
     kinds: list[tuple[str, dict[str, Any]]] = [
         ("posting_latency", {"quantile": 0.99, "by": "region", "window": "6h", "threshold": "2h"}),
         ("exceptions", {"metric": "size", "by": "category", "threshold": 5}),
@@ -58,23 +59,35 @@ def extra_rules(n: int) -> list[dict[str, Any]]:
         ("sla_breach", {"flow": "support_credit", "window": "6h", "stages": [
             {"name": "ledger", "step": "ledger.posted", "parent_step": "invoice.issued", "sla": "2h"}]}),
     ]
-    return [{"name": f"Extra{i}", "kind": kinds[i % len(kinds)][0], "expr": kinds[i % len(kinds)][1],
-             "team": "platform"} for i in range(n)]
+    rules = []
+    for i in range(n):
+        kind, expr = kinds[i % len(kinds)]
+        expr = dict(expr)
+        if "threshold" in expr:
+            value = expr["threshold"]
+            expr["threshold"] = f"{2 + i % 10}h" if isinstance(value, str) else value + i
+        if distinct:  # a window of its own per rule
+            key = {"slo_burn": "latency_target", "posting_latency": "window", "sla_breach": "window"}.get(
+                kind, "lookback")
+            expr[key] = f"{6 * 60 + i}m" if key != "lookback" else f"{7 * 24 * 60 + i}m"
+        rules.append({"name": f"Extra{i}", "kind": kind, "expr": expr, "team": "platform"})
+    return rules
 
 
 def main(argv: list[str] | None = None) -> None:
-    from collector.migrations import migrate
-    from collector.settings import StoreSettings
-    from collector.store import open_store
-
     from alerts import schema
     from alerts.evaluator import Evaluator
     from alerts.persist import Persistence
     from alerts.rules import load_rules, parse_rules
+    from collector.migrations import migrate
+    from collector.settings import StoreSettings
+    from collector.store import open_store
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--extra-rules", type=int, default=100)
+    parser.add_argument("--distinct", action="store_true",
+                        help="worst case: every extra rule has its own window (no shared queries)")
     parser.add_argument("--dsn", help="store DSN (default: a temporary embedded store)")
     args = parser.parse_args(argv)
 
@@ -87,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     hops = store.query("SELECT count() FROM hops")[0][0]
     print(f"generated {args.spans:,} spans -> {hops:,} hops in {time.perf_counter() - started:.1f}s")
 
-    rules = load_rules() + parse_rules({"rules": extra_rules(args.extra_rules)})
+    rules = load_rules() + parse_rules({"rules": extra_rules(args.extra_rules, args.distinct)})
     evaluator = Evaluator(Persistence(store), rules, query_timeout_s=60)
     rounds = []
     for _ in range(4):
