@@ -141,6 +141,8 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
     if reuse and store.query("SELECT count() FROM hops")[0][0]:
         print(f"reusing the spans already in {data_dir}")
         seconds = 0.0
+        if not store.query("SELECT count() FROM hops WHERE CorrelationId = 'J-BIG'")[0][0]:
+            store.command(_JOURNAL, {"n": min(10_000, max(1, spans // 16))})
     else:
         print(f"loading {spans:,} spans into {data_dir} ...")
         seconds = load(store, spans, days)

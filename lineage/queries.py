@@ -102,6 +102,35 @@ ORDER BY cid
 LIMIT {{limit:UInt32}}
 """
 
+# The same, for frontiers with many keys (a journal posting 10,000 invoices): the keys are
+# read inside ClickHouse from the frontier's hops instead of being sent as parameters.
+_IDS = "{ids:Array(String)}"
+NEIGHBOURS_BY_IDS = f"""
+SELECT cid, min(via) AS via, count() OVER () AS total FROM (
+    SELECT CorrelationId AS cid, 'entity' AS via FROM entity_edges
+    WHERE Direction = 'child' AND (KeyType, KeyId) IN (
+        SELECT toString(EntityType), EntityId FROM hops WHERE CorrelationId IN {_IDS})
+    UNION ALL
+    SELECT CorrelationId, 'entity' FROM hop_keys
+    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (
+        SELECT toString(EntityType), EntityId FROM hops WHERE CorrelationId IN {_IDS}
+        UNION ALL
+        SELECT toString(ParentType), pid FROM hops ARRAY JOIN ParentIds AS pid WHERE CorrelationId IN {_IDS})
+    UNION ALL
+    SELECT CorrelationId, 'link' FROM hop_keys
+    WHERE KeyKind = 'span' AND (KeyType, KeyId) IN (
+        SELECT lt, ls FROM hops ARRAY JOIN LinkTraceIds AS lt, LinkSpanIds AS ls WHERE CorrelationId IN {_IDS})
+    UNION ALL
+    SELECT CorrelationId, 'link' FROM span_links
+    WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN (
+        SELECT TraceId, SpanId FROM hops WHERE CorrelationId IN {_IDS})
+)
+WHERE cid != '' AND cid NOT IN {{exclude:Array(String)}}
+GROUP BY cid
+ORDER BY cid
+LIMIT {{limit:UInt32}}
+"""
+
 # Successful hops whose parent is one of the given entities: they complete the parent's
 # transaction's stage even from another correlation ID (a batch journal posting invoices).
 ADOPTED = f"""
@@ -201,7 +230,9 @@ WITH g AS (
         uniqExact(TraceId, SpanId) AS attempts,
         countIf(Outcome = 'ok') > 0 AND maxIf(StartTime, Outcome = 'ok') > last_fail_start AS auto_resolved,
         argMaxIf(EndTime, StartTime, Outcome = 'ok') AS ok_end
-    FROM hops FINAL
+    -- No FINAL: every aggregate here (min, max, argMax, uniqExact, "any ok") gives the same
+    -- answer with a duplicated span, and FINAL would merge-sort every touched granule.
+    FROM hops
     WHERE CorrelationId IN (SELECT CorrelationId FROM hop_failures WHERE __SCOPE__)
         AND (EntityType, EntityId, Step) IN (SELECT EntityType, EntityId, Step FROM hop_failures WHERE __SCOPE__)
     GROUP BY EntityType, EntityId, Step
@@ -255,14 +286,32 @@ SELECT {id:String}, {action:String}, {actor:String}, {note:String}, fromUnixTime
 """
 
 # Open (not resolved) exceptions per bucket and category, and age buckets of those open now.
+# Unresolved exceptions per bucket and category: +1 in the bucket an exception opens, -1 in
+# the bucket it closes, summed over a dense grid of buckets (cost grows with exceptions plus
+# buckets, not their product). Open in bucket b means: first seen before b's end and not
+# closed before b's end.
 EXCEPTION_BACKLOG = (
     _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
-    + """
-SELECT b AS bucket_ms, category,
-    countIf(first_ms < b + {bucket_ms:Int64} AND (closed_ms = 0 OR closed_ms >= b + {bucket_ms:Int64})) AS open
-FROM x ARRAY JOIN arrayMap(i -> {since_ms:Int64} + i * {bucket_ms:Int64}, range({buckets:UInt32})) AS b
-GROUP BY b, category HAVING open > 0
-ORDER BY b, category
+    + """,
+ev AS (
+    SELECT greatest(0, intDiv(first_ms - {since_ms:Int64}, {bucket_ms:Int64})) AS i, category, 1 AS delta
+    FROM x WHERE first_ms < {until_ms:Int64} AND (closed_ms = 0 OR closed_ms >= {since_ms:Int64} + {bucket_ms:Int64})
+    UNION ALL
+    SELECT greatest(0, intDiv(closed_ms - {since_ms:Int64}, {bucket_ms:Int64})), category, -1
+    FROM x WHERE closed_ms != 0 AND first_ms < {until_ms:Int64} AND closed_ms >= {since_ms:Int64} + {bucket_ms:Int64}
+),
+d AS (SELECT i, category, sum(delta) AS delta FROM ev GROUP BY i, category),
+grid AS (
+    SELECT toInt64(n.number) AS i, c.category AS category FROM numbers({buckets:UInt32}) AS n
+    CROSS JOIN (SELECT DISTINCT category FROM d) AS c
+)
+SELECT {since_ms:Int64} + i * {bucket_ms:Int64} AS bucket_ms, category, open FROM (
+    SELECT grid.i AS i, grid.category AS category,
+        sum(d.delta) OVER (PARTITION BY grid.category ORDER BY grid.i ROWS UNBOUNDED PRECEDING) AS open
+    FROM grid LEFT JOIN d ON d.i = grid.i AND d.category = grid.category
+)
+WHERE open > 0
+ORDER BY bucket_ms, category
 """
 )
 EXCEPTION_AGES = (

@@ -49,7 +49,9 @@ _HOP_TIMES_COLS = (
     "Step, EndTime, StartTime, Flow, EntityType, EntityId, ParentType, ParentIds, Outcome, System, "
     "Region, LegalEntity, CorrelationId, TraceId, SpanId"
 )
-_HOP_TIMES_MV = f"CREATE MATERIALIZED VIEW IF NOT EXISTS hop_times_mv TO hop_times AS SELECT {_HOP_TIMES_COLS} FROM hops"
+_HOP_TIMES_MV = (
+    f"CREATE MATERIALIZED VIEW IF NOT EXISTS hop_times_mv TO hop_times AS SELECT {_HOP_TIMES_COLS} FROM hops"
+)
 
 # Failed, retried and dead-lettered attempts only, by time: exception queries start here,
 # then read every attempt of those entities from hops by correlation ID.

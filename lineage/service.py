@@ -25,6 +25,11 @@ class Window:
     limit: int
 
 
+# Above this many keys, stitching sends correlation IDs instead of keys (query size).
+_MAX_KEY_PARAMS = 1000
+Keys = dict[str, dict[str, list[tuple[str, str]]]]
+
+
 class Lineage:
     """Queries over the stored hops for one store and one set of flow definitions."""
 
@@ -56,14 +61,14 @@ class Lineage:
         return evaluate(self.config, facts, now_ms)
 
     # -- stitching ---------------------------------------------------------------------------
-    def keys(self, ids: list[str]) -> dict[str, dict[str, list[tuple[str, str]]]]:
+    def keys(self, ids: list[str]) -> Keys:
         """Entity, parent and span keys of each correlation ID."""
         if not ids:
             return {}
         rows = self._dicts(queries.KEYS, ids=ids)
         return {str(r["cid"]): {k: r[k] for k in ("ents", "parents", "spans", "links")} for r in rows}
 
-    def related(self, cid: str, keys: dict[str, dict[str, list[tuple[str, str]]]]) -> tuple[list[dict[str, Any]], int]:
+    def related(self, cid: str, keys: Keys) -> tuple[list[dict[str, Any]], int]:
         """Correlation IDs reachable within the depth limit, and how many were left out.
 
         ``keys`` starts with the keys of ``cid`` and gains those of every related ID found.
@@ -74,21 +79,7 @@ class Lineage:
         for depth in range(1, self.settings.stitch_depth + 1):
             if not frontier:
                 break
-            merged = {
-                k: sorted({tuple(x) for f in frontier for x in keys.get(f, {}).get(k, [])})
-                for k in ("ents", "parents", "spans", "links")
-            }
-            lookups = sorted(
-                {("entity", *e) for e in merged["ents"] + merged["parents"]} | {("span", *s) for s in merged["links"]}
-            )
-            rows = self._dicts(
-                queries.NEIGHBOURS,
-                ents=merged["ents"],
-                spans=merged["spans"],
-                keys=lookups,
-                exclude=seen,
-                limit=self.settings.stitch_fanout,
-            )
+            rows = self._neighbours(frontier, keys, seen)
             if rows:
                 omitted += int(rows[0]["total"]) - len(rows)
             frontier = [str(r["cid"]) for r in rows]
@@ -97,12 +88,28 @@ class Lineage:
             found += [{"correlation_id": str(r["cid"]), "depth": depth, "via": str(r["via"])} for r in rows]
         return found, omitted
 
+    def _neighbours(self, frontier: list[str], keys: Keys, seen: list[str]) -> list[dict[str, Any]]:
+        """One stitching step; big frontiers let ClickHouse read their keys itself."""
+        merged = {
+            k: sorted({tuple(x) for f in frontier for x in keys.get(f, {}).get(k, [])})
+            for k in ("ents", "parents", "spans", "links")
+        }
+        limit = self.settings.stitch_fanout
+        if sum(len(v) for v in merged.values()) > _MAX_KEY_PARAMS:
+            return self._dicts(queries.NEIGHBOURS_BY_IDS, ids=frontier, exclude=seen, limit=limit)
+        lookups = sorted(
+            {("entity", *e) for e in merged["ents"] + merged["parents"]} | {("span", *s) for s in merged["links"]}
+        )
+        return self._dicts(
+            queries.NEIGHBOURS, ents=merged["ents"], spans=merged["spans"], keys=lookups, exclude=seen, limit=limit
+        )
+
     def _facts_with_adoption(
         self,
         cid: str,
         hops: list[dict[str, Any]],
         related: list[str],
-        keys: dict[str, dict[str, list[tuple[str, str]]]],
+        keys: Keys,
     ) -> dict[str, TxnFacts]:
         facts = {cid: facts_from_groups(cid, hops, self.config.default_flow)}
         if related:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
+from lineage import service
 from lineage.service import Lineage
 from tests.lineage.conftest import Shared
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
@@ -203,3 +206,12 @@ def test_retried_delivery_does_not_double_count(shared: Shared) -> None:
     after = _doc(shared, "C-OK")
     assert [h["attempts"] for h in after["hops"]] == [1, 1, 1, 1]
     assert after["conformance"] == [] and after["status"] == before["status"]
+
+
+def test_big_frontier_variant_stitches_the_same(shared: Shared, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Frontiers over the key limit are stitched by correlation ID in SQL: same answers."""
+    ids = ("C-B0", "J-1", "C-OK", "C-LINK", "C-DLQ")
+    before = {cid: (_doc(shared, cid)["related"], _doc(shared, cid)["related_omitted"]) for cid in ids}
+    monkeypatch.setattr(service, "_MAX_KEY_PARAMS", 0)
+    after = {cid: (_doc(shared, cid)["related"], _doc(shared, cid)["related_omitted"]) for cid in ids}
+    assert after == before
