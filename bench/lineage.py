@@ -170,7 +170,9 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
         ("lookup: the 10k-invoice journal", lambda: svc.transaction("J-BIG")),
         ("posting latency 24h / 5m", lambda: metrics.posting_latency(svc, flow, day, 300_000, "")),
         ("posting latency 24h / 5m by region", lambda: metrics.posting_latency(svc, flow, day, 300_000, "region")),
+        ("open exceptions (24h window)", lambda: svc.exceptions(Window(now - 86400_000, now, 100), "open", "", "")),
         ("open exceptions (7d window)", lambda: svc.exceptions(week, "open", "", "")),
+        ("throughput 24h / 5m", lambda: metrics.throughput(svc, flow, day, 300_000, "")),
         ("exception backlog 24h / 5m", lambda: metrics.exception_backlog(svc, day, 300_000, 288)),
         (
             "list stuck transactions (24h)",

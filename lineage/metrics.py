@@ -76,15 +76,32 @@ def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_b
 
 
 def exception_backlog(svc: Lineage, window: Window, bucket_ms: int, buckets: int) -> dict[str, Any]:
-    """Unresolved exceptions per bucket and category, and the age of those unresolved now."""
-    params = {"since_ms": window.since_ms, "until_ms": window.until_ms, **svc._exc_params()}
-    series = svc.store.query_dicts(queries.EXCEPTION_BACKLOG, {**params, "bucket_ms": bucket_ms, "buckets": buckets})
-    ages = svc.store.query_dicts(queries.EXCEPTION_AGES, {**params, "now_ms": to_ms(utcnow())})
+    """Unresolved exceptions per bucket and category, and the age of those unresolved now.
+
+    One query: per category, ClickHouse returns the open count of every bucket as an array
+    (a running sum of open/close events) and the age buckets; here they are only laid out.
+    """
+    rows = svc.store.query_dicts(
+        queries.EXCEPTION_BACKLOG,
+        {
+            "since_ms": window.since_ms,
+            "until_ms": window.until_ms,
+            "bucket_ms": bucket_ms,
+            "buckets": buckets,
+            "now_ms": to_ms(utcnow()),
+            **svc._exc_params(),
+        },
+    )
+    series = [
+        {"bucket": iso(window.since_ms + i * bucket_ms), "category": r["category"] or None, "open": int(n)}
+        for r in rows
+        for i, n in enumerate(r["opens"])
+        if n > 0
+    ]
+    series.sort(key=lambda p: (p["bucket"], p["category"] or ""))
     return {
         "bucket_ms": bucket_ms,
-        "series": [
-            {"bucket": iso(r["bucket_ms"]), "category": r["category"] or None, "open": int(r["open"])} for r in series
-        ],
+        "series": series,
         "age_now": [
             {
                 "category": r["category"] or None,
@@ -93,6 +110,7 @@ def exception_backlog(svc: Lineage, window: Window, bucket_ms: int, buckets: int
                 "h4_to_24h": int(r["h4_24"]),
                 "gt_24h": int(r["gt_24h"]),
             }
-            for r in ages
+            for r in rows
+            if r["lt_1h"] + r["h1_4"] + r["h4_24"] + r["gt_24h"]
         ],
     }

@@ -287,43 +287,30 @@ SELECT {id:String}, {action:String}, {actor:String}, {note:String}, fromUnixTime
 
 # Open (not resolved) exceptions per bucket and category, and age buckets of those open now.
 # Unresolved exceptions per bucket and category: +1 in the bucket an exception opens, -1 in
-# the bucket it closes, summed over a dense grid of buckets (cost grows with exceptions plus
-# buckets, not their product). Open in bucket b means: first seen before b's end and not
-# closed before b's end.
+# the bucket it closes, then a running sum over a dense array of buckets per category.
+# One pass over the exceptions (CTEs are inlined, so x is referenced once), and the cost
+# grows with exceptions plus buckets, not their product. "Open in bucket b" means first
+# seen before b's end and not closed before b's end.
 EXCEPTION_BACKLOG = (
     _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
-    + """,
-ev AS (
-    SELECT greatest(0, intDiv(first_ms - {since_ms:Int64}, {bucket_ms:Int64})) AS i, category, 1 AS delta
-    FROM x WHERE first_ms < {until_ms:Int64} AND (closed_ms = 0 OR closed_ms >= {since_ms:Int64} + {bucket_ms:Int64})
-    UNION ALL
-    SELECT greatest(0, intDiv(closed_ms - {since_ms:Int64}, {bucket_ms:Int64})), category, -1
-    FROM x WHERE closed_ms != 0 AND first_ms < {until_ms:Int64} AND closed_ms >= {since_ms:Int64} + {bucket_ms:Int64}
-),
-d AS (SELECT i, category, sum(delta) AS delta FROM ev GROUP BY i, category),
-grid AS (
-    SELECT toInt64(n.number) AS i, c.category AS category FROM numbers({buckets:UInt32}) AS n
-    CROSS JOIN (SELECT DISTINCT category FROM d) AS c
-)
-SELECT {since_ms:Int64} + i * {bucket_ms:Int64} AS bucket_ms, category, open FROM (
-    SELECT grid.i AS i, grid.category AS category,
-        sum(d.delta) OVER (PARTITION BY grid.category ORDER BY grid.i ROWS UNBOUNDED PRECEDING) AS open
-    FROM grid LEFT JOIN d ON d.i = grid.i AND d.category = grid.category
-)
-WHERE open > 0
-ORDER BY bucket_ms, category
-"""
-)
-EXCEPTION_AGES = (
-    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
     + """
-SELECT category,
-    countIf({now_ms:Int64} - first_ms < 3600000) AS lt_1h,
-    countIf({now_ms:Int64} - first_ms BETWEEN 3600000 AND 14399999) AS h1_4,
-    countIf({now_ms:Int64} - first_ms BETWEEN 14400000 AND 86399999) AS h4_24,
-    countIf({now_ms:Int64} - first_ms >= 86400000) AS gt_24h
-FROM x WHERE state != 'resolved'
-GROUP BY category ORDER BY category
+SELECT category, lt_1h, h1_4, h4_24, gt_24h,
+    arrayCumSum(arrayMap(j -> if(indexOf(m.1, j) = 0, 0, m.2[indexOf(m.1, j)]),
+                         range(toInt64({buckets:UInt32})))) AS opens
+FROM (
+    SELECT category, sumMap([e.1], [e.2]) AS m,
+        -- ages of the exceptions still unresolved now (each counted once: its +1 event)
+        countIf(e.2 = 1 AND closed_ms = 0 AND {now_ms:Int64} - first_ms < 3600000) AS lt_1h,
+        countIf(e.2 = 1 AND closed_ms = 0 AND {now_ms:Int64} - first_ms BETWEEN 3600000 AND 14399999) AS h1_4,
+        countIf(e.2 = 1 AND closed_ms = 0 AND {now_ms:Int64} - first_ms BETWEEN 14400000 AND 86399999) AS h4_24,
+        countIf(e.2 = 1 AND closed_ms = 0 AND {now_ms:Int64} - first_ms >= 86400000) AS gt_24h
+    FROM x
+    ARRAY JOIN [(greatest(0, intDiv(first_ms - {since_ms:Int64}, {bucket_ms:Int64})), 1),
+                (greatest(0, intDiv(closed_ms - {since_ms:Int64}, {bucket_ms:Int64})), if(closed_ms = 0, 0, -1))] AS e
+    WHERE first_ms < {until_ms:Int64} AND (closed_ms = 0 OR closed_ms >= {since_ms:Int64} + {bucket_ms:Int64})
+    GROUP BY category
+)
+ORDER BY category
 """
 )
 

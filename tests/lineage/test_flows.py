@@ -95,3 +95,12 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError):
         parse_duration(text)
+
+
+def test_app_refuses_an_invalid_flows_file(tmp_path: Path, store: object) -> None:
+    from lineage.app import create_app
+
+    bad = tmp_path / "flows.yaml"
+    bad.write_text("flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s, sla: 4 hours}\n")
+    with pytest.raises(FlowConfigError, match=r"flows.yaml, line 4: sla: not a duration: '4 hours'"):
+        create_app(LineageSettings(flows=bad), store)  # type: ignore[arg-type]
