@@ -104,4 +104,5 @@ class Evaluator:
 
     def active(self) -> list[Alert]:
         """Every instance held (pending, firing, resolved within retention)."""
-        return [a for by_fp in self.alerts.values() for a in by_fp.values()]
+        # dict() copies are atomic under the GIL: safe while the evaluator thread assigns.
+        return [a for by_fp in dict(self.alerts).values() for a in dict(by_fp).values()]

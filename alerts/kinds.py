@@ -33,6 +33,16 @@ def _samples(names: list[str], rows: list[tuple[Any, ...]]) -> list[Sample]:
     return out
 
 
+def _pick_metric(names: list[str], rows: list[tuple[Any, ...]], metric: str) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """Keep the exception metric the rule asks for, as ``value``."""
+    if not rows:
+        return names, rows
+    drop = {"size", "growth", "oldest_age"}
+    keep = [i for i, n in enumerate(names) if n not in drop or n == metric]
+    return (["value" if names[i] == metric else names[i] for i in keep],
+            [tuple(row[i] for i in keep) for row in rows])
+
+
 def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
@@ -65,7 +75,7 @@ def run_rule(store: Store, rule: Rule, now_ms: int, *, actions_table: bool, time
                  "from_step": p.from_step, "to_step": p.to_step}
     elif isinstance(p, ExceptionExpr):
         sql = queries.EXCEPTIONS[(p.by, actions_table)]
-        base |= {"metric": p.metric, "lookback_s": int(p.lookback),
+        base |= {"lookback_s": int(p.lookback),
                  "growth_s": int(p.growth_window)}
     elif isinstance(p, SlaBreachExpr):
         sql = queries.SLA_BREACHES
@@ -84,6 +94,8 @@ def run_rule(store: Store, rule: Rule, now_ms: int, *, actions_table: bool, time
     else:
         sql, base = rule.query or "", {"now_ms": now_ms}
     names, rows = _query(store, sql, base, timeout_s, cache)
+    if isinstance(p, ExceptionExpr):
+        names, rows = _pick_metric(names, rows, p.metric)
     samples = [s for s in _samples(names, rows) if rule.kind == "query" or s.value > threshold]
     if len(samples) > rule.limit:
         raise ValueError(f"{len(samples)}+ results, over the rule's limit of {rule.limit}")

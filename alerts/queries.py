@@ -143,6 +143,8 @@ FROM lat
 
 # Exceptions: one per (entity, step) with a failed/retried/dead-lettered attempt; closed
 # when a later attempt succeeded or (if the lineage table exists) a person resolved it.
+# All three metrics come back (size, growth, oldest_age); the rule picks its ``value``, so
+# backlog, growth and age rules share one query.
 _EXC = f"""
 WITH g AS (
     SELECT toString(argMaxIf(System, StartTime, Outcome != 'ok')) AS system,
@@ -172,10 +174,8 @@ _OPEN_NOW = "(closed_ms = 0 OR closed_ms > {now_ms:Int64})"
 _OPEN_THEN = ("(first_ms <= {now_ms:Int64} - {growth_s:Int64} * 1000 "
               "AND (closed_ms = 0 OR closed_ms > {now_ms:Int64} - {growth_s:Int64} * 1000))")
 _EXC_SELECT = f"""
-SELECT __BY__, multiIf(
-        {{metric:String}} = 'size', toFloat64(countIf({_OPEN_NOW})),
-        {{metric:String}} = 'growth', toFloat64(countIf({_OPEN_NOW})) - countIf({_OPEN_THEN}),
-        ({{now_ms:Int64}} - minIf(first_ms, {_OPEN_NOW})) / 1000.0) AS value,
+SELECT __BY__, toFloat64(countIf({_OPEN_NOW})) AS size, size - countIf({_OPEN_THEN}) AS growth,
+    ({{now_ms:Int64}} - minIf(first_ms, {_OPEN_NOW})) / 1000.0 AS oldest_age,
     arrayMap(x -> x.2, groupArraySortedIf(5)((first_ms, cid), {_OPEN_NOW})) AS examples
 FROM x GROUP BY __BY__ HAVING countIf({_OPEN_NOW}) > 0
 ORDER BY __BY__ LIMIT {{limit:UInt32}}

@@ -89,10 +89,12 @@ def test_default_rules_all_evaluate_healthy(store: Store, tmp_path: Path) -> Non
     svc.stop()
 
 
-def test_rules_differing_only_in_threshold_share_one_query(exceptions: Store) -> None:
+def test_rules_differing_in_threshold_or_exception_metric_share_one_query(exceptions: Store) -> None:
     low = _rule("exceptions", metric="size", threshold=0)
     high = _rule("exceptions", metric="size", threshold=1)
     cache: dict = {}
     assert len(run_rule(exceptions, low, T0, actions_table=False, timeout_s=10, cache=cache)) == 2
     assert run_rule(exceptions, high, T0, actions_table=False, timeout_s=10, cache=cache) == []
-    assert len(cache) == 1
+    age = _rule("exceptions", metric="oldest_age", threshold="24h")
+    assert len(run_rule(exceptions, age, T0, actions_table=False, timeout_s=10, cache=cache)) == 1
+    assert len(cache) == 1  # backlog size, threshold variant and oldest age: one query

@@ -162,3 +162,32 @@ rules:
     assert alert.labels["system"] == "oracle" and alert.annotations["correlation_ids"] == "C10"
     assert alert.annotations["summary"] == "oracle p95 5h30m" and alert.state == "firing"
     svc.stop()
+
+
+def _flag_rules(tmp_path: Path, until_ms: int) -> Path:
+    return rules_file(tmp_path, f"""
+rules:
+  - name: Flag
+    kind: query
+    query: "SELECT 'sap' AS system, 1.0 AS value FROM numbers(1) WHERE {{now_ms:Int64}} < {until_ms}"
+    team: platform
+""")
+
+
+def test_group_wait_swallows_a_blip_and_repeat_interval_resends(store: Store, tmp_path: Path) -> None:
+    with recorder() as rec:
+        route = ("route: {receiver: hook, group_by: [alertname], group_wait: 5m, group_interval: 1m, "
+                 "repeat_interval: 1h}")
+        receivers = f'receivers: [{{name: hook, type: webhook, url: "{rec.url}/hook"}}]\n{route}'
+        svc = service(store, _flag_rules(tmp_path, T0 + 2 * MIN), receivers)
+        for minute in (0, 1, 2, 3, 6, 10):  # fires at 0, resolves at 2: inside group_wait
+            svc.run_once(T0 + minute * MIN)
+        assert rec.bodies == []
+        svc.stop()
+        store.command("TRUNCATE TABLE alert_state")
+        svc = service(store, _flag_rules(tmp_path, T0 + 10 * HOUR), receivers)
+        for minute in (20, 24, 25, 26, 84, 85, 86):
+            svc.run_once(T0 + minute * MIN)
+        # First after group_wait (at 25), then once more when repeat_interval passed (at 85).
+        assert len(rec.bodies) == 2 and all(b["status"] == "firing" for _, b in rec.bodies)
+        svc.stop()
