@@ -189,19 +189,30 @@ WITH src AS (
     FROM hops FINAL
     WHERE StartTime >= {_SINCE} AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})
     UNION ALL
-    SELECT k.CorrelationId, '', h.EntityType, h.EntityId, h.Step, h.Outcome, '', h.StartTime, h.EndTime,
-        h.System, h.Region, toUInt8(1)
-    FROM (
-        SELECT CorrelationId, toString(ParentType) AS Pt, pid, {_HOP_COLS} FROM hops FINAL
-        ARRAY JOIN ParentIds AS pid
-        WHERE Outcome = 'ok' AND StartTime >= {_SINCE}
-            AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})
-    ) AS h
+    SELECT k.CorrelationId, '', o.EntityType, o.EntityId, o.Step, 'ok', '', o.StartTime, o.EndTime,
+        o.System, o.Region, toUInt8(1)
+    FROM orphans AS o
     INNER JOIN (
         SELECT DISTINCT KeyType, KeyId, CorrelationId FROM hop_keys
-        WHERE KeyKind = 'entity' AND StartTime >= {_SINCE} - INTERVAL 30 DAY
-    ) AS k ON k.KeyType = h.Pt AND k.KeyId = h.pid
-    WHERE k.CorrelationId != h.CorrelationId
+        WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (SELECT Pt, pid FROM orphans)
+    ) AS k ON k.KeyType = o.Pt AND k.KeyId = o.pid
+    WHERE k.CorrelationId != o.ChildCid
+),
+-- Successful child hops whose parent entity is not a hop of their own correlation ID: the
+-- only candidates for completing another transaction's stage (batch journals). Found per
+-- correlation ID with arrays, so only these few are joined to hop_keys.
+orphans AS (
+    SELECT ChildCid, kid.1 AS Pt, kid.2 AS pid, kid.3 AS EntityType, kid.4 AS EntityId, kid.5 AS Step,
+        kid.6 AS StartTime, kid.7 AS EndTime, kid.8 AS System, kid.9 AS Region
+    FROM (
+        SELECT CorrelationId AS ChildCid, groupUniqArray((toString(EntityType), EntityId)) AS ents,
+            groupArrayIf((toString(ParentType), pid, EntityType, EntityId, Step, StartTime, EndTime, System, Region),
+                         Outcome = 'ok' AND pid != '') AS kids
+        FROM hops LEFT ARRAY JOIN ParentIds AS pid
+        WHERE StartTime >= {_SINCE} AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})
+        GROUP BY CorrelationId
+    )
+    ARRAY JOIN arrayFilter(x -> NOT has(ents, (x.1, x.2)), kids) AS kid
 )
 {_FACTS_AGG}
     AND started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
