@@ -215,3 +215,16 @@ def test_big_frontier_variant_stitches_the_same(shared: Shared, monkeypatch: pyt
     monkeypatch.setattr(service, "_MAX_KEY_PARAMS", 0)
     after = {cid: (_doc(shared, cid)["related"], _doc(shared, cid)["related_omitted"]) for cid in ids}
     assert after == before
+
+
+def test_same_entity_in_two_correlation_ids_is_stitched(emitter: Emitter, lineage: Lineage) -> None:
+    t0 = now_ns() - 2 * HOUR
+    emitter.hop("C-X1", "invoice", "INV-Z", "invoice.issued", t0)
+    emitter.hop("C-X2", "invoice", "INV-Z", "invoice.sent", t0 + 10 * MIN, system="mailer")
+    emitter.wait()
+    for cid, other in (("C-X1", "C-X2"), ("C-X2", "C-X1")):
+        doc = lineage.transaction(cid)
+        assert doc is not None
+        assert doc["related"] == [
+            {"correlation_id": other, "depth": 1, "via": "entity", "flow": "support_credit", "status": "in_flight"}
+        ]
