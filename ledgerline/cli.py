@@ -71,16 +71,17 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ledgerline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
-    serve = sub.add_parser("serve", help="run the collector and lineage API (owns the embedded store)")
+    serve = sub.add_parser("serve", help="run the collector, lineage API and alerts (owns the embedded store)")
     _add_serve_options(serve)
     serve.set_defaults(func=cmd_serve)
     sub.add_parser("migrate", help="apply schema migrations").set_defaults(func=cmd_migrate)
+    from alerts import cli as alerts
     from dashboard import cli as dashboard
     from ledgerline import demo
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
 
-    for register in (simulate.register, trace.register, dashboard.register, demo.register):
+    for register in (simulate.register, trace.register, alerts.register, dashboard.register, demo.register):
         register(sub)
     return parser
 

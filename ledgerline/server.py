@@ -1,4 +1,4 @@
-"""``ledgerline serve``: the collector and the lineage API in one process that owns the store."""
+"""``ledgerline serve``: collector, lineage API and alert evaluator in one process that owns the store."""
 
 from __future__ import annotations
 
@@ -18,9 +18,11 @@ log = logging.getLogger(__name__)
 
 def all_migrations() -> tuple[Migration, ...]:
     """Every component's schema migrations, in version order."""
+    from alerts.schema import MIGRATIONS as ALERT_MIGRATIONS
     from lineage.schema import MIGRATIONS as LINEAGE_MIGRATIONS
 
-    return tuple(sorted(MIGRATIONS + tuple(LINEAGE_MIGRATIONS), key=lambda m: m.version))
+    every = MIGRATIONS + tuple(LINEAGE_MIGRATIONS) + tuple(ALERT_MIGRATIONS)
+    return tuple(sorted(every, key=lambda m: m.version))
 
 
 def open_and_migrate(settings: CollectorSettings) -> Store:
@@ -42,12 +44,22 @@ class Server:
         self.collector = Collector(settings, store=self.store)
         self.api: UvicornThread | None = None
         self.api_port = api_port
+        self.alerts: Any = None
         self._extra_stops: list[Callable[[], Any]] = []
 
     def start(self) -> None:
-        """Start the collector, then the lineage API if it is available."""
+        """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
+        from alerts.api import create_router
+        from alerts.service import AlertService
+        from alerts.settings import AlertSettings
+
         self.collector.start()
-        self.api = UvicornThread(_lineage_app(self.store), self.settings.host, self.api_port)
+        self.alerts = AlertService(AlertSettings(), self.store)
+        self.alerts.start()
+        self._extra_stops.append(self.alerts.stop)
+        app = _lineage_app(self.store)
+        app.include_router(create_router(self.alerts))
+        self.api = UvicornThread(app, self.settings.host, self.api_port)
         self.api.start()
         self.api_port = self.api.port
 

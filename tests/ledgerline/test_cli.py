@@ -71,3 +71,19 @@ def test_serve_refuses_a_public_bind_without_tokens(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0 without ingest tokens" in result.stderr
+
+
+def test_serve_mounts_the_alerts_api(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )
+    try:
+        api = _read_urls(process)["api"].removesuffix("/docs")
+        alerts = httpx.get(f"{api}/api/v1/alerts", timeout=10)
+        assert alerts.status_code == 200
+        assert httpx.get(f"{api}/api/v1/silences", timeout=10).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
