@@ -42,8 +42,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the collector and the lineage API until interrupted."""
     from ledgerline.server import Server, wait_for_signal
+    from lineage.settings import LineageSettings
 
-    server = Server(_collector_settings(args), api_port=args.api_port)
+    api_port = args.api_port if args.api_port is not None else LineageSettings().api_port
+    server = Server(_collector_settings(args), api_port=api_port)
     server.start()
     for name, url in server.urls().items():
         print(f"  {name:10s} {url}", flush=True)
@@ -61,7 +63,7 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", help="listen address (default 127.0.0.1, LEDGERLINE_HOST)")
     parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318)")
     parser.add_argument("--grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
-    parser.add_argument("--api-port", type=int, default=8000, help="lineage API port (default 8000)")
+    parser.add_argument("--api-port", type=int, help="lineage API port (default 8000, LEDGERLINE_API_PORT)")
     parser.add_argument("--insecure", action="store_true",
                         help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS")
 

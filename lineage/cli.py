@@ -38,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the API document as JSON")
     parser.add_argument(
         "--api",
-        default=os.environ.get("LEDGERLINE_API", DEFAULT_API),
-        help=f"lineage API base URL (default $LEDGERLINE_API or {DEFAULT_API})",
+        default=os.environ.get("LEDGERLINE_API_URL", DEFAULT_API),
+        help=f"lineage API base URL (default $LEDGERLINE_API_URL or {DEFAULT_API})",
     )
     parser.add_argument("--timeout", type=float, default=15.0, help="HTTP timeout in seconds")
 

@@ -15,7 +15,6 @@ class LineageSettings(StoreSettings):
     flows: Path | None = Field(
         None, description="Flow definitions YAML (LEDGERLINE_FLOWS); default: the packaged lineage/flows.yaml."
     )
-    api_host: str = Field("127.0.0.1", description="Address the lineage API listens on.")
     api_port: int = Field(8000, ge=0, le=65535)
     stitch_depth: int = Field(2, ge=0, le=5, description="Correlation IDs followed away from the one asked.")
     stitch_fanout: int = Field(50, ge=1, le=1000, description="Related correlation IDs kept per level.")

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from alerts.settings import AlertSettings
 from collector.settings import CollectorSettings
+from lineage.settings import LineageSettings
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
 def test_every_setting_is_documented() -> None:
-    missing = [f"LEDGERLINE_{name.upper()}" for name in CollectorSettings.model_fields
+    missing = [f"LEDGERLINE_{name.upper()}"
+               for settings in (CollectorSettings, LineageSettings, AlertSettings)
+               for name in settings.model_fields
                if f"`LEDGERLINE_{name.upper()}`" not in README]
     assert missing == []
 
