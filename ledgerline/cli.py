@@ -41,14 +41,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the collector and the lineage API until interrupted."""
-    from ledgerline.server import Server, wait_for_signal
+    from ledgerline.server import Server, print_urls, wait_for_signal
     from lineage.settings import LineageSettings
 
     api_port = args.api_port if args.api_port is not None else LineageSettings().api_port
     server = Server(_collector_settings(args), api_port=api_port)
     server.start()
-    for name, url in server.urls().items():
-        print(f"  {name:10s} {url}", flush=True)
+    print_urls(server)
     print("ledgerline is serving; Ctrl-C to stop.", flush=True)
     try:
         wait_for_signal()

@@ -43,7 +43,7 @@ def _start_dashboard(api_url: str, port: int) -> subprocess.Popen[bytes] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C."""
-    from ledgerline.server import Server, wait_for_signal
+    from ledgerline.server import Server, print_urls, wait_for_signal
     from ledgerline.simulator.config import SimConfig, parse_duration
     from ledgerline.simulator.runner import run_simulation
 
@@ -51,8 +51,7 @@ def run(args: argparse.Namespace) -> int:
     server = Server(settings, api_port=args.api_port)
     server.start()
     print(f"ledgerline demo: embedded store at {settings.dsn}", flush=True)
-    for name, url in server.urls().items():
-        print(f"  {name:10s} {url}", flush=True)
+    print_urls(server)
     dashboard = None
     if not args.no_dashboard:
         dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port)

@@ -92,6 +92,12 @@ def _lineage_app(store: Store) -> Any:
     return create_app(LineageSettings(), store)
 
 
+def print_urls(server: Server) -> None:
+    """Tell the user where each part listens."""
+    for name, url in server.urls().items():
+        print(f"  {name:10s} {url}", flush=True)
+
+
 def wait_for_signal() -> None:
     """Block until SIGINT or SIGTERM."""
     stop = threading.Event()

@@ -39,39 +39,28 @@ def test_a_retried_export_does_not_double_hops(collector: RunningCollector) -> N
     assert store.query("SELECT count() FROM (SELECT DISTINCT * FROM hop_keys)") == [(20,)]  # entity + span key
 
 
-def test_store_outage_answers_503_and_the_sdk_retry_lands_the_data(store: Store) -> None:
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_store_outage_is_answered_retryably_and_the_sdk_retry_lands_the_data(store: Store, transport: str) -> None:
     running = start_collector(store, retry_after_s=1)
     try:
         store.command("DETACH TABLE otel_traces")
         restored = threading.Timer(1.5, lambda: store.command("ATTACH TABLE otel_traces"))
         restored.start()
-        exporter = http_exporter(f"http://127.0.0.1:{running.http_port}/v1/traces", timeout=15)
+        if transport == "http":
+            exporter = http_exporter(f"http://127.0.0.1:{running.http_port}/v1/traces", timeout=15)
+        else:
+            exporter = grpc_exporter(f"127.0.0.1:{running.grpc_port}", timeout=15)
         started = time.monotonic()
         result = exporter.export(_finished_spans(5))
         restored.join()
         assert result == SpanExportResult.SUCCESS
         assert time.monotonic() - started >= 1.0  # it had to wait for the store
         metrics = httpx.get(f"http://127.0.0.1:{running.http_port}/metrics").text
-        assert 'ledgerline_export_requests_total{outcome="unavailable",transport="http"}' in metrics
+        assert f'ledgerline_export_requests_total{{outcome="unavailable",transport="{transport}"}}' in metrics
     finally:
         running.stop()
     assert store.query("SELECT count() FROM otel_traces") == [(5,)]
     assert store.query("SELECT count() FROM hops FINAL") == [(5,)]
-
-
-def test_grpc_store_outage_is_retried_too(store: Store) -> None:
-    running = start_collector(store, retry_after_s=1)
-    try:
-        store.command("DETACH TABLE otel_traces")
-        restored = threading.Timer(1.5, lambda: store.command("ATTACH TABLE otel_traces"))
-        restored.start()
-        exporter = grpc_exporter(f"127.0.0.1:{running.grpc_port}", timeout=15)
-        result = exporter.export(_finished_spans(4))
-        restored.join()
-        assert result == SpanExportResult.SUCCESS
-    finally:
-        running.stop()
-    assert store.query("SELECT count() FROM otel_traces") == [(4,)]
 
 
 def test_grpc_requires_the_token_when_set(store: Store) -> None:
