@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Callable
 from typing import Any
 
 from collector.migrations import MIGRATIONS, Migration, migrate
@@ -45,7 +44,6 @@ class Server:
         self.api: UvicornThread | None = None
         self.api_port = api_port
         self.alerts: Any = None
-        self._extra_stops: list[Callable[[], Any]] = []
 
     def start(self) -> None:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
@@ -56,7 +54,6 @@ class Server:
         self.collector.start()
         self.alerts = AlertService(AlertSettings(), self.store)
         self.alerts.start()
-        self._extra_stops.append(self.alerts.stop)
         app = _lineage_app(self.store)
         app.include_router(create_router(self.alerts))
         self.api = UvicornThread(app, self.settings.host, self.api_port)
@@ -65,8 +62,8 @@ class Server:
 
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed before this returns."""
-        for stop in reversed(self._extra_stops):
-            stop()
+        if self.alerts is not None:
+            self.alerts.stop()
         if self.api is not None:
             self.api.stop()
         self.collector.stop()

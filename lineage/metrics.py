@@ -16,9 +16,7 @@ def posting_latency(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, gr
     rows = svc.store.query_dicts(
         queries.POSTING_LATENCY,
         {
-            "since_ms": window.since_ms,
-            "until_ms": window.until_ms,
-            "bucket_ms": bucket_ms,
+            **window.bucket_params(bucket_ms),
             "from_step": flow.latency_from,
             "to_step": flow.latency_to,
             "group_by": group_by,
@@ -51,9 +49,7 @@ def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_b
     rows = svc.store.query_dicts(
         queries.THROUGHPUT,
         {
-            "since_ms": window.since_ms,
-            "until_ms": window.until_ms,
-            "bucket_ms": bucket_ms,
+            **window.bucket_params(bucket_ms),
             "keys": [f"{s.entity_type}|{s.step}" for s in flow.stages],
             "names": [s.name for s in flow.stages],
             "flow": flow.name,
@@ -84,9 +80,7 @@ def exception_backlog(svc: Lineage, window: Window, bucket_ms: int, buckets: int
     rows = svc.store.query_dicts(
         queries.EXCEPTION_BACKLOG,
         {
-            "since_ms": window.since_ms,
-            "until_ms": window.until_ms,
-            "bucket_ms": bucket_ms,
+            **window.bucket_params(bucket_ms),
             "buckets": buckets,
             "now_ms": to_ms(utcnow()),
             **svc._exc_params(),

@@ -24,6 +24,10 @@ class Window:
     until_ms: int
     limit: int
 
+    def bucket_params(self, bucket_ms: int) -> dict[str, int]:
+        """The bound parameters every bucketed metrics query takes."""
+        return {"since_ms": self.since_ms, "until_ms": self.until_ms, "bucket_ms": bucket_ms}
+
 
 # Above this many keys, stitching sends correlation IDs instead of keys (query size).
 _MAX_KEY_PARAMS = 1000
