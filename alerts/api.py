@@ -15,8 +15,11 @@ from collector.errors import StoreError
 
 def _alert(alert: Alert, silenced_by: list[str]) -> dict[str, Any]:
     return {
-        "labels": alert.labels, "annotations": alert.annotations, "fingerprint": alert.fingerprint,
-        "state": alert.state.value, "value": alert.value,
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "fingerprint": alert.fingerprint,
+        "state": alert.state.value,
+        "value": alert.value,
         "activeAt": iso(alert.active_at) if alert.active_at else None,
         "startsAt": iso(alert.fired_at) if alert.fired_at else None,
         "endsAt": iso(alert.resolved_at) if alert.state == State.RESOLVED else ZERO_TIME,
@@ -41,9 +44,15 @@ def create_router(service: AlertService) -> APIRouter:
             raise HTTPException(503, str(exc)) from exc
         alerts = [_alert(a, s) for a, s in held if not state or a.state.value == state]
         alerts.sort(key=lambda a: (a["labels"].get("alertname", ""), a["fingerprint"]))
-        rules = [{"name": name, "health": h.health, "lastError": h.last_error,
-                  "lastEvaluation": iso(h.last_eval_at) if h.last_eval_at else None}
-                 for name, h in sorted(service.evaluator.health.items())]
+        rules = [
+            {
+                "name": name,
+                "health": h.health,
+                "lastError": h.last_error,
+                "lastEvaluation": iso(h.last_eval_at) if h.last_eval_at else None,
+            }
+            for name, h in sorted(service.evaluator.health.items())
+        ]
         return {"alerts": alerts, "rules": rules}
 
     @router.get("/api/v1/silences")

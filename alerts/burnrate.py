@@ -36,13 +36,15 @@ def burn_factor(budget_percent: float, period_s: float, long_s: float) -> float:
     return round(budget_percent / 100.0 * period_s / long_s, 6)
 
 
-def evaluate(objective_percent: float, period_s: float, windows: list[BurnWindow],
-             ratio_of: dict[float, float]) -> list[BurnCheck]:
+def evaluate(
+    objective_percent: float, period_s: float, windows: list[BurnWindow], ratio_of: dict[float, float]
+) -> list[BurnCheck]:
     """Every window pair checked against the error ratios per window length (seconds)."""
     budget = 1.0 - objective_percent / 100.0
     checks = []
     for w in windows:
         factor = burn_factor(w.budget_percent, period_s, w.long)
-        checks.append(BurnCheck(w.long, w.short, factor, ratio_of.get(w.long, 0.0),
-                                ratio_of.get(w.short, 0.0), factor * budget))
+        checks.append(
+            BurnCheck(w.long, w.short, factor, ratio_of.get(w.long, 0.0), ratio_of.get(w.short, 0.0), factor * budget)
+        )
     return checks

@@ -17,7 +17,8 @@ from collector.errors import LedgerlineError
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add the ``alerts`` sub-command; it sets ``func`` to :func:`run` (returns an exit code)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "alerts", help="run the alert evaluator alone", description=__doc__)
+        "alerts", help="run the alert evaluator alone", description=__doc__
+    )
     parser.add_argument("--rules", type=Path, help="rule file (default $LEDGERLINE_ALERT_RULES or the packaged one)")
     parser.add_argument("--receivers", help="receivers config path or inline YAML ($LEDGERLINE_ALERT_RECEIVERS)")
     parser.add_argument("--check", action="store_true", help="validate rules and receivers, then exit")
@@ -67,8 +68,15 @@ def _serve(settings: Any, *, once: bool) -> int:
     try:
         if once:
             service.run_once(force=True)
-            print(json.dumps([{"labels": a.labels, "state": a.state.value, "value": a.value,
-                               "annotations": a.annotations} for a, _ in service.alerts()], indent=2))
+            print(
+                json.dumps(
+                    [
+                        {"labels": a.labels, "state": a.state.value, "value": a.value, "annotations": a.annotations}
+                        for a, _ in service.alerts()
+                    ],
+                    indent=2,
+                )
+            )
             return 0
         stop = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):

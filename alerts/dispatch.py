@@ -46,8 +46,14 @@ def group_key(policy: Policy, labels: dict[str, str]) -> tuple[str, dict[str, st
 class Dispatcher:
     """Sends what the state calls for, once, to every routed receiver."""
 
-    def __init__(self, persistence: Persistence, config: ReceiversConfig, *, external_url: str = "",
-                 retry: RetryPolicy | None = None) -> None:
+    def __init__(
+        self,
+        persistence: Persistence,
+        config: ReceiversConfig,
+        *,
+        external_url: str = "",
+        retry: RetryPolicy | None = None,
+    ) -> None:
         self.persistence = persistence
         self.config = config
         self.external_url = external_url
@@ -125,8 +131,9 @@ class Dispatcher:
     def _deliver(self, receiver: Receiver, group: Group, alerts: list[Alert], now: int) -> None:
         url = receiver.target()
         if receiver.type == "webhook":
-            body = notify.webhook_v4(receiver.name, group.key, group.labels, alerts, self.external_url,
-                                     receiver.max_alerts)
+            body = notify.webhook_v4(
+                receiver.name, group.key, group.labels, alerts, self.external_url, receiver.max_alerts
+            )
             post_json(self.client, url, body, self.retry)
         elif receiver.type == "alertmanager":
             valid = now + 4 * int(max(receiver.resend_delay, 60) * 1000)
@@ -141,7 +148,6 @@ class Dispatcher:
                 # Trigger what is new (or repeat), resolve what was triggered.
                 if alert.state == State.RESOLVED and not (entry and alert.fingerprint in entry[0]):
                     continue
-                post_json(self.client, url, notify.pagerduty(alert, key, "ledgerline", self.external_url),
-                          self.retry)
+                post_json(self.client, url, notify.pagerduty(alert, key, "ledgerline", self.external_url), self.retry)
         else:  # pragma: no cover - validated by the model
             raise DeliveryError(f"unknown receiver type {receiver.type}")

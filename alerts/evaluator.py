@@ -32,8 +32,15 @@ class RuleHealth:
 class Evaluator:
     """Evaluates rules against the store, keeping instance state in memory and in the store."""
 
-    def __init__(self, persistence: Persistence, rules: list[Rule], *, dashboard_url: str = "",
-                 resolved_retention_ms: int = 15 * 60_000, query_timeout_s: float = 10.0) -> None:
+    def __init__(
+        self,
+        persistence: Persistence,
+        rules: list[Rule],
+        *,
+        dashboard_url: str = "",
+        resolved_retention_ms: int = 15 * 60_000,
+        query_timeout_s: float = 10.0,
+    ) -> None:
         self.persistence = persistence
         self.rules = rules
         self.dashboard_url = dashboard_url.rstrip("/")
@@ -45,14 +52,17 @@ class Evaluator:
 
     def _annotate(self, rule: Rule):  # type: ignore[no-untyped-def]
         def annotate(labels: dict[str, str], sample: Sample) -> dict[str, str]:
-            notes = {k: render(v, labels, sample.value, sample.examples, self.dashboard_url)
-                     for k, v in rule.annotations.items()}
+            notes = {
+                k: render(v, labels, sample.value, sample.examples, self.dashboard_url)
+                for k, v in rule.annotations.items()
+            }
             if sample.examples:
                 notes.setdefault("correlation_ids", ", ".join(sample.examples))
             url = notes.get("dashboard_url", "")
             if url.startswith("/"):
                 notes["dashboard_url"] = self.dashboard_url + url
             return notes
+
         return annotate
 
     def due(self, rule: Rule, now_ms: int) -> bool:
@@ -76,22 +86,30 @@ class Evaluator:
         self.persistence.append_history(transitions)
         return transitions
 
-    def _evaluate_rule(self, rule: Rule, now_ms: int, changed: list[Alert], removed: list[Alert],
-                       cache: Cache) -> list[Transition]:
+    def _evaluate_rule(
+        self, rule: Rule, now_ms: int, changed: list[Alert], removed: list[Alert], cache: Cache
+    ) -> list[Transition]:
         health = self.health[rule.name]
         health.last_eval_at = now_ms
         prev = self.alerts.get(rule.name, {})
         try:
-            samples = run_rule(self.persistence.store, rule, now_ms, actions_table=bool(self._actions_table),
-                               timeout_s=self.timeout_s, cache=cache)
+            samples = run_rule(
+                self.persistence.store,
+                rule,
+                now_ms,
+                actions_table=bool(self._actions_table),
+                timeout_s=self.timeout_s,
+                cache=cache,
+            )
             timing = Timing(int(rule.for_ * 1000), int(rule.keep_firing_for * 1000), self.retention_ms)
             current, out = step(rule.name, rule.base_labels(), prev, samples, timing, now_ms, self._annotate(rule))
         except (StoreError, ValueError) as exc:
             log.warning("rule %s failed: %s", rule.name, exc)
             out = []
             if health.health != "error":
-                out.append(Transition(now_ms, rule.name, "", rule.base_labels(), health.health, "error",
-                                      str(exc)[:500]))
+                out.append(
+                    Transition(now_ms, rule.name, "", rule.base_labels(), health.health, "error", str(exc)[:500])
+                )
             health.health, health.last_error = "error", str(exc)
             return out
         if health.health == "error":

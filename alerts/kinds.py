@@ -39,8 +39,7 @@ def _pick_metric(names: list[str], rows: list[tuple[Any, ...]], metric: str) -> 
         return names, rows
     drop = {"size", "growth", "oldest_age"}
     keep = [i for i, n in enumerate(names) if n not in drop or n == metric]
-    return (["value" if names[i] == metric else names[i] for i in keep],
-            [tuple(row[i] for i in keep) for row in rows])
+    return (["value" if names[i] == metric else names[i] for i in keep], [tuple(row[i] for i in keep) for row in rows])
 
 
 def _ms(seconds: float) -> int:
@@ -51,8 +50,9 @@ Cache = dict[tuple[str, str], tuple[list[str], list[tuple[Any, ...]]]]
 _ROWS_CAP = 10_000  # rows one shared query may return before thresholds are applied
 
 
-def _query(store: Store, sql: str, params: dict[str, Any], timeout_s: float,
-           cache: Cache | None) -> tuple[list[str], list[tuple[Any, ...]]]:
+def _query(
+    store: Store, sql: str, params: dict[str, Any], timeout_s: float, cache: Cache | None
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """Run a query once per round: rules differing only in threshold share the result."""
     key = (sql, repr(sorted(params.items())))
     if cache is not None and key in cache:
@@ -63,32 +63,42 @@ def _query(store: Store, sql: str, params: dict[str, Any], timeout_s: float,
     return result
 
 
-def run_rule(store: Store, rule: Rule, now_ms: int, *, actions_table: bool, timeout_s: float,
-             cache: Cache | None = None) -> list[Sample]:
+def run_rule(
+    store: Store, rule: Rule, now_ms: int, *, actions_table: bool, timeout_s: float, cache: Cache | None = None
+) -> list[Sample]:
     """Evaluate ``rule`` at ``now_ms``; StoreError and ValueError propagate (rule error)."""
     base: dict[str, Any] = {"now_ms": now_ms, "limit": _ROWS_CAP}
     p = rule.params
     threshold = float(getattr(p, "threshold", 0.0))
     if isinstance(p, PostingLatencyExpr):
         sql = queries.POSTING_LATENCY[p.by]
-        base |= {"quantile": p.quantile, "window_s": int(p.window),
-                 "from_step": p.from_step, "to_step": p.to_step}
+        base |= {"quantile": p.quantile, "window_s": int(p.window), "from_step": p.from_step, "to_step": p.to_step}
     elif isinstance(p, ExceptionExpr):
         sql = queries.EXCEPTIONS[(p.by, actions_table)]
-        base |= {"lookback_s": int(p.lookback),
-                 "growth_s": int(p.growth_window)}
+        base |= {"lookback_s": int(p.lookback), "growth_s": int(p.growth_window)}
     elif isinstance(p, SlaBreachExpr):
         sql = queries.SLA_BREACHES
-        base |= {"flow": p.flow, "window_s": int(p.window),
-                 "names": [s.name for s in p.stages], "steps": [s.step for s in p.stages],
-                 "parent_steps": [s.parent_step for s in p.stages], "slas_ms": [_ms(s.sla) for s in p.stages]}
+        base |= {
+            "flow": p.flow,
+            "window_s": int(p.window),
+            "names": [s.name for s in p.stages],
+            "steps": [s.step for s in p.stages],
+            "parent_steps": [s.parent_step for s in p.stages],
+            "slas_ms": [_ms(s.sla) for s in p.stages],
+        }
     elif isinstance(p, StuckExpr):
         sql = queries.STUCK
         base |= {"final_step": p.final_step, "lookback_s": int(p.lookback), "older_than_s": int(p.older_than)}
     elif isinstance(p, SilentSystemExpr):
         sql = queries.SILENT_SYSTEMS
-        base |= {"names": list(p.systems), "periods_s": list(p.systems.values()), "period_s": p.period,
-                 "grace_s": p.grace, "exclude": p.exclude, "lookback_s": int(p.lookback)}
+        base |= {
+            "names": list(p.systems),
+            "periods_s": list(p.systems.values()),
+            "period_s": p.period,
+            "grace_s": p.grace,
+            "exclude": p.exclude,
+            "lookback_s": int(p.lookback),
+        }
     elif isinstance(p, SloBurnExpr):
         return _slo_burn(store, p, now_ms, timeout_s, cache)
     else:
@@ -106,12 +116,20 @@ def _slo_burn(store: Store, p: SloBurnExpr, now_ms: int, timeout_s: float, cache
     """One sample when any window pair burns too fast; value = the long window's burn rate."""
     windows = p.burn_windows()
     lengths = sorted({int(w.long) for w in windows} | {int(w.short) for w in windows})
-    params = {"now_ms": now_ms, "window_s": max(lengths), "windows_s": lengths, "target_ms": _ms(p.latency_target),
-              "from_step": p.from_step, "to_step": p.to_step}
+    params = {
+        "now_ms": now_ms,
+        "window_s": max(lengths),
+        "windows_s": lengths,
+        "target_ms": _ms(p.latency_target),
+        "from_step": p.from_step,
+        "to_step": p.to_step,
+    }
     rows = _query(store, queries.SLO_RATIOS, params, timeout_s, cache)[1]
     total, bad, examples = rows[0] if rows else ([], [], [])
-    ratio = {float(w): (b / t if t else 0.0) for w, t, b in zip(lengths, total or [0] * len(lengths),
-                                                                  bad or [0] * len(lengths), strict=True)}
+    ratio = {
+        float(w): (b / t if t else 0.0)
+        for w, t, b in zip(lengths, total or [0] * len(lengths), bad or [0] * len(lengths), strict=True)
+    }
     checks = [c for c in burnrate.evaluate(p.objective, p.period, windows, ratio) if c.firing]
     if not checks:
         return []

@@ -74,12 +74,15 @@ class Transition:
     value: float = 0.0
 
 
-_TEMPLATE = re.compile(r"\{\{\s*\$(labels\.([A-Za-z_][A-Za-z0-9_]*)|value|examples|dashboard)"
-                       r"(?:\s*\|\s*(humanizeDuration|printf\s+\"%\.\d+f\"))?\s*\}\}")
+_TEMPLATE = re.compile(
+    r"\{\{\s*\$(labels\.([A-Za-z_][A-Za-z0-9_]*)|value|examples|dashboard)"
+    r"(?:\s*\|\s*(humanizeDuration|printf\s+\"%\.\d+f\"))?\s*\}\}"
+)
 
 
-def render(template: str, labels: dict[str, str], value: float, examples: tuple[str, ...] = (),
-           dashboard: str = "") -> str:
+def render(
+    template: str, labels: dict[str, str], value: float, examples: tuple[str, ...] = (), dashboard: str = ""
+) -> str:
     """Expand ``{{ $labels.x }}``, ``{{ $value }}`` (optionally ``| humanizeDuration``),
     ``{{ $examples }}`` and ``{{ $dashboard }}``; unknown text is left as it is."""
 

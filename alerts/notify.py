@@ -31,32 +31,53 @@ def _common(maps: list[dict[str, str]]) -> dict[str, str]:
 
 def webhook_alert(alert: Alert, generator_url: str) -> dict[str, Any]:
     """One alert of a webhook v4 message; ``endsAt`` is zero while firing (as Alertmanager)."""
-    return {"status": status(alert), "labels": alert.labels, "annotations": alert.annotations,
-            "startsAt": iso(alert.fired_at or alert.active_at),
-            "endsAt": iso(alert.resolved_at) if alert.state == State.RESOLVED else ZERO_TIME,
-            "generatorURL": alert.annotations.get("dashboard_url", generator_url),
-            "fingerprint": alert.fingerprint}
+    return {
+        "status": status(alert),
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": iso(alert.fired_at or alert.active_at),
+        "endsAt": iso(alert.resolved_at) if alert.state == State.RESOLVED else ZERO_TIME,
+        "generatorURL": alert.annotations.get("dashboard_url", generator_url),
+        "fingerprint": alert.fingerprint,
+    }
 
 
-def webhook_v4(receiver: str, group_key: str, group_labels: dict[str, str], alerts: list[Alert],
-               external_url: str, max_alerts: int = 0) -> dict[str, Any]:
+def webhook_v4(
+    receiver: str,
+    group_key: str,
+    group_labels: dict[str, str],
+    alerts: list[Alert],
+    external_url: str,
+    max_alerts: int = 0,
+) -> dict[str, Any]:
     """The Alertmanager webhook body, version 4."""
     shown = alerts[:max_alerts] if max_alerts else alerts
     firing = any(a.state == State.FIRING for a in alerts)
-    return {"version": "4", "groupKey": group_key, "truncatedAlerts": len(alerts) - len(shown),
-            "status": "firing" if firing else "resolved", "receiver": receiver, "groupLabels": group_labels,
-            "commonLabels": _common([a.labels for a in alerts]),
-            "commonAnnotations": _common([a.annotations for a in alerts]),
-            "externalURL": external_url, "alerts": [webhook_alert(a, external_url) for a in shown]}
+    return {
+        "version": "4",
+        "groupKey": group_key,
+        "truncatedAlerts": len(alerts) - len(shown),
+        "status": "firing" if firing else "resolved",
+        "receiver": receiver,
+        "groupLabels": group_labels,
+        "commonLabels": _common([a.labels for a in alerts]),
+        "commonAnnotations": _common([a.annotations for a in alerts]),
+        "externalURL": external_url,
+        "alerts": [webhook_alert(a, external_url) for a in shown],
+    }
 
 
 def am_postable(alert: Alert, valid_until_ms: int, generator_url: str) -> dict[str, Any]:
     """A postableAlert for ``POST /api/v2/alerts``: firing alerts carry ``endsAt`` in the
     future (re-sent before it passes); resolved ones carry their resolve time."""
     ends = alert.resolved_at if alert.state == State.RESOLVED else valid_until_ms
-    return {"labels": alert.labels, "annotations": alert.annotations,
-            "startsAt": iso(alert.fired_at or alert.active_at), "endsAt": iso(ends),
-            "generatorURL": alert.annotations.get("dashboard_url", generator_url)}
+    return {
+        "labels": alert.labels,
+        "annotations": alert.annotations,
+        "startsAt": iso(alert.fired_at or alert.active_at),
+        "endsAt": iso(ends),
+        "generatorURL": alert.annotations.get("dashboard_url", generator_url),
+    }
 
 
 def _slack_line(alert: Alert) -> str:
@@ -67,8 +88,11 @@ def _slack_line(alert: Alert) -> str:
         parts.append(notes["description"])
     if notes.get("correlation_ids"):
         parts.append(f"Correlation IDs: {notes['correlation_ids']}")
-    links = [f"<{notes[k]}|{label}>" for k, label in (("dashboard_url", "Dashboard"), ("runbook_url", "Runbook"))
-             if notes.get(k)]
+    links = [
+        f"<{notes[k]}|{label}>"
+        for k, label in (("dashboard_url", "Dashboard"), ("runbook_url", "Runbook"))
+        if notes.get(k)
+    ]
     if links:
         parts.append(" · ".join(links))
     return "\n".join(parts)
@@ -77,14 +101,16 @@ def _slack_line(alert: Alert) -> str:
 def slack(group_labels: dict[str, str], alerts: list[Alert]) -> dict[str, Any]:
     """An incoming-webhook message: ``text`` (the notification fallback) plus ``blocks``."""
     firing = [a for a in alerts if a.state == State.FIRING]
-    head = f"[{'FIRING:' + str(len(firing)) if firing else 'RESOLVED'}] " + \
-        " ".join(f"{k}={v}" for k, v in sorted(group_labels.items()))
+    head = f"[{'FIRING:' + str(len(firing)) if firing else 'RESOLVED'}] " + " ".join(
+        f"{k}={v}" for k, v in sorted(group_labels.items())
+    )
     lines = [_slack_line(a) for a in alerts[:20]]  # Slack allows 50 blocks; keep it readable
     blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": head[:150]}}]
     blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": line[:3000]}} for line in lines]
     if len(alerts) > len(lines):
-        blocks.append({"type": "context", "elements": [
-            {"type": "mrkdwn", "text": f"and {len(alerts) - len(lines)} more"}]})
+        blocks.append(
+            {"type": "context", "elements": [{"type": "mrkdwn", "text": f"and {len(alerts) - len(lines)} more"}]}
+        )
     return {"text": head + "\n" + "\n\n".join(lines), "blocks": blocks}
 
 
@@ -100,15 +126,22 @@ def pagerduty(alert: Alert, routing_key: str, source: str, client_url: str) -> d
         return event | {"event_action": "resolve"}
     notes = alert.annotations
     summary = notes.get("summary") or alert.labels.get("alertname", "alert")
-    links = [{"href": notes[k], "text": k.replace("_url", "")} for k in ("dashboard_url", "runbook_url")
-             if notes.get(k)]
+    links = [
+        {"href": notes[k], "text": k.replace("_url", "")} for k in ("dashboard_url", "runbook_url") if notes.get(k)
+    ]
     return event | {
         "event_action": "trigger",
-        "payload": {"summary": summary[:1024], "source": source,
-                    "severity": _PD_SEVERITY.get(alert.labels.get("severity", ""), "warning"),
-                    "timestamp": iso(alert.fired_at or alert.active_at),
-                    "component": alert.labels.get("system", ""), "group": alert.labels.get("team", ""),
-                    "class": alert.labels.get("alertname", ""),
-                    "custom_details": {"labels": alert.labels, "annotations": notes, "value": alert.value}},
-        "links": links, "client": "ledgerline", "client_url": notes.get("dashboard_url", client_url),
+        "payload": {
+            "summary": summary[:1024],
+            "source": source,
+            "severity": _PD_SEVERITY.get(alert.labels.get("severity", ""), "warning"),
+            "timestamp": iso(alert.fired_at or alert.active_at),
+            "component": alert.labels.get("system", ""),
+            "group": alert.labels.get("team", ""),
+            "class": alert.labels.get("alertname", ""),
+            "custom_details": {"labels": alert.labels, "annotations": notes, "value": alert.value},
+        },
+        "links": links,
+        "client": "ledgerline",
+        "client_url": notes.get("dashboard_url", client_url),
     }

@@ -34,17 +34,48 @@ class Persistence:
         out: dict[str, dict[str, Alert]] = {}
         for row in self.store.query(queries.SELECT_STATE):
             rule, fp, labels, notes, state, value, active, fired, resolved, keep, last = row
-            out.setdefault(rule, {})[fp] = Alert(rule, fp, dict(labels), State(state), dict(notes), float(value),
-                                                 active, fired, resolved, keep, last)
+            out.setdefault(rule, {})[fp] = Alert(
+                rule, fp, dict(labels), State(state), dict(notes), float(value), active, fired, resolved, keep, last
+            )
         return out
 
     def save_alerts(self, alerts: list[Alert], removed: list[Alert]) -> None:
         """Write the instances' current state; ``removed`` ones are written as inactive."""
         version = _version()
-        rows = [[a.rule, a.fingerprint, a.labels, a.annotations, a.state.value, a.value, a.active_at,
-                 a.fired_at, a.resolved_at, a.keep_firing_since, a.last_eval_at, version] for a in alerts]
-        rows += [[a.rule, a.fingerprint, a.labels, a.annotations, State.INACTIVE.value, a.value, 0, 0, 0, 0,
-                  a.last_eval_at, version] for a in removed]
+        rows = [
+            [
+                a.rule,
+                a.fingerprint,
+                a.labels,
+                a.annotations,
+                a.state.value,
+                a.value,
+                a.active_at,
+                a.fired_at,
+                a.resolved_at,
+                a.keep_firing_since,
+                a.last_eval_at,
+                version,
+            ]
+            for a in alerts
+        ]
+        rows += [
+            [
+                a.rule,
+                a.fingerprint,
+                a.labels,
+                a.annotations,
+                State.INACTIVE.value,
+                a.value,
+                0,
+                0,
+                0,
+                0,
+                a.last_eval_at,
+                version,
+            ]
+            for a in removed
+        ]
         if rows:
             self.store.insert("alert_state", rows, queries.STATE_COLUMNS)
 
@@ -52,8 +83,10 @@ class Persistence:
     def append_history(self, transitions: list[Transition]) -> None:
         """Append transitions to the history table."""
         if transitions:
-            rows = [[_dt(t.at), t.rule, t.fingerprint, t.labels, t.from_state, t.to_state, t.reason, t.value]
-                    for t in transitions]
+            rows = [
+                [_dt(t.at), t.rule, t.fingerprint, t.labels, t.from_state, t.to_state, t.reason, t.value]
+                for t in transitions
+            ]
             self.store.insert("alert_history", rows, queries.HISTORY_COLUMNS)
 
     def history(self, rule: str = "", limit: int = 1000) -> list[dict[str, Any]]:
@@ -63,20 +96,32 @@ class Persistence:
     # -- notification log -----------------------------------------------------------------
     def load_nflog(self) -> dict[tuple[str, str], tuple[frozenset[str], frozenset[str], int]]:
         """(receiver, group key) -> (firing, resolved, sent at ms) of the last notification."""
-        return {(r, k): (frozenset(f), frozenset(res), sent)
-                for r, k, f, res, sent in self.store.query(queries.SELECT_NFLOG)}
+        return {
+            (r, k): (frozenset(f), frozenset(res), sent)
+            for r, k, f, res, sent in self.store.query(queries.SELECT_NFLOG)
+        }
 
-    def save_nflog(self, receiver: str, key: str, firing: frozenset[str], resolved: frozenset[str],
-                   sent_ms: int) -> None:
+    def save_nflog(
+        self, receiver: str, key: str, firing: frozenset[str], resolved: frozenset[str], sent_ms: int
+    ) -> None:
         """Record a delivered notification."""
-        self.store.insert("alert_nflog", [[receiver, key, sorted(firing), sorted(resolved), sent_ms, _version()]],
-                          queries.NFLOG_COLUMNS)
+        self.store.insert(
+            "alert_nflog",
+            [[receiver, key, sorted(firing), sorted(resolved), sent_ms, _version()]],
+            queries.NFLOG_COLUMNS,
+        )
 
     # -- silences -------------------------------------------------------------------------
     def _silence(self, row: tuple[Any, ...]) -> Silence:
         sid, matchers, starts, ends, author, comment = row
-        return Silence(id=sid, matchers=json.loads(matchers), startsAt=_dt(starts), endsAt=_dt(ends),
-                       createdBy=author, comment=comment)
+        return Silence(
+            id=sid,
+            matchers=json.loads(matchers),
+            startsAt=_dt(starts),
+            endsAt=_dt(ends),
+            createdBy=author,
+            comment=comment,
+        )
 
     def silences(self) -> list[Silence]:
         """Every silence not deleted (expired ones included)."""
@@ -85,8 +130,16 @@ class Persistence:
     def save_silence(self, silence: Silence, deleted: bool = False) -> None:
         """Create, update or (``deleted``) remove a silence."""
         matchers = json.dumps([m.model_dump() for m in silence.matchers])
-        row = [silence.id, matchers, ms(silence.startsAt), ms(silence.endsAt), silence.createdBy,
-               silence.comment, int(deleted), _version()]
+        row = [
+            silence.id,
+            matchers,
+            ms(silence.startsAt),
+            ms(silence.endsAt),
+            silence.createdBy,
+            silence.comment,
+            int(deleted),
+            _version(),
+        ]
         self.store.insert("alert_silences", [row], queries.SILENCE_COLUMNS)
 
     def delete_silence(self, silence_id: str) -> bool:

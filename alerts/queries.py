@@ -65,8 +65,20 @@ ORDER BY Id
 """
 
 # -- persistence (alerts/persist.py) -------------------------------------------------------
-STATE_COLUMNS = ("Rule", "Fingerprint", "Labels", "Annotations", "State", "Value", "ActiveAt", "FiredAt",
-                 "ResolvedAt", "KeepFiringSince", "LastEvalAt", "Version")
+STATE_COLUMNS = (
+    "Rule",
+    "Fingerprint",
+    "Labels",
+    "Annotations",
+    "State",
+    "Value",
+    "ActiveAt",
+    "FiredAt",
+    "ResolvedAt",
+    "KeepFiringSince",
+    "LastEvalAt",
+    "Version",
+)
 SELECT_STATE = """
 SELECT Rule, Fingerprint, Labels, Annotations, State, Value, ActiveAt, FiredAt, ResolvedAt,
     KeepFiringSince, LastEvalAt
@@ -123,7 +135,8 @@ lat AS (
 )
 """
 POSTING_LATENCY = {
-    by: _POSTS + f"""
+    by: _POSTS
+    + f"""
 SELECT {by}, quantileExact({{quantile:Float64}})(lat_ms) / 1000.0 AS value,
     arrayMap(x -> x.2, groupArraySorted(5)((-lat_ms, cid))) AS examples
 FROM lat GROUP BY {by}
@@ -133,13 +146,16 @@ ORDER BY {by} LIMIT {{limit:UInt32}}
 }
 
 # Error ratios of postings per window length: bad = slower than the target.
-SLO_RATIOS = _POSTS + """
+SLO_RATIOS = (
+    _POSTS
+    + """
 SELECT sumForEach(arrayMap(w -> toUInt64(end_ms >= {now_ms:Int64} - w * 1000), {windows_s:Array(Int64)})) AS total,
     sumForEach(arrayMap(w -> toUInt64(end_ms >= {now_ms:Int64} - w * 1000 AND lat_ms > {target_ms:Int64}),
         {windows_s:Array(Int64)})) AS bad,
     arrayMap(x -> x.2, groupArraySortedIf(5)((-lat_ms, cid), lat_ms > {target_ms:Int64})) AS examples
 FROM lat
 """
+)
 
 # Exceptions: one per (entity, step) with a failed/retried/dead-lettered attempt; closed
 # when a later attempt succeeded or (if the lineage table exists) a person resolved it.
@@ -171,8 +187,10 @@ a AS (
     FROM exception_actions WHERE At < {_NOW} AND ExceptionId IN (SELECT id FROM g) GROUP BY ExceptionId
 )"""
 _OPEN_NOW = "(closed_ms = 0 OR closed_ms > {now_ms:Int64})"
-_OPEN_THEN = ("(first_ms <= {now_ms:Int64} - {growth_s:Int64} * 1000 "
-              "AND (closed_ms = 0 OR closed_ms > {now_ms:Int64} - {growth_s:Int64} * 1000))")
+_OPEN_THEN = (
+    "(first_ms <= {now_ms:Int64} - {growth_s:Int64} * 1000 "
+    "AND (closed_ms = 0 OR closed_ms > {now_ms:Int64} - {growth_s:Int64} * 1000))"
+)
 _EXC_SELECT = f"""
 SELECT __BY__, toFloat64(countIf({_OPEN_NOW})) AS size, size - countIf({_OPEN_THEN}) AS growth,
     ({{now_ms:Int64}} - minIf(first_ms, {_OPEN_NOW})) / 1000.0 AS oldest_age,
@@ -183,15 +201,22 @@ ORDER BY __BY__ LIMIT {{limit:UInt32}}
 
 
 def _exceptions(by: str, actions: bool) -> str:
-    closed = ("multiIf(auto_resolved, ok_ms, a.action = 'resolve' AND a.action_ms >= toUnixTimestamp64Milli("
-              "last_fail), a.action_ms, 0)") if actions else "if(auto_resolved, ok_ms, 0)"
+    closed = (
+        (
+            "multiIf(auto_resolved, ok_ms, a.action = 'resolve' AND a.action_ms >= toUnixTimestamp64Milli("
+            "last_fail), a.action_ms, 0)"
+        )
+        if actions
+        else "if(auto_resolved, ok_ms, 0)"
+    )
     sql = _EXC.replace("__ACTIONS__", _WITH_ACTIONS if actions else "").replace("__CLOSED__", closed)
     sql = sql.replace("__JOIN__", " AS g LEFT JOIN a ON a.ExceptionId = g.id" if actions else "")
     return sql + _EXC_SELECT.replace("__BY__", by)
 
 
-EXCEPTIONS = {(by, actions): _exceptions(by, actions)
-              for by in ("system", "region", "category") for actions in (False, True)}
+EXCEPTIONS = {
+    (by, actions): _exceptions(by, actions) for by in ("system", "region", "category") for actions in (False, True)
+}
 
 # SLA breaches per stage: the parent step completed in the window, and the stage's step on
 # a child of that entity completed after the SLA, or has not completed and the SLA passed.

@@ -100,6 +100,7 @@ class ReceiversConfig(BaseModel):
                 raise ValueError(f"route names unknown receiver {route.receiver!r}")
             for child in route.routes:
                 walk(child)
+
         walk(self.route)
         return self
 
@@ -110,10 +111,13 @@ class ReceiversConfig(BaseModel):
     def policies(self, labels: dict[str, str]) -> list[Policy]:
         """Where an alert goes: the deepest matching routes (siblings only with ``continue``)."""
         root = self.route
-        base = Policy(receiver=root.receiver or "", group_by=tuple(root.group_by or ["alertname"]),
-                      group_wait_ms=int((30 if root.group_wait is None else root.group_wait) * 1000),
-                      group_interval_ms=int((root.group_interval or 300) * 1000),
-                      repeat_interval_ms=int((root.repeat_interval or 14400) * 1000))
+        base = Policy(
+            receiver=root.receiver or "",
+            group_by=tuple(root.group_by or ["alertname"]),
+            group_wait_ms=int((30 if root.group_wait is None else root.group_wait) * 1000),
+            group_interval_ms=int((root.group_interval or 300) * 1000),
+            repeat_interval_ms=int((root.repeat_interval or 14400) * 1000),
+        )
         found = _match(root, labels, base)
         return [p for p in found if p.receiver]
 
@@ -121,12 +125,14 @@ class ReceiversConfig(BaseModel):
 def _inherit(route: Route, parent: Policy) -> Policy:
     gi = int(route.group_interval * 1000) if route.group_interval else parent.group_interval_ms
     ri = int(route.repeat_interval * 1000) if route.repeat_interval else parent.repeat_interval_ms
-    return Policy(receiver=route.receiver or parent.receiver,
-                  group_by=tuple(route.group_by) if route.group_by is not None else parent.group_by,
-                  group_wait_ms=int(route.group_wait * 1000) if route.group_wait is not None else parent.group_wait_ms,
-                  group_interval_ms=gi,
-                  # As Alertmanager: repeat_interval is rounded up to a multiple of group_interval.
-                  repeat_interval_ms=math.ceil(ri / gi) * gi if gi else ri)
+    return Policy(
+        receiver=route.receiver or parent.receiver,
+        group_by=tuple(route.group_by) if route.group_by is not None else parent.group_by,
+        group_wait_ms=int(route.group_wait * 1000) if route.group_wait is not None else parent.group_wait_ms,
+        group_interval_ms=gi,
+        # As Alertmanager: repeat_interval is rounded up to a multiple of group_interval.
+        repeat_interval_ms=math.ceil(ri / gi) * gi if gi else ri,
+    )
 
 
 def _match(route: Route, labels: dict[str, str], policy: Policy) -> list[Policy]:

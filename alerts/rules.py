@@ -126,8 +126,13 @@ class QueryExpr(_Params):
 
 
 EXPR_MODELS: dict[str, type[_Params]] = {
-    "posting_latency": PostingLatencyExpr, "exceptions": ExceptionExpr, "sla_breach": SlaBreachExpr,
-    "stuck": StuckExpr, "silent_system": SilentSystemExpr, "slo_burn": SloBurnExpr, "query": QueryExpr,
+    "posting_latency": PostingLatencyExpr,
+    "exceptions": ExceptionExpr,
+    "sla_breach": SlaBreachExpr,
+    "stuck": StuckExpr,
+    "silent_system": SilentSystemExpr,
+    "slo_burn": SloBurnExpr,
+    "query": QueryExpr,
 }
 
 

@@ -33,13 +33,19 @@ class AlertService:
         self.persistence = Persistence(store)
         self.rules = load_rules(settings.alert_rules)
         self.receivers = load_receivers(settings.alert_receivers)
-        self.evaluator = Evaluator(self.persistence, self.rules, dashboard_url=settings.dashboard_url,
-                                   resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),
-                                   query_timeout_s=settings.query_timeout_s)
-        retry = RetryPolicy(settings.alert_delivery_attempts, settings.alert_delivery_backoff_s,
-                            timeout_s=settings.alert_delivery_timeout_s)
-        self.dispatcher = Dispatcher(self.persistence, self.receivers, external_url=settings.dashboard_url,
-                                     retry=retry)
+        self.evaluator = Evaluator(
+            self.persistence,
+            self.rules,
+            dashboard_url=settings.dashboard_url,
+            resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),
+            query_timeout_s=settings.query_timeout_s,
+        )
+        retry = RetryPolicy(
+            settings.alert_delivery_attempts,
+            settings.alert_delivery_backoff_s,
+            timeout_s=settings.alert_delivery_timeout_s,
+        )
+        self.dispatcher = Dispatcher(self.persistence, self.receivers, external_url=settings.dashboard_url, retry=retry)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

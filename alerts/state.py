@@ -28,17 +28,36 @@ Annotate = Callable[[dict[str, str], Sample], dict[str, str]]
 
 
 def _move(alert: Alert, to: State, now: int, reason: str, out: list[Transition], **changes: object) -> Alert:
-    out.append(Transition(now, alert.rule, alert.fingerprint, alert.labels, alert.state.value, to.value,
-                          reason, alert.value))
+    out.append(
+        Transition(now, alert.rule, alert.fingerprint, alert.labels, alert.state.value, to.value, reason, alert.value)
+    )
     return alert.with_(state=to, **changes)
 
 
-def _present(prev: Alert | None, rule: str, labels: dict[str, str], fp: str, sample: Sample,
-             notes: dict[str, str], timing: Timing, now: int, out: list[Transition]) -> Alert:
+def _present(
+    prev: Alert | None,
+    rule: str,
+    labels: dict[str, str],
+    fp: str,
+    sample: Sample,
+    notes: dict[str, str],
+    timing: Timing,
+    now: int,
+    out: list[Transition],
+) -> Alert:
     if prev is None or prev.state in (State.INACTIVE, State.RESOLVED):
         prev = Alert(rule, fp, labels, State.INACTIVE, notes, sample.value) if prev is None else prev
-        alert = _move(prev.with_(value=sample.value, annotations=notes), State.PENDING, now, "active", out,
-                      active_at=now, fired_at=0, resolved_at=0, keep_firing_since=0)
+        alert = _move(
+            prev.with_(value=sample.value, annotations=notes),
+            State.PENDING,
+            now,
+            "active",
+            out,
+            active_at=now,
+            fired_at=0,
+            resolved_at=0,
+            keep_firing_since=0,
+        )
     else:  # value and annotations update in place; labels never do
         alert = prev.with_(value=sample.value, annotations=notes, keep_firing_since=0)
     if alert.state == State.PENDING and now - alert.active_at >= timing.for_ms:
@@ -54,15 +73,21 @@ def _absent(alert: Alert, timing: Timing, now: int, out: list[Transition]) -> Al
         since = alert.keep_firing_since or now
         if now - since < timing.keep_firing_for_ms:
             return alert.with_(keep_firing_since=since, last_eval_at=now)
-        return _move(alert, State.RESOLVED, now, "cleared", out, resolved_at=now, keep_firing_since=0,
-                     last_eval_at=now)
+        return _move(alert, State.RESOLVED, now, "cleared", out, resolved_at=now, keep_firing_since=0, last_eval_at=now)
     if alert.state == State.RESOLVED and now - alert.resolved_at >= timing.resolved_retention_ms:
         return None  # retention over: forgotten (no transition: it already resolved)
     return alert
 
 
-def step(rule: str, base_labels: dict[str, str], prev: dict[str, Alert], samples: list[Sample],
-         timing: Timing, now: int, annotate: Annotate) -> tuple[dict[str, Alert], list[Transition]]:
+def step(
+    rule: str,
+    base_labels: dict[str, str],
+    prev: dict[str, Alert],
+    samples: list[Sample],
+    timing: Timing,
+    now: int,
+    annotate: Annotate,
+) -> tuple[dict[str, Alert], list[Transition]]:
     """The instances after one successful evaluation at ``now`` and the transitions made.
 
     Sample labels are merged over ``base_labels``; duplicate label sets raise ValueError.

@@ -56,8 +56,14 @@ def extra_rules(n: int, distinct: bool = False) -> list[dict[str, Any]]:
         ("stuck", {"older_than": "12h"}),
         ("silent_system", {"period": "30m", "grace": "5m"}),
         ("slo_burn", {"objective": 99.5, "latency_target": "6h"}),
-        ("sla_breach", {"flow": "support_credit", "window": "6h", "stages": [
-            {"name": "ledger", "step": "ledger.posted", "parent_step": "invoice.issued", "sla": "2h"}]}),
+        (
+            "sla_breach",
+            {
+                "flow": "support_credit",
+                "window": "6h",
+                "stages": [{"name": "ledger", "step": "ledger.posted", "parent_step": "invoice.issued", "sla": "2h"}],
+            },
+        ),
     ]
     rules = []
     for i in range(n):
@@ -68,7 +74,8 @@ def extra_rules(n: int, distinct: bool = False) -> list[dict[str, Any]]:
             expr["threshold"] = f"{2 + i % 10}h" if isinstance(value, str) else value + i
         if distinct:  # a window of its own per rule
             key = {"slo_burn": "latency_target", "posting_latency": "window", "sla_breach": "window"}.get(
-                kind, "lookback")
+                kind, "lookback"
+            )
             expr[key] = f"{6 * 60 + i}m" if key != "lookback" else f"{7 * 24 * 60 + i}m"
         rules.append({"name": f"Extra{i}", "kind": kind, "expr": expr, "team": "platform"})
     return rules
@@ -86,8 +93,9 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--extra-rules", type=int, default=100)
-    parser.add_argument("--distinct", action="store_true",
-                        help="worst case: every extra rule has its own window (no shared queries)")
+    parser.add_argument(
+        "--distinct", action="store_true", help="worst case: every extra rule has its own window (no shared queries)"
+    )
     parser.add_argument("--dsn", help="store DSN (default: a temporary embedded store)")
     args = parser.parse_args(argv)
 
@@ -112,8 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"{len(rules)} rules, {firing} firing instances, {len(errors)} rule errors")
     for name, err in list(errors.items())[:5]:
         print(f"  {name}: {err[:200]}")
-    print(f"evaluation round: first {rounds[0]:.2f}s, then median {statistics.median(rounds[1:]):.2f}s "
-          f"(target < 2 s)")
+    print(f"evaluation round: first {rounds[0]:.2f}s, then median {statistics.median(rounds[1:]):.2f}s (target < 2 s)")
     store.command("DROP DATABASE IF EXISTS bench_alerts")
     store.close()
 

@@ -132,18 +132,41 @@ def main() -> None:
 
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
-        server = subprocess.Popen([sys.executable, "-m", "bench.ingest", "serve", "--data-dir", tmp],
-                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.ingest", "serve", "--data-dir", tmp],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         assert server.stdout is not None and server.stdin is not None
         line = server.stdout.readline().split()
         assert line and line[0] == READY, f"collector did not start: {line}"
         port = int(line[1])
-        print(f"collector up on 127.0.0.1:{port}; sending {args.spans:,} spans from {args.senders} senders "
-              f"in requests of {args.batch} ...", flush=True)
+        print(
+            f"collector up on 127.0.0.1:{port}; sending {args.spans:,} spans from {args.senders} senders "
+            f"in requests of {args.batch} ...",
+            flush=True,
+        )
         out = subprocess.run(
-            [sys.executable, "-m", "bench.ingest", "load", "--port", str(port), "--spans", str(args.spans),
-             "--senders", str(args.senders), "--batch", str(args.batch)],
-            check=True, capture_output=True, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "bench.ingest",
+                "load",
+                "--port",
+                str(port),
+                "--spans",
+                str(args.spans),
+                "--senders",
+                str(args.senders),
+                "--batch",
+                str(args.batch),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
         )
         result = json.loads(out.stdout.strip().splitlines()[-1])
         rss = _peak_rss_mib(server.pid)
@@ -152,8 +175,10 @@ def main() -> None:
     rate = result["spans"] / result["seconds"]
     print("measuring the floor (decode + one bulk insert of the same payloads) ...", flush=True)
     floor_rate = floor(args.spans, args.batch)
-    print(f"end-to-end:   {rate:,.0f} spans/s ({result['spans']:,} spans in {result['seconds']:.1f} s, "
-          f"{result['retried']} retried requests)")
+    print(
+        f"end-to-end:   {rate:,.0f} spans/s ({result['spans']:,} spans in {result['seconds']:.1f} s, "
+        f"{result['retried']} retried requests)"
+    )
     print(f"floor:        {floor_rate:,.0f} spans/s")
     print(f"ratio:        {rate / floor_rate:.2f} of the floor")
     print(f"peak RSS:     {rss:,.0f} MiB (collector process)")

@@ -10,8 +10,12 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-_STEPS = (("case", "case.opened", "support"), ("credit", "credit.approved", "support"),
-          ("invoice", "invoice.issued", "billing"), ("ledger", "ledger.posted", "erp"))
+_STEPS = (
+    ("case", "case.opened", "support"),
+    ("credit", "credit.approved", "support"),
+    ("invoice", "invoice.issued", "billing"),
+    ("ledger", "ledger.posted", "erp"),
+)
 _REGIONS = ("emea", "amer", "apac")
 
 
@@ -36,24 +40,30 @@ def hop_request(spans: int, seed: int, now_ns: int | None = None) -> ExportTrace
         txn = rng.randrange(10**9)
         entity, step, system = _STEPS[i % 4]
         span = Span(
-            trace_id=os.urandom(16), span_id=os.urandom(8), parent_span_id=os.urandom(8),
-            name=step, kind=Span.SPAN_KIND_INTERNAL,
-            start_time_unix_nano=now_ns - rng.randrange(10**12), end_time_unix_nano=0,
+            trace_id=os.urandom(16),
+            span_id=os.urandom(8),
+            parent_span_id=os.urandom(8),
+            name=step,
+            kind=Span.SPAN_KIND_INTERNAL,
+            start_time_unix_nano=now_ns - rng.randrange(10**12),
+            end_time_unix_nano=0,
         )
         span.end_time_unix_nano = span.start_time_unix_nano + rng.randrange(10**9)
-        span.attributes.extend([
-            _kv("correlation.id", f"corr-{txn:09d}"),
-            _kv("biz.flow", "support_credit"),
-            _kv("biz.entity.type", entity),
-            _kv("biz.entity.id", f"{entity.upper()}-2026-{txn:09d}"),
-            _kv("biz.parent.type", _STEPS[(i - 1) % 4][0]),
-            _kv("biz.parent.id", f"P-{txn:09d}"),
-            _kv("biz.step", step),
-            _kv("biz.system", system),
-            _kv("biz.outcome", "ok"),
-            _kv("biz.amount", round(rng.uniform(10, 5000), 2)),
-            _kv("biz.currency", "EUR"),
-            _kv("biz.region", rng.choice(_REGIONS)),
-        ])
+        span.attributes.extend(
+            [
+                _kv("correlation.id", f"corr-{txn:09d}"),
+                _kv("biz.flow", "support_credit"),
+                _kv("biz.entity.type", entity),
+                _kv("biz.entity.id", f"{entity.upper()}-2026-{txn:09d}"),
+                _kv("biz.parent.type", _STEPS[(i - 1) % 4][0]),
+                _kv("biz.parent.id", f"P-{txn:09d}"),
+                _kv("biz.step", step),
+                _kv("biz.system", system),
+                _kv("biz.outcome", "ok"),
+                _kv("biz.amount", round(rng.uniform(10, 5000), 2)),
+                _kv("biz.currency", "EUR"),
+                _kv("biz.region", rng.choice(_REGIONS)),
+            ]
+        )
         scope.spans.append(span)
     return request

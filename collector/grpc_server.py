@@ -17,8 +17,11 @@ from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_serv
 from collector.errors import IngestError, Overloaded, StoreError, StoreUnavailable
 from collector.ingest import Ingestor
 
-_CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
-          413: grpc.StatusCode.INVALID_ARGUMENT}
+_CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    413: grpc.StatusCode.INVALID_ARGUMENT,
+}
 
 
 def _abort(context: grpc.ServicerContext, code: grpc.StatusCode, message: str, retry_s: int | None) -> None:

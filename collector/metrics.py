@@ -13,24 +13,34 @@ class CollectorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.spans_received = Counter(
-            "ledgerline_spans_received", "Spans received in export requests.", ["transport"],
+            "ledgerline_spans_received",
+            "Spans received in export requests.",
+            ["transport"],
             registry=self.registry,
         )
         self.spans_accepted = Counter(
-            "ledgerline_spans_accepted", "Spans committed to the store and acknowledged.", ["transport"],
+            "ledgerline_spans_accepted",
+            "Spans committed to the store and acknowledged.",
+            ["transport"],
             registry=self.registry,
         )
         self.spans_rejected = Counter(
-            "ledgerline_spans_rejected", "Spans refused as invalid (partial success).", ["transport"],
+            "ledgerline_spans_rejected",
+            "Spans refused as invalid (partial success).",
+            ["transport"],
             registry=self.registry,
         )
         self.requests = Counter(
-            "ledgerline_export_requests", "Export requests by transport and outcome.",
-            ["transport", "outcome"], registry=self.registry,
+            "ledgerline_export_requests",
+            "Export requests by transport and outcome.",
+            ["transport", "outcome"],
+            registry=self.registry,
         )
         self.commit_seconds = Histogram(
-            "ledgerline_batch_commit_seconds", "Time to commit one group of payloads.",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10), registry=self.registry,
+            "ledgerline_batch_commit_seconds",
+            "Time to commit one group of payloads.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
         )
         self.commit_spans = Counter(
             "ledgerline_batch_commit_spans", "Spans per commit outcome.", ["outcome"], registry=self.registry

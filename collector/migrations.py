@@ -279,8 +279,6 @@ def migrate(store: Store, migrations: tuple[Migration, ...] = MIGRATIONS) -> lis
         log.info("applying migration %d: %s", migration.version, migration.name)
         for statement in migration.statements:
             store.command(statement)
-        store.insert(
-            "schema_migrations", [[migration.version, migration.name]], column_names=["version", "name"]
-        )
+        store.insert("schema_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
         applied.append(migration.version)
     return applied

@@ -125,22 +125,22 @@ SELECT
     res AS ResourceAttributes,
     ss.scope.name AS ScopeName,
     ss.scope.version AS ScopeVersion,
-    {_map('sp.attributes')} AS SpanAttributes,
+    {_map("sp.attributes")} AS SpanAttributes,
     sp.end_time_unix_nano - sp.start_time_unix_nano AS Duration,
     if(sp.status.code BETWEEN 0 AND 2, ['Unset', 'Ok', 'Error'][sp.status.code + 1], 'Unset') AS StatusCode,
     sp.status.message AS StatusMessage,
     arrayMap(e -> fromUnixTimestamp64Nano(toInt64(e.time_unix_nano)), sp.events) AS `Events.Timestamp`,
     arrayMap(e -> e.name, sp.events) AS `Events.Name`,
-    arrayMap(e -> {_map('e.attributes')}, sp.events) AS `Events.Attributes`,
+    arrayMap(e -> {_map("e.attributes")}, sp.events) AS `Events.Attributes`,
     arrayMap(l -> lower(hex(l.trace_id)), sp.links) AS `Links.TraceId`,
     arrayMap(l -> lower(hex(l.span_id)), sp.links) AS `Links.SpanId`,
     arrayMap(l -> l.trace_state, sp.links) AS `Links.TraceState`,
-    arrayMap(l -> {_map('l.attributes')}, sp.links) AS `Links.Attributes`
+    arrayMap(l -> {_map("l.attributes")}, sp.links) AS `Links.Attributes`
 FROM otlp_ingest
 ARRAY JOIN resource_spans AS rs
 ARRAY JOIN rs.scope_spans AS ss
 ARRAY JOIN ss.spans AS sp
-ARRAY JOIN [{_map('rs.resource.attributes')}] AS res
+ARRAY JOIN [{_map("rs.resource.attributes")}] AS res
 WHERE length(sp.trace_id) = 16 AND sp.trace_id != unhex('00000000000000000000000000000000')
   AND length(sp.span_id) = 8 AND sp.span_id != unhex('0000000000000000')
   AND length(sp.parent_span_id) IN (0, 8)

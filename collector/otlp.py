@@ -264,6 +264,4 @@ def decode(body: bytes, content_type: str) -> ExportTraceServiceRequest:
         return parse_protobuf(body)
     if media == "application/json":
         return parse_json(body)
-    raise MalformedPayload(
-        f"unsupported Content-Type {content_type!r}; use application/x-protobuf or application/json"
-    )
+    raise MalformedPayload(f"unsupported Content-Type {content_type!r}; use application/x-protobuf or application/json")

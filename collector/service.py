@@ -42,8 +42,12 @@ class UvicornThread:
             raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
         self.port: int = self.socket.getsockname()[1]
         config = uvicorn.Config(
-            app, log_level="warning", access_log=False, limit_concurrency=limit_concurrency,
-            timeout_graceful_shutdown=30, lifespan="on",
+            app,
+            log_level="warning",
+            access_log=False,
+            limit_concurrency=limit_concurrency,
+            timeout_graceful_shutdown=30,
+            lifespan="on",
         )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._run, name=f"uvicorn-{self.port}", daemon=True)
@@ -97,15 +101,22 @@ class Collector:
         from collector.grpc_server import create_grpc_server
 
         self._http = UvicornThread(
-            self.app, self.settings.host, self.settings.http_port,
+            self.app,
+            self.settings.host,
+            self.settings.http_port,
             limit_concurrency=self.settings.max_concurrent_requests,
         )
         self.http_port = self._http.port
         self._grpc, self.grpc_port = create_grpc_server(self.ingestor, self.settings.host, self.settings.grpc_port)
         self._grpc.start()
         self._http.start()
-        log.info("collector listening: OTLP/HTTP %s:%d, OTLP/gRPC %s:%d",
-                 self.settings.host, self.http_port, self.settings.host, self.grpc_port)
+        log.info(
+            "collector listening: OTLP/HTTP %s:%d, OTLP/gRPC %s:%d",
+            self.settings.host,
+            self.http_port,
+            self.settings.host,
+            self.grpc_port,
+        )
 
     def stop(self) -> None:
         """Drain requests, flush the queue, close the store if this collector opened it."""

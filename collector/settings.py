@@ -72,8 +72,7 @@ class CollectorSettings(StoreSettings):
         if self.ingest_tokens or self.insecure or is_loopback(self.host):
             return
         raise ConfigError(
-            f"refusing to listen on {self.host} without ingest tokens: set LEDGERLINE_INGEST_TOKENS "
-            "or pass --insecure"
+            f"refusing to listen on {self.host} without ingest tokens: set LEDGERLINE_INGEST_TOKENS or pass --insecure"
         )
 
 

@@ -76,9 +76,7 @@ class Store:
     def _ensure_database(self) -> None:
         bootstrap = self._connect(None)
         with _mapped("cannot create the database"):
-            bootstrap.command(
-                "CREATE DATABASE IF NOT EXISTS {db:Identifier}", parameters={"db": self.database}
-            )
+            bootstrap.command("CREATE DATABASE IF NOT EXISTS {db:Identifier}", parameters={"db": self.database})
 
     def _redacted_dsn(self) -> str:
         if "@" in self.dsn and "://" in self.dsn:

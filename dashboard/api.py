@@ -44,8 +44,9 @@ def _detail(response: httpx.Response) -> str:
 class ApiClient:
     """Calls the lineage API at ``base_url`` with a timeout per request."""
 
-    def __init__(self, base_url: str | None = None, timeout: float = 10.0,
-                 transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self, base_url: str | None = None, timeout: float = 10.0, transport: httpx.BaseTransport | None = None
+    ) -> None:
         self.base_url = (base_url or api_url_from_env()).rstrip("/")
         self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
 
@@ -53,23 +54,26 @@ class ApiClient:
         """Release the connection pool."""
         self._client.close()
 
-    def _request(self, method: str, path: str, params: dict[str, str] | None = None,
-                 body: Json | None = None) -> Json:
+    def _request(self, method: str, path: str, params: dict[str, str] | None = None, body: Json | None = None) -> Json:
         try:
             response = self._client.request(method, path, params=params, json=body)
         except httpx.TimeoutException:
-            raise ApiError(f"The lineage API at {self.base_url} did not answer in time. "
-                           "It may be busy; try again in a moment.") from None
+            raise ApiError(
+                f"The lineage API at {self.base_url} did not answer in time. It may be busy; try again in a moment."
+            ) from None
         except httpx.HTTPError as exc:
-            raise ApiError(f"Cannot reach the lineage API at {self.base_url} ({type(exc).__name__}). "
-                           f"Is it running? Set {API_URL_ENV} to its address.") from None
+            raise ApiError(
+                f"Cannot reach the lineage API at {self.base_url} ({type(exc).__name__}). "
+                f"Is it running? Set {API_URL_ENV} to its address."
+            ) from None
         if response.status_code == 404:
             raise ApiError(f"Not found: {_detail(response)}", 404)
         if response.status_code == 422:
             raise ApiError(f"The API refused the request: {_detail(response)}", 422)
         if response.status_code >= 400:
-            raise ApiError(f"The lineage API answered {response.status_code}: {_detail(response)}",
-                           response.status_code)
+            raise ApiError(
+                f"The lineage API answered {response.status_code}: {_detail(response)}", response.status_code
+            )
         try:
             data: Json = response.json()
         except ValueError:

@@ -15,17 +15,27 @@ from dashboard.api import ApiError
 from dashboard.state import FLOWS, PAGES, RANGES, REFRESH, SYSTEMS, Filters, from_params, link, to_params
 from dashboard.views import exceptions, latency, lineage, overview, sla
 
-VIEWS: dict[str, Callable[[Filters], None]] = {"overview": overview.render, "latency": latency.render,
-                                               "exceptions": exceptions.render, "sla": sla.render,
-                                               "lineage": lineage.render}
+VIEWS: dict[str, Callable[[Filters], None]] = {
+    "overview": overview.render,
+    "latency": latency.render,
+    "exceptions": exceptions.render,
+    "sla": sla.render,
+    "lineage": lineage.render,
+}
 
 
 def _seed(initial: Filters) -> None:
     """Widgets start from the URL on a fresh session."""
-    for name, value in (("page", initial.page), ("range", initial.range), ("flow", initial.flow),
-                        ("system", initial.system), ("region", initial.region),
-                        ("legal_entity", initial.legal_entity), ("refresh", initial.refresh),
-                        ("q", initial.correlation_id or initial.q)):
+    for name, value in (
+        ("page", initial.page),
+        ("range", initial.range),
+        ("flow", initial.flow),
+        ("system", initial.system),
+        ("region", initial.region),
+        ("legal_entity", initial.legal_entity),
+        ("refresh", initial.refresh),
+        ("q", initial.correlation_id or initial.q),
+    ):
         st.session_state.setdefault(name, value)
 
 
@@ -51,11 +61,15 @@ def sidebar() -> Filters:
     st.sidebar.divider()
     rng = st.sidebar.selectbox("Time range", list(RANGES), key="range", format_func=lambda r: f"last {r}")
     filters = Filters(
-        page=page, range=rng, flow=_select("Flow", ["", *FLOWS], "flow"),
-        system=_select("System", ["", *SYSTEMS], "system"), region=_select("Region", _choices("region"), "region"),
+        page=page,
+        range=rng,
+        flow=_select("Flow", ["", *FLOWS], "flow"),
+        system=_select("System", ["", *SYSTEMS], "system"),
+        region=_select("Region", _choices("region"), "region"),
         legal_entity=_select("Legal entity", _choices("legal_entity"), "legal_entity"),
         refresh=st.sidebar.selectbox("Auto-refresh", list(REFRESH), key="refresh"),
-        q=st.session_state.get("q", "") if page == "lineage" else "")
+        q=st.session_state.get("q", "") if page == "lineage" else "",
+    )
     st.sidebar.markdown(f"[Link to this view]({link(filters)})")
     if st.sidebar.button("Refresh now"):
         data.invalidate()

@@ -54,8 +54,7 @@ def _figure(title: str, x_title: str, y_title: str, **extra: Any) -> go.Figure:
 
 
 def _empty(fig: go.Figure, message: str = "No data in this time range") -> go.Figure:
-    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5,
-                       font={"size": 16})
+    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font={"size": 16})
     return fig
 
 
@@ -68,12 +67,24 @@ def latency_over_time(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
         return _empty(fig)
     times = [parse_time(b["bucket"]) for b in buckets]
     for key, width in (("p50_ms", 1.5), ("p95_ms", 2.5), ("p99_ms", 1.5)):
-        fig.add_trace(go.Scatter(x=times, y=[b[key] / per for b in buckets], mode="lines+markers",
-                                 name=key.removesuffix("_ms"), line={"width": width},
-                                 hovertemplate=f"%{{x}}<br>%{{y:.1f}} {unit}<extra>{key[:3]}</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=times,
+                y=[b[key] / per for b in buckets],
+                mode="lines+markers",
+                name=key.removesuffix("_ms"),
+                line={"width": width},
+                hovertemplate=f"%{{x}}<br>%{{y:.1f}} {unit}<extra>{key[:3]}</extra>",
+            )
+        )
     if sla_ms:
-        fig.add_hline(y=sla_ms / per, line_dash="dash", line_color="#c62828",
-                      annotation_text=f"SLA {format_ms(sla_ms)}", annotation_position="top left")
+        fig.add_hline(
+            y=sla_ms / per,
+            line_dash="dash",
+            line_color="#c62828",
+            annotation_text=f"SLA {format_ms(sla_ms)}",
+            annotation_position="top left",
+        )
     return fig
 
 
@@ -85,12 +96,25 @@ def latency_histogram(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
     fig.update_yaxes(type="log")
     if not buckets:
         return _empty(fig)
-    fig.add_trace(go.Histogram(x=[b["p50_ms"] / per for b in buckets], y=[b["count"] for b in buckets],
-                               histfunc="sum", nbinsx=40, name="postings", marker_color="#1565c0",
-                               hovertemplate=f"%{{x}} {unit}<br>%{{y}} postings<extra></extra>"))
+    fig.add_trace(
+        go.Histogram(
+            x=[b["p50_ms"] / per for b in buckets],
+            y=[b["count"] for b in buckets],
+            histfunc="sum",
+            nbinsx=40,
+            name="postings",
+            marker_color="#1565c0",
+            hovertemplate=f"%{{x}} {unit}<br>%{{y}} postings<extra></extra>",
+        )
+    )
     if sla_ms:
-        fig.add_vline(x=sla_ms / per, line_dash="dash", line_color="#c62828",
-                      annotation_text=f"SLA {format_ms(sla_ms)}", annotation_position="top right")
+        fig.add_vline(
+            x=sla_ms / per,
+            line_dash="dash",
+            line_color="#c62828",
+            annotation_text=f"SLA {format_ms(sla_ms)}",
+            annotation_position="top right",
+        )
     return fig
 
 
@@ -107,11 +131,20 @@ def latency_heatmap(buckets: Sequence[Row], group_label: str) -> go.Figure:
     groups = sorted({g for g, _ in sums})
     peak = max(s / n for s, n in sums.values() if n)
     per, unit = duration_unit(peak)
-    z = [[(sums[(g, h)][0] / sums[(g, h)][1] / per) if (g, h) in sums and sums[(g, h)][1] else None
-          for h in range(24)] for g in groups]
-    fig.add_trace(go.Heatmap(x=list(range(24)), y=groups, z=z, colorscale="YlOrRd",
-                             colorbar={"title": {"text": f"p95 ({unit})"}},
-                             hovertemplate=f"%{{y}} @ %{{x}}:00<br>p95 %{{z:.1f}} {unit}<extra></extra>"))
+    z = [
+        [(sums[(g, h)][0] / sums[(g, h)][1] / per) if (g, h) in sums and sums[(g, h)][1] else None for h in range(24)]
+        for g in groups
+    ]
+    fig.add_trace(
+        go.Heatmap(
+            x=list(range(24)),
+            y=groups,
+            z=z,
+            colorscale="YlOrRd",
+            colorbar={"title": {"text": f"p95 ({unit})"}},
+            hovertemplate=f"%{{y}} @ %{{x}}:00<br>p95 %{{z:.1f}} {unit}<extra></extra>",
+        )
+    )
     fig.update_xaxes(dtick=2)
     return fig
 
@@ -126,9 +159,16 @@ def backlog_area(series: Sequence[Row]) -> go.Figure:
     for p in series:
         by_cat[p["category"] or "uncategorised"][p["bucket"]] = p["open"]
     for cat in sorted(by_cat):
-        fig.add_trace(go.Scatter(x=[parse_time(t) for t in times], y=[by_cat[cat].get(t, 0) for t in times],
-                                 name=cat, stackgroup="open", mode="lines",
-                                 hovertemplate="%{x}<br>%{y} open<extra>" + cat + "</extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[parse_time(t) for t in times],
+                y=[by_cat[cat].get(t, 0) for t in times],
+                name=cat,
+                stackgroup="open",
+                mode="lines",
+                hovertemplate="%{x}<br>%{y} open<extra>" + cat + "</extra>",
+            )
+        )
     return fig
 
 
@@ -173,8 +213,11 @@ def throughput_lines(buckets: Sequence[Row]) -> go.Figure:
     for b in buckets:
         by_stage[b["stage"]].append(b)
     for stage, rows in by_stage.items():
-        fig.add_trace(go.Scatter(x=[parse_time(r["bucket"]) for r in rows], y=[r["completed"] for r in rows],
-                                 name=stage, mode="lines"))
+        fig.add_trace(
+            go.Scatter(
+                x=[parse_time(r["bucket"]) for r in rows], y=[r["completed"] for r in rows], name=stage, mode="lines"
+            )
+        )
     return fig
 
 
@@ -189,15 +232,23 @@ def hop_timeline(hops: Sequence[Row]) -> go.Figure:
     min_ms = span_ms / 150  # keep sub-second hops visible on an hours-long axis
     for outcome in sorted({h["outcome"] for h in hops}):
         picked = [i for i, h in enumerate(hops) if h["outcome"] == outcome]
-        fig.add_trace(go.Bar(
-            base=[starts[i] for i in picked], x=[max(hops[i]["duration_ms"], min_ms) for i in picked],
-            y=[hops[i]["system"] for i in picked], orientation="h", name=outcome,
-            marker_color=OUTCOME_COLORS.get(outcome, "#546e7a"),
-            text=[f"{hops[i]['entity_type']} {hops[i]['step']}" for i in picked], textposition="outside",
-            customdata=[[hops[i]["entity_id"], format_ms(hops[i]["duration_ms"]), hops[i]["attempts"]]
-                        for i in picked],
-            hovertemplate="%{text}<br>%{customdata[0]}<br>%{base}<br>duration %{customdata[1]}, "
-                          "attempts %{customdata[2]}<extra>%{fullData.name}</extra>"))
+        fig.add_trace(
+            go.Bar(
+                base=[starts[i] for i in picked],
+                x=[max(hops[i]["duration_ms"], min_ms) for i in picked],
+                y=[hops[i]["system"] for i in picked],
+                orientation="h",
+                name=outcome,
+                marker_color=OUTCOME_COLORS.get(outcome, "#546e7a"),
+                text=[f"{hops[i]['entity_type']} {hops[i]['step']}" for i in picked],
+                textposition="outside",
+                customdata=[
+                    [hops[i]["entity_id"], format_ms(hops[i]["duration_ms"]), hops[i]["attempts"]] for i in picked
+                ],
+                hovertemplate="%{text}<br>%{customdata[0]}<br>%{base}<br>duration %{customdata[1]}, "
+                "attempts %{customdata[2]}<extra>%{fullData.name}</extra>",
+            )
+        )
     pad = timedelta(milliseconds=span_ms)
     fig.update_xaxes(type="date", range=[min(starts) - pad * 0.03, max(ends) + pad * 0.25])
     fig.update_yaxes(categoryorder="array", categoryarray=_systems_in_order(hops)[::-1])
@@ -235,10 +286,17 @@ def entity_graph(doc: Row) -> go.Figure:
             ey += [pos[a][1], pos[b][1], None]
     fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line={"color": "#90a4ae"}, hoverinfo="skip"))
     for group, color in ((nodes, "#1565c0"), (related, "#ef6c00")):
-        fig.add_trace(go.Scatter(
-            x=[pos[n][0] for n in group], y=[pos[n][1] for n in group], mode="markers+text",
-            marker={"size": 18, "color": color}, text=[f"{t}<br>{i}" for t, i in group],
-            textposition="bottom center", hovertemplate="%{text}<extra></extra>"))
+        fig.add_trace(
+            go.Scatter(
+                x=[pos[n][0] for n in group],
+                y=[pos[n][1] for n in group],
+                mode="markers+text",
+                marker={"size": 18, "color": color},
+                text=[f"{t}<br>{i}" for t, i in group],
+                textposition="bottom center",
+                hovertemplate="%{text}<extra></extra>",
+            )
+        )
     fig.update_xaxes(visible=False, range=[-0.6, last + 0.6])
     fig.update_yaxes(visible=False)
     return fig

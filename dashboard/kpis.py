@@ -33,8 +33,13 @@ def latency_p95(buckets: Sequence[Row]) -> Kpi:
         return Kpi("Posting p95 now", "—", None, [], "No postings in this time range.")
     now = rows[-1]["p95_ms"]
     delta = format_ms(now - rows[-2]["p95_ms"]) if len(rows) > 1 else None
-    return Kpi("Posting p95 now", format_ms(now), delta, trend,
-               "p95 of invoice issued → ledger posted in the latest bucket; trend in minutes.")
+    return Kpi(
+        "Posting p95 now",
+        format_ms(now),
+        delta,
+        trend,
+        "p95 of invoice issued → ledger posted in the latest bucket; trend in minutes.",
+    )
 
 
 def backlog_totals(series: Sequence[Row]) -> list[tuple[str, int]]:
@@ -49,8 +54,13 @@ def open_exceptions(count: int, series: Sequence[Row]) -> Kpi:
     """Open exceptions now, with the backlog trend over the window."""
     totals = [float(n) for _, n in backlog_totals(series)]
     delta = str(int(count - totals[0])) if totals else None
-    return Kpi("Open exceptions", str(count), delta, totals, "Open (not acknowledged, not resolved) "
-               "exceptions; change since the start of the time range.")
+    return Kpi(
+        "Open exceptions",
+        str(count),
+        delta,
+        totals,
+        "Open (not acknowledged, not resolved) exceptions; change since the start of the time range.",
+    )
 
 
 def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
@@ -61,14 +71,24 @@ def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
     n_yesterday = sum(1 for d in due if today - timedelta(days=1) <= d < today)
     hours = Counter(int((d - (now - timedelta(hours=24))).total_seconds() // 3600) for d in due)
     trend = [float(hours.get(h, 0)) for h in range(24)]
-    return Kpi("SLA breaches today", str(n_today), f"{n_today - n_yesterday} vs yesterday", trend,
-               "Stage and end-to-end SLA breaches due since 00:00 UTC; trend per hour over 24 h.")
+    return Kpi(
+        "SLA breaches today",
+        str(n_today),
+        f"{n_today - n_yesterday} vs yesterday",
+        trend,
+        "Stage and end-to-end SLA breaches due since 00:00 UTC; trend per hour over 24 h.",
+    )
 
 
 def stuck(transactions: Sequence[Row]) -> Kpi:
     """Stuck transactions in the window."""
-    return Kpi("Stuck transactions", str(len(transactions)), None, [],
-               "Transactions whose next hop never arrived (status stuck).")
+    return Kpi(
+        "Stuck transactions",
+        str(len(transactions)),
+        None,
+        [],
+        "Transactions whose next hop never arrived (status stuck).",
+    )
 
 
 def throughput(buckets: Sequence[Row], bucket: str, stage: str = "ledger") -> Kpi:
@@ -80,8 +100,14 @@ def throughput(buckets: Sequence[Row], bucket: str, stage: str = "ledger") -> Kp
     if not done:
         return Kpi(label, "0", None, [], "No completed postings in this range.")
     delta = str(done[-1][1] - done[-2][1]) if len(done) > 1 else None
-    return Kpi(label, str(done[-1][1]), delta, trend,
-               f"Completed '{stage}' stages in the last complete {bucket} bucket.", inverse=False)
+    return Kpi(
+        label,
+        str(done[-1][1]),
+        delta,
+        trend,
+        f"Completed '{stage}' stages in the last complete {bucket} bucket.",
+        inverse=False,
+    )
 
 
 def worst(exceptions: Sequence[Row], key: str, limit: int = 5) -> list[Row]:
@@ -89,10 +115,15 @@ def worst(exceptions: Sequence[Row], key: str, limit: int = 5) -> list[Row]:
     groups: dict[str, list[Row]] = defaultdict(list)
     for e in exceptions:
         groups[e.get(key) or "(none)"].append(e)
-    rows: list[Row] = [{key: name, "open exceptions": len(items),
-             "oldest": format_ms(max(i["age_ms"] for i in items)),
-             "categories": ", ".join(sorted({i["category"] or "?" for i in items}))}
-            for name, items in groups.items()]
+    rows: list[Row] = [
+        {
+            key: name,
+            "open exceptions": len(items),
+            "oldest": format_ms(max(i["age_ms"] for i in items)),
+            "categories": ", ".join(sorted({i["category"] or "?" for i in items})),
+        }
+        for name, items in groups.items()
+    ]
     return sorted(rows, key=lambda r: -r["open exceptions"])[:limit]
 
 
@@ -103,8 +134,11 @@ def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
         cell = acc[b["group"] or "(none)"]
         cell[0] += b["p95_ms"] * b["count"]
         cell[1] += b["count"]
-    rows: list[Row] = [{"group": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
-            for g, (s, n) in acc.items() if n]
+    rows: list[Row] = [
+        {"group": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
+        for g, (s, n) in acc.items()
+        if n
+    ]
     rows.sort(key=lambda r: -r["_ms"])
     for r in rows:
         del r["_ms"]
@@ -113,22 +147,42 @@ def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
 
 def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
     """Open exceptions as table rows, oldest first, with a link into the lineage explorer."""
-    rows = [{"age": format_ms(e["age_ms"]), "age_h": round(e["age_ms"] / 3_600_000, 2),
-             "category": e["category"], "system": e["system"], "region": e["region"],
-             "entity": f"{e['entity_type']}:{e['entity_id']}", "step": e["step"], "state": e["state"],
-             "attempts": e["attempts"], "id": e["id"],
-             "lineage": f"?page=lineage&correlation_id={e['correlation_id']}"}
-            for e in exceptions]
+    rows = [
+        {
+            "age": format_ms(e["age_ms"]),
+            "age_h": round(e["age_ms"] / 3_600_000, 2),
+            "category": e["category"],
+            "system": e["system"],
+            "region": e["region"],
+            "entity": f"{e['entity_type']}:{e['entity_id']}",
+            "step": e["step"],
+            "state": e["state"],
+            "attempts": e["attempts"],
+            "id": e["id"],
+            "lineage": f"?page=lineage&correlation_id={e['correlation_id']}",
+        }
+        for e in exceptions
+    ]
     return sorted(rows, key=lambda r: -r["age_h"])
 
 
 def breach_rows(breaches: Sequence[Row]) -> list[Row]:
     """Breached and overdue transactions as table rows, most overdue first."""
-    rows = [{"correlation_id": b["correlation_id"], "flow": b["flow"], "stage": b["stage"], "kind": b["kind"],
-             "SLA": format_ms(b["sla_ms"]), "due": b["due_at"], "completed": b["completed_at"],
-             "overdue": format_ms(b["overdue_ms"]), "overdue_h": round((b["overdue_ms"] or 0) / 3_600_000, 2),
-             "lineage": f"?page=lineage&correlation_id={b['correlation_id']}"}
-            for b in breaches]
+    rows = [
+        {
+            "correlation_id": b["correlation_id"],
+            "flow": b["flow"],
+            "stage": b["stage"],
+            "kind": b["kind"],
+            "SLA": format_ms(b["sla_ms"]),
+            "due": b["due_at"],
+            "completed": b["completed_at"],
+            "overdue": format_ms(b["overdue_ms"]),
+            "overdue_h": round((b["overdue_ms"] or 0) / 3_600_000, 2),
+            "lineage": f"?page=lineage&correlation_id={b['correlation_id']}",
+        }
+        for b in breaches
+    ]
     return sorted(rows, key=lambda r: -r["overdue_h"])
 
 
@@ -140,18 +194,50 @@ def _verdict(breached: bool, state: str) -> str:
 
 def sla_rows(sla: Row) -> list[Row]:
     """A transaction's SLA verdict per stage, plus end to end."""
-    rows = [{"stage": s["stage"], "state": s["state"], "verdict": _verdict(s["breached"], s["state"]),
-             "SLA": format_ms(s["sla_ms"]), "took": format_ms(s["duration_ms"]),
-             "due": s["due_at"], "time left": format_ms(s["time_left_ms"])} for s in sla["stages"]]
+    rows = [
+        {
+            "stage": s["stage"],
+            "state": s["state"],
+            "verdict": _verdict(s["breached"], s["state"]),
+            "SLA": format_ms(s["sla_ms"]),
+            "took": format_ms(s["duration_ms"]),
+            "due": s["due_at"],
+            "time left": format_ms(s["time_left_ms"]),
+        }
+        for s in sla["stages"]
+    ]
     e2e = sla["end_to_end"]
-    rows.append({"stage": "end_to_end", "state": "", "verdict": "BREACHED" if e2e["breached"] else "ok",
-                 "SLA": format_ms(e2e["sla_ms"]), "took": format_ms(e2e["elapsed_ms"]), "due": None,
-                 "time left": "—"})
+    rows.append(
+        {
+            "stage": "end_to_end",
+            "state": "",
+            "verdict": "BREACHED" if e2e["breached"] else "ok",
+            "SLA": format_ms(e2e["sla_ms"]),
+            "took": format_ms(e2e["elapsed_ms"]),
+            "due": None,
+            "time left": "—",
+        }
+    )
     return rows
 
 
 def hop_rows(hops: Sequence[Row]) -> list[Row]:
     """A transaction's hops flattened for a table or CSV."""
-    keys = ("start_time", "end_time", "system", "entity_type", "entity_id", "step", "outcome", "attempts",
-            "duration_ms", "error_category", "amount", "currency", "trace_id", "span_id", "correlation_id")
+    keys = (
+        "start_time",
+        "end_time",
+        "system",
+        "entity_type",
+        "entity_id",
+        "step",
+        "outcome",
+        "attempts",
+        "duration_ms",
+        "error_category",
+        "amount",
+        "currency",
+        "trace_id",
+        "span_id",
+        "correlation_id",
+    )
     return [{k: h.get(k) for k in keys} for h in sorted(hops, key=lambda h: h["start_time"])]

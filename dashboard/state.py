@@ -7,10 +7,19 @@ from dataclasses import asdict, dataclass, replace
 from datetime import timedelta
 from urllib.parse import urlencode
 
-PAGES = {"overview": "Overview", "latency": "Posting latency", "exceptions": "Exception backlog",
-         "sla": "SLA breaches", "lineage": "Lineage explorer"}
-RANGES = {"6h": ("15m", timedelta(minutes=15)), "24h": ("1h", timedelta(hours=1)),
-          "7d": ("6h", timedelta(hours=6)), "30d": ("1d", timedelta(days=1))}
+PAGES = {
+    "overview": "Overview",
+    "latency": "Posting latency",
+    "exceptions": "Exception backlog",
+    "sla": "SLA breaches",
+    "lineage": "Lineage explorer",
+}
+RANGES = {
+    "6h": ("15m", timedelta(minutes=15)),
+    "24h": ("1h", timedelta(hours=1)),
+    "7d": ("6h", timedelta(hours=6)),
+    "30d": ("1d", timedelta(days=1)),
+}
 FLOWS = ("support_credit", "erp_journal")
 SYSTEMS = ("support", "middleware", "billing", "erp")
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}

@@ -34,8 +34,10 @@ def cmd_migrate(args: argparse.Namespace) -> int:
         applied = migrate(store, all_migrations())
     finally:
         store.close()
-    print(f"schema up to date at {settings.dsn} (database {settings.clickhouse_database}); "
-          f"applied: {applied or 'nothing'}")
+    print(
+        f"schema up to date at {settings.dsn} (database {settings.clickhouse_database}); "
+        f"applied: {applied or 'nothing'}"
+    )
     return 0
 
 
@@ -63,8 +65,9 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318)")
     parser.add_argument("--grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
     parser.add_argument("--api-port", type=int, help="lineage API port (default 8000, LEDGERLINE_API_PORT)")
-    parser.add_argument("--insecure", action="store_true",
-                        help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS")
+    parser.add_argument(
+        "--insecure", action="store_true", help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -91,8 +94,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ledgerline`` console script."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     try:
         return int(args.func(args))
     except LedgerlineError as exc:

@@ -57,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
         dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port)
     stop = threading.Event()
     config = SimConfig(
-        seed=args.seed, rate=args.rate, backfill_s=parse_duration(args.backfill), live=True,
+        seed=args.seed,
+        rate=args.rate,
+        backfill_s=parse_duration(args.backfill),
+        live=True,
         endpoint=server.urls()["otlp_http"],
     )
     simulation = threading.Thread(

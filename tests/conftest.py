@@ -64,8 +64,13 @@ class RunningCollector:
 def start_collector(store: Store, **overrides: object) -> Collector:
     """A collector on loopback with ephemeral ports, sharing ``store``."""
     settings = CollectorSettings(
-        clickhouse_url=store.dsn, clickhouse_database=store.database,
-        host="127.0.0.1", http_port=0, grpc_port=0, shutdown_timeout_s=10, **overrides,  # type: ignore[arg-type]
+        clickhouse_url=store.dsn,
+        clickhouse_database=store.database,
+        host="127.0.0.1",
+        http_port=0,
+        grpc_port=0,
+        shutdown_timeout_s=10,
+        **overrides,  # type: ignore[arg-type]
     )
     collector = Collector(settings, store=store)
     collector.start()

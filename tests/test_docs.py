@@ -12,10 +12,12 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 
 
 def test_every_setting_is_documented() -> None:
-    missing = [f"LEDGERLINE_{name.upper()}"
-               for settings in (CollectorSettings, LineageSettings, AlertSettings)
-               for name in settings.model_fields
-               if f"`LEDGERLINE_{name.upper()}`" not in README]
+    missing = [
+        f"LEDGERLINE_{name.upper()}"
+        for settings in (CollectorSettings, LineageSettings, AlertSettings)
+        for name in settings.model_fields
+        if f"`LEDGERLINE_{name.upper()}`" not in README
+    ]
     assert missing == []
 
 

@@ -19,8 +19,16 @@ LINK = st.column_config.LinkColumn("lineage", display_text="open ↗", help="Ope
 
 def kpi(column: Any, item: Kpi) -> None:
     """One headline figure with its trend."""
-    column.metric(item.label, item.value, item.delta, delta_color="inverse" if item.inverse else "normal",
-                  help=item.help, border=True, chart_data=item.trend or None, chart_type="area")
+    column.metric(
+        item.label,
+        item.value,
+        item.delta,
+        delta_color="inverse" if item.inverse else "normal",
+        help=item.help,
+        border=True,
+        chart_data=item.trend or None,
+        chart_type="area",
+    )
 
 
 def chart(fig: go.Figure, key: str) -> None:

@@ -13,8 +13,9 @@ from dashboard.views.common import LINK, chart, table
 
 
 def _open(f: Filters) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = data.fetch("exceptions", state="open", system=f.system,
-                                            since="30d", limit=5000)["exceptions"]
+    rows: list[dict[str, Any]] = data.fetch("exceptions", state="open", system=f.system, since="30d", limit=5000)[
+        "exceptions"
+    ]
     return [r for r in rows if not f.region or r["region"] == f.region]
 
 
@@ -55,7 +56,12 @@ def render(f: Filters) -> None:
     with right:
         chart(figures.age_bars(backlog["age_now"]), "backlog_age")
     st.subheader("Open exceptions (oldest first; click a header to sort)")
-    table(rows, "open_table", "No open exceptions.", lineage=LINK,
-          age_h=st.column_config.NumberColumn("age (h)", format="%.2f"))
+    table(
+        rows,
+        "open_table",
+        "No open exceptions.",
+        lineage=LINK,
+        age_h=st.column_config.NumberColumn("age (h)", format="%.2f"),
+    )
     if rows:
         _act(rows)

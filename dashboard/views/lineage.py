@@ -27,8 +27,10 @@ def to_csv(doc: dict[str, Any]) -> str:
 def _transaction(doc: dict[str, Any], index: int) -> None:
     cid = doc["correlation_id"]
     st.subheader(f"Transaction {cid}")
-    st.caption(f"flow {doc['flow']} · started {doc['started_at']} · completed {doc['completed_at'] or '—'} · "
-               f"last activity {doc['last_activity_at']}")
+    st.caption(
+        f"flow {doc['flow']} · started {doc['started_at']} · completed {doc['completed_at'] or '—'} · "
+        f"last activity {doc['last_activity_at']}"
+    )
     cols = st.columns(4)
     cols[0].metric("Status", doc["status"], border=True)
     cols[1].metric("Hops", len(doc["hops"]), border=True)
@@ -40,8 +42,10 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
     with left:
         chart(figures.entity_graph(doc), f"graph_{index}")
         for rel in doc["related"]:
-            st.markdown(f"- stitched via {rel['via']}: [{rel['correlation_id']}]"
-                        f"(?page=lineage&correlation_id={rel['correlation_id']}) ({rel['status']})")
+            st.markdown(
+                f"- stitched via {rel['via']}: [{rel['correlation_id']}]"
+                f"(?page=lineage&correlation_id={rel['correlation_id']}) ({rel['status']})"
+            )
     with right:
         st.markdown("**SLA verdict per stage**")
         table(kpis.sla_rows(doc["sla"]), f"sla_{index}", "No stages.")
@@ -52,8 +56,9 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
         st.markdown("**Exceptions**")
         table(kpis.exception_rows(doc["exceptions"]), f"exc_{index}", "No exceptions.")
     dl_json, dl_csv = st.columns(2)
-    dl_json.download_button("Download JSON", json.dumps(doc, indent=2), f"{cid}.json", "application/json",
-                            key=f"json_{index}")
+    dl_json.download_button(
+        "Download JSON", json.dumps(doc, indent=2), f"{cid}.json", "application/json", key=f"json_{index}"
+    )
     dl_csv.download_button("Download CSV (hops)", to_csv(doc), f"{cid}.csv", "text/csv", key=f"csv_{index}")
 
 

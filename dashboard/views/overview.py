@@ -13,8 +13,9 @@ from dashboard.views.latency import latency
 
 
 def _open_exceptions(f: Filters) -> list[dict[str, object]]:
-    rows: list[dict[str, object]] = data.fetch("exceptions", state="open", system=f.system,
-                                               since="30d", limit=5000)["exceptions"]
+    rows: list[dict[str, object]] = data.fetch("exceptions", state="open", system=f.system, since="30d", limit=5000)[
+        "exceptions"
+    ]
     return [r for r in rows if not f.region or r["region"] == f.region]
 
 
@@ -23,8 +24,9 @@ def render(f: Filters) -> None:
     st.header("Overview")
     backlog = data.fetch("backlog", since=f.since, bucket=f.bucket)
     breaches = data.fetch("breaches", since="48h", flow=f.flow, limit=5000)
-    stuck = data.fetch("transactions", status="stuck", since=f.since, flow=f.flow, system=f.system,
-                       region=f.region, limit=5000)
+    stuck = data.fetch(
+        "transactions", status="stuck", since=f.since, flow=f.flow, system=f.system, region=f.region, limit=5000
+    )
     flow_throughput = data.fetch("throughput", since=f.since, bucket=f.bucket, flow=f.flow)
     open_rows = _open_exceptions(f)
     cols = st.columns(5)

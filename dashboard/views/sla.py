@@ -16,8 +16,12 @@ def render(f: Filters) -> None:
     docs = [data.fetch("breaches", since=f.since, flow=flow, limit=5000) for flow in flows]
     breaches = [b for d in docs for b in d["breaches"]]
     cols = st.columns(3)
-    for col, kind, label in zip(cols, ("late_complete", "open_overdue", "end_to_end"),
-                                ("Completed late", "Open and overdue", "End-to-end breaches"), strict=True):
+    for col, kind, label in zip(
+        cols,
+        ("late_complete", "open_overdue", "end_to_end"),
+        ("Completed late", "Open and overdue", "End-to-end breaches"),
+        strict=True,
+    ):
         col.metric(label, sum(int(d[kind]) for d in docs), border=True)
     if any(d["truncated"] for d in docs):
         st.warning("The breach list was truncated; narrow the time range for the full list.")

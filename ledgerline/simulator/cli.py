@@ -55,8 +55,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--endpoint",
-        help="collector endpoint (default http://127.0.0.1:4318/v1/traces, "
-        "or 127.0.0.1:4317 with --protocol grpc)",
+        help="collector endpoint (default http://127.0.0.1:4318/v1/traces, or 127.0.0.1:4317 with --protocol grpc)",
     )
     p.add_argument("--protocol", choices=("http", "grpc"), default="http", help="OTLP transport")
     p.add_argument("--token", help=f"bearer token for the collector (default ${TOKEN_ENV})")

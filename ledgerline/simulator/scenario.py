@@ -169,9 +169,7 @@ def build_transaction(config: SimConfig, seq: int) -> Transaction:
         (changed[1], changed[2]) if changed and changed[0] != "invoice_amount" else (inv_amount, currency)
     )
 
-    case = b.add(
-        0, _dur(rng), system="support", entity_type="case", entity_id=ids["case"], step="case.opened"
-    )
+    case = b.add(0, _dur(rng), system="support", entity_type="case", entity_id=ids["case"], step="case.opened")
     if missing == "credit":
         return _finish(config, seq, correlation, fault, detail, b, currency, amount, ids["invoice"])
     credit = b.add(
@@ -330,9 +328,7 @@ def plan_backfill(
     for tx in batched:  # each invoice goes to the first run after it was issued
         end = tx.invoice_end_ns or tx.end_ns
         due[next((r for r in runs if r >= end), fallback)].append(tx)
-    journals = [
-        j for run, group in sorted(due.items()) for j in make_batches(config, run - _BATCH_LEAD, group)
-    ]
+    journals = [j for run, group in sorted(due.items()) for j in make_batches(config, run - _BATCH_LEAD, group)]
     return txs, journals
 
 

@@ -24,27 +24,64 @@ T0 = 1_780_000_000_000  # a fixed "now" base in epoch ms
 _IDS = itertools.count(1)
 
 
-def hop(store: Store, cid: str, entity: str, step: str, end_ms: int, *, system: str = "sap",
-        outcome: str = "ok", parent: tuple[str, str] | None = None, dur_ms: int = 1000) -> None:
+def hop(
+    store: Store,
+    cid: str,
+    entity: str,
+    step: str,
+    end_ms: int,
+    *,
+    system: str = "sap",
+    outcome: str = "ok",
+    parent: tuple[str, str] | None = None,
+    dur_ms: int = 1000,
+) -> None:
     """One business hop span ending at ``end_ms``."""
     etype, eid = entity.split(":")
-    attrs = {"correlation.id": cid, "biz.entity.type": etype, "biz.entity.id": eid, "biz.step": step,
-             "biz.system": system, "biz.outcome": outcome, "biz.region": "emea", "biz.flow": "support_credit"}
+    attrs = {
+        "correlation.id": cid,
+        "biz.entity.type": etype,
+        "biz.entity.id": eid,
+        "biz.step": step,
+        "biz.system": system,
+        "biz.outcome": outcome,
+        "biz.region": "emea",
+        "biz.flow": "support_credit",
+    }
     if parent:
         attrs["biz.parent.type"], attrs["biz.parent.id"] = parent
     n = next(_IDS)
     start = datetime.fromtimestamp((end_ms - dur_ms) / 1000, tz=UTC)
-    store.insert("otel_traces", [[start, f"{n:032x}", f"{n:016x}", system, step, attrs, dur_ms * 1_000_000,
-                                  "Error" if outcome != "ok" else "Ok"]],
-                 ["Timestamp", "TraceId", "SpanId", "ServiceName", "SpanName", "SpanAttributes", "Duration",
-                  "StatusCode"])
+    store.insert(
+        "otel_traces",
+        [
+            [
+                start,
+                f"{n:032x}",
+                f"{n:016x}",
+                system,
+                step,
+                attrs,
+                dur_ms * 1_000_000,
+                "Error" if outcome != "ok" else "Ok",
+            ]
+        ],
+        ["Timestamp", "TraceId", "SpanId", "ServiceName", "SpanName", "SpanAttributes", "Duration", "StatusCode"],
+    )
 
 
 def posting(store: Store, n: int, issued_ms: int, latency_ms: int, system: str = "sap") -> None:
     """An invoice issued at ``issued_ms`` and posted ``latency_ms`` later."""
     hop(store, f"C{n}", f"invoice:INV-{n}", "invoice.issued", issued_ms, system="billing")
-    hop(store, f"C{n}", f"ledger:LED-{n}", "ledger.posted", issued_ms + latency_ms, system=system,
-        parent=("invoice", f"INV-{n}"))
+    hop(
+        store,
+        f"C{n}",
+        f"ledger:LED-{n}",
+        "ledger.posted",
+        issued_ms + latency_ms,
+        system=system,
+        parent=("invoice", f"INV-{n}"),
+    )
 
 
 class Recorder:
@@ -104,10 +141,16 @@ def rules_file(tmp_path: Any, text: str) -> Any:
 def service(store: Store, rules: Any, receivers: str = "") -> AlertService:
     """An alert service on ``store`` with the alert migrations applied and fast retries."""
     migrate(store, schema.MIGRATIONS)
-    settings = AlertSettings(clickhouse_url=store.dsn, clickhouse_database=store.database, alert_rules=rules,
-                             alert_receivers=receivers or None, dashboard_url="http://dash.test",
-                             alert_delivery_attempts=2, alert_delivery_backoff_s=0.05,
-                             alert_delivery_timeout_s=2)
+    settings = AlertSettings(
+        clickhouse_url=store.dsn,
+        clickhouse_database=store.database,
+        alert_rules=rules,
+        alert_receivers=receivers or None,
+        dashboard_url="http://dash.test",
+        alert_delivery_attempts=2,
+        alert_delivery_backoff_s=0.05,
+        alert_delivery_timeout_s=2,
+    )
     return AlertService(settings, store)
 
 

@@ -31,17 +31,25 @@ def test_alerts_and_silences_api(store: Store, tmp_path: Path) -> None:
         body = client.get("/api/v1/alerts").json()
         [alert] = body["alerts"]
         assert alert["labels"]["system"] == "sap" and alert["state"] == "firing"
-        assert body["rules"] == [{"name": "Flag", "health": "ok", "lastError": "",
-                                  "lastEvaluation": "2026-05-28T20:26:40.000Z"}]
-        silence = {"matchers": [{"name": "system", "value": "sap"}], "startsAt": "2026-01-01T00:00:00Z",
-                   "endsAt": "2099-01-01T00:00:00Z", "createdBy": "ops", "comment": "maintenance"}
+        assert body["rules"] == [
+            {"name": "Flag", "health": "ok", "lastError": "", "lastEvaluation": "2026-05-28T20:26:40.000Z"}
+        ]
+        silence = {
+            "matchers": [{"name": "system", "value": "sap"}],
+            "startsAt": "2026-01-01T00:00:00Z",
+            "endsAt": "2099-01-01T00:00:00Z",
+            "createdBy": "ops",
+            "comment": "maintenance",
+        }
         created = client.post("/api/v1/silences", json=silence)
         assert created.status_code == 201
         sid = created.json()["silenceID"]
         [listed] = client.get("/api/v1/silences").json()
         assert listed["id"] == sid and listed["status"]["state"] == "active"
         assert client.get("/api/v1/alerts").json()["alerts"][0]["status"] == {
-            "state": "suppressed", "silencedBy": [sid]}
+            "state": "suppressed",
+            "silencedBy": [sid],
+        }
         bad = client.post("/api/v1/silences", json=silence | {"endsAt": "2025-01-01T00:00:00Z"})
         assert bad.status_code == 422
         assert client.delete(f"/api/v1/silences/{sid}").status_code == 200

@@ -12,10 +12,21 @@ RESOLVED = FIRING.with_(state=State.RESOLVED, resolved_at=3_000_000)
 
 
 def test_webhook_v4_shape() -> None:
-    body = notify.webhook_v4("hook", '{}:{alertname="SilentSystem"}', {"alertname": "SilentSystem"},
-                             [FIRING], "http://dash")
-    assert set(body) == {"version", "groupKey", "truncatedAlerts", "status", "receiver", "groupLabels",
-                         "commonLabels", "commonAnnotations", "externalURL", "alerts"}
+    body = notify.webhook_v4(
+        "hook", '{}:{alertname="SilentSystem"}', {"alertname": "SilentSystem"}, [FIRING], "http://dash"
+    )
+    assert set(body) == {
+        "version",
+        "groupKey",
+        "truncatedAlerts",
+        "status",
+        "receiver",
+        "groupLabels",
+        "commonLabels",
+        "commonAnnotations",
+        "externalURL",
+        "alerts",
+    }
     assert body["version"] == "4" and body["status"] == "firing" and body["commonLabels"] == LABELS
     [alert] = body["alerts"]
     assert set(alert) == {"status", "labels", "annotations", "startsAt", "endsAt", "generatorURL", "fingerprint"}

@@ -46,9 +46,11 @@ def test_exceptions_resolved_by_people_leave_the_backlog(exceptions: Store) -> N
 
     migrate(exceptions, MIGRATIONS)
     exc_id = exceptions.query("SELECT lower(leftPad(hex(cityHash64('invoice', 'INV-E1', 'invoice.issued')), 16, '0'))")
-    exceptions.insert("exception_actions", [[exc_id[0][0], "resolve", "ops", "fixed",
-                                             datetime.fromtimestamp((T0 - HOUR) / 1000, UTC)]],
-                      ["ExceptionId", "Action", "Actor", "Note", "At"])
+    exceptions.insert(
+        "exception_actions",
+        [[exc_id[0][0], "resolve", "ops", "fixed", datetime.fromtimestamp((T0 - HOUR) / 1000, UTC)]],
+        ["ExceptionId", "Action", "Actor", "Note", "At"],
+    )
     assert list(_run(exceptions, "exceptions", actions=True, metric="size")) == ["sap"]
 
 
@@ -57,9 +59,11 @@ def test_sla_breaches_late_and_overdue_per_stage(store: Store) -> None:
     hop(store, "B1", "credit:CR-1", "credit.approved", T0 - 9 * HOUR, system="billing", parent=("case", "K1"))
     hop(store, "B1", "invoice:INV-1", "invoice.issued", T0 - 6 * HOUR, system="billing", parent=("credit", "CR-1"))
     posting(store, 2, T0 - 3 * HOUR, 30 * MIN)  # on time
-    stages = [{"name": "credit", "step": "credit.approved", "parent_step": "case.opened", "sla": "4h"},
-              {"name": "invoice", "step": "invoice.issued", "parent_step": "credit.approved", "sla": "1h"},
-              {"name": "ledger", "step": "ledger.posted", "parent_step": "invoice.issued", "sla": "4h"}]
+    stages = [
+        {"name": "credit", "step": "credit.approved", "parent_step": "case.opened", "sla": "4h"},
+        {"name": "invoice", "step": "invoice.issued", "parent_step": "credit.approved", "sla": "1h"},
+        {"name": "ledger", "step": "ledger.posted", "parent_step": "invoice.issued", "sla": "4h"},
+    ]
     out = _run(store, "sla_breach", flow="support_credit", stages=stages)
     assert out == {"support_credit/invoice": (1.0, ("B1",)), "support_credit/ledger": (1.0, ("B1",))}
 

@@ -32,14 +32,19 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_pagerduty_trigger_then_resolve_with_one_dedup_key(store: Store, tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pagerduty_trigger_then_resolve_with_one_dedup_key(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_PD_KEY", "R0UTINGKEY")
     with recorder() as pd:
-        svc = service(store, rules_file(tmp_path, RULES), f"""
+        svc = service(
+            store,
+            rules_file(tmp_path, RULES),
+            f"""
 receivers: [{{name: pd, type: pagerduty, url: "{pd.url}/v2/enqueue", routing_key_env: TEST_PD_KEY}}]
 route: {{receiver: pd, group_wait: 0s, group_interval: 1m}}
-""")
+""",
+        )
         svc.run_once(T0)
         svc.run_once(T0 + MIN)
         svc.run_once(T0 + 11 * MIN)
@@ -56,10 +61,14 @@ def test_slack_429_retry_after_is_honoured(store: Store, tmp_path: Path, monkeyp
         monkeypatch.setenv("TEST_SLACK_URL", f"{slack.url}/services/T/B/X")
         slack.script = [429]
         slack.headers = {"Retry-After": "1"}
-        svc = service(store, rules_file(tmp_path, RULES), """
+        svc = service(
+            store,
+            rules_file(tmp_path, RULES),
+            """
 receivers: [{name: slack, type: slack, url_env: TEST_SLACK_URL}]
 route: {receiver: slack, group_wait: 0s}
-""")
+""",
+        )
         started = time.monotonic()
         svc.run_once(T0)
         elapsed = time.monotonic() - started
@@ -71,10 +80,14 @@ route: {receiver: slack, group_wait: 0s}
 
 def test_alertmanager_receives_resends_and_resolves(store: Store, tmp_path: Path) -> None:
     with recorder() as am:
-        svc = service(store, rules_file(tmp_path, RULES), f"""
+        svc = service(
+            store,
+            rules_file(tmp_path, RULES),
+            f"""
 receivers: [{{name: am, type: alertmanager, url: "{am.url}", resend_delay: 1m}}]
 route: {{receiver: am, group_wait: 0s}}
-""")
+""",
+        )
         for minute in (0, 0.5, 1, 11, 12):
             svc.run_once(T0 + int(minute * MIN))
         svc.stop()
@@ -89,7 +102,10 @@ route: {{receiver: am, group_wait: 0s}}
 def test_a_down_receiver_does_not_block_the_others(store: Store, tmp_path: Path) -> None:
     dead = f"http://127.0.0.1:{_free_port()}"
     with recorder() as hook:
-        svc = service(store, rules_file(tmp_path, RULES), f"""
+        svc = service(
+            store,
+            rules_file(tmp_path, RULES),
+            f"""
 receivers:
   - {{name: dead, type: webhook, url: "{dead}/x"}}
   - {{name: hook, type: webhook, url: "{hook.url}/hook"}}
@@ -98,7 +114,8 @@ route:
   routes:
     - {{matchers: {{team: finance-ops}}, receiver: dead, continue: true}}
     - {{matchers: {{team: finance-ops}}, receiver: hook}}
-""")
+""",
+        )
         svc.run_once(T0)
         assert len(hook.bodies) == 1
         assert [r for r, _ in svc.dispatcher.sent] == ["hook"]

@@ -14,23 +14,46 @@ DAY = 86400.0
 
 def test_default_rules_load_and_cover_every_kind() -> None:
     rules = load_rules()
-    assert {r.kind for r in rules} >= {"posting_latency", "exceptions", "sla_breach", "stuck", "silent_system",
-                                       "slo_burn"}
+    assert {r.kind for r in rules} >= {
+        "posting_latency",
+        "exceptions",
+        "sla_breach",
+        "stuck",
+        "silent_system",
+        "slo_burn",
+    }
     assert {r.team for r in rules} == {"support-ops", "finance-ops", "platform"}
 
 
-@pytest.mark.parametrize(("rule", "message"), [
-    ({"name": "X", "kind": "stuck", "team": "platform", "expr": {"older_than": "soon"}},
-     "rule 'X': expr.older_than"),
-    ({"name": "X", "kind": "stuck", "team": "nobody", "expr": {"older_than": "1h"}}, "rule 'X': team"),
-    ({"name": "X", "kind": "query", "team": "platform", "query": "SELECT 1 AS value",
-      "labels": {"v": "{{ $value }}"}}, "rule 'X': labels"),
-    ({"name": "X", "kind": "query", "team": "platform"}, "kind 'query' needs a 'query'"),
-    ({"name": "X", "kind": "posting_latency", "team": "platform", "expr": {"threshold": "1h", "quantile": 2}},
-     "rule 'X': expr.quantile"),
-    ({"name": "X", "kind": "stuck", "team": "platform", "expr": {"older_than": "1h"}, "for": "1x"},
-     "rule 'X': for"),
-])
+@pytest.mark.parametrize(
+    ("rule", "message"),
+    [
+        (
+            {"name": "X", "kind": "stuck", "team": "platform", "expr": {"older_than": "soon"}},
+            "rule 'X': expr.older_than",
+        ),
+        ({"name": "X", "kind": "stuck", "team": "nobody", "expr": {"older_than": "1h"}}, "rule 'X': team"),
+        (
+            {
+                "name": "X",
+                "kind": "query",
+                "team": "platform",
+                "query": "SELECT 1 AS value",
+                "labels": {"v": "{{ $value }}"},
+            },
+            "rule 'X': labels",
+        ),
+        ({"name": "X", "kind": "query", "team": "platform"}, "kind 'query' needs a 'query'"),
+        (
+            {"name": "X", "kind": "posting_latency", "team": "platform", "expr": {"threshold": "1h", "quantile": 2}},
+            "rule 'X': expr.quantile",
+        ),
+        (
+            {"name": "X", "kind": "stuck", "team": "platform", "expr": {"older_than": "1h"}, "for": "1x"},
+            "rule 'X': for",
+        ),
+    ],
+)
 def test_invalid_rules_name_rule_and_field(rule: dict, message: str) -> None:
     with pytest.raises(RuleError, match=message.replace("(", r"\(").replace("$", r"\$")):
         parse_rules({"rules": [rule]})
@@ -49,8 +72,12 @@ def test_fingerprint_matches_alertmanager() -> None:
 
 
 def test_templates_expand_labels_value_and_examples() -> None:
-    text = render("{{ $labels.system }} {{ $value | humanizeDuration }} {{ $examples }} {{$value}}",
-                  {"system": "sap"}, 5400.0, ("C1", "C2"))
+    text = render(
+        "{{ $labels.system }} {{ $value | humanizeDuration }} {{ $examples }} {{$value}}",
+        {"system": "sap"},
+        5400.0,
+        ("C1", "C2"),
+    )
     assert text == "sap 1h30m C1, C2 5400"
 
 

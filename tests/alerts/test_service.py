@@ -82,15 +82,17 @@ def test_resolve_survives_a_restart(store: Store, tmp_path: Path) -> None:
         assert len(rec.bodies) == 2
         history = again.persistence.history("SilentSystem")
         assert [(h["from_state"], h["to_state"]) for h in history] == [
-            ("inactive", "pending"), ("pending", "firing"), ("firing", "resolved")]
+            ("inactive", "pending"),
+            ("pending", "firing"),
+            ("firing", "resolved"),
+        ]
         again.stop()
 
 
 def test_store_error_puts_rule_in_error_and_never_resolves(store: Store, tmp_path: Path) -> None:
     _systems(store, {"sap": T0 - 3 * HOUR, "billing": T0 - 5 * MIN})
     with recorder() as rec:
-        svc = service(store, rules_file(tmp_path, SILENT.replace("for: 5m", "for: 0s")),
-                      webhook_receivers(rec.url))
+        svc = service(store, rules_file(tmp_path, SILENT.replace("for: 5m", "for: 0s")), webhook_receivers(rec.url))
         svc.run_once(T0)
         assert len(rec.bodies) == 1
         store.command("DETACH TABLE hops")
@@ -117,12 +119,16 @@ def test_silence_suppresses_sending_but_history_records(store: Store, tmp_path: 
 
     _systems(store, {"sap": T0 - 3 * HOUR, "billing": T0 - 5 * MIN})
     with recorder() as rec:
-        svc = service(store, rules_file(tmp_path, SILENT.replace("for: 5m", "for: 0s")),
-                      webhook_receivers(rec.url))
-        svc.add_silence(Silence(matchers=[Matcher(name="system", value="sap")],
-                                startsAt=datetime.fromtimestamp((T0 - HOUR) / 1000, UTC),
-                                endsAt=datetime.fromtimestamp((T0 + HOUR) / 1000, UTC),
-                                createdBy="ops@example.com", comment="SAP maintenance window"))
+        svc = service(store, rules_file(tmp_path, SILENT.replace("for: 5m", "for: 0s")), webhook_receivers(rec.url))
+        svc.add_silence(
+            Silence(
+                matchers=[Matcher(name="system", value="sap")],
+                startsAt=datetime.fromtimestamp((T0 - HOUR) / 1000, UTC),
+                endsAt=datetime.fromtimestamp((T0 + HOUR) / 1000, UTC),
+                createdBy="ops@example.com",
+                comment="SAP maintenance window",
+            )
+        )
         svc.run_once(T0)
         svc.run_once(T0 + MIN)
         assert rec.bodies == []
@@ -131,11 +137,14 @@ def test_silence_suppresses_sending_but_history_records(store: Store, tmp_path: 
 
 
 def test_failing_query_rule_is_an_error_not_a_resolve(store: Store, tmp_path: Path) -> None:
-    rules = rules_file(tmp_path, """
+    rules = rules_file(
+        tmp_path,
+        """
 rules:
   - {name: Broken, kind: query, team: platform, query: "SELECT 1 AS value FROM no_such_table"}
   - {name: Fine, kind: query, team: platform, query: "SELECT 'x' AS system, {now_ms:Int64} / 1e12 AS value"}
-""")
+""",
+    )
     svc = service(store, rules)
     svc.run_once(T0)
     assert svc.evaluator.health["Broken"].health == "error"
@@ -148,14 +157,17 @@ def test_posting_latency_rule_names_example_correlation_ids(store: Store, tmp_pa
     for n in range(5):
         posting(store, n, T0 - 50 * MIN, (6 if n < 3 else 1) * HOUR // 6, system="sap")
     posting(store, 10, T0 - 6 * HOUR, 5 * HOUR + 30 * MIN, system="oracle")
-    rules = rules_file(tmp_path, """
+    rules = rules_file(
+        tmp_path,
+        """
 rules:
   - name: Lat
     kind: posting_latency
     expr: {quantile: 0.95, by: system, window: 1h, threshold: 4h}
     team: finance-ops
     annotations: {summary: "{{ $labels.system }} p95 {{ $value | humanizeDuration }}"}
-""")
+""",
+    )
     svc = service(store, rules)
     svc.run_once(T0)
     [alert] = svc.evaluator.active()
@@ -165,19 +177,23 @@ rules:
 
 
 def _flag_rules(tmp_path: Path, until_ms: int) -> Path:
-    return rules_file(tmp_path, f"""
+    return rules_file(
+        tmp_path,
+        f"""
 rules:
   - name: Flag
     kind: query
     query: "SELECT 'sap' AS system, 1.0 AS value FROM numbers(1) WHERE {{now_ms:Int64}} < {until_ms}"
     team: platform
-""")
+""",
+    )
 
 
 def test_group_wait_swallows_a_blip_and_repeat_interval_resends(store: Store, tmp_path: Path) -> None:
     with recorder() as rec:
-        route = ("route: {receiver: hook, group_by: [alertname], group_wait: 5m, group_interval: 1m, "
-                 "repeat_interval: 1h}")
+        route = (
+            "route: {receiver: hook, group_by: [alertname], group_wait: 5m, group_interval: 1m, repeat_interval: 1h}"
+        )
         receivers = f'receivers: [{{name: hook, type: webhook, url: "{rec.url}/hook"}}]\n{route}'
         svc = service(store, _flag_rules(tmp_path, T0 + 2 * MIN), receivers)
         for minute in (0, 1, 2, 3, 6, 10):  # fires at 0, resolves at 2: inside group_wait

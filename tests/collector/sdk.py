@@ -38,8 +38,11 @@ def provider(exporter: SpanExporter, service: str = "billing") -> Iterator[Trace
 def hop_attributes(entity_type: str, entity_id: str, step: str, correlation_id: str, **extra: object) -> dict:
     """Business hop attributes as the conventions define them."""
     attrs: dict[str, object] = {
-        "correlation.id": correlation_id, "biz.flow": "support_credit",
-        "biz.entity.type": entity_type, "biz.entity.id": entity_id, "biz.step": step,
+        "correlation.id": correlation_id,
+        "biz.flow": "support_credit",
+        "biz.entity.type": entity_type,
+        "biz.entity.id": entity_id,
+        "biz.step": step,
     }
     attrs.update({f"biz.{k}": v for k, v in extra.items()})
     return attrs

@@ -45,7 +45,8 @@ def _rich_request() -> ExportTraceServiceRequest:
     request = hop_request(30, seed=4)
     span = request.resource_spans[0].scope_spans[0].spans[0]
     span.attributes.add(key="biz.parent.id").value.array_value.values.extend(
-        [AnyValue(string_value="INV-1"), AnyValue(string_value="INV-2")])
+        [AnyValue(string_value="INV-1"), AnyValue(string_value="INV-2")]
+    )
     span.attributes.add(key="retries").value.int_value = 3
     span.attributes.add(key="flag").value.bool_value = False
     event = span.events.add(name="posted", time_unix_nano=span.start_time_unix_nano + 5)
@@ -58,8 +59,10 @@ def _rich_request() -> ExportTraceServiceRequest:
 
 
 def _snapshot(store: Store) -> list[str]:
-    rows = store.query_dicts(f"SELECT {', '.join('`' + c + '`' for c in queries.OTEL_TRACES_COLUMNS)}, "
-                             "CorrelationId FROM otel_traces ORDER BY SpanId")
+    rows = store.query_dicts(
+        f"SELECT {', '.join('`' + c + '`' for c in queries.OTEL_TRACES_COLUMNS)}, "
+        "CorrelationId FROM otel_traces ORDER BY SpanId"
+    )
     return [json.dumps(r, default=str, sort_keys=True) for r in rows]
 
 

@@ -97,6 +97,7 @@ def test_full_queue_answers_429_with_retry_after(store: Store) -> None:
     headers = {"content-type": "application/x-protobuf"}
     results: list[int] = []
     try:
+
         def post(seed: int) -> int:
             body = hop_request(8, seed=seed).SerializeToString()
             return httpx.post(url, content=body, headers=headers, timeout=20).status_code
@@ -127,9 +128,16 @@ def test_stop_flushes_what_was_accepted(store: Store) -> None:
     url = f"http://127.0.0.1:{running.http_port}/v1/traces"
     statuses: list[int] = []
     threads = [
-        threading.Thread(target=lambda s=s: statuses.append(httpx.post(
-            url, content=hop_request(20, seed=s).SerializeToString(),
-            headers={"content-type": "application/x-protobuf"}, timeout=20).status_code))
+        threading.Thread(
+            target=lambda s=s: statuses.append(
+                httpx.post(
+                    url,
+                    content=hop_request(20, seed=s).SerializeToString(),
+                    headers={"content-type": "application/x-protobuf"},
+                    timeout=20,
+                ).status_code
+            )
+        )
         for s in range(6)
     ]
     for t in threads:

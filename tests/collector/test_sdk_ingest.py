@@ -18,8 +18,10 @@ def test_sdk_spans_are_stored_with_exporter_columns(collector: RunningCollector,
     with provider(_exporter(transport, collector), service="billing-adapter") as tp:
         tracer = tp.get_tracer("billing", "1.2.3")
         with tracer.start_as_current_span(
-            "issue invoice", attributes=hop_attributes("invoice", "INV-1", "invoice.issued", "C-1",
-                                                       amount=120.5, currency="eur", region="emea")
+            "issue invoice",
+            attributes=hop_attributes(
+                "invoice", "INV-1", "invoice.issued", "C-1", amount=120.5, currency="eur", region="emea"
+            ),
         ) as span:
             span.add_event("tax computed", {"tax.rate": 0.2})
             trace_id = format(span.get_span_context().trace_id, "032x")
@@ -42,12 +44,21 @@ def test_sdk_spans_are_stored_with_exporter_columns(collector: RunningCollector,
     assert row["CorrelationId"] == "C-1" and row["Duration"] > 0
 
     hops = collector.store.query_dicts(
-        "SELECT CorrelationId, EntityType, EntityId, Step, System, Outcome, Amount, Currency, Region "
-        "FROM hops FINAL"
+        "SELECT CorrelationId, EntityType, EntityId, Step, System, Outcome, Amount, Currency, Region FROM hops FINAL"
     )
-    assert hops == [{"CorrelationId": "C-1", "EntityType": "invoice", "EntityId": "INV-1",
-                     "Step": "invoice.issued", "System": "billing-adapter", "Outcome": "ok",
-                     "Amount": 120.5, "Currency": "EUR", "Region": "emea"}]
+    assert hops == [
+        {
+            "CorrelationId": "C-1",
+            "EntityType": "invoice",
+            "EntityId": "INV-1",
+            "Step": "invoice.issued",
+            "System": "billing-adapter",
+            "Outcome": "ok",
+            "Amount": 120.5,
+            "Currency": "EUR",
+            "Region": "emea",
+        }
+    ]
 
 
 def test_fan_in_array_parent_and_links_become_edges(collector: RunningCollector) -> None:
@@ -57,9 +68,15 @@ def test_fan_in_array_parent_and_links_become_edges(collector: RunningCollector)
         with tracer.start_as_current_span("issue", attributes=attrs) as inv:
             invoice_ctx = inv.get_span_context()
         journal = tracer.start_span(
-            "post journal", links=[Link(invoice_ctx)],
-            attributes=hop_attributes("ledger", "J-1", "ledger.posted", "BATCH-1",
-                                      **{"parent.type": "invoice", "parent.id": ["INV-7", "INV-8"]}),
+            "post journal",
+            links=[Link(invoice_ctx)],
+            attributes=hop_attributes(
+                "ledger",
+                "J-1",
+                "ledger.posted",
+                "BATCH-1",
+                **{"parent.type": "invoice", "parent.id": ["INV-7", "INV-8"]},
+            ),
         )
         journal.set_status(StatusCode.ERROR)
         journal.end()

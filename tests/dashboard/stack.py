@@ -47,8 +47,9 @@ def running_stack(chdb_path: Path, count: int = 200, seed: int = 7) -> Iterator[
     api = None
     try:
         endpoint = f"http://127.0.0.1:{collector.http_port}/v1/traces"
-        config = SimConfig(seed=seed, backfill_s=86400, backfill_count=count, endpoint=endpoint,
-                           now_ns=time.time_ns(), live=False)
+        config = SimConfig(
+            seed=seed, backfill_s=86400, backfill_count=count, endpoint=endpoint, now_ns=time.time_ns(), live=False
+        )
         summary = run_simulation(config, out=None)
         settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
         api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)

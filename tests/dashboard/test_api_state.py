@@ -35,11 +35,14 @@ def test_requests_drop_empty_params_and_quote_paths() -> None:
     assert seen[-1].method == "POST" and json.loads(seen[-1].content) == {"actor": "ann", "note": "looking"}
 
 
-@pytest.mark.parametrize(("status", "body", "expected"), [
-    (404, {"detail": "no hops stored for correlation ID 'x'"}, "Not found: no hops stored"),
-    (422, {"detail": [{"msg": "bad since"}]}, "refused the request: bad since"),
-    (503, {"detail": "the store is unavailable: boom"}, "answered 503: the store is unavailable"),
-])
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, {"detail": "no hops stored for correlation ID 'x'"}, "Not found: no hops stored"),
+        (422, {"detail": [{"msg": "bad since"}]}, "refused the request: bad since"),
+        (503, {"detail": "the store is unavailable: boom"}, "answered 503: the store is unavailable"),
+    ],
+)
 def test_http_errors_become_api_errors(status: int, body: object, expected: str) -> None:
     api = _client(lambda request: httpx.Response(status, json=body))
     with pytest.raises(ApiError, match=expected) as info:

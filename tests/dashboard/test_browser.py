@@ -22,8 +22,15 @@ from dashboard.launch import command
 from tests.dashboard.stack import Stack, running_stack
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "dashboard"
 WAIT_MS = 30_000
 
@@ -54,8 +61,14 @@ class Dashboard:
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "LEDGERLINE_API_URL": api_url}
         self.log = (workdir / f"streamlit-{self.port}.log").open("wb")
-        self.process = subprocess.Popen(command(api_url, "127.0.0.1", self.port), cwd=workdir, env=env,
-                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.process = subprocess.Popen(
+            command(api_url, "127.0.0.1", self.port),
+            cwd=workdir,
+            env=env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait_ready(self, timeout: float = 45.0) -> None:
         deadline = time.monotonic() + timeout
@@ -195,8 +208,11 @@ def test_acknowledging_an_exception_drops_the_backlog(stack: Stack, dashboard: D
     page.locator('input[aria-label="Note"]').fill("looking into it")
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_text(re.compile(r"Exception [0-9a-f]{16} is now acknowledged"))).to_be_visible()
-    expect(page.locator('[data-testid="stMetric"]').filter(has_text="Open exceptions")
-           .locator('[data-testid="stMetricValue"]')).to_have_text(str(len(before) - 1))
+    expect(
+        page.locator('[data-testid="stMetric"]')
+        .filter(has_text="Open exceptions")
+        .locator('[data-testid="stMetricValue"]')
+    ).to_have_text(str(len(before) - 1))
     after = _api(stack, "/api/v1/exceptions", state="open", since="30d", limit=5000)["exceptions"]
     assert len(after) == len(before) - 1
     acked = {e["id"] for e in before} - {e["id"] for e in after}

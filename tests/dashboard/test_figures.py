@@ -8,16 +8,39 @@ from dashboard import figures, kpis
 
 
 def _lat(hour: int, p95: float, group: str | None = None, count: int = 2) -> dict[str, object]:
-    return {"bucket": f"2026-11-23T{hour:02d}:00:00Z", "group": group, "count": count,
-            "p50_ms": p95 / 2, "p95_ms": p95, "p99_ms": p95 * 1.1}
+    return {
+        "bucket": f"2026-11-23T{hour:02d}:00:00Z",
+        "group": group,
+        "count": count,
+        "p50_ms": p95 / 2,
+        "p95_ms": p95,
+        "p99_ms": p95 * 1.1,
+    }
 
 
 HOPS = [
-    {"entity_type": "case", "entity_id": "C1", "step": "case.opened", "system": "support", "outcome": "ok",
-     "start_time": "2026-11-23T10:00:00Z", "end_time": "2026-11-23T10:00:01Z", "duration_ms": 1000, "attempts": 1},
-    {"entity_type": "invoice", "entity_id": "I1", "step": "invoice.issued", "system": "billing",
-     "outcome": "dead_letter", "start_time": "2026-11-23T11:00:00Z", "end_time": "2026-11-23T11:00:00.2Z",
-     "duration_ms": 200, "attempts": 2},
+    {
+        "entity_type": "case",
+        "entity_id": "C1",
+        "step": "case.opened",
+        "system": "support",
+        "outcome": "ok",
+        "start_time": "2026-11-23T10:00:00Z",
+        "end_time": "2026-11-23T10:00:01Z",
+        "duration_ms": 1000,
+        "attempts": 1,
+    },
+    {
+        "entity_type": "invoice",
+        "entity_id": "I1",
+        "step": "invoice.issued",
+        "system": "billing",
+        "outcome": "dead_letter",
+        "start_time": "2026-11-23T11:00:00Z",
+        "end_time": "2026-11-23T11:00:00.2Z",
+        "duration_ms": 200,
+        "attempts": 2,
+    },
 ]
 
 
@@ -42,8 +65,13 @@ def test_latency_over_time_has_three_percentiles_and_sla_line() -> None:
 
 
 def test_empty_data_gives_an_annotated_figure() -> None:
-    for fig in (figures.latency_over_time([], None), figures.backlog_area([]), figures.age_bars([]),
-                figures.hop_timeline([]), figures.breaches_over_time([], timedelta(hours=1))):
+    for fig in (
+        figures.latency_over_time([], None),
+        figures.backlog_area([]),
+        figures.age_bars([]),
+        figures.hop_timeline([]),
+        figures.breaches_over_time([], timedelta(hours=1)),
+    ):
         assert not fig.data and fig.layout.annotations[0].text.startswith("No ")
 
 
@@ -62,9 +90,11 @@ def test_heatmap_is_count_weighted_by_hour_and_group() -> None:
 
 
 def test_backlog_area_stacks_categories_on_common_buckets() -> None:
-    series = [{"bucket": "2026-11-23T01:00:00Z", "category": "tax_error", "open": 2},
-              {"bucket": "2026-11-23T02:00:00Z", "category": "tax_error", "open": 3},
-              {"bucket": "2026-11-23T02:00:00Z", "category": None, "open": 1}]
+    series = [
+        {"bucket": "2026-11-23T01:00:00Z", "category": "tax_error", "open": 2},
+        {"bucket": "2026-11-23T02:00:00Z", "category": "tax_error", "open": 3},
+        {"bucket": "2026-11-23T02:00:00Z", "category": None, "open": 1},
+    ]
     fig = figures.backlog_area(series)
     assert {t.name: list(t.y) for t in fig.data} == {"tax_error": [2, 3], "uncategorised": [0, 1]}
     assert all(t.stackgroup == "open" for t in fig.data)
@@ -89,10 +119,12 @@ def test_hop_timeline_rows_by_system_and_visible_short_hops() -> None:
 
 
 def test_entity_graph_lays_out_types_left_to_right_and_related_last() -> None:
-    doc = {"correlation_id": "X", "nodes": [{"entity_type": "invoice", "entity_id": "I1"},
-                                            {"entity_type": "case", "entity_id": "C1"}],
-           "edges": [{"parent_type": "case", "parent_id": "C1", "child_type": "invoice", "child_id": "I1"}],
-           "related": [{"correlation_id": "B", "via": "link", "depth": 1, "flow": None, "status": None}]}
+    doc = {
+        "correlation_id": "X",
+        "nodes": [{"entity_type": "invoice", "entity_id": "I1"}, {"entity_type": "case", "entity_id": "C1"}],
+        "edges": [{"parent_type": "case", "parent_id": "C1", "child_type": "invoice", "child_id": "I1"}],
+        "related": [{"correlation_id": "B", "via": "link", "depth": 1, "flow": None, "status": None}],
+    }
     fig = figures.entity_graph(doc)
     lines, entities, related = fig.data
     assert list(lines.x) == [0, 2, None]
@@ -102,25 +134,46 @@ def test_entity_graph_lays_out_types_left_to_right_and_related_last() -> None:
 def test_kpis_from_api_documents() -> None:
     p95 = kpis.latency_p95([_lat(1, 60_000), _lat(2, 0, count=0), _lat(3, 120_000)])
     assert (p95.value, p95.delta, p95.trend) == ("2m 00s", "1m 00s", [1.0, 2.0])
-    series = [{"bucket": "a", "category": "x", "open": 1}, {"bucket": "b", "category": "x", "open": 2},
-              {"bucket": "b", "category": "y", "open": 3}]
+    series = [
+        {"bucket": "a", "category": "x", "open": 1},
+        {"bucket": "b", "category": "x", "open": 2},
+        {"bucket": "b", "category": "y", "open": 3},
+    ]
     assert kpis.backlog_totals(series) == [("a", 1), ("b", 5)]
     assert kpis.open_exceptions(5, series).delta == "4"
     now = datetime(2026, 11, 24, 12, tzinfo=UTC)
     due = ["2026-11-24T01:00:00Z", "2026-11-24T11:00:00Z", "2026-11-23T20:00:00Z"]
     today = kpis.breaches_today([{"due_at": d} for d in due], now)
     assert today.value == "2" and today.delta == "1 vs yesterday" and sum(today.trend) == 3
-    tput = kpis.throughput([{"bucket": "a", "stage": "ledger", "completed": 4},
-                            {"bucket": "b", "stage": "ledger", "completed": 6},
-                            {"bucket": "c", "stage": "ledger", "completed": 1},
-                            {"bucket": "b", "stage": "case", "completed": 9}], "1h")
+    tput = kpis.throughput(
+        [
+            {"bucket": "a", "stage": "ledger", "completed": 4},
+            {"bucket": "b", "stage": "ledger", "completed": 6},
+            {"bucket": "c", "stage": "ledger", "completed": 1},
+            {"bucket": "b", "stage": "case", "completed": 9},
+        ],
+        "1h",
+    )
     assert (tput.label, tput.value, tput.delta, tput.inverse) == ("Postings per 1h", "6", "2", False)
 
 
 def test_worst_and_tables() -> None:
-    exc = [{"id": str(i), "system": s, "region": "eu", "category": "tax_error", "age_ms": i * 3_600_000,
-            "entity_type": "invoice", "entity_id": f"I{i}", "step": "invoice.issued", "state": "open",
-            "attempts": 1, "correlation_id": f"c{i}"} for i, s in enumerate(["erp", "billing", "erp"])]
+    exc = [
+        {
+            "id": str(i),
+            "system": s,
+            "region": "eu",
+            "category": "tax_error",
+            "age_ms": i * 3_600_000,
+            "entity_type": "invoice",
+            "entity_id": f"I{i}",
+            "step": "invoice.issued",
+            "state": "open",
+            "attempts": 1,
+            "correlation_id": f"c{i}",
+        }
+        for i, s in enumerate(["erp", "billing", "erp"])
+    ]
     assert [r["system"] for r in kpis.worst(exc, "system")] == ["erp", "billing"]
     rows = kpis.exception_rows(exc)
     assert [r["id"] for r in rows] == ["2", "1", "0"]
@@ -130,7 +183,13 @@ def test_worst_and_tables() -> None:
 
 def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:
     stage = {"stage": "s", "sla_ms": 3_600_000, "duration_ms": 10, "due_at": None, "time_left_ms": None}
-    sla = {"end_to_end": {"sla_ms": 86_400_000, "elapsed_ms": 5, "breached": False},
-           "stages": [{**stage, "state": "done", "breached": False}, {**stage, "state": "open", "breached": True},
-                      {**stage, "state": "open", "breached": False}, {**stage, "state": "pending", "breached": False}]}
+    sla = {
+        "end_to_end": {"sla_ms": 86_400_000, "elapsed_ms": 5, "breached": False},
+        "stages": [
+            {**stage, "state": "done", "breached": False},
+            {**stage, "state": "open", "breached": True},
+            {**stage, "state": "open", "breached": False},
+            {**stage, "state": "pending", "breached": False},
+        ],
+    }
     assert [r["verdict"] for r in kpis.sla_rows(sla)] == ["ok", "BREACHED", "on time so far", "—", "ok"]

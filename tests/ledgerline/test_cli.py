@@ -42,7 +42,10 @@ def _read_urls(process: subprocess.Popen[str], timeout: float = 60) -> dict[str,
 def test_serve_ingests_answers_lineage_and_stops_cleanly(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
-        env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         urls = _read_urls(process)
@@ -61,14 +64,14 @@ def test_serve_ingests_answers_lineage_and_stops_cleanly(tmp_path: Path) -> None
     assert process.returncode == 0
     assert "stopped." in out
 
-    migrated = subprocess.run([*LEDGERLINE, "migrate"], env=_env(tmp_path), capture_output=True, text=True,
-                              timeout=60)
+    migrated = subprocess.run([*LEDGERLINE, "migrate"], env=_env(tmp_path), capture_output=True, text=True, timeout=60)
     assert migrated.returncode == 0 and "applied: nothing" in migrated.stdout
 
 
 def test_serve_refuses_a_public_bind_without_tokens(tmp_path: Path) -> None:
-    result = subprocess.run([*LEDGERLINE, "serve", "--host", "0.0.0.0"], env=_env(tmp_path),
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*LEDGERLINE, "serve", "--host", "0.0.0.0"], env=_env(tmp_path), capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 2
     assert "refusing to listen on 0.0.0.0 without ingest tokens" in result.stderr
 
@@ -76,7 +79,10 @@ def test_serve_refuses_a_public_bind_without_tokens(tmp_path: Path) -> None:
 def test_serve_mounts_the_alerts_api(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
-        env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         api = _read_urls(process)["api"].removesuffix("/docs")

@@ -97,9 +97,7 @@ def test_hop_sets_business_attributes(pipe: Pipeline) -> None:
 
 def test_correlation_round_trip_through_http_headers(pipe: Pipeline) -> None:
     support, middleware = pipe.tracer("support"), pipe.tracer("middleware")
-    with hop(
-        "case", "CASE-1", "case.opened", correlation_id="C-77", flow="support_credit", tracer=support
-    ) as h:
+    with hop("case", "CASE-1", "case.opened", correlation_id="C-77", flow="support_credit", tracer=support) as h:
         headers = dict(h.inject_headers())
     assert set(headers) == {"traceparent", "baggage"}
     assert "correlation.id=C-77" in headers["baggage"]
@@ -182,9 +180,7 @@ def test_exception_marks_hop_failed_with_category(pipe: Pipeline) -> None:
         raise TaxError("VAT rate missing")
     with (
         pytest.raises(KeyError),
-        hop(
-            "invoice", "INV-2", "invoice.voided", tracer=tracer, categories={LookupError: "unmatched_account"}
-        ),
+        hop("invoice", "INV-2", "invoice.voided", tracer=tracer, categories={LookupError: "unmatched_account"}),
     ):
         raise KeyError("4711")
     with pytest.raises(ZeroDivisionError), hop("invoice", "INV-3", "invoice.rounded", tracer=tracer):

@@ -70,9 +70,7 @@ def _simulate(config: SimConfig) -> tuple[Summary, int, int]:
 
 
 def test_backfill_faults_are_found_in_the_store_at_their_rates(collector: RunningCollector) -> None:
-    config = SimConfig(
-        seed=11, backfill_s=86400, backfill_count=N, endpoint=collector.http_endpoint, fault_rates=RATES
-    )
+    config = SimConfig(seed=11, backfill_s=86400, backfill_count=N, endpoint=collector.http_endpoint, fault_rates=RATES)
     summary, start, end = _simulate(config)
     assert summary.spans_failed == 0 and summary.transactions == N
     stored = _scalar(collector, "SELECT count() FROM otel_traces")
@@ -90,9 +88,7 @@ def test_backfill_faults_are_found_in_the_store_at_their_rates(collector: Runnin
     assert start <= low and high <= end
     services = {r[0] for r in collector.store.query("SELECT DISTINCT ServiceName FROM otel_traces")}
     assert services == {"support", "middleware", "billing", "erp"}
-    regions, entities = collector.store.query(
-        "SELECT uniqExact(Region), uniqExact(LegalEntity) FROM hops FINAL"
-    )[0]
+    regions, entities = collector.store.query("SELECT uniqExact(Region), uniqExact(LegalEntity) FROM hops FINAL")[0]
     assert regions >= 4 and entities == 5
 
 
