@@ -1,0 +1,52 @@
+"""A credential's data scope: the legal entities and regions whose hops it may see.
+
+Scope is enforced in SQL, never after fetching: every query over hops binds the two array
+parameters of :meth:`Scope.params` and keeps only rows for which :func:`in_scope` holds.
+An empty list means "no limit on that dimension"; an unrestricted scope binds two empty
+lists, so the same SQL serves every caller.
+
+A hop with no legal entity (or no region) is outside a scope limited on that dimension:
+least privilege, a scoped credential sees only what is positively marked as its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+_LE = "{scope_le:Array(String)}"
+_RG = "{scope_rg:Array(String)}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Legal entities and regions a credential may see; empty tuples mean no limit."""
+
+    legal_entities: tuple[str, ...] = ()
+    regions: tuple[str, ...] = ()
+
+    @property
+    def unrestricted(self) -> bool:
+        """True when the scope limits nothing."""
+        return not self.legal_entities and not self.regions
+
+    def params(self) -> dict[str, list[str]]:
+        """The bound parameters every scoped query takes."""
+        return {"scope_le": sorted(self.legal_entities), "scope_rg": sorted(self.regions)}
+
+    def allows(self, legal_entity: str, region: str) -> bool:
+        """The same rule as :func:`in_scope`, for one hop's values (pure checks and tests)."""
+        le_ok = not self.legal_entities or legal_entity in self.legal_entities
+        rg_ok = not self.regions or region in self.regions
+        return le_ok and rg_ok
+
+
+EVERYTHING = Scope()
+
+
+def in_scope(alias: str = "") -> str:
+    """SQL predicate over a hop row (``alias.`` prefixed) binding ``scope_le`` and ``scope_rg``."""
+    p = f"{alias}." if alias else ""
+    return (
+        f"((empty({_LE}) OR has({_LE}, toString({p}LegalEntity)))"
+        f" AND (empty({_RG}) OR has({_RG}, toString({p}Region))))"
+    )
