@@ -8,6 +8,7 @@ import json
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,20 +51,19 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             print(f"{len(rules)} rules, {len(receivers.receivers)} receivers: OK")
             return 0
-        return _serve(settings, once=args.once)
+        return _serve(settings, args.migrate_store, once=args.once)
     except (RuleError, LedgerlineError) as exc:
         print(f"ledgerline alerts: {exc}", file=sys.stderr)
         return 2
 
 
-def _serve(settings: Any, *, once: bool) -> int:
-    from alerts import schema
+def _serve(settings: Any, migrate_store: Callable[[Any], object], *, once: bool) -> int:
+    """Evaluate against the store; ``migrate_store`` is the composition root's registry."""
     from alerts.service import AlertService
-    from collector.migrations import migrate
     from collector.store import open_store
 
     store = open_store(settings)
-    migrate(store, schema.MIGRATIONS)
+    migrate_store(store)
     service = AlertService(settings, store)
     try:
         if once:

@@ -4,7 +4,7 @@ wins), the append-only transition history, the notification log and silences."""
 from __future__ import annotations
 
 from alerts import queries
-from collector.migrations import Migration
+from collector.store import Migration
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(200, "alerts: instance state and transition history", (queries.CREATE_STATE, queries.CREATE_HISTORY)),

@@ -82,13 +82,12 @@ def extra_rules(n: int, distinct: bool = False) -> list[dict[str, Any]]:
 
 
 def main(argv: list[str] | None = None) -> None:
-    from alerts import schema
     from alerts.evaluator import Evaluator
     from alerts.persist import Persistence
     from alerts.rules import load_rules, parse_rules
-    from collector.migrations import migrate
     from collector.settings import StoreSettings
     from collector.store import open_store
+    from ledgerline.schema import migrate_all
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=1_000_000)
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> None:
 
     dsn = args.dsn or f"chdb://{tempfile.mkdtemp(prefix='ledgerline-bench-alerts-')}"
     store = open_store(StoreSettings(clickhouse_url=dsn, clickhouse_database="bench_alerts", query_timeout_s=60))
-    migrate(store, schema.MIGRATIONS)
+    migrate_all(store)
     now = time.time_ns() // 1_000_000
     started = time.perf_counter()
     store.command(_GENERATE, {"now_ms": now, "spans": args.spans, "txns": max(1, args.spans // 4)})

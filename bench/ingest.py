@@ -37,13 +37,18 @@ def serve(data_dir: str) -> None:
     """Run a collector on an ephemeral port until stdin closes."""
     from collector.service import Collector
     from collector.settings import CollectorSettings
+    from collector.store import open_store
+    from ledgerline.schema import migrate_all
 
     settings = CollectorSettings(data_dir=Path(data_dir), http_port=0, grpc_port=0)
-    collector = Collector(settings)
+    store = open_store(settings)
+    migrate_all(store)
+    collector = Collector(settings, store)
     collector.start()
     print(READY, collector.http_port, flush=True)
     sys.stdin.read()
     collector.stop()
+    store.close()
 
 
 def load(port: int, spans: int, senders: int, batch: int) -> None:
@@ -88,12 +93,14 @@ def floor(spans: int, batch: int) -> float:
     from collector import native, otlp
     from collector.settings import StoreSettings
     from collector.store import open_store
+    from ledgerline.schema import migrate_all
 
     bodies = _bodies(batch, distinct=64)
     count = min(spans, 500_000) // batch
     chosen = [bodies[i % len(bodies)] for i in range(count)]
     with tempfile.TemporaryDirectory() as tmp:
         store = open_store(StoreSettings(data_dir=Path(tmp)))
+        migrate_all(store)
         # Warm the engine up as the collector was warmed by its load, then start afresh.
         store.insert_raw("otlp_ingest", native.frame(chosen[:8]), "Protobuf", native.INSERT_SETTINGS)
         store.command("TRUNCATE TABLE otel_traces")

@@ -23,9 +23,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collector.migrations import MIGRATIONS, migrate
 from collector.store import Store, open_store
-from lineage import metrics, schema
+from ledgerline.schema import migrate_all
+from lineage import metrics
 from lineage.flows import load_flows
 from lineage.service import Lineage, Window
 from lineage.settings import LineageSettings
@@ -136,8 +136,8 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
 def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False) -> None:
     """Load and measure; print one line per query."""
     settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
-    store = open_store(settings, migrate=False)
-    migrate(store, MIGRATIONS + schema.MIGRATIONS)
+    store = open_store(settings)
+    migrate_all(store)
     if reuse and store.query("SELECT count() FROM hops")[0][0]:
         print(f"reusing the spans already in {data_dir}")
         seconds = 0.0

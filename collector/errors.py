@@ -13,31 +13,27 @@ The hierarchy::
         ├── Unauthorized       a missing or wrong ingest token (401)
         └── Overloaded         the write queue is full, retry later (429)
 
-Lower-layer errors (clickhouse-connect, chdb, protobuf, zlib) are mapped at the
-boundary with ``raise ... from exc`` so callers catch only these.
+The base classes and the store errors live in collector/store/errors.py (the lowest
+layer); they are re-exported here. Lower-layer errors (clickhouse-connect, chdb,
+protobuf, zlib) are mapped at the boundary with ``raise ... from exc``.
 """
 
 from __future__ import annotations
 
+from collector.store.errors import ConfigError, LedgerlineError, QueryTimeout, StoreError, StoreUnavailable
 
-class LedgerlineError(Exception):
-    """Base class of every error ledgerline raises on purpose."""
-
-
-class ConfigError(LedgerlineError):
-    """Settings that cannot work, such as an unsafe bind address."""
-
-
-class StoreError(LedgerlineError):
-    """The store refused or failed a statement."""
-
-
-class StoreUnavailable(StoreError):
-    """The store cannot be reached, or a table it needs is offline."""
-
-
-class QueryTimeout(StoreError):
-    """A bounded query ran past its time limit."""
+__all__ = [
+    "ConfigError",
+    "IngestError",
+    "LedgerlineError",
+    "MalformedPayload",
+    "Overloaded",
+    "PayloadTooLarge",
+    "QueryTimeout",
+    "StoreError",
+    "StoreUnavailable",
+    "Unauthorized",
+]
 
 
 class IngestError(LedgerlineError):

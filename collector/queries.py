@@ -2,16 +2,6 @@
 
 from __future__ import annotations
 
-CREATE_SCHEMA_MIGRATIONS = """
-CREATE TABLE IF NOT EXISTS schema_migrations (
-    version UInt32,
-    name String,
-    applied_at DateTime64(3) DEFAULT now64(3)
-) ENGINE = ReplacingMergeTree ORDER BY version
-"""
-
-SELECT_APPLIED_VERSIONS = "SELECT DISTINCT version FROM schema_migrations ORDER BY version"
-
 # Column order of the rows the OTLP decoder produces for otel_traces.
 OTEL_TRACES_COLUMNS: tuple[str, ...] = (
     "Timestamp",

@@ -22,7 +22,7 @@ from collector.ingest import Ingestor
 from collector.metrics import CollectorMetrics
 from collector.settings import CollectorSettings
 from collector.sinks import make_sink
-from collector.store import Store, open_store
+from collector.store import Store
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
@@ -72,13 +72,12 @@ class UvicornThread:
 
 
 class Collector:
-    """The OTLP receiver with its writer; owns the store unless one is handed in."""
+    """The OTLP receiver with its writer, over a store opened (and migrated) by the caller."""
 
-    def __init__(self, settings: CollectorSettings, store: Store | None = None) -> None:
+    def __init__(self, settings: CollectorSettings, store: Store) -> None:
         settings.check_bind()
         self.settings = settings
-        self._owns_store = store is None
-        self.store = store or open_store(settings)
+        self.store = store
         self.metrics = CollectorMetrics()
         self.writer = BatchWriter(
             make_sink(self.store, settings.ingest_decoder),
@@ -119,12 +118,10 @@ class Collector:
         )
 
     def stop(self) -> None:
-        """Drain requests, flush the queue, close the store if this collector opened it."""
+        """Drain requests and flush the queue; the store stays open (its owner closes it)."""
         grace = self.settings.shutdown_timeout_s
         if self._grpc is not None:
             self._grpc.stop(grace).wait(grace)
         if self._http is not None:
             self._http.stop(grace)
         self.writer.close(grace)
-        if self._owns_store:
-            self.store.close()

@@ -24,14 +24,13 @@ def _collector_settings(args: argparse.Namespace) -> CollectorSettings:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply schema migrations and print what was applied."""
-    from collector.migrations import migrate
     from collector.store import open_store
-    from ledgerline.server import all_migrations
+    from ledgerline.schema import migrate_all
 
     settings = CollectorSettings()
-    store = open_store(settings, migrate=False)
+    store = open_store(settings)
     try:
-        applied = migrate(store, all_migrations())
+        applied = migrate_all(store)
     finally:
         store.close()
     print(
@@ -74,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="ledgerline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    from ledgerline.schema import migrate_all
+
+    parser.set_defaults(migrate_store=migrate_all)  # every sub-command that opens a store migrates with it
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the collector, lineage API and alerts (owns the embedded store)")
     _add_serve_options(serve)

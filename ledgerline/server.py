@@ -7,27 +7,18 @@ import signal
 import threading
 from typing import Any
 
-from collector.migrations import MIGRATIONS, Migration, migrate
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
+from ledgerline.schema import migrate_all
 
 log = logging.getLogger(__name__)
 
 
-def all_migrations() -> tuple[Migration, ...]:
-    """Every component's schema migrations, in version order."""
-    from alerts.schema import MIGRATIONS as ALERT_MIGRATIONS
-    from lineage.schema import MIGRATIONS as LINEAGE_MIGRATIONS
-
-    every = MIGRATIONS + tuple(LINEAGE_MIGRATIONS) + tuple(ALERT_MIGRATIONS)
-    return tuple(sorted(every, key=lambda m: m.version))
-
-
 def open_and_migrate(settings: CollectorSettings) -> Store:
     """Open the store and apply every component's migrations."""
-    store = open_store(settings, migrate=False)
-    applied = migrate(store, all_migrations())
+    store = open_store(settings)
+    applied = migrate_all(store)
     if applied:
         log.info("applied schema migrations %s", applied)
     return store

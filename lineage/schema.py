@@ -1,9 +1,190 @@
-"""Schema the lineage service adds (migration versions 100+): the exception audit trail
-and two time-ordered copies of hop data for the window aggregates."""
+"""Lineage's schema: business hops derived from raw spans, their keys, the exception audit
+trail and time-ordered copies of hop data for the window aggregates.
+
+Versions 2-4 (hops, entity edges, hop keys and span links) were released under the
+collector and keep their numbers, so existing stores are not migrated twice; new lineage
+migrations use 100-199.
+
+- ``hops``: one row per business hop, derived by ``hops_mv`` from spans with
+  ``biz.entity.type`` (the ``biz.*`` conventions are parsed here and nowhere else); ordered
+  by correlation ID.
+- ``entity_edges``: parent entity -> child entity, one row keyed on each end, so that
+  walking up or down the lineage is a primary-key seek either way.
+- ``hop_keys``: (entity type, entity id), (trace id, span id) and idempotency key -> hop,
+  for lookups by business key and for resolving span links.
+- ``span_links``: span links between hops, keyed on each end.
+
+The derived tables are ReplacingMergeTree keyed on the span, so a retried delivery of
+the same span collapses; readers use ``FINAL`` or aggregates that ignore duplicates.
+"""
 
 from __future__ import annotations
 
-from collector.migrations import Migration
+from collector.store import Migration
+
+_HOPS = """
+CREATE TABLE IF NOT EXISTS hops (
+    CorrelationId String,
+    Flow LowCardinality(String),
+    EntityType LowCardinality(String),
+    EntityId String,
+    ParentType LowCardinality(String),
+    ParentIds Array(String),
+    Step LowCardinality(String),
+    System LowCardinality(String),
+    Outcome LowCardinality(String),
+    ErrorCategory LowCardinality(String),
+    Amount Nullable(Float64),
+    Currency LowCardinality(String),
+    IdempotencyKey String,
+    Region LowCardinality(String),
+    LegalEntity LowCardinality(String),
+    StartTime DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    EndTime DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    DurationNs UInt64 CODEC(T64, ZSTD(1)),
+    TraceId String,
+    SpanId String,
+    ParentSpanId String,
+    ServiceName LowCardinality(String),
+    SpanName LowCardinality(String),
+    StatusCode LowCardinality(String),
+    StatusMessage String,
+    LinkTraceIds Array(String),
+    LinkSpanIds Array(String),
+    IngestedAt DateTime64(3) DEFAULT now64(3),
+    INDEX idx_start StartTime TYPE minmax GRANULARITY 1,
+    INDEX idx_end EndTime TYPE minmax GRANULARITY 1
+) ENGINE = ReplacingMergeTree(IngestedAt)
+PARTITION BY toYYYYMM(StartTime)
+ORDER BY (CorrelationId, TraceId, SpanId)
+"""
+
+# Attribute values arrive as the exporter's strings; arrays as JSON text.
+_HOPS_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS hops_mv TO hops AS
+SELECT
+    CorrelationId,
+    SpanAttributes['biz.flow'] AS Flow,
+    SpanAttributes['biz.entity.type'] AS EntityType,
+    SpanAttributes['biz.entity.id'] AS EntityId,
+    SpanAttributes['biz.parent.type'] AS ParentType,
+    arrayFilter(x -> x != '', if(startsWith(SpanAttributes['biz.parent.id'], '['),
+        JSONExtract(SpanAttributes['biz.parent.id'], 'Array(String)'),
+        [SpanAttributes['biz.parent.id']])) AS ParentIds,
+    SpanAttributes['biz.step'] AS Step,
+    if(SpanAttributes['biz.system'] != '', SpanAttributes['biz.system'], ServiceName) AS System,
+    multiIf(SpanAttributes['biz.outcome'] != '', lower(SpanAttributes['biz.outcome']),
+            StatusCode = 'Error', 'failed', 'ok') AS Outcome,
+    SpanAttributes['biz.error.category'] AS ErrorCategory,
+    toFloat64OrNull(SpanAttributes['biz.amount']) AS Amount,
+    upper(SpanAttributes['biz.currency']) AS Currency,
+    SpanAttributes['biz.idempotency_key'] AS IdempotencyKey,
+    SpanAttributes['biz.region'] AS Region,
+    SpanAttributes['biz.legal_entity'] AS LegalEntity,
+    Timestamp AS StartTime,
+    fromUnixTimestamp64Nano(toUnixTimestamp64Nano(Timestamp) + toInt64(Duration)) AS EndTime,
+    Duration AS DurationNs,
+    TraceId, SpanId, ParentSpanId, ServiceName, SpanName, StatusCode, StatusMessage,
+    `Links.TraceId` AS LinkTraceIds,
+    `Links.SpanId` AS LinkSpanIds,
+    now64(3) AS IngestedAt
+FROM otel_traces
+WHERE SpanAttributes['biz.entity.type'] != ''
+"""
+
+_EDGES = """
+CREATE TABLE IF NOT EXISTS entity_edges (
+    KeyType LowCardinality(String),
+    KeyId String,
+    Direction Enum8('child' = 1, 'parent' = 2),
+    ParentType LowCardinality(String),
+    ParentId String,
+    ChildType LowCardinality(String),
+    ChildId String,
+    CorrelationId String,
+    Step LowCardinality(String),
+    TraceId String,
+    SpanId String,
+    SeenAt DateTime64(9)
+) ENGINE = ReplacingMergeTree
+ORDER BY (KeyType, KeyId, Direction, ParentType, ParentId, ChildType, ChildId, TraceId, SpanId)
+"""
+
+# One row keyed on the parent (its neighbour is a child) and one keyed on the child.
+_EDGES_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS entity_edges_mv TO entity_edges AS
+SELECT
+    if(side = 1, ParentType, EntityType) AS KeyType,
+    if(side = 1, ParentId, EntityId) AS KeyId,
+    CAST(side, 'Enum8(\\'child\\' = 1, \\'parent\\' = 2)') AS Direction,
+    ParentType, ParentId, EntityType AS ChildType, EntityId AS ChildId,
+    CorrelationId, Step, TraceId, SpanId, StartTime AS SeenAt
+FROM hops
+ARRAY JOIN ParentIds AS ParentId
+ARRAY JOIN [1, 2] AS side
+WHERE ParentType != ''
+"""
+
+_HOP_KEYS = """
+CREATE TABLE IF NOT EXISTS hop_keys (
+    KeyKind Enum8('entity' = 1, 'span' = 2, 'idempotency' = 3),
+    KeyType String,
+    KeyId String,
+    CorrelationId String,
+    EntityType LowCardinality(String),
+    EntityId String,
+    Step LowCardinality(String),
+    TraceId String,
+    SpanId String,
+    StartTime DateTime64(9)
+) ENGINE = ReplacingMergeTree
+ORDER BY (KeyKind, KeyType, KeyId, CorrelationId, TraceId, SpanId)
+"""
+
+_HOP_KEYS_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS hop_keys_mv TO hop_keys AS
+SELECT
+    CAST(k.1, 'Enum8(\\'entity\\' = 1, \\'span\\' = 2, \\'idempotency\\' = 3)') AS KeyKind,
+    k.2 AS KeyType, k.3 AS KeyId,
+    CorrelationId, EntityType, EntityId, Step, TraceId, SpanId, StartTime
+FROM hops
+ARRAY JOIN arrayFilter(t -> t.3 != '', [
+    ('entity', toString(EntityType), EntityId),
+    ('span', TraceId, SpanId),
+    ('idempotency', '', IdempotencyKey)]) AS k
+"""
+
+_SPAN_LINKS = """
+CREATE TABLE IF NOT EXISTS span_links (
+    KeyTraceId String,
+    KeySpanId String,
+    Direction Enum8('out' = 1, 'in' = 2),
+    OtherTraceId String,
+    OtherSpanId String,
+    CorrelationId String,
+    EntityType LowCardinality(String),
+    EntityId String,
+    SeenAt DateTime64(9)
+) ENGINE = ReplacingMergeTree
+ORDER BY (KeyTraceId, KeySpanId, Direction, OtherTraceId, OtherSpanId)
+"""
+
+# "out": the key span links to the other span; "in": the other span links to the key.
+# CorrelationId/Entity* always describe the linking (source) hop.
+_SPAN_LINKS_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS span_links_mv TO span_links AS
+SELECT
+    if(side = 1, TraceId, LinkTraceId) AS KeyTraceId,
+    if(side = 1, SpanId, LinkSpanId) AS KeySpanId,
+    CAST(side, 'Enum8(\\'out\\' = 1, \\'in\\' = 2)') AS Direction,
+    if(side = 1, LinkTraceId, TraceId) AS OtherTraceId,
+    if(side = 1, LinkSpanId, SpanId) AS OtherSpanId,
+    CorrelationId, EntityType, EntityId, StartTime AS SeenAt
+FROM hops
+ARRAY JOIN LinkTraceIds AS LinkTraceId, LinkSpanIds AS LinkSpanId
+ARRAY JOIN [1, 2] AS side
+"""
+
 
 # Append-only (plain MergeTree, never replaced): every acknowledgement and resolution is
 # kept; the current state of an exception is its latest action.
@@ -82,6 +263,9 @@ _BACKFILL = (
 )
 
 MIGRATIONS: tuple[Migration, ...] = (
+    Migration(2, "hops derived by materialized view", (_HOPS, _HOPS_MV)),
+    Migration(3, "entity edges, both directions", (_EDGES, _EDGES_MV)),
+    Migration(4, "hop keys and span links", (_HOP_KEYS, _HOP_KEYS_MV, _SPAN_LINKS, _SPAN_LINKS_MV)),
     Migration(100, "lineage: exception actions audit trail", (_EXCEPTION_ACTIONS,)),
     Migration(
         101,

@@ -16,6 +16,7 @@ import pytest
 from collector.service import Collector
 from collector.settings import CollectorSettings, StoreSettings
 from collector.store import Store, open_store
+from ledgerline.schema import migrate_all
 
 _COUNTER = itertools.count()
 
@@ -44,8 +45,9 @@ def store_settings(chdb_path: Path, request: pytest.FixtureRequest) -> StoreSett
 
 @pytest.fixture
 def store(store_settings: StoreSettings) -> Iterator[Store]:
-    """An opened, migrated store on a fresh database."""
+    """An opened store on a fresh database, with every component's migrations applied."""
     opened = open_store(store_settings)
+    migrate_all(opened)
     yield opened
     opened.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": opened.database})
 

@@ -12,10 +12,8 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from alerts import schema
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
-from collector.migrations import migrate
 from collector.store import Store
 
 MIN = 60_000
@@ -139,8 +137,7 @@ def rules_file(tmp_path: Any, text: str) -> Any:
 
 
 def service(store: Store, rules: Any, receivers: str = "") -> AlertService:
-    """An alert service on ``store`` with the alert migrations applied and fast retries."""
-    migrate(store, schema.MIGRATIONS)
+    """An alert service on ``store`` (migrated by its fixture) with fast retries."""
     settings = AlertSettings(
         clickhouse_url=store.dsn,
         clickhouse_database=store.database,

@@ -9,7 +9,6 @@ import pytest
 
 from alerts.kinds import run_rule
 from alerts.rules import load_rules, parse_rules
-from collector.migrations import migrate
 from collector.store import Store
 from tests.alerts.helpers import HOUR, MIN, T0, hop, posting, service
 
@@ -42,9 +41,6 @@ def test_exception_backlog_size_growth_and_oldest_age(exceptions: Store) -> None
 
 
 def test_exceptions_resolved_by_people_leave_the_backlog(exceptions: Store) -> None:
-    from lineage.schema import MIGRATIONS  # the lineage table this rule reads when it exists
-
-    migrate(exceptions, MIGRATIONS)
     exc_id = exceptions.query("SELECT lower(leftPad(hex(cityHash64('invoice', 'INV-E1', 'invoice.issued')), 16, '0'))")
     exceptions.insert(
         "exception_actions",

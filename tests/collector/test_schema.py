@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from bench.payloads import hop_request
-from collector.migrations import MIGRATIONS, migrate
 from collector.sinks import NativeSink
 from collector.store import Store
 from collector.writer import Payload
+from ledgerline.schema import MIGRATIONS, migrate_all
 
 # The OpenTelemetry Collector ClickHouse exporter's otel_traces columns and types.
 EXPORTER_COLUMNS = {
@@ -48,7 +48,7 @@ def test_otel_traces_matches_the_exporter(store: Store) -> None:
 def test_migrations_are_recorded_and_idempotent(store: Store) -> None:
     versions = [v for (v,) in store.query("SELECT version FROM schema_migrations ORDER BY version")]
     assert versions == [m.version for m in MIGRATIONS]
-    assert migrate(store) == []
+    assert migrate_all(store) == []
     assert store.query("SELECT count() FROM schema_migrations") == [(len(MIGRATIONS),)]
 
 

@@ -14,13 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from collector.migrations import migrate
 from collector.service import UvicornThread
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
+from ledgerline.schema import migrate_all
 from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.runner import run_simulation
-from lineage import schema
 from lineage.app import create_app
 from lineage.settings import LineageSettings
 from tests.conftest import start_collector
@@ -42,7 +41,7 @@ def running_stack(chdb_path: Path, count: int = 200, seed: int = 7) -> Iterator[
     """Collector + lineage API on loopback over a fresh database filled by the simulator."""
     database = f"dash_{os.getpid()}_{next(_SEQ)}"
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate(store, schema.MIGRATIONS)
+    migrate_all(store)
     collector = start_collector(store)
     api = None
     try:

@@ -20,8 +20,8 @@ import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from collector.errors import QueryTimeout, StoreError, StoreUnavailable
-from collector.settings import StoreSettings
+from collector.store.errors import QueryTimeout, StoreError, StoreUnavailable
+from collector.store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -165,11 +165,7 @@ class Store:
         self._local = threading.local()
 
 
-def open_store(settings: StoreSettings, *, migrate: bool = True) -> Store:
-    """Open the store and bring its schema up to date."""
-    store = Store(settings)
-    if migrate:
-        from collector.migrations import migrate as run_migrations
-
-        run_migrations(store)
-    return store
+def open_store(settings: StoreSettings) -> Store:
+    """Open the store (creating its database). Schema changes are applied by the composition
+    root's one migration registry (ledgerline/schema.py), never lazily here."""
+    return Store(settings)

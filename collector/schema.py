@@ -1,0 +1,69 @@
+"""The collector's schema (migration versions 1-99): raw spans and the OTLP staging table.
+
+- ``otel_traces``: raw spans, column for column what the OpenTelemetry Collector's
+  ClickHouse exporter creates, plus a materialized ``CorrelationId``.
+- ``otlp_ingest``: a Null-engine staging table; the collector inserts OTLP request bytes
+  and ``otlp_ingest_mv`` flattens them into ``otel_traces`` (see collector/native.py).
+
+Business hops and their keys are derived from ``otel_traces`` by lineage's migrations.
+"""
+
+from __future__ import annotations
+
+from collector import native
+from collector.store import Migration
+
+# The correlation ID: the attribute, its underscore spelling, or W3C baggage carried as
+# a span attribute named "baggage" (key1=v1;prop,key2=v2, values percent-encoded).
+_CORRELATION_EXPR = r"""multiIf(
+    SpanAttributes['correlation.id'] != '', SpanAttributes['correlation.id'],
+    SpanAttributes['correlation_id'] != '', SpanAttributes['correlation_id'],
+    decodeURLComponent(extract(SpanAttributes['baggage'], '(?:^|,)\\s*correlation\\.id\\s*=\\s*([^,;]*)')))"""
+
+_OTEL_TRACES = f"""
+CREATE TABLE IF NOT EXISTS otel_traces (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    CorrelationId String MATERIALIZED {_CORRELATION_EXPR} CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_correlation_id CorrelationId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1
+) ENGINE = MergeTree
+PARTITION BY toDate(Timestamp)
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
+"""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "otel_traces, exporter-compatible, with CorrelationId", (_OTEL_TRACES,)),
+    Migration(5, "native OTLP protobuf staging", (native.STAGING_TABLE, native.STAGING_VIEW)),
+)

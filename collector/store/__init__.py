@@ -1,0 +1,21 @@
+"""The store API: one clickhouse-connect client for the embedded engine and a ClickHouse server,
+its errors, its settings and the migration runner. Every component reaches ClickHouse through it."""
+
+from collector.store.client import Store, open_store
+from collector.store.errors import ConfigError, LedgerlineError, QueryTimeout, StoreError, StoreUnavailable
+from collector.store.migrations import Migration, applied_versions, migrate
+from collector.store.settings import StoreSettings
+
+__all__ = [
+    "ConfigError",
+    "LedgerlineError",
+    "Migration",
+    "QueryTimeout",
+    "Store",
+    "StoreError",
+    "StoreSettings",
+    "StoreUnavailable",
+    "applied_versions",
+    "migrate",
+    "open_store",
+]

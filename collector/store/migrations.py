@@ -1,0 +1,52 @@
+"""The migration runner: versioned, idempotent schema changes recorded in ``schema_migrations``.
+
+Each component owns its migrations (collector/schema.py, lineage/schema.py, alerts/schema.py,
+...) as :class:`Migration` tuples; one registry at the composition root
+(ledgerline/schema.py) applies the same ordered set everywhere: ``serve``, ``migrate``,
+``alerts``, benchmarks and tests. Statements are safe to run twice (``IF NOT EXISTS``), so
+a migration interrupted half-way is simply run again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from collector.store import queries
+from collector.store.client import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One schema version: statements that are each safe to run again."""
+
+    version: int
+    name: str
+    statements: tuple[str, ...]
+
+
+def applied_versions(store: Store) -> set[int]:
+    """Versions already recorded in ``schema_migrations``."""
+    store.command(queries.CREATE_SCHEMA_MIGRATIONS)
+    return {int(row[0]) for row in store.query(queries.SELECT_APPLIED_VERSIONS)}
+
+
+def migrate(store: Store, migrations: Sequence[Migration]) -> list[int]:
+    """Apply every migration not yet recorded, in version order; return the versions applied."""
+    versions = [m.version for m in migrations]
+    if len(set(versions)) != len(versions):
+        raise ValueError(f"duplicate migration versions in {sorted(versions)}")
+    done = applied_versions(store)
+    applied: list[int] = []
+    for migration in sorted(migrations, key=lambda m: m.version):
+        if migration.version in done:
+            continue
+        log.info("applying migration %d: %s", migration.version, migration.name)
+        for statement in migration.statements:
+            store.command(statement)
+        store.insert("schema_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
+        applied.append(migration.version)
+    return applied
