@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from alerts.durations import format_duration
 from alerts.rules import BurnWindow
+from lineage.timeparse import format_duration
 
 
 @dataclass(frozen=True)

@@ -12,10 +12,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from alerts.durations import parse_duration
 from alerts.model import has_template
+from lineage.timeparse import parse_seconds
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+Duration = Annotated[float, BeforeValidator(parse_seconds)]
 Team = Literal["support-ops", "finance-ops", "platform"]
 Severity = Literal["critical", "error", "warning", "info"]
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")

@@ -44,8 +44,9 @@ def _start_dashboard(api_url: str, port: int) -> subprocess.Popen[bytes] | None:
 def run(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C."""
     from ledgerline.server import Server, print_urls, wait_for_signal
-    from ledgerline.simulator.config import SimConfig, parse_duration
+    from ledgerline.simulator.config import SimConfig
     from ledgerline.simulator.runner import run_simulation
+    from lineage.timeparse import parse_seconds
 
     settings = CollectorSettings(http_port=args.http_port, grpc_port=args.grpc_port)
     server = Server(settings, api_port=args.api_port)
@@ -59,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     config = SimConfig(
         seed=args.seed,
         rate=args.rate,
-        backfill_s=parse_duration(args.backfill),
+        backfill_s=parse_seconds(args.backfill),
         live=True,
         endpoint=server.urls()["otlp_http"],
     )

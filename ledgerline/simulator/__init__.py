@@ -5,7 +5,7 @@ the OpenTelemetry SDK with one TracerProvider per system; :func:`run_simulation`
 backfill and then live traffic; :mod:`.cli` adds ``ledgerline simulate``.
 """
 
-from ledgerline.simulator.config import DEFAULT_FAULT_RATES, FAULT_KINDS, SimConfig, parse_duration
+from ledgerline.simulator.config import DEFAULT_FAULT_RATES, FAULT_KINDS, SimConfig
 from ledgerline.simulator.runner import Summary, run_simulation
 
-__all__ = ["DEFAULT_FAULT_RATES", "FAULT_KINDS", "SimConfig", "Summary", "parse_duration", "run_simulation"]
+__all__ = ["DEFAULT_FAULT_RATES", "FAULT_KINDS", "SimConfig", "Summary", "run_simulation"]

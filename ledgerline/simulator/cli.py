@@ -9,13 +9,14 @@ import sys
 import threading
 from typing import Any
 
-from ledgerline.simulator.config import DEFAULT_FAULT_RATES, FAULT_KINDS, TOKEN_ENV, SimConfig, parse_duration
+from ledgerline.simulator.config import DEFAULT_FAULT_RATES, FAULT_KINDS, TOKEN_ENV, SimConfig
 from ledgerline.simulator.runner import run_simulation
+from lineage.timeparse import parse_seconds
 
 
 def _duration(text: str) -> float:
     try:
-        return parse_duration(text)
+        return parse_seconds(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from exc
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -34,19 +33,6 @@ DEFAULT_HTTP_ENDPOINT = "http://127.0.0.1:4318/v1/traces"
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 TOKEN_ENV = "LEDGERLINE_INGEST_TOKEN"
 DEFAULT_BACKFILL_CAP = 5000
-
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float:
-    """Seconds in ``"90"``, ``"90s"``, ``"15m"``, ``"24h"``, ``"1h30m"`` or ``"2d"``."""
-    text = text.strip().lower()
-    if re.fullmatch(r"\d+(\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|min|s|m|h|d)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 90s, 15m, 24h, 1h30m)")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 @dataclass(frozen=True)

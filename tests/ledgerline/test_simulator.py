@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from ledgerline.simulator import FAULT_KINDS, SimConfig, Summary, parse_duration, run_simulation
+from ledgerline.simulator import FAULT_KINDS, SimConfig, Summary, run_simulation
 from ledgerline.simulator.cli import config_from_args, register
 from ledgerline.simulator.scenario import (
     HOUR,
@@ -169,12 +169,6 @@ def test_live_phase_paces_and_stops_at_count() -> None:
     assert 0.1 < summary.elapsed_s < 5
     spans = [s for e in exporters for s in e.get_finished_spans()]
     assert len(spans) == summary.spans_sent
-
-
-def test_parse_duration() -> None:
-    assert parse_duration("24h") == 86400 and parse_duration("1h30m") == 5400 and parse_duration("90") == 90
-    with pytest.raises(ValueError):
-        parse_duration("soon")
 
 
 def test_config_rejects_bad_rates() -> None:

@@ -8,7 +8,6 @@ import pytest
 
 from lineage.flows import FlowConfigError, load_flows, parse_flows
 from lineage.settings import LineageSettings
-from lineage.timeparse import parse_duration
 
 
 def test_default_flows() -> None:
@@ -84,17 +83,6 @@ def test_invalid_files_are_refused_with_line(text: str, message: str) -> None:
 def test_unreadable_file(tmp_path: Path) -> None:
     with pytest.raises(FlowConfigError, match="cannot read the flows file"):
         load_flows(tmp_path / "missing.yaml")
-
-
-@pytest.mark.parametrize("text, seconds", [("90s", 90), ("15m", 900), ("1h30m", 5400), ("2d", 172800), ("500ms", 0.5)])
-def test_durations(text: str, seconds: float) -> None:
-    assert parse_duration(text).total_seconds() == seconds
-
-
-@pytest.mark.parametrize("text", ["", "5", "5 m", "m5", "1h-2m"])
-def test_bad_durations(text: str) -> None:
-    with pytest.raises(ValueError):
-        parse_duration(text)
 
 
 def test_app_refuses_an_invalid_flows_file(tmp_path: Path, store: object) -> None:
