@@ -11,10 +11,11 @@ import os
 from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from alerts.rules import Duration, RuleError
+from collector.config import read_yaml, source_text, validate
+from collector.store.errors import ConfigError
 
 
 class Receiver(BaseModel):
@@ -39,6 +40,10 @@ class Receiver(BaseModel):
                 raise ValueError("pagerduty needs routing_key_env")
         if not (self.url or self.url_env):
             raise ValueError("give url or url_env")
+        # Secrets live in the environment; a missing one is a start-up error, not a failed page later.
+        for var in (self.url_env, self.routing_key_env):
+            if var and not os.environ.get(var):
+                raise ValueError(f"environment variable {var} is not set")
         return self
 
     def target(self) -> str:
@@ -146,14 +151,12 @@ def _match(route: Route, labels: dict[str, str], policy: Policy) -> list[Policy]
 
 
 def load_receivers(source: str | Path | None) -> ReceiversConfig:
-    """From a file path, inline YAML/JSON, or nothing (no receivers)."""
+    """From a file path, inline YAML/JSON, or nothing (no receivers); errors name the line."""
     if not source:
         return ReceiversConfig()
-    text = str(source)
-    path = Path(text)
     try:
-        if "\n" not in text and not text.lstrip().startswith("{") and path.exists():
-            text = path.read_text()
-        return ReceiversConfig.model_validate(yaml.safe_load(text) or {})
-    except (OSError, yaml.YAMLError, ValidationError) as exc:
-        raise RuleError(f"receivers config: {exc}") from None
+        text, name = source_text(source, "receivers config")
+        doc = read_yaml(text, name)
+        return validate(ReceiversConfig, doc.data or {}, doc)
+    except ConfigError as exc:
+        raise RuleError(str(exc)) from None

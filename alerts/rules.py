@@ -1,7 +1,7 @@
 """Alert rules: pydantic models, per-kind parameters and the YAML loader.
 
-A rule file is ``{rules: [...]}``. Validation errors name the rule and the field, e.g.
-``rule 'PostingLatencyHigh': expr.threshold: not a duration: 'soon'``.
+A rule file is ``{rules: [...]}``. Validation errors name the file, the line, the rule and the
+field, e.g. ``rules.yaml, line 12: rule 'PostingLatencyHigh': expr.threshold: not a duration``.
 """
 
 from __future__ import annotations
@@ -9,20 +9,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from alerts.model import has_template
+from collector.config import YamlDoc, read_yaml
+from collector.store.errors import ConfigError
 from lineage.timeparse import parse_seconds
 
+Loc = tuple[str | int, ...]
 Duration = Annotated[float, BeforeValidator(parse_seconds)]
 Team = Literal["support-ops", "finance-ops", "platform"]
 Severity = Literal["critical", "error", "warning", "info"]
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
 
 
-class RuleError(ValueError):
-    """A rule file that cannot be used; the message names the rule and field."""
+class RuleError(ConfigError):
+    """A rule or receivers file that cannot be used; the message names the line, rule and field."""
 
 
 class _Params(BaseModel):
@@ -184,18 +186,21 @@ class Rule(BaseModel):
         return {**self.labels, "alertname": self.name, "severity": self.severity, "team": self.team}
 
 
-def _rule_error(index: int, raw: Any, exc: ValidationError, prefix: str = "") -> RuleError:
+def _rule_error(index: int, raw: Any, exc: ValidationError, doc: YamlDoc | None, prefix: Loc = ()) -> RuleError:
     name = raw.get("name") if isinstance(raw, dict) else None
     who = f"rule {name!r}" if name else f"rule #{index + 1}"
-    parts = []
-    for err in exc.errors():
-        loc = ".".join(str(p) for p in err["loc"])
-        parts.append(f"{prefix}{loc}: {err['msg']}" if loc or prefix else err["msg"])
-    return RuleError(f"{who}: " + "; ".join(parts))
+    first = exc.errors()[0]
+    loc = (*prefix, *first["loc"])
+    field = ".".join(str(p) for p in loc)
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    problem = f"{who}: {field}: {first['msg']}{more}" if field else f"{who}: {first['msg']}{more}"
+    line = doc.line_of(("rules", index, *loc)) if doc else None
+    where = f"{doc.source}, line {line}: " if doc and line else (f"{doc.source}: " if doc else "")
+    return RuleError(where + problem)
 
 
-def parse_rules(data: Any, source: str = "<rules>") -> list[Rule]:
-    """Validate a parsed rule document; RuleError names the rule and field at fault."""
+def parse_rules(data: Any, source: str = "<rules>", doc: YamlDoc | None = None) -> list[Rule]:
+    """Validate a parsed rule document; RuleError names the line, the rule and the field at fault."""
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise RuleError(f"{source}: expected a mapping with a 'rules' list")
     rules: list[Rule] = []
@@ -203,11 +208,11 @@ def parse_rules(data: Any, source: str = "<rules>") -> list[Rule]:
         try:
             rule = Rule.model_validate(raw)
         except ValidationError as exc:
-            raise _rule_error(index, raw, exc) from None
+            raise _rule_error(index, raw, exc, doc) from None
         try:
             rule.params  # noqa: B018 - validates the kind's parameters
         except ValidationError as exc:
-            raise _rule_error(index, raw, exc, prefix="expr.") from None
+            raise _rule_error(index, raw, exc, doc, prefix=("expr",)) from None
         rules.append(rule)
     names = [r.name for r in rules]
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -220,7 +225,11 @@ def load_rules(path: Path | str | None = None) -> list[Rule]:
     """Load and validate a rule file (default: the packaged ``alerts/rules.yaml``)."""
     path = Path(path) if path else DEFAULT_RULES
     try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise RuleError(f"{path}: {exc}") from None
-    return parse_rules(data, str(path))
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise RuleError(f"{path}: cannot read the rule file: {exc.strerror or exc}") from None
+    try:
+        doc = read_yaml(text, str(path))
+    except ConfigError as exc:
+        raise RuleError(str(exc)) from None
+    return parse_rules(doc.data, str(path), doc)

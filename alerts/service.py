@@ -11,8 +11,8 @@ from alerts.dispatch import Dispatcher
 from alerts.evaluator import Evaluator
 from alerts.model import Alert, Transition
 from alerts.persist import Persistence
-from alerts.routing import load_receivers
-from alerts.rules import load_rules
+from alerts.routing import ReceiversConfig, load_receivers
+from alerts.rules import Rule, load_rules
 from alerts.settings import AlertSettings
 from alerts.silences import Silence
 from collector.store import Store
@@ -28,11 +28,18 @@ def now_ms() -> int:
 class AlertService:
     """Evaluates rules and delivers notifications. ``run_once(now)`` is the fake-clock entry."""
 
-    def __init__(self, settings: AlertSettings, store: Store) -> None:
+    def __init__(
+        self,
+        settings: AlertSettings,
+        store: Store,
+        rules: list[Rule] | None = None,
+        receivers: ReceiversConfig | None = None,
+    ) -> None:
+        """``rules``/``receivers`` already validated by the caller, else read from ``settings``."""
         self.settings = settings
         self.persistence = Persistence(store)
-        self.rules = load_rules(settings.alert_rules)
-        self.receivers = load_receivers(settings.alert_receivers)
+        self.rules = rules if rules is not None else load_rules(settings.alert_rules)
+        self.receivers = receivers if receivers is not None else load_receivers(settings.alert_receivers)
         self.evaluator = Evaluator(
             self.persistence,
             self.rules,

@@ -7,11 +7,16 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
+from collector.config import settings_error
 from collector.errors import LedgerlineError
 from collector.settings import CollectorSettings
 
 
 def _collector_settings(args: argparse.Namespace) -> CollectorSettings:
+    from ledgerline.config import read_settings
+
     overrides: dict[str, object] = {}
     for name in ("host", "http_port", "grpc_port"):
         value = getattr(args, name, None)
@@ -19,15 +24,16 @@ def _collector_settings(args: argparse.Namespace) -> CollectorSettings:
             overrides[name] = value
     if getattr(args, "insecure", False):
         overrides["insecure"] = True
-    return CollectorSettings(**overrides)  # type: ignore[arg-type]
+    return read_settings(CollectorSettings, **overrides)
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply schema migrations and print what was applied."""
     from collector.store import open_store
+    from ledgerline.config import read_settings
     from ledgerline.schema import migrate_all
 
-    settings = CollectorSettings()
+    settings = read_settings(CollectorSettings)
     store = open_store(settings)
     try:
         applied = migrate_all(store)
@@ -42,10 +48,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the collector and the lineage API until interrupted."""
+    from ledgerline.config import read_settings
     from ledgerline.server import Server, print_urls, wait_for_signal
     from lineage.settings import LineageSettings
 
-    api_port = args.api_port if args.api_port is not None else LineageSettings().api_port
+    api_port = args.api_port if args.api_port is not None else read_settings(LineageSettings).api_port
     server = Server(_collector_settings(args), api_port=api_port)
     server.start()
     print_urls(server)
@@ -102,6 +109,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         return int(args.func(args))
+    except ValidationError as exc:  # settings built outside read_settings: still one line
+        print(f"ledgerline: error: {settings_error(exc)}", file=sys.stderr)
+        return 2
     except LedgerlineError as exc:
         print(f"ledgerline: error: {exc}", file=sys.stderr)
         return 2

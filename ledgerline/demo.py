@@ -43,12 +43,13 @@ def _start_dashboard(api_url: str, port: int) -> subprocess.Popen[bytes] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C."""
+    from ledgerline.config import read_settings
     from ledgerline.server import Server, print_urls, wait_for_signal
     from ledgerline.simulator.config import SimConfig
     from ledgerline.simulator.runner import run_simulation
     from lineage.timeparse import parse_seconds
 
-    settings = CollectorSettings(http_port=args.http_port, grpc_port=args.grpc_port)
+    settings = read_settings(CollectorSettings, http_port=args.http_port, grpc_port=args.grpc_port)
     server = Server(settings, api_port=args.api_port)
     server.start()
     print(f"ledgerline demo: embedded store at {settings.dsn}", flush=True)

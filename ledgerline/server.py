@@ -10,6 +10,7 @@ from typing import Any
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
+from ledgerline.config import load_serve_config
 from ledgerline.schema import migrate_all
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,8 @@ class Server:
     """The parts ``ledgerline serve`` runs, started and stopped in a safe order."""
 
     def __init__(self, settings: CollectorSettings, api_port: int = 8000) -> None:
-        settings.check_bind()
+        # Every setting and file is checked before the store is opened or a port is bound.
+        self.config = load_serve_config(settings)
         self.settings = settings
         self.store = open_and_migrate(settings)
         self.collector = Collector(settings, store=self.store)
@@ -40,16 +42,21 @@ class Server:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
         from alerts.api import create_router
         from alerts.service import AlertService
-        from alerts.settings import AlertSettings
+        from lineage.app import create_app
 
-        self.collector.start()
-        self.alerts = AlertService(AlertSettings(), self.store)
-        self.alerts.start()
-        app = _lineage_app(self.store)
-        app.include_router(create_router(self.alerts))
-        self.api = UvicornThread(app, self.settings.host, self.api_port)
-        self.api.start()
-        self.api_port = self.api.port
+        cfg = self.config
+        try:
+            self.collector.start()
+            self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers)
+            self.alerts.start()
+            app = create_app(cfg.lineage, self.store, cfg.flows)
+            app.include_router(create_router(self.alerts))
+            self.api = UvicornThread(app, self.settings.host, self.api_port)
+            self.api.start()
+            self.api_port = self.api.port
+        except BaseException:
+            self.stop()  # nothing left running, the store closed cleanly
+            raise
 
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed before this returns."""
@@ -59,6 +66,7 @@ class Server:
             self.api.stop()
         self.collector.stop()
         self.store.close()
+        self.alerts = self.api = None
 
     def urls(self) -> dict[str, str]:
         """Where each part listens."""
@@ -71,13 +79,6 @@ class Server:
         if self.api is not None:
             urls["api"] = f"http://{host}:{self.api_port}/docs"
         return urls
-
-
-def _lineage_app(store: Store) -> Any:
-    from lineage.app import create_app
-    from lineage.settings import LineageSettings
-
-    return create_app(LineageSettings(), store)
 
 
 def print_urls(server: Server) -> None:

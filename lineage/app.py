@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from collector.errors import QueryTimeout, StoreError
 from collector.store import Store
 from lineage import metrics
-from lineage.flows import Flow, load_flows
+from lineage.flows import Flow, FlowConfig, load_flows
 from lineage.models import (
     ActionIn,
     Backlog,
@@ -107,14 +107,14 @@ def _store_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": f"{what}: {first}"}, headers={"Retry-After": "2"})
 
 
-def create_app(settings: LineageSettings, store: Store) -> FastAPI:
-    """The lineage API over ``store``; refuses to start on an invalid flows file."""
+def create_app(settings: LineageSettings, store: Store, flows: FlowConfig | None = None) -> FastAPI:
+    """The lineage API over ``store``; ``flows`` already loaded, else read (an invalid file is refused)."""
     app = FastAPI(
         title="ledgerline lineage",
         version="1",
         description="Business-transaction lineage, SLAs and exceptions reconstructed from stored hops.",
     )
-    app.state.lineage = Lineage(settings, store, load_flows(settings.flows))
+    app.state.lineage = Lineage(settings, store, flows or load_flows(settings.flows))
     app.add_exception_handler(StoreError, _store_error)
     _routes(app)
     return app

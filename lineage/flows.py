@@ -13,12 +13,13 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from collector.store.errors import ConfigError
 from lineage.timeparse import parse_duration
 
 DEFAULT_PATH = Path(__file__).with_name("flows.yaml")
 
 
-class FlowConfigError(ValueError):
+class FlowConfigError(ConfigError):
     """The flows file cannot be used; the message names the line and the problem."""
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from alerts.burnrate import burn_factor
@@ -81,7 +83,8 @@ def test_templates_expand_labels_value_and_examples() -> None:
     assert text == "sap 1h30m C1, C2 5400"
 
 
-def test_receivers_route_by_team_and_round_repeat_interval() -> None:
+def test_receivers_route_by_team_and_round_repeat_interval(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLACK_URL", "http://slack.test/hook")
     cfg = load_receivers("""
 receivers:
   - {name: a, type: webhook, url: "http://a"}
@@ -98,3 +101,24 @@ route:
     assert [p.receiver for p in cfg.policies({"team": "platform"})] == ["a"]
     with pytest.raises(RuleError, match="unknown receiver"):
         load_receivers("receivers: []\nroute: {receiver: nope}")
+
+
+def test_receiver_errors_name_the_line_and_missing_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NO_SUCH_SLACK_URL", raising=False)
+    path = tmp_path / "receivers.yaml"
+    path.write_text("receivers:\n  - {name: a, type: webhook, url: http://a}\n  - {name: b, type: smoke}\n")
+    with pytest.raises(RuleError, match=rf"^{path}, line 3: receivers.1.type: Input should be"):
+        load_receivers(str(path))
+    with pytest.raises(RuleError, match="line 2: .*NO_SUCH_SLACK_URL is not set"):
+        load_receivers("receivers:\n  - {name: s, type: slack, url_env: NO_SUCH_SLACK_URL}\n")
+
+
+def test_rule_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    ok = "  - name: Ok\n    kind: stuck\n    team: platform\n    expr: {older_than: 1h}\n"
+    path.write_text(f"rules:\n{ok}  - name: Bad\n    kind: bogus\n")
+    with pytest.raises(RuleError, match=rf"^{path}, line 7: rule 'Bad': kind: Input should be"):
+        load_rules(path)
+    path.write_text("rules: [\n")
+    with pytest.raises(RuleError, match=rf"^{path}, line 2: not valid YAML"):
+        load_rules(path)

@@ -142,7 +142,12 @@ def test_stop_flushes_what_was_accepted(store: Store) -> None:
     ]
     for t in threads:
         t.start()
-    time.sleep(0.1)
+    # Stop while requests are queued but not committed (linger 200 ms); wait for the first one
+    # so a loaded machine does not turn this into a stop before any request arrived.
+    deadline = time.monotonic() + 10
+    while not running.metrics.registry.get_sample_value("ledgerline_spans_received_total", {"transport": "http"}):
+        assert time.monotonic() < deadline, "no request reached the collector"
+        time.sleep(0.005)
     running.stop()
     for t in threads:
         t.join(20)

@@ -93,3 +93,40 @@ def test_serve_mounts_the_alerts_api(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=60)
     assert process.returncode == 0
+
+
+BAD_CONFIGS = {
+    "missing flows file": ({"LEDGERLINE_FLOWS": "/nonexistent/flows.yaml"}, r"^/nonexistent/flows.yaml: cannot read"),
+    "bad rule": ({"LEDGERLINE_ALERT_RULES": "RULES"}, r"rules.yaml, line 3: rule 'X': kind: Input should be"),
+    "bad receivers": (
+        {"LEDGERLINE_ALERT_RECEIVERS": "receivers: [{name: x, type: nope}]"},
+        r"receivers config \(inline\), line 1: receivers.0.type",
+    ),
+    "bad setting": (
+        {"LEDGERLINE_MAX_BODY_BYTES": "abc"},
+        r"^LEDGERLINE_MAX_BODY_BYTES: Input should be a valid integer",
+    ),
+    "bad flows line": ({"LEDGERLINE_FLOWS": "FLOWS"}, r"flows.yaml, line 4: "),
+}
+
+
+def test_bad_configuration_is_one_line_exit_2_and_nothing_listens(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - name: X\n    kind: bogus\n")
+    flows = tmp_path / "flows.yaml"
+    flows.write_text("flows:\n  f:\n    stages:\n      - {name: a, entity_type: a, step: a.done, sla: 4 hours}\n")
+    for name, (extra, expected) in BAD_CONFIGS.items():
+        env = {k: v.replace("RULES", str(rules)).replace("FLOWS", str(flows)) for k, v in extra.items()}
+        result = subprocess.run(
+            [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+            env=_env(tmp_path / name.replace(" ", "_"), **env),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 2, (name, result.stderr)
+        assert len(lines) == 1 and "Traceback" not in result.stderr, (name, result.stderr)
+        assert re.search(expected, lines[0].removeprefix("ledgerline: error: ")), (name, lines[0])
+        # Refused before the store was opened: no data directory was created.
+        assert not (tmp_path / name.replace(" ", "_") / "clickhouse").exists(), name

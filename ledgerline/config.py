@@ -1,0 +1,58 @@
+"""Everything ``serve`` needs, read and validated before anything opens the store or listens.
+
+A bad setting or file is a :class:`ConfigError` with one line (``file, line N: problem`` or
+``LEDGERLINE_X: problem``); the CLI prints it and exits 2 with nothing left running.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pydantic import ValidationError
+from pydantic_settings import BaseSettings
+
+from alerts.routing import ReceiversConfig, load_receivers
+from alerts.rules import Rule, load_rules
+from alerts.settings import AlertSettings
+from collector.config import settings_error
+from collector.settings import CollectorSettings
+from lineage.flows import FlowConfig, load_flows
+from lineage.settings import LineageSettings
+
+S = TypeVar("S", bound=BaseSettings)
+
+
+def read_settings(cls: type[S], **overrides: Any) -> S:
+    """A settings class from the environment (and ``overrides``); errors as one ConfigError line."""
+    try:
+        return cls(**overrides)
+    except ValidationError as exc:
+        raise settings_error(exc) from None
+
+
+@dataclass(frozen=True)
+class ServeConfig:
+    """Validated settings and files of every component ``serve`` runs."""
+
+    collector: CollectorSettings
+    lineage: LineageSettings
+    alerts: AlertSettings
+    flows: FlowConfig
+    rules: list[Rule]
+    receivers: ReceiversConfig
+
+
+def load_serve_config(collector: CollectorSettings) -> ServeConfig:
+    """Read and check every other component's settings and files; nothing is opened or bound."""
+    collector.check_bind()
+    lineage = read_settings(LineageSettings)
+    alerts = read_settings(AlertSettings)
+    return ServeConfig(
+        collector=collector,
+        lineage=lineage,
+        alerts=alerts,
+        flows=load_flows(lineage.flows),
+        rules=load_rules(alerts.alert_rules),
+        receivers=load_receivers(alerts.alert_receivers),
+    )
