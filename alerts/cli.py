@@ -51,20 +51,22 @@ def run(args: argparse.Namespace) -> int:
         if args.check:
             print(f"{len(rules)} rules, {len(receivers.receivers)} receivers: OK")
             return 0
-        return _serve(settings, args.migrate_store, once=args.once)
+        return _serve(settings, args.migrate_store, getattr(args, "dashboard_link", None), once=args.once)
     except (RuleError, LedgerlineError) as exc:
         print(f"ledgerline alerts: {exc}", file=sys.stderr)
         return 2
 
 
-def _serve(settings: Any, migrate_store: Callable[[Any], object], *, once: bool) -> int:
+def _serve(
+    settings: Any, migrate_store: Callable[[Any], object], link: Callable[..., str] | None, *, once: bool
+) -> int:
     """Evaluate against the store; ``migrate_store`` is the composition root's registry."""
     from alerts.service import AlertService
     from collector.store import open_store
 
     store = open_store(settings)
     migrate_store(store)
-    service = AlertService(settings, store)
+    service = AlertService(settings, store, link=link)
     try:
         if once:
             service.run_once(force=True)

@@ -8,6 +8,7 @@ error state and its instances are left exactly as they were (errors never resolv
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from alerts.kinds import Cache, run_rule
@@ -18,6 +19,8 @@ from alerts.state import Timing, step
 from collector.errors import StoreError
 
 log = logging.getLogger(__name__)
+# Page and filters -> a relative dashboard URL ("/?page=latency&system=erp").
+LinkBuilder = Callable[[Mapping[str, str]], str]
 
 
 @dataclass
@@ -38,12 +41,16 @@ class Evaluator:
         rules: list[Rule],
         *,
         dashboard_url: str = "",
+        link: LinkBuilder | None = None,
         resolved_retention_ms: int = 15 * 60_000,
         query_timeout_s: float = 10.0,
     ) -> None:
+        """``link`` is the dashboard's link function (injected by the composition root); without
+        it, rules' ``dashboard`` links are left out rather than built a second way here."""
         self.persistence = persistence
         self.rules = rules
         self.dashboard_url = dashboard_url.rstrip("/")
+        self.link = link
         self.retention_ms = resolved_retention_ms
         self.timeout_s = query_timeout_s
         self.alerts: dict[str, dict[str, Alert]] = persistence.load_alerts()
@@ -58,6 +65,9 @@ class Evaluator:
             }
             if sample.examples:
                 notes.setdefault("correlation_ids", ", ".join(sample.examples))
+            if rule.dashboard and self.link is not None:
+                params = {k: render(v, labels, sample.value, sample.examples) for k, v in rule.dashboard.items()}
+                notes["dashboard_url"] = self.link(params)
             url = notes.get("dashboard_url", "")
             if url.startswith("/"):
                 notes["dashboard_url"] = self.dashboard_url + url

@@ -152,6 +152,11 @@ class Rule(BaseModel):
     keep_firing_for: Duration = 0.0
     labels: dict[str, str] = Field(default_factory=dict)
     annotations: dict[str, str] = Field(default_factory=dict)
+    dashboard: dict[str, str] = Field(
+        default_factory=dict,
+        description="Dashboard page and filters of the alert's link, e.g. {page: latency, system: "
+        "'{{ $labels.system }}'}; built by the dashboard's own link function into the dashboard_url annotation.",
+    )
     severity: Severity = "warning"
     team: Team
     limit: int = Field(100, gt=0, description="Instances one evaluation may return; more is an error.")

@@ -8,7 +8,7 @@ import time
 
 from alerts.delivery import RetryPolicy
 from alerts.dispatch import Dispatcher
-from alerts.evaluator import Evaluator
+from alerts.evaluator import Evaluator, LinkBuilder
 from alerts.model import Alert, Transition
 from alerts.persist import Persistence
 from alerts.routing import ReceiversConfig, load_receivers
@@ -34,6 +34,7 @@ class AlertService:
         store: Store,
         rules: list[Rule] | None = None,
         receivers: ReceiversConfig | None = None,
+        link: LinkBuilder | None = None,
     ) -> None:
         """``rules``/``receivers`` already validated by the caller, else read from ``settings``."""
         self.settings = settings
@@ -44,6 +45,7 @@ class AlertService:
             self.persistence,
             self.rules,
             dashboard_url=settings.dashboard_url,
+            link=link,
             resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),
             query_timeout_s=settings.query_timeout_s,
         )

@@ -38,6 +38,7 @@ class Filters:
     refresh: str = "off"
     correlation_id: str = ""
     q: str = ""
+    stage: str = ""
 
     @property
     def bucket(self) -> str:
@@ -87,3 +88,24 @@ def to_params(filters: Filters) -> dict[str, str]:
 def link(filters: Filters, **changes: str) -> str:
     """A relative URL (``?page=...``) to a view with these filters and changes."""
     return "?" + urlencode(to_params(replace(filters, **changes)))
+
+
+def check_link(params: Mapping[str, str]) -> None:
+    """ValueError unless ``params`` names a page and only filters the dashboard has."""
+    unknown = sorted(set(params) - set(Filters.__dataclass_fields__))
+    if unknown:
+        raise ValueError(
+            f"unknown dashboard filter(s) {', '.join(unknown)}; known: {', '.join(Filters.__dataclass_fields__)}"
+        )
+    if params.get("page") not in PAGES:
+        raise ValueError(f"unknown dashboard page {params.get('page')!r}; known: {', '.join(PAGES)}")
+
+
+def link_to(params: Mapping[str, str]) -> str:
+    """The relative URL of a page with filters, e.g. ``{"page": "latency", "system": "erp"}``.
+
+    The one way links into the dashboard are built (alert notifications use it too), so a
+    link always parses back (:func:`from_params`) to the page and filters it names.
+    """
+    check_link(params)
+    return "/" + link(Filters(), **dict(params))

@@ -80,9 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every subcommand registered."""
     parser = argparse.ArgumentParser(prog="ledgerline", description=__doc__)
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    from dashboard.state import link_to
     from ledgerline.schema import migrate_all
 
-    parser.set_defaults(migrate_store=migrate_all)  # every sub-command that opens a store migrates with it
+    # Sub-commands that open a store migrate with the one registry; alerts link with the dashboard's function.
+    parser.set_defaults(migrate_store=migrate_all, dashboard_link=link_to)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the collector, lineage API and alerts (owns the embedded store)")
     _add_serve_options(serve)

@@ -13,10 +13,11 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from alerts.routing import ReceiversConfig, load_receivers
-from alerts.rules import Rule, load_rules
+from alerts.rules import DEFAULT_RULES, Rule, RuleError, load_rules
 from alerts.settings import AlertSettings
 from collector.config import settings_error
 from collector.settings import CollectorSettings
+from dashboard.state import check_link
 from lineage.flows import FlowConfig, load_flows
 from lineage.settings import LineageSettings
 
@@ -53,6 +54,20 @@ def load_serve_config(collector: CollectorSettings) -> ServeConfig:
         lineage=lineage,
         alerts=alerts,
         flows=load_flows(lineage.flows),
-        rules=load_rules(alerts.alert_rules),
+        rules=load_alert_rules(alerts),
         receivers=load_receivers(alerts.alert_receivers),
     )
+
+
+def load_alert_rules(alerts: AlertSettings) -> list[Rule]:
+    """The rule file, with every rule's dashboard link checked against the dashboard's pages."""
+    rules = load_rules(alerts.alert_rules)
+    for rule in rules:
+        if rule.dashboard:
+            try:
+                check_link(rule.dashboard)
+            except ValueError as exc:
+                raise RuleError(
+                    f"{alerts.alert_rules or DEFAULT_RULES}: rule {rule.name!r}: dashboard: {exc}"
+                ) from None
+    return rules

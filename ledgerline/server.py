@@ -42,12 +42,13 @@ class Server:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
         from alerts.api import create_router
         from alerts.service import AlertService
+        from dashboard.state import link_to
         from lineage.app import create_app
 
         cfg = self.config
         try:
             self.collector.start()
-            self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers)
+            self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to)
             self.alerts.start()
             app = create_app(cfg.lineage, self.store, cfg.flows)
             app.include_router(create_router(self.alerts))

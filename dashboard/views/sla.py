@@ -13,7 +13,10 @@ def render(f: Filters) -> None:
     """Lay out the SLA page."""
     st.header("SLA breaches")
     flows = [f.flow] if f.flow else list(FLOWS)
-    docs = [data.fetch("breaches", since=f.since, flow=flow, limit=5000) for flow in flows]
+    params = {"stage": f.stage} if f.stage else {}
+    docs = [data.fetch("breaches", since=f.since, flow=flow, limit=5000, **params) for flow in flows]
+    if f.stage:
+        st.caption(f"Stage: {f.stage}")
     breaches = [b for d in docs for b in d["breaches"]]
     cols = st.columns(3)
     for col, kind, label in zip(
