@@ -31,7 +31,8 @@ DEFAULT_FAULT_RATES: Mapping[str, float] = {
 
 DEFAULT_HTTP_ENDPOINT = "http://127.0.0.1:4318/v1/traces"
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
-TOKEN_ENV = "LEDGERLINE_INGEST_TOKEN"
+# The collector's own variable: the simulator sends the first of its comma-separated tokens.
+TOKEN_ENV = "LEDGERLINE_INGEST_TOKENS"
 DEFAULT_BACKFILL_CAP = 5000
 
 
@@ -47,7 +48,7 @@ class SimConfig:
     backfill_count: int | None = None  # default: rate x window, at most DEFAULT_BACKFILL_CAP
     endpoint: str | None = None  # default by protocol
     protocol: str = "http"
-    token: str | None = None  # default: $LEDGERLINE_INGEST_TOKEN
+    token: str | None = None  # default: the first of $LEDGERLINE_INGEST_TOKENS
     fault_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FAULT_RATES))
     flow: str = "support_credit"
     batch_flow: str = "erp_journal"  # the nightly journals are transactions of their own flow
@@ -86,8 +87,9 @@ class SimConfig:
 
     @property
     def bearer(self) -> str | None:
-        """The ingest token, from the config or the environment."""
-        return self.token or os.environ.get(TOKEN_ENV) or None
+        """The ingest token, from the config or the first of the collector's tokens in the environment."""
+        first = os.environ.get(TOKEN_ENV, "").split(",")[0].strip()
+        return self.token or first or None
 
     @property
     def backfill_total(self) -> int:

@@ -181,7 +181,7 @@ def test_config_rejects_bad_rates() -> None:
 def test_cli_arguments_make_a_config(monkeypatch: pytest.MonkeyPatch) -> None:
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    monkeypatch.setenv("LEDGERLINE_INGEST_TOKEN", "s3cret")
+    monkeypatch.setenv("LEDGERLINE_INGEST_TOKENS", "s3cret, other")
     args = parser.parse_args(
         [
             "simulate",
