@@ -11,6 +11,7 @@ from collector.migrations import MIGRATIONS, Migration, migrate
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
+from lineage.auth.settings import AuthSettings, load_auth_settings
 
 log = logging.getLogger(__name__)
 
@@ -18,9 +19,10 @@ log = logging.getLogger(__name__)
 def all_migrations() -> tuple[Migration, ...]:
     """Every component's schema migrations, in version order."""
     from alerts.schema import MIGRATIONS as ALERT_MIGRATIONS
+    from lineage.auth.schema import MIGRATIONS as AUTH_MIGRATIONS
     from lineage.schema import MIGRATIONS as LINEAGE_MIGRATIONS
 
-    every = MIGRATIONS + tuple(LINEAGE_MIGRATIONS) + tuple(ALERT_MIGRATIONS)
+    every = MIGRATIONS + tuple(LINEAGE_MIGRATIONS) + tuple(AUTH_MIGRATIONS) + tuple(ALERT_MIGRATIONS)
     return tuple(sorted(every, key=lambda m: m.version))
 
 
@@ -36,8 +38,10 @@ def open_and_migrate(settings: CollectorSettings) -> Store:
 class Server:
     """The parts ``ledgerline serve`` runs, started and stopped in a safe order."""
 
-    def __init__(self, settings: CollectorSettings, api_port: int = 8000) -> None:
+    def __init__(self, settings: CollectorSettings, api_port: int = 8000, auth: AuthSettings | None = None) -> None:
         settings.check_bind()
+        self.auth = auth or load_auth_settings()
+        self.auth.check(settings.host, settings.insecure)  # before anything listens
         self.settings = settings
         self.store = open_and_migrate(settings)
         self.collector = Collector(settings, store=self.store)
@@ -47,15 +51,14 @@ class Server:
 
     def start(self) -> None:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
-        from alerts.api import create_router
         from alerts.service import AlertService
         from alerts.settings import AlertSettings
 
         self.collector.start()
         self.alerts = AlertService(AlertSettings(), self.store)
         self.alerts.start()
-        app = _lineage_app(self.store)
-        app.include_router(create_router(self.alerts))
+        app = compose_app(self.store, self.auth, self.alerts)
+        _hint_first_token(self.auth, self.store)
         self.api = UvicornThread(app, self.settings.host, self.api_port)
         self.api.start()
         self.api_port = self.api.port
@@ -82,11 +85,27 @@ class Server:
         return urls
 
 
-def _lineage_app(store: Store) -> Any:
+def compose_app(store: Store, auth: AuthSettings, alerts: Any) -> Any:
+    """The API app ``serve`` runs: lineage routes, auth routes and the alerts routes."""
+    from alerts.api import create_router
     from lineage.app import create_app
     from lineage.settings import LineageSettings
 
-    return create_app(LineageSettings(), store)
+    app = create_app(LineageSettings(), store, auth)
+    app.include_router(create_router(alerts))
+    return app
+
+
+def _hint_first_token(auth: AuthSettings, store: Store) -> None:
+    """With auth on and no way to authenticate yet, say how to get a credential (one line)."""
+    from lineage.auth.tokens import TokenStore
+
+    if auth.enabled and not auth.oidc_configured and TokenStore(store).count() == 0:
+        print(
+            "  no API tokens yet: run `ledgerline token create --subject you@example.com --role admin`"
+            " (embedded store: stop serve first), or set LEDGERLINE_API_AUTH=off on loopback",
+            flush=True,
+        )
 
 
 def print_urls(server: Server) -> None:

@@ -15,6 +15,7 @@ from collector.migrations import migrate
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from lineage import schema
+from lineage.auth.schema import MIGRATIONS as AUTH_MIGRATIONS
 from lineage.flows import load_flows
 from lineage.service import Lineage
 from lineage.settings import LineageSettings
@@ -35,8 +36,8 @@ def make_lineage(store: Store) -> Lineage:
 
 @pytest.fixture
 def lineage_store(store: Store) -> Store:
-    """The test's store with the lineage migrations applied."""
-    migrate(store, schema.MIGRATIONS)
+    """The test's store with the lineage (and auth) migrations applied."""
+    migrate(store, schema.MIGRATIONS + AUTH_MIGRATIONS)
     return store
 
 
@@ -68,7 +69,7 @@ def shared(chdb_path: Path) -> Iterator[Shared]:
     """The scenarios of tests/lineage/scenarios.py, ingested through SDK and collector."""
     database = f"lineage_shared_{os.getpid()}_{next(_SEQ)}"
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate(store, schema.MIGRATIONS)
+    migrate(store, schema.MIGRATIONS + AUTH_MIGRATIONS)
     running = start_collector(store)
     em = Emitter(f"http://127.0.0.1:{running.http_port}/v1/traces", store)
     try:
