@@ -107,7 +107,7 @@ def fold(rows: Iterable[Sequence[Any]]) -> list[TokenRecord]:
     for token_id, event, at, actor, subject, role, les, regions, secret_hash, expires in rows:
         if event == "create" and token_id not in records:
             records[token_id] = TokenRecord(
-                token_id, subject, role, tuple(les), tuple(regions), _utc(at), actor, _utc(expires), secret_hash
+                token_id, subject, role, tuple(les), tuple(regions), _utc(at) or at, actor, _utc(expires), secret_hash
             )
         elif event == "revoke" and token_id in records and records[token_id].revoked_at is None:
             records[token_id] = replace(records[token_id], revoked_at=_utc(at), revoked_by=actor)
