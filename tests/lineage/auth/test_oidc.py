@@ -154,7 +154,9 @@ def test_a_good_token_maps_role_and_scope(client: TestClient) -> None:
 def test_bad_tokens_are_401(client: TestClient, token: Any, needle: str) -> None:
     response = _whoami(client, token())
     assert response.status_code == 401, response.text
-    assert needle.lower() in response.json()["detail"].lower() and response.headers["WWW-Authenticate"].startswith("Bearer")
+    assert needle.lower() in response.json()["detail"].lower() and response.headers["WWW-Authenticate"].startswith(
+        "Bearer"
+    )
 
 
 def test_an_unknown_role_is_403(client: TestClient) -> None:
