@@ -37,7 +37,7 @@ def _read_urls(process: subprocess.Popen[str], timeout: float = 60, seen: list[s
         match = re.match(r"\s+(\w+)\s+(\S+)", line)
         if match:
             urls[match.group(1)] = match.group(2)
-        if "serving" in line:
+        if "Ctrl-C to stop" in line:
             return urls
     raise AssertionError(f"serve did not start; saw {urls}")
 
@@ -184,3 +184,25 @@ def test_auth_off_is_refused_beyond_loopback(tmp_path: Path) -> None:
         "ledgerline: error: refusing to serve the API on 0.0.0.0 with LEDGERLINE_API_AUTH=off: "
         "turn auth on or pass --insecure"
     )
+
+
+def test_demo_prints_a_working_admin_token_and_revokes_it_on_stop(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*LEDGERLINE, "demo", "--no-dashboard", "--backfill", "1m", "--rate", "1"]
+        + ["--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        urls = _read_urls(process, timeout=90)
+        api, token = urls["api"].removesuffix("/docs"), urls["token"]
+        me = httpx.get(f"{api}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        assert (me["subject"], me["role"]) == ("demo@ledgerline.local", "admin")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=90)
+    assert process.returncode == 0
+    listed = json.loads(_token(tmp_path, "list", "--json").stdout)
+    assert [(t["subject"], t["state"]) for t in listed] == [("demo@ledgerline.local", "revoked")]
