@@ -83,7 +83,8 @@ def _signed_in() -> None:
     try:
         me = data.whoami()
     except ApiError as exc:
-        st.sidebar.warning(str(exc))
+        if exc.status in (401, 403):  # an unreachable API is reported once, by the page
+            st.sidebar.warning(str(exc))
         return
     scope = ", ".join(me["scope"]["legal_entities"] + me["scope"]["regions"]) or "everything"
     st.sidebar.caption(f"Signed in as {me['subject']} ({me['role']}); sees {scope}")
