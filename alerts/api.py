@@ -2,15 +2,29 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import Field
 
 from alerts.model import Alert, State
 from alerts.notify import ZERO_TIME, iso
 from alerts.service import AlertService, now_ms
 from alerts.silences import Silence
 from collector.errors import StoreError
+from lineage.auth.middleware import set_audit_target
+from lineage.principal import CurrentPrincipal
+
+
+class SilenceIn(Silence):
+    """A silence as POSTed: the server assigns ``id`` and records ``createdBy`` from the caller.
+
+    A client-sent ``id`` is refused (422), so no POST can overwrite an existing silence; a
+    client-sent ``createdBy`` is accepted for Alertmanager compatibility and ignored.
+    """
+
+    createdBy: str = Field("", description="Ignored: the authenticated subject is recorded.")  # noqa: N815
 
 
 def _alert(alert: Alert, silenced_by: list[str]) -> dict[str, Any]:
@@ -65,8 +79,17 @@ def create_router(service: AlertService) -> APIRouter:
             raise HTTPException(503, str(exc)) from exc
 
     @router.post("/api/v1/silences", status_code=201)
-    def create_silence(silence: Silence) -> dict[str, str]:
-        """Create a silence (Alertmanager schema: matchers, startsAt, endsAt, createdBy, comment)."""
+    def create_silence(body: SilenceIn, principal: CurrentPrincipal, request: Request) -> dict[str, str]:
+        """Create a silence (Alertmanager schema: matchers, startsAt, endsAt, comment).
+
+        The server assigns the id and records the caller as ``createdBy``; to change a
+        silence, expire it (DELETE) and create a new one.
+        """
+        if "id" in body.model_fields_set:
+            raise HTTPException(422, "silence IDs are assigned by the server; to change one, expire it and POST anew")
+        fields = body.model_dump(exclude={"id", "createdBy"})
+        silence = Silence.model_validate(fields | {"id": str(uuid.uuid4()), "createdBy": principal.subject})
+        set_audit_target(request, silence.id)
         try:
             return {"silenceID": service.add_silence(silence).id}
         except StoreError as exc:
@@ -74,7 +97,7 @@ def create_router(service: AlertService) -> APIRouter:
 
     @router.delete("/api/v1/silences/{silence_id}")
     def delete_silence(silence_id: str) -> dict[str, str]:
-        """Remove a silence."""
+        """Remove (expire) a silence; the access log records who did it."""
         try:
             found = service.delete_silence(silence_id)
         except StoreError as exc:

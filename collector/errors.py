@@ -4,6 +4,8 @@ The hierarchy::
 
     LedgerlineError
     ├── ConfigError            settings that cannot work (bad DSN, unsafe bind)
+    ├── AuthError              an API credential that cannot be accepted (401)
+    │   └── AccessDenied       a valid credential that grants no role (403)
     ├── StoreError             the store refused or failed a statement
     │   ├── StoreUnavailable   the store cannot be reached or a table is offline
     │   └── QueryTimeout       a bounded query ran past its time limit
@@ -23,6 +25,8 @@ from __future__ import annotations
 from collector.store.errors import ConfigError, LedgerlineError, QueryTimeout, StoreError, StoreUnavailable
 
 __all__ = [
+    "AccessDenied",
+    "AuthError",
     "ConfigError",
     "IngestError",
     "LedgerlineError",
@@ -34,6 +38,29 @@ __all__ = [
     "StoreUnavailable",
     "Unauthorized",
 ]
+
+
+class AuthError(LedgerlineError):
+    """An API credential that is missing, malformed, expired, revoked or badly signed (401).
+
+    ``error`` is the RFC 6750 error code for ``WWW-Authenticate`` (empty when no credential
+    was sent at all, as the RFC asks).
+    """
+
+    status = 401
+
+    def __init__(self, message: str, error: str = "invalid_token") -> None:
+        super().__init__(message)
+        self.error = error
+
+
+class AccessDenied(AuthError):
+    """A genuine credential that carries no role ledgerline knows (403)."""
+
+    status = 403
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, "insufficient_scope")
 
 
 class IngestError(LedgerlineError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -10,7 +11,24 @@ import httpx
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 API_URL_ENV = "LEDGERLINE_API_URL"
+TOKEN_ENV = "LEDGERLINE_DASHBOARD_TOKEN"
+FORWARDED_HEADER_ENV = "LEDGERLINE_DASHBOARD_FORWARDED_TOKEN_HEADER"
 Json = dict[str, Any]
+
+
+def credential(env: Mapping[str, str], headers: Mapping[str, str]) -> str:
+    """The bearer token the dashboard sends for this page view.
+
+    Behind an OIDC reverse proxy (``$LEDGERLINE_DASHBOARD_FORWARDED_TOKEN_HEADER`` set) it
+    is the signed-in person's access token from that request header, so the API sees the
+    person; there is no fallback to the service token then. Otherwise it is the service
+    credential ``$LEDGERLINE_DASHBOARD_TOKEN``.
+    """
+    header = env.get(FORWARDED_HEADER_ENV, "").strip()
+    if header:
+        value = headers.get(header, "") or headers.get(header.lower(), "")
+        return value.strip().removeprefix("Bearer ").strip()
+    return env.get(TOKEN_ENV, "").strip()
 
 
 class ApiError(Exception):
@@ -45,10 +63,15 @@ class ApiClient:
     """Calls the lineage API at ``base_url`` with a timeout per request."""
 
     def __init__(
-        self, base_url: str | None = None, timeout: float = 10.0, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str | None = None,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        token: str = "",
     ) -> None:
         self.base_url = (base_url or api_url_from_env()).rstrip("/")
-        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._client = httpx.Client(base_url=self.base_url, timeout=timeout, transport=transport, headers=headers)
 
     def close(self) -> None:
         """Release the connection pool."""
@@ -66,6 +89,14 @@ class ApiClient:
                 f"Cannot reach the lineage API at {self.base_url} ({type(exc).__name__}). "
                 f"Is it running? Set {API_URL_ENV} to its address."
             ) from None
+        if response.status_code == 401:
+            raise ApiError(
+                f"Not signed in to the lineage API: {_detail(response)}. Set {TOKEN_ENV}, or sign in through "
+                "the proxy in front of the dashboard.",
+                401,
+            )
+        if response.status_code == 403:
+            raise ApiError(f"Not allowed: {_detail(response)}", 403)
         if response.status_code == 404:
             raise ApiError(f"Not found: {_detail(response)}", 404)
         if response.status_code == 422:
@@ -111,14 +142,16 @@ class ApiClient:
         """Exceptions: state, category, system, since, until, limit."""
         return self.get("/api/v1/exceptions", **filters)
 
-    def act(self, exception_id: str, action: str, actor: str, note: str = "") -> Json:
-        """Acknowledge (``ack``) or ``resolve`` an exception."""
+    def whoami(self) -> Json:
+        """Who the API takes this dashboard's caller for: subject, role, scope, permissions."""
+        return self.get("/api/v1/whoami")
+
+    def act(self, exception_id: str, action: str, note: str = "") -> Json:
+        """Acknowledge (``ack``) or ``resolve`` an exception; the API records the caller as actor."""
         if action not in ("ack", "resolve"):
             raise ValueError(f"unknown action {action!r}")
-        if not actor.strip():
-            raise ApiError("Say who you are (actor) before acknowledging or resolving.")
         path = f"/api/v1/exceptions/{quote(exception_id, safe='')}/{action}"
-        return self._request("POST", path, body={"actor": actor.strip(), "note": note})
+        return self._request("POST", path, body={"note": note})
 
     def posting_latency(self, **params: object) -> Json:
         """Posting latency percentiles: since, until, bucket, group_by, flow."""

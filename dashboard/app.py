@@ -74,7 +74,20 @@ def sidebar() -> Filters:
     if st.sidebar.button("Refresh now"):
         data.invalidate()
     st.sidebar.caption(f"API: {data.client().base_url}")
+    _signed_in()
     return filters
+
+
+def _signed_in() -> None:
+    """Who the API sees: the person behind the proxy, or the dashboard's service credential."""
+    try:
+        me = data.whoami()
+    except ApiError as exc:
+        if exc.status in (401, 403):  # an unreachable API is reported once, by the page
+            st.sidebar.warning(str(exc))
+        return
+    scope = ", ".join(me["scope"]["legal_entities"] + me["scope"]["regions"]) or "everything"
+    st.sidebar.caption(f"Signed in as {me['subject']} ({me['role']}); sees {scope}")
 
 
 def _render(filters: Filters) -> None:

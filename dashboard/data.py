@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 import streamlit as st
 
-from dashboard.api import ApiClient, api_url_from_env
+from dashboard.api import ApiClient, api_url_from_env, credential
 
 TTL_S = 20
 
 
-@st.cache_resource
-def _client(base_url: str) -> ApiClient:
-    return ApiClient(base_url)
+# Keyed by credential: every cached answer below belongs to one caller and is never
+# shown to another (people behind the proxy see different scopes).
+@st.cache_resource(max_entries=256)
+def _client(base_url: str, token: str) -> ApiClient:
+    return ApiClient(base_url, token=token)
+
+
+def token() -> str:
+    """The credential of this page view (forwarded person's token or the service token)."""
+    return credential(os.environ, dict(st.context.headers))
 
 
 def api_url(argv: list[str] | None = None) -> str:
@@ -29,31 +37,56 @@ def api_url(argv: list[str] | None = None) -> str:
 
 
 def client() -> ApiClient:
-    """The API client of this process."""
-    return _client(api_url())
+    """The API client of this page view's caller."""
+    return _client(api_url(), token())
+
+
+def fetch(method: str, **params: Any) -> dict[str, Any]:
+    """``ApiClient.<method>(**params)``, cached for a short time per caller."""
+    return _fetch(token(), method, **params)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def fetch(method: str, **params: Any) -> dict[str, Any]:
-    """``ApiClient.<method>(**params)``, cached for a short time."""
-    result: dict[str, Any] = getattr(client(), method)(**params)
+def _fetch(credential: str, method: str, **params: Any) -> dict[str, Any]:
+    result: dict[str, Any] = getattr(_client(api_url(), credential), method)(**params)
     return result
 
 
-@st.cache_data(ttl=TTL_S, show_spinner=False)
 def lookup(query: str) -> list[dict[str, Any]]:
-    """Transactions for a correlation ID or business key, cached for a short time."""
-    return client().lookup(query)
+    """Transactions for a correlation ID or business key, cached for a short time per caller."""
+    return _lookup(token(), query)
+
+
+@st.cache_data(ttl=TTL_S, show_spinner=False)
+def _lookup(credential: str, query: str) -> list[dict[str, Any]]:
+    return _client(api_url(), credential).lookup(query)
+
+
+def group_values(group_by: str) -> list[str]:
+    """Known regions or legal entities (from a week of posting latency) the caller may see."""
+    return _group_values(token(), group_by)
 
 
 @st.cache_data(ttl=300, show_spinner=False)
-def group_values(group_by: str) -> list[str]:
-    """Known regions or legal entities (from a week of posting latency)."""
-    doc = client().posting_latency(since="7d", bucket="1d", group_by=group_by)
+def _group_values(credential: str, group_by: str) -> list[str]:
+    doc = _client(api_url(), credential).posting_latency(since="7d", bucket="1d", group_by=group_by)
     return sorted({b["group"] for b in doc["buckets"] if b["group"]})
+
+
+def whoami() -> dict[str, Any]:
+    """Who the API takes the caller for (cached for a short time)."""
+    return _fetch(token(), "whoami")
+
+
+def may(permission: str) -> bool:
+    """True when the caller's role holds ``permission`` (e.g. ``act``); False when unknown."""
+    try:
+        return permission in whoami().get("permissions", [])
+    except Exception:  # not signed in or API down: show no action
+        return False
 
 
 def invalidate() -> None:
     """Forget cached answers (after an ack or resolve)."""
-    fetch.clear()
-    lookup.clear()
+    _fetch.clear()
+    _lookup.clear()

@@ -95,8 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerline import demo
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
+    from lineage.auth import cli as token
 
-    for register in (simulate.register, trace.register, alerts.register, dashboard.register, demo.register):
+    registers = (simulate.register, trace.register, token.register, alerts.register, dashboard.register, demo.register)
+    for register in registers:
         register(sub)
     return parser
 

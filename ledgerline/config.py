@@ -18,6 +18,7 @@ from alerts.settings import AlertSettings
 from collector.config import settings_error
 from collector.settings import CollectorSettings
 from dashboard.state import check_link
+from lineage.auth.settings import AuthSettings
 from lineage.flows import FlowConfig, load_flows
 from lineage.settings import LineageSettings
 
@@ -42,17 +43,21 @@ class ServeConfig:
     flows: FlowConfig
     rules: list[Rule]
     receivers: ReceiversConfig
+    auth: AuthSettings
 
 
-def load_serve_config(collector: CollectorSettings) -> ServeConfig:
+def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = None) -> ServeConfig:
     """Read and check every other component's settings and files; nothing is opened or bound."""
     collector.check_bind()
+    auth = auth or read_settings(AuthSettings)
+    auth.check(collector.host, collector.insecure)
     lineage = read_settings(LineageSettings)
     alerts = read_settings(AlertSettings)
     return ServeConfig(
         collector=collector,
         lineage=lineage,
         alerts=alerts,
+        auth=auth,
         flows=load_flows(lineage.flows),
         rules=load_alert_rules(alerts),
         receivers=load_receivers(alerts.alert_receivers),

@@ -8,9 +8,11 @@ the URLs and stops everything cleanly on Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 import threading
+from datetime import timedelta
 from typing import Any
 
 from collector.settings import CollectorSettings
@@ -30,13 +32,15 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-def _start_dashboard(api_url: str, port: int) -> subprocess.Popen[bytes] | None:
+def _start_dashboard(api_url: str, port: int, token: str) -> subprocess.Popen[bytes] | None:
     try:
+        from dashboard.api import TOKEN_ENV
         from dashboard.launch import command
     except ImportError:
         print("  dashboard  (not installed in this build)", flush=True)
         return None
-    process = subprocess.Popen(command(api_url, "127.0.0.1", port), stdout=subprocess.DEVNULL)
+    env = {**os.environ, TOKEN_ENV: token}  # the dashboard's service credential
+    process = subprocess.Popen(command(api_url, "127.0.0.1", port), stdout=subprocess.DEVNULL, env=env)
     print(f"  dashboard  http://127.0.0.1:{port}", flush=True)
     return process
 
@@ -47,16 +51,22 @@ def run(args: argparse.Namespace) -> int:
     from ledgerline.server import Server, print_urls, wait_for_signal
     from ledgerline.simulator.config import SimConfig
     from ledgerline.simulator.runner import run_simulation
+    from lineage.auth.tokens import TokenStore
     from lineage.timeparse import parse_seconds
 
     settings = read_settings(CollectorSettings, http_port=args.http_port, grpc_port=args.grpc_port)
     server = Server(settings, api_port=args.api_port)
+    # The demo's own admin token (revoked again on a clean stop), so everything just works.
+    tokens = TokenStore(server.store)
+    record, token = tokens.create("demo@ledgerline.local", "admin", expires_in=timedelta(days=1), created_by="demo")
     server.start()
     print(f"ledgerline demo: embedded store at {settings.dsn}", flush=True)
     print_urls(server)
+    print(f"  token      {token}", flush=True)
+    print(f"             (admin; e.g. LEDGERLINE_API_TOKEN={token} ledgerline trace <id>)", flush=True)
     dashboard = None
     if not args.no_dashboard:
-        dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port)
+        dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port, token)
     stop = threading.Event()
     config = SimConfig(
         seed=args.seed,
@@ -79,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         if dashboard is not None:
             dashboard.terminate()
             dashboard.wait(15)
+        tokens.revoke(record.id, by="demo")
         server.stop()
         print("stopped.", flush=True)
     return 0

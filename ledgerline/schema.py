@@ -9,9 +9,10 @@ from __future__ import annotations
 from alerts.schema import MIGRATIONS as ALERTS
 from collector.schema import MIGRATIONS as COLLECTOR
 from collector.store import Migration, Store, migrate
+from lineage.auth.schema import MIGRATIONS as AUTH
 from lineage.schema import MIGRATIONS as LINEAGE
 
-MIGRATIONS: tuple[Migration, ...] = tuple(sorted((*COLLECTOR, *LINEAGE, *ALERTS), key=lambda m: m.version))
+MIGRATIONS: tuple[Migration, ...] = tuple(sorted((*COLLECTOR, *LINEAGE, *AUTH, *ALERTS), key=lambda m: m.version))
 
 
 def migrate_all(store: Store) -> list[int]:

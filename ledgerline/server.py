@@ -10,8 +10,9 @@ from typing import Any
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
-from ledgerline.config import load_serve_config
+from ledgerline.config import ServeConfig, load_serve_config
 from ledgerline.schema import migrate_all
+from lineage.auth.settings import AuthSettings
 
 log = logging.getLogger(__name__)
 
@@ -28,9 +29,9 @@ def open_and_migrate(settings: CollectorSettings) -> Store:
 class Server:
     """The parts ``ledgerline serve`` runs, started and stopped in a safe order."""
 
-    def __init__(self, settings: CollectorSettings, api_port: int = 8000) -> None:
+    def __init__(self, settings: CollectorSettings, api_port: int = 8000, auth: AuthSettings | None = None) -> None:
         # Every setting and file is checked before the store is opened or a port is bound.
-        self.config = load_serve_config(settings)
+        self.config = load_serve_config(settings, auth)
         self.settings = settings
         self.store = open_and_migrate(settings)
         self.collector = Collector(settings, store=self.store)
@@ -40,18 +41,16 @@ class Server:
 
     def start(self) -> None:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
-        from alerts.api import create_router
         from alerts.service import AlertService
         from dashboard.state import link_to
-        from lineage.app import create_app
 
         cfg = self.config
         try:
             self.collector.start()
             self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to)
             self.alerts.start()
-            app = create_app(cfg.lineage, self.store, cfg.flows)
-            app.include_router(create_router(self.alerts))
+            app = compose_app(self.store, cfg.auth, self.alerts, cfg)
+            _hint_first_token(cfg.auth, self.store)
             self.api = UvicornThread(app, self.settings.host, self.api_port)
             self.api.start()
             self.api_port = self.api.port
@@ -80,6 +79,32 @@ class Server:
         if self.api is not None:
             urls["api"] = f"http://{host}:{self.api_port}/docs"
         return urls
+
+
+def compose_app(store: Store, auth: AuthSettings, alerts: Any, config: ServeConfig | None = None) -> Any:
+    """The API app ``serve`` runs: lineage routes, auth routes and the alerts routes."""
+    from alerts.api import create_router
+    from lineage.app import create_app
+    from lineage.settings import LineageSettings
+
+    if config is None:
+        app = create_app(LineageSettings(), store, auth)
+    else:
+        app = create_app(config.lineage, store, auth, flows=config.flows)
+    app.include_router(create_router(alerts))
+    return app
+
+
+def _hint_first_token(auth: AuthSettings, store: Store) -> None:
+    """With auth on and no way to authenticate yet, say how to get a credential (one line)."""
+    from lineage.auth.tokens import TokenStore
+
+    if auth.enabled and not auth.oidc_configured and TokenStore(store).count() == 0:
+        print(
+            "  no API tokens yet: run `ledgerline token create --subject you@example.com --role admin`"
+            " (embedded store: stop serve first), or set LEDGERLINE_API_AUTH=off on loopback",
+            flush=True,
+        )
 
 
 def print_urls(server: Server) -> None:

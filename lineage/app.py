@@ -9,7 +9,8 @@ from fastapi.responses import JSONResponse
 
 from collector.errors import QueryTimeout, StoreError
 from collector.store import Store
-from lineage import metrics
+from lineage import auth, metrics
+from lineage.auth.settings import AuthSettings
 from lineage.flows import Flow, FlowConfig, load_flows
 from lineage.models import (
     ActionIn,
@@ -23,6 +24,7 @@ from lineage.models import (
     Transaction,
     TransactionList,
 )
+from lineage.principal import CurrentPrincipal
 from lineage.service import Lineage, Window
 from lineage.settings import LineageSettings
 from lineage.timeparse import parse_duration, parse_instant, to_ms, utcnow
@@ -107,17 +109,41 @@ def _store_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(status_code=503, content={"detail": f"{what}: {first}"}, headers={"Retry-After": "2"})
 
 
-def create_app(settings: LineageSettings, store: Store, flows: FlowConfig | None = None) -> FastAPI:
-    """The lineage API over ``store``; ``flows`` already loaded, else read (an invalid file is refused)."""
+def create_app(
+    settings: LineageSettings,
+    store: Store,
+    auth_settings: AuthSettings | None = None,
+    *,
+    flows: FlowConfig | None = None,
+) -> FastAPI:
+    """The lineage API over ``store``; ``flows`` already loaded, else read (an invalid file is refused).
+
+    Every ``/api/v1`` call is authenticated and checked against the permission table
+    (``auth_settings``, default: from the environment, auth on).
+    """
     app = FastAPI(
         title="ledgerline lineage",
         version="1",
         description="Business-transaction lineage, SLAs and exceptions reconstructed from stored hops.",
+        lifespan=auth.lifespan,
     )
     app.state.lineage = Lineage(settings, store, flows or load_flows(settings.flows))
     app.add_exception_handler(StoreError, _store_error)
+    auth.install(app, auth_settings or AuthSettings(), store)
+    _health(app, store)
     _routes(app)
     return app
+
+
+def _health(app: FastAPI, store: Store) -> None:
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    def readyz() -> JSONResponse:
+        ready = store.ping()
+        return JSONResponse({"status": "ready" if ready else "store unavailable"}, status_code=200 if ready else 503)
 
 
 def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
@@ -155,14 +181,15 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
     def get_exception(svc: Svc, exception_id: ExcId) -> Any:
         return _found(svc.exception(exception_id, to_ms(utcnow()) - MAX_WINDOW_MS), exception_id)
 
+    # The actor of a write is the authenticated subject; a body's "actor" is ignored.
     @app.post("/api/v1/exceptions/{exception_id}/ack", response_model=ExceptionOut)
-    def ack(svc: Svc, exception_id: ExcId, body: ActionIn) -> Any:
-        done = svc.act(exception_id, "ack", body.actor, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+    def ack(svc: Svc, principal: CurrentPrincipal, exception_id: ExcId, body: ActionIn) -> Any:
+        done = svc.act(exception_id, "ack", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
         return _found(done, exception_id)
 
     @app.post("/api/v1/exceptions/{exception_id}/resolve", response_model=ExceptionOut)
-    def resolve(svc: Svc, exception_id: ExcId, body: ActionIn) -> Any:
-        done = svc.act(exception_id, "resolve", body.actor, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+    def resolve(svc: Svc, principal: CurrentPrincipal, exception_id: ExcId, body: ActionIn) -> Any:
+        done = svc.act(exception_id, "resolve", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
         return _found(done, exception_id)
 
     @app.get("/api/v1/metrics/posting-latency", response_model=PostingLatency)

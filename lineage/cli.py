@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any, TextIO
 from urllib.parse import quote
 
 import httpx
 
-DEFAULT_API = "http://127.0.0.1:8000"
+from lineage.auth.cli import TOKEN_ENV, add_client_options, auth_headers
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -36,11 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("correlation_id", nargs="?", help="correlation ID of the transaction")
     parser.add_argument("--entity", metavar="TYPE:ID", help="look up by business key, e.g. invoice:INV-1")
     parser.add_argument("--json", action="store_true", help="print the API document as JSON")
-    parser.add_argument(
-        "--api",
-        default=os.environ.get("LEDGERLINE_API_URL", DEFAULT_API),
-        help=f"lineage API base URL (default $LEDGERLINE_API_URL or {DEFAULT_API})",
-    )
+    add_client_options(parser)
     parser.add_argument("--timeout", type=float, default=15.0, help="HTTP timeout in seconds")
 
 
@@ -60,7 +55,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         path = _path(args)
-        response = httpx.get(args.api.rstrip("/") + path, timeout=args.timeout)
+        response = httpx.get(args.api.rstrip("/") + path, headers=auth_headers(args.token), timeout=args.timeout)
     except ValueError as exc:
         print(f"ledgerline trace: {exc}", file=sys.stderr)
         return 2
@@ -69,6 +64,8 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         return 2
     if response.status_code != 200:
         detail = _detail(response)
+        if response.status_code == 401:
+            detail += f"; pass --token or set {TOKEN_ENV}"
         print(f"ledgerline trace: {detail} (HTTP {response.status_code})", file=sys.stderr)
         return 1 if response.status_code == 404 else 2
     doc = response.json()

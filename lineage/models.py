@@ -180,9 +180,14 @@ class ExceptionList(BaseModel):
 
 
 class ActionIn(BaseModel):
-    """Who acknowledges or resolves, and why."""
+    """Why an exception is acknowledged or resolved; who does it is the authenticated caller."""
 
-    actor: str = Field(min_length=1, max_length=200)
+    actor: str | None = Field(
+        None,
+        max_length=200,
+        deprecated=True,
+        description="Ignored: accepted for compatibility; the authenticated subject is recorded.",
+    )
     note: str = Field("", max_length=4000)
 
 

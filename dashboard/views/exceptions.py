@@ -25,7 +25,6 @@ def _act(rows: list[dict[str, Any]]) -> None:
     labels = {r["id"]: f"{r['id']} · {r['category']} · {r['entity']} · {r['age']}" for r in rows}
     with st.form("act", clear_on_submit=False):
         picked = st.selectbox("Exception", list(labels), format_func=labels.__getitem__, key="act_id")
-        actor = st.text_input("Actor", key="act_actor", placeholder="you@example.com")
         note = st.text_input("Note", key="act_note", placeholder="why")
         ack_col, resolve_col = st.columns(2)
         ack = ack_col.form_submit_button("Acknowledge")
@@ -33,7 +32,7 @@ def _act(rows: list[dict[str, Any]]) -> None:
     if not (ack or resolve) or picked is None:
         return
     try:
-        done = data.client().act(picked, "ack" if ack else "resolve", actor, note)
+        done = data.client().act(picked, "ack" if ack else "resolve", note)
     except ApiError as exc:
         st.error(str(exc))
         return
@@ -63,5 +62,5 @@ def render(f: Filters) -> None:
         lineage=LINK,
         age_h=st.column_config.NumberColumn("age (h)", format="%.2f"),
     )
-    if rows:
+    if rows and data.may("act"):  # the form only for roles that may acknowledge and resolve
         _act(rows)

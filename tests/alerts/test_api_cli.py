@@ -6,13 +6,13 @@ import argparse
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from alerts import cli
-from alerts.api import create_router
 from collector.store import Store
+from lineage.auth.settings import AuthSettings
 from tests.alerts.helpers import T0, rules_file, service
+from tests.lineage.auth.helpers import bearer, issue
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,9 +25,10 @@ rules:
 def test_alerts_and_silences_api(store: Store, tmp_path: Path) -> None:
     svc = service(store, rules_file(tmp_path, RULES))
     svc.run_once(T0)
-    app = FastAPI()
-    app.include_router(create_router(svc))
-    with TestClient(app) as client:
+    from ledgerline.server import compose_app
+
+    with TestClient(compose_app(store, AuthSettings(), svc)) as client:
+        client.headers.update(bearer(issue(store, "operator", "ops@corp.example")))
         body = client.get("/api/v1/alerts").json()
         [alert] = body["alerts"]
         assert alert["labels"]["system"] == "sap" and alert["state"] == "firing"
@@ -38,14 +39,15 @@ def test_alerts_and_silences_api(store: Store, tmp_path: Path) -> None:
             "matchers": [{"name": "system", "value": "sap"}],
             "startsAt": "2026-01-01T00:00:00Z",
             "endsAt": "2099-01-01T00:00:00Z",
-            "createdBy": "ops",
             "comment": "maintenance",
         }
         created = client.post("/api/v1/silences", json=silence)
         assert created.status_code == 201
         sid = created.json()["silenceID"]
         [listed] = client.get("/api/v1/silences").json()
-        assert listed["id"] == sid and listed["status"]["state"] == "active"
+        assert (
+            listed["id"] == sid and listed["status"]["state"] == "active" and listed["createdBy"] == "ops@corp.example"
+        )
         assert client.get("/api/v1/alerts").json()["alerts"][0]["status"] == {
             "state": "suppressed",
             "silencedBy": [sid],

@@ -23,6 +23,7 @@ from ledgerline.simulator.runner import run_simulation
 from lineage.app import create_app
 from lineage.settings import LineageSettings
 from tests.conftest import start_collector
+from tests.lineage.auth.helpers import issue
 
 _SEQ = itertools.count()
 
@@ -34,6 +35,8 @@ class Stack:
     api_url: str
     store: Store
     transactions: int
+    token: str  # an operator's API token, for the dashboard's service credential
+    subject: str = "dash-ops@test.example"
 
 
 @contextmanager
@@ -53,7 +56,8 @@ def running_stack(chdb_path: Path, count: int = 200, seed: int = 7) -> Iterator[
         settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
         api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)
         api.start()
-        yield Stack(f"http://127.0.0.1:{api.port}", store, summary.transactions)
+        token = issue(store, "operator", Stack.subject)
+        yield Stack(f"http://127.0.0.1:{api.port}", store, summary.transactions, token)
     finally:
         if api is not None:
             api.stop(10)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from dashboard import launch
-from dashboard.api import ApiClient, ApiError
+from dashboard.api import ApiClient, ApiError, credential
 from dashboard.state import Filters, from_params, link, to_params
 
 
@@ -31,8 +31,23 @@ def test_requests_drop_empty_params_and_quote_paths() -> None:
     assert seen[-1].url.raw_path == b"/api/v1/entities/invoice/INV%2F1"
     api.lookup(" abc-123 ")
     assert seen[-1].url.path == "/api/v1/transactions/abc-123"
-    api.act("0123456789abcdef", "ack", " ann ", "looking")
-    assert seen[-1].method == "POST" and json.loads(seen[-1].content) == {"actor": "ann", "note": "looking"}
+    api.act("0123456789abcdef", "ack", "looking")
+    assert seen[-1].method == "POST" and json.loads(seen[-1].content) == {"note": "looking"}
+    assert "authorization" not in seen[-1].headers
+    signed = ApiClient("http://api.test/", transport=httpx.MockTransport(handler), token="llt_x")  # type: ignore[arg-type]
+    signed.whoami()
+    assert seen[-1].headers["authorization"] == "Bearer llt_x" and seen[-1].url.path == "/api/v1/whoami"
+
+
+def test_the_credential_is_the_forwarded_person_or_the_service_token() -> None:
+    service = {"LEDGERLINE_DASHBOARD_TOKEN": " llt_service "}
+    assert credential(service, {"X-Forwarded-Access-Token": "jwt.of.person"}) == "llt_service"
+    proxied = service | {"LEDGERLINE_DASHBOARD_FORWARDED_TOKEN_HEADER": "X-Forwarded-Access-Token"}
+    assert credential(proxied, {"X-Forwarded-Access-Token": "jwt.of.person"}) == "jwt.of.person"
+    assert credential(proxied, {"x-forwarded-access-token": "Bearer jwt.of.person"}) == "jwt.of.person"
+    # Behind the proxy, no header means nobody signed in: never the service token.
+    assert credential(proxied, {}) == ""
+    assert credential({}, {}) == ""
 
 
 @pytest.mark.parametrize(
@@ -63,8 +78,12 @@ def test_unreachable_slow_and_garbage_answers() -> None:
         _client(slow).backlog()
     with pytest.raises(ApiError, match="not JSON"):
         _client(lambda r: httpx.Response(200, text="<html>")).backlog()
-    with pytest.raises(ApiError, match="actor"):
-        _client(lambda r: httpx.Response(200, json={})).act("0123456789abcdef", "ack", " ")
+    with pytest.raises(ApiError, match="Not signed in to the lineage API: authentication required"):
+        _client(lambda r: httpx.Response(401, json={"detail": "authentication required"})).backlog()
+    with pytest.raises(ApiError, match="Not allowed: role 'viewer' lacks"):
+        _client(lambda r: httpx.Response(403, json={"detail": "role 'viewer' lacks the 'act' permission"})).act(
+            "0123456789abcdef", "ack"
+        )
     with pytest.raises(ApiError, match="Enter a correlation ID"):
         _client(lambda r: httpx.Response(200, json={})).lookup("  ")
 

@@ -56,10 +56,10 @@ def _free_port() -> int:
 class Dashboard:
     """A ``streamlit run`` subprocess on loopback, stopped with its process group."""
 
-    def __init__(self, api_url: str, workdir: Path) -> None:
+    def __init__(self, api_url: str, workdir: Path, token: str = "") -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LEDGERLINE_API_URL": api_url}
+        env = {**os.environ, "LEDGERLINE_API_URL": api_url, "LEDGERLINE_DASHBOARD_TOKEN": token}
         self.log = (workdir / f"streamlit-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
             command(api_url, "127.0.0.1", self.port),
@@ -101,7 +101,7 @@ def stack(chdb_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def dashboard(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    running = Dashboard(stack.api_url, tmp_path_factory.mktemp("streamlit"))
+    running = Dashboard(stack.api_url, tmp_path_factory.mktemp("streamlit"), stack.token)
     try:
         running.wait_ready()
         yield running
@@ -129,7 +129,8 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 def _api(stack: Stack, path: str, **params: Any) -> Any:
-    return httpx.get(stack.api_url + path, params=params, timeout=30).json()
+    headers = {"Authorization": f"Bearer {stack.token}"}
+    return httpx.get(stack.api_url + path, params=params, headers=headers, timeout=30).json()
 
 
 def _open(page: Page, dashboard: Dashboard, query: str, heading: str) -> None:
@@ -204,7 +205,7 @@ def test_acknowledging_an_exception_drops_the_backlog(stack: Stack, dashboard: D
     assert _metric(page, "Open exceptions") == str(len(before))
     expect(page.locator(".gtitle", has_text="Open exceptions over time")).to_be_visible()
     _shot(page, "exceptions")
-    page.locator('input[aria-label="Actor"]').fill("ops@example.com")
+    expect(page.get_by_text(f"Signed in as {stack.subject} (operator)")).to_be_visible()
     page.locator('input[aria-label="Note"]').fill("looking into it")
     page.get_by_role("button", name="Acknowledge").click()
     expect(page.get_by_text(re.compile(r"Exception [0-9a-f]{16} is now acknowledged"))).to_be_visible()
@@ -217,7 +218,7 @@ def test_acknowledging_an_exception_drops_the_backlog(stack: Stack, dashboard: D
     assert len(after) == len(before) - 1
     acked = {e["id"] for e in before} - {e["id"] for e in after}
     got = _api(stack, f"/api/v1/exceptions/{acked.pop()}")
-    assert got["state"] == "acknowledged" and got["history"][-1]["actor"] == "ops@example.com"
+    assert got["state"] == "acknowledged" and got["history"][-1]["actor"] == stack.subject
     _shot(page, "exceptions_after_ack")
 
 

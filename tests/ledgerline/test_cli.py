@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -23,7 +24,7 @@ def _env(data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _read_urls(process: subprocess.Popen[str], timeout: float = 60) -> dict[str, str]:
+def _read_urls(process: subprocess.Popen[str], timeout: float = 60, seen: list[str] | None = None) -> dict[str, str]:
     urls: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     assert process.stdout is not None
@@ -31,15 +32,26 @@ def _read_urls(process: subprocess.Popen[str], timeout: float = 60) -> dict[str,
         line = process.stdout.readline()
         if not line:
             break
+        if seen is not None:
+            seen.append(line)
         match = re.match(r"\s+(\w+)\s+(\S+)", line)
         if match:
             urls[match.group(1)] = match.group(2)
-        if "serving" in line:
+        if "Ctrl-C to stop" in line:
             return urls
     raise AssertionError(f"serve did not start; saw {urls}")
 
 
+def _token(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*LEDGERLINE, "token", *args], env=_env(data_dir, **env), capture_output=True, text=True, timeout=60
+    )
+
+
 def test_serve_ingests_answers_lineage_and_stops_cleanly(tmp_path: Path) -> None:
+    created = _token(tmp_path, "create", "--subject", "root@corp.example", "--role", "admin", "--json")
+    assert created.returncode == 0, created.stderr
+    admin = {"Authorization": f"Bearer {json.loads(created.stdout)['token']}"}
     process = subprocess.Popen(
         [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
         env=_env(tmp_path),
@@ -54,10 +66,11 @@ def test_serve_ingests_answers_lineage_and_stops_cleanly(tmp_path: Path) -> None
             with tp.get_tracer("t").start_as_current_span("issue", attributes=attrs):
                 pass
         api = urls["api"].removesuffix("/docs")
-        response = httpx.get(f"{api}/api/v1/transactions/CLI-1", timeout=10)
+        response = httpx.get(f"{api}/api/v1/transactions/CLI-1", headers=admin, timeout=10)
         assert response.status_code == 200
         assert [h["entity_id"] for h in response.json()["hops"]] == ["INV-CLI-1"]
-        assert httpx.get(f"{api}/api/v1/transactions/NOPE", timeout=10).status_code == 404
+        assert httpx.get(f"{api}/api/v1/transactions/NOPE", headers=admin, timeout=10).status_code == 404
+        assert httpx.get(f"{api}/api/v1/transactions/CLI-1", timeout=10).status_code == 401
     finally:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
@@ -79,7 +92,7 @@ def test_serve_refuses_a_public_bind_without_tokens(tmp_path: Path) -> None:
 def test_serve_mounts_the_alerts_api(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
-        env=_env(tmp_path),
+        env=_env(tmp_path, LEDGERLINE_API_AUTH="off"),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -130,3 +143,103 @@ def test_bad_configuration_is_one_line_exit_2_and_nothing_listens(tmp_path: Path
         assert re.search(expected, lines[0].removeprefix("ledgerline: error: ")), (name, lines[0])
         # Refused before the store was opened: no data directory was created.
         assert not (tmp_path / name.replace(" ", "_") / "clickhouse").exists(), name
+
+
+def test_token_commands_beside_a_running_serve(tmp_path: Path) -> None:
+    created = _token(tmp_path, "create", "--subject", "root@corp.example", "--role", "admin")
+    assert created.returncode == 0 and created.stdout.startswith("llt_") and "shown only now" in created.stderr
+    admin = created.stdout.strip()
+    process = subprocess.Popen(
+        [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        api = _read_urls(process)["api"].removesuffix("/docs")
+        # serve holds the embedded store: without a token the command says what to do.
+        held = _token(tmp_path, "list", "--api", api)
+        assert held.returncode == 2 and "pass --token" in held.stderr and "Traceback" not in held.stderr
+        made = _token(
+            tmp_path,
+            "create",
+            "--subject",
+            "v@corp.example",
+            "--role",
+            "viewer",
+            "--json",
+            "--api",
+            api,
+            LEDGERLINE_API_TOKEN=admin,
+        )
+        viewer = json.loads(made.stdout)
+        listed = _token(tmp_path, "list", "--json", "--api", api, "--token", admin)
+        assert {t["subject"] for t in json.loads(listed.stdout)} == {"root@corp.example", "v@corp.example"}
+        assert viewer["token"] not in listed.stdout and "secret" not in listed.stdout.lower()
+        headers = {"Authorization": f"Bearer {viewer['token']}"}
+        assert httpx.get(f"{api}/api/v1/whoami", headers=headers, timeout=10).json()["role"] == "viewer"
+        revoked = _token(tmp_path, "revoke", viewer["id"], "--api", api, "--token", admin)
+        assert revoked.returncode == 0 and f"revoked {viewer['id']}" in revoked.stdout
+        assert httpx.get(f"{api}/api/v1/whoami", headers=headers, timeout=10).status_code == 401
+        assert _token(tmp_path, "revoke", "0123456789abcdef", "--api", api, "--token", admin).returncode == 1
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    assert process.returncode == 0
+    listed = _token(tmp_path, "list")  # serve stopped: the store opens directly again
+    assert listed.returncode == 0 and "revoked" in listed.stdout and "root@corp.example" in listed.stdout
+
+
+def test_serve_without_tokens_says_how_to_create_one(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*LEDGERLINE, "serve", "--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[str] = []
+    try:
+        api = _read_urls(process, seen=lines)["api"].removesuffix("/docs")
+        assert httpx.get(f"{api}/api/v1/alerts", timeout=10).status_code == 401
+        assert httpx.get(f"{api}/healthz", timeout=10).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+    hints = [line for line in lines if "no API tokens yet" in line]
+    assert len(hints) == 1 and "ledgerline token create" in hints[0]
+
+
+def test_auth_off_is_refused_beyond_loopback(tmp_path: Path) -> None:
+    env = _env(tmp_path, LEDGERLINE_API_AUTH="off", LEDGERLINE_INGEST_TOKENS="ingest-secret")
+    result = subprocess.run(
+        [*LEDGERLINE, "serve", "--host", "0.0.0.0"], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "ledgerline: error: refusing to serve the API on 0.0.0.0 with LEDGERLINE_API_AUTH=off: "
+        "turn auth on or pass --insecure"
+    )
+
+
+def test_demo_prints_a_working_admin_token_and_revokes_it_on_stop(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*LEDGERLINE, "demo", "--no-dashboard", "--backfill", "1m", "--rate", "1"]
+        + ["--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        urls = _read_urls(process, timeout=90)
+        api, token = urls["api"].removesuffix("/docs"), urls["token"]
+        me = httpx.get(f"{api}/api/v1/whoami", headers={"Authorization": f"Bearer {token}"}, timeout=10).json()
+        assert (me["subject"], me["role"]) == ("demo@ledgerline.local", "admin")
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=90)
+    assert process.returncode == 0
+    listed = json.loads(_token(tmp_path, "list", "--json").stdout)
+    assert [(t["subject"], t["state"]) for t in listed] == [("demo@ledgerline.local", "revoked")]

@@ -9,9 +9,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.settings import StoreSettings
-from collector.store import Store
+from collector.store import Store, migrate
 from lineage.app import create_app
+from lineage.auth.schema import MIGRATIONS as AUTH_MIGRATIONS
 from lineage.service import Lineage
+from tests.lineage.auth.helpers import bearer, issue
 from tests.lineage.conftest import Shared
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
 
@@ -19,6 +21,7 @@ from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
 @pytest.fixture(scope="module")
 def client(shared: Shared) -> Iterator[TestClient]:
     with TestClient(create_app(shared.lineage.settings, shared.store)) as c:
+        c.headers.update(bearer(issue(shared.store, "operator", "ana@corp.example")))
         yield c
 
 
@@ -88,17 +91,18 @@ def test_exceptions_and_audit_trail(client: TestClient) -> None:
     ]
     [dlq] = _get(client, "/api/v1/exceptions", state="open")["exceptions"]
     assert dlq["recoverable"] is False and dlq["system"] == "sap"
-    acked = client.post(f"/api/v1/exceptions/{dlq['id']}/ack", json={"actor": "ana", "note": "tax table fix"})
+    acked = client.post(f"/api/v1/exceptions/{dlq['id']}/ack", json={"note": "tax table fix"})
     assert acked.status_code == 200 and acked.json()["state"] == "acknowledged"
     assert _get(client, "/api/v1/exceptions", state="open")["exceptions"] == []
+    # A body's actor is ignored: the credential's subject is recorded.
     done = client.post(f"/api/v1/exceptions/{dlq['id']}/resolve", json={"actor": "bo", "note": "reposted"}).json()
     assert done["state"] == "resolved" and done["resolved_at"] is not None
     assert [(h["action"], h["actor"], h["note"]) for h in done["history"]] == [
-        ("ack", "ana", "tax table fix"),
-        ("resolve", "bo", "reposted"),
+        ("ack", "ana@corp.example", "tax table fix"),
+        ("resolve", "ana@corp.example", "reposted"),
     ]
-    assert _get(client, f"/api/v1/exceptions/{dlq['id']}")["history"][1]["actor"] == "bo"
-    assert client.post(f"/api/v1/exceptions/{dlq['id']}/ack", json={"actor": ""}).status_code == 422
+    assert _get(client, f"/api/v1/exceptions/{dlq['id']}")["history"][1]["actor"] == "ana@corp.example"
+    assert client.post(f"/api/v1/exceptions/{dlq['id']}/ack", json={"note": "x" * 5000}).status_code == 422
     assert client.post("/api/v1/exceptions/0000000000000000/ack", json={"actor": "x"}).status_code == 404
     assert client.post("/api/v1/exceptions/not-an-id/ack", json={"actor": "x"}).status_code == 422
 
@@ -159,10 +163,11 @@ def test_bad_parameters_are_422(client: TestClient, url: str, params: dict[str, 
 
 
 def test_store_errors_are_503(shared: Shared) -> None:
-    # A database without the lineage tables: every query fails in the store.
+    # A database with only the auth tables: every lineage query fails in the store.
     bare = Store(StoreSettings(clickhouse_url=shared.store.dsn, clickhouse_database="lineage_bare_db"))
+    migrate(bare, AUTH_MIGRATIONS)
     with TestClient(create_app(shared.lineage.settings, bare)) as c:
-        response = c.get("/api/v1/transactions/C-OK")
+        response = c.get("/api/v1/transactions/C-OK", headers=bearer(issue(bare, "viewer")))
     bare.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": bare.database})
     assert response.status_code == 503
     assert response.json()["detail"].startswith("the store is unavailable") and "Traceback" not in response.text
@@ -184,6 +189,7 @@ def test_posting_latency_quantiles(emitter: Emitter, lineage: Lineage) -> None:
         )
     emitter.wait()
     with TestClient(create_app(lineage.settings, lineage.store)) as c:
+        c.headers.update(bearer(issue(lineage.store, "viewer")))
         doc = _get(c, "/api/v1/metrics/posting-latency", since="6h", bucket="1h")
         [bucket] = doc["buckets"]
         assert (bucket["count"], bucket["p50_ms"], bucket["p99_ms"]) == (3, 20 * 60_000, 30 * 60_000)

@@ -27,7 +27,7 @@ def test_backfill_and_rerun(store_settings: StoreSettings) -> None:
             em.close()
             collector.stop()
         applied = migrate_all(store)
-        assert [v for v in applied if 100 <= v < 200] == [100, 101]
+        assert applied == [m.version for m in MIGRATIONS if m.version >= 100] and applied[:2] == [100, 101]
         assert migrate_all(store) == []
         # Re-running the statements (an interrupted migration) must not double count.
         for statement in next(m for m in schema.MIGRATIONS if m.version == 101).statements:

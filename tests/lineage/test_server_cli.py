@@ -16,7 +16,10 @@ import uvicorn
 
 from lineage import cli
 from lineage.app import create_app
+from tests.lineage.auth.helpers import bearer, issue
 from tests.lineage.conftest import Shared
+
+TOKEN: dict[str, str] = {}
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +34,7 @@ def api_url(shared: Shared) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
+    TOKEN["viewer"] = issue(shared.store, "viewer")
     yield f"http://127.0.0.1:{port}"
     server.should_exit = True
     thread.join(10)
@@ -41,7 +45,7 @@ def _trace(*argv: str) -> tuple[int, str]:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
     cli.register(sub)
-    args = parser.parse_args(["trace", *argv])
+    args = parser.parse_args(["trace", *argv, "--token", TOKEN["viewer"]])
     out = io.StringIO()
     return args.func(args, out), out.getvalue()
 
@@ -73,7 +77,10 @@ def test_trace_shows_retries_exceptions_and_overdue(api_url: str) -> None:
 
 def test_trace_json_and_entity(api_url: str) -> None:
     code, text = _trace("C-OK", "--json", "--api", api_url)
-    doc, api = json.loads(text), httpx.get(f"{api_url}/api/v1/transactions/C-OK").json()
+    doc, api = (
+        json.loads(text),
+        httpx.get(f"{api_url}/api/v1/transactions/C-OK", headers=bearer(TOKEN["viewer"])).json(),
+    )
     assert code == 0 and doc["correlation_id"] == "C-OK" and doc["hops"] == api["hops"] and doc["sla"]["stages"]
     code, text = _trace("--entity", "invoice:INV-OK", "--api", api_url)
     assert code == 0 and text.startswith("C-OK  flow=support_credit")
@@ -85,3 +92,22 @@ def test_trace_errors(api_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert _trace("--entity", "invoice", "--api", api_url)[0] == 2
     assert _trace("C-OK", "--api", "http://127.0.0.1:9", "--timeout", "2")[0] == 2
     assert "cannot reach the lineage API" in capsys.readouterr().err
+
+
+def test_trace_needs_a_credential(api_url: str, capsys: pytest.CaptureFixture[str]) -> None:
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["trace", "C-OK", "--api", api_url])
+    assert args.func(args, io.StringIO()) == 2
+    assert "pass --token or set LEDGERLINE_API_TOKEN (HTTP 401)" in capsys.readouterr().err
+    bad = parser.parse_args(["trace", "C-OK", "--api", api_url, "--token", "llt_0123456789abcdef_" + "x" * 43])
+    assert bad.func(bad, io.StringIO()) == 2 and "unknown API token" in capsys.readouterr().err
+
+
+def test_trace_reads_the_token_from_the_environment(api_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGERLINE_API_TOKEN", TOKEN["viewer"])
+    parser = argparse.ArgumentParser()
+    cli.register(parser.add_subparsers())
+    args = parser.parse_args(["trace", "C-OK", "--api", api_url])
+    out = io.StringIO()
+    assert args.func(args, out) == 0 and out.getvalue().startswith("C-OK")

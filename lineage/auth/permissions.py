@@ -1,0 +1,72 @@
+"""THE permission table: (method, route path template) -> what it needs and what it logs.
+
+A route missing from :data:`RULES` is refused for every role (fail closed);
+tests/lineage/auth/test_permissions.py walks the composed app's routes so a new route
+without a rule fails the suite. ``action`` names the access-log entry (empty: not logged);
+every read of one transaction or entity, every export and every write is logged.
+``target`` formats the route's path parameters into the logged target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from lineage.principal import ROLES, Role
+
+Permission = Literal["read", "act", "audit", "export", "admin"]
+
+GRANTS: dict[Role, frozenset[Permission]] = {
+    "viewer": frozenset({"read"}),
+    "operator": frozenset({"read", "act"}),
+    "auditor": frozenset({"read", "audit", "export"}),
+    "admin": frozenset({"read", "act", "audit", "export", "admin"}),
+}
+assert set(GRANTS) == set(ROLES)
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What a route needs, and how a call to it is logged."""
+
+    permission: Permission
+    action: str = ""
+    target: str = ""
+
+
+_V1 = "/api/v1"
+RULES: dict[tuple[str, str], Rule] = {
+    # lineage
+    ("GET", f"{_V1}/transactions/{{correlation_id}}"): Rule("read", "transaction.read", "{correlation_id}"),
+    ("GET", f"{_V1}/entities/{{entity_type}}/{{entity_id}}"): Rule("read", "entity.read", "{entity_type}:{entity_id}"),
+    ("GET", f"{_V1}/transactions"): Rule("read"),
+    ("GET", f"{_V1}/exceptions"): Rule("read"),
+    ("GET", f"{_V1}/exceptions/{{exception_id}}"): Rule("read", "exception.read", "{exception_id}"),
+    ("POST", f"{_V1}/exceptions/{{exception_id}}/ack"): Rule("act", "exception.ack", "{exception_id}"),
+    ("POST", f"{_V1}/exceptions/{{exception_id}}/resolve"): Rule("act", "exception.resolve", "{exception_id}"),
+    ("GET", f"{_V1}/metrics/posting-latency"): Rule("read"),
+    ("GET", f"{_V1}/metrics/throughput"): Rule("read"),
+    ("GET", f"{_V1}/metrics/exception-backlog"): Rule("read"),
+    ("GET", f"{_V1}/sla/breaches"): Rule("read"),
+    # alerts
+    ("GET", f"{_V1}/alerts"): Rule("read"),
+    ("GET", f"{_V1}/silences"): Rule("read"),
+    ("POST", f"{_V1}/silences"): Rule("act", "silence.create"),
+    ("DELETE", f"{_V1}/silences/{{silence_id}}"): Rule("act", "silence.expire", "{silence_id}"),
+    # auth
+    ("GET", f"{_V1}/whoami"): Rule("read"),
+    ("GET", f"{_V1}/audit-log"): Rule("audit", "audit_log.read"),
+    ("GET", f"{_V1}/tokens"): Rule("admin", "token.list"),
+    ("POST", f"{_V1}/tokens"): Rule("admin", "token.create"),
+    ("DELETE", f"{_V1}/tokens/{{token_id}}"): Rule("admin", "token.revoke", "{token_id}"),
+}
+
+
+def allowed(role: Role, permission: Permission) -> bool:
+    """True when ``role`` holds ``permission``."""
+    return permission in GRANTS[role]
+
+
+def permissions_of(role: Role) -> list[str]:
+    """The permissions of a role, sorted (shown by ``/whoami`` so clients can hide actions)."""
+    return sorted(GRANTS[role])
