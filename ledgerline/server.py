@@ -44,24 +44,30 @@ class Server:
         self.api: UvicornThread | None = None
         self.api_port = api_port
         self.alerts: Any = None
+        self.replay: Any = None
 
     def start(self) -> None:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
         from alerts.api import create_router
         from alerts.service import AlertService
         from alerts.settings import AlertSettings
+        from lineage.replay.api import mount as mount_replay
 
+        app = _lineage_app(self.store)  # first: flows and replay targets are validated before anything listens
+        self.replay = mount_replay(app)
         self.collector.start()
         self.alerts = AlertService(AlertSettings(), self.store)
         self.alerts.start()
-        app = _lineage_app(self.store)
         app.include_router(create_router(self.alerts))
         self.api = UvicornThread(app, self.settings.host, self.api_port)
         self.api.start()
         self.api_port = self.api.port
+        self.replay.start()
 
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed before this returns."""
+        if self.replay is not None:
+            self.replay.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.api is not None:

@@ -4,6 +4,7 @@ and two time-ordered copies of hop data for the window aggregates."""
 from __future__ import annotations
 
 from collector.migrations import Migration
+from lineage.replay.schema import MIGRATIONS as REPLAY_MIGRATIONS
 
 # Append-only (plain MergeTree, never replaced): every acknowledgement and resolution is
 # kept; the current state of an exception is its latest action.
@@ -88,4 +89,4 @@ MIGRATIONS: tuple[Migration, ...] = (
         "lineage: hops by step and time, failed attempts by time",
         (_HOP_TIMES, _HOP_TIMES_MV, _HOP_FAILURES, _HOP_FAILURES_MV, *_BACKFILL),
     ),
-)
+) + REPLAY_MIGRATIONS  # replay (170-179) is part of the lineage service
