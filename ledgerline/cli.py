@@ -84,8 +84,16 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerline import demo
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
+    from lineage.replay import cli as replay
 
-    for register in (simulate.register, trace.register, alerts.register, dashboard.register, demo.register):
+    for register in (
+        simulate.register,
+        trace.register,
+        replay.register,
+        alerts.register,
+        dashboard.register,
+        demo.register,
+    ):
         register(sub)
     return parser
 
