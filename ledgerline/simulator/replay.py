@@ -24,6 +24,23 @@ from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.emit import ExporterFactory, otlp_exporter
 
 ADAPTERS = {"ledger.posted": "erp", "invoice.issued": "billing"}
+_TRANSIENT = "erp_unavailable, timeout, rate_limited, connection_error, service_unavailable"
+
+
+def demo_targets(url: str) -> str:
+    """Replay targets for ``ledgerline demo``: both adapters at ``url``. The simulator's dead
+    letters are business errors (unmatched account, tax error) an operator fixes at the source
+    and then replays, so those are replayable here too."""
+    limits = "{EUR: 5000, USD: 5500, GBP: 4500, SEK: 57000}"
+    return (
+        "targets:\n"
+        f"  - {{system: erp, url: '{url}', categories: [{_TRANSIENT}, unmatched_account],\n"
+        f"     max_per_minute: 60, approval_over: {limits}}}\n"
+        f"  - {{system: billing, url: '{url}', categories: [{_TRANSIENT}, tax_error],\n"
+        f"     max_per_minute: 60, approval_over: {limits}}}\n"
+    )
+
+
 _MAX_BODY = 64 * 1024
 
 

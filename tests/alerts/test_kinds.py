@@ -86,6 +86,9 @@ def test_slo_burn_fires_on_fast_burn_only(store: Store) -> None:
 
 
 def test_default_rules_all_evaluate_healthy(store: Store, tmp_path: Path) -> None:
+    from lineage.schema import MIGRATIONS  # the replay rule reads a lineage table, as in `ledgerline serve`
+
+    migrate(store, MIGRATIONS)
     posting(store, 1, T0 - 2 * HOUR, 30 * MIN)
     svc = service(store, None)
     svc.run_once(T0, force=True)

@@ -76,3 +76,11 @@ def test_path_or_inline_and_config_error(tmp_path: Path) -> None:
     path.write_text("targets:\n  - {system: erp}\n")
     with pytest.raises(ConfigError, match=rf"^{path}, line 2: target is missing 'url'$"):
         load(ReplaySettings(replay_targets=str(path)), TRANSIENT)
+
+
+def test_demo_targets_are_valid() -> None:
+    from ledgerline.simulator.replay import demo_targets
+
+    targets = parse_targets(demo_targets("http://127.0.0.1:8601/replay"), "demo", TRANSIENT, env={})
+    erp = targets.get("erp")
+    assert erp is not None and "unmatched_account" in erp.categories and not erp.needs_approval(4999, "EUR")
