@@ -115,6 +115,14 @@ class ApiClient:
         """GET ``path`` with the non-empty ``params``."""
         return self._request("GET", path, _params(**params))
 
+    def post(self, path: str, body: Json | None = None) -> Json:
+        """POST ``body`` as JSON to ``path``."""
+        return self._request("POST", path, body=body or {})
+
+    def replays(self, **filters: object) -> Json:
+        """Replays: state, system, limit."""
+        return self.get("/api/v1/replays", **filters)
+
     def transaction(self, correlation_id: str) -> Json:
         """One transaction's full lineage document."""
         return self.get(f"/api/v1/transactions/{quote(correlation_id, safe='')}")

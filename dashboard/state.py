@@ -13,6 +13,7 @@ PAGES = {
     "exceptions": "Exception backlog",
     "sla": "SLA breaches",
     "lineage": "Lineage explorer",
+    "replays": "Replays",
 }
 RANGES = {
     "6h": ("15m", timedelta(minutes=15)),

@@ -96,9 +96,17 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
     from lineage.auth import cli as token
+    from lineage.replay import cli as replay
 
-    registers = (simulate.register, trace.register, token.register, alerts.register, dashboard.register, demo.register)
-    for register in registers:
+    for register in (
+        simulate.register,
+        trace.register,
+        token.register,
+        replay.register,
+        alerts.register,
+        dashboard.register,
+        demo.register,
+    ):
         register(sub)
     return parser
 

@@ -20,6 +20,9 @@ from collector.settings import CollectorSettings
 from dashboard.state import check_link
 from lineage.auth.settings import AuthSettings
 from lineage.flows import FlowConfig, load_flows
+from lineage.replay.service import load as load_replay_targets
+from lineage.replay.settings import ReplaySettings
+from lineage.replay.targets import Targets
 from lineage.settings import LineageSettings
 
 S = TypeVar("S", bound=BaseSettings)
@@ -44,6 +47,8 @@ class ServeConfig:
     rules: list[Rule]
     receivers: ReceiversConfig
     auth: AuthSettings
+    replay: ReplaySettings
+    targets: Targets
 
 
 def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = None) -> ServeConfig:
@@ -53,12 +58,16 @@ def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = 
     auth.check(collector.host, collector.insecure)
     lineage = read_settings(LineageSettings)
     alerts = read_settings(AlertSettings)
+    replay = read_settings(ReplaySettings)
+    flows = load_flows(lineage.flows)
     return ServeConfig(
         collector=collector,
         lineage=lineage,
         alerts=alerts,
         auth=auth,
-        flows=load_flows(lineage.flows),
+        flows=flows,
+        replay=replay,
+        targets=load_replay_targets(replay, flows.transient),
         rules=load_alert_rules(alerts),
         receivers=load_receivers(alerts.alert_receivers),
     )

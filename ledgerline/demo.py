@@ -29,6 +29,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="live transactions per second (2)")
     parser.add_argument("--seed", type=int, default=42, help="simulation seed (42)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    parser.add_argument("--replay-port", type=int, default=8601, help="simulated adapters' replay endpoint (8601)")
     parser.set_defaults(func=run)
 
 
@@ -50,10 +51,12 @@ def run(args: argparse.Namespace) -> int:
     from ledgerline.config import read_settings
     from ledgerline.server import Server, print_urls, wait_for_signal
     from ledgerline.simulator.config import SimConfig
+    from ledgerline.simulator.replay import ReplayResponder, demo_targets
     from ledgerline.simulator.runner import run_simulation
     from lineage.auth.tokens import TokenStore
     from lineage.timeparse import parse_seconds
 
+    os.environ.setdefault("LEDGERLINE_REPLAY_TARGETS", demo_targets(f"http://127.0.0.1:{args.replay_port}/replay"))
     settings = read_settings(CollectorSettings, http_port=args.http_port, grpc_port=args.grpc_port)
     server = Server(settings, api_port=args.api_port)
     # The demo's own admin token (revoked again on a clean stop), so everything just works.
@@ -75,6 +78,8 @@ def run(args: argparse.Namespace) -> int:
         live=True,
         endpoint=server.urls()["otlp_http"],
     )
+    responder = ReplayResponder(config, args.replay_port).start()
+    print(f"  replays    {responder.url} (simulated ERP and billing adapters)", flush=True)
     simulation = threading.Thread(
         target=run_simulation, args=(config, stop), kwargs={"out": sys.stdout}, name="simulator", daemon=True
     )
@@ -86,6 +91,7 @@ def run(args: argparse.Namespace) -> int:
         print("stopping: simulator, dashboard, then the server (flushing accepted spans) ...", flush=True)
         stop.set()
         simulation.join(60)
+        responder.stop()
         if dashboard is not None:
             dashboard.terminate()
             dashboard.wait(15)

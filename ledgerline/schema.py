@@ -10,9 +10,12 @@ from alerts.schema import MIGRATIONS as ALERTS
 from collector.schema import MIGRATIONS as COLLECTOR
 from collector.store import Migration, Store, migrate
 from lineage.auth.schema import MIGRATIONS as AUTH
+from lineage.replay.schema import MIGRATIONS as REPLAY
 from lineage.schema import MIGRATIONS as LINEAGE
 
-MIGRATIONS: tuple[Migration, ...] = tuple(sorted((*COLLECTOR, *LINEAGE, *AUTH, *ALERTS), key=lambda m: m.version))
+MIGRATIONS: tuple[Migration, ...] = tuple(
+    sorted((*COLLECTOR, *LINEAGE, *AUTH, *REPLAY, *ALERTS), key=lambda m: m.version)
+)
 
 
 def migrate_all(store: Store) -> list[int]:

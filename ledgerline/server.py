@@ -38,6 +38,7 @@ class Server:
         self.api: UvicornThread | None = None
         self.api_port = api_port
         self.alerts: Any = None
+        self.replay: Any = None
 
     def start(self) -> None:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
@@ -51,22 +52,26 @@ class Server:
             self.alerts.start()
             app = compose_app(self.store, cfg.auth, self.alerts, cfg)
             _hint_first_token(cfg.auth, self.store)
+            self.replay = app.state.replay_worker
             self.api = UvicornThread(app, self.settings.host, self.api_port)
             self.api.start()
             self.api_port = self.api.port
+            self.replay.start()
         except BaseException:
             self.stop()  # nothing left running, the store closed cleanly
             raise
 
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed before this returns."""
+        if self.replay is not None:
+            self.replay.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.api is not None:
             self.api.stop()
         self.collector.stop()
         self.store.close()
-        self.alerts = self.api = None
+        self.alerts = self.api = self.replay = None
 
     def urls(self) -> dict[str, str]:
         """Where each part listens."""
@@ -85,12 +90,15 @@ def compose_app(store: Store, auth: AuthSettings, alerts: Any, config: ServeConf
     """The API app ``serve`` runs: lineage routes, auth routes and the alerts routes."""
     from alerts.api import create_router
     from lineage.app import create_app
+    from lineage.replay.api import mount as mount_replay
     from lineage.settings import LineageSettings
 
     if config is None:
         app = create_app(LineageSettings(), store, auth)
+        app.state.replay_worker = mount_replay(app)
     else:
         app = create_app(config.lineage, store, auth, flows=config.flows)
+        app.state.replay_worker = mount_replay(app, config.replay, config.targets)
     app.include_router(create_router(alerts))
     return app
 

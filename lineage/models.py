@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from lineage.replay.models import ReplayOut
+
 
 class Attempt(BaseModel):
     outcome: str
@@ -149,6 +151,9 @@ class Transaction(BaseModel):
     conformance: list[Conformance]
     amount_mismatches: list[AmountMismatch]
     exceptions: list[ExceptionOut]
+    replays: list[ReplayOut] = Field(
+        default_factory=list, description="Replays of this transaction's exceptions (see /api/v1/replays)."
+    )
 
 
 class EntityTransactions(BaseModel):

@@ -250,7 +250,8 @@ WITH g AS (
 ),
 a AS (
     SELECT ExceptionId, toString(argMax(Action, At)) AS action, max(At) AS action_at
-    FROM exception_actions WHERE ExceptionId IN (SELECT id FROM g) GROUP BY ExceptionId
+    FROM exception_actions WHERE ExceptionId IN (SELECT id FROM g) AND Action IN ('ack', 'resolve')
+    GROUP BY ExceptionId
 ),
 x AS (
     SELECT g.*, a.action AS action, a.action_at AS action_at,
@@ -281,10 +282,11 @@ EXCEPTION_BY_ID = (
     _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} AND {_EXC_ID} = {{id:String}}")
     + f"SELECT {_EXC_COLS} FROM x LIMIT 1"
 )
-# The latest action on each of some exceptions.
+# The latest ack/resolve on each of some exceptions (replay entries do not change the state).
 EXCEPTION_ACTIONS = """
 SELECT ExceptionId AS id, toString(argMax(Action, At)) AS action, toUnixTimestamp64Milli(max(At)) AS at_ms
-FROM exception_actions WHERE ExceptionId IN {ids:Array(String)} GROUP BY ExceptionId
+FROM exception_actions WHERE ExceptionId IN {ids:Array(String)} AND Action IN ('ack', 'resolve')
+GROUP BY ExceptionId
 """
 EXCEPTION_HISTORY = """
 SELECT toString(Action) AS action, Actor AS actor, Note AS note, toUnixTimestamp64Milli(At) AS at_ms

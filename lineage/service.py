@@ -12,6 +12,7 @@ from lineage.checks import amount_mismatches, duplicates
 from lineage.checks import exceptions as check_exceptions
 from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
 from lineage.flows import FlowConfig
+from lineage.replay.document import document_replays
 from lineage.settings import LineageSettings
 from lineage.timeparse import to_ms, utcnow
 
@@ -164,6 +165,7 @@ class Lineage:
             "conformance": verdict.conformance + duplicates(hops, flow.latency_to),
             "amount_mismatches": amount_mismatches(hops),
             "exceptions": self._exceptions_of(hops) if failing else [],
+            "replays": document_replays(self.store, [h["exc_id"] for h in hops if h["fails"]]) if failing else [],
         }
 
     def entity(self, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:

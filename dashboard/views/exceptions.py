@@ -10,6 +10,7 @@ from dashboard import data, figures, kpis
 from dashboard.api import ApiError
 from dashboard.state import Filters
 from dashboard.views.common import LINK, chart, table
+from dashboard.views.replays import replay_form
 
 
 def _open(f: Filters) -> list[dict[str, Any]]:
@@ -64,3 +65,4 @@ def render(f: Filters) -> None:
     )
     if rows and data.may("act"):  # the form only for roles that may acknowledge and resolve
         _act(rows)
+        replay_form(_open(f), "backlog")

@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import data, figures, kpis
 from dashboard.state import Filters
 from dashboard.views.common import chart, table
+from dashboard.views.replays import replay_form, replay_rows
 
 
 def to_csv(doc: dict[str, Any]) -> str:
@@ -55,6 +56,9 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
         table(doc["amount_mismatches"], f"amt_{index}", "No amount mismatches.")
         st.markdown("**Exceptions**")
         table(kpis.exception_rows(doc["exceptions"]), f"exc_{index}", "No exceptions.")
+        st.markdown("**Replays**")
+        table(replay_rows(doc.get("replays", [])), f"replays_{index}", "No replays.")
+        replay_form([x for x in doc["exceptions"] if x["state"] != "resolved"], f"lineage_{index}")
     dl_json, dl_csv = st.columns(2)
     dl_json.download_button(
         "Download JSON", json.dumps(doc, indent=2), f"{cid}.json", "application/json", key=f"json_{index}"

@@ -77,6 +77,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             help=f"default {DEFAULT_FAULT_RATES[kind]}",
         )
     p.add_argument("--no-faults", action="store_true", help="set every fault rate to 0")
+    p.add_argument(
+        "--replay-port",
+        type=int,
+        metavar="P",
+        help="answer ledgerline replay requests on 127.0.0.1:P (ERP and billing adapters re-post); "
+        "keeps running after the traffic until Ctrl-C",
+    )
     p.set_defaults(func=run)
     return p
 
@@ -112,10 +119,20 @@ def run(args: argparse.Namespace) -> int:
     print(f"simulate: seed {config.seed}, {config.protocol} -> {config.target}", file=sys.stderr)
     stop = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop, flush, summarise
+    responder = None
     try:
+        if args.replay_port is not None:
+            from ledgerline.simulator.replay import ReplayResponder
+
+            responder = ReplayResponder(config, args.replay_port).start()
+            print(f"simulate: answering replays at {responder.url}", file=sys.stderr)
         summary = run_simulation(config, stop)
+        while responder is not None and not stop.wait(0.5):
+            pass
     finally:
         signal.signal(signal.SIGINT, previous)
+        if responder is not None:
+            responder.stop()
     if args.json:
         print(json.dumps(summary.as_dict(), indent=2))
     else:

@@ -53,6 +53,13 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/silences"): Rule("read"),
     ("POST", f"{_V1}/silences"): Rule("act", "silence.create"),
     ("DELETE", f"{_V1}/silences/{{silence_id}}"): Rule("act", "silence.expire", "{silence_id}"),
+    # replay (lineage/replay): operators request, approve and cancel; every write is logged
+    ("POST", f"{_V1}/exceptions/{{exception_id}}/replay"): Rule("act", "replay.request", "{exception_id}"),
+    ("POST", f"{_V1}/replays"): Rule("act", "replay.bulk"),
+    ("POST", f"{_V1}/replays/{{replay_id}}/approve"): Rule("act", "replay.approve", "{replay_id}"),
+    ("POST", f"{_V1}/replays/{{replay_id}}/cancel"): Rule("act", "replay.cancel", "{replay_id}"),
+    ("GET", f"{_V1}/replays"): Rule("read"),
+    ("GET", f"{_V1}/replays/{{replay_id}}"): Rule("read", "replay.read", "{replay_id}"),
     # auth
     ("GET", f"{_V1}/whoami"): Rule("read"),
     ("GET", f"{_V1}/audit-log"): Rule("audit", "audit_log.read"),

@@ -1,0 +1,81 @@
+"""The replay routes (an APIRouter mounted on the lineage app). Reads: viewer; writes:
+operator. The actor of every write is the authenticated subject, never the body."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, FastAPI, HTTPException, Path, Query
+
+from lineage.principal import CurrentPrincipal, CurrentScope
+from lineage.replay.models import BulkIn, BulkOut, NoteIn, ReplayIn, ReplayList, ReplayOut
+from lineage.replay.service import NotFound, ReplayService
+from lineage.replay.settings import ReplaySettings
+from lineage.replay.state import STATES, Refused
+from lineage.replay.targets import Targets
+from lineage.replay.worker import Worker
+
+ReplayState = Literal[STATES]  # type: ignore[valid-type]
+ExcId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Stable exception id")]
+ReplayId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="Replay id")]
+
+
+def _call(fn: Any, *args: Any) -> Any:
+    """Map the service's refusals to HTTP answers."""
+    try:
+        return fn(*args)
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except Refused as exc:
+        raise HTTPException(exc.status, exc.reason) from None
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+
+
+def create_router(service: ReplayService) -> APIRouter:
+    """The replay routes over ``service``."""
+    router = APIRouter(prefix="/api/v1", tags=["replay"])
+
+    @router.post("/exceptions/{exception_id}/replay", response_model=ReplayOut, status_code=201)
+    def request_replay(exception_id: ExcId, body: ReplayIn, who: CurrentPrincipal) -> Any:
+        return _call(service.request, exception_id, body.reason, who)
+
+    @router.post("/replays/{replay_id}/approve", response_model=ReplayOut)
+    def approve(replay_id: ReplayId, who: CurrentPrincipal, body: NoteIn | None = None) -> Any:
+        return _call(service.approve, replay_id, who, body.note if body else "")
+
+    @router.post("/replays/{replay_id}/cancel", response_model=ReplayOut)
+    def cancel(replay_id: ReplayId, who: CurrentPrincipal, body: NoteIn | None = None) -> Any:
+        return _call(service.cancel, replay_id, who, body.note if body else "")
+
+    @router.post("/replays", response_model=BulkOut)
+    def bulk(body: BulkIn, who: CurrentPrincipal) -> Any:
+        if not body.dry_run and not body.reason.strip():
+            raise HTTPException(422, "a bulk replay needs a reason (or dry_run: true)")
+        return _call(service.bulk, body.filter.model_dump(), body.dry_run, body.reason, who)
+
+    @router.get("/replays", response_model=ReplayList)
+    def list_replays(
+        scope: CurrentScope,
+        state: ReplayState | None = None,
+        system: str = "",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> Any:
+        return service.listing(state or "", system, scope, limit)
+
+    @router.get("/replays/{replay_id}", response_model=ReplayOut)
+    def get_replay(replay_id: ReplayId, scope: CurrentScope) -> Any:
+        return _call(service.get, replay_id, scope)
+
+    return router
+
+
+def mount(app: FastAPI, settings: ReplaySettings | None = None, targets: Targets | None = None) -> Worker:
+    """Add the replay routes to the lineage ``app`` and return its (unstarted) delivery worker.
+
+    ``targets`` already validated (``serve`` reads them before anything listens), else loaded here.
+    """
+    service = ReplayService(settings or ReplaySettings(), app.state.lineage, targets)
+    app.state.replay = service
+    app.include_router(create_router(service))
+    return Worker(service)
