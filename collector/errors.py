@@ -4,6 +4,8 @@ The hierarchy::
 
     LedgerlineError
     ├── ConfigError            settings that cannot work (bad DSN, unsafe bind)
+    ├── EvidenceError          sealing or an evidence pack failed (lineage/evidence)
+    │   └── VerificationFailed a pack or the store does not verify; names the check
     ├── StoreError             the store refused or failed a statement
     │   ├── StoreUnavailable   the store cannot be reached or a table is offline
     │   └── QueryTimeout       a bounded query ran past its time limit
@@ -26,6 +28,19 @@ class LedgerlineError(Exception):
 
 class ConfigError(LedgerlineError):
     """Settings that cannot work, such as an unsafe bind address."""
+
+
+class EvidenceError(LedgerlineError):
+    """Sealing, exporting or reading evidence failed (not a verification verdict)."""
+
+
+class VerificationFailed(EvidenceError):
+    """Evidence does not verify; ``check`` names the first failed check."""
+
+    def __init__(self, check: str, detail: str = "") -> None:
+        super().__init__(f"{check}: {detail}" if detail else check)
+        self.check = check
+        self.detail = detail
 
 
 class StoreError(LedgerlineError):

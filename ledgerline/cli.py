@@ -24,14 +24,13 @@ def _collector_settings(args: argparse.Namespace) -> CollectorSettings:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply schema migrations and print what was applied."""
-    from collector.migrations import migrate
     from collector.store import open_store
-    from ledgerline.server import all_migrations
+    from ledgerline.server import migrate_all
 
     settings = CollectorSettings()
     store = open_store(settings, migrate=False)
     try:
-        applied = migrate(store, all_migrations())
+        applied = migrate_all(store, settings)
     finally:
         store.close()
     print(
@@ -84,9 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerline import demo
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
+    from lineage.evidence import cli as evidence
 
     for register in (simulate.register, trace.register, alerts.register, dashboard.register, demo.register):
         register(sub)
+    evidence.register(sub)
     return parser
 
 

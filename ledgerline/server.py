@@ -9,7 +9,7 @@ from typing import Any
 
 from collector.migrations import MIGRATIONS, Migration, migrate
 from collector.service import Collector, UvicornThread
-from collector.settings import CollectorSettings
+from collector.settings import CollectorSettings, StoreSettings
 from collector.store import Store, open_store
 
 log = logging.getLogger(__name__)
@@ -18,16 +18,34 @@ log = logging.getLogger(__name__)
 def all_migrations() -> tuple[Migration, ...]:
     """Every component's schema migrations, in version order."""
     from alerts.schema import MIGRATIONS as ALERT_MIGRATIONS
+    from lineage.evidence.schema import MIGRATIONS as EVIDENCE_MIGRATIONS
     from lineage.schema import MIGRATIONS as LINEAGE_MIGRATIONS
 
-    every = MIGRATIONS + tuple(LINEAGE_MIGRATIONS) + tuple(ALERT_MIGRATIONS)
+    every = MIGRATIONS + tuple(LINEAGE_MIGRATIONS) + tuple(EVIDENCE_MIGRATIONS) + tuple(ALERT_MIGRATIONS)
     return tuple(sorted(every, key=lambda m: m.version))
 
 
-def open_and_migrate(settings: CollectorSettings) -> Store:
-    """Open the store and apply every component's migrations."""
-    store = open_store(settings, migrate=False)
+def evidence_settings(settings: StoreSettings) -> Any:
+    """Sealing and retention settings on the same store as ``settings``."""
+    from lineage.evidence.settings import EvidenceSettings
+
+    return EvidenceSettings(**settings.model_dump(include=set(StoreSettings.model_fields)))
+
+
+def migrate_all(store: Store, settings: StoreSettings) -> list[int]:
+    """Apply every component's migrations, then the retention tiers; return the versions applied."""
+    from lineage.evidence.retention import apply_retention
+
     applied = migrate(store, all_migrations())
+    tiers = evidence_settings(settings)
+    apply_retention(store, tiers.retention_raw_days, tiers.retention_lineage_days)
+    return applied
+
+
+def open_and_migrate(settings: StoreSettings) -> Store:
+    """Open the store, apply every component's migrations and the retention tiers."""
+    store = open_store(settings, migrate=False)
+    applied = migrate_all(store, settings)
     if applied:
         log.info("applied schema migrations %s", applied)
     return store
@@ -44,6 +62,10 @@ class Server:
         self.api: UvicornThread | None = None
         self.api_port = api_port
         self.alerts: Any = None
+        from lineage.evidence.service import EvidenceService
+
+        # The seal key is loaded (or created) before anything listens.
+        self.evidence = EvidenceService(evidence_settings(settings), self.store)
 
     def start(self) -> None:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
@@ -56,12 +78,17 @@ class Server:
         self.alerts.start()
         app = _lineage_app(self.store)
         app.include_router(create_router(self.alerts))
+        from lineage.evidence.api import create_router as evidence_router
+
+        app.include_router(evidence_router(self.evidence))
+        self.evidence.start()
         self.api = UvicornThread(app, self.settings.host, self.api_port)
         self.api.start()
         self.api_port = self.api.port
 
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed before this returns."""
+        self.evidence.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.api is not None:
@@ -93,6 +120,9 @@ def print_urls(server: Server) -> None:
     """Tell the user where each part listens."""
     for name, url in server.urls().items():
         print(f"  {name:10s} {url}", flush=True)
+    evidence = server.evidence
+    created = f" (new key {evidence.key_path})" if evidence.created_key else ""
+    print(f"  {'seal key':10s} {evidence.fingerprint}{created}", flush=True)
 
 
 def wait_for_signal() -> None:
