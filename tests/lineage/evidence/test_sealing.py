@@ -8,11 +8,10 @@ import pytest
 from collector.errors import VerificationFailed
 from collector.store import Store
 from lineage.evidence.audit import verify_store
+from lineage.evidence.keys import public_pem
 from lineage.evidence.record import GENESIS
-from lineage.evidence.sealer import latest_seal
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.verify import verify_pack
-from lineage.evidence.keys import public_pem
 from lineage.service import Lineage
 from tests.lineage.helpers import HOUR, Emitter, complete_txn, now_ns
 
@@ -99,7 +98,7 @@ def test_store_verification_names_a_changed_hop(sealed_store: Store, evidence: E
     sealed_store.command(
         "ALTER TABLE hops UPDATE Amount = 1.0 WHERE SpanId = {s:String} SETTINGS mutations_sync = 2", {"s": span}
     )
-    assert "changed since it was sealed" in _fails(sealed_store, evidence, f"seal 2, hop ")
+    assert "changed since it was sealed" in _fails(sealed_store, evidence, "seal 2, hop ")
     assert span in _fails(sealed_store, evidence, "seal 2")
 
 
