@@ -94,6 +94,7 @@ class Server:
         if self.api is not None:
             self.api.stop()
         self.collector.stop()
+        self.evidence.final_seal()
         self.store.close()
 
     def urls(self) -> dict[str, str]:
@@ -122,7 +123,7 @@ def print_urls(server: Server) -> None:
         print(f"  {name:10s} {url}", flush=True)
     evidence = server.evidence
     created = f" (new key {evidence.key_path})" if evidence.created_key else ""
-    print(f"  {'seal key':10s} {evidence.fingerprint}{created}", flush=True)
+    print(f"  {'seal_key':10s} {evidence.fingerprint}{created}", flush=True)
 
 
 def wait_for_signal() -> None:

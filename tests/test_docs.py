@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alerts.settings import AlertSettings
 from collector.settings import CollectorSettings
+from lineage.evidence.settings import EvidenceSettings
 from lineage.settings import LineageSettings
 
 README = (Path(__file__).parent.parent / "README.md").read_text()
@@ -14,7 +15,7 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 def test_every_setting_is_documented() -> None:
     missing = [
         f"LEDGERLINE_{name.upper()}"
-        for settings in (CollectorSettings, LineageSettings, AlertSettings)
+        for settings in (CollectorSettings, LineageSettings, AlertSettings, EvidenceSettings)
         for name in settings.model_fields
         if f"`LEDGERLINE_{name.upper()}`" not in README
     ]

@@ -7,7 +7,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.errors import VerificationFailed
+from collector.errors import StoreError, VerificationFailed
 from collector.store import Store
 from lineage.evidence import pack
 from lineage.evidence.keys import ensure_key, fingerprint, public_pem
@@ -38,8 +38,15 @@ class EvidenceService:
         self.sealer.start()
 
     def stop(self) -> None:
-        """Stop sealing, then make one last seal so what was stored is sealed."""
+        """Stop the sealing thread."""
         self.sealer.stop()
+
+    def final_seal(self) -> None:
+        """Seal what the stopped collector committed last (best effort: the next start seals it)."""
+        try:
+            self.sealer.seal_now()
+        except StoreError:
+            log.warning("the last seal failed; the next start seals those hops", exc_info=True)
 
     def latest(self) -> dict[str, Any] | None:
         """The newest seal as JSON, or None."""

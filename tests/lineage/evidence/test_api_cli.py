@@ -143,3 +143,19 @@ def test_keys_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     key_path.chmod(0o644)
     with pytest.raises(ConfigError, match="readable by others"):
         load_private(key_path)
+
+
+def test_dashboard_badge_reads_the_seal_status(api_url: str, emitter: Emitter, evidence: EvidenceService) -> None:
+    from dashboard.api import ApiClient
+    from dashboard.views.lineage import seal_message
+
+    emitter.hop("C-DASH", "case", "CASE-D", "case.opened", now_ns() - HOUR)
+    emitter.wait()
+    api = ApiClient(api_url)
+    try:
+        assert seal_message(api.seal_status("C-DASH")) == ("info", "Sealing in progress: 0 of 1 hops sealed so far.")
+        evidence.sealer.seal_now()
+        level, text = seal_message(api.seal_status("C-DASH"))
+        assert level == "success" and text.startswith("Sealed and verified: all 1 hops")
+    finally:
+        api.close()
