@@ -63,3 +63,17 @@ def test_every_proof_verifies_and_every_flipped_bit_fails() -> None:
             flipped_leaf = bytes([hashes[index][0] ^ 0x80]) + hashes[index][1:]
             assert not merkle.verify_inclusion(flipped_leaf, index, size, proof, root)
             assert not merkle.verify_inclusion(hashes[index], index, size, [*proof, root], root)
+
+
+def test_the_verifier_needs_no_store_and_no_network() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, lineage.evidence.verify as v; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('clickhouse_connect', 'chdb', 'httpx', 'grpc', 'collector') and m != 'collector.errors' "
+        "and m != 'collector'))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True)
+    assert out.stdout.strip() == "[]"
