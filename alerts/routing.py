@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from alerts.rules import Duration, RuleError
 from collector.config import read_yaml, source_text, validate
-from collector.store.errors import ConfigError
+from collector.errors import ConfigError
 
 
 class Receiver(BaseModel):

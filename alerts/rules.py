@@ -13,7 +13,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from alerts.model import has_template
 from collector.config import YamlDoc, read_yaml
-from collector.store.errors import ConfigError
+from collector.errors import ConfigError
 from lineage.timeparse import parse_seconds
 
 Loc = tuple[str | int, ...]

@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from collector.store.errors import ConfigError
+from collector.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]

@@ -6,6 +6,8 @@ The hierarchy::
     ├── ConfigError            settings that cannot work (bad DSN, unsafe bind)
     ├── AuthError              an API credential that cannot be accepted (401)
     │   └── AccessDenied       a valid credential that grants no role (403)
+    ├── EvidenceError          sealing or an evidence pack failed (lineage/evidence)
+    │   └── VerificationFailed a pack or the store does not verify; names the check
     ├── StoreError             the store refused or failed a statement
     │   ├── StoreUnavailable   the store cannot be reached or a table is offline
     │   └── QueryTimeout       a bounded query ran past its time limit
@@ -15,19 +17,18 @@ The hierarchy::
         ├── Unauthorized       a missing or wrong ingest token (401)
         └── Overloaded         the write queue is full, retry later (429)
 
-The base classes and the store errors live in collector/store/errors.py (the lowest
-layer); they are re-exported here. Lower-layer errors (clickhouse-connect, chdb,
+This module imports nothing, so any layer (the offline evidence verifier too) can use it;
+the store package re-exports its errors from collector/store/errors.py. Lower-layer errors (clickhouse-connect, chdb,
 protobuf, zlib) are mapped at the boundary with ``raise ... from exc``.
 """
 
 from __future__ import annotations
 
-from collector.store.errors import ConfigError, LedgerlineError, QueryTimeout, StoreError, StoreUnavailable
-
 __all__ = [
     "AccessDenied",
     "AuthError",
     "ConfigError",
+    "EvidenceError",
     "IngestError",
     "LedgerlineError",
     "MalformedPayload",
@@ -37,7 +38,28 @@ __all__ = [
     "StoreError",
     "StoreUnavailable",
     "Unauthorized",
+    "VerificationFailed",
 ]
+
+
+class LedgerlineError(Exception):
+    """Base class of every error ledgerline raises on purpose."""
+
+
+class ConfigError(LedgerlineError):
+    """Settings that cannot work, such as an unsafe bind address or an unreadable file."""
+
+
+class StoreError(LedgerlineError):
+    """The store refused or failed a statement."""
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached, or a table it needs is offline."""
+
+
+class QueryTimeout(StoreError):
+    """A bounded query ran past its time limit."""
 
 
 class AuthError(LedgerlineError):
@@ -61,6 +83,19 @@ class AccessDenied(AuthError):
 
     def __init__(self, message: str) -> None:
         super().__init__(message, "insufficient_scope")
+
+
+class EvidenceError(LedgerlineError):
+    """Sealing, exporting or reading evidence failed (not a verification verdict)."""
+
+
+class VerificationFailed(EvidenceError):
+    """Evidence does not verify; ``check`` names the first failed check."""
+
+    def __init__(self, check: str, detail: str = "") -> None:
+        super().__init__(f"{check}: {detail}" if detail else check)
+        self.check = check
+        self.detail = detail
 
 
 class IngestError(LedgerlineError):

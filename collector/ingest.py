@@ -18,6 +18,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from collector import otlp
 from collector.errors import Unauthorized
 from collector.metrics import CollectorMetrics
+from collector.redact import load_redactor
 from collector.settings import CollectorSettings
 from collector.writer import BatchWriter
 
@@ -30,6 +31,8 @@ class Ingestor:
         self.writer = writer
         self.metrics = metrics
         self._tokens = [t.get_secret_value().encode() for t in settings.ingest_tokens]
+        key = settings.redact_key.get_secret_value() if settings.redact_key else None
+        self.redactor = load_redactor(settings.redact, key)  # validated before anything listens
 
     def authorize(self, authorization: str | None) -> None:
         """Check ``Authorization: Bearer <token>`` when tokens are configured."""
@@ -48,13 +51,19 @@ class Ingestor:
         """Decompress, parse and validate an HTTP body; return protobuf bytes to store."""
         raw = otlp.decompress(body, content_encoding, self.settings.max_body_bytes)
         request = otlp.decode(raw, content_type)
+        redacted = self.redact(request)
         verdict = otlp.validate(request)
         is_protobuf = content_type.split(";", 1)[0].strip().lower() == "application/x-protobuf"
-        return (raw if is_protobuf else request.SerializeToString()), verdict
+        return (raw if is_protobuf and not redacted else request.SerializeToString()), verdict
 
     def prepare_message(self, request: ExportTraceServiceRequest) -> tuple[bytes, otlp.Verdict]:
         """Validate an already parsed request (gRPC) and serialize it for the store."""
+        self.redact(request)
         return request.SerializeToString(), otlp.validate(request)
+
+    def redact(self, request: ExportTraceServiceRequest) -> bool:
+        """Apply the redaction rules to a parsed request, before anything stores it; True if changed."""
+        return self.redactor is not None and self.redactor.apply(request) > 0
 
     def submit(self, body: bytes, verdict: otlp.Verdict, transport: str) -> Future[None] | None:
         """Queue the valid spans; None when there is nothing to store."""

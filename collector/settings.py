@@ -38,6 +38,8 @@ class CollectorSettings(StoreSettings):
         8, gt=0, description="Requests read and decoded at once; others wait unread (bounds memory)."
     )
     max_concurrent_requests: int = Field(256, gt=0, description="Open HTTP requests before 503.")
+    redact: str | None = Field(None, description="Attribute redaction rules at ingest: a path or inline YAML.")
+    redact_key: SecretStr | None = Field(None, description="HMAC-SHA-256 key of the 'hash' redaction action.")
 
     @field_validator("ingest_tokens", mode="before")
     @classmethod

@@ -127,6 +127,10 @@ class ApiClient:
         """One transaction's full lineage document."""
         return self.get(f"/api/v1/transactions/{quote(correlation_id, safe='')}")
 
+    def seal_status(self, correlation_id: str) -> Json:
+        """Whether a transaction's hops are sealed and its evidence verifies."""
+        return self.get(f"/api/v1/transactions/{quote(correlation_id, safe='')}/seal-status")
+
     def entity(self, entity_type: str, entity_id: str) -> Json:
         """The transactions that touched one business entity."""
         return self.get(f"/api/v1/entities/{quote(entity_type, safe='')}/{quote(entity_id, safe='')}")

@@ -31,12 +31,13 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     """Apply schema migrations and print what was applied."""
     from collector.store import open_store
     from ledgerline.config import read_settings
-    from ledgerline.schema import migrate_all
+    from ledgerline.schema import prepare_store
+    from lineage.evidence.settings import EvidenceSettings
 
     settings = read_settings(CollectorSettings)
     store = open_store(settings)
     try:
-        applied = migrate_all(store)
+        applied = prepare_store(store, read_settings(EvidenceSettings))
     finally:
         store.close()
     print(
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
     from lineage.auth import cli as token
+    from lineage.evidence import cli as evidence
     from lineage.replay import cli as replay
 
     for register in (
@@ -105,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         replay.register,
         alerts.register,
         dashboard.register,
+        evidence.register,
         demo.register,
     ):
         register(sub)

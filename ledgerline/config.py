@@ -19,6 +19,7 @@ from collector.config import settings_error
 from collector.settings import CollectorSettings
 from dashboard.state import check_link
 from lineage.auth.settings import AuthSettings
+from lineage.evidence.settings import EvidenceSettings
 from lineage.flows import FlowConfig, load_flows
 from lineage.replay.service import load as load_replay_targets
 from lineage.replay.settings import ReplaySettings
@@ -49,6 +50,7 @@ class ServeConfig:
     auth: AuthSettings
     replay: ReplaySettings
     targets: Targets
+    evidence: EvidenceSettings
 
 
 def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = None) -> ServeConfig:
@@ -67,6 +69,7 @@ def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = 
         auth=auth,
         flows=flows,
         replay=replay,
+        evidence=read_settings(EvidenceSettings),
         targets=load_replay_targets(replay, flows.transient),
         rules=load_alert_rules(alerts),
         receivers=load_receivers(alerts.alert_receivers),

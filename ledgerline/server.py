@@ -11,16 +11,18 @@ from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
 from ledgerline.config import ServeConfig, load_serve_config
-from ledgerline.schema import migrate_all
+from ledgerline.schema import prepare_store
 from lineage.auth.settings import AuthSettings
+from lineage.evidence.service import EvidenceService
+from lineage.evidence.settings import EvidenceSettings
 
 log = logging.getLogger(__name__)
 
 
-def open_and_migrate(settings: CollectorSettings) -> Store:
-    """Open the store and apply every component's migrations."""
+def open_and_migrate(settings: CollectorSettings, evidence: EvidenceSettings) -> Store:
+    """Open the store, apply every component's migrations and the retention tiers."""
     store = open_store(settings)
-    applied = migrate_all(store)
+    applied = prepare_store(store, evidence)
     if applied:
         log.info("applied schema migrations %s", applied)
     return store
@@ -33,12 +35,14 @@ class Server:
         # Every setting and file is checked before the store is opened or a port is bound.
         self.config = load_serve_config(settings, auth)
         self.settings = settings
-        self.store = open_and_migrate(settings)
+        self.store = open_and_migrate(settings, self.config.evidence)
         self.collector = Collector(settings, store=self.store)
         self.api: UvicornThread | None = None
         self.api_port = api_port
         self.alerts: Any = None
         self.replay: Any = None
+        # The seal key is loaded (or created) before anything listens.
+        self.evidence = EvidenceService(self.config.evidence, self.store)
 
     def start(self) -> None:
         """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
@@ -50,9 +54,10 @@ class Server:
             self.collector.start()
             self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to)
             self.alerts.start()
-            app = compose_app(self.store, cfg.auth, self.alerts, cfg)
+            app = compose_app(self.store, cfg.auth, self.alerts, cfg, self.evidence)
             _hint_first_token(cfg.auth, self.store)
             self.replay = app.state.replay_worker
+            self.evidence.start()
             self.api = UvicornThread(app, self.settings.host, self.api_port)
             self.api.start()
             self.api_port = self.api.port
@@ -62,7 +67,8 @@ class Server:
             raise
 
     def stop(self) -> None:
-        """Stop serving; everything acknowledged is committed before this returns."""
+        """Stop serving; everything acknowledged is committed (and sealed) before this returns."""
+        self.evidence.stop()
         if self.replay is not None:
             self.replay.stop()
         if self.alerts is not None:
@@ -70,6 +76,7 @@ class Server:
         if self.api is not None:
             self.api.stop()
         self.collector.stop()
+        self.evidence.final_seal()
         self.store.close()
         self.alerts = self.api = self.replay = None
 
@@ -86,10 +93,23 @@ class Server:
         return urls
 
 
-def compose_app(store: Store, auth: AuthSettings, alerts: Any, config: ServeConfig | None = None) -> Any:
-    """The API app ``serve`` runs: lineage routes, auth routes and the alerts routes."""
+def compose_app(
+    store: Store,
+    auth: AuthSettings,
+    alerts: Any,
+    config: ServeConfig | None = None,
+    evidence: EvidenceService | None = None,
+) -> Any:
+    """The API app ``serve`` runs: lineage, auth, replay, evidence and alerts routes.
+
+    ``serve`` passes its validated config and its evidence service (with the seal key); without
+    them (tests, tools) settings come from the environment and seals use a throwaway key.
+    """
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
     from alerts.api import create_router
     from lineage.app import create_app
+    from lineage.evidence.api import create_router as evidence_router
     from lineage.replay.api import mount as mount_replay
     from lineage.settings import LineageSettings
 
@@ -99,6 +119,9 @@ def compose_app(store: Store, auth: AuthSettings, alerts: Any, config: ServeConf
     else:
         app = create_app(config.lineage, store, auth, flows=config.flows)
         app.state.replay_worker = mount_replay(app, config.replay, config.targets)
+    if evidence is None:
+        evidence = EvidenceService(EvidenceSettings(), store, key=Ed25519PrivateKey.generate())
+    app.include_router(evidence_router(evidence))
     app.include_router(create_router(alerts))
     return app
 
@@ -119,6 +142,9 @@ def print_urls(server: Server) -> None:
     """Tell the user where each part listens."""
     for name, url in server.urls().items():
         print(f"  {name:10s} {url}", flush=True)
+    evidence = server.evidence
+    created = f" (new key {evidence.key_path})" if evidence.created_key else ""
+    print(f"  {'seal_key':10s} {evidence.fingerprint}{created}", flush=True)
 
 
 def wait_for_signal() -> None:

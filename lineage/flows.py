@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from collector.store.errors import ConfigError
+from collector.errors import ConfigError
 from lineage.timeparse import parse_duration
 
 DEFAULT_PATH = Path(__file__).with_name("flows.yaml")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from collector.store import Store
+from lineage.principal import Principal
 from tests.lineage.auth.helpers import issue
 
 
@@ -19,10 +20,11 @@ class TokenLogin:
 
     __test__ = False  # not a pytest class
 
-    def __init__(self, app: Any, store: Store, default_subject: str = "alice") -> None:
+    def __init__(self, app: Any, store: Store, default_subject: str = "alice", default_role: str = "operator") -> None:
         self.app = app
         self.store = store
         self.default_subject = default_subject
+        self.default_role = default_role
         self.tokens: dict[tuple[str, str], str] = {}
 
     def token(self, subject: str, role: str = "operator") -> str:
@@ -36,7 +38,7 @@ class TokenLogin:
             headers = {k.decode().lower(): v.decode() for k, v in scope.get("headers", [])}
             if "authorization" not in headers:
                 subject = headers.get("x-test-subject", self.default_subject)
-                token = self.token(subject, headers.get("x-test-role", "operator"))
+                token = self.token(subject, headers.get("x-test-role", self.default_role))
                 scope = {
                     **scope,
                     "headers": [*scope.get("headers", []), (b"authorization", f"Bearer {token}".encode())],
@@ -47,3 +49,8 @@ class TokenLogin:
 def as_user(subject: str, role: str = "operator") -> dict[str, str]:
     """Headers that make :class:`TokenLogin` authenticate as ``subject`` with ``role``."""
     return {"X-Test-Subject": subject, "X-Test-Role": role}
+
+
+def as_principal(app: Any, principal: Principal) -> TokenLogin:
+    """``app`` with every request authenticated (by a real token) as ``principal`` unless it says otherwise."""
+    return TokenLogin(app, app.state.lineage.store, principal.subject, principal.role)

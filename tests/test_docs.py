@@ -7,6 +7,7 @@ from pathlib import Path
 from alerts.settings import AlertSettings
 from collector.settings import CollectorSettings
 from lineage.auth.settings import AuthSettings
+from lineage.evidence.settings import EvidenceSettings
 from lineage.replay.settings import ReplaySettings
 from lineage.settings import LineageSettings
 
@@ -16,7 +17,14 @@ README = (Path(__file__).parent.parent / "README.md").read_text()
 def test_every_setting_is_documented() -> None:
     missing = [
         f"LEDGERLINE_{name.upper()}"
-        for settings in (CollectorSettings, LineageSettings, AlertSettings, AuthSettings, ReplaySettings)
+        for settings in (
+            CollectorSettings,
+            LineageSettings,
+            AlertSettings,
+            AuthSettings,
+            ReplaySettings,
+            EvidenceSettings,
+        )
         for name in settings.model_fields
         if f"`LEDGERLINE_{name.upper()}`" not in README
     ]

@@ -10,6 +10,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import data, figures, kpis
+from dashboard.api import ApiError
 from dashboard.state import Filters
 from dashboard.views.common import chart, table
 from dashboard.views.replays import replay_form, replay_rows
@@ -25,6 +26,25 @@ def to_csv(doc: dict[str, Any]) -> str:
     return out.getvalue()
 
 
+def seal_message(status: dict[str, Any]) -> tuple[str, str]:
+    """(level, text) of the tamper-evidence badge from the seal-status route."""
+    if status["verified"]:
+        return "success", f"Sealed and verified: all {status['hops']} hops are in signed seals and the evidence checks."
+    if status["check"]:
+        return "error", f"Evidence does NOT verify: {status['check']}"
+    return "info", f"Sealing in progress: {status['sealed']} of {status['hops']} hops sealed so far."
+
+
+def _seal_badge(cid: str) -> None:
+    try:
+        status = data.fetch("seal_status", correlation_id=cid)
+    except ApiError as exc:
+        st.caption(f"Tamper evidence: not available ({exc})")
+        return
+    level, text = seal_message(status)
+    getattr(st, level)(text)
+
+
 def _transaction(doc: dict[str, Any], index: int) -> None:
     cid = doc["correlation_id"]
     st.subheader(f"Transaction {cid}")
@@ -37,6 +57,7 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
     cols[1].metric("Hops", len(doc["hops"]), border=True)
     cols[2].metric("SLA", "BREACHED" if doc["sla"]["breached"] else "on time", border=True)
     cols[3].metric("Exceptions", len(doc["exceptions"]), border=True)
+    _seal_badge(cid)
     chart(figures.hop_timeline(doc["hops"]), f"gantt_{index}")
     table(kpis.hop_rows(doc["hops"]), f"hops_{index}", "No hops.")
     left, right = st.columns(2)

@@ -60,6 +60,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", f"{_V1}/replays/{{replay_id}}/cancel"): Rule("act", "replay.cancel", "{replay_id}"),
     ("GET", f"{_V1}/replays"): Rule("read"),
     ("GET", f"{_V1}/replays/{{replay_id}}"): Rule("read", "replay.read", "{replay_id}"),
+    # evidence (lineage/evidence): exports are logged; anyone authenticated may read seals to anchor them
+    ("GET", f"{_V1}/transactions/{{correlation_id}}/evidence"): Rule("export", "evidence.export", "{correlation_id}"),
+    ("GET", f"{_V1}/transactions/{{correlation_id}}/seal-status"): Rule("read"),
+    ("GET", f"{_V1}/seals/latest"): Rule("read"),
+    ("GET", f"{_V1}/seals/public-key"): Rule("read"),
+    ("POST", f"{_V1}/seals"): Rule("admin", "seal.now"),
     # auth
     ("GET", f"{_V1}/whoami"): Rule("read"),
     ("GET", f"{_V1}/audit-log"): Rule("audit", "audit_log.read"),

@@ -85,6 +85,17 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/api/v1/replays/{replay_id}/cancel"): lambda c, h: ("/api/v1/replays/r-unknown/cancel", {}),
     ("GET", "/api/v1/replays"): lambda c, h: ("/api/v1/replays", None),
     ("GET", "/api/v1/replays/{replay_id}"): lambda c, h: ("/api/v1/replays/r-unknown", None),
+    ("GET", "/api/v1/transactions/{correlation_id}/evidence"): lambda c, h: (
+        "/api/v1/transactions/C-OK/evidence",
+        None,
+    ),
+    ("GET", "/api/v1/transactions/{correlation_id}/seal-status"): lambda c, h: (
+        "/api/v1/transactions/C-OK/seal-status",
+        None,
+    ),
+    ("GET", "/api/v1/seals/latest"): lambda c, h: ("/api/v1/seals/latest", None),
+    ("GET", "/api/v1/seals/public-key"): lambda c, h: ("/api/v1/seals/public-key", None),
+    ("POST", "/api/v1/seals"): lambda c, h: ("/api/v1/seals", None),
 }
 
 

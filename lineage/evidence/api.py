@@ -1,0 +1,69 @@
+"""HTTP routes of tamper evidence (mounted into the lineage app).
+
+Permissions intended (the auth work's table): evidence export: auditor, admin; seal
+status, latest seal, public key: every authenticated role; POST /api/v1/seals: admin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+
+from lineage.evidence import pack
+from lineage.evidence.service import EvidenceService
+from lineage.principal import CurrentPrincipal
+from lineage.service import Lineage
+
+
+def _lineage(request: Request) -> Lineage:
+    svc: Lineage = request.app.state.lineage
+    return svc
+
+
+def create_router(service: EvidenceService) -> APIRouter:
+    """Routes over ``service``; the transaction document comes from the app's lineage service."""
+    router = APIRouter(tags=["evidence"])
+
+    @router.get("/api/v1/transactions/{correlation_id}/evidence")
+    def export_evidence(request: Request, correlation_id: str, principal: CurrentPrincipal) -> Any:
+        """The evidence pack of a transaction; the export is written to the access log."""
+        try:
+            built = service.pack(_lineage(request), correlation_id)
+        except pack.NotSealed as exc:
+            retry = str(max(1, int(service.settings.seal_interval_s)))
+            raise HTTPException(409, str(exc), headers={"Retry-After": retry}) from None
+        if built is None:
+            raise HTTPException(404, f"no hops stored for correlation ID {correlation_id!r}")
+        pack.record_export(service.store, principal.subject, principal.role, built)
+        return built
+
+    @router.get("/api/v1/transactions/{correlation_id}/seal-status")
+    def seal_status(request: Request, correlation_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
+        """Whether the transaction's hops are sealed, and whether its evidence verifies."""
+        out = service.status(_lineage(request), correlation_id)
+        if not out["hops"]:
+            raise HTTPException(404, f"no hops stored for correlation ID {correlation_id!r}")
+        return out
+
+    @router.get("/api/v1/seals/latest")
+    def latest_seal(principal: CurrentPrincipal) -> dict[str, Any]:
+        """The newest signed seal: record its ``seal_hash`` somewhere ledgerline cannot reach."""
+        seal = service.latest()
+        if seal is None:
+            raise HTTPException(404, "nothing has been sealed yet")
+        return seal
+
+    @router.get("/api/v1/seals/public-key")
+    def public_key(principal: CurrentPrincipal) -> dict[str, str]:
+        """The seal public key (PEM) and its fingerprint (hex SHA-256 of the raw key)."""
+        return service.public_key()
+
+    @router.post("/api/v1/seals")
+    def seal_now(principal: CurrentPrincipal) -> dict[str, Any]:
+        """Seal now; returns the new seal, or the latest one when nothing new was stored."""
+        made = service.sealer.seal_now()
+        latest = service.latest()
+        return {"sealed": made is not None, "seal": latest}
+
+    return router

@@ -1,0 +1,224 @@
+"""``ledgerline keys init``, ``seal``, ``evidence`` and ``verify``.
+
+``seal`` and ``evidence`` talk to the lineage API while ``serve`` runs (it owns the embedded
+store) and open the store themselves when nothing answers there (or with ``--store``).
+``verify PACK`` needs neither: it checks a pack offline against a trusted public key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from collector.errors import ConfigError, VerificationFailed
+from lineage.evidence.keys import KEY_FILE, PUB_FILE, fingerprint, init_keys, load_private, load_public, public_pem
+from lineage.evidence.settings import EvidenceSettings
+
+DEFAULT_API = "http://127.0.0.1:8000"
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``keys``, ``seal``, ``evidence`` and ``verify`` sub-commands."""
+    keys = subparsers.add_parser("keys", help="manage the Ed25519 seal key")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    init = keys_sub.add_parser("init", help="create seal.key (mode 0600) and seal.pub")
+    init.add_argument("--dir", type=Path, help="directory (default: the data directory, LEDGERLINE_DATA_DIR)")
+    init.set_defaults(func=cmd_keys_init)
+
+    seal = subparsers.add_parser("seal", help="seal the hops stored since the last seal, now")
+    _add_source(seal)
+    seal.set_defaults(func=cmd_seal)
+
+    evidence = subparsers.add_parser("evidence", help="export a transaction's evidence pack")
+    evidence.add_argument("correlation_id")
+    evidence.add_argument("--out", type=Path, required=True, help="where to write the pack (JSON)")
+    _add_source(evidence)
+    evidence.set_defaults(func=cmd_evidence)
+
+    verify = subparsers.add_parser(
+        "verify", help="verify an evidence pack offline, or every seal against the store (--store)"
+    )
+    verify.add_argument("pack", nargs="?", type=Path, help="evidence pack (JSON)")
+    verify.add_argument("--public-key", type=Path, help="trusted seal.pub (default: the data directory's)")
+    verify.add_argument("--store", action="store_true", help="recompute every seal from the stored hops")
+    verify.add_argument("--since", help="with --store: seals whose window ends after this (ISO-8601 or e.g. 30d)")
+    verify.set_defaults(func=cmd_verify)
+
+
+def _add_source(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--api",
+        default=os.environ.get("LEDGERLINE_API_URL", DEFAULT_API),
+        help=f"lineage API while serve runs (default $LEDGERLINE_API_URL or {DEFAULT_API})",
+    )
+    parser.add_argument("--store", action="store_true", help="open the store directly (serve must not be running)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="HTTP timeout in seconds")
+
+
+def _err(command: str, message: str) -> int:
+    print(f"ledgerline {command}: {message}", file=sys.stderr)
+    return 2
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    """Create a key pair; refuses to overwrite."""
+    directory = args.dir or EvidenceSettings().data_dir
+    key_path, pub_path = init_keys(directory)
+    print(f"created {key_path} (mode 0600) and {pub_path}")
+    print(f"fingerprint {fingerprint(load_public(pub_path))}")
+    print(f"set LEDGERLINE_SEAL_KEY={key_path.resolve()} to use it (default: <data dir>/{KEY_FILE})")
+    return 0
+
+
+def _api(args: argparse.Namespace, method: str, path: str) -> httpx.Response | None:
+    """The API's answer, or None when nothing listens there (then the store is used)."""
+    if args.store:
+        return None
+    try:
+        return httpx.request(method, args.api.rstrip("/") + path, timeout=args.timeout)
+    except httpx.ConnectError:
+        return None
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        return str(response.json().get("detail"))
+    except ValueError:
+        return response.text[:200]
+
+
+def _open() -> tuple[Any, Any]:
+    """The store (not migrated here: serve and ``ledgerline migrate`` do that) and the evidence service."""
+    from collector.store import open_store
+    from lineage.evidence.service import EvidenceService
+
+    settings = EvidenceSettings()
+    store = open_store(settings)
+    return store, EvidenceService(settings, store)
+
+
+def cmd_seal(args: argparse.Namespace) -> int:
+    """Seal now, through the API or the store."""
+    response = _api(args, "POST", "/api/v1/seals")
+    if response is not None:
+        if response.status_code != 200:
+            return _err("seal", f"{_detail(response)} (HTTP {response.status_code})")
+        body = response.json()
+        made, seal = body["sealed"], body["seal"]
+    else:
+        store, service = _open()
+        try:
+            made = service.sealer.seal_now() is not None
+            seal = service.latest()
+        finally:
+            store.close()
+    if seal is None:
+        print("nothing to seal: no hops stored")
+    else:
+        word = "sealed" if made else "nothing new to seal; latest is"
+        print(f"{word} seal {seal['sequence']}: {seal['leaf_count']} hops, seal hash {seal['seal_hash']}")
+    return 0
+
+
+def cmd_evidence(args: argparse.Namespace) -> int:
+    """Export a pack, through the API or the store."""
+    path = f"/api/v1/transactions/{quote(args.correlation_id, safe='')}/evidence"
+    response = _api(args, "GET", path)
+    if response is not None:
+        if response.status_code != 200:
+            print(f"ledgerline evidence: {_detail(response)} (HTTP {response.status_code})", file=sys.stderr)
+            return 1 if response.status_code in (404, 409) else 2
+        pack = response.json()
+    else:
+        from lineage.evidence.pack import NotSealed, build_pack, record_export
+        from lineage.flows import load_flows
+        from lineage.service import Lineage
+        from lineage.settings import LineageSettings
+
+        store, service = _open()
+        try:
+            settings = LineageSettings()
+            lineage = Lineage(settings, store, load_flows(settings.flows))
+            try:
+                pack = build_pack(store, lineage, args.correlation_id, service.public)
+            except NotSealed as exc:
+                print(f"ledgerline evidence: {exc} (run ledgerline seal)", file=sys.stderr)
+                return 1
+            if pack is None:
+                print(f"ledgerline evidence: no hops stored for {args.correlation_id!r}", file=sys.stderr)
+                return 1
+            record_export(store, f"local:{getpass.getuser()}", "admin", pack)
+        finally:
+            store.close()
+    args.out.write_text(json.dumps(pack, indent=1))
+    print(f"wrote {args.out}: {len(pack['hops'])} hops, {len(pack['seals'])} seals, key {pack['key_fingerprint']}")
+    return 0
+
+
+def _trusted_key(args: argparse.Namespace) -> Any:
+    if args.public_key:
+        return load_public(args.public_key)
+    settings = EvidenceSettings()
+    if settings.seal_key:
+        return load_private(settings.seal_key).public_key()
+    return load_public(settings.data_dir / PUB_FILE)
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    """Offline pack verification or store verification; 0 valid, 1 failed (named), 2 usage."""
+    if bool(args.pack) == bool(args.store):
+        return _err("verify", "give a pack file or --store")
+    try:
+        public = _trusted_key(args)
+        if args.store:
+            return _verify_store(args, public)
+        from lineage.evidence.verify import verify_pack
+
+        try:
+            pack = json.loads(args.pack.read_text())
+        except (OSError, ValueError) as exc:
+            return _err("verify", f"cannot read {args.pack}: {exc}")
+        summary = verify_pack(pack, public_pem(public))
+    except VerificationFailed as exc:
+        print(f"FAILED {exc.check}: {exc.detail}")
+        return 1
+    except ConfigError as exc:
+        return _err("verify", str(exc))
+    print(summary.text())
+    return 0
+
+
+def _verify_store(args: argparse.Namespace, public: Any) -> int:
+    from collector.store import open_store
+    from lineage.evidence.audit import verify_store
+    from lineage.timeparse import parse_instant, to_ms, utcnow
+
+    settings = EvidenceSettings()
+    try:
+        since_ms = to_ms(parse_instant(args.since, utcnow())) if args.since else 0
+    except ValueError as exc:
+        return _err("verify", str(exc))
+    store = open_store(settings)
+    try:
+        report = verify_store(
+            store,
+            public,
+            since_ms=since_ms,
+            margin_s=settings.seal_margin_s,
+            progress=lambda line: print(line, file=sys.stderr, flush=True),
+        )
+    finally:
+        store.close()
+    print(
+        f"OK {report.seals} seals ({report.first}-{report.latest}), {report.hops} hops recomputed; "
+        f"latest seal hash {report.latest_hash}"
+    )
+    return 0

@@ -1,0 +1,151 @@
+"""Sealing: the hops stored since the last seal become a signed Merkle tree head.
+
+A seal's window is (previous cutoff, cutoff], the cutoff being ClickHouse's ``now64(3)``
+when sealing starts, on the same clock as ``hops.IngestedAt``. An insert in flight can
+commit a row stamped just before a cutoff after that seal was made, so each seal scans
+from the previous cutoff minus ``seal_margin_s`` and skips spans already sealed: a late hop
+lands in the next seal, and no span is ever a second leaf. Leaves are ordered by
+(TraceId, SpanId); ClickHouse computes their hashes, Python the tree and the signature.
+Leaves are written before the seal row; leaves of a seal that never got its row (a crash
+in between) are deleted before the next seal reuses the sequence number.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from collector.errors import StoreError
+from collector.store import Store
+from lineage.evidence import merkle, queries
+from lineage.evidence.keys import fingerprint
+from lineage.evidence.record import GENESIS, Seal
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StoredSeal:
+    """A seal row as stored: the record, its signature and hash as written."""
+
+    seal: Seal
+    signature: bytes
+    stored_hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The seal as packs and the API show it (the hash is recomputed)."""
+        return self.seal.to_json(self.signature)
+
+
+def seal_from_row(row: dict[str, Any]) -> StoredSeal:
+    """A :class:`StoredSeal` from a row of ``seals``."""
+    seal = Seal(
+        sequence=int(row["Sequence"]),
+        window_start_ms=int(row["WindowStartMs"]),
+        window_end_ms=int(row["WindowEndMs"]),
+        leaf_count=int(row["LeafCount"]),
+        root=bytes.fromhex(row["Root"]),
+        prev_hash=bytes.fromhex(row["PrevHash"]),
+        sealed_at_ms=int(row["SealedAtMs"]),
+        key_fingerprint=bytes.fromhex(row["KeyFingerprint"]),
+    )
+    return StoredSeal(seal, bytes.fromhex(row["Signature"]), row["SealHash"])
+
+
+def latest_seal(store: Store) -> StoredSeal | None:
+    """The newest seal, or None before the first."""
+    rows = store.query_dicts(queries.LATEST_SEAL)
+    return seal_from_row(rows[0]) if rows else None
+
+
+def seals_from(store: Store, first: int) -> list[StoredSeal]:
+    """Every seal from sequence ``first`` on, in order."""
+    return [seal_from_row(r) for r in store.query_dicts(queries.SEALS_FROM, {"first": first}, timeout_s=300)]
+
+
+class Sealer:
+    """Makes seals on demand and, once started, every ``interval_s``."""
+
+    def __init__(self, store: Store, key: Ed25519PrivateKey, interval_s: float = 60.0, margin_s: float = 120.0) -> None:
+        self.store = store
+        self.key = key
+        self.interval_s = interval_s
+        self.margin_ms = int(margin_s * 1000)
+        self._fingerprint = bytes.fromhex(fingerprint(key.public_key()))
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def seal_now(self) -> Seal | None:
+        """Seal the hops stored since the last seal; None when there were none."""
+        with self._lock:
+            return self._seal()
+
+    def _seal(self) -> Seal | None:
+        last = latest_seal(self.store)
+        last_seq = last.seal.sequence if last else 0
+        if self.store.query(queries.ORPHAN_LEAVES, {"last": last_seq})[0][0]:
+            log.warning("removing leaves of unfinished seal %d", last_seq + 1)
+            for statement in queries.DELETE_ORPHANS:
+                self.store.command(statement, {"last": last_seq})
+        cutoff = int(self.store.query(queries.NOW_MS)[0][0])
+        start = last.seal.window_end_ms if last else 0
+        seq = last_seq + 1
+        params = {"seq": seq, "from_ms": max(0, start - self.margin_ms), "to_ms": cutoff, "sealed_ms": cutoff}
+        self.store.command(queries.INSERT_LEAVES, params)
+        hashes = [bytes(r[0]) for r in self.store.query(queries.LEAF_HASHES, {"seq": seq}, timeout_s=300)]
+        if not hashes:
+            return None
+        seal = Seal(
+            sequence=seq,
+            window_start_ms=start,
+            window_end_ms=cutoff,
+            leaf_count=len(hashes),
+            root=merkle.root(hashes),
+            prev_hash=bytes.fromhex(last.stored_hash) if last else GENESIS,
+            sealed_at_ms=cutoff,
+            key_fingerprint=self._fingerprint,
+        )
+        signature = seal.sign(self.key)
+        self.store.command(
+            queries.INSERT_SEAL,
+            {
+                "seq": seq,
+                "start_ms": seal.window_start_ms,
+                "end_ms": seal.window_end_ms,
+                "count": seal.leaf_count,
+                "root": seal.root.hex(),
+                "prev": seal.prev_hash.hex(),
+                "hash": seal.hash.hex(),
+                "sealed_ms": seal.sealed_at_ms,
+                "fp": seal.key_fingerprint.hex(),
+                "sig": signature.hex(),
+            },
+        )
+        log.info("seal %d: %d hops, root %s", seq, seal.leaf_count, seal.root.hex()[:16])
+        return seal
+
+    # -- the background thread --------------------------------------------------------------
+    def start(self) -> None:
+        """Seal every ``interval_s`` until :meth:`stop`."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self.seal_now()
+            except StoreError:  # the store is away; the next tick seals what is missed
+                log.warning("sealing failed; retrying next interval", exc_info=True)
+
+    def stop(self) -> None:
+        """Stop the thread (a seal under way finishes first)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=60)
+            self._thread = None

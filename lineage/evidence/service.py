@@ -1,0 +1,79 @@
+"""The evidence service ``serve`` runs: the seal key, the sealer thread, packs and verdicts."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from collector.errors import StoreError, VerificationFailed
+from collector.store import Store
+from lineage.evidence import pack
+from lineage.evidence.keys import ensure_key, fingerprint, public_pem
+from lineage.evidence.sealer import Sealer, latest_seal
+from lineage.evidence.settings import EvidenceSettings
+from lineage.evidence.verify import verify_pack
+from lineage.service import Lineage
+
+log = logging.getLogger(__name__)
+
+
+class EvidenceService:
+    """Sealing and evidence over one store with one seal key."""
+
+    def __init__(self, settings: EvidenceSettings, store: Store, key: Ed25519PrivateKey | None = None) -> None:
+        self.settings = settings
+        self.store = store
+        self.created_key = False
+        if key is None:
+            key, self.key_path, self.created_key = ensure_key(settings.seal_key, settings.data_dir)
+        self.key = key
+        self.public = key.public_key()
+        self.fingerprint = fingerprint(self.public)
+        self.sealer = Sealer(store, key, settings.seal_interval_s, settings.seal_margin_s)
+
+    def start(self) -> None:
+        """Seal every interval from now on."""
+        self.sealer.start()
+
+    def stop(self) -> None:
+        """Stop the sealing thread."""
+        self.sealer.stop()
+
+    def final_seal(self) -> None:
+        """Seal what the stopped collector committed last (best effort: the next start seals it)."""
+        try:
+            self.sealer.seal_now()
+        except StoreError:
+            log.warning("the last seal failed; the next start seals those hops", exc_info=True)
+
+    def latest(self) -> dict[str, Any] | None:
+        """The newest seal as JSON, or None."""
+        seal = latest_seal(self.store)
+        return seal.to_json() if seal else None
+
+    def public_key(self) -> dict[str, str]:
+        """The public key and its fingerprint."""
+        return {"public_key": public_pem(self.public), "fingerprint": self.fingerprint, "algorithm": "Ed25519"}
+
+    def pack(self, lineage: Lineage, cid: str) -> dict[str, Any] | None:
+        """The evidence pack of ``cid`` (None: unknown; NotSealed: not all hops sealed yet)."""
+        return pack.build_pack(self.store, lineage, cid, self.public)
+
+    def status(self, lineage: Lineage, cid: str) -> dict[str, Any]:
+        """Sealed and verified? Builds the pack and verifies it as an auditor would."""
+        out = pack.seal_status(self.store, cid)
+        out.update(verified=False, check=None)
+        if not out["fully_sealed"]:
+            return out
+        try:
+            built = self.pack(lineage, cid)
+            if built is not None:
+                verify_pack(built, public_pem(self.public))
+                out["verified"] = True
+        except pack.NotSealed:
+            out["fully_sealed"] = False
+        except VerificationFailed as exc:
+            out["check"] = str(exc)
+        return out
