@@ -20,21 +20,31 @@ def parse_duration(text: str) -> timedelta:
         pos = match.end()
     if not text or pos != len(text):
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 4h, 1h30m, 7d)")
-    return timedelta(seconds=seconds)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise ValueError(f"duration out of range: {text!r}") from None
 
 
 def parse_instant(text: str, now: datetime) -> datetime:
     """An ISO-8601 timestamp (naive means UTC) or a duration before ``now`` ("24h")."""
     text = text.strip()
     try:
-        return now - parse_duration(text)
+        duration = parse_duration(text)
     except ValueError:
         pass
+    else:
+        try:
+            return now - duration
+        except OverflowError:
+            raise ValueError(f"{text!r} ago is before year 1") from None
     try:
         value = datetime.fromisoformat(text.replace("z", "Z"))
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time out of range: {text!r}") from None
     except ValueError:
         raise ValueError(f"not an ISO-8601 time or a duration: {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def to_ms(value: datetime) -> int:
