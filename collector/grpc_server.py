@@ -106,8 +106,10 @@ class TraceService:
         return answer(context, outcome)
 
 
-def create_grpc_server(ingestor: Ingestor, host: str, port: int, workers: int = 16) -> tuple[grpc.Server, int]:
-    """A started-on-demand gRPC server; returns it with the port actually bound."""
+def create_grpc_server(
+    ingestor: Ingestor, host: str, port: int, workers: int = 16
+) -> tuple[grpc.Server, int, TraceService]:
+    """A started-on-demand gRPC server; returns it with the port actually bound and its service."""
     limit = ingestor.settings.max_body_bytes
     service = TraceService(ingestor, workers)
     handler = grpc.method_handlers_generic_handler(
@@ -134,4 +136,4 @@ def create_grpc_server(ingestor: Ingestor, host: str, port: int, workers: int = 
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind gRPC on {host}:{port}")
-    return server, bound
+    return server, bound, service

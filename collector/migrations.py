@@ -260,6 +260,13 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "entity edges, both directions", (_EDGES, _EDGES_MV)),
     Migration(4, "hop keys and span links", (_HOP_KEYS, _HOP_KEYS_MV, _SPAN_LINKS, _SPAN_LINKS_MV)),
     Migration(5, "native OTLP protobuf staging", (native.STAGING_TABLE, native.STAGING_VIEW)),
+    # The view of 5 gave a NULL ServiceName (refused insert) for a resource without
+    # service.name. Run before anything ingests, like every migration.
+    Migration(
+        6,
+        "native staging view over normalised requests",
+        ("DROP VIEW IF EXISTS otlp_ingest_mv", native.STAGING_VIEW),
+    ),
 )
 
 

@@ -97,6 +97,7 @@ class Collector:
         self.app = create_collector_app(self.ingestor, self.store)
         self._http: UvicornThread | None = None
         self._grpc: Any = None
+        self.grpc_service: Any = None
         self.http_port = settings.http_port
         self.grpc_port = settings.grpc_port
 
@@ -111,7 +112,9 @@ class Collector:
             header_timeout_s=self.settings.header_timeout_s,
         )
         self.http_port = self._http.port
-        self._grpc, self.grpc_port = create_grpc_server(self.ingestor, self.settings.host, self.settings.grpc_port)
+        self._grpc, self.grpc_port, self.grpc_service = create_grpc_server(
+            self.ingestor, self.settings.host, self.settings.grpc_port
+        )
         self._grpc.start()
         self._http.start()
         log.info(
