@@ -12,7 +12,7 @@ for validation and stores that message re-serialized:
 * attribute values other than string, int and bool become the string the Python decoder
   writes (:func:`collector.otlp.value_str`), so nesting depth and number formatting are
   decided in one place;
-* duplicate attribute keys keep the last value, as a map does;
+* duplicate attribute keys keep the last value at the first position, as a dict does;
 * unknown fields are dropped (a receiver must ignore them, and ClickHouse need not see them).
 """
 
@@ -43,11 +43,17 @@ def _attributes(kvs: Any) -> None:
             # Covers an absent value too: value_str gives "" and the message becomes present.
             kv.value.string_value = value_str(value)
     if duplicate:
-        last: dict[str, int] = {kv.key: i for i, kv in enumerate(kvs)}
-        keep = set(last.values())
-        for i in range(len(kvs) - 1, -1, -1):
-            if i not in keep:
-                del kvs[i]
+        # As a dict does: the first position, the last value.
+        first: dict[str, int] = {}
+        later: list[int] = []
+        for i, kv in enumerate(kvs):
+            if kv.key in first:
+                kvs[first[kv.key]].value.CopyFrom(kv.value)
+                later.append(i)
+            else:
+                first[kv.key] = i
+        for i in reversed(later):
+            del kvs[i]
 
 
 def normalise(request: ExportTraceServiceRequest) -> Verdict:

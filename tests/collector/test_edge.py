@@ -183,9 +183,8 @@ def test_grpc_busy_carries_retry_info_where_every_sdk_looks(store: Store) -> Non
         results: list[SpanExportResult] = []
         original = exporter.export
         exporter.export = lambda spans: results.append(original(spans)) or results[-1]  # type: ignore[method-assign]
-        with provider(exporter) as tp:
-            with tp.get_tracer("t").start_as_current_span("busy-then-ok"):
-                pass
+        with provider(exporter) as tp, tp.get_tracer("t").start_as_current_span("busy-then-ok"):
+            pass
         reopen.join()
         assert results == [SpanExportResult.SUCCESS]
         assert store.query("SELECT SpanName FROM otel_traces") == [("busy-then-ok",)]
