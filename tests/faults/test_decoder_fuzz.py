@@ -26,9 +26,10 @@ from collector.otlp import MAX_TIME_NS, to_rows
 from collector.sinks import NativeSink, RowSink
 from collector.store import Store
 from collector.writer import Payload
+from tests.faults.conftest import examples, report
 
-pytestmark = [pytest.mark.faults, pytest.mark.timeout(120)]
-EXAMPLES = 40  # about 10 s on the 2-core CI machine; raise locally to dig deeper
+pytestmark = [pytest.mark.faults, pytest.mark.timeout(600)]
+EXAMPLES = examples(40)  # about 10 s on the 2-core CI machine; bench/faults.py runs more
 
 _text = st.text(max_size=12)
 _scalar = st.one_of(
@@ -163,3 +164,4 @@ def test_native_and_python_decoders_store_identical_rows(store: Store, request: 
     native_rows = _stored(store)
     assert len(python_rows) == reference.accepted
     assert native_rows == python_rows
+    report(fuzz_cases=1, fuzz_spans=reference.accepted + reference.rejected)
