@@ -56,7 +56,8 @@ class Server:
         self.alerts.start()
         app = _lineage_app(self.store)
         app.include_router(create_router(self.alerts))
-        self.api = UvicornThread(app, self.settings.host, self.api_port)
+        timeout = self.settings.header_timeout_s
+        self.api = UvicornThread(app, self.settings.host, self.api_port, header_timeout_s=timeout)
         self.api.start()
         self.api_port = self.api.port
 

@@ -69,7 +69,10 @@ def test_a_keep_alive_connection_gets_a_new_head_deadline(store: Store) -> None:
 def _slow_sender(port: int, results: list[bytes], stop: threading.Event) -> None:
     sock = _connect(port)
     try:
-        head = "POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
+        head = (
+            "POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
+            "Content-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
+        )
         sock.sendall(head.encode())
         sock.settimeout(0.05)
         answer = b""
