@@ -59,10 +59,10 @@ class CollectorSettings(StoreSettings):
         256, gt=0, description="Export requests in progress before 503 (idle connections do not count)."
     )
     max_receiving_bytes: int = Field(
-        128 * 1024 * 1024, gt=0, description="Bytes of HTTP bodies being received at once; others wait unread."
+        64 * 1024 * 1024, gt=0, description="Bytes of HTTP bodies being received at once; others wait unread."
     )
     max_decoding_bytes: int = Field(
-        256 * 1024 * 1024,
+        128 * 1024 * 1024,
         gt=0,
         description="Estimated memory of bodies being decoded at once (JSON counts several times its size).",
     )
