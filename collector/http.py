@@ -98,32 +98,23 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
     decoding = ByteBudget(settings.max_decoding_bytes)
     in_progress = 0
 
-    @app.post("/v1/traces")
-    async def export_traces(request: Request) -> Response:
-        nonlocal in_progress
+    async def export(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         media = otlp.media_type(content_type)
         encoding = request.headers.get("content-encoding")
         held = 0
-        in_progress += 1
         try:
-            if media is None:
-                raise UnsupportedMediaType(
-                    f"unsupported Content-Type {content_type!r}; use {otlp.PROTOBUF} or {otlp.JSON}"
-                )
-            if in_progress > settings.max_concurrent_requests:
-                raise Busy(f"{settings.max_concurrent_requests} export requests in progress, retry later")
-            ingestor.authorize(request.headers.get("authorization"))
-            body, held = await read_body(request, settings.max_body_bytes, receiving, settings.body_timeout_s)
-        except HANDLED as exc:
-            receiving.release(held)
-            in_progress -= 1
-            return respond(ingestor.failure(exc, "http"), media or otlp.PROTOBUF)
-        except ClientDisconnect:
-            in_progress -= 1
-            log.info("client %s disconnected before its request body was complete", request.client)
-            return Response(status_code=400)
-        try:
+            try:
+                if media is None:
+                    raise UnsupportedMediaType(
+                        f"unsupported Content-Type {content_type!r}; use {otlp.PROTOBUF} or {otlp.JSON}"
+                    )
+                if in_progress > settings.max_concurrent_requests:
+                    raise Busy(f"{settings.max_concurrent_requests} export requests in progress, retry later")
+                ingestor.authorize(request.headers.get("authorization"))
+                body, held = await read_body(request, settings.max_body_bytes, receiving, settings.body_timeout_s)
+            except HANDLED as exc:
+                return respond(ingestor.failure(exc, "http"), media or otlp.PROTOBUF)
 
             def parse() -> ExportTraceServiceRequest:
                 raw = otlp.decompress(body, encoding, settings.max_body_bytes)
@@ -136,10 +127,21 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
                 slot=decoding.hold(size * _DECODE_COST[media]),
                 offload=size > _INLINE_DECODE_BYTES,
             )
+            return respond(outcome, media)
         finally:
             receiving.release(held)
+
+    @app.post("/v1/traces")
+    async def export_traces(request: Request) -> Response:
+        nonlocal in_progress
+        in_progress += 1
+        try:
+            return await export(request)
+        except ClientDisconnect:
+            log.info("client %s disconnected before its request body was complete", request.client)
+            return Response(status_code=400)
+        finally:
             in_progress -= 1
-        return respond(outcome, media)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
