@@ -66,6 +66,7 @@ def test_bad_patterns_are_422_with_a_reason(store: Store, tmp_path: Path, value:
     svc.stop()
 
 
+@pytest.mark.faults
 def test_redos_silence_keeps_the_process_answering(store: Store, tmp_path: Path, collector: RunningCollector) -> None:
     """The pattern that froze the process for 11.6 s: the API and /healthz answer at once."""
     svc = service(store, rules_file(tmp_path, RULES))

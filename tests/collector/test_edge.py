@@ -44,6 +44,7 @@ def _count(c: RunningCollector) -> int:
     return int(c.store.query("SELECT count() FROM otel_traces")[0][0])
 
 
+@pytest.mark.faults
 def test_every_gzip_member_is_stored(collector: RunningCollector) -> None:
     first = hop_request(3, seed=1).SerializeToString()
     second = hop_request(4, seed=2).SerializeToString()
@@ -55,6 +56,7 @@ def test_every_gzip_member_is_stored(collector: RunningCollector) -> None:
     assert _count(collector) == 7
 
 
+@pytest.mark.faults
 @pytest.mark.parametrize("tail", [b"garbage", b"\x1f\x8b\x08\x00broken", b"\x00"])
 def test_trailing_bytes_after_gzip_are_refused(collector: RunningCollector, tail: bytes) -> None:
     body = gzip.compress(hop_request(3, seed=1).SerializeToString()) + tail
