@@ -29,6 +29,7 @@ lint: install
 bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.lineage
+	$(BIN)/python -m bench.faults
 
 clean:
 	rm -rf $(VENV) .ledgerline .pytest_cache .mypy_cache .ruff_cache

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from alerts.kinds import Cache, run_rule
-from alerts.model import Alert, Sample, Transition, render
+from alerts.model import Alert, Sample, State, Transition, render
 from alerts.persist import Persistence
 from alerts.rules import Rule
 from alerts.state import Timing, step
@@ -91,6 +91,7 @@ class Evaluator:
         for rule in self.rules:
             if force or self.due(rule, now_ms):
                 transitions += self._evaluate_rule(rule, now_ms, changed, removed, cache)
+        transitions += self._retire_orphans(now_ms, changed, removed)
         # Persist before anything is sent (the caller dispatches afterwards).
         self.persistence.save_alerts(changed, removed)
         self.persistence.append_history(transitions)
@@ -128,6 +129,29 @@ class Evaluator:
         self.alerts[rule.name] = current
         changed.extend(current.values())
         removed.extend(a for fp, a in prev.items() if fp not in current)
+        return out
+
+    def _retire_orphans(self, now_ms: int, changed: list[Alert], removed: list[Alert]) -> list[Transition]:
+        """Alerts of rules no longer in the rule file: resolve them, then forget them.
+
+        They step as if their rule returned nothing: firing ones resolve now (so the
+        resolve is sent once, like any other), pending ones go, resolved ones are kept
+        for the retention period and then dropped. Nothing re-fires them.
+        """
+        names = {rule.name for rule in self.rules}
+        out: list[Transition] = []
+        for name in [n for n in self.alerts if n not in names]:
+            prev = self.alerts[name]
+            if any(a.state != State.RESOLVED for a in prev.values()):
+                log.warning("rule %s is no longer defined: resolving its %d alert(s)", name, len(prev))
+            current, moved = step(name, {}, prev, [], Timing(0, 0, self.retention_ms), now_ms, lambda labels, s: {})
+            out += [replace(t, reason="rule removed") for t in moved]
+            changed.extend(current.values())
+            removed.extend(a for fp, a in prev.items() if fp not in current)
+            if current:
+                self.alerts[name] = current
+            else:
+                del self.alerts[name]
         return out
 
     def active(self) -> list[Alert]:

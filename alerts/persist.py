@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,6 +12,8 @@ from alerts import queries
 from alerts.model import Alert, State, Transition
 from alerts.silences import Silence, ms
 from collector.store import Store
+
+log = logging.getLogger(__name__)
 
 
 def _version() -> int:
@@ -27,6 +30,7 @@ class Persistence:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._unreadable: set[str] = set()  # silences already reported as unreadable
 
     # -- instance state -------------------------------------------------------------------
     def load_alerts(self) -> dict[str, dict[str, Alert]]:
@@ -124,8 +128,21 @@ class Persistence:
         )
 
     def silences(self) -> list[Silence]:
-        """Every silence not deleted (expired ones included)."""
-        return [self._silence(row) for row in self.store.query(queries.SELECT_SILENCES)]
+        """Every silence not deleted (expired ones included).
+
+        A silence stored by an older version that no longer validates (say, a regex RE2
+        refuses) is skipped, with one log line per silence, rather than failing every round.
+        """
+        out = []
+        for row in self.store.query(queries.SELECT_SILENCES):
+            try:
+                out.append(self._silence(row))
+            except ValueError as exc:  # pydantic's ValidationError, json's JSONDecodeError
+                if row[0] not in self._unreadable:
+                    self._unreadable.add(row[0])
+                    first = str(exc).strip().splitlines()
+                    log.warning("silence %s skipped, it no longer validates: %s", row[0], first[-1] if first else exc)
+        return out
 
     def save_silence(self, silence: Silence, deleted: bool = False) -> None:
         """Create, update or (``deleted``) remove a silence."""

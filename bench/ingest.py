@@ -1,6 +1,6 @@
 """Ingest benchmark: OTLP/HTTP protobuf load, end to end until committed.
 
-    python -m bench.ingest [--spans 1000000] [--senders 16] [--batch 512]
+    python -m bench.ingest [--spans 1000000] [--senders 16] [--batch 512] [--json-bodies 12 --json-mb 15] [--json]
 
 Three processes: a collector (``serve``) on its own embedded store, a load generator
 (``load``) with several concurrent senders posting pre-built realistic hop spans (about
@@ -24,7 +24,7 @@ from pathlib import Path
 
 import httpx
 
-from bench.payloads import hop_request
+from bench.payloads import hop_request, json_body
 
 READY = "READY"
 
@@ -91,6 +91,7 @@ def load(port: int, spans: int, senders: int, batch: int) -> None:
 def floor(spans: int, batch: int) -> float:
     """Spans/s of decoding the payloads plus one bulk insert, in this process."""
     from collector import native, otlp
+    from collector.normalize import normalise
     from collector.settings import StoreSettings
     from collector.store import open_store
     from ledgerline.schema import migrate_all
@@ -105,14 +106,73 @@ def floor(spans: int, batch: int) -> float:
         store.insert_raw("otlp_ingest", native.frame(chosen[:8]), "Protobuf", native.INSERT_SETTINGS)
         store.command("TRUNCATE TABLE otel_traces")
         started = time.perf_counter()
-        for body in chosen:
-            otlp.validate(otlp.parse_protobuf(body))
-        store.insert_raw("otlp_ingest", native.frame(chosen), "Protobuf", native.INSERT_SETTINGS)
+        stored_bodies = []
+        for body in chosen:  # what the collector does per request: parse, normalise, serialize
+            request = otlp.parse_protobuf(body)
+            normalise(request)
+            stored_bodies.append(request.SerializeToString())
+        store.insert_raw("otlp_ingest", native.frame(stored_bodies), "Protobuf", native.INSERT_SETTINGS)
         elapsed = time.perf_counter() - started
         stored = store.query("SELECT count() FROM otel_traces")[0][0]
         store.close()
     assert stored == count * batch, (stored, count * batch)
     return count * batch / elapsed
+
+
+def json_load(port: int, bodies: int, megabytes: float) -> None:
+    """Post ``bodies`` OTLP/JSON bodies of ``megabytes`` MB at once; print a JSON summary."""
+    body, spans = json_body(megabytes)
+    url = f"http://127.0.0.1:{port}/v1/traces"
+    state = {"ok": 0, "retried": 0}
+    lock = threading.Lock()
+
+    def sender() -> None:
+        with httpx.Client(timeout=300) as client:
+            while True:
+                response = client.post(url, content=body, headers={"content-type": "application/json"})
+                if response.status_code == 200:
+                    with lock:
+                        state["ok"] += spans
+                    return
+                with lock:
+                    state["retried"] += 1
+                time.sleep(float(response.headers.get("retry-after", "1")))
+
+    threads = [threading.Thread(target=sender) for _ in range(bodies)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    summary = {"spans": state["ok"], "seconds": time.perf_counter() - started, "retried": state["retried"]}
+    print(json.dumps(summary | {"body_mb": len(body) / 1e6}), flush=True)
+
+
+def json_round(bodies: int, megabytes: float) -> tuple[dict[str, float], float]:
+    """A fresh collector under a burst of large OTLP/JSON bodies: the summary and peak RSS."""
+    env = dict(os.environ)
+    with tempfile.TemporaryDirectory() as tmp:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.ingest", "serve", "--data-dir", tmp],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        assert server.stdout is not None and server.stdin is not None
+        port = int(server.stdout.readline().split()[1])
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.ingest", "json-load", "--port", str(port)]
+            + ["--json-bodies", str(bodies), "--json-mb", str(megabytes)],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        rss = _peak_rss_mib(server.pid)
+        server.stdin.close()
+        server.wait(120)
+    return json.loads(out.stdout.strip().splitlines()[-1]), rss
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -125,17 +185,22 @@ def _peak_rss_mib(pid: int) -> float:
 def main() -> None:
     """Run the whole benchmark and print its figures."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("role", nargs="?", default="bench", choices=["bench", "serve", "load"])
+    parser.add_argument("role", nargs="?", default="bench", choices=["bench", "serve", "load", "json-load"])
     parser.add_argument("--spans", type=int, default=1_000_000)
     parser.add_argument("--senders", type=int, default=16)
     parser.add_argument("--batch", type=int, default=512, help="spans per request (SDK default 512)")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--data-dir", default="")
+    parser.add_argument("--json-bodies", type=int, default=12, help="concurrent OTLP/JSON bodies (0: skip)")
+    parser.add_argument("--json-mb", type=float, default=15.0, help="size of each OTLP/JSON body")
+    parser.add_argument("--json", action="store_true", help="one JSON object of the figures on the last line")
     args = parser.parse_args()
     if args.role == "serve":
         return serve(args.data_dir)
     if args.role == "load":
         return load(args.port, args.spans, args.senders, args.batch)
+    if args.role == "json-load":
+        return json_load(args.port, args.json_bodies, args.json_mb)
 
     env = dict(os.environ)
     with tempfile.TemporaryDirectory() as tmp:
@@ -189,6 +254,17 @@ def main() -> None:
     print(f"floor:        {floor_rate:,.0f} spans/s")
     print(f"ratio:        {rate / floor_rate:.2f} of the floor")
     print(f"peak RSS:     {rss:,.0f} MiB (collector process)")
+    figures = {"spans_per_s": round(rate), "floor_spans_per_s": round(floor_rate), "peak_rss_mib": round(rss)}
+    if args.json_bodies:
+        print(f"JSON burst:   {args.json_bodies} concurrent OTLP/JSON bodies of {args.json_mb:g} MB ...", flush=True)
+        summary, json_rss = json_round(args.json_bodies, args.json_mb)
+        print(
+            f"              {summary['spans']:,} spans in {summary['seconds']:.1f} s, "
+            f"{summary['retried']} retried requests; peak RSS {json_rss:,.0f} MiB"
+        )
+        figures |= {"json_seconds": round(summary["seconds"], 1), "json_peak_rss_mib": round(json_rss)}
+    if args.json:
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

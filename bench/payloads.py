@@ -67,3 +67,27 @@ def hop_request(spans: int, seed: int, now_ns: int | None = None) -> ExportTrace
         )
         scope.spans.append(span)
     return request
+
+
+def otlp_json(request: ExportTraceServiceRequest) -> bytes:
+    """The request as OTLP/JSON (hex trace and span IDs, as SDKs send it)."""
+    import base64
+    import json
+
+    from google.protobuf import json_format
+
+    document = json_format.MessageToDict(request)
+    for resource_spans in document.get("resourceSpans", []):
+        for scope_spans in resource_spans.get("scopeSpans", []):
+            for span in scope_spans.get("spans", []):
+                for key in ("traceId", "spanId", "parentSpanId"):
+                    if key in span:
+                        span[key] = base64.b64decode(span[key]).hex()
+    return json.dumps(document).encode()
+
+
+def json_body(megabytes: float, seed: int = 0) -> tuple[bytes, int]:
+    """An OTLP/JSON body of about ``megabytes`` MB and its span count."""
+    probe = otlp_json(hop_request(100, seed=seed))
+    spans = max(1, int(megabytes * 1_000_000 / len(probe) * 100))
+    return otlp_json(hop_request(spans, seed=seed)), spans

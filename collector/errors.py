@@ -15,7 +15,10 @@ The hierarchy::
         ├── MalformedPayload   the body cannot be decoded (400)
         ├── PayloadTooLarge    the body is over the size limit (413)
         ├── Unauthorized       a missing or wrong ingest token (401)
-        └── Overloaded         the write queue is full, retry later (429)
+        ├── UnsupportedMediaType  a Content-Type that is not OTLP (415)
+        ├── BodyTimeout        the body did not arrive within the deadline (408)
+        ├── Overloaded         the write queue is full, retry later (429)
+        └── Busy               too many requests in progress, retry later (503)
 
 This module imports nothing, so any layer (the offline evidence verifier too) can use it;
 the store package re-exports its errors from collector/store/errors.py. Lower-layer errors (clickhouse-connect, chdb,
@@ -126,3 +129,21 @@ class Overloaded(IngestError):
     """The write queue is full; the client should retry after a delay."""
 
     status = 429
+
+
+class UnsupportedMediaType(IngestError):
+    """The Content-Type is neither OTLP protobuf nor OTLP/JSON."""
+
+    status = 415
+
+
+class BodyTimeout(IngestError):
+    """The request body did not arrive within the body read deadline."""
+
+    status = 408
+
+
+class Busy(IngestError):
+    """Too many export requests are in progress; the client should retry after a delay."""
+
+    status = 503

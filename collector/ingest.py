@@ -1,30 +1,45 @@
-"""What every transport shares: credentials, decoding, validation and submission.
+"""What every transport shares: credentials, the export call and its outcome.
 
-Handlers decode; the batch writer stores. A handler calls :meth:`Ingestor.prepare` (or
-:meth:`Ingestor.prepare_message` when the transport already parsed the message), then
-:meth:`Ingestor.submit`, then waits for the future before it acknowledges anything.
+A transport authenticates (:meth:`Ingestor.authorize`), then makes one export call,
+:meth:`Ingestor.export` (gRPC's worker threads) or :meth:`Ingestor.export_async` (HTTP's
+event loop), with a function that parses the request. The call runs::
+
+    parse -> received (the one place that sees the parsed ExportTraceServiceRequest)
+          -> normalise -> serialize -> queue -> wait for the commit
+
+and returns an :class:`~collector.outcome.Outcome`; nothing is acknowledged before its
+commit. Each transport maps the outcome through its own table.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
+from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractAsyncContextManager, nullcontext
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+from starlette.concurrency import run_in_threadpool
 
 from collector import otlp
 from collector.errors import Unauthorized
 from collector.metrics import CollectorMetrics
+from collector.normalize import normalise
+from collector.outcome import HANDLED, Outcome, accepted, failed
 from collector.redact import load_redactor
 from collector.settings import CollectorSettings
 from collector.writer import BatchWriter
 
+Parse = Callable[[], ExportTraceServiceRequest]
+"""Decodes one request (raises MalformedPayload or PayloadTooLarge)."""
+
 
 class Ingestor:
-    """Turns export requests into queued payloads, transport-neutral."""
+    """Turns export requests into stored spans and outcomes, transport-neutral."""
 
     def __init__(self, settings: CollectorSettings, writer: BatchWriter, metrics: CollectorMetrics) -> None:
         self.settings = settings
@@ -47,38 +62,71 @@ class Ingestor:
         if scheme.lower() != "bearer" or not matched:
             raise Unauthorized("missing or invalid bearer token")
 
-    def prepare(self, body: bytes, content_type: str, content_encoding: str | None) -> tuple[bytes, otlp.Verdict]:
-        """Decompress, parse and validate an HTTP body; return protobuf bytes to store."""
-        raw = otlp.decompress(body, content_encoding, self.settings.max_body_bytes)
-        request = otlp.decode(raw, content_type)
-        redacted = self.redact(request)
-        verdict = otlp.validate(request)
-        is_protobuf = content_type.split(";", 1)[0].strip().lower() == "application/x-protobuf"
-        return (raw if is_protobuf and not redacted else request.SerializeToString()), verdict
+    # -- the export call -------------------------------------------------------------------
+    def received(self, request: ExportTraceServiceRequest) -> ExportTraceServiceRequest:
+        """The parsed request, before anything is validated or stored.
 
-    def prepare_message(self, request: ExportTraceServiceRequest) -> tuple[bytes, otlp.Verdict]:
-        """Validate an already parsed request (gRPC) and serialize it for the store."""
-        self.redact(request)
-        return request.SerializeToString(), otlp.validate(request)
+        The single point every export passes with its ExportTraceServiceRequest in hand
+        (both transports, both encodings): redaction applies here, so both decoders (and
+        everything derived) only ever see redacted attributes. It returns the request to store.
+        """
+        if self.redactor is not None:
+            self.redactor.apply(request)
+        return request
 
-    def redact(self, request: ExportTraceServiceRequest) -> bool:
-        """Apply the redaction rules to a parsed request, before anything stores it; True if changed."""
-        return self.redactor is not None and self.redactor.apply(request) > 0
-
-    def submit(self, body: bytes, verdict: otlp.Verdict, transport: str) -> Future[None] | None:
-        """Queue the valid spans; None when there is nothing to store."""
+    def _admit(self, parse: Parse, transport: str) -> tuple[Future[None] | None, otlp.Verdict]:
+        """Parse, normalise, serialize and queue; None for the future when nothing is stored."""
+        request = self.received(parse())
+        verdict = normalise(request)
         self.metrics.spans_received.labels(transport).inc(verdict.accepted + verdict.rejected)
         if verdict.rejected:
             self.metrics.spans_rejected.labels(transport).inc(verdict.rejected)
         if not verdict.accepted:
-            return None
-        return self.writer.submit(body, verdict.accepted)
+            return None, verdict
+        return self.writer.submit(request.SerializeToString(), verdict.accepted), verdict
 
-    def accepted(self, verdict: otlp.Verdict, transport: str) -> ExportTraceServiceResponse:
-        """Record the commit and build the (partial success) response."""
+    def export(self, parse: Parse, transport: str) -> Outcome:
+        """The export call for threads: returns once the spans are committed (or not)."""
+        try:
+            future, verdict = self._admit(parse, transport)
+            if future is not None:
+                future.result(timeout=self.settings.shutdown_timeout_s)
+        except HANDLED as exc:
+            return self.failure(exc, transport)
+        return self._committed(verdict, transport)
+
+    async def export_async(
+        self,
+        parse: Parse,
+        transport: str,
+        *,
+        slot: AbstractAsyncContextManager[object] | None = None,
+        offload: bool = False,
+    ) -> Outcome:
+        """The export call for the event loop; decoding holds ``slot`` and runs in a thread if ``offload``."""
+        try:
+            async with slot or nullcontext():
+                if offload:
+                    future, verdict = await run_in_threadpool(self._admit, parse, transport)
+                else:
+                    future, verdict = self._admit(parse, transport)
+            if future is not None:
+                await asyncio.wrap_future(future)
+        except HANDLED as exc:
+            return self.failure(exc, transport)
+        return self._committed(verdict, transport)
+
+    def failure(self, exc: BaseException, transport: str) -> Outcome:
+        """Count a failed export and say what it means."""
+        outcome = failed(exc, self.settings.retry_after_s)
+        self.metrics.requests.labels(transport, outcome.kind.value).inc()
+        return outcome
+
+    def _committed(self, verdict: otlp.Verdict, transport: str) -> Outcome:
+        self.metrics.requests.labels(transport, "ok").inc()
         self.metrics.spans_accepted.labels(transport).inc(verdict.accepted)
         response = ExportTraceServiceResponse()
         if verdict.rejected:
             response.partial_success.rejected_spans = verdict.rejected
             response.partial_success.error_message = verdict.error_message
-        return response
+        return accepted(response)

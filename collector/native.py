@@ -7,8 +7,10 @@ schema is sent inline with each insert (``format_schema_source='string'``), so t
 the same against the embedded engine and a remote server, with no file to install.
 
 The ``.proto`` below is a faithful subset of opentelemetry-proto's trace messages (same
-field numbers). Attribute values nest one level (an array or map of scalars), which
-covers every value the OpenTelemetry SDKs emit for span attributes.
+field numbers). The collector stores only requests normalised by
+:func:`collector.normalize.normalise`: invalid spans removed, absent messages present and
+every attribute value a string, int or bool, so the view only turns scalars into strings
+and both decoders store the same rows.
 """
 
 from __future__ import annotations
@@ -92,23 +94,13 @@ def _scalar(v: str) -> str:
     )
 
 
-def _value(v: str) -> str:
-    """Any AnyValue as a string; arrays and maps become JSON, as the exporter writes them."""
-    return (
-        f"multiIf(notEmpty({v}.array_value.values), "
-        f"toJSONString(arrayMap(x -> {_scalar('x')}, {v}.array_value.values)), "
-        f"notEmpty({v}.kvlist_value.values), toJSONString(mapFromArrays("
-        f"arrayMap(x -> x.key, {v}.kvlist_value.values), "
-        f"arrayMap(x -> {_scalar('x.value')}, {v}.kvlist_value.values))), {_scalar(v)})"
-    )
-
-
 def _map(kvs: str) -> str:
-    return f"mapFromArrays(arrayMap(kv -> kv.key, {kvs}), arrayMap(kv -> {_value('kv.value')}, {kvs}))"
+    # Normalised values are scalars; ifNull because multiIf over Nullable fields is Nullable.
+    return f"mapFromArrays(arrayMap(kv -> kv.key, {kvs}), arrayMap(kv -> ifNull({_scalar('kv.value')}, ''), {kvs}))"
 
 
-# The same validity rules as collector.otlp.invalid_reason: the handler counts rejections
-# with those, and this filter keeps exactly the spans it counted as accepted.
+# Normalisation already removed invalid spans; the filter repeats collector.otlp's rules
+# (including the time range) so nothing unstorable reaches otel_traces by another path.
 STAGING_VIEW = f"""
 CREATE MATERIALIZED VIEW IF NOT EXISTS otlp_ingest_mv TO otel_traces AS
 SELECT
@@ -121,7 +113,7 @@ SELECT
     if(sp.kind BETWEEN 0 AND 5,
        ['Unspecified', 'Internal', 'Server', 'Client', 'Producer', 'Consumer'][sp.kind + 1],
        'Unspecified') AS SpanKind,
-    res['service.name'] AS ServiceName,
+    ifNull(res['service.name'], '') AS ServiceName,
     res AS ResourceAttributes,
     ss.scope.name AS ScopeName,
     ss.scope.version AS ScopeVersion,
@@ -146,6 +138,8 @@ WHERE length(sp.trace_id) = 16 AND sp.trace_id != unhex('00000000000000000000000
   AND length(sp.parent_span_id) IN (0, 8)
   AND sp.start_time_unix_nano > 0 AND sp.end_time_unix_nano > 0
   AND sp.end_time_unix_nano >= sp.start_time_unix_nano
+  AND sp.end_time_unix_nano <= 9223372036854775807
+  AND sp.end_time_unix_nano - sp.start_time_unix_nano <= 31622400000000000
 """
 
 

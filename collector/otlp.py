@@ -26,12 +26,27 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from collector.errors import MalformedPayload, PayloadTooLarge
 
+PROTOBUF = "application/x-protobuf"
+JSON = "application/json"
 SPAN_KINDS = ("Unspecified", "Internal", "Server", "Client", "Producer", "Consumer")
 STATUS_CODES = ("Unset", "Ok", "Error")
 _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 # Base64 of one byte: an ID of the wrong length, so the span is rejected, not the request.
 _INVALID_ID = "AA=="
+# The accepted time range, the same in both decoders: 1970-01-01 (exclusive) to the end of
+# ClickHouse's DateTime64(9), 2262-04-11T23:47:16.854775807Z; a span lasts at most a year.
+MAX_TIME_NS = 2**63 - 1
+MAX_DURATION_NS = 366 * 86_400 * 10**9
+
+
+def media_type(content_type: str | None) -> str | None:
+    """The OTLP media type named by a ``Content-Type`` header, or None when unsupported.
+
+    The one place a content type is parsed: handlers and decoders take its result.
+    """
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media if media in (PROTOBUF, JSON) else None
 
 
 @dataclass
@@ -60,23 +75,35 @@ class DecodedBatch(Verdict):
 
 # -- bodies -------------------------------------------------------------------------------
 def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
-    """Undo ``Content-Encoding``; refuse output over ``limit`` bytes (decompression bombs)."""
+    """Undo ``Content-Encoding``; refuse output over ``limit`` bytes (decompression bombs).
+
+    Every gzip member is decoded (RFC 1952 allows several, and ``gzip -c a b`` makes
+    them); anything after the last member that is not another member is refused, so
+    what is acknowledged is everything that was sent.
+    """
     encoding = (encoding or "identity").strip().lower()
     if encoding in ("", "identity"):
         return body
     if encoding not in ("gzip", "deflate"):
         raise MalformedPayload(f"unsupported Content-Encoding {encoding!r}; use gzip or identity")
     wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else zlib.MAX_WBITS
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except (zlib.error, gzip.BadGzipFile) as exc:
-        raise MalformedPayload(f"body is not valid {encoding}: {exc}") from exc
-    if len(out) > limit:
-        raise PayloadTooLarge(f"decompressed body is over the {limit}-byte limit")
-    if not inflater.eof:
-        raise MalformedPayload(f"body is truncated {encoding}")
-    return out
+    out = bytearray()
+    rest = body
+    while True:
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out += inflater.decompress(rest, limit + 1 - len(out))
+        except (zlib.error, gzip.BadGzipFile) as exc:
+            raise MalformedPayload(f"body is not valid {encoding}: {exc}") from exc
+        if len(out) > limit:
+            raise PayloadTooLarge(f"decompressed body is over the {limit}-byte limit")
+        if not inflater.eof:
+            raise MalformedPayload(f"body is truncated {encoding}")
+        rest = inflater.unused_data
+        if not rest:
+            return bytes(out)
+        if encoding != "gzip":
+            raise MalformedPayload(f"{len(rest)} byte(s) of trailing data after the {encoding} stream")
 
 
 def parse_protobuf(body: bytes) -> ExportTraceServiceRequest:
@@ -121,13 +148,17 @@ def parse_json(body: bytes) -> ExportTraceServiceRequest:
     """Parse an OTLP/JSON ExportTraceServiceRequest (hex IDs, int64 as strings)."""
     try:
         document = json.loads(body)
+    except RecursionError:
+        raise MalformedPayload("body is not valid JSON: nested too deeply") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedPayload(f"body is not valid JSON: {exc}") from exc
     try:
         _fix_ids(document)
         # Unknown fields must be ignored by OTLP receivers (forward compatibility).
         return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
-    except (json_format.ParseError, AttributeError, TypeError) as exc:
+    except RecursionError:
+        raise MalformedPayload("body is not a valid OTLP/JSON ExportTraceServiceRequest: nested too deeply") from None
+    except (json_format.ParseError, AttributeError, TypeError, ValueError) as exc:
         raise MalformedPayload(f"body is not a valid OTLP/JSON ExportTraceServiceRequest: {exc}") from exc
 
 
@@ -173,6 +204,7 @@ def attributes(kvs: Any) -> dict[str, str]:
 
 # -- validation and rows ------------------------------------------------------------------
 def invalid_reason(span: Any) -> str | None:
+    """Why a span cannot be stored, or None: the one rule set of both decoders."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
         return "invalid trace_id"
@@ -180,12 +212,19 @@ def invalid_reason(span: Any) -> str | None:
         return "invalid span_id"
     if parent and len(parent) != 8:
         return "invalid parent_span_id"
-    if not span.start_time_unix_nano:
+    start, end = span.start_time_unix_nano, span.end_time_unix_nano
+    if not start:
         return "missing start_time_unix_nano"
-    if not span.end_time_unix_nano:
+    if not end:
         return "missing end_time_unix_nano"
-    if span.end_time_unix_nano < span.start_time_unix_nano:
+    if start > MAX_TIME_NS or end > MAX_TIME_NS:
+        return "time after 2262-04-11"
+    if end < start:
         return "end before start"
+    if end - start > MAX_DURATION_NS:
+        return "duration over 366 days"
+    if any(event.time_unix_nano > MAX_TIME_NS for event in span.events):
+        return "event time after 2262-04-11"
     return None
 
 
@@ -257,11 +296,10 @@ def to_rows(request: ExportTraceServiceRequest) -> DecodedBatch:
     return batch
 
 
-def decode(body: bytes, content_type: str) -> ExportTraceServiceRequest:
-    """Parse a request body by its content type (protobuf or JSON)."""
-    media = content_type.split(";", 1)[0].strip().lower()
-    if media == "application/x-protobuf":
+def decode(body: bytes, media: str) -> ExportTraceServiceRequest:
+    """Parse a request body of a media type from :func:`media_type`."""
+    if media == PROTOBUF:
         return parse_protobuf(body)
-    if media == "application/json":
+    if media == JSON:
         return parse_json(body)
-    raise MalformedPayload(f"unsupported Content-Type {content_type!r}; use application/x-protobuf or application/json")
+    raise MalformedPayload(f"unsupported Content-Type {media!r}; use {PROTOBUF} or {JSON}")

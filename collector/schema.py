@@ -66,4 +66,11 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "otel_traces, exporter-compatible, with CorrelationId", (_OTEL_TRACES,)),
     Migration(5, "native OTLP protobuf staging", (native.STAGING_TABLE, native.STAGING_VIEW)),
+    # The view of 5 gave a NULL ServiceName (refused insert) for a resource without
+    # service.name. Run before anything ingests, like every migration.
+    Migration(
+        6,
+        "native staging view over normalised requests",
+        ("DROP VIEW IF EXISTS otlp_ingest_mv", native.STAGING_VIEW),
+    ),
 )

@@ -19,6 +19,7 @@ import uvicorn
 from collector.errors import ConfigError
 from collector.http import create_collector_app
 from collector.ingest import Ingestor
+from collector.limits import guarded_h11
 from collector.metrics import CollectorMetrics
 from collector.settings import CollectorSettings
 from collector.sinks import make_sink
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 class UvicornThread:
     """An ASGI app served by uvicorn on a background thread, on a socket bound up front."""
 
-    def __init__(self, app: Any, host: str, port: int, *, limit_concurrency: int | None = None) -> None:
+    def __init__(self, app: Any, host: str, port: int, *, header_timeout_s: float = 10.0) -> None:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
         self.socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -45,7 +46,10 @@ class UvicornThread:
             app,
             log_level="warning",
             access_log=False,
-            limit_concurrency=limit_concurrency,
+            # No limit_concurrency: uvicorn counts open connections in it, so idle sockets
+            # would turn everyone away. Exports have their own in-progress limit, and a
+            # connection that sends no request head in time is closed.
+            http=guarded_h11(header_timeout_s),
             timeout_graceful_shutdown=30,
             lifespan="on",
         )
@@ -92,6 +96,7 @@ class Collector:
         self.app = create_collector_app(self.ingestor, self.store)
         self._http: UvicornThread | None = None
         self._grpc: Any = None
+        self.grpc_service: Any = None
         self.http_port = settings.http_port
         self.grpc_port = settings.grpc_port
 
@@ -103,10 +108,12 @@ class Collector:
             self.app,
             self.settings.host,
             self.settings.http_port,
-            limit_concurrency=self.settings.max_concurrent_requests,
+            header_timeout_s=self.settings.header_timeout_s,
         )
         self.http_port = self._http.port
-        self._grpc, self.grpc_port = create_grpc_server(self.ingestor, self.settings.host, self.settings.grpc_port)
+        self._grpc, self.grpc_port, self.grpc_service = create_grpc_server(
+            self.ingestor, self.settings.host, self.settings.grpc_port
+        )
         self._grpc.start()
         self._http.start()
         log.info(

@@ -34,10 +34,19 @@ class CollectorSettings(StoreSettings):
         "clickhouse", description="Who decodes OTLP protobuf: ClickHouse (fast) or Python (fallback)."
     )
     shutdown_timeout_s: float = Field(30.0, gt=0, description="Time to flush accepted data on stop.")
-    max_decoding_requests: int = Field(
-        8, gt=0, description="Requests read and decoded at once; others wait unread (bounds memory)."
+    max_concurrent_requests: int = Field(
+        256, gt=0, description="Export requests in progress before 503 (idle connections do not count)."
     )
-    max_concurrent_requests: int = Field(256, gt=0, description="Open HTTP requests before 503.")
+    max_receiving_bytes: int = Field(
+        64 * 1024 * 1024, gt=0, description="Bytes of HTTP bodies being received at once; others wait unread."
+    )
+    max_decoding_bytes: int = Field(
+        128 * 1024 * 1024,
+        gt=0,
+        description="Estimated memory of bodies being decoded at once (JSON counts several times its size).",
+    )
+    header_timeout_s: float = Field(10.0, gt=0, description="Time for a connection to send a request head.")
+    body_timeout_s: float = Field(30.0, gt=0, description="Time for a request body to arrive before 408.")
     redact: str | None = Field(None, description="Attribute redaction rules at ingest: a path or inline YAML.")
     redact_key: SecretStr | None = Field(None, description="HMAC-SHA-256 key of the 'hash' redaction action.")
 

@@ -11,7 +11,11 @@ from collector.writer import Payload, Sink
 
 
 class NativeSink:
-    """ClickHouse decodes the protobuf itself: one length-delimited insert per batch."""
+    """ClickHouse decodes the protobuf itself: one length-delimited insert per batch.
+
+    Payloads are requests normalised by :func:`collector.normalize.normalise` (the export
+    call does it); the staging view relies on that for rows identical to the Python decoder's.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store

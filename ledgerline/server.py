@@ -58,7 +58,8 @@ class Server:
             _hint_first_token(cfg.auth, self.store)
             self.replay = app.state.replay_worker
             self.evidence.start()
-            self.api = UvicornThread(app, self.settings.host, self.api_port)
+            timeout = self.settings.header_timeout_s
+            self.api = UvicornThread(app, self.settings.host, self.api_port, header_timeout_s=timeout)
             self.api.start()
             self.api_port = self.api.port
             self.replay.start()

@@ -74,9 +74,11 @@ def parse_instant(text: str, now: datetime) -> datetime:
             raise ValueError(f"time out of range: {text!r} ago") from None
     try:
         value = datetime.fromisoformat(text.replace("z", "Z"))
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError(f"time out of range: {text!r}") from None
     except ValueError:
         raise ValueError(f"not an ISO-8601 time or a duration: {text!r}") from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def to_ms(value: datetime) -> int:

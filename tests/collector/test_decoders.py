@@ -11,6 +11,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 
 from bench.payloads import hop_request
 from collector import native, otlp, queries
+from collector.normalize import normalise
 from collector.sinks import NativeSink, RowSink
 from collector.store import Store
 from collector.writer import Payload
@@ -68,7 +69,9 @@ def _snapshot(store: Store) -> list[str]:
 
 def test_clickhouse_and_python_decoders_store_identical_rows(store: Store) -> None:
     body = _rich_request().SerializeToString()
-    NativeSink(store)([Payload(body, 30)])
+    normalised = ExportTraceServiceRequest.FromString(body)
+    assert normalise(normalised).accepted == 30  # what the collector stores
+    NativeSink(store)([Payload(normalised.SerializeToString(), 30)])
     native_rows = _snapshot(store)
     store.command("TRUNCATE TABLE otel_traces")
     RowSink(store)([Payload(body, 30)])

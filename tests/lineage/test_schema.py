@@ -14,7 +14,7 @@ def test_backfill_and_rerun(store_settings: StoreSettings) -> None:
     store: Store = open_store(store_settings)
     try:
         # A store as release 0.1.0's collector left it: raw spans, hops and keys only.
-        assert migrate(store, [m for m in MIGRATIONS if m.version < 100]) == [1, 2, 3, 4, 5]
+        assert migrate(store, [m for m in MIGRATIONS if m.version <= 5]) == [1, 2, 3, 4, 5]
         collector = start_collector(store)
         em = Emitter(f"http://127.0.0.1:{collector.http_port}/v1/traces", store)
         try:
@@ -27,7 +27,7 @@ def test_backfill_and_rerun(store_settings: StoreSettings) -> None:
             em.close()
             collector.stop()
         applied = migrate_all(store)
-        assert applied == [m.version for m in MIGRATIONS if m.version >= 100] and applied[:2] == [100, 101]
+        assert applied == [m.version for m in MIGRATIONS if m.version > 5] and {100, 101} <= set(applied)
         assert migrate_all(store) == []
         # Re-running the statements (an interrupted migration) must not double count.
         for statement in next(m for m in schema.MIGRATIONS if m.version == 101).statements:

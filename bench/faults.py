@@ -1,0 +1,257 @@
+"""Fault benchmark: what survives kill -9, overload and hostile clients, in figures.
+
+    python -m bench.faults [--kills 3] [--senders 8] [--seconds 3] [--json]
+
+Runs ``ledgerline serve`` as a subprocess on its own data directory while a loader posts
+OTLP/HTTP requests of unique spans and records every span ID the collector acknowledged
+(HTTP 200, i.e. committed). The server is killed with SIGKILL mid-load, restarted, and
+so on; at the end every acknowledged ID must be stored (``lost`` = 0). Then an overload
+round (a tiny write queue: 429 + Retry-After, retried like an SDK) and the fault tests
+(differential decoder fuzz, API fuzz) with larger example counts. Prints kills,
+acknowledged, lost, duplicates, fuzz cases, 5xx and peak RSS; ``--json`` adds one JSON
+object on the last line.
+
+The pieces (:class:`ServeProcess`, :class:`Loader`, :func:`stored_span_ids`) are what
+``tests/faults`` uses with small numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+
+from bench.payloads import hop_request
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class ServeProcess:
+    """``ledgerline serve`` on ephemeral loopback ports, in a subprocess."""
+
+    def __init__(self, data_dir: Path, **env: str) -> None:
+        environ = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERLINE_")}
+        environ |= {"LEDGERLINE_DATA_DIR": str(data_dir), "PYTHONPATH": str(ROOT), **env}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "ledgerline.cli",
+                "serve",
+                "--http-port",
+                "0",
+                "--grpc-port",
+                "0",
+                "--api-port",
+                "0",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=environ,
+            cwd=ROOT,
+        )
+        self.urls: dict[str, str] = {}
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:  # the URLs, then "ledgerline is serving"
+            if "is serving" in line:
+                break
+            name, _, url = line.strip().partition(" ")
+            self.urls[name] = url.strip()
+        if "otlp_http" not in self.urls:
+            self.proc.kill()
+            raise RuntimeError(f"serve did not start: {self.urls}")
+        self.endpoint = self.urls["otlp_http"]
+
+    def peak_rss_mib(self) -> float:
+        """The process's peak resident memory so far."""
+        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+        return float("nan")
+
+    def kill9(self) -> None:
+        """SIGKILL: no flush, no goodbye."""
+        self.proc.kill()
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        """SIGTERM and wait for the clean shutdown."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(30)
+
+
+class Loader:
+    """Senders posting unique spans; records the span IDs of every 200."""
+
+    def __init__(self, endpoint: str, senders: int = 4, batch: int = 100) -> None:
+        self.endpoint = endpoint
+        self.senders = senders
+        self.batch = batch
+        self.acked: set[str] = set()
+        self.statuses: Counter[int] = Counter()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._seed = 0
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> Loader:
+        """Start the senders."""
+        self._stop.clear()
+        self._threads = [threading.Thread(target=self._send, daemon=True) for _ in range(self.senders)]
+        for thread in self._threads:
+            thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the senders (each finishes its current request)."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(60)
+
+    def _send(self) -> None:
+        headers = {"content-type": "application/x-protobuf"}
+        with httpx.Client(timeout=30) as client:
+            while not self._stop.is_set():
+                with self._lock:
+                    self._seed += 1
+                    seed = self._seed
+                request = hop_request(self.batch, seed=seed)
+                ids = [s.span_id.hex() for s in request.resource_spans[0].scope_spans[0].spans]
+                body = request.SerializeToString()
+                while not self._stop.is_set():  # retry like an SDK: same body until 200
+                    try:
+                        response = client.post(self.endpoint, content=body, headers=headers)
+                    except httpx.HTTPError:
+                        break  # the server is gone: this request was never acknowledged
+                    with self._lock:
+                        self.statuses[response.status_code] += 1
+                    if response.status_code == 200:
+                        with self._lock:
+                            self.acked.update(ids)
+                        break
+                    if response.status_code in (429, 503):
+                        time.sleep(float(response.headers.get("retry-after", "1")))
+                        continue
+                    break
+
+
+def stored_span_ids(data_dir: Path) -> tuple[set[str], int]:
+    """Span IDs in otel_traces (distinct) and the row count, read by a separate process."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.faults", "count", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("LEDGERLINE_")} | {"PYTHONPATH": str(ROOT)},
+    )
+    document = json.loads(out.stdout.strip().splitlines()[-1])
+    return set(document["ids"]), int(document["rows"])
+
+
+def _count(data_dir: str) -> None:
+    from collector.settings import StoreSettings
+    from collector.store import open_store
+
+    store = open_store(StoreSettings(data_dir=Path(data_dir)))
+    ids = [row[0] for row in store.query("SELECT DISTINCT SpanId FROM otel_traces")]
+    rows = store.query("SELECT count() FROM otel_traces")[0][0]
+    store.close()
+    print(json.dumps({"ids": ids, "rows": rows}))
+
+
+def kill_rounds(data_dir: Path, kills: int, senders: int, seconds: float) -> dict[str, float]:
+    """Load, SIGKILL, restart, ``kills`` times; then count what was stored."""
+    acked: set[str] = set()
+    peak = 0.0
+    statuses: Counter[int] = Counter()
+    for _ in range(kills):
+        server = ServeProcess(data_dir)
+        loader = Loader(server.endpoint, senders=senders).start()
+        time.sleep(seconds)
+        peak = max(peak, server.peak_rss_mib())
+        server.kill9()
+        loader.stop()
+        acked |= loader.acked
+        statuses += loader.statuses
+    stored, rows = stored_span_ids(data_dir)
+    return {
+        "kills": kills,
+        "acknowledged": len(acked),
+        "lost": len(acked - stored),
+        "duplicates": rows - len(stored),
+        "5xx": sum(n for code, n in statuses.items() if code >= 500 and code != 503),
+        "peak_rss_mib": round(peak, 1),
+    }
+
+
+def overload_round(data_dir: Path, senders: int, seconds: float) -> dict[str, float]:
+    """A write queue far too small for the load: 429s, retried, nothing lost."""
+    server = ServeProcess(data_dir, LEDGERLINE_MAX_QUEUE_SPANS="150", LEDGERLINE_RETRY_AFTER_S="1")
+    loader = Loader(server.endpoint, senders=senders).start()
+    time.sleep(seconds)
+    loader.stop()
+    server.stop()
+    stored, _ = stored_span_ids(data_dir)
+    return {
+        "overload_acknowledged": len(loader.acked),
+        "overload_429": loader.statuses[429],
+        "overload_lost": len(loader.acked - stored),
+    }
+
+
+def fuzz_round(examples: int) -> dict[str, float]:
+    """The fault tests' fuzzers with ``examples`` cases each; counts cases and 5xx."""
+    report = Path(tempfile.mkdtemp()) / "report.json"
+    env = os.environ | {"FAULTS_EXAMPLES": str(examples), "FAULTS_REPORT": str(report), "PYTHONPATH": str(ROOT)}
+    tests = ["tests/faults/test_decoder_fuzz.py", "tests/faults/test_api_fuzz.py"]
+    subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests], cwd=ROOT, env=env)
+    lines = report.read_text().splitlines() if report.exists() else []
+    figures: Counter[str] = Counter()
+    for line in lines:
+        figures.update(json.loads(line))
+    return dict(figures)
+
+
+def main() -> None:
+    """Run every round and print the figures."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("role", nargs="?", default="bench", choices=["bench", "count"])
+    parser.add_argument("--data-dir", default="")
+    parser.add_argument("--kills", type=int, default=3)
+    parser.add_argument("--senders", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=3.0, help="load before each kill")
+    parser.add_argument("--examples", type=int, default=200, help="cases per fuzzer")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+    if args.role == "count":
+        return _count(args.data_dir)
+    figures: dict[str, float] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        figures |= kill_rounds(Path(tmp) / "kills", args.kills, args.senders, args.seconds)
+        figures |= overload_round(Path(tmp) / "overload", args.senders, args.seconds)
+    figures |= fuzz_round(args.examples)
+    for name, value in figures.items():
+        print(f"{name:24s} {value:,}")
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

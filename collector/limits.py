@@ -1,0 +1,155 @@
+"""What keeps one client from stalling the HTTP receiver for the others.
+
+* :class:`ByteBudget`: a FIFO byte semaphore. One bounds the bodies being received, one
+  the (estimated) memory of bodies being decoded, so memory stays bounded whatever the
+  load, and a request takes a decoding share only once its body is complete.
+* :func:`read_body`: reads a body against the size limit and the reading budget, within
+  a deadline (slow senders get 408 instead of holding anything for long).
+* :func:`guarded_h11`: uvicorn's h11 protocol with a header deadline: a connection that
+  has not sent a complete request head within ``header_timeout_s`` (after connecting or
+  after its last response) is closed, so idle sockets cost nothing for long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.requests import Request
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from collector.errors import BodyTimeout, Busy, PayloadTooLarge
+
+
+class ByteBudget:
+    """At most ``capacity`` bytes held at once; waiters are served first come, first served."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.used = 0
+        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+
+    def cost(self, n: int) -> int:
+        """``n`` capped at the capacity, so one large request can always run alone."""
+        return max(0, min(n, self.capacity))
+
+    async def acquire(self, n: int) -> None:
+        """Wait until ``n`` bytes (already capped) are free, then take them."""
+        if not self._waiters and self.used + n <= self.capacity:
+            self.used += n
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        entry = (n, waiter)
+        self._waiters.append(entry)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release(n)  # granted just as we gave up
+            else:
+                self._waiters.remove(entry)
+                self._wake()
+            raise
+
+    def release(self, n: int) -> None:
+        """Give ``n`` bytes back and wake whoever now fits."""
+        self.used -= n
+        self._wake()
+
+    def _wake(self) -> None:
+        while self._waiters and self.used + self._waiters[0][0] <= self.capacity:
+            n, waiter = self._waiters.popleft()
+            if not waiter.done():
+                self.used += n
+                waiter.set_result(None)
+
+    @asynccontextmanager
+    async def hold(self, n: int) -> AsyncIterator[None]:
+        """Hold ``cost(n)`` bytes for the duration of the block."""
+        n = self.cost(n)
+        await self.acquire(n)
+        try:
+            yield
+        finally:
+            self.release(n)
+
+
+async def read_body(request: Request, limit: int, budget: ByteBudget, timeout_s: float) -> tuple[bytes, int]:
+    """The whole body and the budget share it holds (release it when done with the bytes).
+
+    Raises PayloadTooLarge over ``limit``, BodyTimeout when the body is not complete within
+    ``timeout_s`` and Busy when the reading budget stays full that long.
+    """
+    declared = request.headers.get("content-length", "")
+    length = int(declared) if declared.isdigit() else None
+    if length is not None and length > limit:
+        raise PayloadTooLarge(f"body of {length} bytes is over the {limit}-byte limit")
+    held = 0
+    try:
+        if length is not None:
+            held = budget.cost(length)
+            try:
+                async with asyncio.timeout(timeout_s):
+                    await budget.acquire(held)
+            except TimeoutError:
+                held = 0
+                raise Busy("too many request bodies in flight, retry later") from None
+        chunks = bytearray()
+        try:
+            async with asyncio.timeout(timeout_s):
+                async for chunk in request.stream():
+                    chunks += chunk
+                    if len(chunks) > limit:
+                        raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+                    if length is None:  # chunked: take the budget as the bytes come
+                        more = budget.cost(held + len(chunk)) - held
+                        await budget.acquire(more)
+                        held += more
+        except TimeoutError:
+            raise BodyTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
+        return bytes(chunks), held
+    except BaseException:
+        budget.release(held)
+        raise
+
+
+class _GuardedH11(H11Protocol):
+    """h11 with a deadline for the request head (uvicorn has none before the first request)."""
+
+    def __init__(self, *args: Any, header_timeout_s: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._header_timeout_s = header_timeout_s
+        self._head_deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+        self._head_deadline = self.loop.call_later(self._header_timeout_s, self._head_expired)
+
+    def _head_expired(self) -> None:
+        # A request whose head arrived is the body deadline's business, not ours.
+        if (self.cycle is None or self.cycle.response_complete) and not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing():
+            self._arm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._head_deadline is not None:
+            self._head_deadline.cancel()
+        super().connection_lost(exc)
+
+
+def guarded_h11(header_timeout_s: float) -> Any:
+    """A uvicorn ``http`` protocol factory with the given head deadline."""
+    return functools.partial(_GuardedH11, header_timeout_s=header_timeout_s)

@@ -1,0 +1,89 @@
+"""Normalise a parsed export request so both decoders store exactly the same rows. Pure.
+
+The native decoder (ClickHouse's ``Protobuf`` input format) reads a narrower schema than
+OTLP allows: absent optional messages arrive as NULL tuples, attribute values nest one
+level, doubles print differently and duplicate keys survive into the map. Rather than
+teach SQL every corner of OTLP, the collector normalises the message it already parsed
+for validation and stores that message re-serialized:
+
+* invalid spans (see :func:`collector.otlp.invalid_reason`) are removed and counted, so
+  the partial-success count is exactly what is not stored;
+* absent ``resource``, ``scope``, ``status`` and attribute values become empty messages;
+* attribute values other than string, int and bool become the string the Python decoder
+  writes (:func:`collector.otlp.value_str`), so nesting depth and number formatting are
+  decided in one place;
+* duplicate attribute keys keep the last value at the first position, as a dict does;
+* unknown fields are dropped (a receiver must ignore them, and ClickHouse need not see them).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from collector.otlp import Verdict, invalid_reason, value_str
+
+# Kinds the native decoder stringifies exactly as value_str does.
+_NATIVE_KINDS = frozenset(("string_value", "int_value", "bool_value"))
+
+
+def _attributes(kvs: Any) -> None:
+    """Make a repeated KeyValue field native-safe, in place."""
+    seen: set[str] = set()
+    duplicate = False
+    for kv in kvs:
+        key = kv.key
+        if key in seen:
+            duplicate = True
+        seen.add(key)
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind not in _NATIVE_KINDS:
+            # Covers an absent value too: value_str gives "" and the message becomes present.
+            kv.value.string_value = value_str(value)
+    if duplicate:
+        # As a dict does: the first position, the last value.
+        first: dict[str, int] = {}
+        later: list[int] = []
+        for i, kv in enumerate(kvs):
+            if kv.key in first:
+                kvs[first[kv.key]].value.CopyFrom(kv.value)
+                later.append(i)
+            else:
+                first[kv.key] = i
+        for i in reversed(later):
+            del kvs[i]
+
+
+def normalise(request: ExportTraceServiceRequest) -> Verdict:
+    """Remove invalid spans and make the rest storable alike by both decoders, in place."""
+    verdict = Verdict()
+    reasons = verdict.reasons
+    accepted = 0
+    request.DiscardUnknownFields()
+    for resource_spans in request.resource_spans:
+        resource_spans.resource.SetInParent()
+        _attributes(resource_spans.resource.attributes)
+        for scope_spans in resource_spans.scope_spans:
+            scope_spans.scope.SetInParent()
+            spans = scope_spans.spans
+            invalid: list[int] = []
+            for i, span in enumerate(spans):
+                reason = invalid_reason(span)
+                if reason is not None:
+                    reasons[reason] += 1
+                    invalid.append(i)
+                    continue
+                span.status.SetInParent()
+                _attributes(span.attributes)
+                for event in span.events:
+                    _attributes(event.attributes)
+                for link in span.links:
+                    _attributes(link.attributes)
+            for i in reversed(invalid):
+                del spans[i]
+            accepted += len(spans)
+    verdict.accepted = accepted
+    verdict.rejected = sum(reasons.values())
+    return verdict
