@@ -14,7 +14,7 @@ from alerts.service import AlertService, now_ms
 from alerts.silences import Silence
 from collector.errors import StoreError
 from lineage.auth.middleware import set_audit_target
-from lineage.principal import CurrentPrincipal
+from lineage.principal import CurrentPrincipal, CurrentScope
 
 
 class SilenceIn(Silence):
@@ -50,10 +50,11 @@ def create_router(service: AlertService) -> APIRouter:
     router = APIRouter(tags=["alerts"])
 
     @router.get("/api/v1/alerts")
-    def list_alerts(state: str = "") -> dict[str, Any]:
-        """Alerts held now (pending, firing, recently resolved) and the health of each rule."""
+    def list_alerts(scope: CurrentScope, state: str = "") -> dict[str, Any]:
+        """Alerts held now (pending, firing, recently resolved) and the health of each rule; a
+        scoped caller sees only alerts with an example in its scope (alerts/scoped.py)."""
         try:
-            held = service.alerts()
+            held = service.alerts(scope)
         except StoreError as exc:
             raise HTTPException(503, str(exc)) from exc
         alerts = [_alert(a, s) for a, s in held if not state or a.state.value == state]

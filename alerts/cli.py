@@ -63,6 +63,7 @@ def _serve(
     """Evaluate against the store; ``migrate_store`` is the composition root's registry."""
     from alerts.service import AlertService
     from collector.store import open_store
+    from lineage.scope import EVERYTHING
 
     store = open_store(settings)
     migrate_store(store)
@@ -74,7 +75,7 @@ def _serve(
                 json.dumps(
                     [
                         {"labels": a.labels, "state": a.state.value, "value": a.value, "annotations": a.annotations}
-                        for a, _ in service.alerts()
+                        for a, _ in service.alerts(EVERYTHING)
                     ],
                     indent=2,
                 )

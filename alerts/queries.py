@@ -9,6 +9,8 @@ only the rows that should alert (like a PromQL alerting expression).
 
 from __future__ import annotations
 
+from lineage.scope import in_scope
+
 _NOW = "fromUnixTimestamp64Milli({now_ms:Int64})"
 
 # -- schema (alerts/schema.py) ------------------------------------------------------------
@@ -105,6 +107,13 @@ WHERE Id = {id:String} AND Deleted = 0
 """
 TABLE_EXISTS = """
 SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {name:String}
+"""
+
+# -- scope (alerts/scoped.py) --------------------------------------------------------------
+# Which of some example correlation IDs have a hop in the caller's scope (primary-key seeks).
+IN_SCOPE_IDS = f"""
+SELECT DISTINCT CorrelationId FROM hops
+WHERE CorrelationId IN {{ids:Array(String)}} AND {in_scope()}
 """
 
 # -- rule kinds ---------------------------------------------------------------------------

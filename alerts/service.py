@@ -13,9 +13,11 @@ from alerts.model import Alert, Transition
 from alerts.persist import Persistence
 from alerts.routing import ReceiversConfig, load_receivers
 from alerts.rules import Rule, load_rules
+from alerts.scoped import visible
 from alerts.settings import AlertSettings
 from alerts.silences import Silence
 from collector.store import Store
+from lineage.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -94,11 +96,12 @@ class AlertService:
         self.dispatcher.close()
 
     # -- API helpers --------------------------------------------------------------------
-    def alerts(self) -> list[tuple[Alert, list[str]]]:
-        """Every held instance with the ids of silences covering it now."""
+    def alerts(self, scope: Scope) -> list[tuple[Alert, list[str]]]:
+        """Every held instance ``scope`` may see (alerts/scoped.py) with the ids of silences covering it now."""
         silences = self.persistence.silences()
         at = now_ms()
-        return [(a, [s.id for s in silences if s.silences(a.labels, at)]) for a in self.evaluator.active()]
+        held = [(a, [s.id for s in silences if s.silences(a.labels, at)]) for a in self.evaluator.active()]
+        return visible(self.persistence.store, scope, held)
 
     def silences(self) -> list[Silence]:
         """Every silence not deleted."""

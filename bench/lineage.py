@@ -27,6 +27,7 @@ from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage import metrics
 from lineage.flows import load_flows
+from lineage.scope import EVERYTHING, Scope
 from lineage.service import Lineage, Window
 from lineage.settings import LineageSettings
 from lineage.timeparse import to_ms, utcnow
@@ -133,6 +134,20 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
     return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
 
 
+def paired(fns: list[Callable[[str], Any]], args: list[str], runs: int) -> list[tuple[float, float]]:
+    """p50 and p95 in ms of each of ``fns``, called in turn on the same random argument, so a
+    load change on a shared machine hits them all alike."""
+    rng = random.Random(11)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        arg = rng.choice(args)
+        for fn, out in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn(arg)
+            out.append((time.perf_counter() - t) * 1000)
+    return [(statistics.median(sorted(t)), sorted(t)[max(0, int(len(t) * 0.95) - 1)]) for t in times]
+
+
 def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False) -> None:
     """Load and measure; print one line per query."""
     settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
@@ -155,8 +170,20 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
     now = to_ms(utcnow())
     day = Window(now - 86400_000, now, 5000)
     week = Window(now - 7 * 86400_000, now, 100)
+    # Scope overhead: the same transactions of one legal entity (of seven) looked up
+    # unrestricted and with a credential limited to that legal entity. Those the journal
+    # J-BIG (no legal entity) posts are left out: unrestricted, they stitch to it, scoped not,
+    # and the figure would compare different work.
+    one_le = Scope(legal_entities=("LE-0",))
+    ids = [
+        str(r[0])
+        for r in store.query(
+            "SELECT CorrelationId FROM hops WHERE LegalEntity = 'LE-0' AND Step = 'case.opened' "
+            "AND toUInt64OrZero(substring(CorrelationId, 3)) >= 10000 LIMIT 5000"
+        )
+    ] or ["C-0"]
     cases: list[tuple[str, Callable[[], Any]]] = [
-        ("transaction lookup + stitching", lambda: svc.transaction(f"C-{rng.randrange(txns)}")),
+        ("transaction lookup + stitching", lambda: svc.transaction(EVERYTHING, f"C-{rng.randrange(txns)}")),
         (
             "entity -> correlation IDs",
             lambda: svc.store.query(
@@ -165,27 +192,55 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
                 {"t": "invoice", "i": f"INV-{rng.randrange(txns)}"},
             ),
         ),
-        ("entity lookup (key -> full doc)", lambda: svc.entity("invoice", f"INV-{rng.randrange(txns)}")),
-        ("lookup: txn posted by 10k-invoice journal", lambda: svc.transaction(f"C-{rng.randrange(min(txns, 10_000))}")),
-        ("lookup: the 10k-invoice journal", lambda: svc.transaction("J-BIG")),
-        ("posting latency 24h / 5m", lambda: metrics.posting_latency(svc, flow, day, 300_000, "")),
-        ("posting latency 24h / 5m by region", lambda: metrics.posting_latency(svc, flow, day, 300_000, "region")),
-        ("open exceptions (24h window)", lambda: svc.exceptions(Window(now - 86400_000, now, 100), "open", "", "")),
-        ("open exceptions (7d window)", lambda: svc.exceptions(week, "open", "", "")),
-        ("throughput 24h / 5m", lambda: metrics.throughput(svc, flow, day, 300_000, "")),
-        ("exception backlog 24h / 5m", lambda: metrics.exception_backlog(svc, day, 300_000, 288)),
+        ("entity lookup (key -> full doc)", lambda: svc.entity(EVERYTHING, "invoice", f"INV-{rng.randrange(txns)}")),
+        (
+            "lookup: txn posted by 10k-invoice journal",
+            lambda: svc.transaction(EVERYTHING, f"C-{rng.randrange(min(txns, 10_000))}"),
+        ),
+        ("lookup: the 10k-invoice journal", lambda: svc.transaction(EVERYTHING, "J-BIG")),
+        ("posting latency 24h / 5m", lambda: metrics.posting_latency(svc, EVERYTHING, flow, day, 300_000, "")),
+        (
+            "posting latency 24h / 5m by region",
+            lambda: metrics.posting_latency(svc, EVERYTHING, flow, day, 300_000, "region"),
+        ),
+        (
+            "open exceptions (24h window)",
+            lambda: svc.exceptions(EVERYTHING, Window(now - 86400_000, now, 100), "open", "", ""),
+        ),
+        ("open exceptions (7d window)", lambda: svc.exceptions(EVERYTHING, week, "open", "", "")),
+        ("open exceptions (7d window), scoped", lambda: svc.exceptions(one_le, week, "open", "", "")),
+        ("throughput 24h / 5m", lambda: metrics.throughput(svc, EVERYTHING, flow, day, 300_000, "")),
+        ("exception backlog 24h / 5m", lambda: metrics.exception_backlog(svc, EVERYTHING, day, 300_000, 288)),
         (
             "list stuck transactions (24h)",
-            lambda: svc.transactions(Window(now - 86400_000, now, 100), "stuck", "", "", ""),
+            lambda: svc.transactions(EVERYTHING, Window(now - 86400_000, now, 100), "stuck", "", "", ""),
+        ),
+        (
+            "list stuck transactions (24h), scoped",
+            lambda: svc.transactions(one_le, Window(now - 86400_000, now, 100), "stuck", "", "", ""),
         ),
     ]
-    print(f"\n{'query':<38}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
+    print(f"\n{'query':<42}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
     for name, fn in cases:
         fn()  # warm up
         n = runs if ("lookup" in name or "entity" in name) and "journal" not in name else max(10, runs // 10)
         p50, p95 = timed(fn, n)
-        print(f"{name:<38}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
-    sample, journal = svc.transaction("C-7"), svc.transaction("J-BIG")
+        print(f"{name:<42}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
+    labels = ["unrestricted", "scoped to LE-0 (1 of 7)", "scoped to LE-X: 404"]
+    other = Scope(legal_entities=("LE-X",))
+    figures = paired(
+        [
+            lambda c: svc.transaction(EVERYTHING, c),
+            lambda c: svc.transaction(one_le, c),
+            lambda c: svc.transaction(other, c),
+        ],
+        ids,
+        runs,
+    )
+    print(f"\ntransaction lookup with stitching, the same LE-0 transactions, {runs} runs each, interleaved:")
+    for label, (p50, p95) in zip(labels, figures, strict=True):
+        print(f"  {label:<38}{p50:>10.1f}{p95:>10.1f}", flush=True)
+    sample, journal = svc.transaction(EVERYTHING, "C-7"), svc.transaction(EVERYTHING, "J-BIG")
     assert sample is not None and journal is not None
     print(f"\nsample C-7: status={sample['status']}, exceptions={[e['state'] for e in sample['exceptions']]}")
     print(

@@ -24,7 +24,7 @@ from lineage.models import (
     Transaction,
     TransactionList,
 )
-from lineage.principal import CurrentPrincipal
+from lineage.principal import CurrentPrincipal, CurrentScope
 from lineage.service import Lineage, Window
 from lineage.settings import LineageSettings
 from lineage.timeparse import parse_duration, parse_instant, to_ms, utcnow
@@ -148,72 +148,95 @@ def _health(app: FastAPI, store: Store) -> None:
 
 def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
     @app.get("/api/v1/transactions/{correlation_id}", response_model=Transaction)
-    def get_transaction(svc: Svc, correlation_id: str) -> Any:
-        doc = svc.transaction(correlation_id)
+    def get_transaction(svc: Svc, scope: CurrentScope, correlation_id: str) -> Any:
+        doc = svc.transaction(scope, correlation_id)
         if doc is None:
             raise HTTPException(404, f"no hops stored for correlation ID {correlation_id!r}")
         return doc
 
     @app.get("/api/v1/entities/{entity_type}/{entity_id}", response_model=EntityTransactions)
-    def get_entity(svc: Svc, entity_type: str, entity_id: str, limit: Annotated[int, Query(ge=1, le=100)] = 20) -> Any:
-        doc = svc.entity(entity_type, entity_id, limit)
+    def get_entity(
+        svc: Svc,
+        scope: CurrentScope,
+        entity_type: str,
+        entity_id: str,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> Any:
+        doc = svc.entity(scope, entity_type, entity_id, limit)
         if doc is None:
             raise HTTPException(404, f"no hops stored for entity {entity_type}:{entity_id}")
         return doc
 
     @app.get("/api/v1/transactions", response_model=TransactionList)
     def list_transactions(
-        svc: Svc, window: Win, status: Status | None = None, flow: str = "", system: str = "", region: str = ""
+        svc: Svc,
+        scope: CurrentScope,
+        window: Win,
+        status: Status | None = None,
+        flow: str = "",
+        system: str = "",
+        region: str = "",
     ) -> Any:
-        return svc.transactions(window, status or "", flow, system, region)
+        return svc.transactions(scope, window, status or "", flow, system, region)
 
     @app.get("/api/v1/exceptions", response_model=ExceptionList)
     def list_exceptions(
         svc: Svc,
+        scope: CurrentScope,
         window: Win,
         state: Literal["open", "acknowledged", "resolved"] | None = None,
         category: str = "",
         system: str = "",
     ) -> Any:
-        return svc.exceptions(window, state or "", category, system)
+        return svc.exceptions(scope, window, state or "", category, system)
 
     @app.get("/api/v1/exceptions/{exception_id}", response_model=ExceptionOut)
-    def get_exception(svc: Svc, exception_id: ExcId) -> Any:
-        return _found(svc.exception(exception_id, to_ms(utcnow()) - MAX_WINDOW_MS), exception_id)
+    def get_exception(svc: Svc, scope: CurrentScope, exception_id: ExcId) -> Any:
+        return _found(svc.exception(scope, exception_id, to_ms(utcnow()) - MAX_WINDOW_MS), exception_id)
 
     # The actor of a write is the authenticated subject; a body's "actor" is ignored.
     @app.post("/api/v1/exceptions/{exception_id}/ack", response_model=ExceptionOut)
-    def ack(svc: Svc, principal: CurrentPrincipal, exception_id: ExcId, body: ActionIn) -> Any:
-        done = svc.act(exception_id, "ack", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+    def ack(svc: Svc, principal: CurrentPrincipal, scope: CurrentScope, exception_id: ExcId, body: ActionIn) -> Any:
+        done = svc.act(scope, exception_id, "ack", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
         return _found(done, exception_id)
 
     @app.post("/api/v1/exceptions/{exception_id}/resolve", response_model=ExceptionOut)
-    def resolve(svc: Svc, principal: CurrentPrincipal, exception_id: ExcId, body: ActionIn) -> Any:
-        done = svc.act(exception_id, "resolve", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+    def resolve(svc: Svc, principal: CurrentPrincipal, scope: CurrentScope, exception_id: ExcId, body: ActionIn) -> Any:
+        done = svc.act(scope, exception_id, "resolve", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
         return _found(done, exception_id)
 
     @app.get("/api/v1/metrics/posting-latency", response_model=PostingLatency)
     def posting_latency(
-        svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep, group_by: GroupBy | None = None
+        svc: Svc,
+        scope: CurrentScope,
+        window: MetricsWin,
+        bucket_ms: BucketMs,
+        flow: FlowDep,
+        group_by: GroupBy | None = None,
     ) -> Any:
-        return metrics.posting_latency(svc, flow, window, bucket_ms, group_by or "")
+        return metrics.posting_latency(svc, scope, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/throughput", response_model=Throughput)
     def throughput(
-        svc: Svc, window: MetricsWin, bucket_ms: BucketMs, flow: FlowDep, group_by: GroupBy | None = None
+        svc: Svc,
+        scope: CurrentScope,
+        window: MetricsWin,
+        bucket_ms: BucketMs,
+        flow: FlowDep,
+        group_by: GroupBy | None = None,
     ) -> Any:
-        return metrics.throughput(svc, flow, window, bucket_ms, group_by or "")
+        return metrics.throughput(svc, scope, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/exception-backlog", response_model=Backlog)
-    def exception_backlog(svc: Svc, window: MetricsWin, bucket_ms: BucketMs) -> Any:
+    def exception_backlog(svc: Svc, scope: CurrentScope, window: MetricsWin, bucket_ms: BucketMs) -> Any:
         buckets = -(-(window.until_ms - window.since_ms) // bucket_ms)
-        return metrics.exception_backlog(svc, window, bucket_ms, buckets)
+        return metrics.exception_backlog(svc, scope, window, bucket_ms, buckets)
 
     @app.get("/api/v1/sla/breaches", response_model=Breaches)
-    def sla_breaches(svc: Svc, window: Win, flow: FlowDep, stage: str = "") -> Any:
+    def sla_breaches(svc: Svc, scope: CurrentScope, window: Win, flow: FlowDep, stage: str = "") -> Any:
         if stage and stage != "end_to_end" and flow.stage_named(stage) is None:
             raise _bad(f"flow {flow.name!r} has no stage {stage!r}")
-        return svc.sla_breaches(window, flow.name, stage)
+        return svc.sla_breaches(scope, window, flow.name, stage)
 
 
 def _found(doc: dict[str, Any] | None, exception_id: str) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""Aggregate metrics: posting latency, throughput and exception backlog, all in SQL."""
+"""Aggregate metrics: posting latency, throughput and exception backlog, all in SQL, over the
+hops of the caller's scope (every function takes it, without a default)."""
 
 from __future__ import annotations
 
@@ -6,12 +7,15 @@ from typing import Any
 
 from lineage import queries
 from lineage.flows import Flow
+from lineage.scope import Scope
 from lineage.service import Lineage, Window
 from lineage.shape import iso
 from lineage.timeparse import to_ms, utcnow
 
 
-def posting_latency(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_by: str) -> dict[str, Any]:
+def posting_latency(
+    svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str
+) -> dict[str, Any]:
     """Count and p50/p95/p99 of posting latency per bucket and group."""
     rows = svc.store.query_dicts(
         queries.POSTING_LATENCY,
@@ -21,6 +25,7 @@ def posting_latency(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, gr
             "to_step": flow.latency_to,
             "group_by": group_by,
             "limit": window.limit + 1,
+            **scope.params(),
         },
     )
     return {
@@ -44,7 +49,7 @@ def posting_latency(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, gr
     }
 
 
-def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_by: str) -> dict[str, Any]:
+def throughput(svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str) -> dict[str, Any]:
     """Stages completed per bucket (one per entity and step, retries not counted)."""
     rows = svc.store.query_dicts(
         queries.THROUGHPUT,
@@ -57,6 +62,7 @@ def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_b
             "steps": sorted({s.step for s in flow.stages}),
             "group_by": group_by,
             "limit": window.limit + 1,
+            **scope.params(),
         },
     )
     return {
@@ -71,7 +77,7 @@ def throughput(svc: Lineage, flow: Flow, window: Window, bucket_ms: int, group_b
     }
 
 
-def exception_backlog(svc: Lineage, window: Window, bucket_ms: int, buckets: int) -> dict[str, Any]:
+def exception_backlog(svc: Lineage, scope: Scope, window: Window, bucket_ms: int, buckets: int) -> dict[str, Any]:
     """Unresolved exceptions per bucket and category, and the age of those unresolved now.
 
     One query: per category, ClickHouse returns the open count of every bucket as an array
@@ -84,6 +90,7 @@ def exception_backlog(svc: Lineage, window: Window, bucket_ms: int, buckets: int
             "buckets": buckets,
             "now_ms": to_ms(utcnow()),
             **svc._exc_params(),
+            **scope.params(),
         },
     )
     series = [

@@ -141,12 +141,18 @@ class Transaction(BaseModel):
     last_activity_at: str
     hops: list[Hop]
     hops_truncated: bool
+    withheld_hops: int = Field(
+        description="Hops (entity and step) of this correlation ID outside the caller's scope: counted, not shown."
+    )
     nodes: list[Node]
     edges: list[Edge]
     edges_omitted: int
     related_correlation_ids: list[str]
     related: list[Related]
-    related_omitted: int = Field(description="Stitched correlation IDs left out by the depth/fan-out limits.")
+    related_omitted: int = Field(
+        description="Stitched correlation IDs in scope left out by the depth/fan-out limits "
+        "(those reachable only through hops outside the scope are not counted)."
+    )
     sla: Sla
     conformance: list[Conformance]
     amount_mismatches: list[AmountMismatch]

@@ -8,9 +8,19 @@ never counts twice.
 
 from __future__ import annotations
 
+from lineage.scope import in_scope
+
 # Epoch-ms bounds; the columns are DateTime64(9) in UTC.
 _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
 _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
+
+# -- scope ------------------------------------------------------------------------------------
+# Every read of hops, and of the key tables (entity_edges, hop_keys, span_links: each row
+# carries the legal entity and region of the hop that produced it), keeps only rows of the
+# caller's scope (lineage/scope.py). An unrestricted caller binds two empty arrays, which
+# ClickHouse folds to true: the same SQL, at no cost.
+_IN_SCOPE = in_scope()
+
 
 # -- one transaction ----------------------------------------------------------------------
 # Lookups take the entity and span keys as array parameters rather than as subqueries:
@@ -53,83 +63,94 @@ SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step
     arraySort(x -> x.3, groupArray((toString(Outcome), toString(ErrorCategory), toUnixTimestamp64Milli(StartTime),
         toUnixTimestamp64Milli(EndTime), TraceId, SpanId))) AS attempt_list
 FROM hops FINAL
-WHERE CorrelationId = {cid:String}
+WHERE CorrelationId = {cid:String} AND __IN_SCOPE__
 GROUP BY EntityType, EntityId, Step
 ORDER BY start_ms, entity_type, entity_id, step
 LIMIT {limit:UInt32}
-""".replace("__EXC_ID__", _EXC_ID)
+""".replace("__EXC_ID__", _EXC_ID).replace("__IN_SCOPE__", _IN_SCOPE)
+
+# Hops (entity and step) of one correlation ID with no attempt in scope: shown only as a count.
+WITHHELD = f"""
+SELECT countIf(shown = 0) AS withheld FROM (
+    SELECT countIf({_IN_SCOPE}) AS shown FROM hops
+    WHERE CorrelationId = {{cid:String}}
+    GROUP BY EntityType, EntityId, Step
+)
+"""
 
 # Entity, parent and span keys of some correlation IDs (stitching walks from these).
-KEYS = """
+KEYS = f"""
 SELECT CorrelationId AS cid,
     groupUniqArray((toString(EntityType), EntityId)) AS ents,
     groupUniqArrayArray(arrayMap(p -> (toString(ParentType), p), ParentIds)) AS parents,
     groupUniqArray((TraceId, SpanId)) AS spans,
     groupUniqArrayArray(arrayZip(LinkTraceIds, LinkSpanIds)) AS links
-FROM hops WHERE CorrelationId IN {ids:Array(String)}
+FROM hops WHERE CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE}
 GROUP BY CorrelationId
 """
 
-# Entity edges touching the given entities, with the total for "left out".
+# Entity edges touching the given entities, with the total for "left out". An edge is
+# the child hop's claim, so it shows only when that hop is in scope.
 EDGES = f"""
 SELECT ParentType AS parent_type, ParentId AS parent_id, ChildType AS child_type, ChildId AS child_id,
     count() OVER () AS total
 FROM (
     SELECT DISTINCT ParentType, ParentId, ChildType, ChildId FROM entity_edges
-    WHERE (KeyType, KeyId) IN {{ents:{_KEYS}}}
+    WHERE (KeyType, KeyId) IN {{ents:{_KEYS}}} AND {_IN_SCOPE}
 )
 ORDER BY parent_type, parent_id, child_type, child_id
 LIMIT {{limit:UInt32}}
 """
 
+
 # Correlation IDs one step away: hops whose parent is one of our entities (edges keyed on
 # us), hops of our parents, of our own entities elsewhere and of the spans we link to
 # (hop_keys), and hops linking to our spans. Bounded by {limit}; "total" says how many.
-NEIGHBOURS = f"""
-SELECT cid, min(via) AS via, count() OVER () AS total FROM (
-    SELECT CorrelationId AS cid, 'entity' AS via FROM entity_edges
-    WHERE Direction = 'child' AND (KeyType, KeyId) IN {{ents:{_KEYS}}}
-    UNION ALL
-    SELECT CorrelationId, if(KeyKind = 'span', 'link', 'entity') FROM hop_keys
-    WHERE (KeyKind, KeyType, KeyId) IN {{keys:Array(Tuple(String, String, String))}}
-    UNION ALL
-    SELECT CorrelationId, 'link' FROM span_links
-    WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN {{spans:{_KEYS}}}
-)
+# Only key rows of in-scope hops count: a neighbour linked only through hops outside the
+# scope is neither listed nor counted in "total".
+def _neighbours(rows: str) -> str:
+    return f"""
+SELECT cid, min(via) AS via, count() OVER () AS total FROM ({rows})
 WHERE cid != '' AND cid NOT IN {{exclude:Array(String)}}
 GROUP BY cid
 ORDER BY cid
 LIMIT {{limit:UInt32}}
 """
 
-# The same, for frontiers with many keys (a journal posting 10,000 invoices): the keys are
-# read inside ClickHouse from the frontier's hops instead of being sent as parameters.
-_IDS = "{ids:Array(String)}"
-NEIGHBOURS_BY_IDS = f"""
-SELECT cid, min(via) AS via, count() OVER () AS total FROM (
+
+NEIGHBOURS = _neighbours(f"""
     SELECT CorrelationId AS cid, 'entity' AS via FROM entity_edges
-    WHERE Direction = 'child' AND (KeyType, KeyId) IN (
-        SELECT toString(EntityType), EntityId FROM hops WHERE CorrelationId IN {_IDS})
+    WHERE Direction = 'child' AND (KeyType, KeyId) IN {{ents:{_KEYS}}} AND {_IN_SCOPE}
     UNION ALL
-    SELECT CorrelationId, 'entity' FROM hop_keys
-    WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (
-        SELECT toString(EntityType), EntityId FROM hops WHERE CorrelationId IN {_IDS}
-        UNION ALL
-        SELECT toString(ParentType), pid FROM hops ARRAY JOIN ParentIds AS pid WHERE CorrelationId IN {_IDS})
-    UNION ALL
-    SELECT CorrelationId, 'link' FROM hop_keys
-    WHERE KeyKind = 'span' AND (KeyType, KeyId) IN (
-        SELECT lt, ls FROM hops ARRAY JOIN LinkTraceIds AS lt, LinkSpanIds AS ls WHERE CorrelationId IN {_IDS})
+    SELECT CorrelationId, if(KeyKind = 'span', 'link', 'entity') FROM hop_keys
+    WHERE (KeyKind, KeyType, KeyId) IN {{keys:Array(Tuple(String, String, String))}} AND {_IN_SCOPE}
     UNION ALL
     SELECT CorrelationId, 'link' FROM span_links
-    WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN (
-        SELECT TraceId, SpanId FROM hops WHERE CorrelationId IN {_IDS})
-)
-WHERE cid != '' AND cid NOT IN {{exclude:Array(String)}}
-GROUP BY cid
-ORDER BY cid
-LIMIT {{limit:UInt32}}
-"""
+    WHERE Direction = 'in' AND (KeyTraceId, KeySpanId) IN {{spans:{_KEYS}}} AND {_IN_SCOPE}
+""")
+
+# The same, for frontiers with many keys (a journal posting 10,000 invoices): the keys are
+# read inside ClickHouse from the frontier's (in-scope) hops instead of being sent as parameters.
+_FRONTIER = f"CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE}"
+NEIGHBOURS_BY_IDS = _neighbours(f"""
+    SELECT CorrelationId AS cid, 'entity' AS via FROM entity_edges
+    WHERE Direction = 'child' AND {_IN_SCOPE} AND (KeyType, KeyId) IN (
+        SELECT toString(EntityType), EntityId FROM hops WHERE {_FRONTIER})
+    UNION ALL
+    SELECT CorrelationId, 'entity' FROM hop_keys
+    WHERE KeyKind = 'entity' AND {_IN_SCOPE} AND (KeyType, KeyId) IN (
+        SELECT toString(EntityType), EntityId FROM hops WHERE {_FRONTIER}
+        UNION ALL
+        SELECT toString(ParentType), pid FROM hops ARRAY JOIN ParentIds AS pid WHERE {_FRONTIER})
+    UNION ALL
+    SELECT CorrelationId, 'link' FROM hop_keys
+    WHERE KeyKind = 'span' AND {_IN_SCOPE} AND (KeyType, KeyId) IN (
+        SELECT lt, ls FROM hops ARRAY JOIN LinkTraceIds AS lt, LinkSpanIds AS ls WHERE {_FRONTIER})
+    UNION ALL
+    SELECT CorrelationId, 'link' FROM span_links
+    WHERE Direction = 'in' AND {_IN_SCOPE} AND (KeyTraceId, KeySpanId) IN (
+        SELECT TraceId, SpanId FROM hops WHERE {_FRONTIER})
+""")
 
 # Successful hops whose parent is one of the given entities: they complete the parent's
 # transaction's stage even from another correlation ID (a batch journal posting invoices).
@@ -137,7 +158,7 @@ ADOPTED = f"""
 SELECT toString(ParentType) AS parent_type, pid AS parent_id, toString(EntityType) AS entity_type,
     toString(Step) AS step, toUnixTimestamp64Milli(min(EndTime)) AS ok_ms, CorrelationId AS cid
 FROM hops FINAL ARRAY JOIN ParentIds AS pid
-WHERE Outcome = 'ok' AND (toString(ParentType), pid) IN {{ents:{_KEYS}}}
+WHERE Outcome = 'ok' AND (toString(ParentType), pid) IN {{ents:{_KEYS}}} AND {_IN_SCOPE}
     AND (CorrelationId, TraceId, SpanId) IN (
         SELECT CorrelationId, TraceId, SpanId FROM entity_edges
         WHERE Direction = 'child' AND (KeyType, KeyId) IN {{ents:{_KEYS}}})
@@ -176,18 +197,20 @@ HAVING countIf(adopted = 0) > 0
 FACTS_FOR_IDS = f"""
 WITH src AS (
     SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
-    FROM hops FINAL WHERE CorrelationId IN {{ids:Array(String)}}
+    FROM hops FINAL WHERE CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE}
 )
 {_FACTS_AGG}
 """
 
 # Listing: transactions whose first hop started in [since, until); hops are read up to
-# {scan_until_ms} so later stages of those transactions are seen.
+# {scan_until_ms} so later stages of those transactions are seen. An adopted completion
+# counts when both the adopting hop and the owner's hop of the parent entity are in scope
+# (as in lookups, whose owners' keys come from in-scope hops only).
 FACTS_IN_WINDOW = f"""
 WITH src AS (
     SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
     FROM hops FINAL
-    WHERE StartTime >= {_SINCE} AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})
+    WHERE StartTime >= {_SINCE} AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}}) AND {_IN_SCOPE}
     UNION ALL
     SELECT k.CorrelationId, '', o.EntityType, o.EntityId, o.Step, 'ok', '', o.StartTime, o.EndTime,
         o.System, o.Region, toUInt8(1)
@@ -195,6 +218,7 @@ WITH src AS (
     INNER JOIN (
         SELECT DISTINCT KeyType, KeyId, CorrelationId FROM hop_keys
         WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (SELECT Pt, pid FROM orphans)
+            AND {_IN_SCOPE}
     ) AS k ON k.KeyType = o.Pt AND k.KeyId = o.pid
     WHERE k.CorrelationId != o.ChildCid
 ),
@@ -207,7 +231,7 @@ orphans AS (
     FROM (
         SELECT CorrelationId AS ChildCid, groupUniqArray((toString(EntityType), EntityId)) AS ents,
             groupArrayIf((toString(ParentType), pid, EntityType, EntityId, Step, StartTime, EndTime, System, Region),
-                         Outcome = 'ok' AND pid != '') AS kids
+                         Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}) AS kids
         FROM hops LEFT ARRAY JOIN ParentIds AS pid
         WHERE StartTime >= {_SINCE} AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})
         GROUP BY CorrelationId
@@ -243,10 +267,13 @@ WITH g AS (
         argMaxIf(EndTime, StartTime, Outcome = 'ok') AS ok_end
     -- No FINAL: every aggregate here (min, max, argMax, uniqExact, "any ok") gives the same
     -- answer with a duplicated span, and FINAL would merge-sort every touched granule.
+    -- Only attempts in scope count; an exception none of whose failures is in scope is not one.
     FROM hops
-    WHERE CorrelationId IN (SELECT CorrelationId FROM hop_failures WHERE __SCOPE__)
-        AND (EntityType, EntityId, Step) IN (SELECT EntityType, EntityId, Step FROM hop_failures WHERE __SCOPE__)
+    WHERE CorrelationId IN (SELECT CorrelationId FROM hop_failures WHERE __WINDOW__)
+        AND (EntityType, EntityId, Step) IN (SELECT EntityType, EntityId, Step FROM hop_failures WHERE __WINDOW__)
+        AND {_IN_SCOPE}
     GROUP BY EntityType, EntityId, Step
+    HAVING countIf(Outcome != 'ok') > 0
 ),
 a AS (
     SELECT ExceptionId, toString(argMax(Action, At)) AS action, max(At) AS action_at
@@ -275,11 +302,11 @@ WHERE ({state:String} = '' OR state = {state:String})
 """
 
 EXCEPTIONS_IN_WINDOW = (
-    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}")
+    _EXCEPTIONS.replace("__WINDOW__", f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}")
     + f"SELECT {_EXC_COLS} FROM x {_EXC_FILTER} ORDER BY last_ms DESC, id LIMIT {{limit:UInt32}}"
 )
 EXCEPTION_BY_ID = (
-    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} AND {_EXC_ID} = {{id:String}}")
+    _EXCEPTIONS.replace("__WINDOW__", f"StartTime >= {_SINCE} AND {_EXC_ID} = {{id:String}}")
     + f"SELECT {_EXC_COLS} FROM x LIMIT 1"
 )
 # The latest ack/resolve on each of some exceptions (replay entries do not change the state).
@@ -305,7 +332,7 @@ SELECT {id:String}, {action:String}, {actor:String}, {note:String}, fromUnixTime
 # grows with exceptions plus buckets, not their product. "Open in bucket b" means first
 # seen before b's end and not closed before b's end.
 EXCEPTION_BACKLOG = (
-    _EXCEPTIONS.replace("__SCOPE__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
+    _EXCEPTIONS.replace("__WINDOW__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
     + """
 SELECT category, lt_1h, h1_4, h4_24, gt_24h,
     arrayCumSum(arrayMap(j -> if(indexOf(m.1, j) = 0, 0, m.2[indexOf(m.1, j)]),
@@ -335,18 +362,20 @@ _GROUP = """multiIf({group_by:String} = 'system', toString(p.System),
 
 # Posting latency: from the "from" step of an entity to the "to" step of a hop whose parent
 # is that entity, bucketed by posting time. Works across correlation IDs (batch journals).
+# Both hops must be in scope (the issue time of another scope's entity is not ours to see).
 POSTING_LATENCY = f"""
 WITH posts AS (
     SELECT toString(ParentType) AS pt, pid, EndTime, System, Region, LegalEntity
     FROM hop_times FINAL ARRAY JOIN ParentIds AS pid
     WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+        AND {_IN_SCOPE}
 ),
 issued AS (
     SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
         toString(any(Region)) AS region, toString(any(LegalEntity)) AS legal_entity
     FROM hop_times FINAL
     WHERE Step = {{from_step:String}} AND Outcome = 'ok'
-        AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL}
+        AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
         AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
     GROUP BY EntityType, EntityId
 )
@@ -360,28 +389,30 @@ LIMIT {{limit:UInt32}}
 """
 
 # Completed stages per bucket: successful hops whose (entity type, step) is a stage.
-THROUGHPUT = """
-SELECT intDiv(toUnixTimestamp64Milli(EndTime), {bucket_ms:Int64}) * {bucket_ms:Int64} AS bucket_ms,
-    transform(concat(EntityType, '|', Step), {keys:Array(String)}, {names:Array(String)}, '') AS stage,
-    multiIf({group_by:String} = 'system', toString(System), {group_by:String} = 'region', toString(Region),
-            {group_by:String} = 'legal_entity', toString(LegalEntity), '') AS grp,
+THROUGHPUT = f"""
+SELECT intDiv(toUnixTimestamp64Milli(EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
+    transform(concat(EntityType, '|', Step), {{keys:Array(String)}}, {{names:Array(String)}}, '') AS stage,
+    multiIf({{group_by:String}} = 'system', toString(System), {{group_by:String}} = 'region', toString(Region),
+            {{group_by:String}} = 'legal_entity', toString(LegalEntity), '') AS grp,
     uniqExact(EntityType, EntityId, Step) AS n
 FROM hop_times
-WHERE Step IN {steps:Array(String)} AND Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({since_ms:Int64})
-    AND EndTime < fromUnixTimestamp64Milli({until_ms:Int64})
-    AND has({keys:Array(String)}, concat(EntityType, '|', Step))
-    AND if(Flow = '', {default_flow:String}, toString(Flow)) = {flow:String}
+WHERE Step IN {{steps:Array(String)}} AND Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}})
+    AND EndTime < fromUnixTimestamp64Milli({{until_ms:Int64}})
+    AND has({{keys:Array(String)}}, concat(EntityType, '|', Step))
+    AND if(Flow = '', {{default_flow:String}}, toString(Flow)) = {{flow:String}} AND {_IN_SCOPE}
 GROUP BY bucket_ms, stage, grp
 ORDER BY bucket_ms, stage, grp
-LIMIT {limit:UInt32}
+LIMIT {{limit:UInt32}}
 """
 
-# Correlation IDs an entity belongs to.
-ENTITY_CORRELATIONS = """
+# Correlation IDs an entity belongs to, through its hops in scope.
+_ENTITY_KEY = "KeyKind = 'entity' AND KeyType = {entity_type:String} AND KeyId = {entity_id:String}"
+ENTITY_CORRELATIONS = f"""
 SELECT CorrelationId AS cid, toUnixTimestamp64Milli(min(StartTime)) AS first_ms, count() OVER () AS total
 FROM hop_keys
-WHERE KeyKind = 'entity' AND KeyType = {entity_type:String} AND KeyId = {entity_id:String}
+WHERE {_ENTITY_KEY}
+    AND {_IN_SCOPE}
 GROUP BY CorrelationId
 ORDER BY first_ms, cid
-LIMIT {limit:UInt32}
+LIMIT {{limit:UInt32}}
 """

@@ -262,6 +262,59 @@ _BACKFILL = (
     f"INSERT INTO hop_failures ({_HOP_FAILURES_COLS}) SELECT {_HOP_FAILURES_COLS} FROM hops WHERE Outcome != 'ok'",
 )
 
+# Version 102: the key tables carry the legal entity and region of the hop that produced each row,
+# so a query limited to a data scope (lineage/scope.py) filters them in place instead of
+# looking every row's hop up again. The views are recreated with the two columns and the rows
+# already stored are derived again from hops (the duplicates collapse: the tables are
+# ReplacingMergeTree keyed on the span, and readers use DISTINCT or GROUP BY).
+_SCOPE_COLUMNS = ", ".join(f"ADD COLUMN IF NOT EXISTS {c} LowCardinality(String)" for c in ("LegalEntity", "Region"))
+_EDGES_SELECT_V6 = """
+SELECT
+    if(side = 1, ParentType, EntityType) AS KeyType,
+    if(side = 1, ParentId, EntityId) AS KeyId,
+    CAST(side, 'Enum8(\\'child\\' = 1, \\'parent\\' = 2)') AS Direction,
+    ParentType, ParentId, EntityType AS ChildType, EntityId AS ChildId,
+    CorrelationId, Step, TraceId, SpanId, StartTime AS SeenAt, LegalEntity, Region
+FROM hops
+ARRAY JOIN ParentIds AS ParentId
+ARRAY JOIN [1, 2] AS side
+WHERE ParentType != ''
+"""
+_HOP_KEYS_SELECT_V6 = """
+SELECT
+    CAST(k.1, 'Enum8(\\'entity\\' = 1, \\'span\\' = 2, \\'idempotency\\' = 3)') AS KeyKind,
+    k.2 AS KeyType, k.3 AS KeyId,
+    CorrelationId, EntityType, EntityId, Step, TraceId, SpanId, StartTime, LegalEntity, Region
+FROM hops
+ARRAY JOIN arrayFilter(t -> t.3 != '', [
+    ('entity', toString(EntityType), EntityId),
+    ('span', TraceId, SpanId),
+    ('idempotency', '', IdempotencyKey)]) AS k
+"""
+_SPAN_LINKS_SELECT_V6 = """
+SELECT
+    if(side = 1, TraceId, LinkTraceId) AS KeyTraceId,
+    if(side = 1, SpanId, LinkSpanId) AS KeySpanId,
+    CAST(side, 'Enum8(\\'out\\' = 1, \\'in\\' = 2)') AS Direction,
+    if(side = 1, LinkTraceId, TraceId) AS OtherTraceId,
+    if(side = 1, LinkSpanId, SpanId) AS OtherSpanId,
+    CorrelationId, EntityType, EntityId, StartTime AS SeenAt, LegalEntity, Region
+FROM hops
+ARRAY JOIN LinkTraceIds AS LinkTraceId, LinkSpanIds AS LinkSpanId
+ARRAY JOIN [1, 2] AS side
+"""
+
+
+def _rederive(table: str, view: str, select: str) -> tuple[str, ...]:
+    """Add the scope columns to ``table``, recreate ``view`` with them, derive the stored rows again."""
+    return (
+        f"ALTER TABLE {table} {_SCOPE_COLUMNS}",
+        f"DROP VIEW IF EXISTS {view}",
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {view} TO {table} AS {select}",
+        f"INSERT INTO {table} {select}",
+    )
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hops derived by materialized view", (_HOPS, _HOPS_MV)),
     Migration(3, "entity edges, both directions", (_EDGES, _EDGES_MV)),
@@ -271,5 +324,14 @@ MIGRATIONS: tuple[Migration, ...] = (
         101,
         "lineage: hops by step and time, failed attempts by time",
         (_HOP_TIMES, _HOP_TIMES_MV, _HOP_FAILURES, _HOP_FAILURES_MV, *_BACKFILL),
+    ),
+    Migration(
+        102,
+        "legal entity and region on the key tables (data scope)",
+        (
+            *_rederive("entity_edges", "entity_edges_mv", _EDGES_SELECT_V6),
+            *_rederive("hop_keys", "hop_keys_mv", _HOP_KEYS_SELECT_V6),
+            *_rederive("span_links", "span_links_mv", _SPAN_LINKS_SELECT_V6),
+        ),
     ),
 )

@@ -1,5 +1,9 @@
 """The lineage service: runs the queries and shapes the answers. Holds no cache, so late
-spans show up on the next request."""
+spans show up on the next request.
+
+Every public method takes the caller's :class:`Scope` first and without a default, so a
+call that forgets it is a type error; every query over hops binds it (lineage/queries.py).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from lineage.checks import exceptions as check_exceptions
 from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
 from lineage.flows import FlowConfig
 from lineage.replay.document import document_replays
+from lineage.scope import Scope
 from lineage.settings import LineageSettings
 from lineage.timeparse import to_ms, utcnow
 
@@ -47,6 +52,10 @@ class Lineage:
     def _dicts(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         return self.store.query_dicts(sql, params)
 
+    def _scoped(self, scope: Scope, sql: str, **params: Any) -> list[dict[str, Any]]:
+        """A query over hops, limited to ``scope``."""
+        return self.store.query_dicts(sql, params | scope.params())
+
     def _exc_params(self) -> dict[str, Any]:
         return {
             "transient": sorted(self.config.transient),
@@ -54,11 +63,11 @@ class Lineage:
             "unknown_transient": int(self.config.unknown_is_transient),
         }
 
-    def facts(self, ids: list[str]) -> dict[str, TxnFacts]:
-        """Aggregated stage facts of the given correlation IDs."""
+    def facts(self, scope: Scope, ids: list[str]) -> dict[str, TxnFacts]:
+        """Aggregated stage facts of the given correlation IDs (their hops in scope)."""
         if not ids:
             return {}
-        rows = self._dicts(queries.FACTS_FOR_IDS, ids=ids, default_flow=self.config.default_flow)
+        rows = self._scoped(scope, queries.FACTS_FOR_IDS, ids=ids, default_flow=self.config.default_flow)
         return {str(r["correlation_id"]): facts_from_row(r) for r in rows}
 
     def verdict(self, facts: TxnFacts, now_ms: int) -> Verdict:
@@ -66,17 +75,19 @@ class Lineage:
         return evaluate(self.config, facts, now_ms)
 
     # -- stitching ---------------------------------------------------------------------------
-    def keys(self, ids: list[str]) -> Keys:
-        """Entity, parent and span keys of each correlation ID."""
+    def keys(self, scope: Scope, ids: list[str]) -> Keys:
+        """Entity, parent and span keys of each correlation ID's hops in scope."""
         if not ids:
             return {}
-        rows = self._dicts(queries.KEYS, ids=ids)
+        rows = self._scoped(scope, queries.KEYS, ids=ids)
         return {str(r["cid"]): {k: r[k] for k in ("ents", "parents", "spans", "links")} for r in rows}
 
-    def related(self, cid: str, keys: Keys) -> tuple[list[dict[str, Any]], int]:
+    def related(self, scope: Scope, cid: str, keys: Keys) -> tuple[list[dict[str, Any]], int]:
         """Correlation IDs reachable within the depth limit, and how many were left out.
 
         ``keys`` starts with the keys of ``cid`` and gains those of every related ID found.
+        Only links made by hops in scope are followed; a correlation ID reachable only
+        through other hops is neither listed nor counted as left out.
         """
         seen, frontier = [cid], [cid]
         found: list[dict[str, Any]] = []
@@ -84,16 +95,16 @@ class Lineage:
         for depth in range(1, self.settings.stitch_depth + 1):
             if not frontier:
                 break
-            rows = self._neighbours(frontier, keys, seen)
+            rows = self._neighbours(scope, frontier, keys, seen)
             if rows:
                 omitted += int(rows[0]["total"]) - len(rows)
             frontier = [str(r["cid"]) for r in rows]
             seen += frontier
-            keys.update(self.keys(frontier))
+            keys.update(self.keys(scope, frontier))
             found += [{"correlation_id": str(r["cid"]), "depth": depth, "via": str(r["via"])} for r in rows]
         return found, omitted
 
-    def _neighbours(self, frontier: list[str], keys: Keys, seen: list[str]) -> list[dict[str, Any]]:
+    def _neighbours(self, scope: Scope, frontier: list[str], keys: Keys, seen: list[str]) -> list[dict[str, Any]]:
         """One stitching step; big frontiers let ClickHouse read their keys itself."""
         merged = {
             k: sorted({tuple(x) for f in frontier for x in keys.get(f, {}).get(k, [])})
@@ -101,16 +112,23 @@ class Lineage:
         }
         limit = self.settings.stitch_fanout
         if sum(len(v) for v in merged.values()) > _MAX_KEY_PARAMS:
-            return self._dicts(queries.NEIGHBOURS_BY_IDS, ids=frontier, exclude=seen, limit=limit)
+            return self._scoped(scope, queries.NEIGHBOURS_BY_IDS, ids=frontier, exclude=seen, limit=limit)
         lookups = sorted(
             {("entity", *e) for e in merged["ents"] + merged["parents"]} | {("span", *s) for s in merged["links"]}
         )
-        return self._dicts(
-            queries.NEIGHBOURS, ents=merged["ents"], spans=merged["spans"], keys=lookups, exclude=seen, limit=limit
+        return self._scoped(
+            scope,
+            queries.NEIGHBOURS,
+            ents=merged["ents"],
+            spans=merged["spans"],
+            keys=lookups,
+            exclude=seen,
+            limit=limit,
         )
 
     def _facts_with_adoption(
         self,
+        scope: Scope,
         cid: str,
         hops: list[dict[str, Any]],
         related: list[str],
@@ -118,25 +136,28 @@ class Lineage:
     ) -> dict[str, TxnFacts]:
         facts = {cid: facts_from_groups(cid, hops, self.config.default_flow)}
         if related:
-            facts.update(self.facts(related))
+            facts.update(self.facts(scope, related))
         owners: dict[tuple[str, str], set[str]] = {}
         for owner, k in keys.items():
             for ent in k["ents"]:
                 owners.setdefault((str(ent[0]), str(ent[1])), set()).add(owner)
         if related:  # a child hop in another correlation ID always shows up as related
-            adopt(facts, self._dicts(queries.ADOPTED, ents=sorted(owners)), owners)
+            adopt(facts, self._scoped(scope, queries.ADOPTED, ents=sorted(owners)), owners)
         return facts
 
     # -- one transaction ----------------------------------------------------------------------
-    def transaction(self, cid: str) -> dict[str, Any] | None:
-        """The full lineage document of one correlation ID, or None if unknown."""
-        hops = self._dicts(queries.HOPS, cid=cid, limit=self.settings.max_hops + 1)
+    def transaction(self, scope: Scope, cid: str) -> dict[str, Any] | None:
+        """The lineage document of one correlation ID from its hops in scope; None if it
+        has none (unknown and out of scope look the same)."""
+        hops = self._scoped(scope, queries.HOPS, cid=cid, limit=self.settings.max_hops + 1)
         if not hops:
             return None
+        # Unrestricted, nothing is withheld: skip the query.
+        withheld = 0 if scope.unrestricted else int(self._scoped(scope, queries.WITHHELD, cid=cid)[0]["withheld"])
         now_ms = to_ms(utcnow())
         keys = {cid: shape.own_keys(hops)}
-        related, omitted = self.related(cid, keys)
-        all_facts = self._facts_with_adoption(cid, hops, [r["correlation_id"] for r in related], keys)
+        related, omitted = self.related(scope, cid, keys)
+        all_facts = self._facts_with_adoption(scope, cid, hops, [r["correlation_id"] for r in related], keys)
         facts = all_facts[cid]
         verdict = self.verdict(facts, now_ms)
         flow = self.config.flow(facts.flow)
@@ -144,7 +165,7 @@ class Lineage:
             rel_facts = all_facts.get(rel["correlation_id"])
             rel["flow"] = rel_facts.flow if rel_facts else None
             rel["status"] = self.verdict(rel_facts, now_ms).status if rel_facts else None
-        edges = self._dicts(queries.EDGES, ents=keys[cid]["ents"], limit=self.settings.max_edges)
+        edges = self._scoped(scope, queries.EDGES, ents=keys[cid]["ents"], limit=self.settings.max_edges)
         failing = any(h["fails"] for h in hops)
         return {
             "correlation_id": cid,
@@ -155,6 +176,7 @@ class Lineage:
             "last_activity_at": shape.iso(facts.last_ms),
             "hops": [shape.hop(h) for h in hops[: self.settings.max_hops]],
             "hops_truncated": len(hops) > self.settings.max_hops,
+            "withheld_hops": withheld,
             "nodes": shape.nodes(hops, edges),
             "edges": [{k: e[k] for k in shape.EDGE_KEYS} for e in edges],
             "edges_omitted": (int(edges[0]["total"]) - len(edges)) if edges else 0,
@@ -168,13 +190,15 @@ class Lineage:
             "replays": document_replays(self.store, [h["exc_id"] for h in hops if h["fails"]]) if failing else [],
         }
 
-    def entity(self, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:
-        """Correlation IDs an entity belongs to, with their transactions."""
-        rows = self._dicts(queries.ENTITY_CORRELATIONS, entity_type=entity_type, entity_id=entity_id, limit=limit)
+    def entity(self, scope: Scope, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:
+        """Correlation IDs an entity belongs to (through hops in scope), with their transactions."""
+        rows = self._scoped(
+            scope, queries.ENTITY_CORRELATIONS, entity_type=entity_type, entity_id=entity_id, limit=limit
+        )
         if not rows:
             return None
         ids = [str(r["cid"]) for r in rows]
-        docs = [self.transaction(cid) for cid in ids]
+        docs = [self.transaction(scope, cid) for cid in ids]
         return {
             "entity_type": entity_type,
             "entity_id": entity_id,
@@ -184,11 +208,15 @@ class Lineage:
         }
 
     # -- listings -------------------------------------------------------------------------------
-    def transactions(self, window: Window, status: str, flow: str, system: str, region: str) -> dict[str, Any]:
-        """Transactions started in the window, filtered; status derived from SQL aggregates."""
+    def transactions(
+        self, scope: Scope, window: Window, status: str, flow: str, system: str, region: str
+    ) -> dict[str, Any]:
+        """Transactions started in the window, filtered; status derived from SQL aggregates
+        over their hops in scope."""
         scan = self.settings.query_max_rows
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
-        rows = self._dicts(
+        rows = self._scoped(
+            scope,
             queries.FACTS_IN_WINDOW,
             since_ms=window.since_ms,
             until_ms=window.until_ms,
@@ -220,10 +248,12 @@ class Lineage:
         truncated = len(items) > window.limit or len(rows) > scan
         return {"transactions": items[: window.limit], "truncated": truncated}
 
-    def sla_breaches(self, window: Window, flow: str, stage: str) -> dict[str, Any]:
-        """Late-but-complete stages and open-and-overdue stages of transactions in the window."""
+    def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str) -> dict[str, Any]:
+        """Late-but-complete stages and open-and-overdue stages of transactions in the window
+        (their hops in scope)."""
         scan = self.settings.query_max_rows
-        rows = self._dicts(
+        rows = self._scoped(
+            scope,
             queries.FACTS_IN_WINDOW,
             since_ms=window.since_ms,
             until_ms=window.until_ms,
@@ -259,9 +289,10 @@ class Lineage:
         rows = check_exceptions(hops, actions, self.config.recoverable)
         return [shape.exception(r) for r in sorted(rows, key=lambda r: (r["first_ms"], r["id"]))]
 
-    def exceptions(self, window: Window, state: str, category: str, system: str) -> dict[str, Any]:
-        """Exceptions first or last seen in the window, filtered."""
-        rows = self._dicts(
+    def exceptions(self, scope: Scope, window: Window, state: str, category: str, system: str) -> dict[str, Any]:
+        """Exceptions first or last seen in the window, filtered, from attempts in scope."""
+        rows = self._scoped(
+            scope,
             queries.EXCEPTIONS_IN_WINDOW,
             since_ms=window.since_ms,
             until_ms=window.until_ms,
@@ -273,9 +304,9 @@ class Lineage:
         )
         return {"exceptions": [shape.exception(r) for r in rows[: window.limit]], "truncated": len(rows) > window.limit}
 
-    def exception(self, exc_id: str, since_ms: int) -> dict[str, Any] | None:
-        """One exception with its audit history, or None."""
-        rows = self._dicts(queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **self._exc_params())
+    def exception(self, scope: Scope, exc_id: str, since_ms: int) -> dict[str, Any] | None:
+        """One exception with its audit history, or None (also when no failure is in scope)."""
+        rows = self._scoped(scope, queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **self._exc_params())
         if not rows:
             return None
         out = shape.exception(rows[0])
@@ -286,9 +317,12 @@ class Lineage:
         ]
         return out
 
-    def act(self, exc_id: str, action: str, actor: str, note: str, since_ms: int) -> dict[str, Any] | None:
-        """Append an ack/resolve record and return the exception as it now stands."""
-        current = self.exception(exc_id, since_ms)
+    def act(
+        self, scope: Scope, exc_id: str, action: str, actor: str, note: str, since_ms: int
+    ) -> dict[str, Any] | None:
+        """Append an ack/resolve record and return the exception as it now stands; None (and
+        nothing recorded) when the exception is unknown or outside ``scope``."""
+        current = self.exception(scope, exc_id, since_ms)
         if current is None:
             return None
         self.store.command(
@@ -304,4 +338,4 @@ class Lineage:
                 "step": current["step"],
             },
         )
-        return self.exception(exc_id, since_ms)
+        return self.exception(scope, exc_id, since_ms)

@@ -29,7 +29,9 @@ def create_router(service: EvidenceService) -> APIRouter:
     def export_evidence(request: Request, correlation_id: str, principal: CurrentPrincipal) -> Any:
         """The evidence pack of a transaction; the export is written to the access log."""
         try:
-            built = service.pack(_lineage(request), correlation_id)
+            built = service.pack(_lineage(request), correlation_id, principal.scope)
+        except pack.SpansScopes as exc:
+            raise HTTPException(409, str(exc)) from None
         except pack.NotSealed as exc:
             retry = str(max(1, int(service.settings.seal_interval_s)))
             raise HTTPException(409, str(exc), headers={"Retry-After": retry}) from None
@@ -41,7 +43,9 @@ def create_router(service: EvidenceService) -> APIRouter:
     @router.get("/api/v1/transactions/{correlation_id}/seal-status")
     def seal_status(request: Request, correlation_id: str, principal: CurrentPrincipal) -> dict[str, Any]:
         """Whether the transaction's hops are sealed, and whether its evidence verifies."""
-        out = service.status(_lineage(request), correlation_id)
+        if _lineage(request).transaction(principal.scope, correlation_id) is None:
+            raise HTTPException(404, f"no hops stored for correlation ID {correlation_id!r}")
+        out = service.status(_lineage(request), correlation_id, principal.scope)
         if not out["hops"]:
             raise HTTPException(404, f"no hops stored for correlation ID {correlation_id!r}")
         return out

@@ -13,12 +13,17 @@ from lineage.evidence.keys import fingerprint, public_pem
 from lineage.evidence.sealer import seals_from
 from lineage.evidence.verify import FORMAT
 from lineage.flows import DEFAULT_PATH
+from lineage.scope import EVERYTHING, Scope
 from lineage.service import Lineage
 from lineage.timeparse import to_ms, utcnow
 
 
 class NotSealed(EvidenceError):
     """Some hops of the transaction are not sealed yet; retry after the next seal."""
+
+
+class SpansScopes(EvidenceError):
+    """The caller's scope withholds some hops: a pack proves whole transactions only."""
 
 
 def flows_text(lineage: Lineage) -> str:
@@ -48,12 +53,22 @@ def _proofs(store: Store, records: list[dict[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
-def build_pack(store: Store, lineage: Lineage, cid: str, public: Ed25519PublicKey) -> dict[str, Any] | None:
-    """The evidence pack of one correlation ID; None when it is unknown."""
+def build_pack(
+    store: Store, lineage: Lineage, cid: str, public: Ed25519PublicKey, scope: Scope = EVERYTHING
+) -> dict[str, Any] | None:
+    """The evidence pack of one correlation ID; None when it is unknown (or wholly outside ``scope``).
+
+    A pack carries every hop of the transaction, so a caller whose scope withholds some of them
+    gets :class:`SpansScopes` instead of hops it may not see.
+    """
     as_of_ms = to_ms(utcnow())
-    doc = lineage.transaction(cid)
+    doc = lineage.transaction(scope, cid)
     if doc is None:
         return None
+    if doc.get("withheld_hops"):
+        raise SpansScopes(
+            f"{doc['withheld_hops']} hop(s) of {cid} are outside your scope; evidence covers whole transactions"
+        )
     records = store.query_dicts(queries.HOP_RECORDS, {"cid": cid}, timeout_s=60)
     adopted: list[dict[str, Any]] = []
     if doc["related"]:

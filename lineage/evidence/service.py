@@ -14,6 +14,7 @@ from lineage.evidence.keys import ensure_key, fingerprint, public_pem
 from lineage.evidence.sealer import Sealer, latest_seal
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify import verify_pack
+from lineage.scope import EVERYTHING, Scope
 from lineage.service import Lineage
 
 log = logging.getLogger(__name__)
@@ -57,23 +58,25 @@ class EvidenceService:
         """The public key and its fingerprint."""
         return {"public_key": public_pem(self.public), "fingerprint": self.fingerprint, "algorithm": "Ed25519"}
 
-    def pack(self, lineage: Lineage, cid: str) -> dict[str, Any] | None:
+    def pack(self, lineage: Lineage, cid: str, scope: Scope = EVERYTHING) -> dict[str, Any] | None:
         """The evidence pack of ``cid`` (None: unknown; NotSealed: not all hops sealed yet)."""
-        return pack.build_pack(self.store, lineage, cid, self.public)
+        return pack.build_pack(self.store, lineage, cid, self.public, scope)
 
-    def status(self, lineage: Lineage, cid: str) -> dict[str, Any]:
+    def status(self, lineage: Lineage, cid: str, scope: Scope = EVERYTHING) -> dict[str, Any]:
         """Sealed and verified? Builds the pack and verifies it as an auditor would."""
         out = pack.seal_status(self.store, cid)
         out.update(verified=False, check=None)
         if not out["fully_sealed"]:
             return out
         try:
-            built = self.pack(lineage, cid)
+            built = self.pack(lineage, cid, scope)
             if built is not None:
                 verify_pack(built, public_pem(self.public))
                 out["verified"] = True
         except pack.NotSealed:
             out["fully_sealed"] = False
+        except pack.SpansScopes as exc:
+            out["check"] = str(exc)
         except VerificationFailed as exc:
             out["check"] = str(exc)
         return out

@@ -134,7 +134,7 @@ class ReplayService:
 
     def request(self, exception_id: str, reason: str, who: Principal) -> dict[str, Any]:
         """Create a replay of one exception; Refused (409) with the reason, or NotFound."""
-        exc = self.lineage.exception(exception_id, self.now_ms() - LOOKBACK_MS)
+        exc = self.lineage.exception(who.scope, exception_id, self.now_ms() - LOOKBACK_MS)
         if exc is None:
             raise NotFound(f"no exception {exception_id}")
         with self.lock:
@@ -156,7 +156,7 @@ class ReplayService:
             raise ValueError("'until' must be after 'since'")
         limit = self.settings.replay_bulk_max
         listed = self.lineage.exceptions(
-            Window(since_ms, until_ms, limit), "", flt.get("category") or "", flt.get("system") or ""
+            who.scope, Window(since_ms, until_ms, limit), "", flt.get("category") or "", flt.get("system") or ""
         )
         excs = [x for x in listed["exceptions"] if x["state"] != "resolved"]
         with self.lock:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bench.payloads import hop_request
 from collector.sinks import NativeSink
-from collector.store import Store
+from collector.store import Store, StoreSettings, migrate, open_store
 from collector.writer import Payload
 from ledgerline.schema import MIGRATIONS, migrate_all
 
@@ -74,3 +74,33 @@ def test_lookups_are_primary_key_seeks(store: Store) -> None:
         {"t": "invoice", "i": "X"},
     )
     assert "KeyId" in edges.split("PrimaryKey", 1)[1]
+
+
+# The hop that produced each key-table row, as (TraceId, SpanId).
+_KEY_TABLES = {
+    "entity_edges": "TraceId, SpanId",
+    "hop_keys": "TraceId, SpanId",
+    "span_links": "if(Direction = 'out', KeyTraceId, OtherTraceId), if(Direction = 'out', KeySpanId, OtherSpanId)",
+}
+
+
+def test_scope_columns_migration_derives_old_and_new_rows(store_settings: StoreSettings) -> None:
+    """Version 102 on a store with data: every key row, stored before or ingested after, has a
+    copy carrying its hop's legal entity and region."""
+    store = open_store(store_settings)
+    try:
+        migrate(store, tuple(m for m in MIGRATIONS if m.version < 102))
+        NativeSink(store)([Payload(hop_request(40, seed=3).SerializeToString(), 40)])
+        assert 102 in migrate_all(store) and migrate_all(store) == []
+        NativeSink(store)([Payload(hop_request(40, seed=4).SerializeToString(), 40)])
+        for table, hop in _KEY_TABLES.items():
+            scoped = f"SELECT {hop} FROM {table} WHERE Region != ''"
+            without = store.query(f"SELECT count() FROM {table} WHERE ({hop}) NOT IN ({scoped})")[0][0]
+            wrong = store.query(
+                f"SELECT count() FROM {table} WHERE Region != '' AND ({hop}, LegalEntity, Region) NOT IN "
+                "(SELECT TraceId, SpanId, LegalEntity, Region FROM hops)"
+            )[0][0]
+            assert (without, wrong) == (0, 0), table
+        assert store.query("SELECT count() FROM hop_keys WHERE Region != ''")[0][0] >= 80
+    finally:
+        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": store.database})

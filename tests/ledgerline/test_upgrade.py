@@ -15,6 +15,7 @@ from pathlib import Path
 
 from collector.store import StoreSettings, open_store
 from ledgerline.schema import MIGRATIONS, migrate_all
+from lineage.scope import EVERYTHING
 from tests.lineage.conftest import make_lineage
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "store-0.1.0.tar.gz"
@@ -61,16 +62,16 @@ def read_back(data_dir: str) -> dict[str, object]:
     window = Window(
         to_ms(parse_instant("2026-11-23T00:00:00Z", now)), to_ms(parse_instant("2026-11-27T00:00:00Z", now)), 10_000
     )
-    listing = lineage.transactions(window, "", "", "", "")
+    listing = lineage.transactions(EVERYTHING, window, "", "", "", "")
     docs = {}
     for cid in expected["documents"]:
-        doc = lineage.transaction(cid)
+        doc = lineage.transaction(EVERYTHING, cid)
         assert doc is not None, cid
         docs[cid] = {
             "status": doc["status"],
             "hops": sorted([h["entity_type"], h["entity_id"], h["step"], h["attempts"]] for h in doc["hops"]),
         }
-    excs = lineage.exceptions(window, "", "", "")
+    excs = lineage.exceptions(EVERYTHING, window, "", "", "")
     store.close()
     return {
         "applied_before": before,

@@ -12,6 +12,7 @@ from collector.settings import StoreSettings
 from collector.store import Store, migrate
 from lineage.app import create_app
 from lineage.auth.schema import MIGRATIONS as AUTH_MIGRATIONS
+from lineage.scope import EVERYTHING
 from lineage.service import Lineage
 from tests.lineage.auth.helpers import bearer, issue
 from tests.lineage.conftest import Shared
@@ -64,7 +65,7 @@ def test_list_matches_lookups(client: TestClient, shared: Shared) -> None:
     statuses = {t["correlation_id"]: t["status"] for t in listed["transactions"]}
     assert len(statuses) == 21
     for cid, status in statuses.items():
-        assert shared.lineage.transaction(cid)["status"] == status, cid  # type: ignore[index]
+        assert shared.lineage.transaction(EVERYTHING, cid)["status"] == status, cid  # type: ignore[index]
     assert {t["correlation_id"] for t in _get(client, "/api/v1/transactions", status="stuck")["transactions"]} == {
         "C-STUCK"
     }

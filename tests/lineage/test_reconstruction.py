@@ -7,13 +7,14 @@ from typing import Any
 import pytest
 
 from lineage import service
+from lineage.scope import EVERYTHING
 from lineage.service import Lineage
 from tests.lineage.conftest import Shared
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
 
 
 def _doc(shared: Shared, cid: str) -> dict[str, Any]:
-    doc = shared.lineage.transaction(cid)
+    doc = shared.lineage.transaction(EVERYTHING, cid)
     assert doc is not None, cid
     return doc
 
@@ -180,7 +181,7 @@ def test_stuck_and_in_flight(shared: Shared) -> None:
 
 
 def test_unknown_correlation_id(shared: Shared) -> None:
-    assert shared.lineage.transaction("nope") is None
+    assert shared.lineage.transaction(EVERYTHING, "nope") is None
 
 
 def test_late_spans_update_the_answer(emitter: Emitter, lineage: Lineage) -> None:
@@ -189,12 +190,12 @@ def test_late_spans_update_the_answer(emitter: Emitter, lineage: Lineage) -> Non
     emitter.hop("C-L", "credit", "CR-L", "credit.approved", t0 + 10 * MIN, parent=("case", "CASE-L"))
     emitter.hop("C-L", "invoice", "INV-L", "invoice.issued", t0 + 20 * MIN, parent=("credit", "CR-L"))
     emitter.wait()
-    first = lineage.transaction("C-L")
+    first = lineage.transaction(EVERYTHING, "C-L")
     assert first is not None and first["status"] == "stuck"
     # The posting happened in time but its span arrives hours later.
     emitter.hop("C-L", "ledger", "LED-L", "ledger.posted", t0 + 2 * HOUR, parent=("invoice", "INV-L"))
     emitter.wait()
-    later = lineage.transaction("C-L")
+    later = lineage.transaction(EVERYTHING, "C-L")
     assert later is not None and later["status"] == "complete" and not later["sla"]["breached"]
     assert len(later["hops"]) == 4
 
@@ -223,7 +224,7 @@ def test_same_entity_in_two_correlation_ids_is_stitched(emitter: Emitter, lineag
     emitter.hop("C-X2", "invoice", "INV-Z", "invoice.sent", t0 + 10 * MIN, system="mailer")
     emitter.wait()
     for cid, other in (("C-X1", "C-X2"), ("C-X2", "C-X1")):
-        doc = lineage.transaction(cid)
+        doc = lineage.transaction(EVERYTHING, cid)
         assert doc is not None
         assert doc["related"] == [
             {"correlation_id": other, "depth": 1, "via": "entity", "flow": "support_credit", "status": "in_flight"}

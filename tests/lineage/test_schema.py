@@ -5,6 +5,7 @@ from __future__ import annotations
 from collector.store import Store, StoreSettings, migrate, open_store
 from ledgerline.schema import MIGRATIONS, migrate_all
 from lineage import schema
+from lineage.scope import EVERYTHING
 from tests.conftest import start_collector
 from tests.lineage.conftest import make_lineage
 from tests.lineage.helpers import HOUR, Emitter, complete_txn, now_ns
@@ -41,9 +42,9 @@ def test_backfill_and_rerun(store_settings: StoreSettings) -> None:
 
         now = to_ms(utcnow())
         day = Window(now - 86400_000, now, 100)
-        doc = metrics.posting_latency(lineage, lineage.config.flow(None), day, 86400_000, "")
+        doc = metrics.posting_latency(lineage, EVERYTHING, lineage.config.flow(None), day, 86400_000, "")
         assert sum(b["count"] for b in doc["buckets"]) == 1
-        [exc] = lineage.exceptions(day, "", "", "")["exceptions"]
+        [exc] = lineage.exceptions(EVERYTHING, day, "", "", "")["exceptions"]
         assert (exc["entity_id"], exc["state"], exc["attempts"]) == ("LED-X", "open", 1)
     finally:
         store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": store.database})

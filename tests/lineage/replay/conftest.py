@@ -15,6 +15,7 @@ from lineage.replay.api import mount
 from lineage.replay.service import ReplayService
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.worker import Worker
+from lineage.scope import EVERYTHING
 from lineage.service import Lineage, Window
 from lineage.timeparse import to_ms, utcnow
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
@@ -109,9 +110,9 @@ def env(emitter: Emitter, lineage: Lineage, lineage_store: Store, monkeypatch: p
     clock = FakeClock()
     worker.monotonic = clock
     window = Window(to_ms(utcnow()) - 24 * 3600_000, to_ms(utcnow()) + 60_000, 100)
-    ids = {x["correlation_id"]: x["id"] for x in lineage.exceptions(window, "", "", "")["exceptions"]}
+    ids = {x["correlation_id"]: x["id"] for x in lineage.exceptions(EVERYTHING, window, "", "", "")["exceptions"]}
     res = ids["C-RES"]
-    lineage.act(res, "resolve", "carol", "fixed by hand", 0)
+    lineage.act(EVERYTHING, res, "resolve", "carol", "fixed by hand", 0)
     with TestClient(TokenLogin(app, lineage_store)) as client:
         yield Env(lineage_store, lineage, app.state.replay, worker, client, receiver, emitter, clock, ids)
     worker.stop()
