@@ -17,6 +17,7 @@ from alerts.scoped import visible
 from alerts.settings import AlertSettings
 from alerts.silences import Silence
 from collector.store import Store
+from lineage.flows import FlowConfig, load_flows
 from lineage.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -37,15 +38,19 @@ class AlertService:
         rules: list[Rule] | None = None,
         receivers: ReceiversConfig | None = None,
         link: LinkBuilder | None = None,
+        flows: FlowConfig | None = None,
     ) -> None:
-        """``rules``/``receivers`` already validated by the caller, else read from ``settings``."""
+        """``rules``/``receivers``/``flows`` already validated by the caller, else read from
+        ``settings`` (and ``LEDGERLINE_FLOWS`` for the flows file)."""
         self.settings = settings
         self.persistence = Persistence(store)
         self.rules = rules if rules is not None else load_rules(settings.alert_rules)
         self.receivers = receivers if receivers is not None else load_receivers(settings.alert_receivers)
+        self.flows = flows if flows is not None else load_flows()
         self.evaluator = Evaluator(
             self.persistence,
             self.rules,
+            self.flows,
             dashboard_url=settings.dashboard_url,
             link=link,
             resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),

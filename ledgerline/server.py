@@ -52,7 +52,7 @@ class Server:
         cfg = self.config
         try:
             self.collector.start()
-            self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to)
+            self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to, flows=cfg.flows)
             self.alerts.start()
             app = compose_app(self.store, cfg.auth, self.alerts, cfg, self.evidence)
             _hint_first_token(cfg.auth, self.store)

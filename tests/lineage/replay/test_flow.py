@@ -7,6 +7,7 @@ from typing import Any
 
 from alerts.kinds import run_rule
 from alerts.rules import load_rules
+from lineage.flows import load_flows
 from lineage.replay.targets import parse_targets
 from tests.lineage.helpers import HOUR, now_ns
 from tests.lineage.replay.conftest import Env, targets_yaml
@@ -108,7 +109,7 @@ def test_receiver_down_retries_then_failed_nothing_lost(env: Env) -> None:
     actions = env.client.get(f"/api/v1/exceptions/{env.ids['C-ERP-1']}").json()
     assert actions["state"] == "open" and actions["history"][-1]["action"] == "replay_failed"
     [rule] = [r for r in load_rules() if r.name == "ReplayFailedOrUnconfirmed"]
-    [sample] = run_rule(env.store, rule, env.service.now_ms(), actions_table=True, timeout_s=10)
+    [sample] = run_rule(env.store, rule, env.service.now_ms(), flows=load_flows(), timeout_s=10)
     assert (sample.labels, sample.value, sample.examples) == (
         {"system": "erp", "state": "failed"},
         1.0,
