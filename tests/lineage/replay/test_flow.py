@@ -112,7 +112,7 @@ def test_receiver_down_retries_then_failed_nothing_lost(env: Env) -> None:
     assert (sample.labels, sample.value, sample.examples) == (
         {"system": "erp", "state": "failed"},
         1.0,
-        (replay["id"],),
+        ("C-ERP-1",),  # correlation IDs: what scoped callers are checked against
     )
     assert _replay(env, "C-ERP-1").status_code == 201  # failed is final: it may be replayed again
 
