@@ -23,7 +23,9 @@ class CollectorSettings(StoreSettings):
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated bearer tokens; empty means none required."
     )
-    insecure: bool = Field(False, description="Allow a non-loopback bind without ingest tokens.")
+    insecure: bool = Field(
+        False, description="Allow a non-loopback bind without ingest tokens, or with LEDGERLINE_API_AUTH=off."
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Request size limit, after gunzip.")
     max_queue_spans: int = Field(200_000, gt=0, description="Spans waiting for commit before 429.")
     max_queue_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Bytes waiting for commit before 429.")

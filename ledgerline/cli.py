@@ -73,7 +73,9 @@ def _add_serve_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
     parser.add_argument("--api-port", type=int, help="lineage API port (default 8000, LEDGERLINE_API_PORT)")
     parser.add_argument(
-        "--insecure", action="store_true", help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS"
+        "--insecure",
+        action="store_true",
+        help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS or with LEDGERLINE_API_AUTH=off",
     )
 
 

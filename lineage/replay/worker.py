@@ -25,6 +25,7 @@ from lineage.replay.service import ReplayService
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "ledgerline"
+CONFIRM_FAILED_FOR_MS = 7 * 24 * 3600_000  # how long a failed replay may still be confirmed
 
 
 class Worker:
@@ -131,27 +132,34 @@ class Worker:
         return 1
 
     def confirm(self) -> int:
-        """Confirm replays whose entity and step reported ``ok`` after the replay was created."""
+        """Confirm replays whose entity and step reported ``ok`` after the replay was created.
+
+        A replay that failed (in the last :data:`CONFIRM_FAILED_FOR_MS`) is confirmed too: the
+        ``ok`` hop proves the posting went through, whoever retried it.
+        """
         svc = self.service
-        rows = svc.repo.awaiting()
+        rows = svc.repo.awaiting(svc.now_ms() - CONFIRM_FAILED_FOR_MS)
         facts = svc.repo.entity_facts([(r["entity_type"], r["entity_id"], r["step"]) for r in rows])
         done = 0
+        resolved: set[str] = set()  # one resolution per exception, however many of its replays confirm
         for due in rows:
             f = facts.get((due["entity_type"], due["entity_id"], due["step"]))
             if f is None or not f["succeeded"] or int(f["last_ok_ms"]) < int(due["created_ms"]):
                 continue
             with svc.lock:
                 row = svc.repo.get(due["id"])
-                if row is None or row["state"] not in ("sent", "delivered"):
+                if row is None or row["state"] not in ("sent", "delivered", "failed"):
                     continue
                 span = str(f["ok_span"])
-                row = self._write(
-                    row, f"retried hop {span} ok", state=sm.transition(row["state"], "confirm"), confirmed_span=span
-                )
+                was = row["state"]
+                text = f"hop {span} ok after the replay failed" if was == "failed" else f"retried hop {span} ok"
+                row = self._write(row, text, state=sm.transition(was, "confirm"), confirmed_span=span)
                 who = f"requested by {row['requested_by']}" + (
                     f", approved by {row['approved_by']}" if row["approved_by"] else ""
                 )
                 note = f"replay {row['id']} confirmed by hop {span} ({who})"
-                svc.repo.exception_action(row, "resolve", f"{SYSTEM_ACTOR}:replay", note, svc.now_ms())
+                if row["exception_id"] not in resolved:
+                    svc.repo.exception_action(row, "resolve", f"{SYSTEM_ACTOR}:replay", note, svc.now_ms())
+                    resolved.add(row["exception_id"])
             done += 1
         return done

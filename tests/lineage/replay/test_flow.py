@@ -106,6 +106,12 @@ def test_receiver_down_retries_then_failed_nothing_lost(env: Env) -> None:
     assert [h["state"] for h in doc["history"]] == ["approved"] + ["sent"] * 5 + ["failed"]
     listed = env.client.get("/api/v1/replays", params={"state": "failed"}).json()["replays"]
     assert [r["id"] for r in listed] == [replay["id"]]
+    by_system = {s: env.client.get("/api/v1/replays", params={"system": s}) for s in ("erp", "billing", "")}
+    assert [r["id"] for r in by_system["erp"].json()["replays"]] == [replay["id"]]
+    assert by_system["billing"].status_code == 200 and by_system["billing"].json()["replays"] == []
+    assert [r["id"] for r in by_system[""].json()["replays"]] == [replay["id"]]  # empty: no filter
+    both = env.client.get("/api/v1/replays", params={"system": "erp", "state": "delivered"}).json()["replays"]
+    assert both == []
     actions = env.client.get(f"/api/v1/exceptions/{env.ids['C-ERP-1']}").json()
     assert actions["state"] == "open" and actions["history"][-1]["action"] == "replay_failed"
     [rule] = [r for r in load_rules() if r.name == "ReplayFailedOrUnconfirmed"]
@@ -113,7 +119,7 @@ def test_receiver_down_retries_then_failed_nothing_lost(env: Env) -> None:
     assert (sample.labels, sample.value, sample.examples) == (
         {"system": "erp", "state": "failed"},
         1.0,
-        (replay["id"],),
+        ("C-ERP-1",),  # correlation IDs: what scoped callers are checked against
     )
     assert _replay(env, "C-ERP-1").status_code == 201  # failed is final: it may be replayed again
 
