@@ -53,7 +53,10 @@ def test_derived_rows_of_a_transaction_share_a_shard_and_views_read_local_tables
         statement = next(s for s in golden.split(";\n") if f"VIEW IF NOT EXISTS {view} " in s)
         assert "FROM hops_local" in statement, view
     assert "ENGINE = KeeperMap('/ledgerline/ledgerline/leases') PRIMARY KEY Key" in golden
-    assert "ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}') ORDER BY version" in golden
+    assert (
+        "ReplicatedReplacingMergeTree('/clickhouse/tables/all/{database}/{table}', '{replica}') ORDER BY version"
+        in golden
+    )
 
 
 def test_the_single_node_rendering_is_the_migrations_as_written(store: Store) -> None:

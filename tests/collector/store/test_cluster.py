@@ -32,7 +32,10 @@ def test_a_sharded_table_becomes_a_replicated_local_table_and_a_distributed_one(
         "ENGINE = ReplacingMergeTree(V)\nPARTITION BY tuple()\nORDER BY CorrelationId\n"
     )
     assert local.startswith("CREATE TABLE IF NOT EXISTS derived_local ON CLUSTER 'prod' (")
-    assert "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', V)" in local
+    assert (
+        "ENGINE = ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/{database}/{table}', '{replica}', V)"
+        in local
+    )
     assert local.endswith("PARTITION BY tuple()\nORDER BY CorrelationId\n")  # the rest as written
     assert dist == (
         "CREATE TABLE IF NOT EXISTS derived ON CLUSTER 'prod' AS derived_local\n"

@@ -54,17 +54,18 @@ def test_release_hands_over_at_once(store: Store) -> None:
     assert b.acquire()
 
 
+def _claim(lease: Lease, start: threading.Barrier, won: dict[str, bool]) -> None:
+    start.wait()
+    won[lease.holder] = lease.acquire()
+
+
 def test_two_processes_claiming_a_free_lease_at_once_get_one_holder(store: Store) -> None:
     for round_ in range(4):
         leases = [Lease(store, f"race{round_}", ttl_s=6, settle_s=0.3, holder=h) for h in ("p", "q", "r")]
         start = threading.Barrier(len(leases))
         won: dict[str, bool] = {}
 
-        def claim(lease: Lease) -> None:
-            start.wait()
-            won[lease.holder] = lease.acquire()
-
-        threads = [threading.Thread(target=claim, args=(lease,)) for lease in leases]
+        threads = [threading.Thread(target=_claim, args=(lease, start, won)) for lease in leases]
         for t in threads:
             t.start()
         for t in threads:
