@@ -21,6 +21,7 @@ renderer does not know is an error, never passed through unchanged.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -57,7 +58,7 @@ class Keeper:
 
 
 Placement = Sharded | Everywhere | PerNode | Keeper
-Layout = dict[str, Placement]
+Layout = Mapping[str, Placement]
 
 
 class RenderError(ValueError):

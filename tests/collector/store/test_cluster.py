@@ -9,9 +9,9 @@ from __future__ import annotations
 import pytest
 
 from collector.store import Store
-from collector.store.cluster import ClusterRenderer, Everywhere, Keeper, PerNode, RenderError, Sharded
+from collector.store.cluster import ClusterRenderer, Everywhere, Keeper, Layout, PerNode, RenderError, Sharded
 
-LAYOUT = {
+LAYOUT: Layout = {
     "spans": Sharded("cityHash64(TraceId)"),
     "derived": Sharded("cityHash64(CorrelationId)"),
     "control": Everywhere(),
