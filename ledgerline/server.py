@@ -54,7 +54,7 @@ class Server:
             raise ValueError(f"unknown components {unknown}; choose from {sorted(COMPONENTS)}")
         self.components = frozenset(components)
         # Every setting and file is checked before the store is opened or a port is bound.
-        self.config = load_serve_config(settings, auth)
+        self.config = load_serve_config(settings, auth, listens=COLLECTOR in self.components)
         self.settings = settings
         self.store = open_and_migrate(settings, self.config.evidence)
         self.collector = Collector(settings, store=self.store) if COLLECTOR in self.components else None
