@@ -44,8 +44,12 @@ class AlertService:
         receivers: ReceiversConfig | None = None,
         link: LinkBuilder | None = None,
         lease: Lease | None = None,
+        evaluating: bool = True,
     ) -> None:
-        """``rules``/``receivers`` already validated by the caller, else read from ``settings``."""
+        """``rules``/``receivers`` already validated by the caller, else read from ``settings``.
+
+        ``evaluating=False``: this process only serves the alerts API (``serve --components
+        api``); it shows what the evaluating process stored and never evaluates."""
         self.settings = settings
         self.persistence = Persistence(store)
         self.rules = rules if rules is not None else load_rules(settings.alert_rules)
@@ -68,13 +72,14 @@ class AlertService:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.lease = lease
+        self.evaluating = evaluating
         self._keeper = LeaseKeeper(lease) if lease is not None else None
         self._following = lease is not None  # state in memory may be stale until we lead
 
     @property
     def leading(self) -> bool:
-        """True when this service is the active evaluator (always, without a lease)."""
-        return self.lease is None or self.lease.held
+        """True when this service is the active evaluator (always when evaluating without a lease)."""
+        return self.evaluating and (self.lease is None or self.lease.held)
 
     def tick(self, at_ms: int | None = None) -> list[Transition] | None:
         """One round if this service holds the lease; None (nothing done) while another does."""
@@ -136,7 +141,7 @@ class AlertService:
     # -- API helpers --------------------------------------------------------------------
     def alerts(self, scope: Scope) -> list[tuple[Alert, list[str]]]:
         """Every held instance ``scope`` may see (alerts/scoped.py) with the ids of silences covering it now."""
-        if not self.leading:  # the active evaluator is another process: read what it stored
+        if not self.leading:  # the active evaluator is another process: show what it stored
             with self._lock:
                 self.evaluator.alerts = self.persistence.load_alerts()
         silences = self.persistence.silences()

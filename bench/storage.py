@@ -44,13 +44,16 @@ def measure(spans: int, batch: int = 5000) -> dict[str, object]:
         for (table,) in store.query("SELECT name FROM system.tables WHERE database = currentDatabase()"):
             if table in RAW or table in LINEAGE:
                 store.command(f"OPTIMIZE TABLE {table} FINAL")
-        tables = {
-            str(t): {"rows": int(r), "bytes_per_span": round(int(disk) / spans, 1), "ratio": round(int(u) / max(1, int(c)), 1)}
-            for t, r, c, u, disk in store.query(_SIZES)
-        }
+        tables: dict[str, dict[str, float]] = {}
+        for table, rows, compressed, uncompressed, disk in store.query(_SIZES):
+            tables[str(table)] = {
+                "rows": int(rows),
+                "bytes_per_span": round(int(disk) / spans, 1),
+                "ratio": round(int(uncompressed) / max(1, int(compressed)), 1),
+            }
         store.close()
     tiers = {
-        name: round(sum(float(tables[t]["bytes_per_span"]) for t in members if t in tables), 1)  # type: ignore[arg-type]
+        name: round(sum(tables[t]["bytes_per_span"] for t in members if t in tables), 1)
         for name, members in (("raw", RAW), ("lineage", LINEAGE))
     }
     return {"spans": spans, "ingest_spans_per_s": round(spans / ingest_s), "tiers": tiers, "tables": tables}
@@ -67,7 +70,9 @@ def main() -> None:
         print(json.dumps(result))
         return
     print(f"{result['spans']} spans; bytes on disk per span by tier: {result['tiers']}")
-    for table, figures in result["tables"].items():  # type: ignore[attr-defined]
+    tables = result["tables"]
+    assert isinstance(tables, dict)
+    for table, figures in tables.items():
         print(f"  {table:20s} {figures}")
 
 

@@ -80,9 +80,12 @@ class Server:
         try:
             if self.collector is not None:
                 self.collector.start()
-            lease = self._lease(ALERTS) if ALERTING in self.components else None
-            self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to, lease=lease)
-            if ALERTING in self.components:
+            evaluating = ALERTING in self.components
+            lease = self._lease(ALERTS) if evaluating else None
+            self.alerts = AlertService(
+                cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to, lease=lease, evaluating=evaluating
+            )
+            if evaluating:
                 self.alerts.start()
             if SEALING in self.components:
                 self.evidence.start()

@@ -65,3 +65,19 @@ def test_a_waiting_evaluator_shows_the_alerts_the_active_one_stored(store: Store
         assert [alert.labels["system"] for alert, _ in shown] == ["sap"]
         a.stop()
         b.stop()
+
+
+def test_an_api_only_process_shows_stored_alerts_and_never_evaluates(store: Store, tmp_path: Path) -> None:
+    hop(store, "S0", "case:K0", "case.opened", T0 - 3 * HOUR, system="sap")
+    rules = rules_file(tmp_path, SILENT)
+    with recorder() as rec:
+        evaluator = service(store, rules, webhook_receivers(rec.url))
+        reader = AlertService(evaluator.settings, store, evaluating=False)
+        assert reader.alerts(EVERYTHING) == []
+        evaluator.run_once(T0)
+        evaluator.run_once(T0 + 5 * MIN)
+        assert reader.tick(T0 + 6 * MIN) is None
+        assert [alert.labels["system"] for alert, _ in reader.alerts(EVERYTHING)] == ["sap"]
+        assert len(rec.bodies) == 1
+        evaluator.stop()
+        reader.stop()
