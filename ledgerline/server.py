@@ -17,7 +17,7 @@ from typing import Any
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
-from collector.store.lease import ALERTS, SEALER, Lease
+from collector.store.lease import ALERTS, REPLAY, SEALER, Lease
 from ledgerline.config import ServeConfig, load_serve_config
 from ledgerline.schema import prepare_store
 from lineage.auth.settings import AuthSettings
@@ -100,6 +100,9 @@ class Server:
         app = compose_app(self.store, cfg.auth, self.alerts, cfg, self.evidence)
         _hint_first_token(cfg.auth, self.store)
         self.replay = app.state.replay_worker
+        lease = self._lease(REPLAY)
+        if lease is not None:
+            self.replay.guard(lease)
         timeout = self.settings.header_timeout_s
         self.api = UvicornThread(app, self.settings.host, self.api_port, header_timeout_s=timeout)
         self.api.start()

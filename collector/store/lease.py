@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 ALERTS = "alert-evaluator"
 SEALER = "sealer"
+REPLAY = "replay-worker"
 _PRUNE_EVERY = 100  # renewals between deletions of old claims
 
 
