@@ -21,7 +21,7 @@ from alerts.schema import MIGRATIONS as ALERTS
 from collector.schema import MIGRATIONS as COLLECTOR
 from collector.store import Migration, Store, migrate
 from collector.store.cluster import ClusterRenderer, Everywhere, Keeper, Layout, PerNode, Sharded
-from collector.store.migrations import Render, single_node
+from collector.store.migrations import Render, recorded_versions, single_node
 from collector.store.queries import CREATE_SCHEMA_MIGRATIONS
 from lineage.auth.schema import MIGRATIONS as AUTH
 from lineage.evidence.retention import apply_retention
@@ -72,7 +72,10 @@ def renderer(cluster: str | None, database: str) -> Render:
 def render_all(cluster: str | None, database: str) -> str:
     """Every statement of every migration as SQL text (``migrate --print-sql``), nothing applied."""
     render = renderer(cluster, database)
-    out = [f"-- schema_migrations\n{s.strip()};\n" for s in render(CREATE_SCHEMA_MIGRATIONS)]
+    out = []
+    if cluster is not None:
+        out.append(f"-- database\n{ClusterRenderer(cluster, database, CLUSTER_LAYOUT).create_database()};\n")
+    out += [f"-- schema_migrations\n{s.strip()};\n" for s in render(CREATE_SCHEMA_MIGRATIONS)]
     for migration in MIGRATIONS:
         out.append(f"-- migration {migration.version}: {migration.name}")
         out.extend(f"{rendered.strip()};\n" for s in migration.statements for rendered in render(s))
@@ -81,7 +84,15 @@ def render_all(cluster: str | None, database: str) -> str:
 
 def migrate_all(store: Store, cluster: str | None = None) -> list[int]:
     """Apply every migration the store lacks; return the versions applied."""
+    if cluster is not None and pending(store):
+        store.command(ClusterRenderer(cluster, store.database, CLUSTER_LAYOUT).create_database())
     return migrate(store, MIGRATIONS, renderer(cluster, store.database))
+
+
+def pending(store: Store) -> list[int]:
+    """Versions the store lacks, read without creating or changing anything."""
+    done = recorded_versions(store)
+    return [m.version for m in MIGRATIONS if m.version not in done]
 
 
 def prepare_store(store: Store, tiers: EvidenceSettings) -> list[int]:

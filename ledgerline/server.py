@@ -14,12 +14,13 @@ import signal
 import threading
 from typing import Any
 
+from collector.errors import ConfigError
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
 from collector.store.lease import ALERTS, REPLAY, SEALER, Lease
 from ledgerline.config import ServeConfig, load_serve_config
-from ledgerline.schema import prepare_store
+from ledgerline.schema import pending, prepare_store
 from lineage.auth.settings import AuthSettings
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.settings import EvidenceSettings
@@ -31,8 +32,22 @@ COMPONENTS = frozenset({COLLECTOR, API, ALERTING, SEALING})
 
 
 def open_and_migrate(settings: CollectorSettings, evidence: EvidenceSettings) -> Store:
-    """Open the store, apply every component's migrations and the retention tiers."""
+    """Open the store, apply every component's migrations and the retention tiers.
+
+    On a cluster ``serve`` changes no schema: many processes start at once, and schema
+    changes there are one explicit ``ledgerline migrate --cluster`` (a Job, a one-shot
+    service). A process whose schema is behind refuses to start until that has run.
+    """
     store = open_store(settings)
+    if settings.clickhouse_cluster is not None:
+        missing = pending(store)
+        if missing:
+            store.close()
+            raise ConfigError(
+                f"the cluster schema lacks migrations {missing}: "
+                f"run `ledgerline migrate --cluster {settings.clickhouse_cluster}` first"
+            )
+        return store
     applied = prepare_store(store, evidence)
     if applied:
         log.info("applied schema migrations %s", applied)

@@ -137,6 +137,10 @@ class ClusterRenderer:
         shard = "{shard}" if isinstance(self.placement(table), Sharded) else "all"
         return f"/clickhouse/tables/{shard}/{{database}}/{{table}}"
 
+    def create_database(self) -> str:
+        """The database on every node: ON CLUSTER table statements need it everywhere."""
+        return f"CREATE DATABASE IF NOT EXISTS {self.database} {self._on}"
+
     # -- rendering --------------------------------------------------------------------------
     def render(self, sql: str) -> list[str]:
         """The cluster statements for one single-node statement, in the order to run them."""

@@ -40,11 +40,21 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def applied_versions(store: Store, render: Render = single_node) -> set[int]:
-    """Versions already recorded in ``schema_migrations``."""
-    for statement in render(queries.CREATE_SCHEMA_MIGRATIONS):
-        store.command(statement)
+def recorded_versions(store: Store) -> set[int]:
+    """Versions recorded in ``schema_migrations``; none when it does not exist (nothing is created)."""
+    if not store.query(queries.SCHEMA_MIGRATIONS_EXISTS)[0][0]:
+        return set()
     return {int(row[0]) for row in store.query(queries.SELECT_APPLIED_VERSIONS)}
+
+
+def applied_versions(store: Store, render: Render = single_node) -> set[int]:
+    """Versions already recorded in ``schema_migrations`` (created first if missing).
+
+    The ledger is created only when missing, so an up-to-date cluster sees no DDL at all."""
+    if not store.query(queries.SCHEMA_MIGRATIONS_EXISTS)[0][0]:
+        for statement in render(queries.CREATE_SCHEMA_MIGRATIONS):
+            store.command(statement)
+    return recorded_versions(store)
 
 
 def migrate(store: Store, migrations: Sequence[Migration], render: Render = single_node) -> list[int]:

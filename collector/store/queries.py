@@ -10,6 +10,9 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 ) ENGINE = ReplacingMergeTree ORDER BY version
 """
 
+SCHEMA_MIGRATIONS_EXISTS = (
+    "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'"
+)
 SELECT_APPLIED_VERSIONS = "SELECT DISTINCT version FROM schema_migrations ORDER BY version"
 
 # -- leases (collector/store/lease.py) -----------------------------------------------------

@@ -12,12 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from collector.store import Store
+from collector.errors import ConfigError
+from collector.settings import CollectorSettings
+from collector.store import Store, StoreSettings, open_store
 from collector.store.cluster import ClusterRenderer, Sharded
 from collector.store.queries import CREATE_SCHEMA_MIGRATIONS
 from ledgerline.cli import main
-from ledgerline.schema import CLUSTER_LAYOUT, MIGRATIONS, render_all, renderer
+from ledgerline.schema import CLUSTER_LAYOUT, MIGRATIONS, pending, render_all, renderer
+from ledgerline.server import open_and_migrate
 from lineage.evidence.retention import LINEAGE, RAW, ttl_statement
+from lineage.evidence.settings import EvidenceSettings
 
 GOLDEN = Path(__file__).parent.parent / "fixtures" / "cluster-schema.sql"
 CLUSTER = ClusterRenderer("ledgerline", "ledgerline", CLUSTER_LAYOUT)
@@ -26,7 +30,7 @@ CLUSTER = ClusterRenderer("ledgerline", "ledgerline", CLUSTER_LAYOUT)
 def _cluster_statements() -> list[str]:
     single = [CREATE_SCHEMA_MIGRATIONS, *(s for m in MIGRATIONS for s in m.statements)]
     single += [ttl_statement(t, c) for t, c in {**RAW, **LINEAGE}.items()]
-    return [r for s in single for r in CLUSTER.render(s)]
+    return [CLUSTER.create_database(), *(r for s in single for r in CLUSTER.render(s))]
 
 
 def test_the_cluster_schema_matches_the_golden_file() -> None:
@@ -89,3 +93,20 @@ def test_migrate_print_sql_without_a_cluster_prints_the_single_node_schema(
 def test_a_bad_cluster_name_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["migrate", "--cluster", "x'y", "--print-sql"]) == 2
     assert "clickhouse_cluster" in capsys.readouterr().err.lower()
+
+
+def test_serve_on_a_cluster_changes_no_schema_and_refuses_a_schema_behind(
+    store: Store, store_settings: StoreSettings
+) -> None:
+    # The store fixture's database has every migration: serve opens it and changes nothing.
+    settings = CollectorSettings(**{**store_settings.model_dump(), "clickhouse_cluster": "ledgerline"})
+    opened = open_and_migrate(settings, EvidenceSettings())
+    assert pending(opened) == []
+    opened.close()
+    behind = CollectorSettings(**{**settings.model_dump(), "clickhouse_database": f"{store.database}_new"})
+    with pytest.raises(ConfigError, match="run `ledgerline migrate --cluster ledgerline` first"):
+        open_and_migrate(behind, EvidenceSettings())
+    fresh = open_store(behind)  # nothing was created in it but the (empty) database
+    assert fresh.query("SELECT count() FROM system.tables WHERE database = currentDatabase()") == [(0,)]
+    fresh.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": fresh.database})
+    fresh.close()
