@@ -63,6 +63,9 @@ def test_compose_ledgerline_commands_parse_and_split_the_roles() -> None:
         "alerts": {"alerts", "sealer"},
     }
     build_parser().parse_args(commands["dashboard"])
+    for name in ("api", "alerts"):  # one seal key: the sealer signs, the API's packs name it
+        assert SERVICES[name]["environment"]["LEDGERLINE_SEAL_KEY"] == "/run/secrets/seal_key"
+        assert SERVICES[name]["secrets"] == ["seal_key"]
     for name in roles:
         env = SERVICES[name]["environment"]
         assert env["LEDGERLINE_CLICKHOUSE_CLUSTER"] == "ledgerline", name
@@ -135,6 +138,10 @@ def test_kubernetes_pods_have_probes_requests_limits_and_budgets() -> None:
         for kind in ("requests", "limits"):
             assert set(container["resources"][kind]) == {"cpu", "memory"}, name
         roles[name] = _components(container["args"])
+        if roles[name] & {"api", "sealer"}:  # one seal key everywhere it is used
+            env = {e["name"]: e.get("value") for e in container["env"]}
+            assert env["LEDGERLINE_SEAL_KEY"] == "/var/run/ledgerline/seal.key", name
+            assert container["volumeMounts"][0]["mountPath"] == "/var/run/ledgerline", name
         if name != "ledgerline-alerts":
             assert tuple(sorted(labels.items())) in services, name
     assert roles["ledgerline-collector"] == {"collector"}
