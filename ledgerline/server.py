@@ -78,7 +78,9 @@ class Server:
         self.alerts: Any = None
         self.replay: Any = None
         # The seal key is loaded (or created) before anything listens.
-        self.evidence = EvidenceService(self.config.evidence, self.store, lease=self._lease(SEALER))
+        self.evidence: EvidenceService | None = None
+        if self.components & {API, SEALING}:  # a collector alone needs no seal key
+            self.evidence = EvidenceService(self.config.evidence, self.store, lease=self._lease(SEALER))
 
     def _lease(self, name: str) -> Lease | None:
         """The lease guarding a singleton worker; none on the embedded store (one owner process)."""
@@ -102,7 +104,7 @@ class Server:
             )
             if evaluating:
                 self.alerts.start()
-            if SEALING in self.components:
+            if SEALING in self.components and self.evidence is not None:
                 self.evidence.start()
             if API in self.components:
                 self._start_api()
@@ -126,7 +128,8 @@ class Server:
 
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed (and sealed) before this returns."""
-        self.evidence.stop()
+        if self.evidence is not None:
+            self.evidence.stop()
         if self.replay is not None:
             self.replay.stop()
         if self.alerts is not None:
@@ -135,7 +138,7 @@ class Server:
             self.api.stop()
         if self.collector is not None:
             self.collector.stop()
-        if SEALING in self.components:
+        if SEALING in self.components and self.evidence is not None:
             self.evidence.final_seal()
         self.store.close()
         self.alerts = self.api = self.replay = None
@@ -205,8 +208,9 @@ def print_urls(server: Server) -> None:
     for name, url in server.urls().items():
         print(f"  {name:10s} {url}", flush=True)
     evidence = server.evidence
-    created = f" (new key {evidence.key_path})" if evidence.created_key else ""
-    print(f"  {'seal_key':10s} {evidence.fingerprint}{created}", flush=True)
+    if evidence is not None:
+        created = f" (new key {evidence.key_path})" if evidence.created_key else ""
+        print(f"  {'seal_key':10s} {evidence.fingerprint}{created}", flush=True)
 
 
 def wait_for_signal() -> None:

@@ -46,3 +46,23 @@ def test_serve_runs_only_the_api_when_asked(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
     assert process.returncode == 0, out
+
+
+def test_serve_runs_only_the_collector_without_a_seal_key(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*LEDGERLINE, "serve", "--components", "collector", "--api-port", "0", "--http-port", "0", "--grpc-port", "0"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        urls = _read_urls(process)
+        assert "otlp_http" in urls and "api" not in urls and "seal_key" not in urls
+        base = urls["otlp_http"].removesuffix("/v1/traces")
+        assert httpx.get(f"{base}/readyz", timeout=10).status_code == 200
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    assert not (tmp_path / "seal.key").exists()
