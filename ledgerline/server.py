@@ -80,7 +80,8 @@ class Server:
         # The seal key is loaded (or created) before anything listens.
         self.evidence: EvidenceService | None = None
         if self.components & {API, SEALING}:  # a collector alone needs no seal key
-            self.evidence = EvidenceService(self.config.evidence, self.store, lease=self._lease(SEALER))
+            lease = self._lease(SEALER) if SEALING in self.components else None
+            self.evidence = EvidenceService(self.config.evidence, self.store, lease=lease)
 
     def _lease(self, name: str) -> Lease | None:
         """The lease guarding a singleton worker; none on the embedded store (one owner process)."""
