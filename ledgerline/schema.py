@@ -83,7 +83,11 @@ def render_all(cluster: str | None, database: str) -> str:
 
 
 def migrate_all(store: Store, cluster: str | None = None) -> list[int]:
-    """Apply every migration the store lacks; return the versions applied."""
+    """Apply every migration the store lacks; return the versions applied.
+
+    ``cluster`` defaults to the store's ``LEDGERLINE_CLICKHOUSE_CLUSTER``, so every command
+    that migrates renders the same way."""
+    cluster = cluster or store.settings.clickhouse_cluster
     if cluster is not None and pending(store):
         store.command(ClusterRenderer(cluster, store.database, CLUSTER_LAYOUT).create_database())
     return migrate(store, MIGRATIONS, renderer(cluster, store.database))
