@@ -66,11 +66,14 @@ def _serve(
     """Evaluate against the store; ``migrate_store`` is the composition root's registry."""
     from alerts.service import AlertService
     from collector.store import open_store
+    from collector.store.lease import ALERTS, Lease
     from lineage.scope import EVERYTHING
 
     store = open_store(settings)
     migrate_store(store)
-    service = AlertService(settings, store, link=link)
+    # Against a server, a second evaluator (another `alerts` or `serve`) waits on the lease.
+    lease = None if store.embedded or once else Lease(store, ALERTS, ttl_s=settings.lease_ttl_s)
+    service = AlertService(settings, store, link=link, lease=lease)
     try:
         if once:
             service.run_once(force=True)

@@ -53,9 +53,14 @@ class ServeConfig:
     evidence: EvidenceSettings
 
 
-def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = None) -> ServeConfig:
-    """Read and check every other component's settings and files; nothing is opened or bound."""
-    collector.check_bind()
+def load_serve_config(
+    collector: CollectorSettings, auth: AuthSettings | None = None, *, listens: bool = True
+) -> ServeConfig:
+    """Read and check every other component's settings and files; nothing is opened or bound.
+
+    ``listens=False`` (no collector among the components): the ingest bind is not checked."""
+    if listens:
+        collector.check_bind()
     auth = auth or read_settings(AuthSettings)
     auth.check(collector.host, collector.insecure)
     lineage = read_settings(LineageSettings)

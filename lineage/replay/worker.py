@@ -6,6 +6,9 @@ timeout plus backoff) *before* the request goes out. A restart therefore finds e
 still to send; one interrupted mid-request is re-sent after that delay as attempt N+1 with
 the same ``Idempotency-Key`` (the replay id): at-least-once delivery of one logical request.
 A replay is never re-sent once ``delivered``, ``failed``, ``cancelled`` or ``confirmed``.
+
+Several API processes on one store each have a worker; with a lease (:meth:`Worker.guard`)
+only the holder delivers, so two workers never make the same attempt.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable
 import httpx
 
 from collector.errors import StoreError
+from collector.store.lease import Lease, LeaseKeeper
 from lineage.replay import delivery
 from lineage.replay import state as sm
 from lineage.replay.repo import Row
@@ -44,9 +48,16 @@ class Worker:
         self.client = httpx.Client(timeout=self.settings.replay_timeout_s, transport=transport)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._keeper: LeaseKeeper | None = None
+
+    def guard(self, lease: Lease) -> None:
+        """Deliver only while holding ``lease`` (call before :meth:`start`)."""
+        self._keeper = LeaseKeeper(lease)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        if self._keeper is not None:
+            self._keeper.start()
         self._thread = threading.Thread(target=self._loop, name="replay-worker", daemon=True)
         self._thread.start()
 
@@ -55,10 +66,14 @@ class Worker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._keeper is not None:
+            self._keeper.release()
         self.client.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self._keeper is not None and not self._keeper.wait(self.settings.replay_poll_s):
+                continue  # another process delivers
             try:
                 self.run_once()
             except StoreError as exc:  # the store is away: try again next round, nothing is lost
