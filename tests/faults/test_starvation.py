@@ -7,7 +7,9 @@ import socket
 import threading
 import time
 import zlib
+from collections.abc import Iterator
 
+import grpc
 import httpx
 import pytest
 
@@ -17,6 +19,7 @@ from tests.conftest import start_collector
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 PB = {"content-type": "application/x-protobuf"}
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def _connect(port: int) -> socket.socket:
@@ -200,4 +203,32 @@ def test_compressed_bodies_are_charged_their_real_decoded_size(store: Store, enc
         assert decoding.peak >= len(text) * 12  # JSON's per-byte decoding cost, never less
         assert decoding.used == 0
     finally:
+        running.stop()
+
+
+def test_slow_grpc_messages_are_cancelled_at_the_body_deadline(store: Store) -> None:
+    # 8 exports in progress at most: the pool has 32 threads, every one held by a slow call.
+    running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=2)
+    release = threading.Event()
+
+    def trickle() -> Iterator[bytes]:
+        release.wait(30)  # the message never comes while the test runs
+        yield hop_request(1, seed=99).SerializeToString()
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+    try:
+        slow = [channel.stream_unary(EXPORT).future(trickle(), timeout=30) for _ in range(32)]
+        time.sleep(0.5)  # every slow call holds a server thread
+        started = time.perf_counter()
+        body = hop_request(20, seed=9).SerializeToString()
+        channel.unary_unary(EXPORT)(body, timeout=10)
+        assert time.perf_counter() - started < 2 + 2.5  # the deadline freed the threads
+        assert store.query("SELECT count() FROM otel_traces") == [(20,)]
+        codes = {call.exception().code() for call in slow}  # type: ignore[union-attr]
+        assert codes == {grpc.StatusCode.CANCELLED}
+        metrics = httpx.get(f"http://127.0.0.1:{running.http_port}/metrics").text
+        assert 'ledgerline_export_requests_total{outcome="body_timeout",transport="grpc"} 32.0' in metrics
+    finally:
+        release.set()
+        channel.close()
         running.stop()
