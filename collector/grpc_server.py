@@ -15,11 +15,11 @@ grpcio's synchronous server reads a request message on a worker thread, with no 
 of its own: a client trickling its message would hold that thread for as long as it
 likes. So Export is registered as stream-unary (the same bytes on the wire; unary clients
 cannot tell), which lets it read the message itself, and a call whose message has not
-arrived within ``body_timeout_s`` is cancelled by :class:`Deadlines`. The pool has room
-for ``3 × limit`` such readers besides the exports; beyond that, calls queue unread until
-a reader is cancelled. A slow gRPC client therefore holds a thread for ``body_timeout_s``
-at most, but enough of them at once can still delay gRPC ingest (never HTTP's) for that
-long: the honest limit of a thread-per-call server (README, "Limits").
+arrived within ``body_timeout_s`` is cancelled by :class:`Deadlines`. The pool has
+``4 × limit`` threads; calls beyond it queue unread until a thread is free. A slow gRPC
+client therefore holds a thread for ``body_timeout_s`` at most, but ``4 × limit`` of them
+at once still delay gRPC ingest (never HTTP's) for that long: the honest limit of a
+thread-per-call server (README, "No client can stall the others").
 """
 
 from __future__ import annotations
