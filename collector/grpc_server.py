@@ -89,11 +89,15 @@ def answer(context: grpc.ServicerContext, outcome: Outcome) -> ExportTraceServic
 
 
 class Deadlines:
-    """One thread that runs callbacks at their deadlines unless disarmed first (no thread per call)."""
+    """One thread that runs callbacks at their deadlines unless disarmed first (no thread per call).
+
+    A disarmed deadline drops its callback at once (and with it the call's context); only
+    its (time, id) pair waits in the heap until it is due.
+    """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[float, int, Callable[[], None]]] = []
-        self._armed: set[int] = set()
+        self._heap: list[tuple[float, int]] = []
+        self._armed: dict[int, Callable[[], None]] = {}
         self._seq = itertools.count()
         self._cond = threading.Condition()
         threading.Thread(target=self._run, name="ledgerline-grpc-deadlines", daemon=True).start()
@@ -102,25 +106,26 @@ class Deadlines:
         """Run ``callback`` in ``timeout_s`` unless :meth:`disarm` is called with the returned id."""
         seq = next(self._seq)
         with self._cond:
-            self._armed.add(seq)
-            heapq.heappush(self._heap, (time.monotonic() + timeout_s, seq, callback))
-            self._cond.notify()
+            self._armed[seq] = callback
+            heapq.heappush(self._heap, (time.monotonic() + timeout_s, seq))
+            if self._heap[0][1] == seq:  # the earliest now: the thread must wake sooner
+                self._cond.notify()
         return seq
 
     def disarm(self, seq: int) -> None:
         """Forget a deadline (it may have fired already)."""
         with self._cond:
-            self._armed.discard(seq)
+            self._armed.pop(seq, None)
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 while not self._heap or self._heap[0][0] > time.monotonic():
                     self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
-                _, seq, callback = heapq.heappop(self._heap)
-                if seq not in self._armed:
-                    continue
-                self._armed.discard(seq)
+                _, seq = heapq.heappop(self._heap)
+                callback = self._armed.pop(seq, None)
+            if callback is None:
+                continue
             try:
                 callback()
             except Exception:  # a call that ended meanwhile: nothing to cancel
