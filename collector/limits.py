@@ -33,15 +33,20 @@ class ByteBudget:
         self.capacity = capacity
         self.used = 0
         self.peak = 0  # the most ever held at once (tests read it)
+        self.overdrawn_by: object | None = None  # the one share that may go past capacity
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def cost(self, n: int) -> int:
         """``n`` capped at the capacity, so one large request can always run alone."""
         return max(0, min(n, self.capacity))
 
+    def fits(self, n: int) -> bool:
+        """True when ``n`` bytes could be taken now without overtaking a waiter."""
+        return not self._waiters and self.used + n <= self.capacity
+
     async def acquire(self, n: int) -> None:
         """Wait until ``n`` bytes (already capped) are free, then take them."""
-        if not self._waiters and self.used + n <= self.capacity:
+        if self.fits(n):
             self.used += n
             self.peak = max(self.peak, self.used)
             return
@@ -54,9 +59,30 @@ class ByteBudget:
             if waiter.done() and not waiter.cancelled():
                 self.release(n)  # granted just as we gave up
             else:
-                self._waiters.remove(entry)
+                if entry in self._waiters:  # _wake may have dropped it, cancelled, already
+                    self._waiters.remove(entry)
                 self._wake()
             raise
+
+    def overdraw(self, n: int, by: object) -> bool:
+        """Take ``n`` bytes now, past the capacity if need be, when ``by`` may overdraw.
+
+        One share at a time may (the first that would otherwise wait, until it lets go with
+        :meth:`settle`): shares grown as bytes arrive could otherwise fill the budget
+        together and wait on each other until their deadline. Memory stays within twice
+        the capacity.
+        """
+        if self.overdrawn_by not in (None, by):
+            return False
+        self.overdrawn_by = by
+        self.used += n
+        self.peak = max(self.peak, self.used)
+        return True
+
+    def settle(self, by: object) -> None:
+        """``by`` no longer overdraws (its bytes stay held until released)."""
+        if self.overdrawn_by is by:
+            self.overdrawn_by = None
 
     def release(self, n: int) -> None:
         """Give ``n`` bytes back and wake whoever now fits."""
@@ -89,12 +115,19 @@ class Share:
         self.budget = budget
         self.held = 0
 
-    async def grow_to(self, n: int) -> None:
-        """Hold ``cost(n)`` bytes in all, waiting for the difference."""
-        more = self.budget.cost(n) - self.held
-        if more > 0:
-            await self.budget.acquire(more)
-            self.held += more
+    async def grow_to(self, n: int, *, may_overdraw: bool = False) -> None:
+        """Hold ``cost(n)`` bytes in all, waiting for the difference (see ByteBudget.overdraw)."""
+        budget = self.budget
+        more = budget.cost(n) - self.held
+        if more <= 0:
+            return
+        if budget.fits(more) or not may_overdraw or not budget.overdraw(more, self):
+            await budget.acquire(more)
+        self.held += more
+
+    def settle(self) -> None:
+        """Done growing: give up the right to overdraw, if held."""
+        self.budget.settle(self)
 
     def shrink_to(self, n: int) -> None:
         """Hold only ``cost(n)`` bytes (no-op when holding less)."""
@@ -105,6 +138,7 @@ class Share:
 
     def release(self) -> None:
         """Give everything back; safe to call again."""
+        self.settle()
         held, self.held = self.held, 0
         if held:
             self.budget.release(held)
@@ -114,7 +148,8 @@ async def read_body(request: Request, limit: int, budget: ByteBudget, timeout_s:
     """The whole body and the budget share it holds (release it when done with the bytes).
 
     The share grows as bytes arrive, never ahead of them: a declared ``Content-Length``
-    reserves nothing, so slow senders hold only what they actually sent. Raises
+    reserves nothing, so slow senders hold only what they actually sent (and one body at a
+    time may overdraw the budget, so bodies arriving together always finish). Raises
     PayloadTooLarge over ``limit``, BodyTimeout when the body is not complete within
     ``timeout_s`` and Busy when the reading budget stays full that long.
     """
@@ -131,7 +166,7 @@ async def read_body(request: Request, limit: int, budget: ByteBudget, timeout_s:
                 if len(chunks) > limit:
                     raise PayloadTooLarge(f"body is over the {limit}-byte limit")
                 waiting = True
-                await share.grow_to(len(chunks))
+                await share.grow_to(len(chunks), may_overdraw=True)
                 waiting = False
     except TimeoutError:
         share.release()
@@ -141,6 +176,7 @@ async def read_body(request: Request, limit: int, budget: ByteBudget, timeout_s:
     except BaseException:
         share.release()
         raise
+    share.settle()
     return bytes(chunks), share
 
 
