@@ -85,19 +85,23 @@ async def _inflate(body: bytes, encoding: str | None, limit: int, share: Share, 
 
     Compressed headers (gzip's ISIZE, a member count) say nothing trustworthy about the
     output, so decompression holds the most it can produce (deflate expands at most
-    :data:`_MAX_INFLATE_RATIO` times, and never past ``limit``) and the share then shrinks
-    to the real size: the charge is never below what the body decodes to.
+    :data:`_MAX_INFLATE_RATIO` times, and never past ``limit``), then the share is set to the
+    real size times ``per_byte``: the charge is never below what the body decodes to. That
+    last step grows a share already held, so it may overdraw (ByteBudget.overdraw) rather
+    than wait on others doing the same.
     """
     if (encoding or "").strip().lower() in ("", "identity"):
         await share.grow_to(len(body) * per_byte)
         return body
     bound = min(limit, len(body) * _MAX_INFLATE_RATIO)
-    await share.grow_to(bound * per_byte)
+    await share.grow_to(bound)  # the output, while inflating
     if bound > _INLINE_DECODE_BYTES:
         raw = await run_in_threadpool(otlp.decompress, body, encoding, limit)
     else:
         raw = otlp.decompress(body, encoding, limit)
-    share.shrink_to(len(raw) * per_byte)
+    share.shrink_to(len(raw))
+    await share.grow_to(len(raw) * per_byte, may_overdraw=True)
+    share.settle()
     return raw
 
 

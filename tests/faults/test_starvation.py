@@ -261,3 +261,29 @@ def test_large_bodies_over_the_receiving_budget_all_get_through(store: Store) ->
         assert running.app.state.budgets["receiving"].used == 0
     finally:
         running.stop()
+
+
+def test_compressed_bodies_together_over_the_decoding_budget_all_get_through(store: Store) -> None:
+    # Each holds its inflate bound, then grows to 12x its real size: they cannot wait on each other.
+    running = start_collector(store, max_decoding_bytes=8 * 1024 * 1024)
+    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    bodies = [json_body(0.5, seed=200 + i) for i in range(8)]
+    answers: list[int] = []
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body: bytes) -> None:
+        barrier.wait()
+        answers.append(httpx.post(url, content=gzip.compress(body), headers=headers, timeout=30).status_code)
+
+    senders = [threading.Thread(target=send, args=(text,)) for text, _ in bodies]
+    try:
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(30)
+        assert answers == [200] * 8
+        assert store.query("SELECT count() FROM otel_traces") == [(sum(n for _, n in bodies),)]
+        assert running.app.state.budgets["decoding"].used == 0
+    finally:
+        running.stop()
