@@ -39,6 +39,9 @@ class CollectorSettings(StoreSettings):
     max_concurrent_requests: int = Field(
         256, gt=0, description="Export requests in progress before 503 (idle connections do not count)."
     )
+    max_concurrent_grpc: int = Field(
+        16, gt=0, description="OTLP/gRPC exports in progress before RESOURCE_EXHAUSTED with RetryInfo."
+    )
     max_receiving_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Bytes of HTTP bodies being received at once; others wait unread."
     )
@@ -48,7 +51,9 @@ class CollectorSettings(StoreSettings):
         description="Estimated memory of bodies being decoded at once (JSON counts several times its size).",
     )
     header_timeout_s: float = Field(10.0, gt=0, description="Time for a connection to send a request head.")
-    body_timeout_s: float = Field(30.0, gt=0, description="Time for a request body to arrive before 408.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Time for a request body (gRPC: message) to arrive before 408 (gRPC: cancelled)."
+    )
     redact: str | None = Field(None, description="Attribute redaction rules at ingest: a path or inline YAML.")
     redact_key: SecretStr | None = Field(None, description="HMAC-SHA-256 key of the 'hash' redaction action.")
 
