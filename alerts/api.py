@@ -6,12 +6,12 @@ A StoreError is left to the lineage app's handler: 503 with ``Retry-After``, lik
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import Field
 
 from alerts.model import Alert, State
+from alerts.models import AlertOut, AlertsOut, AlertStatus, RuleHealthOut, SilenceCreated, SilenceDeleted, SilenceOut
 from alerts.notify import ZERO_TIME, iso
 from alerts.service import AlertService, now_ms
 from alerts.silences import Silence
@@ -29,54 +29,54 @@ class SilenceIn(Silence):
     createdBy: str = Field("", description="Ignored: the authenticated subject is recorded.")  # noqa: N815
 
 
-def _alert(alert: Alert, silenced_by: list[str]) -> dict[str, Any]:
-    return {
-        "labels": alert.labels,
-        "annotations": alert.annotations,
-        "fingerprint": alert.fingerprint,
-        "state": alert.state.value,
-        "value": alert.value,
-        "activeAt": iso(alert.active_at) if alert.active_at else None,
-        "startsAt": iso(alert.fired_at) if alert.fired_at else None,
-        "endsAt": iso(alert.resolved_at) if alert.state == State.RESOLVED else ZERO_TIME,
-        "status": {"state": "suppressed" if silenced_by else "active", "silencedBy": silenced_by},
-    }
+def _alert(alert: Alert, silenced_by: list[str]) -> AlertOut:
+    return AlertOut(
+        labels=alert.labels,
+        annotations=alert.annotations,
+        fingerprint=alert.fingerprint,
+        state=alert.state.value,
+        value=alert.value,
+        activeAt=iso(alert.active_at) if alert.active_at else None,
+        startsAt=iso(alert.fired_at) if alert.fired_at else None,
+        endsAt=iso(alert.resolved_at) if alert.state == State.RESOLVED else ZERO_TIME,
+        status=AlertStatus(state="suppressed" if silenced_by else "active", silencedBy=silenced_by),
+    )
 
 
-def _silence(silence: Silence, at: int) -> dict[str, Any]:
-    return silence.model_dump(mode="json") | {"status": {"state": silence.state(at)}}
+def _silence(silence: Silence, at: int) -> SilenceOut:
+    return SilenceOut.model_validate(silence.model_dump() | {"status": {"state": silence.state(at)}})
 
 
 def create_router(service: AlertService) -> APIRouter:
     """Routes ``/api/v1/alerts`` and ``/api/v1/silences`` over ``service``."""
     router = APIRouter(tags=["alerts"])
 
-    @router.get("/api/v1/alerts")
-    def list_alerts(scope: CurrentScope, state: str = "") -> dict[str, Any]:
+    @router.get("/api/v1/alerts", response_model=AlertsOut)
+    def list_alerts(scope: CurrentScope, state: str = "") -> AlertsOut:
         """Alerts held now (pending, firing, recently resolved) and the health of each rule; a
         scoped caller sees only alerts with an example in its scope (alerts/scoped.py)."""
         held = service.alerts(scope)
         alerts = [_alert(a, s) for a, s in held if not state or a.state.value == state]
-        alerts.sort(key=lambda a: (a["labels"].get("alertname", ""), a["fingerprint"]))
+        alerts.sort(key=lambda a: (a.labels.get("alertname", ""), a.fingerprint))
         rules = [
-            {
-                "name": name,
-                "health": h.health,
-                "lastError": h.last_error,
-                "lastEvaluation": iso(h.last_eval_at) if h.last_eval_at else None,
-            }
+            RuleHealthOut(
+                name=name,
+                health=h.health,
+                lastError=h.last_error,
+                lastEvaluation=iso(h.last_eval_at) if h.last_eval_at else None,
+            )
             for name, h in sorted(service.evaluator.health.items())
         ]
-        return {"alerts": alerts, "rules": rules}
+        return AlertsOut(alerts=alerts, rules=rules)
 
-    @router.get("/api/v1/silences")
-    def list_silences() -> list[dict[str, Any]]:
+    @router.get("/api/v1/silences", response_model=list[SilenceOut])
+    def list_silences() -> list[SilenceOut]:
         """Every silence not deleted, with its state (pending, active, expired)."""
         at = now_ms()
         return [_silence(s, at) for s in service.silences()]
 
-    @router.post("/api/v1/silences", status_code=201)
-    def create_silence(body: SilenceIn, principal: CurrentPrincipal, request: Request) -> dict[str, str]:
+    @router.post("/api/v1/silences", status_code=201, response_model=SilenceCreated)
+    def create_silence(body: SilenceIn, principal: CurrentPrincipal, request: Request) -> SilenceCreated:
         """Create a silence (Alertmanager schema: matchers, startsAt, endsAt, comment).
 
         The server assigns the id and records the caller as ``createdBy``; to change a
@@ -87,13 +87,13 @@ def create_router(service: AlertService) -> APIRouter:
         fields = body.model_dump(exclude={"id", "createdBy"})
         silence = Silence.model_validate(fields | {"id": str(uuid.uuid4()), "createdBy": principal.subject})
         set_audit_target(request, silence.id)
-        return {"silenceID": service.add_silence(silence).id}
+        return SilenceCreated(silenceID=service.add_silence(silence).id)
 
-    @router.delete("/api/v1/silences/{silence_id}")
-    def delete_silence(silence_id: str) -> dict[str, str]:
+    @router.delete("/api/v1/silences/{silence_id}", response_model=SilenceDeleted)
+    def delete_silence(silence_id: str) -> SilenceDeleted:
         """Remove (expire) a silence; the access log records who did it."""
         if not service.delete_silence(silence_id):
             raise HTTPException(404, f"no silence {silence_id}")
-        return {"deleted": silence_id}
+        return SilenceDeleted(deleted=silence_id)
 
     return router
