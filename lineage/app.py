@@ -132,6 +132,9 @@ def create_app(
     auth.install(app, auth_settings or AuthSettings(), store)
     _health(app, store)
     _routes(app)
+    from lineage.insights.api import create_router  # imports this module's dependencies
+
+    app.include_router(create_router())
     return app
 
 

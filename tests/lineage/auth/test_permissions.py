@@ -67,6 +67,13 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/api/v1/metrics/throughput"): lambda c, h: ("/api/v1/metrics/throughput", None),
     ("GET", "/api/v1/metrics/exception-backlog"): lambda c, h: ("/api/v1/metrics/exception-backlog", None),
     ("GET", "/api/v1/sla/breaches"): lambda c, h: ("/api/v1/sla/breaches", None),
+    ("GET", "/api/v1/flows"): lambda c, h: ("/api/v1/flows", None),
+    ("GET", "/api/v1/systems"): lambda c, h: ("/api/v1/systems", None),
+    ("GET", "/api/v1/metrics/posting-latency/histogram"): lambda c, h: (
+        "/api/v1/metrics/posting-latency/histogram",
+        None,
+    ),
+    ("GET", "/api/v1/at-risk"): lambda c, h: ("/api/v1/at-risk", None),
     ("GET", "/api/v1/alerts"): lambda c, h: ("/api/v1/alerts", None),
     ("GET", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", None),
     ("POST", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", SILENCE),
