@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
-import os
+import functools
 import sys
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
 
-from dashboard.api import ApiClient, api_url_from_env, credential
+from dashboard.api import ApiClient, ApiError, credential
+from dashboard.settings import DashboardSettings
 
-TTL_S = 20
+
+@functools.cache
+def settings() -> DashboardSettings:
+    """The dashboard's settings, read once per process."""
+    return DashboardSettings()
+
+
+TTL_S = settings().dashboard_cache_ttl_s
 
 
 # Keyed by credential: every cached answer below belongs to one caller and is never
@@ -22,7 +31,7 @@ def _client(base_url: str, token: str) -> ApiClient:
 
 def token() -> str:
     """The credential of this page view (forwarded person's token or the service token)."""
-    return credential(os.environ, dict(st.context.headers))
+    return credential(settings(), dict(st.context.headers))
 
 
 def api_url(argv: list[str] | None = None) -> str:
@@ -33,7 +42,7 @@ def api_url(argv: list[str] | None = None) -> str:
             return args[i + 1]
         if arg.startswith("--api-url="):
             return arg.partition("=")[2]
-    return api_url_from_env()
+    return settings().api_url
 
 
 def client() -> ApiClient:
@@ -49,6 +58,7 @@ def fetch(method: str, **params: Any) -> dict[str, Any]:
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def _fetch(credential: str, method: str, **params: Any) -> dict[str, Any]:
     result: dict[str, Any] = getattr(_client(api_url(), credential), method)(**params)
+    result.setdefault("_fetched_at", datetime.now(UTC).isoformat())
     return result
 
 
@@ -71,6 +81,39 @@ def group_values(group_by: str) -> list[str]:
 def _group_values(credential: str, group_by: str) -> list[str]:
     doc = _client(api_url(), credential).posting_latency(since="7d", bucket="1d", group_by=group_by)
     return sorted({b["group"] for b in doc["buckets"] if b["group"]})
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _flows(credential: str) -> list[dict[str, Any]]:
+    flows: list[dict[str, Any]] = _client(api_url(), credential).flows()["flows"]
+    return flows
+
+
+def flows() -> list[dict[str, Any]]:
+    """The API's flows (default first), cached for five minutes."""
+    return _flows(token())
+
+
+def flow_names() -> list[str]:
+    """Names of the API's flows; empty when the API cannot say."""
+    try:
+        return [f["name"] for f in flows()]
+    except ApiError:
+        return []
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _systems(credential: str) -> list[str]:
+    doc = _client(api_url(), credential).systems(since="30d")
+    return [s["system"] for s in doc["systems"]]
+
+
+def systems() -> list[str]:
+    """Systems the caller's scope has seen in 30 days plus those the flows file names."""
+    try:
+        return _systems(token())
+    except ApiError:
+        return []
 
 
 def whoami() -> dict[str, Any]:
