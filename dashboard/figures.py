@@ -129,24 +129,36 @@ def latency_histogram(hist: Row, sla_ms: int | None) -> go.Figure:
             hovertemplate="%{customdata[0]} – %{customdata[1]}<br>%{y} postings<extra></extra>",
         )
     )
-    fig.update_xaxes(type="log", tickvals=_TICKS, ticktext=[format_ms(t) for t in _TICKS])
+    fig.update_xaxes(type="log", tickvals=list(_TICKS), ticktext=list(_TICKS.values()))
+    top = max(b["count"] for b in shown)
     lines = [(hist["p50_ms"], "p50", "#2e7d32"), (hist["p95_ms"], "p95", "#ef6c00"), (hist["p99_ms"], "p99", "#6a1b9a")]
     if sla_ms:
         lines.append((sla_ms, "SLA", "#c62828"))
-    for i, (ms, name, color) in enumerate(lines):
+    for ms, name, color in lines:
         if ms:
-            fig.add_vline(
-                x=max(ms, 1),
-                line_dash="dash",
-                line_color=color,
-                annotation_text=f"{name} {format_ms(ms)}",
-                annotation_position="top right" if i % 2 else "top left",
-                annotation_y=1 - 0.08 * i,
+            fig.add_trace(
+                go.Scatter(
+                    x=[max(ms, 1), max(ms, 1)],
+                    y=[0, top * 1.05],
+                    mode="lines",
+                    line={"dash": "dash", "color": color, "width": 2},
+                    name=f"{name} {format_ms(ms)}",
+                    hoverinfo="name",
+                )
             )
     return fig
 
 
-_TICKS = [1000, 10_000, 60_000, 600_000, 3_600_000, 4 * 3_600_000, 86_400_000, 7 * 86_400_000]
+_TICKS = {
+    1000: "1 s",
+    10_000: "10 s",
+    60_000: "1 min",
+    600_000: "10 min",
+    3_600_000: "1 h",
+    4 * 3_600_000: "4 h",
+    86_400_000: "1 d",
+    7 * 86_400_000: "7 d",
+}
 
 
 def _mid(b: Row) -> float:

@@ -29,6 +29,7 @@ class Kpi:
     trend: list[float] = field(default_factory=list)
     help: str = ""
     inverse: bool = True  # a rise is bad
+    note: str = ""  # one short line under the figure: what exactly it counts
 
 
 def complete(buckets: Sequence[Row], width: timedelta, now: datetime) -> list[Row]:
@@ -43,7 +44,7 @@ def latency_p95(buckets: Sequence[Row], width: timedelta, now: datetime) -> Kpi:
     """
     rows = [b for b in complete(buckets, width, now) if b["count"]]
     trend = [round(b["p95_ms"] / 60_000, 2) for b in rows]
-    label = "Posting p95, last complete bucket"
+    label = "Posting p95"
     if not rows:
         return Kpi(label, "—", None, [], "No postings in a complete bucket of this time range.")
     last = rows[-1]
@@ -57,6 +58,7 @@ def latency_p95(buckets: Sequence[Row], width: timedelta, now: datetime) -> Kpi:
         f"p95 of invoice issued → ledger posted over the {last['count']} postings of "
         f"{start:%Y-%m-%d %H:%M}–{start + width:%H:%M} UTC (the bucket still filling is left out); "
         "change against the bucket before; trend in minutes.",
+        note=f"last complete bucket, {start:%H:%M}–{start + width:%H:%M} UTC",
     )
 
 
@@ -93,10 +95,11 @@ def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
     return Kpi(
         "SLA breaches today",
         str(n_today),
-        f"{n_today - n_yesterday:+d} vs yesterday by {now:%H:%M}",
+        f"{n_today - n_yesterday:+d}",
         trend,
         f"Stage and end-to-end SLA breaches due 00:00–{now:%H:%M} UTC today, against yesterday's "
         f"00:00–{now:%H:%M}; trend per hour over 24 h.",
+        note=f"00:00–{now:%H:%M} UTC; yesterday by {now:%H:%M}: {n_yesterday}",
     )
 
 
@@ -156,7 +159,7 @@ def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
         cell[0] += b["p95_ms"] * b["count"]
         cell[1] += b["count"]
     rows: list[Row] = [
-        {"group": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
+        {"region": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
         for g, (s, n) in acc.items()
         if n
     ]

@@ -34,6 +34,8 @@ def kpi(column: Any, item: Kpi, link: str = "") -> None:
         chart_data=item.trend or None,
         chart_type="area",
     )
+    if item.note:
+        column.caption(item.note)
     if link:
         column.markdown(f"[list ↗]({link})")
 
@@ -50,16 +52,26 @@ def when(text: str | None) -> str:
     return f"{parse_time(text).astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
 def readable(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for display: ISO timestamps shortened, None shown as an em dash."""
+    """Rows for display: ISO timestamps shortened, None shown as an em dash (a numeric column
+    with gaps becomes text, so no cell ever reads "None")."""
+    gappy = {k for row in rows for k, v in row.items() if v is None}
     out = []
     for row in rows:
-        clean = {}
+        clean: dict[str, Any] = {}
         for k, v in row.items():
             if v is None:
                 clean[k] = "—"
             elif isinstance(v, str) and _ISO.match(v):
                 clean[k] = when(v)
+            elif k in gappy and not isinstance(v, str):
+                clean[k] = _text(v)
             else:
                 clean[k] = v
         out.append(clean)

@@ -62,8 +62,9 @@ def render(f: Filters) -> None:
     )
     if doc["truncated"]:
         st.warning("The list was cut at 2,000 rows; narrow the time range or filters for the rest.")
-    for t in (t for t in doc["totals"] if t["kind"] == kind):
-        st.metric(f"{t['currency'] or 'no currency'}", f"{t['amount']:,.2f}", f"{t['count']} items", delta_color="off")
+    mine = [t for t in doc["totals"] if t["kind"] == kind]
+    for column, t in zip(st.columns(max(len(mine), 1)), mine, strict=False):
+        column.metric(f"{t['currency'] or 'no amount'} ({t['count']} items)", f"{t['amount']:,.2f}", border=True)
     table(rows(doc["items"]), "drill_table", "Nothing in this list.", lineage=LINK)
     left, right = st.columns(2)
     with left:

@@ -54,12 +54,14 @@ def history(picked: list[dict[str, Any]]) -> None:
         except ApiError as exc:
             st.error(str(exc))
             continue
-        st.markdown(f"**Audit trail of {row['id']}** ({row['entity']}, {doc['state']})")
-        trail = [
-            {"at": when(h["at"]), "action": h["action"], "actor": h["actor"], "note": h["note"] or "—"}
-            for h in doc.get("history") or []
+        trail = doc.get("history") or []
+        lines = [
+            f"- {when(h['at'])} UTC · **{h['action']}** by {h['actor']}: {h['note'] or '(no note)'}" for h in trail
         ]
-        table(trail, f"trail_{row['id']}", "No acknowledgement or resolution recorded yet.")
+        st.markdown(
+            f"**Audit trail of {row['id']}** ({row['entity']}, now {doc['state']})\n\n"
+            + ("\n".join(lines) if lines else "No acknowledgement, resolution or replay recorded yet.")
+        )
     if len(picked) > 5:
         st.caption(f"Audit trails of the first 5 of {len(picked)} picked exceptions shown.")
 
@@ -117,7 +119,7 @@ def render(f: Filters) -> None:
         "No exceptions in this state.",
         select=True,
         lineage=LINK,
-        age_h=st.column_config.NumberColumn("age (h)", format="%.2f"),
+        age_h=None,  # the readable age is shown; the rows come oldest first
     )
     picked = [rows[i] for i in picked_at if i < len(rows)]
     history(picked)

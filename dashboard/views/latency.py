@@ -76,4 +76,4 @@ def render(f: Filters) -> None:
         if narrow and narrow[0] != group_by:
             st.caption(f"Heatmap by {label} is not filtered by {narrow[0].replace('_', ' ')}.")
         chart(figures.latency_heatmap(heat, label), "latency_heat")
-    freshness()
+    freshness(hist)

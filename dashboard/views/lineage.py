@@ -14,7 +14,7 @@ from dashboard import data, kpis, timeline
 from dashboard.api import ApiError
 from dashboard.figures import STATUS_COLORS
 from dashboard.state import Filters
-from dashboard.views.common import chart, table
+from dashboard.views.common import chart, freshness, table, when
 from dashboard.views.replays import replay_form, replay_rows
 
 PAGE_ROWS = 50
@@ -107,8 +107,8 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
     cid = doc["correlation_id"]
     st.subheader(f"Transaction {cid}")
     st.caption(
-        f"flow {doc['flow']} · started {doc['started_at']} · completed {doc['completed_at'] or '—'} · "
-        f"last activity {doc['last_activity_at']}".replace("T", " ")
+        f"flow {doc['flow']} · started {when(doc['started_at'])} · completed {when(doc['completed_at'])} · "
+        f"last activity {when(doc['last_activity_at'])} (UTC)"
     )
     verdict = "BREACHED" if doc["sla"]["breached"] else "ok"
     st.markdown(" &nbsp; ".join([_badge("Status", doc["status"]), _badge("SLA", verdict)]), unsafe_allow_html=True)
@@ -139,7 +139,7 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
         st.markdown("**Amount findings**")
         table(doc["amount_mismatches"], f"amt_{index}", "No amount mismatches.")
         st.markdown("**Exceptions**")
-        table(kpis.exception_rows(doc["exceptions"]), f"exc_{index}", "No exceptions.")
+        table(kpis.exception_rows(doc["exceptions"]), f"exc_{index}", "No exceptions.", lineage=None, age_h=None)
         _act(doc, index)
         st.markdown("**Replays**")
         table(replay_rows(doc.get("replays", [])), f"replays_{index}", "No replays.")
@@ -192,3 +192,4 @@ def render(f: Filters) -> None:
         st.caption(f"{len(docs)} transactions touched {query}.")
     for index, doc in enumerate(docs):
         _transaction(doc, index)
+    freshness()

@@ -90,4 +90,5 @@ class AtRisk(BaseModel):
     by_system: list[RiskTotal]
     by_region: list[RiskTotal]
     as_of: str
-    truncated: bool
+    truncated: bool = Field(description="More items than ``limit``, or the parts hit the store's row limit.")
+    totals_truncated: bool = Field(description="The totals miss items: the parts hit the store's row limit.")

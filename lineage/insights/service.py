@@ -138,7 +138,9 @@ def at_risk(
     now = to_ms(utcnow())
     items: list[dict[str, Any]] = []
     truncated = False
-    exc = svc.exceptions(scope, window, "open", "", system)
+    # the parts are read up to the store's row limit; ``limit`` cuts the list only, never the totals
+    full = Window(window.since_ms, window.until_ms, svc.settings.query_max_rows)
+    exc = svc.exceptions(scope, full, "open", "", system)
     truncated |= bool(exc["truncated"])
     opened = [e for e in exc["exceptions"] if not region or e["region"] == region]
     amounts = _entity_amounts(svc, scope, sorted({(e["entity_type"], e["entity_id"]) for e in opened}))
@@ -158,7 +160,7 @@ def at_risk(
                 "exception_id": e["id"],
             }
         )
-    txns = svc.transactions(scope, window, "", flow, system, region)
+    txns = svc.transactions(scope, full, "", flow, system, region)
     truncated |= bool(txns["truncated"])
     risky = [t for t in txns["transactions"] if t["status"] in ("stuck", "failed") or t["sla_breached"]]
     facts = _transaction_amounts(svc, scope, [t["correlation_id"] for t in risky])
@@ -192,6 +194,7 @@ def at_risk(
         "by_region": _totals(items, "region"),
         "as_of": iso(now),
         "truncated": truncated or len(listed) > window.limit,
+        "totals_truncated": truncated,
     }
 
 

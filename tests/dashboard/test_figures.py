@@ -95,8 +95,8 @@ def test_histogram_draws_every_bin_with_postings_and_the_tail_lines() -> None:
     bars = fig.data[0]
     assert sum(bars.y) == 501 and 1 in list(bars.y)  # the single slow posting keeps its bar
     assert fig.layout.xaxis.type == "log"
-    names = [a.text.split()[0] for a in fig.layout.annotations]
-    assert names == ["p50", "p95", "p99", "SLA"]
+    names = [t.name for t in fig.data[1:]]
+    assert names == ["p50 20m 00s", "p95 2h 00m", "p99 10h 00m", "SLA 4h 00m"]
     assert figures.latency_histogram(_hist({}), None).layout.annotations[0].text.startswith("No ")
 
 
@@ -190,7 +190,12 @@ def test_kpis_from_api_documents() -> None:
     # yesterday's 20:00 breach is later in the day than now: it is not compared (like with like)
     due = ["2026-11-24T01:00:00Z", "2026-11-24T11:00:00Z", "2026-11-23T20:00:00Z", "2026-11-23T09:00:00Z"]
     today = kpis.breaches_today([{"due_at": d} for d in due], now)
-    assert today.value == "2" and today.delta == "+1 vs yesterday by 12:00" and sum(today.trend) == 3
+    assert (
+        today.value == "2"
+        and today.delta == "+1"
+        and today.note.endswith("yesterday by 12:00: 1")
+        and sum(today.trend) == 3
+    )
     tput = kpis.throughput(
         [
             {"bucket": "a", "stage": "ledger", "completed": 4},
@@ -224,7 +229,7 @@ def test_worst_and_tables() -> None:
     assert [r["id"] for r in rows] == ["2", "1", "0"]
     assert rows[0]["lineage"] == "?page=lineage&correlation_id=c2"
     assert list(rows[0])[:2] == ["lineage", "state"]  # never cut off at the right
-    assert kpis.worst_latency([_lat(1, 10, "a"), _lat(1, 20, "b")])[0]["group"] == "b"
+    assert kpis.worst_latency([_lat(1, 10, "a"), _lat(1, 20, "b")])[0]["region"] == "b"
 
 
 def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:

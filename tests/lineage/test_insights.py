@@ -110,3 +110,5 @@ def test_at_risk_filters_apply_to_every_part(stack: Stack) -> None:
     assert by_region["items"] and {i["region"] for i in by_region["items"]} == {region}
     limited = _get(stack, "/api/v1/at-risk", since="7d", limit=1)
     assert len(limited["items"]) == 1 and limited["truncated"] is True
+    # the limit cuts the list, never the totals
+    assert limited["totals"] == everything["totals"] and limited["totals_truncated"] is False
