@@ -110,7 +110,7 @@ class ApiClient:
             data: Json = response.json()
         except ValueError:
             raise ApiError(f"The lineage API at {self.base_url} sent something that is not JSON.") from None
-        return data
+        return data  # a list for the few routes that answer one (silences)
 
     def get(self, path: str, **params: object) -> Json:
         """GET ``path`` with the non-empty ``params``."""
@@ -197,6 +197,15 @@ class ApiClient:
     def exception(self, exception_id: str) -> Json:
         """One exception with its audit trail."""
         return self.get(f"/api/v1/exceptions/{quote(exception_id, safe='')}")
+
+    def alerts(self, **params: object) -> Json:
+        """Alerts held now (pending, firing, recently resolved) and rule health: state."""
+        return self.get("/api/v1/alerts", **params)
+
+    def silences(self) -> Json:
+        """Silences not deleted, with their state (as ``{"silences": [...]}``)."""
+        answer = self._request("GET", "/api/v1/silences")
+        return {"silences": answer} if isinstance(answer, list) else answer
 
     def breaches(self, **params: object) -> Json:
         """SLA breaches: since, until, flow, stage, limit."""

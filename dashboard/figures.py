@@ -30,7 +30,13 @@ STATUS_COLORS = {
     "breached": "#c62828",
     "dead_letter": "#6a1b9a",
     "DEAD-LETTERED": "#6a1b9a",
+    "DEAD-LETTERED · BREACHED": "#6a1b9a",
     "FAILED": "#c62828",
+    "FAILED · BREACHED": "#c62828",
+    "firing": "#c62828",
+    "pending": "#f9a825",
+    "firing (silenced)": "#78909c",
+    "pending (silenced)": "#78909c",
 }
 LAYOUT: dict[str, Any] = {"margin": {"l": 60, "r": 20, "t": 60, "b": 50}, "legend": {"orientation": "h", "y": -0.2}}
 

@@ -213,10 +213,8 @@ def breach_rows(breaches: Sequence[Row]) -> list[Row]:
 
 
 def _verdict(breached: bool, state: str, failure: str = "") -> str:
-    if state != "done" and failure == "dead_letter":
-        return "DEAD-LETTERED"
-    if state != "done" and failure == "error":
-        return "FAILED"
+    if state != "done" and failure in ("dead_letter", "error"):
+        return ("DEAD-LETTERED" if failure == "dead_letter" else "FAILED") + (" · BREACHED" if breached else "")
     if breached:
         return "BREACHED"
     return {"done": "ok", "open": "on time so far"}.get(state, "—")

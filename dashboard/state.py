@@ -15,6 +15,7 @@ PAGES = {
     "lineage": "Lineage explorer",
     "replays": "Replays",
     "drill": "Drill-down",
+    "alerts": "Alerts",
 }
 RANGES = {
     "6h": ("15m", timedelta(minutes=15)),

@@ -41,7 +41,7 @@ def hop_timeline(hops: Sequence[Row]) -> go.Figure:
     ends = [parse_time(a["end_time"]) for h in ordered for a in _attempts(h)]
     first, last = min(starts), max(ends)
     span_ms = max((last - first).total_seconds() * 1000, 1000)
-    min_ms = span_ms / 250  # a 200 ms hop stays visible on an hours-long axis
+    min_ms = span_ms / 150  # a 200 ms hop stays visible on an hours-long axis
     bars: dict[str, dict[str, list[Any]]] = defaultdict(lambda: defaultdict(list))
     for label, hop in zip(labels, ordered, strict=True):
         attempts = _attempts(hop)
@@ -170,7 +170,8 @@ def entity_graph(doc: Row, max_nodes: int = MAX_NODES) -> go.Figure:
                 mode="markers+text",
                 marker={"size": [30 if n[1].startswith("× ") else 18 for n in group], "color": color},
                 text=[f"{t}<br>{i}" for t, i in group],
-                textposition="bottom center",
+                # alternate above and below so neighbouring long IDs never overlap
+                textposition=["bottom center" if k % 2 == 0 else "top center" for k in range(len(group))],
                 hovertemplate="%{text}<extra></extra>",
             )
         )

@@ -18,7 +18,7 @@ with contextlib.suppress(ImportError):  # without playwright the tests are skipp
 
 @pytest.fixture(scope="module")
 def stack(chdb_path: Path) -> Iterator[Stack]:
-    with running_stack(chdb_path, count=200, seed=7) as running:
+    with running_stack(chdb_path, count=200, seed=7, alerts=True) as running:
         yield running
 
 

@@ -210,3 +210,31 @@ def test_a_custom_absolute_range(stack: Stack, dashboard: Dashboard, page: Page)
     shot(page, "custom_range")
     open_page(page, dashboard, "?page=overview&range=custom&start=2026-12-02&end=2026-12-01", "Overview")
     expect(page).not_to_have_url(re.compile("range=custom"))  # an impossible range falls back to 24h
+
+
+def test_the_alerts_page_lists_alerts_and_creates_a_silence(stack: Stack, dashboard: Dashboard, page: Page) -> None:
+    doc = api(stack, "/api/v1/alerts")
+    held = [a for a in doc["alerts"] if a["state"] in ("firing", "pending")]
+    assert held, "the default rules raise alerts on the simulated data"
+    open_page(page, dashboard, "?page=alerts", "Alerts")
+    drawn(page)
+    for state in ("firing", "pending"):
+        assert metric(page, state.title()) == str(sum(a["state"] == state for a in doc["alerts"]))
+    with_examples = [a for a in held if a["annotations"].get("correlation_ids")]
+    if with_examples:  # example transactions open in the lineage explorer
+        first = with_examples[0]["annotations"]["correlation_ids"].split(",")[0].strip()
+        link = page.locator(f'a[href*="correlation_id={first}"]').first
+        expect(link).to_be_attached()
+    shot(page, "alerts")
+    name = held[0]["labels"]["alertname"]
+    page.get_by_role("combobox", name="Alert").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    page.locator('input[aria-label="Comment"]').fill("known ERP maintenance")
+    page.get_by_role("button", name="Create silence").click()
+    expect(page.get_by_text(re.compile(r"Silence [0-9a-f-]{36} created"))).to_be_visible()
+    silences = api(stack, "/api/v1/silences")
+    mine = [s for s in silences if s["comment"] == "known ERP maintenance"]
+    assert len(mine) == 1 and mine[0]["createdBy"] == stack.subject
+    assert mine[0]["matchers"][0] == {"name": "alertname", "value": name, "isRegex": False, "isEqual": True}
+    drawn(page)
+    shot(page, "alerts_silenced")
