@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
+import threading
 from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
 from dashboard.api import ApiClient, ApiError, credential
 from dashboard.settings import DashboardSettings
@@ -51,8 +54,9 @@ def client() -> ApiClient:
 
 
 def fetch(method: str, **params: Any) -> dict[str, Any]:
-    """``ApiClient.<method>(**params)``, cached for a short time per caller."""
-    return _fetch(token(), method, **params)
+    """``ApiClient.<method>(**params)``, cached for a short time per caller (the parameters
+    in name order, so the same call is one cache entry however it is written)."""
+    return _fetch(token(), method, **dict(sorted(params.items())))
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
@@ -60,6 +64,25 @@ def _fetch(credential: str, method: str, **params: Any) -> dict[str, Any]:
     result: dict[str, Any] = getattr(_client(api_url(), credential), method)(**params)
     result.setdefault("_fetched_at", datetime.now(UTC).isoformat())
     return result
+
+
+def prefetch(*calls: tuple[str, dict[str, Any]]) -> None:
+    """Warm the cache for several ``(method, params)`` calls at once (the API answers them in
+    parallel); later :func:`fetch` calls with the same arguments return at once. Errors are
+    left for those calls to raise."""
+    ctx = get_script_run_ctx()
+    caller = token()
+
+    def run(method: str, params: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the page's own fetch reports it
+            _fetch(caller, method, **dict(sorted(params.items())))
+
+    threads = [threading.Thread(target=run, args=call, daemon=True) for call in calls]
+    for thread in threads:
+        add_script_run_ctx(thread, ctx)
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def lookup(query: str) -> list[dict[str, Any]]:

@@ -56,6 +56,14 @@ def render(f: Filters) -> None:
             f"Percentiles over time and the heatmap are narrowed by {narrow[0] if narrow else ''} only "
             f"(not by {', '.join(extra)}); the distribution applies every filter."
         )
+    window = {"since": f.since, "until": f.until, "flow": f.flow}
+    heat_by = st.session_state.get("heat_by", NARROWS[0])
+    data.prefetch(  # the page's answers at once
+        ("posting_latency", {**window, "bucket": f.bucket, "group_by": narrow[0] if narrow else ""}),
+        ("posting_latency", {**window, "bucket": "1h", "group_by": heat_by}),
+        ("latency_histogram", {**window, "system": f.system, "region": f.region, "legal_entity": f.legal_entity}),
+        ("systems", {"since": "7d"}),
+    )
     sla_ms = posting_sla_ms(f.flow)
     buckets = latency(f, f.bucket)
     kpi(st, kpis.latency_p95(buckets, f.bucket_delta, datetime.now(UTC)))

@@ -12,7 +12,7 @@ import streamlit as st
 from dashboard import data, figures, kpis
 from dashboard.state import Filters, link
 from dashboard.views.common import chart, freshness, kpi, not_filtered, table
-from dashboard.views.latency import latency
+from dashboard.views.latency import latency, narrowed_by
 
 DRILL = st.column_config.LinkColumn("list", display_text="list ↗", help="Open the list behind this row", width="small")
 
@@ -53,6 +53,23 @@ def render(f: Filters) -> None:
     """Lay out the overview."""
     st.header("Overview")
     now = datetime.now(UTC)
+    narrow = ("system", f.system) if f.system else ("region", f.region) if f.region else None
+    window = {"since": f.since, "until": f.until}
+    lat = narrowed_by(f)
+    data.prefetch(  # every answer below at once, not one after the other
+        ("backlog", {**window, "bucket": f.bucket}),
+        ("breaches", {"since": "48h", "flow": f.flow, "limit": 5000}),
+        (
+            "transactions",
+            {"status": "stuck", **window, "flow": f.flow, "system": f.system, "region": f.region, "limit": 5000},
+        ),
+        ("throughput", {**window, "bucket": f.bucket, "flow": f.flow, "group_by": narrow[0] if narrow else ""}),
+        ("exceptions", {"state": "open", "system": f.system, "since": "30d", "limit": 5000}),
+        ("at_risk", {**window, "system": f.system, "region": f.region, "flow": f.flow, "limit": 1}),
+        ("posting_latency", {**window, "bucket": f.bucket, "flow": f.flow, "group_by": "region"}),
+        ("systems", {"since": "7d"}),
+        ("posting_latency", {**window, "bucket": f.bucket, "flow": f.flow, "group_by": lat[0] if lat else ""}),
+    )
     backlog = data.fetch("backlog", since=f.since, until=f.until, bucket=f.bucket)
     breaches = data.fetch("breaches", since="48h", flow=f.flow, limit=5000)
     stuck = data.fetch(
