@@ -3,6 +3,7 @@ for pickers, the posting-latency histogram from every posting, money at risk and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -112,3 +113,14 @@ def test_at_risk_filters_apply_to_every_part(stack: Stack) -> None:
     assert len(limited["items"]) == 1 and limited["truncated"] is True
     # the limit cuts the list, never the totals
     assert limited["totals"] == everything["totals"] and limited["totals_truncated"] is False
+
+
+def test_docs_are_served_with_local_assets_only(stack: Stack) -> None:
+    html = httpx.get(f"{stack.api_url}/docs", timeout=30).text
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']|url: ?["']([^"']+)["']""", html)
+    found = [a or b for a, b in urls]
+    assert found and all(u.startswith("/") for u in found), found  # nothing from another host
+    for url in found:
+        assert httpx.get(f"{stack.api_url}{url}", timeout=30).status_code == 200, url
+    assert "swagger-ui-bundle.js" in html and "cdn" not in html.lower()
+    assert httpx.get(f"{stack.api_url}/redoc", timeout=30).status_code == 404  # ReDoc needs a CDN

@@ -175,3 +175,11 @@ def test_health_and_openapi_stay_open(composed: tuple[TestClient, AlertService])
     assert "/api/v1/whoami" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     assert client.get("/api/v1/transactions").status_code == 401
+
+
+def test_every_route_is_described(composed: tuple[TestClient, AlertService]) -> None:
+    spec = composed[0].get("/openapi.json").json()
+    bare = [
+        f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m, op in ops.items() if not op.get("description")
+    ]
+    assert bare == []
