@@ -1,5 +1,6 @@
 """``/docs`` that works offline: Swagger UI's assets are served by the API itself (from the
-swagger-ui-bundle package), never from a CDN. ReDoc (CDN only) is not offered."""
+swagger-ui-bundle-v2 package: Swagger UI 5, which reads OpenAPI 3.1), never from a CDN.
+ReDoc (CDN only) is not offered."""
 
 from __future__ import annotations
 

@@ -238,3 +238,22 @@ def test_the_alerts_page_lists_alerts_and_creates_a_silence(stack: Stack, dashbo
     assert mine[0]["matchers"][0] == {"name": "alertname", "value": name, "isRegex": False, "isEqual": True}
     drawn(page)
     shot(page, "alerts_silenced")
+
+
+def test_api_docs_render_without_any_other_host(stack: Stack, page: Page) -> None:
+    asked: list[str] = []
+
+    def only_loopback(route: Any) -> None:
+        url = route.request.url
+        asked.append(url)
+        if url.startswith(stack.api_url):
+            route.continue_()
+        else:
+            route.abort()
+
+    page.route("**/*", only_loopback)
+    page.goto(f"{stack.api_url}/docs")
+    expect(page.locator(".swagger-ui .info .title")).to_contain_text("ledgerline lineage", timeout=30_000)
+    expect(page.locator(".opblock-summary-path").filter(has_text="/api/v1/at-risk")).to_be_visible()
+    assert all(u.startswith(stack.api_url) for u in asked), [u for u in asked if not u.startswith(stack.api_url)]
+    shot(page, "api_docs_offline")
