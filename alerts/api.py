@@ -1,4 +1,7 @@
-"""HTTP API of the alerts: active alerts and silences (mounted into the lineage app)."""
+"""HTTP API of the alerts: active alerts and silences (mounted into the lineage app).
+
+A StoreError is left to the lineage app's handler: 503 with ``Retry-After``, like every route.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,6 @@ from alerts.model import Alert, State
 from alerts.notify import ZERO_TIME, iso
 from alerts.service import AlertService, now_ms
 from alerts.silences import Silence
-from collector.errors import StoreError
 from lineage.auth.middleware import set_audit_target
 from lineage.principal import CurrentPrincipal, CurrentScope
 
@@ -53,10 +55,7 @@ def create_router(service: AlertService) -> APIRouter:
     def list_alerts(scope: CurrentScope, state: str = "") -> dict[str, Any]:
         """Alerts held now (pending, firing, recently resolved) and the health of each rule; a
         scoped caller sees only alerts with an example in its scope (alerts/scoped.py)."""
-        try:
-            held = service.alerts(scope)
-        except StoreError as exc:
-            raise HTTPException(503, str(exc)) from exc
+        held = service.alerts(scope)
         alerts = [_alert(a, s) for a, s in held if not state or a.state.value == state]
         alerts.sort(key=lambda a: (a["labels"].get("alertname", ""), a["fingerprint"]))
         rules = [
@@ -73,11 +72,8 @@ def create_router(service: AlertService) -> APIRouter:
     @router.get("/api/v1/silences")
     def list_silences() -> list[dict[str, Any]]:
         """Every silence not deleted, with its state (pending, active, expired)."""
-        try:
-            at = now_ms()
-            return [_silence(s, at) for s in service.silences()]
-        except StoreError as exc:
-            raise HTTPException(503, str(exc)) from exc
+        at = now_ms()
+        return [_silence(s, at) for s in service.silences()]
 
     @router.post("/api/v1/silences", status_code=201)
     def create_silence(body: SilenceIn, principal: CurrentPrincipal, request: Request) -> dict[str, str]:
@@ -91,19 +87,12 @@ def create_router(service: AlertService) -> APIRouter:
         fields = body.model_dump(exclude={"id", "createdBy"})
         silence = Silence.model_validate(fields | {"id": str(uuid.uuid4()), "createdBy": principal.subject})
         set_audit_target(request, silence.id)
-        try:
-            return {"silenceID": service.add_silence(silence).id}
-        except StoreError as exc:
-            raise HTTPException(503, str(exc)) from exc
+        return {"silenceID": service.add_silence(silence).id}
 
     @router.delete("/api/v1/silences/{silence_id}")
     def delete_silence(silence_id: str) -> dict[str, str]:
         """Remove (expire) a silence; the access log records who did it."""
-        try:
-            found = service.delete_silence(silence_id)
-        except StoreError as exc:
-            raise HTTPException(503, str(exc)) from exc
-        if not found:
+        if not service.delete_silence(silence_id):
             raise HTTPException(404, f"no silence {silence_id}")
         return {"deleted": silence_id}
 

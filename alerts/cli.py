@@ -42,11 +42,14 @@ def _settings(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """0 on a clean stop or a passing check; 2 on configuration or store errors."""
     from alerts.routing import load_receivers
-    from alerts.rules import RuleError, load_rules
+    from alerts.rules import RuleError, check_flows, load_rules
+    from lineage.flows import load_flows
 
     try:
         settings = _settings(args)
         rules = load_rules(settings.alert_rules)
+        flows = load_flows()  # the business definitions the rules use ($LEDGERLINE_FLOWS)
+        check_flows(rules, flows, settings.alert_rules)
         receivers = load_receivers(settings.alert_receivers)
         if args.check:
             print(f"{len(rules)} rules, {len(receivers.receivers)} receivers: OK")
@@ -63,11 +66,14 @@ def _serve(
     """Evaluate against the store; ``migrate_store`` is the composition root's registry."""
     from alerts.service import AlertService
     from collector.store import open_store
+    from collector.store.lease import ALERTS, Lease
     from lineage.scope import EVERYTHING
 
     store = open_store(settings)
     migrate_store(store)
-    service = AlertService(settings, store, link=link)
+    # Against a server, a second evaluator (another `alerts` or `serve`) waits on the lease.
+    lease = None if store.embedded or once else Lease(store, ALERTS, ttl_s=settings.lease_ttl_s)
+    service = AlertService(settings, store, link=link, lease=lease)
     try:
         if once:
             service.run_once(force=True)

@@ -17,6 +17,7 @@ from alerts.persist import Persistence
 from alerts.rules import Rule
 from alerts.state import Timing, step
 from collector.errors import StoreError
+from lineage.flows import FlowConfig
 
 log = logging.getLogger(__name__)
 # Page and filters -> a relative dashboard URL ("/?page=latency&system=erp").
@@ -39,6 +40,7 @@ class Evaluator:
         self,
         persistence: Persistence,
         rules: list[Rule],
+        flows: FlowConfig,
         *,
         dashboard_url: str = "",
         link: LinkBuilder | None = None,
@@ -49,13 +51,13 @@ class Evaluator:
         it, rules' ``dashboard`` links are left out rather than built a second way here."""
         self.persistence = persistence
         self.rules = rules
+        self.flows = flows  # the business definitions the rules evaluate (lineage/domain.py)
         self.dashboard_url = dashboard_url.rstrip("/")
         self.link = link
         self.retention_ms = resolved_retention_ms
         self.timeout_s = query_timeout_s
         self.alerts: dict[str, dict[str, Alert]] = persistence.load_alerts()
         self.health: dict[str, RuleHealth] = {r.name: RuleHealth() for r in rules}
-        self._actions_table: bool | None = None
 
     def _annotate(self, rule: Rule):  # type: ignore[no-untyped-def]
         def annotate(labels: dict[str, str], sample: Sample) -> dict[str, str]:
@@ -82,8 +84,6 @@ class Evaluator:
 
     def evaluate(self, now_ms: int, *, force: bool = False) -> list[Transition]:
         """Evaluate every due rule (all with ``force``), persist, return the transitions."""
-        if self._actions_table is None:
-            self._actions_table = self.persistence.table_exists("exception_actions")
         transitions: list[Transition] = []
         changed: list[Alert] = []
         removed: list[Alert] = []
@@ -108,7 +108,7 @@ class Evaluator:
                 self.persistence.store,
                 rule,
                 now_ms,
-                actions_table=bool(self._actions_table),
+                flows=self.flows,
                 timeout_s=self.timeout_s,
                 cache=cache,
             )

@@ -16,6 +16,9 @@ from alerts.rules import (
     StuckExpr,
 )
 from collector.store import Store
+from lineage import domain
+from lineage.flows import FlowConfig
+from lineage.scope import EVERYTHING
 
 _RESERVED = {"value", "examples"}
 
@@ -48,6 +51,7 @@ def _ms(seconds: float) -> int:
 
 Cache = dict[tuple[str, str], tuple[list[str], list[tuple[Any, ...]]]]
 _ROWS_CAP = 10_000  # rows one shared query may return before thresholds are applied
+_FACTS_CAP = 500_000  # transactions an SLA or stuck rule assesses in one window
 
 
 def _query(
@@ -64,31 +68,23 @@ def _query(
 
 
 def run_rule(
-    store: Store, rule: Rule, now_ms: int, *, actions_table: bool, timeout_s: float, cache: Cache | None = None
+    store: Store, rule: Rule, now_ms: int, *, flows: FlowConfig, timeout_s: float, cache: Cache | None = None
 ) -> list[Sample]:
-    """Evaluate ``rule`` at ``now_ms``; StoreError and ValueError propagate (rule error)."""
+    """Evaluate ``rule`` at ``now_ms`` against the business definitions of ``flows``;
+    StoreError and ValueError propagate (rule error)."""
     base: dict[str, Any] = {"now_ms": now_ms, "limit": _ROWS_CAP}
     p = rule.params
     threshold = float(getattr(p, "threshold", 0.0))
     if isinstance(p, PostingLatencyExpr):
         sql = queries.POSTING_LATENCY[p.by]
-        base |= {"quantile": p.quantile, "window_s": int(p.window), "from_step": p.from_step, "to_step": p.to_step}
+        base |= _postings(flows, p.flow, now_ms - _ms(p.window), now_ms) | {"quantile": p.quantile}
     elif isinstance(p, ExceptionExpr):
-        sql = queries.EXCEPTIONS[(p.by, actions_table)]
-        base |= {"lookback_s": int(p.lookback), "growth_s": int(p.growth_window)}
-    elif isinstance(p, SlaBreachExpr):
-        sql = queries.SLA_BREACHES
-        base |= {
-            "flow": p.flow,
-            "window_s": int(p.window),
-            "names": [s.name for s in p.stages],
-            "steps": [s.step for s in p.stages],
-            "parent_steps": [s.parent_step for s in p.stages],
-            "slas_ms": [_ms(s.sla) for s in p.stages],
-        }
-    elif isinstance(p, StuckExpr):
-        sql = queries.STUCK
-        base |= {"final_step": p.final_step, "lookback_s": int(p.lookback), "older_than_s": int(p.older_than)}
+        sql = queries.EXCEPTIONS[p.by]
+        base |= domain.exception_params(flows, now_ms) | EVERYTHING.params()
+        base |= {"since_ms": now_ms - _ms(p.lookback), "until_ms": now_ms, "growth_s": int(p.growth_window)}
+    elif isinstance(p, SlaBreachExpr | StuckExpr):
+        samples = _assessed(store, flows, p, now_ms, timeout_s)
+        return _check_limit(rule, [s for s in samples if s.value > threshold])
     elif isinstance(p, SilentSystemExpr):
         sql = queries.SILENT_SYSTEMS
         base |= {
@@ -100,30 +96,85 @@ def run_rule(
             "lookback_s": int(p.lookback),
         }
     elif isinstance(p, SloBurnExpr):
-        return _slo_burn(store, p, now_ms, timeout_s, cache)
+        return _slo_burn(store, flows, p, now_ms, timeout_s, cache)
     else:
         sql, base = rule.query or "", {"now_ms": now_ms}
     names, rows = _query(store, sql, base, timeout_s, cache)
     if isinstance(p, ExceptionExpr):
         names, rows = _pick_metric(names, rows, p.metric)
-    samples = [s for s in _samples(names, rows) if rule.kind == "query" or s.value > threshold]
+    return _check_limit(rule, [s for s in _samples(names, rows) if rule.kind == "query" or s.value > threshold])
+
+
+def _check_limit(rule: Rule, samples: list[Sample]) -> list[Sample]:
     if len(samples) > rule.limit:
         raise ValueError(f"{len(samples)}+ results, over the rule's limit of {rule.limit}")
     return samples
 
 
-def _slo_burn(store: Store, p: SloBurnExpr, now_ms: int, timeout_s: float, cache: Cache | None) -> list[Sample]:
+def _postings(flows: FlowConfig, flow: str | None, since_ms: int, until_ms: int) -> dict[str, Any]:
+    """Parameters of lineage's posting-latency CTE for ``flow``, over the whole store."""
+    if flow is not None and flow not in flows.flows:
+        raise ValueError(f"flow {flow!r} is not in the flows file")
+    from_step, to_step = domain.posting_steps(flows, flow)
+    return {"from_step": from_step, "to_step": to_step, "since_ms": since_ms, "until_ms": until_ms} | (
+        EVERYTHING.params()
+    )
+
+
+def _assessed(
+    store: Store, flows: FlowConfig, p: SlaBreachExpr | StuckExpr, now_ms: int, timeout_s: float
+) -> list[Sample]:
+    """SLA breaches per stage, or stuck transactions per waiting system, as lineage derives them
+    for transactions started in the rule's window (examples: the earliest started)."""
+    flow = p.flow
+    if flow and flow not in flows.flows:
+        raise ValueError(f"flow {flow!r} is not in the flows file")
+    window = p.window if isinstance(p, SlaBreachExpr) else p.lookback
+    assessed, truncated = domain.assess(
+        store,
+        flows,
+        EVERYTHING,
+        since_ms=now_ms - _ms(window),
+        until_ms=now_ms,
+        scan_until_ms=now_ms,
+        now_ms=now_ms,
+        max_rows=_FACTS_CAP,
+        flow=flow,
+        timeout_s=timeout_s,
+    )
+    if truncated:
+        raise ValueError(f"over {_FACTS_CAP} transactions in the window; shorten it")
+    groups: dict[tuple[tuple[str, str], ...], list[tuple[int, str]]] = {}
+    if isinstance(p, SlaBreachExpr):
+        names = {s.name for s in flows.flows[flow].stages} | {domain.END_TO_END}
+        unknown = sorted(set(p.stages or ()) - names)
+        if unknown:
+            raise ValueError(f"flow {flow!r} has no stage {unknown[0]!r}")
+        for b in domain.breaches(assessed):
+            if p.stages is None or b.stage_name in p.stages:
+                key: tuple[tuple[str, str], ...] = (("flow", flow), ("stage", b.stage_name))
+                groups.setdefault(key, []).append((b.facts.started_ms, b.facts.correlation_id))
+    else:
+        for a in domain.stuck(assessed, now_ms, _ms(p.older_than)):
+            key = (("system", a.facts.last_system),)
+            groups.setdefault(key, []).append((a.facts.last_ms, a.facts.correlation_id))
+    return [
+        Sample(dict(key), float(len(hits)), tuple(cid for _, cid in sorted(hits)[:5]))
+        for key, hits in sorted(groups.items())
+    ]
+
+
+def _slo_burn(
+    store: Store, flows: FlowConfig, p: SloBurnExpr, now_ms: int, timeout_s: float, cache: Cache | None
+) -> list[Sample]:
     """One sample when any window pair burns too fast; value = the long window's burn rate."""
     windows = p.burn_windows()
     lengths = sorted({int(w.long) for w in windows} | {int(w.short) for w in windows})
     params = {
         "now_ms": now_ms,
-        "window_s": max(lengths),
         "windows_s": lengths,
         "target_ms": _ms(p.latency_target),
-        "from_step": p.from_step,
-        "to_step": p.to_step,
-    }
+    } | _postings(flows, p.flow, now_ms - max(lengths) * 1000, now_ms)
     rows = _query(store, queries.SLO_RATIOS, params, timeout_s, cache)[1]
     total, bad, examples = rows[0] if rows else ([], [], [])
     ratio = {

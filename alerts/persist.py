@@ -166,7 +166,3 @@ class Persistence:
             return False
         self.save_silence(self._silence(rows[0]), deleted=True)
         return True
-
-    def table_exists(self, name: str) -> bool:
-        """True when ``name`` is a table of this database."""
-        return bool(self.store.query(queries.TABLE_EXISTS, {"name": name})[0][0])

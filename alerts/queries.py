@@ -9,6 +9,7 @@ only the rows that should alert (like a PromQL alerting expression).
 
 from __future__ import annotations
 
+from lineage.queries import EXCEPTIONS_CTE, POSTINGS_CTE
 from lineage.scope import in_scope
 
 _NOW = "fromUnixTimestamp64Milli({now_ms:Int64})"
@@ -105,9 +106,6 @@ SELECT_SILENCE = """
 SELECT Id, Matchers, StartsAt, EndsAt, CreatedBy, Comment FROM alert_silences FINAL
 WHERE Id = {id:String} AND Deleted = 0
 """
-TABLE_EXISTS = """
-SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {name:String}
-"""
 
 # -- scope (alerts/scoped.py) --------------------------------------------------------------
 # Which of some example correlation IDs have a hop in the caller's scope (primary-key seeks).
@@ -117,34 +115,15 @@ WHERE CorrelationId IN {{ids:Array(String)}} AND {in_scope()}
 """
 
 # -- rule kinds ---------------------------------------------------------------------------
-# Posting latency: from the "from" step of an entity to the "to" step of a hop whose parent
-# is that entity (works across correlation IDs), for postings that ended in the window.
-_POSTS = f"""
-WITH posts AS (
-    SELECT CorrelationId AS cid, toString(ParentType) AS pt, pid, EndTime, toString(System) AS system,
-        toString(Region) AS region
-    FROM hops FINAL ARRAY JOIN ParentIds AS pid
-    WHERE Step = {{to_step:String}} AND Outcome = 'ok'
-        AND EndTime >= {_NOW} - toIntervalSecond({{window_s:Int64}}) AND EndTime < {_NOW}
-),
-issued AS (
-    SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
-        toString(any(Region)) AS region
-    FROM hops FINAL
-    WHERE Step = {{from_step:String}} AND Outcome = 'ok'
-        AND StartTime >= {_NOW} - toIntervalSecond({{window_s:Int64}}) - INTERVAL 7 DAY AND StartTime < {_NOW}
-        AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
-    GROUP BY EntityType, EntityId
-),
-lat AS (
-    SELECT p.cid AS cid, p.system AS system, if(p.region != '', p.region, i.region) AS region,
-        toUnixTimestamp64Milli(p.EndTime) AS end_ms,
-        toUnixTimestamp64Milli(p.EndTime) - toUnixTimestamp64Milli(i.issued_at) AS lat_ms
-    FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
-)
-"""
+# The business concepts come from lineage's domain layer (lineage/domain.py): the rules only
+# aggregate what lineage defines. Stage SLAs and stuck transactions are evaluated in Python
+# from the same transaction facts as the lineage API (alerts/kinds.py); posting latency and
+# exceptions are selected from lineage's CTEs here. Rules see the whole store (the scope
+# predicate of the CTEs is bound to "everything"; alerts/scoped.py cuts what a caller sees).
+
+# Posting latency per system or region over [now - window, now): a quantile and the slowest.
 POSTING_LATENCY = {
-    by: _POSTS
+    by: POSTINGS_CTE
     + f"""
 SELECT {by}, quantileExact({{quantile:Float64}})(lat_ms) / 1000.0 AS value,
     arrayMap(x -> x.2, groupArraySorted(5)((-lat_ms, cid))) AS examples
@@ -156,7 +135,7 @@ ORDER BY {by} LIMIT {{limit:UInt32}}
 
 # Error ratios of postings per window length: bad = slower than the target.
 SLO_RATIOS = (
-    _POSTS
+    POSTINGS_CTE
     + """
 SELECT sumForEach(arrayMap(w -> toUInt64(end_ms >= {now_ms:Int64} - w * 1000), {windows_s:Array(Int64)})) AS total,
     sumForEach(arrayMap(w -> toUInt64(end_ms >= {now_ms:Int64} - w * 1000 AND lat_ms > {target_ms:Int64}),
@@ -166,125 +145,28 @@ FROM lat
 """
 )
 
-# Exceptions: one per (entity, step) with a failed/retried/dead-lettered attempt; closed
-# when a later attempt succeeded or (if the lineage table exists) a person resolved it.
-# All three metrics come back (size, growth, oldest_age); the rule picks its ``value``, so
-# backlog, growth and age rules share one query.
-_EXC = f"""
-WITH g AS (
-    SELECT toString(argMaxIf(System, StartTime, Outcome != 'ok')) AS system,
-        toString(argMaxIf(Region, StartTime, Outcome != 'ok')) AS region,
-        toString(argMaxIf(ErrorCategory, StartTime, ErrorCategory != '')) AS category,
-        argMaxIf(CorrelationId, StartTime, Outcome != 'ok') AS cid,
-        lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0')) AS id,
-        toUnixTimestamp64Milli(minIf(StartTime, Outcome != 'ok')) AS first_ms,
-        maxIf(StartTime, Outcome != 'ok') AS last_fail,
-        countIf(Outcome = 'ok') > 0 AND maxIf(StartTime, Outcome = 'ok') > last_fail AS auto_resolved,
-        toUnixTimestamp64Milli(argMaxIf(EndTime, StartTime, Outcome = 'ok')) AS ok_ms
-    FROM hops FINAL
-    WHERE StartTime >= {_NOW} - toIntervalSecond({{lookback_s:Int64}}) AND StartTime < {_NOW}
-        AND (EntityType, EntityId, Step) IN (
-            SELECT EntityType, EntityId, Step FROM hops WHERE Outcome != 'ok'
-            AND StartTime >= {_NOW} - toIntervalSecond({{lookback_s:Int64}}) AND StartTime < {_NOW})
-    GROUP BY EntityType, EntityId, Step
-)__ACTIONS__,
-x AS (SELECT *, __CLOSED__ AS closed_ms FROM g__JOIN__)
-"""
-_WITH_ACTIONS = f""",
-a AS (
-    SELECT ExceptionId, toString(argMax(Action, At)) AS action, toUnixTimestamp64Milli(max(At)) AS action_ms
-    FROM exception_actions WHERE At < {_NOW} AND ExceptionId IN (SELECT id FROM g) GROUP BY ExceptionId
-)"""
+# Exceptions with a failure in [now - lookback, now), as lineage defines them. All three
+# metrics come back (size, growth, oldest_age); the rule picks its ``value``, so backlog,
+# growth and age rules share one query. Open = not closed by {now_ms} (acknowledged is open).
 _OPEN_NOW = "(closed_ms = 0 OR closed_ms > {now_ms:Int64})"
 _OPEN_THEN = (
     "(first_ms <= {now_ms:Int64} - {growth_s:Int64} * 1000 "
     "AND (closed_ms = 0 OR closed_ms > {now_ms:Int64} - {growth_s:Int64} * 1000))"
 )
+_EXC_WINDOW = (
+    "StartTime >= fromUnixTimestamp64Milli({since_ms:Int64}) AND StartTime < fromUnixTimestamp64Milli({until_ms:Int64})"
+)
 _EXC_SELECT = f"""
 SELECT __BY__, toFloat64(countIf({_OPEN_NOW})) AS size, size - countIf({_OPEN_THEN}) AS growth,
     ({{now_ms:Int64}} - minIf(first_ms, {_OPEN_NOW})) / 1000.0 AS oldest_age,
-    arrayMap(x -> x.2, groupArraySortedIf(5)((first_ms, cid), {_OPEN_NOW})) AS examples
+    arrayMap(x -> x.2, groupArraySortedIf(5)((first_ms, correlation_id), {_OPEN_NOW})) AS examples
 FROM x GROUP BY __BY__ HAVING countIf({_OPEN_NOW}) > 0
 ORDER BY __BY__ LIMIT {{limit:UInt32}}
 """
-
-
-def _exceptions(by: str, actions: bool) -> str:
-    closed = (
-        (
-            "multiIf(auto_resolved, ok_ms, a.action = 'resolve' AND a.action_ms >= toUnixTimestamp64Milli("
-            "last_fail), a.action_ms, 0)"
-        )
-        if actions
-        else "if(auto_resolved, ok_ms, 0)"
-    )
-    sql = _EXC.replace("__ACTIONS__", _WITH_ACTIONS if actions else "").replace("__CLOSED__", closed)
-    sql = sql.replace("__JOIN__", " AS g LEFT JOIN a ON a.ExceptionId = g.id" if actions else "")
-    return sql + _EXC_SELECT.replace("__BY__", by)
-
-
 EXCEPTIONS = {
-    (by, actions): _exceptions(by, actions) for by in ("system", "region", "category") for actions in (False, True)
+    by: EXCEPTIONS_CTE.replace("__WINDOW__", _EXC_WINDOW) + _EXC_SELECT.replace("__BY__", by)
+    for by in ("system", "region", "category")
 }
-
-# SLA breaches per stage: the parent step completed in the window, and the stage's step on
-# a child of that entity completed after the SLA, or has not completed and the SLA passed.
-SLA_BREACHES = f"""
-WITH parents AS (
-    SELECT toString(EntityType) AS et, EntityId AS eid, toString(Step) AS pstep,
-        toUnixTimestamp64Milli(min(EndTime)) AS done_ms, any(CorrelationId) AS cid
-    FROM hops FINAL
-    WHERE Outcome = 'ok' AND has({{parent_steps:Array(String)}}, toString(Step))
-        AND EndTime >= {_NOW} - toIntervalSecond({{window_s:Int64}}) AND EndTime < {_NOW}
-    GROUP BY EntityType, EntityId, Step
-),
-children AS (
-    SELECT toString(ParentType) AS pt, pid, toString(Step) AS step, toUnixTimestamp64Milli(min(EndTime)) AS done_ms
-    FROM hops FINAL ARRAY JOIN ParentIds AS pid
-    WHERE Outcome = 'ok' AND has({{steps:Array(String)}}, toString(Step))
-        AND EndTime >= {_NOW} - toIntervalSecond({{window_s:Int64}}) AND EndTime < {_NOW}
-    GROUP BY pt, pid, step
-),
-expected AS (
-    SELECT p.*, arrayJoin(arrayFilter(i -> {{parent_steps:Array(String)}}[i] = p.pstep,
-        arrayEnumerate({{parent_steps:Array(String)}}))) AS idx,
-        {{steps:Array(String)}}[idx] AS step, {{names:Array(String)}}[idx] AS stage,
-        {{slas_ms:Array(Int64)}}[idx] AS sla_ms
-    FROM parents AS p
-)
-SELECT {{flow:String}} AS flow, e.stage AS stage, toFloat64(count()) AS value,
-    arrayMap(x -> x.2, groupArraySorted(5)((e.done_ms, e.cid))) AS examples
-FROM expected AS e LEFT JOIN children AS c ON c.pt = e.et AND c.pid = e.eid AND c.step = e.step
-WHERE if(c.step = '', {{now_ms:Int64}} - e.done_ms > e.sla_ms, c.done_ms - e.done_ms > e.sla_ms)
-GROUP BY stage
-ORDER BY stage LIMIT {{limit:UInt32}}
-"""
-
-# Stuck: transactions started in the lookback, idle for longer than the limit, that never
-# reached the final step themselves nor had an entity posted by another transaction.
-STUCK = f"""
-WITH txn AS (
-    SELECT CorrelationId AS cid, max(EndTime) AS last_at, toString(argMax(System, EndTime)) AS system,
-        countIf(Step = {{final_step:String}} AND Outcome = 'ok') > 0 AS done_here
-    FROM hops FINAL
-    WHERE StartTime >= {_NOW} - toIntervalSecond({{lookback_s:Int64}}) AND StartTime < {_NOW} AND CorrelationId != ''
-    GROUP BY CorrelationId
-),
-posted AS (
-    SELECT DISTINCT toString(ParentType) AS pt, pid FROM hops FINAL ARRAY JOIN ParentIds AS pid
-    WHERE Step = {{final_step:String}} AND Outcome = 'ok'
-        AND StartTime >= {_NOW} - toIntervalSecond({{lookback_s:Int64}}) AND StartTime < {_NOW}
-)
-SELECT system, toFloat64(count()) AS value, arrayMap(x -> x.2, groupArraySorted(5)((last_at, cid))) AS examples
-FROM txn
-WHERE NOT done_here AND last_at < {_NOW} - toIntervalSecond({{older_than_s:Int64}})
-    AND cid NOT IN (
-        SELECT DISTINCT CorrelationId FROM hops
-        WHERE StartTime >= {_NOW} - toIntervalSecond({{lookback_s:Int64}}) AND StartTime < {_NOW}
-            AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posted))
-GROUP BY system
-ORDER BY system LIMIT {{limit:UInt32}}
-"""
 
 # Silent systems: the inventory is every system seen in the lookback; each is silent when
 # its last hop is older than its own period plus grace.

@@ -14,6 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from alerts.model import has_template
 from collector.config import YamlDoc, read_yaml
 from collector.errors import ConfigError
+from lineage.flows import FlowConfig
 from lineage.timeparse import parse_seconds
 
 Loc = tuple[str | int, ...]
@@ -32,14 +33,13 @@ class _Params(BaseModel):
 
 
 class PostingLatencyExpr(_Params):
-    """A latency percentile of postings (``from_step`` of an entity to the ``to_step`` of a child)."""
+    """A latency percentile of a flow's postings, as the flows file defines its posting latency."""
 
     quantile: float = Field(0.95, gt=0, lt=1)
     by: Literal["system", "region"] = "system"
     window: Duration = 3600.0
     threshold: Duration
-    from_step: str = "invoice.issued"
-    to_step: str = "ledger.posted"
+    flow: str | None = Field(None, description="The flow whose posting_latency is measured; default: the default flow.")
 
 
 class ExceptionExpr(_Params):
@@ -52,29 +52,24 @@ class ExceptionExpr(_Params):
     growth_window: Duration = 3600.0
 
 
-class StageSla(_Params):
-    """A stage completed by ``step`` on a child of the entity that completed ``parent_step``."""
-
-    name: str
-    step: str
-    parent_step: str
-    sla: Duration
-
-
 class SlaBreachExpr(_Params):
-    """Stages late (done after their SLA) or overdue (not done, SLA passed) over ``window``."""
+    """Stages of ``flow`` late (done after their SLA) or overdue (not done, SLA passed), in
+    transactions started over ``window``. The SLAs are the flows file's (lineage/domain.py)."""
 
     flow: str
-    stages: list[StageSla] = Field(min_length=1)
+    stages: list[str] | None = Field(
+        None, description="Stage names to watch (``end_to_end`` for the flow's end-to-end SLA); default: all."
+    )
     window: Duration = 86400.0
     threshold: int = Field(0, ge=0)
 
 
 class StuckExpr(_Params):
-    """Transactions with no activity for ``older_than`` that never reached ``final_step``."""
+    """Transactions started over ``lookback`` whose status is stuck (an open stage or the
+    end-to-end SLA is overdue, as lineage derives it) and idle for at least ``older_than``."""
 
-    older_than: Duration
-    final_step: str = "ledger.posted"
+    older_than: Duration = 0.0
+    flow: str = Field("", description="Only this flow's transactions; default: every flow.")
     lookback: Duration = 7 * 86400.0
     threshold: int = Field(0, ge=0)
 
@@ -111,8 +106,7 @@ class SloBurnExpr(_Params):
     period: Duration = 30 * 86400.0
     tier: Literal["page", "ticket", "all"] = "all"
     windows: list[BurnWindow] | None = None
-    from_step: str = "invoice.issued"
-    to_step: str = "ledger.posted"
+    flow: str | None = Field(None, description="The flow whose posting_latency is measured; default: the default flow.")
 
     def burn_windows(self) -> list[BurnWindow]:
         """The configured windows, else the SRE Workbook's for this tier."""
@@ -238,3 +232,23 @@ def load_rules(path: Path | str | None = None) -> list[Rule]:
     except ConfigError as exc:
         raise RuleError(str(exc)) from None
     return parse_rules(doc.data, str(path), doc)
+
+
+def check_flows(rules: list[Rule], flows: FlowConfig, source: str | Path | None = None) -> None:
+    """Every flow and stage a rule names is in the flows file, which alone defines SLAs and
+    posting latency (lineage/domain.py); RuleError names the rule and the field."""
+    where = f"{source or DEFAULT_RULES}: "
+    for rule in rules:
+        p = rule.params
+        flow = getattr(p, "flow", None)
+        if flow and flow not in flows.flows:
+            known = ", ".join(sorted(flows.flows))
+            raise RuleError(f"{where}rule {rule.name!r}: expr.flow: {flow!r} is not in the flows file ({known})")
+        if isinstance(p, SlaBreachExpr) and p.stages:
+            names = [s.name for s in flows.flows[p.flow].stages] + ["end_to_end"]
+            for stage in p.stages:
+                if stage not in names:
+                    raise RuleError(
+                        f"{where}rule {rule.name!r}: expr.stages: flow {p.flow!r} has no stage {stage!r} "
+                        f"({', '.join(names)})"
+                    )

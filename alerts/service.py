@@ -17,6 +17,8 @@ from alerts.scoped import visible
 from alerts.settings import AlertSettings
 from alerts.silences import Silence
 from collector.store import Store
+from collector.store.lease import Lease, LeaseKeeper
+from lineage.flows import FlowConfig, load_flows
 from lineage.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,12 @@ def now_ms() -> int:
 
 
 class AlertService:
-    """Evaluates rules and delivers notifications. ``run_once(now)`` is the fake-clock entry."""
+    """Evaluates rules and delivers notifications. ``run_once(now)`` is the fake-clock entry.
+
+    With a ``lease`` (several processes on one store) only the holder evaluates and sends;
+    the others wait, and whoever takes the lease over first reloads the state and the
+    notification log the previous holder stored, so nothing pages twice or is lost.
+    """
 
     def __init__(
         self,
@@ -37,15 +44,24 @@ class AlertService:
         rules: list[Rule] | None = None,
         receivers: ReceiversConfig | None = None,
         link: LinkBuilder | None = None,
+        flows: FlowConfig | None = None,
+        lease: Lease | None = None,
+        evaluating: bool = True,
     ) -> None:
-        """``rules``/``receivers`` already validated by the caller, else read from ``settings``."""
+        """``rules``/``receivers``/``flows`` already validated by the caller, else read from
+        ``settings`` (and ``LEDGERLINE_FLOWS`` for the flows file).
+
+        ``evaluating=False``: this process only serves the alerts API (``serve --components
+        api``); it shows what the evaluating process stored and never evaluates."""
         self.settings = settings
         self.persistence = Persistence(store)
         self.rules = rules if rules is not None else load_rules(settings.alert_rules)
         self.receivers = receivers if receivers is not None else load_receivers(settings.alert_receivers)
+        self.flows = flows if flows is not None else load_flows()
         self.evaluator = Evaluator(
             self.persistence,
             self.rules,
+            self.flows,
             dashboard_url=settings.dashboard_url,
             link=link,
             resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),
@@ -60,6 +76,31 @@ class AlertService:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self.lease = lease
+        self.evaluating = evaluating
+        self._keeper = LeaseKeeper(lease) if lease is not None else None
+        self._following = lease is not None  # state in memory may be stale until we lead
+
+    @property
+    def leading(self) -> bool:
+        """True when this service is the active evaluator (always when evaluating without a lease)."""
+        return self.evaluating and (self.lease is None or self.lease.held)
+
+    def tick(self, at_ms: int | None = None) -> list[Transition] | None:
+        """One round if this service holds the lease; None (nothing done) while another does."""
+        if not self.leading:
+            self._following = True
+            return None
+        if self._following:
+            self._reload()
+            self._following = False
+        return self.run_once(at_ms)
+
+    def _reload(self) -> None:
+        """Take over from the previous evaluator: its instances and notification log."""
+        with self._lock:
+            self.evaluator.alerts = self.persistence.load_alerts()
+            self.dispatcher.nflog = self.persistence.load_nflog()
 
     def run_once(self, at_ms: int | None = None, *, force: bool = False) -> list[Transition]:
         """One round: evaluate due rules, persist, then send what is due."""
@@ -72,17 +113,22 @@ class AlertService:
 
     # -- background ---------------------------------------------------------------------
     def start(self) -> None:
-        """Run rounds every ``alert_tick_s`` on a daemon thread."""
+        """Run rounds every ``alert_tick_s`` on a daemon thread (and keep the lease, if any)."""
         if self._thread is not None:
             return
+        if self._keeper is not None:
+            self._keeper.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._loop, name="ledgerline-alerts", daemon=True)
         self._thread.start()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self._keeper is not None and not self._keeper.wait(self.settings.alert_tick_s):
+                self._following = True
+                continue  # another process evaluates; wait for the lease
             try:
-                self.run_once()
+                self.tick()
             except Exception:  # the loop must outlive a bad round (store down, bug in a rule)
                 log.exception("alert round failed")
             self._stop.wait(self.settings.alert_tick_s)
@@ -93,11 +139,16 @@ class AlertService:
         if self._thread is not None:
             self._thread.join(timeout_s)
             self._thread = None
+        if self._keeper is not None:
+            self._keeper.release()
         self.dispatcher.close()
 
     # -- API helpers --------------------------------------------------------------------
     def alerts(self, scope: Scope) -> list[tuple[Alert, list[str]]]:
         """Every held instance ``scope`` may see (alerts/scoped.py) with the ids of silences covering it now."""
+        if not self.leading:  # the active evaluator is another process: show what it stored
+            with self._lock:
+                self.evaluator.alerts = self.persistence.load_alerts()
         silences = self.persistence.silences()
         at = now_ms()
         held = [(a, [s.id for s in silences if s.silences(a.labels, at)]) for a in self.evaluator.active()]

@@ -1,7 +1,8 @@
 """Lineage benchmark: load N spans (N/4 business hops) into an embedded store, then time
-the lineage queries over many random IDs and print p50/p95 per query.
+the lineage queries over many random IDs and print p50/p95 per query, then the same
+transaction lookup through the API app with and without a credential (bench/lineage_api.py).
 
-    .venv/bin/python -m bench.lineage --spans 10000000
+    .venv/bin/python -m bench.lineage --spans 10000000 [--json]
 
 Spans are generated inside ClickHouse (INSERT ... SELECT FROM numbers()), so loading goes
 through the same materialized views as real ingest (hops, entity_edges, hop_keys, ...).
@@ -15,6 +16,7 @@ no retry yet.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import statistics
 import tempfile
@@ -23,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from bench import lineage_api
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage import metrics
@@ -106,6 +109,12 @@ SELECT now64(9) - INTERVAL 1 HOUR, lower(hex(MD5('journal'))), lower(substring(h
 """
 
 
+def journal_size(txns: int) -> int:
+    """Transactions the big journal posts: 10,000, or half of them in a small store (the other
+    half then measure lookups that do not stitch to it)."""
+    return min(10_000, max(1, txns // 2))
+
+
 def load(store: Store, spans: int, days: float, chunk: int = 1_000_000) -> float:
     """Generate ``spans`` spans (plus retries) spread over ``days`` ending now; return seconds."""
     started = time.monotonic()
@@ -119,7 +128,7 @@ def load(store: Store, spans: int, days: float, chunk: int = 1_000_000) -> float
         )
         print(f"  loaded {min(first + chunk, spans):>11,} spans  {time.monotonic() - started:6.1f}s", flush=True)
     store.command(_RETRIES)
-    store.command(_JOURNAL, {"n": min(10_000, txns)})
+    store.command(_JOURNAL, {"n": journal_size(txns)})
     return time.monotonic() - started
 
 
@@ -148,8 +157,8 @@ def paired(fns: list[Callable[[str], Any]], args: list[str], runs: int) -> list[
     return [(statistics.median(sorted(t)), sorted(t)[max(0, int(len(t) * 0.95) - 1)]) for t in times]
 
 
-def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False) -> None:
-    """Load and measure; print one line per query."""
+def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False) -> dict[str, Any]:
+    """Load and measure; print one line per query; return the figures (``--json``)."""
     settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
     store = open_store(settings)
     migrate_all(store)
@@ -157,7 +166,7 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
         print(f"reusing the spans already in {data_dir}")
         seconds = 0.0
         if not store.query("SELECT count() FROM hops WHERE CorrelationId = 'J-BIG'")[0][0]:
-            store.command(_JOURNAL, {"n": min(10_000, max(1, spans // 16))})
+            store.command(_JOURNAL, {"n": journal_size(max(1, spans // 16))})
     else:
         print(f"loading {spans:,} spans into {data_dir} ...")
         seconds = load(store, spans, days)
@@ -179,7 +188,8 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
         str(r[0])
         for r in store.query(
             "SELECT CorrelationId FROM hops WHERE LegalEntity = 'LE-0' AND Step = 'case.opened' "
-            "AND toUInt64OrZero(substring(CorrelationId, 3)) >= 10000 LIMIT 5000"
+            "AND toUInt64OrZero(substring(CorrelationId, 3)) >= {n:UInt64} LIMIT 5000",
+            {"n": journal_size(txns)},
         )
     ] or ["C-0"]
     cases: list[tuple[str, Callable[[], Any]]] = [
@@ -195,7 +205,7 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
         ("entity lookup (key -> full doc)", lambda: svc.entity(EVERYTHING, "invoice", f"INV-{rng.randrange(txns)}")),
         (
             "lookup: txn posted by 10k-invoice journal",
-            lambda: svc.transaction(EVERYTHING, f"C-{rng.randrange(min(txns, 10_000))}"),
+            lambda: svc.transaction(EVERYTHING, f"C-{rng.randrange(journal_size(txns))}"),
         ),
         ("lookup: the 10k-invoice journal", lambda: svc.transaction(EVERYTHING, "J-BIG")),
         ("posting latency 24h / 5m", lambda: metrics.posting_latency(svc, EVERYTHING, flow, day, 300_000, "")),
@@ -220,11 +230,13 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
             lambda: svc.transactions(one_le, Window(now - 86400_000, now, 100), "stuck", "", "", ""),
         ),
     ]
+    out: dict[str, Any] = {"spans": spans, "hops": hops, "load_s": seconds, "queries": {}}
     print(f"\n{'query':<42}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
     for name, fn in cases:
         fn()  # warm up
         n = runs if ("lookup" in name or "entity" in name) and "journal" not in name else max(10, runs // 10)
         p50, p95 = timed(fn, n)
+        out["queries"][name] = {"runs": n, "p50_ms": p50, "p95_ms": p95}
         print(f"{name:<42}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
     labels = ["unrestricted", "scoped to LE-0 (1 of 7)", "scoped to LE-X: 404"]
     other = Scope(legal_entities=("LE-X",))
@@ -240,6 +252,12 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
     print(f"\ntransaction lookup with stitching, the same LE-0 transactions, {runs} runs each, interleaved:")
     for label, (p50, p95) in zip(labels, figures, strict=True):
         print(f"  {label:<38}{p50:>10.1f}{p95:>10.1f}", flush=True)
+    out["scope"] = {label: {"p50_ms": p50, "p95_ms": p95} for label, (p50, p95) in zip(labels, figures, strict=True)}
+    out["api"] = {}
+    for path, api in lineage_api.measure(settings, store, ids, runs, "LE-0", paired).items():
+        print("\n" + "\n".join(lineage_api.report(path, api, runs)), flush=True)
+        base = api[lineage_api.BASELINE][0]
+        out["api"][path] = {k: {"p50_ms": a, "p95_ms": b, "added_p50_ms": a - base} for k, (a, b) in api.items()}
     sample, journal = svc.transaction(EVERYTHING, "C-7"), svc.transaction(EVERYTHING, "J-BIG")
     assert sample is not None and journal is not None
     print(f"\nsample C-7: status={sample['status']}, exceptions={[e['state'] for e in sample['exceptions']]}")
@@ -247,19 +265,23 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
         f"J-BIG: {len(journal['edges'])} edges shown, {journal['edges_omitted']} left out; "
         f"{len(journal['related'])} related shown, {journal['related_omitted']} left out"
     )
+    return out
 
 
 def main() -> None:
-    """Command line: --spans, --days, --runs, --data-dir."""
+    """Command line: --spans, --days, --runs, --data-dir, --reuse, --json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=10_000_000, help="spans to generate (default 10M)")
     parser.add_argument("--days", type=float, default=7.0, help="days the transactions span")
     parser.add_argument("--runs", type=int, default=200, help="lookups per query (aggregates: runs/10)")
     parser.add_argument("--data-dir", type=Path, default=None, help="chdb directory (default: a temp dir)")
     parser.add_argument("--reuse", action="store_true", help="measure the spans already in --data-dir")
+    parser.add_argument("--json", action="store_true", help="finish with the figures as one JSON line")
     args = parser.parse_args()
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
-    run(args.spans, args.days, args.runs, data_dir, args.reuse)
+    figures = run(args.spans, args.days, args.runs, data_dir, args.reuse)
+    if args.json:
+        print(json.dumps(figures))
 
 
 if __name__ == "__main__":

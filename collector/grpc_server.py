@@ -8,13 +8,28 @@ details (``grpc-status-details-bin``, read by Go and Java) and as
 
 The method receives the raw message bytes and parses them itself, so a malformed message
 is one INVALID_ARGUMENT with one log line, not a gRPC-internal traceback. At most
-``workers`` exports run at once; more get RESOURCE_EXHAUSTED with RetryInfo.
+``limit`` exports (``LEDGERLINE_MAX_CONCURRENT_GRPC``) run at once; more get
+RESOURCE_EXHAUSTED with RetryInfo.
+
+grpcio's synchronous server reads a request message on a worker thread, with no deadline
+of its own: a client trickling its message would hold that thread for as long as it
+likes. So Export is registered as stream-unary (the same bytes on the wire; unary clients
+cannot tell), which lets it read the message itself, and a call whose message has not
+arrived within ``body_timeout_s`` is cancelled by :class:`Deadlines`. The pool has
+``4 × limit`` threads; calls beyond it queue unread until a thread is free. A slow gRPC
+client therefore holds a thread for ``body_timeout_s`` at most, but ``4 × limit`` of them
+at once still delay gRPC ingest (never HTTP's) for that long: the honest limit of a
+thread-per-call server (README, "No client can stall the others").
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import threading
+import time
+from collections.abc import Callable, Iterator
 from concurrent import futures
 
 import grpc
@@ -23,7 +38,7 @@ from google.rpc import error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector import otlp
-from collector.errors import Busy, Unauthorized
+from collector.errors import BodyTimeout, Busy, Unauthorized
 from collector.ingest import Ingestor
 from collector.outcome import Kind, Outcome
 
@@ -73,18 +88,78 @@ def answer(context: grpc.ServicerContext, outcome: Outcome) -> ExportTraceServic
     raise AssertionError("unreachable")  # abort raises
 
 
+class Deadlines:
+    """One thread that runs callbacks at their deadlines unless disarmed first (no thread per call).
+
+    A disarmed deadline drops its callback at once (and with it the call's context); only
+    its (time, id) pair waits in the heap until it is due.
+    """
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int]] = []
+        self._armed: dict[int, Callable[[], None]] = {}
+        self._seq = itertools.count()
+        self._cond = threading.Condition()
+        threading.Thread(target=self._run, name="ledgerline-grpc-deadlines", daemon=True).start()
+
+    def arm(self, timeout_s: float, callback: Callable[[], None]) -> int:
+        """Run ``callback`` in ``timeout_s`` unless :meth:`disarm` is called with the returned id."""
+        seq = next(self._seq)
+        with self._cond:
+            self._armed[seq] = callback
+            heapq.heappush(self._heap, (time.monotonic() + timeout_s, seq))
+            if self._heap[0][1] == seq:  # the earliest now: the thread must wake sooner
+                self._cond.notify()
+        return seq
+
+    def disarm(self, seq: int) -> None:
+        """Forget a deadline (it may have fired already)."""
+        with self._cond:
+            self._armed.pop(seq, None)
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._heap or self._heap[0][0] > time.monotonic():
+                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
+                _, seq = heapq.heappop(self._heap)
+                callback = self._armed.pop(seq, None)
+            if callback is None:
+                continue
+            try:
+                callback()
+            except Exception:  # a call that ended meanwhile: nothing to cancel
+                log.debug("a gRPC deadline callback failed", exc_info=True)
+
+
 class TraceService:
     """The OTLP trace service backed by an :class:`Ingestor`, with an in-progress limit."""
 
-    def __init__(self, ingestor: Ingestor, limit: int) -> None:
+    def __init__(self, ingestor: Ingestor, limit: int, body_timeout_s: float) -> None:
         self._ingestor = ingestor
         self._limit = limit
+        self._body_timeout_s = body_timeout_s
+        self._deadlines = Deadlines()
         self._active = 0
         self._lock = threading.Lock()
 
-    def export(self, message: bytes, context: grpc.ServicerContext) -> ExportTraceServiceResponse:
-        """Authenticate, run the export call, answer (waits for the commit)."""
+    def _receive(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes | None:
+        """The request message, or None when it did not arrive within the body deadline."""
+        armed = self._deadlines.arm(self._body_timeout_s, context.cancel)
+        try:
+            return next(messages, None)
+        except grpc.RpcError:  # cancelled: by the deadline, or the client gave up
+            return None
+        finally:
+            self._deadlines.disarm(armed)
+
+    def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+        """Read the message (within the deadline), authenticate, run the export call, answer."""
         ingestor = self._ingestor
+        message = self._receive(messages, context)
+        if message is None:
+            timeout = BodyTimeout(f"the request message did not arrive within {self._body_timeout_s:g} s")
+            return answer(context, ingestor.failure(timeout, "grpc"))
         with self._lock:
             busy = self._active >= self._limit
             if not busy:
@@ -106,16 +181,16 @@ class TraceService:
         return answer(context, outcome)
 
 
-def create_grpc_server(
-    ingestor: Ingestor, host: str, port: int, workers: int = 16
-) -> tuple[grpc.Server, int, TraceService]:
+def create_grpc_server(ingestor: Ingestor, host: str, port: int) -> tuple[grpc.Server, int, TraceService]:
     """A started-on-demand gRPC server; returns it with the port actually bound and its service."""
-    limit = ingestor.settings.max_body_bytes
-    service = TraceService(ingestor, workers)
+    settings = ingestor.settings
+    limit = settings.max_concurrent_grpc
+    service = TraceService(ingestor, limit, settings.body_timeout_s)
     handler = grpc.method_handlers_generic_handler(
         SERVICE,
         {
-            "Export": grpc.unary_unary_rpc_method_handler(
+            # Stream-unary so the handler reads the message itself, under a deadline.
+            "Export": grpc.stream_unary_rpc_method_handler(
                 service.export,
                 request_deserializer=None,  # raw bytes: the export call parses them
                 response_serializer=ExportTraceServiceResponse.SerializeToString,
@@ -123,14 +198,20 @@ def create_grpc_server(
         },
     )
     server = grpc.server(
-        # Twice the export limit: calls over it get a thread to be told to retry, and calls
-        # beyond that queue unread (a thread reads the message), so memory stays bounded.
-        futures.ThreadPoolExecutor(max_workers=workers * 2, thread_name_prefix="ledgerline-grpc"),
+        # Four times the export limit: a thread reads each message (under the body deadline)
+        # and calls over the limit get one to be told to retry; calls beyond the pool queue
+        # unread, so memory stays bounded.
+        futures.ThreadPoolExecutor(max_workers=limit * 4, thread_name_prefix="ledgerline-grpc"),
         handlers=[handler],
         options=[
-            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_receive_message_length", settings.max_body_bytes),
             ("grpc.max_concurrent_streams", 100),
             ("grpc.so_reuseport", 0),
+            # Peers that vanished without a FIN are found by pings, and their calls cancelled.
+            ("grpc.keepalive_time_ms", 60_000),
+            ("grpc.keepalive_timeout_ms", 20_000),
+            # Connections without a call for 5 minutes are closed (clients reconnect on demand).
+            ("grpc.max_connection_idle_ms", 300_000),
         ],
     )
     bound = server.add_insecure_port(f"{host}:{port}")

@@ -16,16 +16,18 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, Response
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
 from collector import otlp
 from collector.errors import Busy, UnsupportedMediaType
 from collector.ingest import Ingestor
-from collector.limits import ByteBudget, read_body
+from collector.limits import ByteBudget, Share, read_body
 from collector.outcome import HANDLED, Kind, Outcome
 from collector.store import Store
 
@@ -49,6 +51,8 @@ _INLINE_DECODE_BYTES = 1 << 20
 # Estimated peak memory of decoding, per byte of (decompressed) body: json.loads builds
 # Python objects many times the text's size; protobuf parses into a compact arena.
 _DECODE_COST = {otlp.JSON: 12, otlp.PROTOBUF: 4}
+# Deflate (gzip's too) expands at most ~1032:1 (one 258-byte match per ~2 bits).
+_MAX_INFLATE_RATIO = 1032
 
 
 def respond(outcome: Outcome, media: str) -> Response:
@@ -76,33 +80,59 @@ def respond(outcome: Outcome, media: str) -> Response:
     return Response(body, status_code=status, media_type=media, headers=headers)
 
 
-def _decoded_size(body: bytes, encoding: str | None, limit: int) -> int:
-    """How large the body will be once decompressed (estimated; the limit still applies)."""
-    encoding = (encoding or "").strip().lower()
-    if encoding == "gzip" and len(body) >= 18:
-        # ISIZE, the last member's length mod 2**32: a hint only, never trusted beyond limit.
-        return min(limit, max(len(body), int.from_bytes(body[-4:], "little")))
-    if encoding == "deflate":
-        return min(limit, len(body) * 8)
-    return len(body)
+async def _inflate(body: bytes, encoding: str | None, limit: int, share: Share, per_byte: int) -> bytes:
+    """The decompressed body, with ``per_byte`` times its real size held in ``share``.
+
+    Compressed headers (gzip's ISIZE, a member count) say nothing trustworthy about the
+    output, so decompression holds the most it can produce (deflate expands at most
+    :data:`_MAX_INFLATE_RATIO` times, and never past ``limit``), then the share is set to the
+    real size times ``per_byte``: the charge is never below what the body decodes to. That
+    last step grows a share already held, so it may overdraw (ByteBudget.overdraw) rather
+    than wait on others doing the same.
+    """
+    if (encoding or "").strip().lower() in ("", "identity"):
+        await share.grow_to(len(body) * per_byte)
+        return body
+    bound = min(limit, len(body) * _MAX_INFLATE_RATIO)
+    await share.grow_to(bound)  # the output, while inflating
+    if bound > _INLINE_DECODE_BYTES:
+        raw = await run_in_threadpool(otlp.decompress, body, encoding, limit)
+    else:
+        raw = otlp.decompress(body, encoding, limit)
+    share.shrink_to(len(raw))
+    await share.grow_to(len(raw) * per_byte, may_overdraw=True)
+    share.settle()
+    return raw
 
 
 def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
     """The OTLP/HTTP application around an :class:`Ingestor`."""
     app = FastAPI(title="ledgerline collector", docs_url=None, redoc_url=None, openapi_url=None)
     settings = ingestor.settings
-    # Bodies are received within a byte budget (the rest wait with their bytes in the
-    # socket) and decoded within another, taken only once the body is complete, so memory
-    # stays bounded and slow senders hold no decoding share.
+    # Bodies are received within a byte budget, taken as the bytes arrive, and decoded
+    # within another, taken only once the body is complete, so memory stays bounded and
+    # slow senders hold only what they sent. Both are given back once the request is
+    # decoded and queued: waiting for the commit holds neither.
     receiving = ByteBudget(settings.max_receiving_bytes)
     decoding = ByteBudget(settings.max_decoding_bytes)
+    app.state.budgets = {"receiving": receiving, "decoding": decoding}
     in_progress = 0
 
     async def export(request: Request) -> Response:
         content_type = request.headers.get("content-type", "")
         media = otlp.media_type(content_type)
         encoding = request.headers.get("content-encoding")
-        held = 0
+        received = Share(receiving)
+        memory = Share(decoding)
+
+        @asynccontextmanager
+        async def decoded() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:  # parsed and queued (or refused): the commit wait holds no budget
+                memory.release()
+                received.release()
+
         try:
             try:
                 if media is None:
@@ -112,24 +142,24 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
                 if in_progress > settings.max_concurrent_requests:
                     raise Busy(f"{settings.max_concurrent_requests} export requests in progress, retry later")
                 ingestor.authorize(request.headers.get("authorization"))
-                body, held = await read_body(request, settings.max_body_bytes, receiving, settings.body_timeout_s)
+                body, received = await read_body(request, settings.max_body_bytes, receiving, settings.body_timeout_s)
+                raw = await _inflate(body, encoding, settings.max_body_bytes, memory, _DECODE_COST[media])
+                if raw is not body:
+                    received.release()  # the compressed bytes are done with
+                del body
             except HANDLED as exc:
                 return respond(ingestor.failure(exc, "http"), media or otlp.PROTOBUF)
-
-            def parse() -> ExportTraceServiceRequest:
-                raw = otlp.decompress(body, encoding, settings.max_body_bytes)
-                return otlp.decode(raw, media)
-
-            size = _decoded_size(body, encoding, settings.max_body_bytes)
+            kind = media  # a str by now, for the closure
             outcome = await ingestor.export_async(
-                parse,
+                lambda: otlp.decode(raw, kind),
                 "http",
-                slot=decoding.hold(size * _DECODE_COST[media]),
-                offload=size > _INLINE_DECODE_BYTES,
+                slot=decoded(),
+                offload=len(raw) > _INLINE_DECODE_BYTES,
             )
             return respond(outcome, media)
         finally:
-            receiving.release(held)
+            memory.release()
+            received.release()
 
     @app.post("/v1/traces")
     async def export_traces(request: Request) -> Response:
@@ -150,10 +180,13 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
 
     @app.get("/readyz")
     def readyz() -> Response:
-        """Readiness: the store answers a query."""
+        """Readiness: the store answers a query (503 with Retry-After when not)."""
         if store.ping():
             return Response(json.dumps({"status": "ready"}), media_type=otlp.JSON)
-        return Response(json.dumps({"status": "store unavailable"}), status_code=503, media_type=otlp.JSON)
+        retry = {"Retry-After": str(settings.retry_after_s)}
+        return Response(
+            json.dumps({"status": "store unavailable"}), status_code=503, media_type=otlp.JSON, headers=retry
+        )
 
     @app.get("/metrics")
     def metrics() -> Response:

@@ -4,7 +4,8 @@
   the (estimated) memory of bodies being decoded, so memory stays bounded whatever the
   load, and a request takes a decoding share only once its body is complete.
 * :func:`read_body`: reads a body against the size limit and the reading budget, within
-  a deadline (slow senders get 408 instead of holding anything for long).
+  a deadline (slow senders get 408 instead of holding anything for long); the budget is
+  taken as bytes arrive, so a large declared length reserves nothing.
 * :func:`guarded_h11`: uvicorn's h11 protocol with a header deadline: a connection that
   has not sent a complete request head within ``header_timeout_s`` (after connecting or
   after its last response) is closed, so idle sockets cost nothing for long.
@@ -31,16 +32,23 @@ class ByteBudget:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.used = 0
+        self.peak = 0  # the most ever held at once (tests read it)
+        self.overdrawn_by: object | None = None  # the one share that may go past capacity
         self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
 
     def cost(self, n: int) -> int:
         """``n`` capped at the capacity, so one large request can always run alone."""
         return max(0, min(n, self.capacity))
 
+    def fits(self, n: int) -> bool:
+        """True when ``n`` bytes could be taken now without overtaking a waiter."""
+        return not self._waiters and self.used + n <= self.capacity
+
     async def acquire(self, n: int) -> None:
         """Wait until ``n`` bytes (already capped) are free, then take them."""
-        if not self._waiters and self.used + n <= self.capacity:
+        if self.fits(n):
             self.used += n
+            self.peak = max(self.peak, self.used)
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         entry = (n, waiter)
@@ -51,9 +59,30 @@ class ByteBudget:
             if waiter.done() and not waiter.cancelled():
                 self.release(n)  # granted just as we gave up
             else:
-                self._waiters.remove(entry)
+                if entry in self._waiters:  # _wake may have dropped it, cancelled, already
+                    self._waiters.remove(entry)
                 self._wake()
             raise
+
+    def overdraw(self, n: int, by: object) -> bool:
+        """Take ``n`` bytes now, past the capacity if need be, when ``by`` may overdraw.
+
+        One share at a time may (the first that would otherwise wait, until it lets go with
+        :meth:`settle`): shares grown as bytes arrive could otherwise fill the budget
+        together and wait on each other until their deadline. Memory stays within twice
+        the capacity.
+        """
+        if self.overdrawn_by not in (None, by):
+            return False
+        self.overdrawn_by = by
+        self.used += n
+        self.peak = max(self.peak, self.used)
+        return True
+
+    def settle(self, by: object) -> None:
+        """``by`` no longer overdraws (its bytes stay held until released)."""
+        if self.overdrawn_by is by:
+            self.overdrawn_by = None
 
     def release(self, n: int) -> None:
         """Give ``n`` bytes back and wake whoever now fits."""
@@ -65,6 +94,7 @@ class ByteBudget:
             n, waiter = self._waiters.popleft()
             if not waiter.done():
                 self.used += n
+                self.peak = max(self.peak, self.used)
                 waiter.set_result(None)
 
     @asynccontextmanager
@@ -78,43 +108,76 @@ class ByteBudget:
             self.release(n)
 
 
-async def read_body(request: Request, limit: int, budget: ByteBudget, timeout_s: float) -> tuple[bytes, int]:
+class Share:
+    """The part of a :class:`ByteBudget` one request holds: grows, shrinks, released once."""
+
+    def __init__(self, budget: ByteBudget) -> None:
+        self.budget = budget
+        self.held = 0
+
+    async def grow_to(self, n: int, *, may_overdraw: bool = False) -> None:
+        """Hold ``cost(n)`` bytes in all, waiting for the difference (see ByteBudget.overdraw)."""
+        budget = self.budget
+        more = budget.cost(n) - self.held
+        if more <= 0:
+            return
+        if budget.fits(more) or not may_overdraw or not budget.overdraw(more, self):
+            await budget.acquire(more)
+        self.held += more
+
+    def settle(self) -> None:
+        """Done growing: give up the right to overdraw, if held."""
+        self.budget.settle(self)
+
+    def shrink_to(self, n: int) -> None:
+        """Hold only ``cost(n)`` bytes (no-op when holding less)."""
+        less = self.held - self.budget.cost(n)
+        if less > 0:
+            self.held -= less
+            self.budget.release(less)
+
+    def release(self) -> None:
+        """Give everything back; safe to call again."""
+        self.settle()
+        held, self.held = self.held, 0
+        if held:
+            self.budget.release(held)
+
+
+async def read_body(request: Request, limit: int, budget: ByteBudget, timeout_s: float) -> tuple[bytes, Share]:
     """The whole body and the budget share it holds (release it when done with the bytes).
 
-    Raises PayloadTooLarge over ``limit``, BodyTimeout when the body is not complete within
+    The share grows as bytes arrive, never ahead of them: a declared ``Content-Length``
+    reserves nothing, so slow senders hold only what they actually sent (and one body at a
+    time may overdraw the budget, so bodies arriving together always finish). Raises
+    PayloadTooLarge over ``limit``, BodyTimeout when the body is not complete within
     ``timeout_s`` and Busy when the reading budget stays full that long.
     """
     declared = request.headers.get("content-length", "")
-    length = int(declared) if declared.isdigit() else None
-    if length is not None and length > limit:
-        raise PayloadTooLarge(f"body of {length} bytes is over the {limit}-byte limit")
-    held = 0
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"body of {declared} bytes is over the {limit}-byte limit")
+    share = Share(budget)
+    chunks = bytearray()
+    waiting = False  # for the budget (our fault, 503), not for the client (408)
     try:
-        if length is not None:
-            held = budget.cost(length)
-            try:
-                async with asyncio.timeout(timeout_s):
-                    await budget.acquire(held)
-            except TimeoutError:
-                held = 0
-                raise Busy("too many request bodies in flight, retry later") from None
-        chunks = bytearray()
-        try:
-            async with asyncio.timeout(timeout_s):
-                async for chunk in request.stream():
-                    chunks += chunk
-                    if len(chunks) > limit:
-                        raise PayloadTooLarge(f"body is over the {limit}-byte limit")
-                    if length is None:  # chunked: take the budget as the bytes come
-                        more = budget.cost(held + len(chunk)) - held
-                        await budget.acquire(more)
-                        held += more
-        except TimeoutError:
-            raise BodyTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
-        return bytes(chunks), held
+        async with asyncio.timeout(timeout_s):
+            async for chunk in request.stream():
+                chunks += chunk
+                if len(chunks) > limit:
+                    raise PayloadTooLarge(f"body is over the {limit}-byte limit")
+                waiting = True
+                await share.grow_to(len(chunks), may_overdraw=True)
+                waiting = False
+    except TimeoutError:
+        share.release()
+        if waiting:
+            raise Busy("too many request bodies in flight, retry later") from None
+        raise BodyTimeout(f"the request body did not arrive within {timeout_s:g} s") from None
     except BaseException:
-        budget.release(held)
+        share.release()
         raise
+    share.settle()
+    return bytes(chunks), share
 
 
 class _GuardedH11(H11Protocol):

@@ -11,7 +11,7 @@ Business hops and their keys are derived from ``otel_traces`` by lineage's migra
 from __future__ import annotations
 
 from collector import native
-from collector.store import Migration
+from collector.store import Migration, queries
 
 # The correlation ID: the attribute, its underscore spelling, or W3C baggage carried as
 # a span attribute named "baggage" (key1=v1;prop,key2=v2, values percent-encoded).
@@ -73,4 +73,6 @@ MIGRATIONS: tuple[Migration, ...] = (
         "native staging view over normalised requests",
         ("DROP VIEW IF EXISTS otlp_ingest_mv", native.STAGING_VIEW),
     ),
+    # The store's own table (collector/store/lease.py): one alert evaluator and one sealer.
+    Migration(7, "store: leases", (queries.CREATE_LEASES,)),
 )

@@ -23,7 +23,9 @@ class CollectorSettings(StoreSettings):
     ingest_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, description="Comma-separated bearer tokens; empty means none required."
     )
-    insecure: bool = Field(False, description="Allow a non-loopback bind without ingest tokens.")
+    insecure: bool = Field(
+        False, description="Allow a non-loopback bind without ingest tokens, or with LEDGERLINE_API_AUTH=off."
+    )
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Request size limit, after gunzip.")
     max_queue_spans: int = Field(200_000, gt=0, description="Spans waiting for commit before 429.")
     max_queue_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Bytes waiting for commit before 429.")
@@ -37,6 +39,9 @@ class CollectorSettings(StoreSettings):
     max_concurrent_requests: int = Field(
         256, gt=0, description="Export requests in progress before 503 (idle connections do not count)."
     )
+    max_concurrent_grpc: int = Field(
+        16, gt=0, description="OTLP/gRPC exports in progress before RESOURCE_EXHAUSTED with RetryInfo."
+    )
     max_receiving_bytes: int = Field(
         64 * 1024 * 1024, gt=0, description="Bytes of HTTP bodies being received at once; others wait unread."
     )
@@ -46,7 +51,9 @@ class CollectorSettings(StoreSettings):
         description="Estimated memory of bodies being decoded at once (JSON counts several times its size).",
     )
     header_timeout_s: float = Field(10.0, gt=0, description="Time for a connection to send a request head.")
-    body_timeout_s: float = Field(30.0, gt=0, description="Time for a request body to arrive before 408.")
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Time for a request body (gRPC: message) to arrive before 408 (gRPC: cancelled)."
+    )
     redact: str | None = Field(None, description="Attribute redaction rules at ingest: a path or inline YAML.")
     redact_key: SecretStr | None = Field(None, description="HMAC-SHA-256 key of the 'hash' redaction action.")
 

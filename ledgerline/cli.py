@@ -28,23 +28,41 @@ def _collector_settings(args: argparse.Namespace) -> CollectorSettings:
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    """Apply schema migrations and print what was applied."""
+    """Apply schema migrations (``ON CLUSTER`` with ``--cluster``) and print what was applied."""
     from collector.store import open_store
     from ledgerline.config import read_settings
-    from ledgerline.schema import prepare_store
+    from ledgerline.schema import prepare_store, render_all
     from lineage.evidence.settings import EvidenceSettings
 
-    settings = read_settings(CollectorSettings)
+    overrides = {"clickhouse_cluster": args.cluster} if args.cluster else {}
+    settings = read_settings(CollectorSettings, **overrides)
+    cluster = settings.clickhouse_cluster
+    if args.print_sql:  # nothing opened, nothing applied
+        print(render_all(cluster, settings.clickhouse_database), end="")
+        return 0
     store = open_store(settings)
     try:
-        applied = prepare_store(store, read_settings(EvidenceSettings))
+        applied = prepare_store(store, read_settings(EvidenceSettings, **overrides))
     finally:
         store.close()
+    where = f"cluster {cluster}, " if cluster else ""
     print(
-        f"schema up to date at {settings.dsn} (database {settings.clickhouse_database}); "
+        f"schema up to date at {settings.dsn} ({where}database {settings.clickhouse_database}); "
         f"applied: {applied or 'nothing'}"
     )
     return 0
+
+
+def _components(value: str) -> frozenset[str]:
+    from ledgerline.server import COMPONENTS
+
+    chosen = frozenset(c.strip() for c in value.split(",") if c.strip())
+    unknown = sorted(chosen - COMPONENTS)
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown component(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(sorted(COMPONENTS))}"
+        )
+    return chosen
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -54,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from lineage.settings import LineageSettings
 
     api_port = args.api_port if args.api_port is not None else read_settings(LineageSettings).api_port
-    server = Server(_collector_settings(args), api_port=api_port)
+    server = Server(_collector_settings(args), api_port=api_port, components=args.components)
     server.start()
     print_urls(server)
     print("ledgerline is serving; Ctrl-C to stop.", flush=True)
@@ -68,12 +86,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _add_serve_options(parser: argparse.ArgumentParser) -> None:
+    from ledgerline.server import COMPONENTS
+
+    parser.add_argument(
+        "--components",
+        type=_components,
+        default=COMPONENTS,
+        help="comma-separated parts to run: collector, api, alerts (default: all). The alert evaluator "
+        "and the sealer run under leases, so only one process at a time is active.",
+    )
     parser.add_argument("--host", help="listen address (default 127.0.0.1, LEDGERLINE_HOST)")
     parser.add_argument("--http-port", type=int, help="OTLP/HTTP port (default 4318)")
     parser.add_argument("--grpc-port", type=int, help="OTLP/gRPC port (default 4317)")
     parser.add_argument("--api-port", type=int, help="lineage API port (default 8000, LEDGERLINE_API_PORT)")
     parser.add_argument(
-        "--insecure", action="store_true", help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS"
+        "--insecure",
+        action="store_true",
+        help="allow listening beyond loopback without LEDGERLINE_INGEST_TOKENS or with LEDGERLINE_API_AUTH=off",
     )
 
 
@@ -90,7 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the collector, lineage API and alerts (owns the embedded store)")
     _add_serve_options(serve)
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", help="apply schema migrations").set_defaults(func=cmd_migrate)
+    migrate = sub.add_parser("migrate", help="apply schema migrations")
+    migrate.add_argument(
+        "--cluster",
+        help="ClickHouse cluster: ON CLUSTER, Replicated and Distributed tables (LEDGERLINE_CLICKHOUSE_CLUSTER)",
+    )
+    migrate.add_argument("--print-sql", action="store_true", help="print the statements instead of applying them")
+    migrate.set_defaults(func=cmd_migrate)
     from alerts import cli as alerts
     from dashboard import cli as dashboard
     from ledgerline import demo

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
 from alerts.routing import ReceiversConfig, load_receivers
-from alerts.rules import DEFAULT_RULES, Rule, RuleError, load_rules
+from alerts.rules import DEFAULT_RULES, Rule, RuleError, check_flows, load_rules
 from alerts.settings import AlertSettings
 from collector.config import settings_error
 from collector.settings import CollectorSettings
@@ -53,9 +53,14 @@ class ServeConfig:
     evidence: EvidenceSettings
 
 
-def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = None) -> ServeConfig:
-    """Read and check every other component's settings and files; nothing is opened or bound."""
-    collector.check_bind()
+def load_serve_config(
+    collector: CollectorSettings, auth: AuthSettings | None = None, *, listens: bool = True
+) -> ServeConfig:
+    """Read and check every other component's settings and files; nothing is opened or bound.
+
+    ``listens=False`` (no collector among the components): the ingest bind is not checked."""
+    if listens:
+        collector.check_bind()
     auth = auth or read_settings(AuthSettings)
     auth.check(collector.host, collector.insecure)
     lineage = read_settings(LineageSettings)
@@ -71,14 +76,16 @@ def load_serve_config(collector: CollectorSettings, auth: AuthSettings | None = 
         replay=replay,
         evidence=read_settings(EvidenceSettings),
         targets=load_replay_targets(replay, flows.transient),
-        rules=load_alert_rules(alerts),
+        rules=load_alert_rules(alerts, flows),
         receivers=load_receivers(alerts.alert_receivers),
     )
 
 
-def load_alert_rules(alerts: AlertSettings) -> list[Rule]:
-    """The rule file, with every rule's dashboard link checked against the dashboard's pages."""
+def load_alert_rules(alerts: AlertSettings, flows: FlowConfig) -> list[Rule]:
+    """The rule file, with every flow and stage it names checked against the flows file and
+    every rule's dashboard link against the dashboard's pages."""
     rules = load_rules(alerts.alert_rules)
+    check_flows(rules, flows, alerts.alert_rules)
     for rule in rules:
         if rule.dashboard:
             try:

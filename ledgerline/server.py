@@ -1,4 +1,11 @@
-"""``ledgerline serve``: collector, lineage API and alert evaluator in one process that owns the store."""
+"""``ledgerline serve``: collector, lineage API, alert evaluator and sealer, all or some of them.
+
+``--components`` picks the parts, so collectors scale out behind a load balancer and the API
+separately. Against a ClickHouse server several processes may run the alert evaluator and
+the sealer: each runs under a lease in the store (collector/store/lease.py), so one is
+active and the others wait to take over. The embedded store has one owner process, so
+there it takes no lease.
+"""
 
 from __future__ import annotations
 
@@ -7,21 +14,40 @@ import signal
 import threading
 from typing import Any
 
+from collector.errors import ConfigError
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
+from collector.store.lease import ALERTS, REPLAY, SEALER, Lease
 from ledgerline.config import ServeConfig, load_serve_config
-from ledgerline.schema import prepare_store
+from ledgerline.schema import pending, prepare_store
 from lineage.auth.settings import AuthSettings
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.settings import EvidenceSettings
 
 log = logging.getLogger(__name__)
 
+COLLECTOR, API, ALERTING, SEALING = "collector", "api", "alerts", "sealer"
+COMPONENTS = frozenset({COLLECTOR, API, ALERTING, SEALING})
+
 
 def open_and_migrate(settings: CollectorSettings, evidence: EvidenceSettings) -> Store:
-    """Open the store, apply every component's migrations and the retention tiers."""
+    """Open the store, apply every component's migrations and the retention tiers.
+
+    On a cluster ``serve`` changes no schema: many processes start at once, and schema
+    changes there are one explicit ``ledgerline migrate --cluster`` (a Job, a one-shot
+    service). A process whose schema is behind refuses to start until that has run.
+    """
     store = open_store(settings)
+    if settings.clickhouse_cluster is not None:
+        missing = pending(store)
+        if missing:
+            store.close()
+            raise ConfigError(
+                f"the cluster schema lacks migrations {missing}: "
+                f"run `ledgerline migrate --cluster {settings.clickhouse_cluster}` first"
+            )
+        return store
     applied = prepare_store(store, evidence)
     if applied:
         log.info("applied schema migrations %s", applied)
@@ -31,64 +57,110 @@ def open_and_migrate(settings: CollectorSettings, evidence: EvidenceSettings) ->
 class Server:
     """The parts ``ledgerline serve`` runs, started and stopped in a safe order."""
 
-    def __init__(self, settings: CollectorSettings, api_port: int = 8000, auth: AuthSettings | None = None) -> None:
+    def __init__(
+        self,
+        settings: CollectorSettings,
+        api_port: int = 8000,
+        auth: AuthSettings | None = None,
+        components: frozenset[str] = COMPONENTS,
+    ) -> None:
+        unknown = sorted(set(components) - COMPONENTS)
+        if unknown or not components:
+            raise ValueError(f"unknown components {unknown}; choose from {sorted(COMPONENTS)}")
+        self.components = frozenset(components)
         # Every setting and file is checked before the store is opened or a port is bound.
-        self.config = load_serve_config(settings, auth)
+        self.config = load_serve_config(settings, auth, listens=COLLECTOR in self.components)
         self.settings = settings
         self.store = open_and_migrate(settings, self.config.evidence)
-        self.collector = Collector(settings, store=self.store)
+        self.collector = Collector(settings, store=self.store) if COLLECTOR in self.components else None
         self.api: UvicornThread | None = None
         self.api_port = api_port
         self.alerts: Any = None
         self.replay: Any = None
         # The seal key is loaded (or created) before anything listens.
-        self.evidence = EvidenceService(self.config.evidence, self.store)
+        self.evidence: EvidenceService | None = None
+        if self.components & {API, SEALING}:  # a collector alone needs no seal key
+            lease = self._lease(SEALER) if SEALING in self.components else None
+            self.evidence = EvidenceService(self.config.evidence, self.store, lease=lease)
+
+    def _lease(self, name: str) -> Lease | None:
+        """The lease guarding a singleton worker; none on the embedded store (one owner process)."""
+        if self.store.embedded:
+            return None
+        return Lease(self.store, name, ttl_s=self.settings.lease_ttl_s)
 
     def start(self) -> None:
-        """Start the collector, the alert evaluator, then the lineage API (with the alerts routes)."""
+        """Start the chosen parts: collector, alert evaluator, sealer, then the API (with the alerts routes)."""
         from alerts.service import AlertService
         from dashboard.state import link_to
 
         cfg = self.config
         try:
-            self.collector.start()
-            self.alerts = AlertService(cfg.alerts, self.store, cfg.rules, cfg.receivers, link=link_to)
-            self.alerts.start()
-            app = compose_app(self.store, cfg.auth, self.alerts, cfg, self.evidence)
-            _hint_first_token(cfg.auth, self.store)
-            self.replay = app.state.replay_worker
-            self.evidence.start()
-            timeout = self.settings.header_timeout_s
-            self.api = UvicornThread(app, self.settings.host, self.api_port, header_timeout_s=timeout)
-            self.api.start()
-            self.api_port = self.api.port
-            self.replay.start()
+            if self.collector is not None:
+                self.collector.start()
+            evaluating = ALERTING in self.components
+            lease = self._lease(ALERTS) if evaluating else None
+            self.alerts = AlertService(
+                cfg.alerts,
+                self.store,
+                cfg.rules,
+                cfg.receivers,
+                link=link_to,
+                flows=cfg.flows,
+                lease=lease,
+                evaluating=evaluating,
+            )
+            if evaluating:
+                self.alerts.start()
+            if SEALING in self.components and self.evidence is not None:
+                self.evidence.start()
+            if API in self.components:
+                self._start_api()
         except BaseException:
             self.stop()  # nothing left running, the store closed cleanly
             raise
 
+    def _start_api(self) -> None:
+        cfg = self.config
+        app = compose_app(self.store, cfg.auth, self.alerts, cfg, self.evidence)
+        _hint_first_token(cfg.auth, self.store)
+        self.replay = app.state.replay_worker
+        lease = self._lease(REPLAY)
+        if lease is not None:
+            self.replay.guard(lease)
+        timeout = self.settings.header_timeout_s
+        self.api = UvicornThread(app, self.settings.host, self.api_port, header_timeout_s=timeout)
+        self.api.start()
+        self.api_port = self.api.port
+        self.replay.start()
+
     def stop(self) -> None:
         """Stop serving; everything acknowledged is committed (and sealed) before this returns."""
-        self.evidence.stop()
+        if self.evidence is not None:
+            self.evidence.stop()
         if self.replay is not None:
             self.replay.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.api is not None:
             self.api.stop()
-        self.collector.stop()
-        self.evidence.final_seal()
+        if self.collector is not None:
+            self.collector.stop()
+        if SEALING in self.components and self.evidence is not None:
+            self.evidence.final_seal()
         self.store.close()
         self.alerts = self.api = self.replay = None
 
     def urls(self) -> dict[str, str]:
         """Where each part listens."""
         host = self.settings.host
-        urls = {
-            "otlp_http": f"http://{host}:{self.collector.http_port}/v1/traces",
-            "otlp_grpc": f"{host}:{self.collector.grpc_port}",
-            "metrics": f"http://{host}:{self.collector.http_port}/metrics",
-        }
+        urls = {}
+        if self.collector is not None:
+            urls = {
+                "otlp_http": f"http://{host}:{self.collector.http_port}/v1/traces",
+                "otlp_grpc": f"{host}:{self.collector.grpc_port}",
+                "metrics": f"http://{host}:{self.collector.http_port}/metrics",
+            }
         if self.api is not None:
             urls["api"] = f"http://{host}:{self.api_port}/docs"
         return urls
@@ -144,8 +216,9 @@ def print_urls(server: Server) -> None:
     for name, url in server.urls().items():
         print(f"  {name:10s} {url}", flush=True)
     evidence = server.evidence
-    created = f" (new key {evidence.key_path})" if evidence.created_key else ""
-    print(f"  {'seal_key':10s} {evidence.fingerprint}{created}", flush=True)
+    if evidence is not None:
+        created = f" (new key {evidence.key_path})" if evidence.created_key else ""
+        print(f"  {'seal_key':10s} {evidence.fingerprint}{created}", flush=True)
 
 
 def wait_for_signal() -> None:

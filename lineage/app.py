@@ -103,10 +103,15 @@ FlowDep = Annotated[Flow, Depends(_flow)]
 ExcId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Stable exception id")]
 
 
+# Every 503 of the API carries this: a store hiccup is worth retrying, not a bug.
+RETRY_AFTER = {"Retry-After": "2"}
+
+
 def _store_error(_: Request, exc: Exception) -> JSONResponse:
+    """The one answer to a StoreError raised by any route (lineage, alerts, evidence, replay)."""
     what = "the store did not answer in time" if isinstance(exc, QueryTimeout) else "the store is unavailable"
     first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    return JSONResponse(status_code=503, content={"detail": f"{what}: {first}"}, headers={"Retry-After": "2"})
+    return JSONResponse(status_code=503, content={"detail": f"{what}: {first}"}, headers=RETRY_AFTER)
 
 
 def create_app(
@@ -148,8 +153,9 @@ def _health(app: FastAPI, store: Store) -> None:
 
     @app.get("/readyz", include_in_schema=False)
     def readyz() -> JSONResponse:
-        ready = store.ping()
-        return JSONResponse({"status": "ready" if ready else "store unavailable"}, status_code=200 if ready else 503)
+        if store.ping():
+            return JSONResponse({"status": "ready"})
+        return JSONResponse({"status": "store unavailable"}, status_code=503, headers=RETRY_AFTER)
 
 
 def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes

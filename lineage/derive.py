@@ -34,6 +34,7 @@ class TxnFacts:
     done: dict[tuple[str, str], int]
     # (last outcome, error category) of each entity/step whose failures are unresolved
     unresolved: list[tuple[str, str]] = field(default_factory=list)
+    last_system: str = ""  # the system of the latest hop: where a stuck transaction waits
 
 
 @dataclass(frozen=True)
@@ -219,6 +220,7 @@ def facts_from_row(row: dict[str, object]) -> TxnFacts:
         last_ms=int(row["last_ms"]),  # type: ignore[call-overload]
         done=done,
         unresolved=[(str(o), str(c)) for o, c in row["unresolved"]],  # type: ignore[attr-defined]
+        last_system=str(row.get("last_system") or ""),
     )
 
 

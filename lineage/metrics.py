@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lineage import queries
+from lineage import domain, queries
 from lineage.flows import Flow
 from lineage.scope import Scope
 from lineage.service import Lineage, Window
@@ -83,13 +83,14 @@ def exception_backlog(svc: Lineage, scope: Scope, window: Window, bucket_ms: int
     One query: per category, ClickHouse returns the open count of every bucket as an array
     (a running sum of open/close events) and the age buckets; here they are only laid out.
     """
+    now_ms = to_ms(utcnow())
     rows = svc.store.query_dicts(
         queries.EXCEPTION_BACKLOG,
         {
             **window.bucket_params(bucket_ms),
             "buckets": buckets,
-            "now_ms": to_ms(utcnow()),
-            **svc._exc_params(),
+            "now_ms": now_ms,
+            **domain.exception_params(svc.config, now_ms),
             **scope.params(),
         },
     )

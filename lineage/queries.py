@@ -27,8 +27,9 @@ _IN_SCOPE = in_scope()
 # ClickHouse's analyzer plans a flat query several times faster, and a lookup is a handful
 # of primary-key seeks whose planning would otherwise dominate.
 _KEYS = "Array(Tuple(String, String))"
-# The stable exception id of an (entity type, entity id, step).
-_EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
+# The stable exception id of an (entity type, entity id, step): the one definition, used by
+# the lineage API, the alerts and replay (lineage/domain.py).
+EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
 
 # Hops of one correlation ID, retries folded into attempts (one row per entity and step),
 # with the per-group facts status derivation needs.
@@ -67,7 +68,7 @@ WHERE CorrelationId = {cid:String} AND __IN_SCOPE__
 GROUP BY EntityType, EntityId, Step
 ORDER BY start_ms, entity_type, entity_id, step
 LIMIT {limit:UInt32}
-""".replace("__EXC_ID__", _EXC_ID).replace("__IN_SCOPE__", _IN_SCOPE)
+""".replace("__EXC_ID__", EXC_ID).replace("__IN_SCOPE__", _IN_SCOPE)
 
 # Hops (entity and step) of one correlation ID with no attempt in scope: shown only as a count.
 WITHHELD = f"""
@@ -178,10 +179,12 @@ _FACTS_AGG = """
         maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
         argMax(Outcome, StartTime) AS last_outcome,
         argMaxIf(ErrorCategory, StartTime, ErrorCategory != '') AS category,
-        groupUniqArray(System) AS systems, groupUniqArray(Region) AS regions
+        groupUniqArray(System) AS systems, groupUniqArray(Region) AS regions,
+        argMax(System, EndTime) AS last_group_system, max(EndTime) AS last_group_end
     FROM src GROUP BY Cid, EntityType, EntityId, Step
 )
 SELECT Cid AS correlation_id,
+    toString(argMaxIf(last_group_system, last_group_end, adopted = 0)) AS last_system,
     if(anyIf(flow, flow != '' AND adopted = 0) = '', {default_flow:String},
        anyIf(flow, flow != '' AND adopted = 0)) AS flow_name,
     minIf(first_ms, adopted = 0) AS started_ms, max(last_ms) AS last_ms,
@@ -249,10 +252,13 @@ LIMIT {{limit:UInt32}}
 
 # -- exceptions ---------------------------------------------------------------------------
 # One exception per (entity type, entity id, step) with a failed, retried or dead-lettered
-# attempt; its id is a stable hash computed here.
-_EXCEPTIONS = f"""
+# attempt in the window (__WINDOW__); its id is EXC_ID. It is closed by a later success or
+# by a person's resolve after its last failure, as of {as_of_ms} (the alerts evaluate on
+# their own clock). The one definition: lineage's listings and metrics and the alert rules
+# (alerts/queries.py) all select from this CTE's ``x``.
+EXCEPTIONS_CTE = f"""
 WITH g AS (
-    SELECT {_EXC_ID} AS id, toString(EntityType) AS entity_type, EntityId AS entity_id,
+    SELECT {EXC_ID} AS id, toString(EntityType) AS entity_type, EntityId AS entity_id,
         toString(Step) AS step,
         argMax(CorrelationId, StartTime) AS correlation_id,
         toString(argMaxIf(System, StartTime, Outcome != 'ok')) AS system,
@@ -277,7 +283,9 @@ WITH g AS (
 ),
 a AS (
     SELECT ExceptionId, toString(argMax(Action, At)) AS action, max(At) AS action_at
-    FROM exception_actions WHERE ExceptionId IN (SELECT id FROM g) AND Action IN ('ack', 'resolve')
+    FROM exception_actions
+    WHERE ExceptionId IN (SELECT id FROM g) AND Action IN ('ack', 'resolve')
+        AND At <= fromUnixTimestamp64Milli({{as_of_ms:Int64}})
     GROUP BY ExceptionId
 ),
 x AS (
@@ -302,11 +310,11 @@ WHERE ({state:String} = '' OR state = {state:String})
 """
 
 EXCEPTIONS_IN_WINDOW = (
-    _EXCEPTIONS.replace("__WINDOW__", f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}")
+    EXCEPTIONS_CTE.replace("__WINDOW__", f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}")
     + f"SELECT {_EXC_COLS} FROM x {_EXC_FILTER} ORDER BY last_ms DESC, id LIMIT {{limit:UInt32}}"
 )
 EXCEPTION_BY_ID = (
-    _EXCEPTIONS.replace("__WINDOW__", f"StartTime >= {_SINCE} AND {_EXC_ID} = {{id:String}}")
+    EXCEPTIONS_CTE.replace("__WINDOW__", f"StartTime >= {_SINCE} AND {EXC_ID} = {{id:String}}")
     + f"SELECT {_EXC_COLS} FROM x LIMIT 1"
 )
 # The latest ack/resolve on each of some exceptions (replay entries do not change the state).
@@ -332,7 +340,7 @@ SELECT {id:String}, {action:String}, {actor:String}, {note:String}, fromUnixTime
 # grows with exceptions plus buckets, not their product. "Open in bucket b" means first
 # seen before b's end and not closed before b's end.
 EXCEPTION_BACKLOG = (
-    _EXCEPTIONS.replace("__WINDOW__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
+    EXCEPTIONS_CTE.replace("__WINDOW__", f"StartTime >= {_SINCE} - INTERVAL 7 DAY AND StartTime < {_UNTIL}")
     + """
 SELECT category, lt_1h, h1_4, h4_24, gt_24h,
     arrayCumSum(arrayMap(j -> if(indexOf(m.1, j) = 0, 0, m.2[indexOf(m.1, j)]),
@@ -355,17 +363,14 @@ ORDER BY category
 )
 
 # -- metrics ------------------------------------------------------------------------------
-# Grouping column chosen by a bound parameter ('' = none).
-_GROUP = """multiIf({group_by:String} = 'system', toString(p.System),
-    {group_by:String} = 'region', if(p.Region != '', toString(p.Region), i.region),
-    {group_by:String} = 'legal_entity', if(p.LegalEntity != '', toString(p.LegalEntity), i.legal_entity), '')"""
-
-# Posting latency: from the "from" step of an entity to the "to" step of a hop whose parent
-# is that entity, bucketed by posting time. Works across correlation IDs (batch journals).
-# Both hops must be in scope (the issue time of another scope's entity is not ours to see).
-POSTING_LATENCY = f"""
+# Posting latency, the one definition: from the "from" step of an entity to the "to" step of
+# a hop whose parent is that entity (works across correlation IDs: batch journals), for
+# postings that ended in [since, until). Both hops must be in scope (the issue time of another
+# scope's entity is not ours to see). ``lat`` has one row per posting; the lineage metric
+# buckets it, the alert rules take a quantile or an error ratio of it (alerts/queries.py).
+POSTINGS_CTE = f"""
 WITH posts AS (
-    SELECT toString(ParentType) AS pt, pid, EndTime, System, Region, LegalEntity
+    SELECT toString(ParentType) AS pt, pid, EndTime, CorrelationId, System, Region, LegalEntity
     FROM hop_times FINAL ARRAY JOIN ParentIds AS pid
     WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
         AND {_IN_SCOPE}
@@ -378,15 +383,31 @@ issued AS (
         AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
         AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
     GROUP BY EntityType, EntityId
+),
+lat AS (
+    SELECT p.CorrelationId AS cid, toString(p.System) AS system,
+        if(p.Region != '', toString(p.Region), i.region) AS region,
+        if(p.LegalEntity != '', toString(p.LegalEntity), i.legal_entity) AS legal_entity,
+        toUnixTimestamp64Milli(p.EndTime) AS end_ms,
+        toUnixTimestamp64Milli(p.EndTime) - toUnixTimestamp64Milli(i.issued_at) AS lat_ms
+    FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
 )
-SELECT intDiv(toUnixTimestamp64Milli(p.EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
-    {_GROUP} AS grp, count() AS n,
-    quantilesExact(0.5, 0.95, 0.99)(toUnixTimestamp64Milli(p.EndTime) - toUnixTimestamp64Milli(i.issued_at)) AS q
-FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
+"""
+
+# Posting latency per bucket and group (grouping column chosen by a bound parameter, '' = none).
+POSTING_LATENCY = (
+    POSTINGS_CTE
+    + """
+SELECT intDiv(end_ms, {bucket_ms:Int64}) * {bucket_ms:Int64} AS bucket_ms,
+    multiIf({group_by:String} = 'system', system, {group_by:String} = 'region', region,
+            {group_by:String} = 'legal_entity', legal_entity, '') AS grp,
+    count() AS n, quantilesExact(0.5, 0.95, 0.99)(lat_ms) AS q
+FROM lat
 GROUP BY bucket_ms, grp
 ORDER BY bucket_ms, grp
-LIMIT {{limit:UInt32}}
+LIMIT {limit:UInt32}
 """
+)
 
 # Completed stages per bucket: successful hops whose (entity type, step) is a stage.
 THROUGHPUT = f"""

@@ -11,10 +11,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage import queries, shape
+from lineage import domain, queries, shape
 from lineage.checks import amount_mismatches, duplicates
 from lineage.checks import exceptions as check_exceptions
 from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
+from lineage.domain import Assessed
 from lineage.flows import FlowConfig
 from lineage.replay.document import document_replays
 from lineage.scope import Scope
@@ -55,13 +56,6 @@ class Lineage:
     def _scoped(self, scope: Scope, sql: str, **params: Any) -> list[dict[str, Any]]:
         """A query over hops, limited to ``scope``."""
         return self.store.query_dicts(sql, params | scope.params())
-
-    def _exc_params(self) -> dict[str, Any]:
-        return {
-            "transient": sorted(self.config.transient),
-            "business": sorted(self.config.business),
-            "unknown_transient": int(self.config.unknown_is_transient),
-        }
 
     def facts(self, scope: Scope, ids: list[str]) -> dict[str, TxnFacts]:
         """Aggregated stage facts of the given correlation IDs (their hops in scope)."""
@@ -208,77 +202,64 @@ class Lineage:
         }
 
     # -- listings -------------------------------------------------------------------------------
+    def _assess(
+        self, scope: Scope, window: Window, scan_ahead_ms: int, flow: str, system: str = "", region: str = ""
+    ) -> tuple[list[Assessed], bool]:
+        """Transactions started in the window with their verdicts now (lineage/domain.py)."""
+        return domain.assess(
+            self.store,
+            self.config,
+            scope,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            scan_until_ms=window.until_ms + scan_ahead_ms,
+            now_ms=to_ms(utcnow()),
+            max_rows=self.settings.query_max_rows,
+            flow=flow,
+            system=system,
+            region=region,
+        )
+
     def transactions(
         self, scope: Scope, window: Window, status: str, flow: str, system: str, region: str
     ) -> dict[str, Any]:
         """Transactions started in the window, filtered; status derived from SQL aggregates
         over their hops in scope."""
-        scan = self.settings.query_max_rows
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
-        rows = self._scoped(
-            scope,
-            queries.FACTS_IN_WINDOW,
-            since_ms=window.since_ms,
-            until_ms=window.until_ms,
-            scan_until_ms=window.until_ms + int(max(lookahead, 86400) * 2000),
-            default_flow=self.config.default_flow,
-            flow=flow,
-            system=system,
-            region=region,
-            limit=scan + 1,
+        assessed, scan_truncated = self._assess(
+            scope, window, int(max(lookahead, 86400) * 2000), flow=flow, system=system, region=region
         )
-        now_ms = to_ms(utcnow())
-        items = []
-        for row in rows[:scan]:
-            facts = facts_from_row(row)
-            verdict = self.verdict(facts, now_ms)
-            if status and verdict.status != status:
-                continue
-            items.append(
-                {
-                    "correlation_id": facts.correlation_id,
-                    "flow": facts.flow,
-                    "status": verdict.status,
-                    "started_at": shape.iso(facts.started_ms),
-                    "completed_at": shape.iso(verdict.completed_ms),
-                    "last_activity_at": shape.iso(facts.last_ms),
-                    "sla_breached": verdict.breached,
-                }
-            )
-        truncated = len(items) > window.limit or len(rows) > scan
+        items = [
+            {
+                "correlation_id": a.facts.correlation_id,
+                "flow": a.facts.flow,
+                "status": a.verdict.status,
+                "started_at": shape.iso(a.facts.started_ms),
+                "completed_at": shape.iso(a.verdict.completed_ms),
+                "last_activity_at": shape.iso(a.facts.last_ms),
+                "sla_breached": a.verdict.breached,
+            }
+            for a in assessed
+            if not status or a.verdict.status == status
+        ]
+        truncated = len(items) > window.limit or scan_truncated
         return {"transactions": items[: window.limit], "truncated": truncated}
 
     def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str) -> dict[str, Any]:
         """Late-but-complete stages and open-and-overdue stages of transactions in the window
         (their hops in scope)."""
-        scan = self.settings.query_max_rows
-        rows = self._scoped(
-            scope,
-            queries.FACTS_IN_WINDOW,
-            since_ms=window.since_ms,
-            until_ms=window.until_ms,
-            scan_until_ms=window.until_ms + 7 * 86400 * 1000,
-            default_flow=self.config.default_flow,
-            flow=flow,
-            system="",
-            region="",
-            limit=scan + 1,
-        )
-        now_ms = to_ms(utcnow())
-        out: list[dict[str, Any]] = []
-        for row in rows[:scan]:
-            facts = facts_from_row(row)
-            verdict = self.verdict(facts, now_ms)
-            out += [shape.breach(facts, s) for s in verdict.stages if s.breached and (not stage or s.stage == stage)]
-            if verdict.end_to_end_breached and stage in ("", "end_to_end"):
-                out.append(shape.e2e_breach(facts, verdict))
+        assessed, scan_truncated = self._assess(scope, window, 7 * 86400 * 1000, flow=flow)
+        out = [
+            shape.breach(b.facts, b.stage) if b.stage else shape.e2e_breach(b.facts, b.verdict)
+            for b in domain.breaches(assessed, stage)
+        ]
         kinds = [b["kind"] for b in out]
         return {
             "late_complete": kinds.count("late_complete"),
             "open_overdue": kinds.count("open_overdue"),
             "end_to_end": kinds.count("end_to_end"),
             "breaches": out[: window.limit],
-            "truncated": len(out) > window.limit or len(rows) > scan,
+            "truncated": len(out) > window.limit or scan_truncated,
         }
 
     # -- exceptions -------------------------------------------------------------------------------
@@ -300,13 +281,14 @@ class Lineage:
             category=category,
             system=system,
             limit=window.limit + 1,
-            **self._exc_params(),
+            **domain.exception_params(self.config, to_ms(utcnow())),
         )
         return {"exceptions": [shape.exception(r) for r in rows[: window.limit]], "truncated": len(rows) > window.limit}
 
     def exception(self, scope: Scope, exc_id: str, since_ms: int) -> dict[str, Any] | None:
         """One exception with its audit history, or None (also when no failure is in scope)."""
-        rows = self._scoped(scope, queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **self._exc_params())
+        params = domain.exception_params(self.config, to_ms(utcnow()))
+        rows = self._scoped(scope, queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **params)
         if not rows:
             return None
         out = shape.exception(rows[0])

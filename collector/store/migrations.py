@@ -5,18 +5,30 @@ Each component owns its migrations (collector/schema.py, lineage/schema.py, aler
 (ledgerline/schema.py) applies the same ordered set everywhere: ``serve``, ``migrate``,
 ``alerts``, benchmarks and tests. Statements are safe to run twice (``IF NOT EXISTS``), so
 a migration interrupted half-way is simply run again.
+
+On a cluster the same statements go through a renderer (collector/store/cluster.py) that
+returns each one's ``ON CLUSTER`` form; ``schema_migrations`` is then replicated to every
+node, so any node knows which versions the cluster has. Run one ``migrate`` at a time.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from collector.store import queries
 from collector.store.client import Store
 
 log = logging.getLogger(__name__)
+
+# One single-node statement -> the statements to run (the cluster form, or itself).
+Render = Callable[[str], list[str]]
+
+
+def single_node(statement: str) -> list[str]:
+    """The single-node rendering: every statement exactly as written."""
+    return [statement]
 
 
 @dataclass(frozen=True)
@@ -28,25 +40,37 @@ class Migration:
     statements: tuple[str, ...]
 
 
-def applied_versions(store: Store) -> set[int]:
-    """Versions already recorded in ``schema_migrations``."""
-    store.command(queries.CREATE_SCHEMA_MIGRATIONS)
+def recorded_versions(store: Store) -> set[int]:
+    """Versions recorded in ``schema_migrations``; none when it does not exist (nothing is created)."""
+    if not store.query(queries.SCHEMA_MIGRATIONS_EXISTS)[0][0]:
+        return set()
     return {int(row[0]) for row in store.query(queries.SELECT_APPLIED_VERSIONS)}
 
 
-def migrate(store: Store, migrations: Sequence[Migration]) -> list[int]:
+def applied_versions(store: Store, render: Render = single_node) -> set[int]:
+    """Versions already recorded in ``schema_migrations`` (created first if missing).
+
+    The ledger is created only when missing, so an up-to-date cluster sees no DDL at all."""
+    if not store.query(queries.SCHEMA_MIGRATIONS_EXISTS)[0][0]:
+        for statement in render(queries.CREATE_SCHEMA_MIGRATIONS):
+            store.command(statement)
+    return recorded_versions(store)
+
+
+def migrate(store: Store, migrations: Sequence[Migration], render: Render = single_node) -> list[int]:
     """Apply every migration not yet recorded, in version order; return the versions applied."""
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise ValueError(f"duplicate migration versions in {sorted(versions)}")
-    done = applied_versions(store)
+    done = applied_versions(store, render)
     applied: list[int] = []
     for migration in sorted(migrations, key=lambda m: m.version):
         if migration.version in done:
             continue
         log.info("applying migration %d: %s", migration.version, migration.name)
         for statement in migration.statements:
-            store.command(statement)
+            for rendered in render(statement):
+                store.command(rendered)
         store.insert("schema_migrations", [[migration.version, migration.name]], column_names=["version", "name"])
         applied.append(migration.version)
     return applied

@@ -20,6 +20,14 @@ class StoreSettings(BaseSettings):
         "Default: chdb://<data_dir>/clickhouse.",
     )
     clickhouse_database: str = Field("ledgerline", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    clickhouse_cluster: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
+        description="ClickHouse cluster name: migrations run ON CLUSTER with Replicated and Distributed tables.",
+    )
+    lease_ttl_s: float = Field(
+        30.0, ge=3, description="How long the alert evaluator's and the sealer's leases last without renewal."
+    )
     query_timeout_s: float = Field(10.0, gt=0, description="Time limit of one read query.")
     query_max_rows: int = Field(10_000, gt=0, description="Row limit of one listing query.")
 

@@ -14,7 +14,7 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collector.errors import AuthError
+from collector.errors import AuthError, QueryTimeout, StoreError
 from lineage.auth.audit import AccessEntry, AccessLog
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.permissions import RULES, allowed
@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 API_PREFIX = "/api/v1/"
 LOCAL_ADMIN = Principal("local", "admin", via="auth-off")
 _AUDIT = "audit"
+RETRY_AFTER_S = 2  # as the lineage app's own 503s (lineage/app.py)
 
 
 def _challenge(exc: AuthError) -> str:
@@ -58,6 +59,9 @@ class AuthMiddleware:
             )
             await response(scope, receive, send)
             return
+        except StoreError as exc:  # the token table cannot be read: the caller may retry
+            await self._unavailable(scope, exc)(scope, receive, send)
+            return
         state = scope.setdefault("state", {})
         state["principal"] = principal
         status = 500
@@ -74,6 +78,19 @@ class AuthMiddleware:
             mark = state.get(_AUDIT)
             if mark is not None:
                 self.access_log.append(_entry(scope, principal, mark, status))
+
+    @staticmethod
+    def _unavailable(scope: Scope, exc: StoreError) -> JSONResponse:
+        """503 with Retry-After, and one log line (no traceback): the credential was not judged."""
+        client = (scope.get("client") or ("?",))[0]
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        log.warning("503 %s %s from %s: cannot check the credential: %s", scope["method"], scope["path"], client, first)
+        what = "the store did not answer in time" if isinstance(exc, QueryTimeout) else "the store is unavailable"
+        return JSONResponse(
+            {"detail": f"{what}: cannot check the credential"},
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
 
     async def _principal(self, scope: Scope) -> Principal:
         if self.authenticator is None:

@@ -1,7 +1,8 @@
 """``ledgerline keys init``, ``seal``, ``evidence`` and ``verify``.
 
 ``seal`` and ``evidence`` talk to the lineage API while ``serve`` runs (it owns the embedded
-store) and open the store themselves when nothing answers there (or with ``--store``).
+store), with the bearer token from ``--token`` or ``$LEDGERLINE_API_TOKEN``, and open the store
+themselves when nothing answers there (or with ``--store``).
 ``verify PACK`` needs neither: it checks a pack offline against a trusted public key.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,11 +18,10 @@ from urllib.parse import quote
 
 import httpx
 
-from collector.errors import ConfigError, VerificationFailed
+from collector.errors import ConfigError, LedgerlineError, VerificationFailed
+from lineage.auth.cli import TOKEN_ENV, add_client_options, auth_headers
 from lineage.evidence.keys import KEY_FILE, PUB_FILE, fingerprint, init_keys, load_private, load_public, public_pem
 from lineage.evidence.settings import EvidenceSettings
-
-DEFAULT_API = "http://127.0.0.1:8000"
 
 
 def register(subparsers: Any) -> None:
@@ -54,11 +53,7 @@ def register(subparsers: Any) -> None:
 
 
 def _add_source(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--api",
-        default=os.environ.get("LEDGERLINE_API_URL", DEFAULT_API),
-        help=f"lineage API while serve runs (default $LEDGERLINE_API_URL or {DEFAULT_API})",
-    )
+    add_client_options(parser)
     parser.add_argument("--store", action="store_true", help="open the store directly (serve must not be running)")
     parser.add_argument("--timeout", type=float, default=60.0, help="HTTP timeout in seconds")
 
@@ -83,16 +78,22 @@ def _api(args: argparse.Namespace, method: str, path: str) -> httpx.Response | N
     if args.store:
         return None
     try:
-        return httpx.request(method, args.api.rstrip("/") + path, timeout=args.timeout)
+        url = args.api.rstrip("/") + path
+        return httpx.request(method, url, headers=auth_headers(args.token), timeout=args.timeout)
     except httpx.ConnectError:
         return None
+    except httpx.HTTPError as exc:
+        raise LedgerlineError(f"the lineage API at {args.api} did not answer: {exc}") from exc
 
 
 def _detail(response: httpx.Response) -> str:
     try:
-        return str(response.json().get("detail"))
+        detail = str(response.json().get("detail"))
     except ValueError:
-        return response.text[:200]
+        detail = response.text[:200]
+    if response.status_code == 401:
+        detail += f"; pass --token or set {TOKEN_ENV}"
+    return f"{detail} (HTTP {response.status_code})"
 
 
 def _open() -> tuple[Any, Any]:
@@ -110,7 +111,7 @@ def cmd_seal(args: argparse.Namespace) -> int:
     response = _api(args, "POST", "/api/v1/seals")
     if response is not None:
         if response.status_code != 200:
-            return _err("seal", f"{_detail(response)} (HTTP {response.status_code})")
+            return _err("seal", _detail(response))
         body = response.json()
         made, seal = body["sealed"], body["seal"]
     else:
@@ -134,7 +135,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     response = _api(args, "GET", path)
     if response is not None:
         if response.status_code != 200:
-            print(f"ledgerline evidence: {_detail(response)} (HTTP {response.status_code})", file=sys.stderr)
+            print(f"ledgerline evidence: {_detail(response)}", file=sys.stderr)
             return 1 if response.status_code in (404, 409) else 2
         pack = response.json()
     else:

@@ -12,6 +12,7 @@ import logging
 import re
 
 from collector.store import Store
+from collector.store.cluster import ClusterRenderer
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +47,35 @@ def current_ttl(engine_full: str) -> tuple[str, int] | None:
     return (match.group(1), int(match.group(2))) if match else None
 
 
-def apply_retention(store: Store, raw_days: int, lineage_days: int) -> list[str]:
-    """Set each existing table's TTL to its tier's; return the tables changed."""
+def ttl_statement(table: str, column: str) -> str:
+    """The single-node TTL statement of a tier table, for the cluster renderer."""
+    if table not in RAW and table not in LINEAGE:
+        raise ValueError(f"{table} is not a retention tier table")
+    return f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + toIntervalDay({{days:UInt32}})"
+
+
+def apply_retention(
+    store: Store, raw_days: int, lineage_days: int, cluster: ClusterRenderer | None = None
+) -> list[str]:
+    """Set each existing table's TTL to its tier's; return the tables changed.
+
+    On a cluster the TTL goes on the tables that hold the rows (``<table>_local`` of a
+    sharded table), ``ON CLUSTER``; table and column names come from the constants above.
+    """
     wanted = {t: (c, raw_days) for t, c in RAW.items()} | {t: (c, lineage_days) for t, c in LINEAGE.items()}
-    engines = dict(store.query(_ENGINE, {"names": sorted(wanted)}))
+    storage = {cluster.storage_table(t) if cluster else t: t for t in wanted}
+    engines = dict(store.query(_ENGINE, {"names": sorted(storage)}))
     changed = []
-    for table, engine in sorted(engines.items()):
+    for stored, engine in sorted(engines.items()):
+        table = storage[stored]
         column, days = wanted[table]
         if current_ttl(str(engine)) == (column, days):
             continue
-        store.command(_MODIFY, {"table": table, "column": column, "days": days})
+        if cluster is None:
+            store.command(_MODIFY, {"table": table, "column": column, "days": days})
+        else:
+            for statement in cluster.render(ttl_statement(table, column)):
+                store.command(statement, {"days": days})
         log.info("retention of %s set to %d days", table, days)
         changed.append(table)
     return changed

@@ -8,6 +8,10 @@ lands in the next seal, and no span is ever a second leaf. Leaves are ordered by
 (TraceId, SpanId); ClickHouse computes their hashes, Python the tree and the signature.
 Leaves are written before the seal row; leaves of a seal that never got its row (a crash
 in between) are deleted before the next seal reuses the sequence number.
+
+With a ``lease`` (several processes on one store) only the holder seals: two sealers would
+both read the same latest seal and write the same sequence number. Every process that
+may seal must use the same seal key.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.errors import StoreError
 from collector.store import Store
+from collector.store.lease import Lease, LeaseKeeper
 from lineage.evidence import merkle, queries
 from lineage.evidence.keys import fingerprint
 from lineage.evidence.record import GENESIS, Seal
@@ -70,8 +75,17 @@ def seals_from(store: Store, first: int) -> list[StoredSeal]:
 class Sealer:
     """Makes seals on demand and, once started, every ``interval_s``."""
 
-    def __init__(self, store: Store, key: Ed25519PrivateKey, interval_s: float = 60.0, margin_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        store: Store,
+        key: Ed25519PrivateKey,
+        interval_s: float = 60.0,
+        margin_s: float = 120.0,
+        lease: Lease | None = None,
+    ) -> None:
         self.store = store
+        self.lease = lease
+        self._keeper = LeaseKeeper(lease) if lease is not None else None
         self.key = key
         self.interval_s = interval_s
         self.margin_ms = int(margin_s * 1000)
@@ -130,22 +144,38 @@ class Sealer:
         return seal
 
     # -- the background thread --------------------------------------------------------------
+    @property
+    def leading(self) -> bool:
+        """True when this process is the one that seals (always, without a lease)."""
+        return self.lease is None or self.lease.held
+
     def start(self) -> None:
-        """Seal every ``interval_s`` until :meth:`stop`."""
+        """Seal every ``interval_s`` until :meth:`stop` (while holding the lease, if any)."""
+        if self._keeper is not None:
+            self._keeper.start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
+            if not self.leading:
+                continue  # another process seals
             try:
                 self.seal_now()
             except StoreError:  # the store is away; the next tick seals what is missed
                 log.warning("sealing failed; retrying next interval", exc_info=True)
 
     def stop(self) -> None:
-        """Stop the thread (a seal under way finishes first)."""
+        """Stop the thread (a seal under way finishes first); the lease is kept for a final seal."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=60)
             self._thread = None
+        if self._keeper is not None:
+            self._keeper.stop()
+
+    def release(self) -> None:
+        """Give the lease up (after the final seal), so a waiting process takes over at once."""
+        if self._keeper is not None:
+            self._keeper.release()

@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from collector.errors import StoreError, VerificationFailed
 from collector.store import Store
+from collector.store.lease import Lease
 from lineage.evidence import pack
 from lineage.evidence.keys import ensure_key, fingerprint, public_pem
 from lineage.evidence.sealer import Sealer, latest_seal
@@ -23,7 +24,14 @@ log = logging.getLogger(__name__)
 class EvidenceService:
     """Sealing and evidence over one store with one seal key."""
 
-    def __init__(self, settings: EvidenceSettings, store: Store, key: Ed25519PrivateKey | None = None) -> None:
+    def __init__(
+        self,
+        settings: EvidenceSettings,
+        store: Store,
+        key: Ed25519PrivateKey | None = None,
+        lease: Lease | None = None,
+    ) -> None:
+        """``lease``: seal only while holding it (several processes on one store)."""
         self.settings = settings
         self.store = store
         self.created_key = False
@@ -32,7 +40,7 @@ class EvidenceService:
         self.key = key
         self.public = key.public_key()
         self.fingerprint = fingerprint(self.public)
-        self.sealer = Sealer(store, key, settings.seal_interval_s, settings.seal_margin_s)
+        self.sealer = Sealer(store, key, settings.seal_interval_s, settings.seal_margin_s, lease)
 
     def start(self) -> None:
         """Seal every interval from now on."""
@@ -43,11 +51,16 @@ class EvidenceService:
         self.sealer.stop()
 
     def final_seal(self) -> None:
-        """Seal what the stopped collector committed last (best effort: the next start seals it)."""
+        """Seal what the stopped collector committed last (best effort: the next start seals it).
+
+        Only the lease holder seals; the lease is given up afterwards either way."""
         try:
-            self.sealer.seal_now()
+            if self.sealer.leading:
+                self.sealer.seal_now()
         except StoreError:
             log.warning("the last seal failed; the next start seals those hops", exc_info=True)
+        finally:
+            self.sealer.release()
 
     def latest(self) -> dict[str, Any] | None:
         """The newest seal as JSON, or None."""

@@ -15,6 +15,7 @@ Checks, in order (the first failure is reported by name):
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,11 +30,7 @@ from lineage.evidence.record import Seal
 from lineage.flows import FlowConfigError, parse_flows
 
 FORMAT = "ledgerline.evidence.v1"
-# Fields of a document hop compared with what the sealed records give.
-_HOP_FIELDS = (
-    "entity_type", "entity_id", "step", "system", "outcome", "start_time", "end_time", "attempts",
-    "trace_id", "span_id", "correlation_id", "error_category", "amount", "currency", "attempt_list",
-)  # fmt: skip
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -166,12 +163,11 @@ def _groups(records: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[st
 
 
 def _comparable(hop: dict[str, Any]) -> dict[str, Any]:
-    out = {k: hop.get(k) for k in _HOP_FIELDS}
-    out["attempt_list"] = sorted(
-        (a["outcome"], a["error_category"], a["start_time"], a["end_time"], a["trace_id"], a["span_id"])
-        for a in hop.get("attempt_list") or []
-    )
-    return out
+    """The hop with its attempts in a canonical order (every field of every attempt kept)."""
+    attempts = hop.get("attempt_list")
+    if not isinstance(attempts, list):
+        return hop
+    return {**hop, "attempt_list": sorted(json.dumps(a, sort_keys=True, default=str) for a in attempts)}
 
 
 def _status(pack: dict[str, Any], cid: str, groups: list[dict[str, Any]], adopted: list[dict[str, Any]]) -> str:
@@ -210,9 +206,13 @@ def _document(pack: dict[str, Any], records: list[dict[str, Any]], adopted: list
     for key, hop in shown.items():
         if key not in groups:
             raise _fail(check, f"hop {key} is not sealed")
+        # Every field is derived from the sealed record (lineage/shape.py hop()), so every
+        # field is compared, and one the records cannot give is refused.
         expected, got = _comparable(shape.hop(groups[key])), _comparable(hop)
-        for field in _HOP_FIELDS:
-            if expected[field] != got[field]:
+        for field in sorted(set(expected) | set(got)):
+            if field not in expected:
+                raise _fail(check, f"{field} of {key[0]} {key[1]} {key[2]} is not sealed")
+            if expected[field] != got.get(field, _MISSING):
                 raise _fail(check, f"{field} of {key[0]} {key[1]} {key[2]}")
     status = _status(pack, cid, list(groups.values()), adopted)
     if doc.get("status") != status:

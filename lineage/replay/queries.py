@@ -65,9 +65,11 @@ WHERE State IN ('approved', 'sent') AND NextAttemptAt <= fromUnixTimestamp64Mill
 ORDER BY NextAttemptAt, CreatedAt, Id LIMIT {{limit:UInt32}}
 """
 
-# Replays waiting for their retried hop.
+# Replays waiting for their retried hop: sent or delivered, or failed since ``failed_since_ms``.
 AWAITING = f"""
-SELECT {_COLS} FROM replays FINAL WHERE State IN ('sent', 'delivered')
+SELECT {_COLS} FROM replays FINAL
+WHERE State IN ('sent', 'delivered')
+    OR (State = 'failed' AND UpdatedAt >= fromUnixTimestamp64Milli({{failed_since_ms:Int64}}))
 ORDER BY CreatedAt, Id LIMIT {{limit:UInt32}}
 """
 

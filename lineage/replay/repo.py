@@ -46,8 +46,9 @@ class ReplayRepo:
     def due(self, now_ms: int, limit: int = 200) -> list[Row]:
         return self.store.query_dicts(queries.DUE, {"now_ms": now_ms, "limit": limit})
 
-    def awaiting(self, limit: int = 500) -> list[Row]:
-        return self.store.query_dicts(queries.AWAITING, {"limit": limit})
+    def awaiting(self, failed_since_ms: int, limit: int = 500) -> list[Row]:
+        """Replays a later ``ok`` hop may confirm (failed ones only if they failed since ``failed_since_ms``)."""
+        return self.store.query_dicts(queries.AWAITING, {"failed_since_ms": failed_since_ms, "limit": limit})
 
     def history(self, ids: list[str]) -> dict[str, list[Row]]:
         out: dict[str, list[Row]] = {i: [] for i in ids}

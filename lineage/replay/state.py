@@ -5,10 +5,12 @@
     awaiting_approval --approve--> approved --attempt--> sent --delivered--> delivered
           |                           |                   |  \\--retry (backoff)--> sent
           +--------cancel-------------+                   +--give up--> failed
-                                                          sent|delivered --confirm--> confirmed
+                                                   sent|delivered|failed --confirm--> confirmed
 
 A replay is "in flight" from its creation until it is confirmed, failed or cancelled;
-while one is, no other replay of the same exception may be created.
+while one is, no other replay of the same exception may be created. A failed replay is
+still confirmed when an ``ok`` hop for its entity and step arrives later (the owning system
+posted after all, e.g. by retrying on its own).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "delivered": (frozenset({"sent"}), "delivered"),
     "retry": (frozenset({"sent"}), "sent"),
     "give_up": (frozenset({"sent"}), "failed"),
-    "confirm": (frozenset({"sent", "delivered"}), "confirmed"),
+    "confirm": (frozenset({"sent", "delivered", "failed"}), "confirmed"),
     "supersede": (frozenset({"approved"}), "cancelled"),
 }
 

@@ -6,6 +6,9 @@ timeout plus backoff) *before* the request goes out. A restart therefore finds e
 still to send; one interrupted mid-request is re-sent after that delay as attempt N+1 with
 the same ``Idempotency-Key`` (the replay id): at-least-once delivery of one logical request.
 A replay is never re-sent once ``delivered``, ``failed``, ``cancelled`` or ``confirmed``.
+
+Several API processes on one store each have a worker; with a lease (:meth:`Worker.guard`)
+only the holder delivers, so two workers never make the same attempt.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Callable
 import httpx
 
 from collector.errors import StoreError
+from collector.store.lease import Lease, LeaseKeeper
 from lineage.replay import delivery
 from lineage.replay import state as sm
 from lineage.replay.repo import Row
@@ -25,6 +29,7 @@ from lineage.replay.service import ReplayService
 
 log = logging.getLogger(__name__)
 SYSTEM_ACTOR = "ledgerline"
+CONFIRM_FAILED_FOR_MS = 7 * 24 * 3600_000  # how long a failed replay may still be confirmed
 
 
 class Worker:
@@ -43,9 +48,16 @@ class Worker:
         self.client = httpx.Client(timeout=self.settings.replay_timeout_s, transport=transport)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._keeper: LeaseKeeper | None = None
+
+    def guard(self, lease: Lease) -> None:
+        """Deliver only while holding ``lease`` (call before :meth:`start`)."""
+        self._keeper = LeaseKeeper(lease)
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
+        if self._keeper is not None:
+            self._keeper.start()
         self._thread = threading.Thread(target=self._loop, name="replay-worker", daemon=True)
         self._thread.start()
 
@@ -54,10 +66,14 @@ class Worker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        if self._keeper is not None:
+            self._keeper.release()
         self.client.close()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
+            if self._keeper is not None and not self._keeper.wait(self.settings.replay_poll_s):
+                continue  # another process delivers
             try:
                 self.run_once()
             except StoreError as exc:  # the store is away: try again next round, nothing is lost
@@ -131,27 +147,34 @@ class Worker:
         return 1
 
     def confirm(self) -> int:
-        """Confirm replays whose entity and step reported ``ok`` after the replay was created."""
+        """Confirm replays whose entity and step reported ``ok`` after the replay was created.
+
+        A replay that failed (in the last :data:`CONFIRM_FAILED_FOR_MS`) is confirmed too: the
+        ``ok`` hop proves the posting went through, whoever retried it.
+        """
         svc = self.service
-        rows = svc.repo.awaiting()
+        rows = svc.repo.awaiting(svc.now_ms() - CONFIRM_FAILED_FOR_MS)
         facts = svc.repo.entity_facts([(r["entity_type"], r["entity_id"], r["step"]) for r in rows])
         done = 0
+        resolved: set[str] = set()  # one resolution per exception, however many of its replays confirm
         for due in rows:
             f = facts.get((due["entity_type"], due["entity_id"], due["step"]))
             if f is None or not f["succeeded"] or int(f["last_ok_ms"]) < int(due["created_ms"]):
                 continue
             with svc.lock:
                 row = svc.repo.get(due["id"])
-                if row is None or row["state"] not in ("sent", "delivered"):
+                if row is None or row["state"] not in ("sent", "delivered", "failed"):
                     continue
                 span = str(f["ok_span"])
-                row = self._write(
-                    row, f"retried hop {span} ok", state=sm.transition(row["state"], "confirm"), confirmed_span=span
-                )
+                was = row["state"]
+                text = f"hop {span} ok after the replay failed" if was == "failed" else f"retried hop {span} ok"
+                row = self._write(row, text, state=sm.transition(was, "confirm"), confirmed_span=span)
                 who = f"requested by {row['requested_by']}" + (
                     f", approved by {row['approved_by']}" if row["approved_by"] else ""
                 )
                 note = f"replay {row['id']} confirmed by hop {span} ({who})"
-                svc.repo.exception_action(row, "resolve", f"{SYSTEM_ACTOR}:replay", note, svc.now_ms())
+                if row["exception_id"] not in resolved:
+                    svc.repo.exception_action(row, "resolve", f"{SYSTEM_ACTOR}:replay", note, svc.now_ms())
+                    resolved.add(row["exception_id"])
             done += 1
         return done

@@ -15,6 +15,7 @@ from typing import Any
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
 from collector.store import Store
+from collector.store.lease import Lease
 
 MIN = 60_000
 HOUR = 60 * MIN
@@ -136,7 +137,7 @@ def rules_file(tmp_path: Any, text: str) -> Any:
     return path
 
 
-def service(store: Store, rules: Any, receivers: str = "") -> AlertService:
+def service(store: Store, rules: Any, receivers: str = "", lease: Lease | None = None) -> AlertService:
     """An alert service on ``store`` (migrated by its fixture) with fast retries."""
     settings = AlertSettings(
         clickhouse_url=store.dsn,
@@ -148,7 +149,7 @@ def service(store: Store, rules: Any, receivers: str = "") -> AlertService:
         alert_delivery_backoff_s=0.05,
         alert_delivery_timeout_s=2,
     )
-    return AlertService(settings, store)
+    return AlertService(settings, store, lease=lease)
 
 
 def webhook_receivers(url: str, extra: str = "") -> str:

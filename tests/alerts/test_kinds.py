@@ -10,6 +10,7 @@ import pytest
 from alerts.kinds import run_rule
 from alerts.rules import load_rules, parse_rules
 from collector.store import Store
+from lineage.flows import load_flows
 from tests.alerts.helpers import HOUR, MIN, T0, hop, posting, service
 
 pytestmark = pytest.mark.timeout(120)
@@ -19,8 +20,11 @@ def _rule(kind: str, **expr: object):  # type: ignore[no-untyped-def]
     return parse_rules({"rules": [{"name": "R", "kind": kind, "team": "platform", "expr": expr}]})[0]
 
 
-def _run(store: Store, kind: str, actions: bool = False, **expr: object) -> dict[str, tuple[float, tuple]]:
-    samples = run_rule(store, _rule(kind, **expr), T0, actions_table=actions, timeout_s=10)
+FLOWS = load_flows()
+
+
+def _run(store: Store, kind: str, **expr: object) -> dict[str, tuple[float, tuple]]:
+    samples = run_rule(store, _rule(kind, **expr), T0, flows=FLOWS, timeout_s=10)
     return {"/".join(s.labels.values()): (s.value, s.examples) for s in samples}
 
 
@@ -47,29 +51,69 @@ def test_exceptions_resolved_by_people_leave_the_backlog(exceptions: Store) -> N
         [[exc_id[0][0], "resolve", "ops", "fixed", datetime.fromtimestamp((T0 - HOUR) / 1000, UTC)]],
         ["ExceptionId", "Action", "Actor", "Note", "At"],
     )
-    assert list(_run(exceptions, "exceptions", actions=True, metric="size")) == ["sap"]
+    assert list(_run(exceptions, "exceptions", metric="size")) == ["sap"]
 
 
-def test_sla_breaches_late_and_overdue_per_stage(store: Store) -> None:
+def test_sla_breaches_per_stage_use_the_flows_file(store: Store) -> None:
+    """Stage SLAs are the flows file's (support_credit: credit 4h, invoice 1h, ledger 4h, end to
+    end 24h), each measured from the previous completed stage, as the lineage API measures them."""
     hop(store, "B1", "case:K1", "case.opened", T0 - 10 * HOUR, system="zendesk")
     hop(store, "B1", "credit:CR-1", "credit.approved", T0 - 9 * HOUR, system="billing", parent=("case", "K1"))
     hop(store, "B1", "invoice:INV-1", "invoice.issued", T0 - 6 * HOUR, system="billing", parent=("credit", "CR-1"))
     posting(store, 2, T0 - 3 * HOUR, 30 * MIN)  # on time
-    stages = [
-        {"name": "credit", "step": "credit.approved", "parent_step": "case.opened", "sla": "4h"},
-        {"name": "invoice", "step": "invoice.issued", "parent_step": "credit.approved", "sla": "1h"},
-        {"name": "ledger", "step": "ledger.posted", "parent_step": "invoice.issued", "sla": "4h"},
-    ]
-    out = _run(store, "sla_breach", flow="support_credit", stages=stages)
+    out = _run(store, "sla_breach", flow="support_credit")
+    # B1: the invoice came 3h after the credit (late); the ledger is 2h overdue (open).
     assert out == {"support_credit/invoice": (1.0, ("B1",)), "support_credit/ledger": (1.0, ("B1",))}
+    assert _run(store, "sla_breach", flow="support_credit", stages=["ledger"]) == {
+        "support_credit/ledger": (1.0, ("B1",))
+    }
+    assert _run(store, "sla_breach", flow="support_credit", window="2h") == {}  # B1 started before
 
 
-def test_stuck_transactions_ignore_those_posted_by_a_batch_journal(store: Store) -> None:
+def test_sla_alerts_and_the_lineage_api_agree(store: Store) -> None:
+    """One definition: the alert's count per stage equals the API's breaches per stage."""
+    from lineage.scope import EVERYTHING
+    from lineage.service import Lineage, Window
+    from lineage.settings import LineageSettings
+
+    for n in range(6):  # credits approved 2h..7h after their case; the SLA is 4h
+        hop(store, f"A{n}", f"case:K{n}", "case.opened", T0 - 20 * HOUR, system="zendesk")
+        hop(store, f"A{n}", f"credit:CR{n}", "credit.approved", T0 - (18 - n) * HOUR, parent=("case", f"K{n}"))
+    alerts = _run(store, "sla_breach", flow="support_credit", window="24h")
+    svc = Lineage(LineageSettings(), store, FLOWS)
+    api = svc.sla_breaches(EVERYTHING, Window(T0 - 24 * HOUR, T0, 1000), "support_credit", "")
+    per_stage: dict[str, int] = {}
+    for b in api["breaches"]:  # the API's clock is the wall clock: its end-to-end SLAs have passed too
+        if b["stage"] != "end_to_end":
+            per_stage[b["stage"]] = per_stage.get(b["stage"], 0) + 1
+    # credit: 3 late (5h, 6h, 7h); invoice: 6 open and overdue
+    assert per_stage == {"credit": 3, "invoice": 6}
+    assert {k.split("/")[1]: int(v[0]) for k, v in alerts.items()} == per_stage
+
+
+def test_stuck_transactions_are_lineage_stuck_and_idle(store: Store) -> None:
     hop(store, "S1", "invoice:INV-S1", "invoice.issued", T0 - 30 * HOUR, system="billing")
     hop(store, "S2", "invoice:INV-S2", "invoice.issued", T0 - 30 * HOUR, system="billing")
     hop(store, "J1", "ledger:JRN-1", "ledger.posted", T0 - 29 * HOUR, system="sap", parent=("invoice", "INV-S2"))
-    hop(store, "S3", "invoice:INV-S3", "invoice.issued", T0 - 2 * HOUR, system="billing")  # not old enough
+    hop(store, "S3", "invoice:INV-S3", "invoice.issued", T0 - 6 * HOUR, system="billing")  # stuck, not idle 24h
+    hop(store, "S4", "invoice:INV-S4", "invoice.issued", T0 - 2 * HOUR, system="billing")  # in flight
+    # S2 was posted by a batch journal (J1): complete, not stuck.
     assert _run(store, "stuck", older_than="24h") == {"billing": (1.0, ("S1",))}
+    assert _run(store, "stuck") == {"billing": (2.0, ("S1", "S3"))}
+
+
+def test_rules_naming_unknown_flows_or_stages_are_refused() -> None:
+    from alerts.rules import RuleError, check_flows
+
+    for expr, problem in (
+        ({"flow": "nope"}, "expr.flow: 'nope' is not in the flows file"),
+        ({"flow": "support_credit", "stages": ["posting"]}, "flow 'support_credit' has no stage 'posting'"),
+    ):
+        with pytest.raises(RuleError, match=problem):
+            check_flows([_rule("sla_breach", **expr)], FLOWS)
+    with pytest.raises(RuleError, match="expr.flow: 'nope'"):
+        check_flows([_rule("posting_latency", threshold="1h", flow="nope")], FLOWS)
+    check_flows(load_rules(), FLOWS)  # the shipped rules name real flows and stages
 
 
 def test_slo_burn_fires_on_fast_burn_only(store: Store) -> None:
@@ -93,8 +137,8 @@ def test_rules_differing_in_threshold_or_exception_metric_share_one_query(except
     low = _rule("exceptions", metric="size", threshold=0)
     high = _rule("exceptions", metric="size", threshold=1)
     cache: dict = {}
-    assert len(run_rule(exceptions, low, T0, actions_table=False, timeout_s=10, cache=cache)) == 2
-    assert run_rule(exceptions, high, T0, actions_table=False, timeout_s=10, cache=cache) == []
+    assert len(run_rule(exceptions, low, T0, flows=FLOWS, timeout_s=10, cache=cache)) == 2
+    assert run_rule(exceptions, high, T0, flows=FLOWS, timeout_s=10, cache=cache) == []
     age = _rule("exceptions", metric="oldest_age", threshold="24h")
-    assert len(run_rule(exceptions, age, T0, actions_table=False, timeout_s=10, cache=cache)) == 1
+    assert len(run_rule(exceptions, age, T0, flows=FLOWS, timeout_s=10, cache=cache)) == 1
     assert len(cache) == 1  # backlog size, threshold variant and oldest age: one query

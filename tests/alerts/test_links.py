@@ -13,6 +13,7 @@ from alerts.settings import AlertSettings
 from collector.errors import ConfigError
 from dashboard.state import PAGES, from_params, link_to
 from ledgerline.config import load_alert_rules
+from lineage.flows import load_flows
 
 LABELS = {"system": "erp", "flow": "support_credit", "stage": "ledger", "region": "eu-west"}
 
@@ -26,7 +27,7 @@ class _NoStore:
 
 def _annotate(rule_name: str) -> dict[str, str]:
     rules = load_rules()
-    evaluator = Evaluator(_NoStore(), rules, dashboard_url="http://dash.test", link=link_to)  # type: ignore[arg-type]
+    evaluator = Evaluator(_NoStore(), rules, load_flows(), dashboard_url="http://dash.test", link=link_to)  # type: ignore[arg-type]
     rule = next(r for r in rules if r.name == rule_name)
     return evaluator._annotate(rule)(LABELS, Sample(LABELS, 1.0, ("C-1",)))  # type: ignore[no-any-return]
 
@@ -55,10 +56,10 @@ def test_an_unknown_page_or_filter_is_refused_at_start(tmp_path: object) -> None
     base = "rules:\n  - name: X\n    kind: stuck\n    team: platform\n    expr: {older_than: 1h}\n"
     path.write_text(base + "    dashboard: {page: systems}\n")
     with pytest.raises(ConfigError, match="rule 'X': dashboard: unknown dashboard page 'systems'"):
-        load_alert_rules(AlertSettings(alert_rules=path))
+        load_alert_rules(AlertSettings(alert_rules=path), load_flows())
     path.write_text(base + "    dashboard: {page: latency, view: x}\n")
     with pytest.raises(ConfigError, match="unknown dashboard filter"):
-        load_alert_rules(AlertSettings(alert_rules=path))
+        load_alert_rules(AlertSettings(alert_rules=path), load_flows())
 
 
 def test_without_a_link_function_no_second_link_format_is_invented() -> None:
@@ -75,5 +76,5 @@ def test_without_a_link_function_no_second_link_format_is_invented() -> None:
             ]
         }
     )
-    evaluator = Evaluator(_NoStore(), [rule])  # type: ignore[arg-type]
+    evaluator = Evaluator(_NoStore(), [rule], load_flows())  # type: ignore[arg-type]
     assert "dashboard_url" not in evaluator._annotate(rule)(LABELS, Sample(LABELS, 1.0, ()))

@@ -7,16 +7,19 @@ disconnects, and gRPC's retryable answers (RetryInfo where every SDK looks for i
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import logging
 import socket
 import threading
 import time
+from pathlib import Path
 
 import grpc
 import httpx
 import pytest
+from fastapi.testclient import TestClient
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -27,8 +30,15 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from bench.payloads import hop_request
 from collector.otlp import MAX_TIME_NS
 from collector.store import Store
+from ledgerline.server import compose_app
+from lineage.app import create_app
+from lineage.auth.settings import AuthSettings
+from lineage.settings import LineageSettings
+from tests.alerts.helpers import rules_file
+from tests.alerts.helpers import service as alerts_service
 from tests.collector.sdk import grpc_exporter, provider
 from tests.conftest import RunningCollector, start_collector
+from tests.lineage.auth.helpers import bearer, issue
 
 pytestmark = pytest.mark.timeout(60)
 PB = {"content-type": "application/x-protobuf"}
@@ -215,3 +225,45 @@ def test_http_status_for_every_outcome_and_retry_after_on_every_503(store: Store
         assert httpx.post(url, content=json.dumps({}).encode(), headers=JS, timeout=5).status_code == 200
     finally:
         running.stop()
+
+
+def _gone(store: Store) -> Store:
+    """The same store once its server has gone away: every connection is refused (real client)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    dead = copy.copy(store)
+    dead.dsn, dead.embedded = f"http://127.0.0.1:{port}", False
+    dead._local, dead._clients, dead._lock = threading.local(), [], threading.Lock()
+    return dead
+
+
+def test_every_503_of_every_api_carries_retry_after(store: Store, tmp_path: Path) -> None:
+    # The collector's and the API's readiness while the store is away.
+    running = start_collector(_gone(store))
+    try:
+        ready = httpx.get(f"http://127.0.0.1:{running.http_port}/readyz", timeout=10)
+        assert ready.status_code == 503 and ready.headers["retry-after"] == "2"
+    finally:
+        running.stop()
+    with TestClient(create_app(LineageSettings(), _gone(store), AuthSettings(api_auth="off"))) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 503 and ready.headers["retry-after"] == "2"
+    # The alerts routes while their table is offline (authentication still works).
+    svc = alerts_service(store, rules_file(tmp_path, "rules: []"))
+    store.command("DETACH TABLE alert_silences")
+    try:
+        with TestClient(compose_app(store, AuthSettings(), svc)) as client:
+            client.headers.update(bearer(issue(store, "operator", "ops@corp.example")))
+            silence = {"matchers": [{"name": "system", "value": "sap"}], "startsAt": "2026-01-01T00:00:00Z"}
+            silence |= {"endsAt": "2099-01-01T00:00:00Z", "comment": "maintenance"}
+            answers = [
+                client.get("/api/v1/alerts"),
+                client.get("/api/v1/silences"),
+                client.post("/api/v1/silences", json=silence),
+                client.delete("/api/v1/silences/x"),
+            ]
+        assert [(a.status_code, a.headers.get("retry-after")) for a in answers] == [(503, "2")] * 4
+    finally:
+        store.command("ATTACH TABLE alert_silences")
+        svc.stop()

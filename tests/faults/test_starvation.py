@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import gzip
 import socket
 import threading
 import time
+import zlib
+from collections.abc import Iterator
 
+import grpc
 import httpx
 import pytest
 
-from bench.payloads import hop_request
+from bench.payloads import hop_request, json_body
 from collector.store import Store
 from tests.conftest import start_collector
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(60)]
 PB = {"content-type": "application/x-protobuf"}
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
 
 def _connect(port: int) -> socket.socket:
@@ -66,12 +71,12 @@ def test_a_keep_alive_connection_gets_a_new_head_deadline(store: Store) -> None:
         running.stop()
 
 
-def _slow_sender(port: int, results: list[bytes], stop: threading.Event) -> None:
+def _slow_sender(port: int, results: list[bytes], stop: threading.Event, declared: int = 1000) -> None:
     sock = _connect(port)
     try:
         head = (
             "POST /v1/traces HTTP/1.1\r\nHost: x\r\n"
-            "Content-Type: application/x-protobuf\r\nContent-Length: 1000\r\n\r\n"
+            f"Content-Type: application/x-protobuf\r\nContent-Length: {declared}\r\n\r\n"
         )
         sock.sendall(head.encode())
         sock.settimeout(0.05)
@@ -118,4 +123,167 @@ def test_slow_loris_senders_get_408_while_normal_exports_go_through(store: Store
         assert store.query("SELECT count() FROM otel_traces") == [(150,)]
     finally:
         stop.set()
+        running.stop()
+
+
+def test_slow_senders_declaring_large_bodies_hold_only_what_they_sent(store: Store) -> None:
+    # Four bodies of 16 MiB declared fill the 64 MiB receiving budget if reserved up front.
+    running = start_collector(store, body_timeout_s=6)
+    port = running.http_port
+    receiving = running.app.state.budgets["receiving"]
+    stop = threading.Event()
+    results: list[bytes] = []
+    declared = 16 * 1024 * 1024
+    senders = [
+        threading.Thread(target=_slow_sender, args=(port, results, stop, declared), daemon=True) for _ in range(4)
+    ]
+    for sender in senders:
+        sender.start()
+    try:
+        time.sleep(1.2)  # every slow sender is mid-body
+        assert receiving.used < 100, receiving.used  # a few bytes each, not 16 MiB
+        started = time.perf_counter()
+        body = hop_request(20, seed=7).SerializeToString()
+        response = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=body, headers=PB, timeout=5)
+        assert response.status_code == 200
+        assert time.perf_counter() - started < 1.0
+        assert store.query("SELECT count() FROM otel_traces") == [(20,)]
+        for sender in senders:
+            sender.join(15)
+        assert len(results) == 4 and all(r.startswith(b"HTTP/1.1 408") for r in results), results[:1]
+        assert receiving.used == 0
+    finally:
+        stop.set()
+        running.stop()
+
+
+def test_the_commit_wait_holds_no_receiving_or_decoding_budget(store: Store) -> None:
+    running = start_collector(store, batch_linger_ms=1500)
+    budgets = running.app.state.budgets
+    answers: list[int] = []
+    body = hop_request(20, seed=8).SerializeToString()
+    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+    sender = threading.Thread(
+        target=lambda: answers.append(httpx.post(url, content=body, headers=PB, timeout=10).status_code)
+    )
+    try:
+        sender.start()
+        deadline = time.monotonic() + 1.0
+        while running.writer.queued_spans < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert running.writer.queued_spans == 20 and not answers  # queued, not yet committed
+        assert (budgets["receiving"].used, budgets["decoding"].used) == (0, 0)
+        sender.join(10)
+        assert answers == [200]
+    finally:
+        running.stop()
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_bodies_are_charged_their_real_decoded_size(store: Store, encoding: str) -> None:
+    if encoding == "gzip":
+        # 15 MB of spans and a 1-byte second member: the last ISIZE says 1.
+        text, spans = json_body(15)
+        body = gzip.compress(text, compresslevel=1) + gzip.compress(b" ")
+    else:
+        # 15 MB that deflates ~100:1 (far past any fixed ratio): spans, then whitespace.
+        text, spans = json_body(1)
+        text = text[:-1] + b" " * 14_000_000 + b"}"
+        body = zlib.compress(text, 9)
+    assert len(text) > 14_000_000
+    running = start_collector(store, max_decoding_bytes=1 << 30)
+    decoding = running.app.state.budgets["decoding"]
+    try:
+        headers = {"content-type": "application/json", "content-encoding": encoding}
+        response = httpx.post(
+            f"http://127.0.0.1:{running.http_port}/v1/traces", content=body, headers=headers, timeout=30
+        )
+        assert response.status_code == 200, response.text
+        assert store.query("SELECT count() FROM otel_traces") == [(spans,)]
+        assert decoding.peak >= len(text) * 12  # JSON's per-byte decoding cost, never less
+        assert decoding.used == 0
+    finally:
+        running.stop()
+
+
+def test_slow_grpc_messages_are_cancelled_at_the_body_deadline(store: Store) -> None:
+    # 8 exports in progress at most: the pool has 32 threads, every one held by a slow call.
+    running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=2)
+    release = threading.Event()
+
+    def trickle() -> Iterator[bytes]:
+        release.wait(30)  # the message never comes while the test runs
+        yield hop_request(1, seed=99).SerializeToString()
+
+    channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
+    try:
+        slow = [channel.stream_unary(EXPORT).future(trickle(), timeout=30) for _ in range(32)]
+        time.sleep(0.5)  # every slow call holds a server thread
+        started = time.perf_counter()
+        body = hop_request(20, seed=9).SerializeToString()
+        channel.unary_unary(EXPORT)(body, timeout=10)
+        assert time.perf_counter() - started < 2 + 2.5  # the deadline freed the threads
+        assert store.query("SELECT count() FROM otel_traces") == [(20,)]
+        codes = {call.exception().code() for call in slow}
+        assert codes == {grpc.StatusCode.CANCELLED}
+        metrics = httpx.get(f"http://127.0.0.1:{running.http_port}/metrics").text
+        assert 'ledgerline_export_requests_total{outcome="body_timeout",transport="grpc"} 32.0' in metrics
+    finally:
+        release.set()
+        channel.close()
+        running.stop()
+
+
+def test_large_bodies_over_the_receiving_budget_all_get_through(store: Store) -> None:
+    # Six 2 MB bodies at once into a 4 MiB budget: taken as bytes arrive, they would each
+    # hold part of it and wait for the rest forever (until 503); one may overdraw, so all pass.
+    running = start_collector(store, max_receiving_bytes=4 * 1024 * 1024, body_timeout_s=10)
+    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+    bodies = [hop_request(5000, seed=100 + i).SerializeToString() for i in range(6)]
+    assert all(len(b) > 2_000_000 for b in bodies)
+    answers: list[int] = []
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body: bytes) -> None:
+        barrier.wait()
+        answers.append(httpx.post(url, content=body, headers=PB, timeout=30).status_code)
+
+    senders = [threading.Thread(target=send, args=(b,)) for b in bodies]
+    try:
+        started = time.perf_counter()
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(30)
+        assert answers == [200] * 6
+        assert time.perf_counter() - started < 8
+        assert store.query("SELECT count() FROM otel_traces") == [(30_000,)]
+        assert running.app.state.budgets["receiving"].used == 0
+    finally:
+        running.stop()
+
+
+def test_compressed_bodies_together_over_the_decoding_budget_all_get_through(store: Store) -> None:
+    # Each holds its inflate bound, then grows to 12x its real size: they cannot wait on each other.
+    running = start_collector(store, max_decoding_bytes=8 * 1024 * 1024)
+    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+    headers = {"content-type": "application/json", "content-encoding": "gzip"}
+    bodies = [json_body(0.5, seed=200 + i) for i in range(8)]
+    answers: list[int] = []
+    barrier = threading.Barrier(len(bodies))
+
+    def send(body: bytes) -> None:
+        barrier.wait()
+        answers.append(httpx.post(url, content=gzip.compress(body), headers=headers, timeout=30).status_code)
+
+    senders = [threading.Thread(target=send, args=(text,)) for text, _ in bodies]
+    try:
+        for sender in senders:
+            sender.start()
+        for sender in senders:
+            sender.join(30)
+        assert answers == [200] * 8
+        assert store.query("SELECT count() FROM otel_traces") == [(sum(n for _, n in bodies),)]
+        assert running.app.state.budgets["decoding"].used == 0
+    finally:
         running.stop()

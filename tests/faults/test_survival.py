@@ -22,6 +22,9 @@ def test_every_acknowledged_span_survives_kill_9(tmp_path: Path) -> None:
     assert figures["acknowledged"] > 0
     assert figures["lost"] == 0
     assert figures["5xx"] == 0
+    # Nothing acknowledged is stored twice, in the spans or in the hops derived from them.
+    assert figures["acknowledged_duplicated"] == 0
+    assert figures["duplicates"] == 0
 
 
 def test_overload_answers_429_with_retry_after_and_loses_nothing(tmp_path: Path) -> None:
@@ -34,5 +37,8 @@ def test_overload_answers_429_with_retry_after_and_loses_nothing(tmp_path: Path)
         server.stop()
     assert loader.statuses[429] > 0  # the queue really was full
     assert set(loader.statuses) <= {200, 429}
-    stored, _ = stored_span_ids(tmp_path / "data")
-    assert loader.acked and loader.acked <= stored
+    # Every 429 said when to retry (the loader's 1 s fallback was never used).
+    assert loader.retry_after == {"1": loader.statuses[429]}
+    stored = stored_span_ids(tmp_path / "data")
+    assert loader.acked and loader.acked <= stored.ids
+    assert not loader.acked & stored.duplicated

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -168,17 +169,44 @@ def test_token_commands_beside_a_running_serve(tmp_path: Path) -> None:
             "v@corp.example",
             "--role",
             "viewer",
+            "--legal-entity",
+            "LE-1",
+            "--legal-entity",
+            "LE-2",
+            "--region",
+            "emea",
+            "--expires",
+            "12h",
             "--json",
             "--api",
             api,
             LEDGERLINE_API_TOKEN=admin,
         )
         viewer = json.loads(made.stdout)
+        assert (viewer["legal_entities"], viewer["regions"]) == (["LE-1", "LE-2"], ["emea"])
+        lifetime = datetime.fromisoformat(viewer["expires_at"]) - datetime.now(UTC)
+        assert timedelta(hours=11, minutes=58) < lifetime <= timedelta(hours=12)
+        # A short-lived token works, then is refused once expired (the server checks, not the CLI).
+        short = _token(tmp_path, "create", "--subject", "s@corp.example", "--role", "viewer", "--expires", "2s",
+                       "--api", api, "--token", admin)  # fmt: skip
+        short_made = time.monotonic()
+        short_headers = {"Authorization": f"Bearer {short.stdout.strip()}"}
+        assert httpx.get(f"{api}/api/v1/whoami", headers=short_headers, timeout=10).status_code == 200
+        bad = _token(tmp_path, "create", "--subject", "x", "--role", "viewer", "--expires", "0s", "--token", admin)
+        assert bad.returncode == 2 and "positive duration" in bad.stderr and "Traceback" not in bad.stderr
         listed = _token(tmp_path, "list", "--json", "--api", api, "--token", admin)
-        assert {t["subject"] for t in json.loads(listed.stdout)} == {"root@corp.example", "v@corp.example"}
+        assert {t["subject"] for t in json.loads(listed.stdout)} == {
+            "root@corp.example",
+            "v@corp.example",
+            "s@corp.example",
+        }
         assert viewer["token"] not in listed.stdout and "secret" not in listed.stdout.lower()
         headers = {"Authorization": f"Bearer {viewer['token']}"}
-        assert httpx.get(f"{api}/api/v1/whoami", headers=headers, timeout=10).json()["role"] == "viewer"
+        me = httpx.get(f"{api}/api/v1/whoami", headers=headers, timeout=10).json()
+        assert (me["role"], me["scope"]) == ("viewer", {"legal_entities": ["LE-1", "LE-2"], "regions": ["emea"]})
+        time.sleep(max(0.0, 2.5 - (time.monotonic() - short_made)))  # past its expiry (checked on every request)
+        expired = httpx.get(f"{api}/api/v1/whoami", headers=short_headers, timeout=10)
+        assert expired.status_code == 401 and "expired" in expired.json()["detail"]
         revoked = _token(tmp_path, "revoke", viewer["id"], "--api", api, "--token", admin)
         assert revoked.returncode == 0 and f"revoked {viewer['id']}" in revoked.stdout
         assert httpx.get(f"{api}/api/v1/whoami", headers=headers, timeout=10).status_code == 401
@@ -189,6 +217,12 @@ def test_token_commands_beside_a_running_serve(tmp_path: Path) -> None:
     assert process.returncode == 0
     listed = _token(tmp_path, "list")  # serve stopped: the store opens directly again
     assert listed.returncode == 0 and "revoked" in listed.stdout and "root@corp.example" in listed.stdout
+    assert "scope=LE-1,LE-2,emea" in listed.stdout and "expired" in listed.stdout
+    # Directly on the store: scope and a token that never expires.
+    forever = _token(tmp_path, "create", "--subject", "f@corp.example", "--role", "operator", "--region", "amer",
+                     "--expires", "never", "--json")  # fmt: skip
+    doc = json.loads(forever.stdout)
+    assert (doc["regions"], doc["legal_entities"], doc["expires_at"]) == (["amer"], [], None)
 
 
 def test_serve_without_tokens_says_how_to_create_one(tmp_path: Path) -> None:

@@ -88,6 +88,21 @@ def test_the_access_log_records_reads_writes_and_denials(api: tuple[TestClient, 
     assert len(limited.json()["entries"]) == 1
     assert client.get("/api/v1/audit-log", params={"since": "soon"}, headers=auditor).status_code == 422
 
+    # until: exclusive, ISO-8601 or a duration ago; before since is 422.
+    def vic_until(until: str) -> list[str]:
+        params = {"subject": "vic@corp.example", "until": until}
+        answer = client.get("/api/v1/audit-log", params=params, headers=auditor)
+        assert answer.status_code == 200, answer.text
+        return [e["action"] for e in reversed(answer.json()["entries"])]
+
+    chronological = list(reversed(log["entries"]))
+    cut = chronological[2]["at"]  # the denied silence.create
+    before = [e["action"] for e in chronological if e["at"] < cut]
+    assert vic_until(cut) == before and before[0] == "transaction.read" and "silence.create" not in before
+    assert vic_until("2099-01-01T00:00:00Z") == [g[0] for g in got]
+    assert vic_until("1h") == []  # an hour ago: before any of these calls
+    assert client.get("/api/v1/audit-log", params={"since": "1h", "until": "2h"}, headers=auditor).status_code == 422
+
 
 def test_a_clean_stop_writes_every_queued_entry(shared: Shared) -> None:
     from lineage.app import create_app

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -151,8 +152,13 @@ def test_a_good_token_maps_role_and_scope(client: TestClient) -> None:
         (lambda: _rs256(_claims(pad="x" * 9000)), "longer than"),
     ],
 )
-def test_bad_tokens_are_401(client: TestClient, token: Any, needle: str) -> None:
-    response = _whoami(client, token())
+def test_bad_tokens_are_401(client: TestClient, token: Any, needle: str, caplog: pytest.LogCaptureFixture) -> None:
+    sent = token()
+    with caplog.at_level(logging.WARNING):
+        response = _whoami(client, sent)
+    # One line from the auth layer, no traceback anywhere, and never the token itself.
+    assert [r.name for r in caplog.records] == ["lineage.auth.middleware"], caplog.text
+    assert caplog.records[0].exc_info is None and "Traceback" not in caplog.text and sent not in caplog.text
     assert response.status_code == 401, response.text
     assert needle.lower() in response.json()["detail"].lower() and response.headers["WWW-Authenticate"].startswith(
         "Bearer"

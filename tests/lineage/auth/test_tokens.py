@@ -140,3 +140,24 @@ def test_auth_off_is_a_local_admin_and_refused_beyond_loopback(store: Store) -> 
     off.check("0.0.0.0", insecure=True)
     with pytest.raises(ConfigError, match="ISSUER and LEDGERLINE_OIDC_AUDIENCE are required"):
         AuthSettings(oidc_jwks_url="http://127.0.0.1:1/jwks").check("127.0.0.1")
+
+
+def test_store_outage_during_the_token_check_is_503(
+    tokens: TokenStore, store: Store, caplog: pytest.LogCaptureFixture
+) -> None:
+    _, token = tokens.create("olga@corp.example", "viewer")
+    auth = AuthSettings(token_cache_ttl_s=0)  # every request reads the token table
+    with TestClient(create_app(make_lineage(store).settings, store, auth), raise_server_exceptions=False) as client:
+        assert client.get("/api/v1/whoami", headers=bearer(token)).status_code == 200
+        store.command("DETACH TABLE api_tokens")
+        try:
+            with caplog.at_level(logging.WARNING, logger="lineage.auth.middleware"):
+                down = client.get("/api/v1/whoami", headers=bearer(token))
+        finally:
+            store.command("ATTACH TABLE api_tokens")
+        assert client.get("/api/v1/whoami", headers=bearer(token)).status_code == 200
+    assert down.status_code == 503 and down.headers["Retry-After"] == "2"
+    assert "store is unavailable" in down.json()["detail"] and token not in down.text
+    assert "WWW-Authenticate" not in down.headers  # the credential was not judged
+    assert len(caplog.records) == 1 and caplog.records[0].exc_info is None and "Traceback" not in caplog.text
+    assert "503 GET /api/v1/whoami" in caplog.records[0].getMessage() and token not in caplog.text

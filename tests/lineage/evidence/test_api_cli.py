@@ -10,7 +10,9 @@ import stat
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import uvicorn
@@ -26,6 +28,7 @@ from lineage.evidence.keys import init_keys, load_private, load_public
 from lineage.evidence.service import EvidenceService
 from lineage.principal import Principal
 from lineage.service import Lineage
+from tests.lineage.auth.helpers import issue
 from tests.lineage.helpers import HOUR, Emitter, complete_txn, now_ns
 from tests.principals import as_principal, as_user
 
@@ -83,12 +86,12 @@ def test_export_seal_and_status_routes(
     assert status["verified"] is False and status["check"].startswith("inclusion proof of hop")
 
 
-@pytest.fixture
-def api_url(lineage: Lineage, evidence: EvidenceService) -> Iterator[str]:
+@contextmanager
+def _serve(app: Any) -> Iterator[str]:
+    """``app`` on a real uvicorn server on loopback; yields its base URL."""
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    app = as_principal(_app(lineage, evidence), Principal("root@ops", "admin"))  # seal needs admin
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
@@ -100,6 +103,19 @@ def api_url(lineage: Lineage, evidence: EvidenceService) -> Iterator[str]:
     server.should_exit = True
     thread.join(10)
     sock.close()
+
+
+@pytest.fixture
+def api_url(lineage: Lineage, evidence: EvidenceService) -> Iterator[str]:
+    with _serve(as_principal(_app(lineage, evidence), Principal("root@ops", "admin"))) as url:  # seal needs admin
+        yield url
+
+
+@pytest.fixture
+def bare_api_url(lineage: Lineage, evidence: EvidenceService) -> Iterator[str]:
+    """The API with auth on and nothing injecting a credential: the CLI must send its own."""
+    with _serve(_app(lineage, evidence)) as url:
+        yield url
 
 
 def _run(*argv: str) -> int:
@@ -129,6 +145,41 @@ def test_cli_seals_exports_and_verifies(
     assert _run("verify", str(pack), "--public-key", str(pub)) == 1
     assert capsys.readouterr().out.startswith("FAILED signature of seal 1:")
     assert _run("verify", "--public-key", str(pub)) == 2  # neither a pack nor --store
+
+
+def test_cli_sends_the_token(
+    bare_api_url: str,
+    emitter: Emitter,
+    evidence_store: Store,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    complete_txn(emitter, "C-TOK", now_ns() - 2 * HOUR, n="TOK")
+    emitter.wait()
+    pack = tmp_path / "pack.json"
+    # Without a credential: a one-line error naming --token, exit 2, no traceback, nothing written.
+    assert _run("seal", "--api", bare_api_url) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ledgerline seal: ") and "pass --token or set LEDGERLINE_API_TOKEN (HTTP 401)" in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert _run("evidence", "C-TOK", "--out", str(pack), "--api", bare_api_url) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ledgerline evidence: ") and "(HTTP 401)" in err and "Traceback" not in err
+    assert not pack.exists()
+    # A real admin token seals (admin only); a real auditor token from the environment exports.
+    admin = issue(evidence_store, "admin", "root@ops")
+    assert _run("seal", "--api", bare_api_url, "--token", admin) == 0
+    assert "sealed seal 1: 4 hops" in capsys.readouterr().out
+    monkeypatch.setenv("LEDGERLINE_API_TOKEN", issue(evidence_store, "auditor", "alice@audit"))
+    assert _run("evidence", "C-TOK", "--out", str(pack), "--api", bare_api_url) == 0
+    assert json.loads(pack.read_text())["document"]["correlation_id"] == "C-TOK"
+    log = evidence_store.query("SELECT Actor, Role, CorrelationId FROM evidence_exports")
+    assert log == [("alice@audit", "auditor", "C-TOK")]
+    # A token without the right role: refused with the API's reason, not a traceback.
+    viewer = issue(evidence_store, "viewer", "bob@ops")
+    assert _run("seal", "--api", bare_api_url, "--token", viewer) == 2
+    assert "(HTTP 403)" in capsys.readouterr().err
 
 
 def test_keys_init(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

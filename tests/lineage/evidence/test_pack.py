@@ -151,6 +151,18 @@ TAMPERING: dict[str, tuple[Callable[[Pack], None], str]] = {
     "document status": (lambda p: p["document"].update(status="in_flight"), "status is 'in_flight'"),
     "document amount": (lambda p: _doc_hop(p, "invoice").update(amount=1.0), "amount of invoice INV-OK"),
     "document outcome": (lambda p: _doc_hop(p, "ledger").update(outcome="failed"), "outcome of ledger LED-OK"),
+    "document duration": (
+        lambda p: _doc_hop(p, "ledger").update(duration_ms=_doc_hop(p, "ledger")["duration_ms"] + 1),
+        "duration_ms of ledger LED-OK",
+    ),  # fmt: skip
+    "document attempt": (
+        lambda p: _doc_hop(p, "case")["attempt_list"][0].update(span_id="0" * 16),
+        "attempt_list of case CASE-OK",
+    ),  # fmt: skip
+    "document unsealed field": (
+        lambda p: _doc_hop(p, "case").update(approved_by="auditor"),
+        "approved_by of case CASE-OK",
+    ),  # fmt: skip
     "document extra hop": (
         lambda p: p["document"]["hops"].append(dict(_doc_hop(p, "case"), entity_id="CASE-Z")),
         "document disagrees",
@@ -170,18 +182,34 @@ def test_each_kind_of_tampering_is_named(sealed: dict[str, Pack], evidence: Evid
     assert str(failed.value).startswith(named) or named in str(failed.value), str(failed.value)
 
 
+def _changed(value: Any) -> Any:
+    return (
+        value + "x" if isinstance(value, str)
+        else [*value, "x"] if isinstance(value, list)
+        else 7.0 if value is None
+        else value + 1
+    )  # fmt: skip
+
+
 def test_every_field_of_every_hop_and_seal_is_covered(sealed: dict[str, Pack], evidence: EvidenceService) -> None:
     pack = sealed["C-OK"]
+    for i, hop in enumerate(pack["document"]["hops"]):
+        assert set(hop) >= {"duration_ms", "attempt_list"}
+        for field, value in hop.items():
+            changed = copy.deepcopy(pack)
+            changed["document"]["hops"][i][field] = _changed(value)
+            with pytest.raises(VerificationFailed, match="document disagrees"):
+                verify_pack(changed, _trusted(evidence))
+        for j, attempt in enumerate(hop["attempt_list"]):
+            for field, value in attempt.items():
+                changed = copy.deepcopy(pack)
+                changed["document"]["hops"][i]["attempt_list"][j][field] = _changed(value)
+                with pytest.raises(VerificationFailed, match="document disagrees"):
+                    verify_pack(changed, _trusted(evidence))
     for i, hop in enumerate(pack["hops"]):
         for field, value in hop["record"].items():
             changed = copy.deepcopy(pack)
-            new = (
-                value + "x" if isinstance(value, str)
-                else [*value, "x"] if isinstance(value, list)
-                else 7.0 if value is None
-                else value + 1
-            )  # fmt: skip
-            changed["hops"][i]["record"][field] = new
+            changed["hops"][i]["record"][field] = _changed(value)
             with pytest.raises(VerificationFailed, match="inclusion proof"):
                 verify_pack(changed, _trusted(evidence))
     for i, seal in enumerate(pack["seals"]):

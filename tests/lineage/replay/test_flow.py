@@ -7,6 +7,7 @@ from typing import Any
 
 from alerts.kinds import run_rule
 from alerts.rules import load_rules
+from lineage.flows import load_flows
 from lineage.replay.targets import parse_targets
 from tests.lineage.helpers import HOUR, now_ns
 from tests.lineage.replay.conftest import Env, targets_yaml
@@ -105,14 +106,20 @@ def test_receiver_down_retries_then_failed_nothing_lost(env: Env) -> None:
     assert [h["state"] for h in doc["history"]] == ["approved"] + ["sent"] * 5 + ["failed"]
     listed = env.client.get("/api/v1/replays", params={"state": "failed"}).json()["replays"]
     assert [r["id"] for r in listed] == [replay["id"]]
+    by_system = {s: env.client.get("/api/v1/replays", params={"system": s}) for s in ("erp", "billing", "")}
+    assert [r["id"] for r in by_system["erp"].json()["replays"]] == [replay["id"]]
+    assert by_system["billing"].status_code == 200 and by_system["billing"].json()["replays"] == []
+    assert [r["id"] for r in by_system[""].json()["replays"]] == [replay["id"]]  # empty: no filter
+    both = env.client.get("/api/v1/replays", params={"system": "erp", "state": "delivered"}).json()["replays"]
+    assert both == []
     actions = env.client.get(f"/api/v1/exceptions/{env.ids['C-ERP-1']}").json()
     assert actions["state"] == "open" and actions["history"][-1]["action"] == "replay_failed"
     [rule] = [r for r in load_rules() if r.name == "ReplayFailedOrUnconfirmed"]
-    [sample] = run_rule(env.store, rule, env.service.now_ms(), actions_table=True, timeout_s=10)
+    [sample] = run_rule(env.store, rule, env.service.now_ms(), flows=load_flows(), timeout_s=10)
     assert (sample.labels, sample.value, sample.examples) == (
         {"system": "erp", "state": "failed"},
         1.0,
-        (replay["id"],),
+        ("C-ERP-1",),  # correlation IDs: what scoped callers are checked against
     )
     assert _replay(env, "C-ERP-1").status_code == 201  # failed is final: it may be replayed again
 

@@ -30,6 +30,7 @@ def test_happy_path_and_illegal_moves() -> None:
             sm.transition(state, event)
         assert err.value.status == 409 and state in err.value.reason
     assert sm.transition("sent", "give_up") == "failed" and sm.transition("approved", "cancel") == "cancelled"
+    assert sm.transition("failed", "confirm") == "confirmed"  # a later ok hop proves the posting
 
 
 def test_four_eyes() -> None:

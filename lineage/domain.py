@@ -1,0 +1,125 @@
+"""The domain layer: the one definition of each business concept over the store.
+
+The lineage API and the alert rules ask their business questions here, so a page and an
+alert can never disagree about what an exception, a posting latency, an SLA breach or a
+stuck transaction is:
+
+- **exception**: one per (entity type, entity id, step) with a failed, retried or
+  dead-lettered attempt; its id is ``queries.EXC_ID``; its state (open, acknowledged,
+  resolved), closing time and recoverability come from ``queries.EXCEPTIONS_CTE``, with the
+  categories of the flows file (:func:`exception_params`);
+- **posting latency**: ``queries.POSTINGS_CTE``, between the steps a flow names in its
+  ``posting_latency`` (:func:`posting_steps`);
+- **stage SLA** and **stuck**: a transaction's stages against the SLAs of its flow in the
+  flows file, measured from the previous completed stage, and its status
+  (``lineage/derive.py``), over the transactions that started in a window (:func:`assess`).
+
+Every function takes the caller's scope and its own clock (``now_ms``): the alerts evaluate
+on theirs, the API on the wall clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from collector.store import Store
+from lineage import queries
+from lineage.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row
+from lineage.flows import FlowConfig
+from lineage.scope import Scope
+
+END_TO_END = "end_to_end"  # the pseudo-stage of a transaction's end-to-end SLA
+
+
+def exception_params(config: FlowConfig, as_of_ms: int) -> dict[str, Any]:
+    """Parameters of every query built on ``queries.EXCEPTIONS_CTE``."""
+    return {
+        "transient": sorted(config.transient),
+        "business": sorted(config.business),
+        "unknown_transient": int(config.unknown_is_transient),
+        "as_of_ms": as_of_ms,
+    }
+
+
+def posting_steps(config: FlowConfig, flow: str | None) -> tuple[str, str]:
+    """The (from, to) steps of ``flow``'s posting latency (the default flow when None)."""
+    f = config.flow(flow)
+    return f.latency_from, f.latency_to
+
+
+@dataclass(frozen=True)
+class Assessed:
+    """One transaction's stage facts and what they mean at the evaluation time."""
+
+    facts: TxnFacts
+    verdict: Verdict
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A breached SLA: a stage (late, or open and overdue) or, with ``stage`` None, end to end."""
+
+    facts: TxnFacts
+    verdict: Verdict
+    stage: StageVerdict | None
+
+    @property
+    def stage_name(self) -> str:
+        """The stage's name, or ``end_to_end``."""
+        return self.stage.stage if self.stage else END_TO_END
+
+
+def assess(
+    store: Store,
+    config: FlowConfig,
+    scope: Scope,
+    *,
+    since_ms: int,
+    until_ms: int,
+    scan_until_ms: int,
+    now_ms: int,
+    max_rows: int,
+    flow: str = "",
+    system: str = "",
+    region: str = "",
+    timeout_s: float | None = None,
+) -> tuple[list[Assessed], bool]:
+    """Transactions whose first in-scope hop started in [since, until), newest first, each
+    with its verdict at ``now_ms``; hops up to ``scan_until_ms`` count (later stages). The
+    flag says more than ``max_rows`` transactions matched (only the first are returned)."""
+    rows = store.query_dicts(
+        queries.FACTS_IN_WINDOW,
+        {
+            "since_ms": since_ms,
+            "until_ms": until_ms,
+            "scan_until_ms": scan_until_ms,
+            "default_flow": config.default_flow,
+            "flow": flow,
+            "system": system,
+            "region": region,
+            "limit": max_rows + 1,
+        }
+        | scope.params(),
+        timeout_s=timeout_s,
+    )
+    out = []
+    for row in rows[:max_rows]:
+        facts = facts_from_row(row)
+        out.append(Assessed(facts, evaluate(config, facts, now_ms)))
+    return out, len(rows) > max_rows
+
+
+def breaches(assessed: list[Assessed], stage: str = "") -> list[Breach]:
+    """Every breached SLA of the assessed transactions, optionally of one stage (or ``end_to_end``)."""
+    out: list[Breach] = []
+    for a in assessed:
+        out += [Breach(a.facts, a.verdict, s) for s in a.verdict.stages if s.breached and stage in ("", s.stage)]
+        if a.verdict.end_to_end_breached and stage in ("", END_TO_END):
+            out.append(Breach(a.facts, a.verdict, None))
+    return out
+
+
+def stuck(assessed: list[Assessed], now_ms: int, idle_ms: int = 0) -> list[Assessed]:
+    """Transactions whose status is ``stuck`` and that saw no activity for ``idle_ms``."""
+    return [a for a in assessed if a.verdict.status == "stuck" and now_ms - a.facts.last_ms >= idle_ms]
