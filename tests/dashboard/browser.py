@@ -34,6 +34,8 @@ WAIT_MS = 30_000
 
 try:
     from playwright.sync_api import Page, expect, sync_playwright
+
+    expect.set_options(timeout=15_000)  # figures draw slowly on a busy two-core machine
 except ImportError:  # pragma: no cover
     sync_playwright = None
 

@@ -21,6 +21,7 @@ from alerts.evaluator import Evaluator
 from alerts.model import Sample
 from alerts.rules import load_rules
 from dashboard.state import PAGES, link_to
+from lineage.flows import load_flows
 from tests.dashboard.browser import BROWSER_MARKS, Dashboard, api, drawn, metric, open_page, pick_row, shot
 from tests.dashboard.stack import Stack
 
@@ -47,7 +48,7 @@ class _NoStore:
 
 
 def _alert_link(rule: Any) -> str:
-    evaluator = Evaluator(_NoStore(), [rule], dashboard_url="http://dash.test", link=link_to)  # type: ignore[arg-type]
+    evaluator = Evaluator(_NoStore(), [rule], load_flows(), dashboard_url="http://dash.test", link=link_to)  # type: ignore[arg-type]
     notes = evaluator._annotate(rule)(LABELS, Sample(LABELS, 1.0, ("C-1",)))
     url = urlsplit(notes["dashboard_url"])
     return f"?{url.query}"
