@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
+from dashboard.settings import DEFAULT_API_URL, DashboardSettings
+
+__all__ = ["DEFAULT_API_URL", "ApiClient", "ApiError", "api_url_from_env", "credential"]
 API_URL_ENV = "LEDGERLINE_API_URL"
 TOKEN_ENV = "LEDGERLINE_DASHBOARD_TOKEN"
 FORWARDED_HEADER_ENV = "LEDGERLINE_DASHBOARD_FORWARDED_TOKEN_HEADER"
 Json = dict[str, Any]
 
 
-def credential(env: Mapping[str, str], headers: Mapping[str, str]) -> str:
+def credential(settings: DashboardSettings, headers: Mapping[str, str]) -> str:
     """The bearer token the dashboard sends for this page view.
 
     Behind an OIDC reverse proxy (``$LEDGERLINE_DASHBOARD_FORWARDED_TOKEN_HEADER`` set) it
@@ -24,11 +25,11 @@ def credential(env: Mapping[str, str], headers: Mapping[str, str]) -> str:
     person; there is no fallback to the service token then. Otherwise it is the service
     credential ``$LEDGERLINE_DASHBOARD_TOKEN``.
     """
-    header = env.get(FORWARDED_HEADER_ENV, "").strip()
+    header = settings.dashboard_forwarded_token_header.strip()
     if header:
         value = headers.get(header, "") or headers.get(header.lower(), "")
         return value.strip().removeprefix("Bearer ").strip()
-    return env.get(TOKEN_ENV, "").strip()
+    return settings.dashboard_token.strip()
 
 
 class ApiError(Exception):
@@ -40,8 +41,8 @@ class ApiError(Exception):
 
 
 def api_url_from_env() -> str:
-    """``$LEDGERLINE_API_URL`` or the local default."""
-    return os.environ.get(API_URL_ENV, "").strip() or DEFAULT_API_URL
+    """``$LEDGERLINE_API_URL`` or the local default (through :class:`DashboardSettings`)."""
+    return DashboardSettings().api_url.strip() or DEFAULT_API_URL
 
 
 def _params(**kwargs: object) -> dict[str, str]:
@@ -109,7 +110,7 @@ class ApiClient:
             data: Json = response.json()
         except ValueError:
             raise ApiError(f"The lineage API at {self.base_url} sent something that is not JSON.") from None
-        return data
+        return data  # a list for the few routes that answer one (silences)
 
     def get(self, path: str, **params: object) -> Json:
         """GET ``path`` with the non-empty ``params``."""
@@ -176,6 +177,35 @@ class ApiClient:
     def backlog(self, **params: object) -> Json:
         """Open exceptions over time by category, and their ages now."""
         return self.get("/api/v1/metrics/exception-backlog", **params)
+
+    def flows(self) -> Json:
+        """The flows of the API's flows file, with stages and SLAs."""
+        return self.get("/api/v1/flows")
+
+    def systems(self, **params: object) -> Json:
+        """Systems seen in the caller's scope plus those the flows file names: since, limit."""
+        return self.get("/api/v1/systems", **params)
+
+    def latency_histogram(self, **params: object) -> Json:
+        """Posting latency distribution of every posting: since, until, flow, system, region, legal_entity."""
+        return self.get("/api/v1/metrics/posting-latency/histogram", **params)
+
+    def at_risk(self, **params: object) -> Json:
+        """Money at risk and the lists behind it: since, until, kind, system, region, flow, limit."""
+        return self.get("/api/v1/at-risk", **params)
+
+    def exception(self, exception_id: str) -> Json:
+        """One exception with its audit trail."""
+        return self.get(f"/api/v1/exceptions/{quote(exception_id, safe='')}")
+
+    def alerts(self, **params: object) -> Json:
+        """Alerts held now (pending, firing, recently resolved) and rule health: state."""
+        return self.get("/api/v1/alerts", **params)
+
+    def silences(self) -> Json:
+        """Silences not deleted, with their state (as ``{"silences": [...]}``)."""
+        answer = self._request("GET", "/api/v1/silences")
+        return {"silences": answer} if isinstance(answer, list) else answer
 
     def breaches(self, **params: object) -> Json:
         """SLA breaches: since, until, flow, stage, limit."""

@@ -12,8 +12,8 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.api import ApiError
-from dashboard.state import FLOWS, PAGES, RANGES, REFRESH, SYSTEMS, Filters, from_params, link, to_params
-from dashboard.views import exceptions, latency, lineage, overview, replays, sla
+from dashboard.state import CUSTOM, PAGES, RANGES, REFRESH, Filters, custom_span, from_params, link, to_params
+from dashboard.views import alerts, drill, exceptions, latency, lineage, overview, replays, sla
 
 VIEWS: dict[str, Callable[[Filters], None]] = {
     "overview": overview.render,
@@ -22,6 +22,8 @@ VIEWS: dict[str, Callable[[Filters], None]] = {
     "sla": sla.render,
     "lineage": lineage.render,
     "replays": replays.render,
+    "drill": drill.render,
+    "alerts": alerts.render,
 }
 
 
@@ -35,6 +37,8 @@ def _seed(initial: Filters) -> None:
         ("region", initial.region),
         ("legal_entity", initial.legal_entity),
         ("refresh", initial.refresh),
+        ("start", initial.start),
+        ("end", initial.end),
         ("q", initial.correlation_id or initial.q),
     ):
         st.session_state.setdefault(name, value)
@@ -60,16 +64,30 @@ def sidebar() -> Filters:
     st.sidebar.title("ledgerline")
     page = st.sidebar.radio("Page", list(PAGES), key="page", format_func=PAGES.__getitem__)
     st.sidebar.divider()
-    rng = st.sidebar.selectbox("Time range", list(RANGES), key="range", format_func=lambda r: f"last {r}")
+    rng = st.sidebar.selectbox(
+        "Time range",
+        [*RANGES, CUSTOM],
+        key="range",
+        format_func=lambda r: "custom (absolute, UTC)" if r == CUSTOM else f"last {r}",
+    )
+    start, end = _custom_range() if rng == CUSTOM else ("", "")
+    if rng == CUSTOM and not (start and end):
+        rng = "24h"
     filters = Filters(
         page=page,
         range=rng,
-        flow=_select("Flow", ["", *FLOWS], "flow"),
-        system=_select("System", ["", *SYSTEMS], "system"),
+        start=start,
+        end=end,
+        flow=_select("Flow", ["", *data.flow_names()], "flow"),
+        system=_select("System", ["", *data.systems()], "system"),
         region=_select("Region", _choices("region"), "region"),
         legal_entity=_select("Legal entity", _choices("legal_entity"), "legal_entity"),
         refresh=st.sidebar.selectbox("Auto-refresh", list(REFRESH), key="refresh"),
         q=st.session_state.get("q", "") if page == "lineage" else "",
+        state=st.query_params.get("state", "") if page == "exceptions" else "",
+        category=st.query_params.get("category", "") if page == "exceptions" else "",
+        drill=st.query_params.get("drill", "") if page == "drill" else "",
+        stage=st.query_params.get("stage", "") if page == "sla" else "",
     )
     st.sidebar.markdown(f"[Link to this view]({link(filters)})")
     if st.sidebar.button("Refresh now"):
@@ -77,6 +95,21 @@ def sidebar() -> Filters:
     st.sidebar.caption(f"API: {data.client().base_url}")
     _signed_in()
     return filters
+
+
+def _custom_range() -> tuple[str, str]:
+    """The absolute range's two ends, or empty strings (with a message) when they do not parse."""
+    start = st.sidebar.text_input("From (UTC, e.g. 2026-12-01T08:00)", key="start")
+    end = st.sidebar.text_input("To (UTC)", key="end")
+    if not (start and end):
+        st.sidebar.info("Enter both ends of the range; until then the last 24h are shown.")
+        return "", ""
+    try:
+        custom_span(start, end)
+    except ValueError as exc:
+        st.sidebar.error(f"Range not used: {exc}")
+        return "", ""
+    return start.strip(), end.strip()
 
 
 def _signed_in() -> None:

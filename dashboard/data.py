@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-import os
+import contextlib
+import functools
 import sys
+import threading
+from datetime import UTC, datetime
 from typing import Any
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import add_script_run_ctx, get_script_run_ctx
 
-from dashboard.api import ApiClient, api_url_from_env, credential
+from dashboard.api import ApiClient, ApiError, credential
+from dashboard.settings import DashboardSettings
 
-TTL_S = 20
+
+@functools.cache
+def settings() -> DashboardSettings:
+    """The dashboard's settings, read once per process."""
+    return DashboardSettings()
+
+
+TTL_S = settings().dashboard_cache_ttl_s
 
 
 # Keyed by credential: every cached answer below belongs to one caller and is never
@@ -22,7 +34,7 @@ def _client(base_url: str, token: str) -> ApiClient:
 
 def token() -> str:
     """The credential of this page view (forwarded person's token or the service token)."""
-    return credential(os.environ, dict(st.context.headers))
+    return credential(settings(), dict(st.context.headers))
 
 
 def api_url(argv: list[str] | None = None) -> str:
@@ -33,7 +45,7 @@ def api_url(argv: list[str] | None = None) -> str:
             return args[i + 1]
         if arg.startswith("--api-url="):
             return arg.partition("=")[2]
-    return api_url_from_env()
+    return settings().api_url
 
 
 def client() -> ApiClient:
@@ -42,14 +54,35 @@ def client() -> ApiClient:
 
 
 def fetch(method: str, **params: Any) -> dict[str, Any]:
-    """``ApiClient.<method>(**params)``, cached for a short time per caller."""
-    return _fetch(token(), method, **params)
+    """``ApiClient.<method>(**params)``, cached for a short time per caller (the parameters
+    in name order, so the same call is one cache entry however it is written)."""
+    return _fetch(token(), method, **dict(sorted(params.items())))
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
 def _fetch(credential: str, method: str, **params: Any) -> dict[str, Any]:
     result: dict[str, Any] = getattr(_client(api_url(), credential), method)(**params)
+    result.setdefault("_fetched_at", datetime.now(UTC).isoformat())
     return result
+
+
+def prefetch(*calls: tuple[str, dict[str, Any]]) -> None:
+    """Warm the cache for several ``(method, params)`` calls at once (the API answers them in
+    parallel); later :func:`fetch` calls with the same arguments return at once. Errors are
+    left for those calls to raise."""
+    ctx = get_script_run_ctx()
+    caller = token()
+
+    def run(method: str, params: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # the page's own fetch reports it
+            _fetch(caller, method, **dict(sorted(params.items())))
+
+    threads = [threading.Thread(target=run, args=call, daemon=True) for call in calls]
+    for thread in threads:
+        add_script_run_ctx(thread, ctx)
+        thread.start()
+    for thread in threads:
+        thread.join()
 
 
 def lookup(query: str) -> list[dict[str, Any]]:
@@ -71,6 +104,39 @@ def group_values(group_by: str) -> list[str]:
 def _group_values(credential: str, group_by: str) -> list[str]:
     doc = _client(api_url(), credential).posting_latency(since="7d", bucket="1d", group_by=group_by)
     return sorted({b["group"] for b in doc["buckets"] if b["group"]})
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _flows(credential: str) -> list[dict[str, Any]]:
+    flows: list[dict[str, Any]] = _client(api_url(), credential).flows()["flows"]
+    return flows
+
+
+def flows() -> list[dict[str, Any]]:
+    """The API's flows (default first), cached for five minutes."""
+    return _flows(token())
+
+
+def flow_names() -> list[str]:
+    """Names of the API's flows; empty when the API cannot say."""
+    try:
+        return [f["name"] for f in flows()]
+    except ApiError:
+        return []
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def _systems(credential: str) -> list[str]:
+    doc = _client(api_url(), credential).systems(since="30d")
+    return [s["system"] for s in doc["systems"]]
+
+
+def systems() -> list[str]:
+    """Systems the caller's scope has seen in 30 days plus those the flows file names."""
+    try:
+        return _systems(token())
+    except ApiError:
+        return []
 
 
 def whoami() -> dict[str, Any]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,32 @@ import plotly.graph_objects as go
 Row = dict[str, Any]
 AGE_LABELS = {"lt_1h": "< 1 h", "h1_to_4h": "1–4 h", "h4_to_24h": "4–24 h", "gt_24h": "> 24 h"}
 OUTCOME_COLORS = {"ok": "#2e7d32", "retry": "#f9a825", "error": "#c62828", "dead_letter": "#6a1b9a"}
-ENTITY_ORDER = ("case", "credit", "invoice", "ledger")
+# One colour per state wherever a status, outcome, verdict or exception state is shown.
+STATUS_COLORS = {
+    "complete": "#2e7d32",
+    "ok": "#2e7d32",
+    "done": "#2e7d32",
+    "resolved": "#2e7d32",
+    "in_flight": "#1565c0",
+    "on time so far": "#1565c0",
+    "acknowledged": "#546e7a",
+    "stuck": "#ef6c00",
+    "retry": "#f9a825",
+    "open": "#c62828",
+    "failed": "#c62828",
+    "error": "#c62828",
+    "BREACHED": "#c62828",
+    "breached": "#c62828",
+    "dead_letter": "#6a1b9a",
+    "DEAD-LETTERED": "#6a1b9a",
+    "DEAD-LETTERED · BREACHED": "#6a1b9a",
+    "FAILED": "#c62828",
+    "FAILED · BREACHED": "#c62828",
+    "firing": "#c62828",
+    "pending": "#f9a825",
+    "firing (silenced)": "#78909c",
+    "pending (silenced)": "#78909c",
+}
 LAYOUT: dict[str, Any] = {"margin": {"l": 60, "r": 20, "t": 60, "b": 50}, "legend": {"orientation": "h", "y": -0.2}}
 
 
@@ -88,34 +113,69 @@ def latency_over_time(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
     return fig
 
 
-def latency_histogram(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
-    """Distribution of posting latency from fine buckets (each bucket's median, weighted by count)."""
-    peak = max([b["p50_ms"] for b in buckets] + [sla_ms or 0, 1])
-    per, unit = duration_unit(peak)
-    fig = _figure("Posting latency distribution", f"Latency ({unit})", "Postings (log scale)", bargap=0.05)
-    fig.update_yaxes(type="log")
-    if not buckets:
-        return _empty(fig)
+def latency_histogram(hist: Row, sla_ms: int | None) -> go.Figure:
+    """Distribution of posting latency from every posting (the API's log-spaced bins), with the
+    p50/p95/p99 and SLA lines: the tail is as visible as the bulk."""
+    fig = _figure("Posting latency distribution (every posting)", "Latency (log scale)", "Postings", bargap=0.05)
+    bins = [b for b in hist["bins"] if b["upper_ms"] is None or b["upper_ms"] > 0]
+    if not hist["count"]:
+        return _empty(fig, "No postings in this time range")
+    used = [i for i, b in enumerate(bins) if b["count"]]
+    lo, hi = max(used[0] - 1, 0), min(used[-1] + 2, len(bins))
+    shown = bins[lo:hi]
+    mids = [_mid(b) for b in shown]
     fig.add_trace(
-        go.Histogram(
-            x=[b["p50_ms"] / per for b in buckets],
-            y=[b["count"] for b in buckets],
-            histfunc="sum",
-            nbinsx=40,
+        go.Bar(
+            x=mids,
+            y=[b["count"] for b in shown],
+            width=[_width(b) for b in shown],
             name="postings",
             marker_color="#1565c0",
-            hovertemplate=f"%{{x}} {unit}<br>%{{y}} postings<extra></extra>",
+            customdata=[[format_ms(b["lower_ms"]), format_ms(b["upper_ms"])] for b in shown],
+            hovertemplate="%{customdata[0]} – %{customdata[1]}<br>%{y} postings<extra></extra>",
         )
     )
+    fig.update_xaxes(type="log", tickvals=list(_TICKS), ticktext=list(_TICKS.values()))
+    top = max(b["count"] for b in shown)
+    lines = [(hist["p50_ms"], "p50", "#2e7d32"), (hist["p95_ms"], "p95", "#ef6c00"), (hist["p99_ms"], "p99", "#6a1b9a")]
     if sla_ms:
-        fig.add_vline(
-            x=sla_ms / per,
-            line_dash="dash",
-            line_color="#c62828",
-            annotation_text=f"SLA {format_ms(sla_ms)}",
-            annotation_position="top right",
-        )
+        lines.append((sla_ms, "SLA", "#c62828"))
+    for ms, name, color in lines:
+        if ms:
+            fig.add_trace(
+                go.Scatter(
+                    x=[max(ms, 1), max(ms, 1)],
+                    y=[0, top * 1.05],
+                    mode="lines",
+                    line={"dash": "dash", "color": color, "width": 2},
+                    name=f"{name} {format_ms(ms)}",
+                    hoverinfo="name",
+                )
+            )
     return fig
+
+
+_TICKS = {
+    1000: "1 s",
+    10_000: "10 s",
+    60_000: "1 min",
+    600_000: "10 min",
+    3_600_000: "1 h",
+    4 * 3_600_000: "4 h",
+    86_400_000: "1 d",
+    7 * 86_400_000: "7 d",
+}
+
+
+def _mid(b: Row) -> float:
+    lower = max(b["lower_ms"], 500)
+    upper = b["upper_ms"] or lower * 1.5
+    return float((lower * upper) ** 0.5)
+
+
+def _width(b: Row) -> float:
+    lower = max(b["lower_ms"], 500)
+    return float((b["upper_ms"] or lower * 1.5) - lower)
 
 
 def latency_heatmap(buckets: Sequence[Row], group_label: str) -> go.Figure:
@@ -204,10 +264,11 @@ def breaches_over_time(breaches: Sequence[Row], bucket: timedelta) -> go.Figure:
     return fig
 
 
-def throughput_lines(buckets: Sequence[Row]) -> go.Figure:
-    """Completed stages per bucket, one line per stage."""
+def throughput_lines(buckets: Sequence[Row], filling: Sequence[Row] = ()) -> go.Figure:
+    """Completed stages per complete bucket, one line per stage; the bucket still filling
+    (``filling``) is a separate hollow marker, not a cliff at the end of the line."""
     fig = _figure("Throughput: completed stages per bucket", "Time (UTC)", "Completed")
-    if not buckets:
+    if not buckets and not filling:
         return _empty(fig)
     by_stage: dict[str, list[Row]] = defaultdict(list)
     for b in buckets:
@@ -218,85 +279,16 @@ def throughput_lines(buckets: Sequence[Row]) -> go.Figure:
                 x=[parse_time(r["bucket"]) for r in rows], y=[r["completed"] for r in rows], name=stage, mode="lines"
             )
         )
-    return fig
-
-
-def hop_timeline(hops: Sequence[Row]) -> go.Figure:
-    """A Gantt chart of a transaction's hops, one row per system, coloured by outcome."""
-    fig = _figure("Hops by system", "Time (UTC)", "System", barmode="overlay")
-    if not hops:
-        return _empty(fig, "No hops")
-    starts = [parse_time(h["start_time"]) for h in hops]
-    ends = [parse_time(h["end_time"]) for h in hops]
-    span_ms = max((max(ends) - min(starts)).total_seconds() * 1000, 1000)
-    min_ms = span_ms / 150  # keep sub-second hops visible on an hours-long axis
-    for outcome in sorted({h["outcome"] for h in hops}):
-        picked = [i for i, h in enumerate(hops) if h["outcome"] == outcome]
-        fig.add_trace(
-            go.Bar(
-                base=[starts[i] for i in picked],
-                x=[max(hops[i]["duration_ms"], min_ms) for i in picked],
-                y=[hops[i]["system"] for i in picked],
-                orientation="h",
-                name=outcome,
-                marker_color=OUTCOME_COLORS.get(outcome, "#546e7a"),
-                text=[f"{hops[i]['entity_type']} {hops[i]['step']}" for i in picked],
-                textposition="outside",
-                customdata=[
-                    [hops[i]["entity_id"], format_ms(hops[i]["duration_ms"]), hops[i]["attempts"]] for i in picked
-                ],
-                hovertemplate="%{text}<br>%{customdata[0]}<br>%{base}<br>duration %{customdata[1]}, "
-                "attempts %{customdata[2]}<extra>%{fullData.name}</extra>",
-            )
-        )
-    pad = timedelta(milliseconds=span_ms)
-    fig.update_xaxes(type="date", range=[min(starts) - pad * 0.03, max(ends) + pad * 0.25])
-    fig.update_yaxes(categoryorder="array", categoryarray=_systems_in_order(hops)[::-1])
-    return fig
-
-
-def _systems_in_order(hops: Iterable[Row]) -> list[str]:
-    seen: list[str] = []
-    for h in sorted(hops, key=lambda h: h["start_time"]):
-        if h["system"] not in seen:
-            seen.append(h["system"])
-    return seen
-
-
-def _layer(entity_type: str) -> int:
-    return ENTITY_ORDER.index(entity_type) if entity_type in ENTITY_ORDER else len(ENTITY_ORDER)
-
-
-def entity_graph(doc: Row) -> go.Figure:
-    """Entities (left → right by type) with their edges; stitched transactions in a last column."""
-    fig = _figure(f"Entity graph of {doc['correlation_id']}", "", "", showlegend=False)
-    nodes = [(n["entity_type"], n["entity_id"]) for n in doc["nodes"]]
-    related = [(f"txn ({r['via']})", r["correlation_id"]) for r in doc.get("related", [])]
-    layers: dict[int, list[tuple[str, str]]] = defaultdict(list)
-    for node in nodes:
-        layers[_layer(node[0])].append(node)
-    last = max(layers, default=0) + 1
-    layers[last].extend(related)
-    pos = {node: (x, -i + (len(col) - 1) / 2) for x, col in layers.items() for i, node in enumerate(col)}
-    ex, ey = [], []
-    for e in doc["edges"]:
-        a, b = (e["parent_type"], e["parent_id"]), (e["child_type"], e["child_id"])
-        if a in pos and b in pos:
-            ex += [pos[a][0], pos[b][0], None]
-            ey += [pos[a][1], pos[b][1], None]
-    fig.add_trace(go.Scatter(x=ex, y=ey, mode="lines", line={"color": "#90a4ae"}, hoverinfo="skip"))
-    for group, color in ((nodes, "#1565c0"), (related, "#ef6c00")):
+    if filling:
         fig.add_trace(
             go.Scatter(
-                x=[pos[n][0] for n in group],
-                y=[pos[n][1] for n in group],
-                mode="markers+text",
-                marker={"size": 18, "color": color},
-                text=[f"{t}<br>{i}" for t, i in group],
-                textposition="bottom center",
-                hovertemplate="%{text}<extra></extra>",
+                x=[parse_time(r["bucket"]) for r in filling],
+                y=[r["completed"] for r in filling],
+                text=[r["stage"] for r in filling],
+                name="bucket still filling",
+                mode="markers",
+                marker={"symbol": "circle-open", "size": 9, "color": "#78909c"},
+                hovertemplate="%{text}: %{y} so far (bucket still filling)<extra></extra>",
             )
         )
-    fig.update_xaxes(visible=False, range=[-0.6, last + 0.6])
-    fig.update_yaxes(visible=False)
     return fig

@@ -11,6 +11,12 @@ from typing import Any
 from dashboard.figures import format_ms, parse_time
 
 Row = dict[str, Any]
+RISK_LABELS = {
+    "open_exceptions": "open exceptions",
+    "stuck": "stuck transactions",
+    "failed": "failed transactions",
+    "breached": "SLA-breached transactions",
+}
 
 
 @dataclass
@@ -23,22 +29,36 @@ class Kpi:
     trend: list[float] = field(default_factory=list)
     help: str = ""
     inverse: bool = True  # a rise is bad
+    note: str = ""  # one short line under the figure: what exactly it counts
 
 
-def latency_p95(buckets: Sequence[Row]) -> Kpi:
-    """p95 posting latency of the latest bucket with postings, against the one before."""
-    rows = [b for b in buckets if b["count"]]
+def complete(buckets: Sequence[Row], width: timedelta, now: datetime) -> list[Row]:
+    """The buckets that have ended by ``now`` (the last one is still filling until then)."""
+    return [b for b in buckets if parse_time(b["bucket"]) + width <= now]
+
+
+def latency_p95(buckets: Sequence[Row], width: timedelta, now: datetime) -> Kpi:
+    """p95 posting latency of the last complete bucket with postings, against the one before.
+
+    The bucket still filling is left out: its p95 over a few postings jumps between reloads.
+    """
+    rows = [b for b in complete(buckets, width, now) if b["count"]]
     trend = [round(b["p95_ms"] / 60_000, 2) for b in rows]
+    label = "Posting p95"
     if not rows:
-        return Kpi("Posting p95 now", "—", None, [], "No postings in this time range.")
-    now = rows[-1]["p95_ms"]
-    delta = format_ms(now - rows[-2]["p95_ms"]) if len(rows) > 1 else None
+        return Kpi(label, "—", None, [], "No postings in a complete bucket of this time range.")
+    last = rows[-1]
+    delta = format_ms(last["p95_ms"] - rows[-2]["p95_ms"]) if len(rows) > 1 else None
+    start = parse_time(last["bucket"])
     return Kpi(
-        "Posting p95 now",
-        format_ms(now),
+        label,
+        format_ms(last["p95_ms"]),
         delta,
         trend,
-        "p95 of invoice issued → ledger posted in the latest bucket; trend in minutes.",
+        f"p95 of invoice issued → ledger posted over the {last['count']} postings of "
+        f"{start:%Y-%m-%d %H:%M}–{start + width:%H:%M} UTC (the bucket still filling is left out); "
+        "change against the bucket before; trend in minutes.",
+        note=f"last complete bucket, {start:%H:%M}–{start + width:%H:%M} UTC",
     )
 
 
@@ -64,19 +84,22 @@ def open_exceptions(count: int, series: Sequence[Row]) -> Kpi:
 
 
 def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
-    """Breaches due today (UTC) against yesterday's, with the hourly counts as a trend."""
+    """Breaches due today (UTC) so far against yesterday's up to the same time of day (like
+    with like), with the hourly counts of the last 24 h as a trend."""
     today = now.replace(hour=0, minute=0, second=0, microsecond=0)
     due = [parse_time(b["due_at"]) for b in breaches if b.get("due_at")]
-    n_today = sum(1 for d in due if d >= today)
-    n_yesterday = sum(1 for d in due if today - timedelta(days=1) <= d < today)
+    n_today = sum(1 for d in due if today <= d <= now)
+    n_yesterday = sum(1 for d in due if today - timedelta(days=1) <= d <= now - timedelta(days=1))
     hours = Counter(int((d - (now - timedelta(hours=24))).total_seconds() // 3600) for d in due)
     trend = [float(hours.get(h, 0)) for h in range(24)]
     return Kpi(
         "SLA breaches today",
         str(n_today),
-        f"{n_today - n_yesterday} vs yesterday",
+        f"{n_today - n_yesterday:+d}",
         trend,
-        "Stage and end-to-end SLA breaches due since 00:00 UTC; trend per hour over 24 h.",
+        f"Stage and end-to-end SLA breaches due 00:00–{now:%H:%M} UTC today, against yesterday's "
+        f"00:00–{now:%H:%M}; trend per hour over 24 h.",
+        note=f"00:00–{now:%H:%M} UTC; yesterday by {now:%H:%M}: {n_yesterday}",
     )
 
 
@@ -92,10 +115,11 @@ def stuck(transactions: Sequence[Row]) -> Kpi:
 
 
 def throughput(buckets: Sequence[Row], bucket: str, stage: str = "ledger") -> Kpi:
-    """Completions of ``stage`` in the last complete bucket (the latest is still filling), against the one before."""
+    """Completions of ``stage`` in the last complete bucket, against the one before; ``buckets``
+    are complete ones only (:func:`complete`), so neither the value nor the trend shows a cliff."""
     rows = sorted((b["bucket"], b["completed"]) for b in buckets if b["stage"] == stage)
     trend = [float(n) for _, n in rows]
-    done = rows[:-1] if len(rows) > 1 else rows
+    done = rows
     label = f"Postings per {bucket}"
     if not done:
         return Kpi(label, "0", None, [], "No completed postings in this range.")
@@ -135,7 +159,7 @@ def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
         cell[0] += b["p95_ms"] * b["count"]
         cell[1] += b["count"]
     rows: list[Row] = [
-        {"group": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
+        {"region": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
         for g, (s, n) in acc.items()
         if n
     ]
@@ -146,20 +170,22 @@ def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
 
 
 def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
-    """Open exceptions as table rows, oldest first, with a link into the lineage explorer."""
+    """Exceptions as table rows, oldest first; the lineage link and state come first so a
+    narrow window never cuts them off."""
     rows = [
         {
+            "lineage": f"?page=lineage&correlation_id={e['correlation_id']}",
+            "state": e["state"],
+            "entity": f"{e['entity_type']}:{e['entity_id']}",
             "age": format_ms(e["age_ms"]),
             "age_h": round(e["age_ms"] / 3_600_000, 2),
             "category": e["category"],
             "system": e["system"],
             "region": e["region"],
-            "entity": f"{e['entity_type']}:{e['entity_id']}",
             "step": e["step"],
-            "state": e["state"],
+            "last_outcome": e.get("last_outcome"),
             "attempts": e["attempts"],
             "id": e["id"],
-            "lineage": f"?page=lineage&correlation_id={e['correlation_id']}",
         }
         for e in exceptions
     ]
@@ -170,6 +196,7 @@ def breach_rows(breaches: Sequence[Row]) -> list[Row]:
     """Breached and overdue transactions as table rows, most overdue first."""
     rows = [
         {
+            "lineage": f"?page=lineage&correlation_id={b['correlation_id']}",
             "correlation_id": b["correlation_id"],
             "flow": b["flow"],
             "stage": b["stage"],
@@ -179,26 +206,29 @@ def breach_rows(breaches: Sequence[Row]) -> list[Row]:
             "completed": b["completed_at"],
             "overdue": format_ms(b["overdue_ms"]),
             "overdue_h": round((b["overdue_ms"] or 0) / 3_600_000, 2),
-            "lineage": f"?page=lineage&correlation_id={b['correlation_id']}",
         }
         for b in breaches
     ]
     return sorted(rows, key=lambda r: -r["overdue_h"])
 
 
-def _verdict(breached: bool, state: str) -> str:
+def _verdict(breached: bool, state: str, failure: str = "") -> str:
+    if state != "done" and failure in ("dead_letter", "error"):
+        return ("DEAD-LETTERED" if failure == "dead_letter" else "FAILED") + (" · BREACHED" if breached else "")
     if breached:
         return "BREACHED"
     return {"done": "ok", "open": "on time so far"}.get(state, "—")
 
 
-def sla_rows(sla: Row) -> list[Row]:
-    """A transaction's SLA verdict per stage, plus end to end."""
+def sla_rows(sla: Row, hops: Sequence[Row] = ()) -> list[Row]:
+    """A transaction's SLA verdict per stage, plus end to end. A stage not done whose hop's
+    latest attempt failed or was dead-lettered says so (never "on time so far")."""
+    failures = {(h["entity_type"], h["step"]): h["outcome"] for h in hops if h["outcome"] in ("error", "dead_letter")}
     rows = [
         {
             "stage": s["stage"],
             "state": s["state"],
-            "verdict": _verdict(s["breached"], s["state"]),
+            "verdict": _verdict(s["breached"], s["state"], failures.get((s.get("entity_type"), s.get("step")), "")),
             "SLA": format_ms(s["sla_ms"]),
             "took": format_ms(s["duration_ms"]),
             "due": s["due_at"],

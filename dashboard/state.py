@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 PAGES = {
@@ -14,6 +14,8 @@ PAGES = {
     "sla": "SLA breaches",
     "lineage": "Lineage explorer",
     "replays": "Replays",
+    "drill": "Drill-down",
+    "alerts": "Alerts",
 }
 RANGES = {
     "6h": ("15m", timedelta(minutes=15)),
@@ -21,8 +23,7 @@ RANGES = {
     "7d": ("6h", timedelta(hours=6)),
     "30d": ("1d", timedelta(days=1)),
 }
-FLOWS = ("support_credit", "erp_journal")
-SYSTEMS = ("support", "middleware", "billing", "erp")
+CUSTOM = "custom"  # an absolute range: start and end
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 
 
@@ -40,25 +41,69 @@ class Filters:
     correlation_id: str = ""
     q: str = ""
     stage: str = ""
+    state: str = ""  # exceptions: open, acknowledged, resolved ("" = open)
+    category: str = ""
+    drill: str = ""  # drill-down: open_exceptions, stuck, failed, breached
+    start: str = ""  # custom range, ISO-8601 (UTC)
+    end: str = ""
+
+    @property
+    def preset(self) -> str:
+        """The preset range closest to the custom one (sets the bucket), else the range itself."""
+        if self.range != CUSTOM:
+            return self.range
+        span = custom_span(self.start, self.end)
+        return next((r for r in RANGES if span <= _DURATIONS[r]), "30d")
 
     @property
     def bucket(self) -> str:
         """The metrics bucket that suits the time range."""
-        return RANGES[self.range][0]
+        return RANGES[self.preset][0]
 
     @property
     def bucket_delta(self) -> timedelta:
         """The bucket as a timedelta."""
-        return RANGES[self.range][1]
+        return RANGES[self.preset][1]
 
     @property
     def since(self) -> str:
-        """The API's ``since`` for the range (a duration ago)."""
-        return self.range
+        """The API's ``since`` for the range (a duration ago, or the custom start)."""
+        return self.start if self.range == CUSTOM else self.range
+
+    @property
+    def until(self) -> str:
+        """The API's ``until``: the custom end, or empty (now)."""
+        return self.end if self.range == CUSTOM else ""
+
+    @property
+    def label(self) -> str:
+        """The range in words."""
+        if self.range == CUSTOM:
+            return f"{self.start.replace('T', ' ')} → {self.end.replace('T', ' ')} UTC"
+        return f"last {self.range}"
 
     def fine_bucket(self) -> str:
         """A bucket about 1/1000 of the range, for distributions."""
-        return {"6h": "1m", "24h": "2m", "7d": "10m", "30d": "1h"}[self.range]
+        return {"6h": "1m", "24h": "2m", "7d": "10m", "30d": "1h"}[self.preset]
+
+
+_DURATIONS = {"6h": timedelta(hours=6), "24h": timedelta(days=1), "7d": timedelta(days=7), "30d": timedelta(days=30)}
+
+
+def parse_utc(text: str) -> datetime:
+    """An ISO-8601 date or time, UTC unless it says otherwise; ValueError when it is not one."""
+    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def custom_span(start: str, end: str) -> timedelta:
+    """The length of a custom range; ValueError unless both ends parse and end is after start."""
+    span = parse_utc(end) - parse_utc(start)
+    if span <= timedelta(0):
+        raise ValueError("the end of the range must be after its start")
+    if span > timedelta(days=92):
+        raise ValueError("a range may span 92 days at most")
+    return span
 
 
 def from_params(params: Mapping[str, str | list[str]]) -> Filters:
@@ -73,8 +118,15 @@ def from_params(params: Mapping[str, str | list[str]]) -> Filters:
     filters = Filters(**values)
     if filters.page not in PAGES:
         filters = replace(filters, page="overview")
-    if filters.range not in RANGES:
+    if filters.range == CUSTOM:
+        try:
+            custom_span(filters.start, filters.end)
+        except ValueError:
+            filters = replace(filters, range="24h", start="", end="")
+    elif filters.range not in RANGES:
         filters = replace(filters, range="24h")
+    if filters.range != CUSTOM:
+        filters = replace(filters, start="", end="")
     if filters.refresh not in REFRESH:
         filters = replace(filters, refresh="off")
     return filters

@@ -12,7 +12,8 @@ import os
 import subprocess
 import sys
 import threading
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from collector.settings import CollectorSettings
@@ -46,15 +47,40 @@ def _start_dashboard(api_url: str, port: int, token: str) -> subprocess.Popen[by
     return process
 
 
+HISTORY = "SELECT count() AS hops, toUnixTimestamp64Milli(max(EndTime)) AS last_ms FROM hops"
+COMMITTED = "SELECT count() AS hops, uniqExact(CorrelationId) AS transactions FROM hops"
+
+
+def history(store: Any) -> tuple[int, int]:
+    """(hops, epoch ms of the last) already in the store; (0, 0) for a fresh one."""
+    row = store.query_dicts(HISTORY, {})[0]
+    return int(row["hops"]), int(row["last_ms"]) if row["hops"] else 0
+
+
+def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms: int) -> Any:
+    """The demo's simulation: a backfill only into an empty store (a restart never re-sends, so
+    never rewrites, earlier transactions), and live IDs numbered from ``now_ms`` so they are
+    new on every start."""
+    from ledgerline.simulator.config import SimConfig
+    from lineage.timeparse import parse_seconds
+
+    return SimConfig(
+        seed=args.seed,
+        rate=args.rate,
+        backfill_s=0.0 if stored_hops else parse_seconds(args.backfill),
+        live=True,
+        endpoint=endpoint,
+        live_first_seq=now_ms,
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C."""
     from ledgerline.config import read_settings
     from ledgerline.server import Server, print_urls, wait_for_signal
-    from ledgerline.simulator.config import SimConfig
     from ledgerline.simulator.replay import ReplayResponder, demo_targets
-    from ledgerline.simulator.runner import run_simulation
+    from ledgerline.simulator.runner import Summary, run_simulation
     from lineage.auth.tokens import TokenStore
-    from lineage.timeparse import parse_seconds
 
     os.environ.setdefault("LEDGERLINE_REPLAY_TARGETS", demo_targets(f"http://127.0.0.1:{args.replay_port}/replay"))
     settings = read_settings(CollectorSettings, http_port=args.http_port, grpc_port=args.grpc_port)
@@ -71,31 +97,46 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_dashboard:
         dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port, token)
     stop = threading.Event()
-    config = SimConfig(
-        seed=args.seed,
-        rate=args.rate,
-        backfill_s=parse_seconds(args.backfill),
-        live=True,
-        endpoint=server.urls()["otlp_http"],
-    )
+    stored, last_ms = history(server.store)
+    config = sim_config(args, server.urls()["otlp_http"], stored, time.time_ns() // 1_000_000)
     responder = ReplayResponder(config, args.replay_port).start()
     print(f"  replays    {responder.url} (simulated ERP and billing adapters)", flush=True)
+    done: list[Summary] = []
     simulation = threading.Thread(
-        target=run_simulation, args=(config, stop), kwargs={"out": sys.stdout}, name="simulator", daemon=True
+        target=lambda: done.append(run_simulation(config, stop, out=sys.stdout)), name="simulator", daemon=True
     )
     simulation.start()
-    print("backfilling a day of history, then live traffic; Ctrl-C to stop.", flush=True)
+    if stored:
+        print(
+            f"the store already holds {stored} hops (the last at {_iso(last_ms)}): no backfill, so nothing "
+            "earlier is sent again; live traffic with new IDs; Ctrl-C to stop.",
+            flush=True,
+        )
+    else:
+        print(f"backfilling {args.backfill} of history, then live traffic; Ctrl-C to stop.", flush=True)
     try:
         wait_for_signal()
     finally:
         print("stopping: simulator, dashboard, then the server (flushing accepted spans) ...", flush=True)
         stop.set()
         simulation.join(60)
+        if done:
+            print(done[0].format(config), flush=True)
         responder.stop()
         if dashboard is not None:
             dashboard.terminate()
             dashboard.wait(15)
         tokens.revoke(record.id, by="demo")
+        # the simulator has stopped and every span the collector acknowledged is committed
+        committed = server.store.query_dicts(COMMITTED, {})[0]
         server.stop()
+        print(
+            f"committed: {committed['hops']} hops of {committed['transactions']} correlation IDs in the store",
+            flush=True,
+        )
         print("stopped.", flush=True)
     return 0
+
+
+def _iso(ms: int) -> str:
+    return f"{datetime.fromtimestamp(ms / 1000, UTC):%Y-%m-%d %H:%M:%S}Z"

@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from collector.errors import QueryTimeout, StoreError
 from collector.store import Store
-from lineage import auth, metrics
+from lineage import auth, docs, metrics
 from lineage.auth.settings import AuthSettings
 from lineage.flows import Flow, FlowConfig, load_flows
 from lineage.models import (
@@ -131,12 +131,18 @@ def create_app(
         version="1",
         description="Business-transaction lineage, SLAs and exceptions reconstructed from stored hops.",
         lifespan=auth.lifespan,
+        docs_url=None,  # lineage/docs.py serves /docs with local assets
+        redoc_url=None,
     )
     app.state.lineage = Lineage(settings, store, flows or load_flows(settings.flows))
     app.add_exception_handler(StoreError, _store_error)
     auth.install(app, auth_settings or AuthSettings(), store)
     _health(app, store)
     _routes(app)
+    from lineage.insights.api import create_router  # imports this module's dependencies
+
+    app.include_router(create_router())
+    docs.install(app)
     return app
 
 
@@ -155,6 +161,11 @@ def _health(app: FastAPI, store: Store) -> None:
 def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
     @app.get("/api/v1/transactions/{correlation_id}", response_model=Transaction)
     def get_transaction(svc: Svc, scope: CurrentScope, correlation_id: str) -> Any:
+        """One transaction's lineage from its hops in the caller's scope: hops (retries folded into attempts),
+        entity nodes and edges, stitched transactions (bounded; how many were left out), SLA per stage and end
+        to end, conformance and amount findings, exceptions and replays. 404 when no hop is stored or none is
+        in scope.
+        """
         doc = svc.transaction(scope, correlation_id)
         if doc is None:
             raise HTTPException(404, f"no hops stored for correlation ID {correlation_id!r}")
@@ -168,6 +179,9 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         entity_id: str,
         limit: Annotated[int, Query(ge=1, le=100)] = 20,
     ) -> Any:
+        """The correlation IDs a business key (entity type and id) belongs to, first seen first, and their
+        transactions; at most ``limit``, ``truncated`` when more. 404 when no hop of the entity is in scope.
+        """
         doc = svc.entity(scope, entity_type, entity_id, limit)
         if doc is None:
             raise HTTPException(404, f"no hops stored for entity {entity_type}:{entity_id}")
@@ -183,6 +197,10 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         system: str = "",
         region: str = "",
     ) -> Any:
+        """Transactions whose first hop started in the window, newest first, filtered by status, flow,
+        system and region; status and SLA derived in SQL. At most ``limit``; ``truncated`` when more
+        matched.
+        """
         return svc.transactions(scope, window, status or "", flow, system, region)
 
     @app.get("/api/v1/exceptions", response_model=ExceptionList)
@@ -194,20 +212,32 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         category: str = "",
         system: str = "",
     ) -> Any:
+        """Exceptions (failed, retried or dead-lettered entity and step) seen in the window, newest first,
+        filtered by state, category and system. At most ``limit``; ``truncated`` when more matched.
+        """
         return svc.exceptions(scope, window, state or "", category, system)
 
     @app.get("/api/v1/exceptions/{exception_id}", response_model=ExceptionOut)
     def get_exception(svc: Svc, scope: CurrentScope, exception_id: ExcId) -> Any:
+        """One exception with its audit trail (acknowledgements, resolutions, replays). 404 when unknown or
+        outside the caller's scope.
+        """
         return _found(svc.exception(scope, exception_id, to_ms(utcnow()) - MAX_WINDOW_MS), exception_id)
 
     # The actor of a write is the authenticated subject; a body's "actor" is ignored.
     @app.post("/api/v1/exceptions/{exception_id}/ack", response_model=ExceptionOut)
     def ack(svc: Svc, principal: CurrentPrincipal, scope: CurrentScope, exception_id: ExcId, body: ActionIn) -> Any:
+        """Acknowledge an exception; the authenticated caller is recorded as the actor with the note (append-only
+        audit trail). Answers the exception as it is now.
+        """
         done = svc.act(scope, exception_id, "ack", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
         return _found(done, exception_id)
 
     @app.post("/api/v1/exceptions/{exception_id}/resolve", response_model=ExceptionOut)
     def resolve(svc: Svc, principal: CurrentPrincipal, scope: CurrentScope, exception_id: ExcId, body: ActionIn) -> Any:
+        """Resolve an exception by hand; the authenticated caller is recorded as the actor with the note. A later
+        failure reopens it.
+        """
         done = svc.act(scope, exception_id, "resolve", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
         return _found(done, exception_id)
 
@@ -220,6 +250,10 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         flow: FlowDep,
         group_by: GroupBy | None = None,
     ) -> Any:
+        """Count and p50/p95/p99 of posting latency (the flow's from-step to to-step, across correlation IDs) per
+        time bucket, optionally per system, region or legal entity. At most ``limit`` rows; ``truncated`` when
+        more.
+        """
         return metrics.posting_latency(svc, scope, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/throughput", response_model=Throughput)
@@ -231,15 +265,24 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         flow: FlowDep,
         group_by: GroupBy | None = None,
     ) -> Any:
+        """Stages completed per time bucket (one per entity and step; retries not counted), optionally per
+        system, region or legal entity. At most ``limit`` rows; ``truncated`` when more.
+        """
         return metrics.throughput(svc, scope, flow, window, bucket_ms, group_by or "")
 
     @app.get("/api/v1/metrics/exception-backlog", response_model=Backlog)
     def exception_backlog(svc: Svc, scope: CurrentScope, window: MetricsWin, bucket_ms: BucketMs) -> Any:
+        """Unresolved exceptions per time bucket and category, and the ages of those unresolved now (under 1 h,
+        1-4 h, 4-24 h, over 24 h).
+        """
         buckets = -(-(window.until_ms - window.since_ms) // bucket_ms)
         return metrics.exception_backlog(svc, scope, window, bucket_ms, buckets)
 
     @app.get("/api/v1/sla/breaches", response_model=Breaches)
     def sla_breaches(svc: Svc, scope: CurrentScope, window: Win, flow: FlowDep, stage: str = "") -> Any:
+        """SLA breaches of a flow in the window: stages completed late, stages open and overdue, and end-to-end
+        breaches, most overdue first; optionally one stage. At most ``limit``; ``truncated`` when more.
+        """
         if stage and stage != "end_to_end" and flow.stage_named(stage) is None:
             raise _bad(f"flow {flow.name!r} has no stage {stage!r}")
         return svc.sla_breaches(scope, window, flow.name, stage)

@@ -66,6 +66,7 @@ class FlowConfig:
     transient: frozenset[str] = field(default_factory=frozenset)
     business: frozenset[str] = field(default_factory=frozenset)
     unknown_is_transient: bool = False
+    systems: tuple[str, ...] = ()  # systems the estate is known to have (listed even before their first hop)
 
     def flow(self, name: str | None) -> Flow:
         """The named flow, or the default one for unknown or missing names."""
@@ -197,7 +198,7 @@ def parse_flows(text: str, source: str = "<flows>") -> FlowConfig:
         raise FlowConfigError(f"{source}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if root is None:
         raise FlowConfigError(f"{source}: the file is empty")
-    keys = _mapping(root, source, "the document", {"default_flow", "error_categories", "flows"})
+    keys = _mapping(root, source, "the document", {"default_flow", "error_categories", "flows", "systems"})
     if "flows" not in keys:
         raise _fail(root, source, "missing 'flows'")
     flow_nodes = _mapping(keys["flows"], source, "flows", _names(keys["flows"]))
@@ -223,7 +224,8 @@ def parse_flows(text: str, source: str = "<flows>") -> FlowConfig:
         both = transient & business
         if both:
             raise _fail(keys["error_categories"], source, f"categories both transient and business: {sorted(both)}")
-    return FlowConfig(flows, default, transient, business, unknown)
+    systems = tuple(sorted(_strings(keys["systems"], source, "systems"))) if "systems" in keys else ()
+    return FlowConfig(flows, default, transient, business, unknown, systems)
 
 
 def _names(node: Node) -> set[str]:

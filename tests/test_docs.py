@@ -6,6 +6,7 @@ from pathlib import Path
 
 from alerts.settings import AlertSettings
 from collector.settings import CollectorSettings
+from dashboard.settings import DashboardSettings
 from lineage.auth.settings import AuthSettings
 from lineage.evidence.settings import EvidenceSettings
 from lineage.replay.settings import ReplaySettings
@@ -24,6 +25,7 @@ def test_every_setting_is_documented() -> None:
             AuthSettings,
             ReplaySettings,
             EvidenceSettings,
+            DashboardSettings,
         )
         for name in settings.model_fields
         if f"`LEDGERLINE_{name.upper()}`" not in README

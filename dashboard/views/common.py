@@ -1,24 +1,29 @@
-"""Layout helpers shared by the pages."""
+"""Layout helpers shared by the pages: figures, tables (readable times, no "None", status
+colours), drill-down links and the freshness line."""
 
 from __future__ import annotations
 
-import os
+import re
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Any
 
+import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from dashboard import data
 from dashboard.api import ApiError
+from dashboard.figures import STATUS_COLORS, parse_time
 from dashboard.kpis import Kpi
 
-DEFAULT_POSTING_SLA_MS = 4 * 3_600_000
-LINK = st.column_config.LinkColumn("lineage", display_text="open ↗", help="Open in the lineage explorer")
+LINK = st.column_config.LinkColumn("lineage", display_text="open ↗", help="Open in the lineage explorer", width="small")
+STATUS_COLUMNS = ("status", "state", "outcome", "verdict", "kind", "last_outcome")
+_ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
 
 
-def kpi(column: Any, item: Kpi) -> None:
-    """One headline figure with its trend."""
+def kpi(column: Any, item: Kpi, link: str = "") -> None:
+    """One headline figure with its trend; ``link`` opens the list behind it."""
     column.metric(
         item.label,
         item.value,
@@ -29,6 +34,10 @@ def kpi(column: Any, item: Kpi) -> None:
         chart_data=item.trend or None,
         chart_type="area",
     )
+    if item.note:
+        column.caption(item.note)
+    if link:
+        column.markdown(f"[list ↗]({link})")
 
 
 def chart(fig: go.Figure, key: str) -> None:
@@ -36,20 +45,98 @@ def chart(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, key=key, config={"displaylogo": False})
 
 
-def table(rows: Sequence[dict[str, Any]], key: str, empty: str, **config: Any) -> None:
-    """A sortable table, or a note when empty."""
+def when(text: str | None) -> str:
+    """An API timestamp as ``2026-12-04 16:53:04`` (UTC, no fraction); an em dash for none."""
+    if not text:
+        return "—"
+    return f"{parse_time(text).astimezone(UTC):%Y-%m-%d %H:%M:%S}"
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return str(value)
+
+
+def readable(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows for display: ISO timestamps shortened, None shown as an em dash (a numeric column
+    with gaps becomes text, so no cell ever reads "None")."""
+    gappy = {k for row in rows for k, v in row.items() if v is None}
+    out = []
+    for row in rows:
+        clean: dict[str, Any] = {}
+        for k, v in row.items():
+            if v is None:
+                clean[k] = "—"
+            elif isinstance(v, str) and _ISO.match(v):
+                clean[k] = when(v)
+            elif k in gappy and not isinstance(v, str):
+                clean[k] = _text(v)
+            else:
+                clean[k] = v
+        out.append(clean)
+    return out
+
+
+def _color(value: Any) -> str:
+    color = STATUS_COLORS.get(str(value))
+    return f"color: white; background-color: {color}; font-weight: 600" if color else ""
+
+
+def table(rows: Sequence[dict[str, Any]], key: str, empty: str, select: bool = False, **config: Any) -> list[int]:
+    """A sortable full-width table (status columns coloured), or a note when empty.
+
+    With ``select`` the rows can be picked; returns the picked row positions (in ``rows``).
+    """
     if not rows:
         st.info(empty)
-        return
-    st.dataframe(list(rows), key=key, hide_index=True, column_config=config)
+        return []
+    frame = pd.DataFrame(readable(rows))
+    styled = frame.style.map(_color, subset=[c for c in STATUS_COLUMNS if c in frame.columns])
+    answer = st.dataframe(
+        styled,
+        key=key,
+        hide_index=True,
+        column_config=config,
+        width="stretch",
+        on_select="rerun" if select else "ignore",
+        selection_mode="multi-row",
+    )
+    if not select:
+        return []
+    return list(answer.selection.rows)  # type: ignore[union-attr]
 
 
-def posting_sla_ms() -> int:
-    """The posting SLA for reference lines: from a recent ledger breach, else $LEDGERLINE_POSTING_SLA_MS."""
+def posting_sla_ms(flow: str = "") -> int:
+    """The posting SLA for reference lines: the flows API's SLA of the stage ending in the
+    flow's posting step, else ``LEDGERLINE_POSTING_SLA_MS``."""
     try:
-        doc = data.fetch("breaches", since="7d", stage="ledger", limit=1)
-        if doc["breaches"] and doc["breaches"][0]["sla_ms"]:
-            return int(doc["breaches"][0]["sla_ms"])
+        flows = data.flows()
     except ApiError:
-        pass
-    return int(os.environ.get("LEDGERLINE_POSTING_SLA_MS", DEFAULT_POSTING_SLA_MS))
+        flows = []
+    chosen = next((f for f in flows if f["name"] == flow), None) or next((f for f in flows if f["default"]), None)
+    if chosen is not None:
+        stage = next((s for s in chosen["stages"] if s["step"] == chosen["latency_to"]), None)
+        if stage is not None and stage["sla_ms"]:
+            return int(stage["sla_ms"])
+    return data.settings().posting_sla_ms
+
+
+def freshness(*docs: dict[str, Any]) -> None:
+    """When the figures were fetched and when the newest hop arrived (from the systems list)."""
+    fetched = [d["_fetched_at"] for d in docs if d.get("_fetched_at")]
+    try:
+        seen = [s["last_seen"] for s in data.fetch("systems", since="7d")["systems"] if s["last_seen"]]
+    except ApiError:
+        seen = []
+    parts = []
+    if fetched:
+        parts.append(f"figures fetched {when(min(fetched))} UTC (cached up to {data.TTL_S:.0f} s)")
+    parts.append(f"newest hop {when(max(seen))} UTC" if seen else "no hops in the last 7 days")
+    st.caption("Data: " + "; ".join(parts) + f"; page drawn {datetime.now(UTC):%H:%M:%S} UTC.")
+
+
+def not_filtered(f: Any, *names: str) -> str:
+    """A note naming the set filters a panel cannot apply, or an empty string."""
+    unset = [n.replace("_", " ") for n in names if getattr(f, n)]
+    return f"Not filtered by {', '.join(unset)} (the API has no such filter for this panel)." if unset else ""

@@ -1,4 +1,5 @@
-"""Exception backlog: open over time by category, age buckets, the open list with ack/resolve."""
+"""Exception backlog: open over time by category, age buckets, the list filtered by state and
+category; pick rows to see their audit trail and to acknowledge or resolve them together."""
 
 from __future__ import annotations
 
@@ -9,36 +10,87 @@ import streamlit as st
 from dashboard import data, figures, kpis
 from dashboard.api import ApiError
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, table
+from dashboard.views.common import LINK, chart, freshness, table, when
 from dashboard.views.replays import replay_form
 
+STATES = ["open", "acknowledged", "resolved", "all"]
 
-def _open(f: Filters) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = data.fetch("exceptions", state="open", system=f.system, since="30d", limit=5000)[
-        "exceptions"
-    ]
+
+def listing(f: Filters, state: str, category: str) -> list[dict[str, Any]]:
+    """Exceptions of the last 30 days in ``state`` ("all": any), filtered by the API (state,
+    category, system); region is narrowed here (the exceptions route has no region filter)."""
+    rows: list[dict[str, Any]] = data.fetch(
+        "exceptions",
+        state="" if state == "all" else state,
+        category=category,
+        system=f.system,
+        since="30d",
+        limit=5000,
+    )["exceptions"]
     return [r for r in rows if not f.region or r["region"] == f.region]
 
 
-def _act(rows: list[dict[str, Any]]) -> None:
-    """The acknowledge / resolve form."""
-    st.subheader("Acknowledge or resolve")
-    labels = {r["id"]: f"{r['id']} · {r['category']} · {r['entity']} · {r['age']}" for r in rows}
-    with st.form("act", clear_on_submit=False):
-        picked = st.selectbox("Exception", list(labels), format_func=labels.__getitem__, key="act_id")
-        note = st.text_input("Note", key="act_note", placeholder="why")
+def _filters(f: Filters) -> tuple[str, str]:
+    left, right = st.columns(2)
+    state = left.selectbox("State", STATES, index=STATES.index(f.state) if f.state in STATES else 0, key="exc_state")
+    categories = sorted({e["category"] or "" for e in listing(f, "all", "")} - {""})
+    options = ["", *categories] if f.category in ("", *categories) else ["", *categories, f.category]
+    category = right.selectbox(
+        "Category", options, index=options.index(f.category), key="exc_category", format_func=lambda c: c or "all"
+    )
+    st.query_params["state"] = state if state != "open" else ""
+    st.query_params["category"] = category
+    for name in ("state", "category"):
+        if not st.query_params.get(name):
+            del st.query_params[name]
+    return state, category
+
+
+def history(picked: list[dict[str, Any]]) -> None:
+    """The audit trail of each picked exception."""
+    for row in picked[:5]:
+        try:
+            doc = data.client().exception(row["id"])
+        except ApiError as exc:
+            st.error(str(exc))
+            continue
+        trail = doc.get("history") or []
+        lines = [
+            f"- {when(h['at'])} UTC · **{h['action']}** by {h['actor']}: {h['note'] or '(no note)'}" for h in trail
+        ]
+        st.markdown(
+            f"**Audit trail of {row['id']}** ({row['entity']}, now {doc['state']})\n\n"
+            + ("\n".join(lines) if lines else "No acknowledgement, resolution or replay recorded yet.")
+        )
+    if len(picked) > 5:
+        st.caption(f"Audit trails of the first 5 of {len(picked)} picked exceptions shown.")
+
+
+def _act(picked: list[dict[str, Any]]) -> None:
+    """Acknowledge or resolve the picked exceptions (nothing is picked by default)."""
+    st.subheader("Acknowledge or resolve the picked exceptions")
+    if not picked:
+        st.info("Pick exceptions in the table (tick the boxes at the left) to acknowledge or resolve them.")
+        return
+    names = ", ".join(r["id"] for r in picked[:10]) + (" …" if len(picked) > 10 else "")
+    with st.form("act", clear_on_submit=True):
+        st.markdown(f"{len(picked)} picked: {names}")
+        note = st.text_input("Note", key="act_note", placeholder="why (kept in the audit trail)")
         ack_col, resolve_col = st.columns(2)
-        ack = ack_col.form_submit_button("Acknowledge")
-        resolve = resolve_col.form_submit_button("Resolve")
-    if not (ack or resolve) or picked is None:
+        ack = ack_col.form_submit_button(f"Acknowledge {len(picked)}")
+        resolve = resolve_col.form_submit_button(f"Resolve {len(picked)}")
+    if not (ack or resolve):
         return
-    try:
-        done = data.client().act(picked, "ack" if ack else "resolve", note)
-    except ApiError as exc:
-        st.error(str(exc))
-        return
+    done, failed = [], []
+    for row in picked:
+        try:
+            done.append(data.client().act(row["id"], "ack" if ack else "resolve", note))
+        except ApiError as exc:
+            failed.append(f"{row['id']}: {exc}")
     data.invalidate()
-    st.session_state["act_done"] = f"Exception {done['id']} is now {done['state']}."
+    state = "acknowledged" if ack else "resolved"
+    st.session_state["act_done"] = f"{len(done)} exception(s) now {state}: " + ", ".join(d["id"] for d in done)
+    st.session_state["act_failed"] = failed
     st.rerun()
 
 
@@ -47,22 +99,34 @@ def render(f: Filters) -> None:
     st.header("Exception backlog")
     if done := st.session_state.pop("act_done", None):
         st.success(done)
-    backlog = data.fetch("backlog", since=f.since, bucket=f.bucket)
-    rows = kpis.exception_rows(_open(f))
-    st.metric("Open exceptions", len(rows), border=True)
+    for failure in st.session_state.pop("act_failed", []):
+        st.error(failure)
+    backlog = data.fetch("backlog", since=f.since, until=f.until, bucket=f.bucket)
+    state, category = _filters(f)
+    rows = kpis.exception_rows(listing(f, state, category))
+    st.metric("Open exceptions" if state == "open" else f"Exceptions ({state})", len(rows), border=True)
     left, right = st.columns([2, 1])
     with left:
         chart(figures.backlog_area(backlog["series"]), "backlog_area")
     with right:
         chart(figures.age_bars(backlog["age_now"]), "backlog_age")
-    st.subheader("Open exceptions (oldest first; click a header to sort)")
-    table(
+    if f.system or f.region:
+        st.caption("The two charts are not filtered by system or region (the backlog route has no such filter).")
+    st.subheader(f"Exceptions: {state}{f', {category}' if category else ''} (oldest first; click a header to sort)")
+    picked_at = table(
         rows,
-        "open_table",
-        "No open exceptions.",
+        f"exc_table_{state}_{category}",
+        "No exceptions in this state.",
+        select=True,
         lineage=LINK,
-        age_h=st.column_config.NumberColumn("age (h)", format="%.2f"),
+        age_h=None,  # the readable age is shown; the rows come oldest first
     )
-    if rows and data.may("act"):  # the form only for roles that may acknowledge and resolve
-        _act(rows)
-        replay_form(_open(f), "backlog")
+    picked = [rows[i] for i in picked_at if i < len(rows)]
+    history(picked)
+    if data.may("act"):  # the form only for roles that may acknowledge and resolve
+        _act([r for r in picked if r["state"] != "resolved"])
+        replay_form(
+            [e for e in listing(f, "open", "") if any(e["id"] == r["id"] for r in picked)] if picked else [],
+            "backlog",
+        )
+    freshness(backlog)

@@ -5,18 +5,20 @@ from __future__ import annotations
 import streamlit as st
 
 from dashboard import data, figures, kpis
-from dashboard.state import FLOWS, Filters
-from dashboard.views.common import LINK, chart, table
+from dashboard.state import Filters
+from dashboard.views.common import LINK, chart, freshness, not_filtered, table
 
 
 def render(f: Filters) -> None:
     """Lay out the SLA page."""
     st.header("SLA breaches")
-    flows = [f.flow] if f.flow else list(FLOWS)
+    flows = [f.flow] if f.flow else data.flow_names()
     params = {"stage": f.stage} if f.stage else {}
-    docs = [data.fetch("breaches", since=f.since, flow=flow, limit=5000, **params) for flow in flows]
+    docs = [data.fetch("breaches", since=f.since, until=f.until, flow=flow, limit=5000, **params) for flow in flows]
     if f.stage:
         st.caption(f"Stage: {f.stage}")
+    if note := not_filtered(f, "system", "region", "legal_entity"):
+        st.caption(note)
     breaches = [b for d in docs for b in d["breaches"]]
     cols = st.columns(3)
     for col, kind, label in zip(
@@ -31,3 +33,4 @@ def render(f: Filters) -> None:
     chart(figures.breaches_over_time(breaches, f.bucket_delta), "breaches_time")
     st.subheader("Breached and overdue transactions")
     table(kpis.breach_rows(breaches), "breach_table", "No SLA breaches in this time range.", lineage=LINK)
+    freshness(*docs)

@@ -58,6 +58,9 @@ class SimConfig:
     now_ns: int | None = None  # pins "now" (tests, reproducible backfills)
     flush_every_spans: int = 2000  # backpressure: flush the exporters this often
     live: bool | None = None  # live phase after the backfill; None: see runner._runs_live
+    # First sequence number (so IDs) of live traffic; None: right after the backfill's. The demo
+    # starts it at the current epoch millisecond, so a restart never reuses an earlier run's IDs.
+    live_first_seq: int | None = None
 
     def __post_init__(self) -> None:
         unknown = set(self.fault_rates) - set(FAULT_KINDS)

@@ -85,20 +85,27 @@ class _Progress:
 
     def __init__(self, config: SimConfig, estate: Estate, summary: Summary, out: TextIO | None) -> None:
         self.every, self.estate, self.summary, self.out = config.progress_every_s, estate, summary, out
-        self.started = self.last = time.monotonic()
+        self.started = self.last = self.phase_started = time.monotonic()
+        self.phase, self.phase_tx = "", 0
 
     def tick(self, phase: str, force: bool = False) -> None:
         now = time.monotonic()
+        if phase != self.phase:  # the rate is the current phase's: live traffic shows the live rate
+            self.phase, self.phase_started, self.phase_tx = phase, now, self.summary.transactions
         if self.out is None or (not force and now - self.last < self.every):
             return
         self.last = now
-        rate = self.summary.transactions / max(now - self.started, 1e-9)
+        rate = self.rate(now)
         print(
             f"simulate [{phase}]: {self.summary.transactions} tx, {self.estate.sent} spans sent, "
             f"{self.estate.failed} failed, {rate:.1f} tx/s",
             file=self.out,
             flush=True,
         )
+
+    def rate(self, now: float) -> float:
+        """Transactions per second in the current phase."""
+        return (self.summary.transactions - self.phase_tx) / max(now - self.phase_started, 1e-9)
 
 
 def _backfill(config: SimConfig, estate: Estate, summary: Summary, progress: _Progress, now_ns: int) -> int:
@@ -196,11 +203,13 @@ def run_simulation(
         now_ns = config.now_ns or time.time_ns()
         seq = _backfill(config, estate, summary, progress, now_ns)
         if _runs_live(config, stop_event):
-            _Live(config, estate, summary, progress).run(seq, stop_event)
+            first = seq if config.live_first_seq is None else config.live_first_seq
+            progress.tick("live")  # starts the live phase's rate
+            _Live(config, estate, summary, progress).run(first, stop_event)
     finally:
         estate.shutdown()
         summary.spans_emitted = estate.spans_emitted
         summary.spans_sent, summary.spans_failed = estate.sent, estate.failed
         summary.elapsed_s = time.monotonic() - progress.started
-    progress.tick("done", force=True)
+    progress.tick(progress.phase or "done", force=True)
     return summary

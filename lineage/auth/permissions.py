@@ -48,6 +48,11 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/metrics/throughput"): Rule("read"),
     ("GET", f"{_V1}/metrics/exception-backlog"): Rule("read"),
     ("GET", f"{_V1}/sla/breaches"): Rule("read"),
+    # insights (lineage/insights): pickers, the latency histogram, money at risk and its lists
+    ("GET", f"{_V1}/flows"): Rule("read"),
+    ("GET", f"{_V1}/systems"): Rule("read"),
+    ("GET", f"{_V1}/metrics/posting-latency/histogram"): Rule("read"),
+    ("GET", f"{_V1}/at-risk"): Rule("read"),
     # alerts
     ("GET", f"{_V1}/alerts"): Rule("read"),
     ("GET", f"{_V1}/silences"): Rule("read"),

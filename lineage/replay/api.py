@@ -38,18 +38,26 @@ def create_router(service: ReplayService) -> APIRouter:
 
     @router.post("/exceptions/{exception_id}/replay", response_model=ReplayOut, status_code=201)
     def request_replay(exception_id: ExcId, body: ReplayIn, who: CurrentPrincipal) -> Any:
+        """Request a replay of an exception's failed hop with a reason; the owning system retries it (idempotent,
+        no double posting). Replays that need approval wait for another operator.
+        """
         return _call(service.request, exception_id, body.reason, who)
 
     @router.post("/replays/{replay_id}/approve", response_model=ReplayOut)
     def approve(replay_id: ReplayId, who: CurrentPrincipal, body: NoteIn | None = None) -> Any:
+        """Approve a replay awaiting approval (not by the requester); the worker then sends it."""
         return _call(service.approve, replay_id, who, body.note if body else "")
 
     @router.post("/replays/{replay_id}/cancel", response_model=ReplayOut)
     def cancel(replay_id: ReplayId, who: CurrentPrincipal, body: NoteIn | None = None) -> Any:
+        """Cancel a replay that was not sent yet."""
         return _call(service.cancel, replay_id, who, body.note if body else "")
 
     @router.post("/replays", response_model=BulkOut)
     def bulk(body: BulkIn, who: CurrentPrincipal) -> Any:
+        """Replay many open exceptions at once (by filter, at most the bulk limit); ``dry_run`` lists what would
+        be replayed.
+        """
         if not body.dry_run and not body.reason.strip():
             raise HTTPException(422, "a bulk replay needs a reason (or dry_run: true)")
         return _call(service.bulk, body.filter.model_dump(), body.dry_run, body.reason, who)
@@ -61,10 +69,12 @@ def create_router(service: ReplayService) -> APIRouter:
         system: str = "",
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     ) -> Any:
+        """Replays in the caller's scope, newest first, filtered by state and system; at most ``limit``."""
         return service.listing(state or "", system, scope, limit)
 
     @router.get("/replays/{replay_id}", response_model=ReplayOut)
     def get_replay(replay_id: ReplayId, scope: CurrentScope) -> Any:
+        """One replay with its attempts and state. 404 when unknown or outside the caller's scope."""
         return _call(service.get, replay_id, scope)
 
     return router

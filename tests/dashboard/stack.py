@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from collector.service import UvicornThread
 from collector.settings import StoreSettings
@@ -40,8 +41,10 @@ class Stack:
 
 
 @contextmanager
-def running_stack(chdb_path: Path, count: int = 200, seed: int = 7) -> Iterator[Stack]:
-    """Collector + lineage API on loopback over a fresh database filled by the simulator."""
+def running_stack(chdb_path: Path, count: int = 200, seed: int = 7, alerts: bool = False) -> Iterator[Stack]:
+    """Collector + lineage API on loopback over a fresh database filled by the simulator; with
+    ``alerts``, the alert routes too, after the default rules were evaluated (20 minutes apart,
+    so rules with a ``for`` fire)."""
     database = f"dash_{os.getpid()}_{next(_SEQ)}"
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
     migrate_all(store)
@@ -54,7 +57,10 @@ def running_stack(chdb_path: Path, count: int = 200, seed: int = 7) -> Iterator[
         )
         summary = run_simulation(config, out=None)
         settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
-        api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)
+        app = create_app(settings, store)
+        if alerts:
+            _mount_alerts(app, store)
+        api = UvicornThread(app, "127.0.0.1", 0)
         api.start()
         token = issue(store, "operator", Stack.subject)
         yield Stack(f"http://127.0.0.1:{api.port}", store, summary.transactions, token)
@@ -63,6 +69,20 @@ def running_stack(chdb_path: Path, count: int = 200, seed: int = 7) -> Iterator[
             api.stop(10)
         collector.stop()
         store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
+
+
+def _mount_alerts(app: Any, store: Store) -> None:
+    from alerts.api import create_router
+    from alerts.service import AlertService
+    from alerts.settings import AlertSettings
+    from dashboard.state import link_to
+
+    settings = AlertSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
+    service = AlertService(settings, store, link=link_to)
+    now = time.time_ns() // 1_000_000
+    service.run_once(now - 20 * 60_000, force=True)
+    service.run_once(now, force=True)
+    app.include_router(create_router(service))
 
 
 def main() -> None:  # pragma: no cover - developer helper

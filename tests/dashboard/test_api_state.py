@@ -10,6 +10,7 @@ import pytest
 
 from dashboard import launch
 from dashboard.api import ApiClient, ApiError, credential
+from dashboard.settings import DashboardSettings
 from dashboard.state import Filters, from_params, link, to_params
 
 
@@ -40,14 +41,33 @@ def test_requests_drop_empty_params_and_quote_paths() -> None:
 
 
 def test_the_credential_is_the_forwarded_person_or_the_service_token() -> None:
-    service = {"LEDGERLINE_DASHBOARD_TOKEN": " llt_service "}
+    service = DashboardSettings(dashboard_token=" llt_service ")
     assert credential(service, {"X-Forwarded-Access-Token": "jwt.of.person"}) == "llt_service"
-    proxied = service | {"LEDGERLINE_DASHBOARD_FORWARDED_TOKEN_HEADER": "X-Forwarded-Access-Token"}
+    proxied = DashboardSettings(
+        dashboard_token="llt_service", dashboard_forwarded_token_header="X-Forwarded-Access-Token"
+    )
     assert credential(proxied, {"X-Forwarded-Access-Token": "jwt.of.person"}) == "jwt.of.person"
     assert credential(proxied, {"x-forwarded-access-token": "Bearer jwt.of.person"}) == "jwt.of.person"
     # Behind the proxy, no header means nobody signed in: never the service token.
     assert credential(proxied, {}) == ""
-    assert credential({}, {}) == ""
+    assert credential(DashboardSettings(), {}) == ""
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGERLINE_API_URL", "http://api.example:9000")
+    monkeypatch.setenv("LEDGERLINE_DASHBOARD_TOKEN", "llt_env")
+    monkeypatch.setenv("LEDGERLINE_POSTING_SLA_MS", "60000")
+    monkeypatch.setenv("LEDGERLINE_DASHBOARD_CACHE_TTL_S", "5")
+    got = DashboardSettings()
+    assert (got.api_url, got.dashboard_token, got.posting_sla_ms, got.dashboard_cache_ttl_s) == (
+        "http://api.example:9000",
+        "llt_env",
+        60000,
+        5.0,
+    )
+    monkeypatch.setenv("LEDGERLINE_POSTING_SLA_MS", "-1")
+    with pytest.raises(ValueError, match="posting_sla_ms"):
+        DashboardSettings()
 
 
 @pytest.mark.parametrize(

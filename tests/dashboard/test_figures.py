@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from dashboard import figures, kpis
+from dashboard import figures, kpis, timeline
+from lineage.insights.service import EDGES
 
 
 def _lat(hour: int, p95: float, group: str | None = None, count: int = 2) -> dict[str, object]:
@@ -40,6 +41,10 @@ HOPS = [
         "end_time": "2026-11-23T11:00:00.2Z",
         "duration_ms": 200,
         "attempts": 2,
+        "attempt_list": [
+            {"outcome": "retry", "start_time": "2026-11-23T10:30:00Z", "end_time": "2026-11-23T10:30:00.1Z"},
+            {"outcome": "dead_letter", "start_time": "2026-11-23T11:00:00Z", "end_time": "2026-11-23T11:00:00.2Z"},
+        ],
     },
 ]
 
@@ -69,15 +74,30 @@ def test_empty_data_gives_an_annotated_figure() -> None:
         figures.latency_over_time([], None),
         figures.backlog_area([]),
         figures.age_bars([]),
-        figures.hop_timeline([]),
+        timeline.hop_timeline([]),
         figures.breaches_over_time([], timedelta(hours=1)),
     ):
         assert not fig.data and fig.layout.annotations[0].text.startswith("No ")
 
 
-def test_histogram_weights_by_count() -> None:
-    fig = figures.latency_histogram([_lat(1, 120_000, count=3), _lat(2, 60_000, count=1)], None)
-    assert list(fig.data[0].y) == [3, 1] and fig.data[0].histfunc == "sum"
+def _hist(counts: dict[int, int]) -> dict[str, object]:
+    bins = [
+        {"lower_ms": e, "upper_ms": EDGES[i + 1] if i + 1 < len(EDGES) else None, "count": counts.get(i, 0)}
+        for i, e in enumerate(EDGES)
+    ]
+    total = sum(counts.values())
+    return {"bins": bins, "count": total, "p50_ms": 1_200_000, "p95_ms": 7_200_000, "p99_ms": 36_000_000}
+
+
+def test_histogram_draws_every_bin_with_postings_and_the_tail_lines() -> None:
+    tail = next(i for i, e in enumerate(EDGES) if e >= 10 * 3_600_000)  # a 10-hour posting
+    fig = figures.latency_histogram(_hist({20: 500, tail: 1}), 4 * 3_600_000)
+    bars = fig.data[0]
+    assert sum(bars.y) == 501 and 1 in list(bars.y)  # the single slow posting keeps its bar
+    assert fig.layout.xaxis.type == "log"
+    names = [t.name for t in fig.data[1:]]
+    assert names == ["p50 20m 00s", "p95 2h 00m", "p99 10h 00m", "SLA 4h 00m"]
+    assert figures.latency_histogram(_hist({}), None).layout.annotations[0].text.startswith("No ")
 
 
 def test_heatmap_is_count_weighted_by_hour_and_group() -> None:
@@ -109,13 +129,16 @@ def test_age_bars_and_breaches_over_time() -> None:
     assert {t.name: list(t.y) for t in fig.data} == {"f · invoice": [1], "f · ledger": [2]}
 
 
-def test_hop_timeline_rows_by_system_and_visible_short_hops() -> None:
-    fig = figures.hop_timeline(HOPS)
-    by_outcome = {t.name: t for t in fig.data}
-    assert set(by_outcome) == {"ok", "dead_letter"}
-    assert list(by_outcome["dead_letter"].y) == ["billing"]
-    assert by_outcome["dead_letter"].x[0] >= 3_600_000 / 150  # widened to stay visible
-    assert list(fig.layout.yaxis.categoryarray) == ["billing", "support"]
+def test_hop_timeline_draws_each_attempt_and_the_waits() -> None:
+    fig = timeline.hop_timeline(HOPS)
+    by_name = {t.name: t for t in fig.data if t.name}
+    assert set(by_name) == {"ok", "retry", "dead_letter", "waiting"}
+    invoice = "2. invoice I1 · invoice.issued @ billing"
+    assert list(by_name["retry"].y) == [invoice] and list(by_name["dead_letter"].y) == [invoice]
+    assert by_name["dead_letter"].x[0] >= 3_600_000 / 150  # widened to stay visible
+    assert list(fig.layout.yaxis.categoryarray) == [invoice, "1. case C1 · case.opened @ support"]
+    waits = next(t for t in fig.data if getattr(t, "mode", "") == "text")
+    assert list(waits.text) == ["waited 29m 59s"]  # case ended 10:00:01, first attempt 10:30
 
 
 def test_entity_graph_lays_out_types_left_to_right_and_related_last() -> None:
@@ -125,15 +148,37 @@ def test_entity_graph_lays_out_types_left_to_right_and_related_last() -> None:
         "edges": [{"parent_type": "case", "parent_id": "C1", "child_type": "invoice", "child_id": "I1"}],
         "related": [{"correlation_id": "B", "via": "link", "depth": 1, "flow": None, "status": None}],
     }
-    fig = figures.entity_graph(doc)
+    fig = timeline.entity_graph(doc)
     lines, entities, related = fig.data
     assert list(lines.x) == [0, 2, None]
-    assert list(entities.x) == [2, 0] and list(related.x) == [3]
+    assert list(entities.x) == [0, 2] and list(related.x) == [3]
+
+
+def test_entity_graph_groups_a_large_fan_in() -> None:
+    invoices = [{"entity_type": "invoice", "entity_id": f"I{i}"} for i in range(84)]
+    doc = {
+        "correlation_id": "J",
+        "nodes": [{"entity_type": "ledger", "entity_id": "JNL-1"}, *invoices],
+        "edges": [
+            {"parent_type": "invoice", "parent_id": n["entity_id"], "child_type": "ledger", "child_id": "JNL-1"}
+            for n in invoices
+        ],
+        "related": [],
+    }
+    fig = timeline.entity_graph(doc)
+    entities = next(t for t in fig.data if t.mode == "markers+text")
+    assert list(entities.text) == ["invoice<br>× 84", "ledger<br>JNL-1"]
+    assert next(t for t in fig.data if t.mode == "text").text == ("84 edges",)
 
 
 def test_kpis_from_api_documents() -> None:
-    p95 = kpis.latency_p95([_lat(1, 60_000), _lat(2, 0, count=0), _lat(3, 120_000)])
+    hour = timedelta(hours=1)
+    at = datetime(2026, 11, 23, 4, 30, tzinfo=UTC)  # the 04:00 bucket is still filling
+    filling = _lat(4, 36_000_000, count=1)
+    p95 = kpis.latency_p95([_lat(1, 60_000), _lat(2, 0, count=0), _lat(3, 120_000), filling], hour, at)
     assert (p95.value, p95.delta, p95.trend) == ("2m 00s", "1m 00s", [1.0, 2.0])
+    assert "03:00–04:00" in p95.help
+    assert kpis.complete([_lat(3, 1), filling], hour, at) == [_lat(3, 1)]
     series = [
         {"bucket": "a", "category": "x", "open": 1},
         {"bucket": "b", "category": "x", "open": 2},
@@ -142,14 +187,19 @@ def test_kpis_from_api_documents() -> None:
     assert kpis.backlog_totals(series) == [("a", 1), ("b", 5)]
     assert kpis.open_exceptions(5, series).delta == "4"
     now = datetime(2026, 11, 24, 12, tzinfo=UTC)
-    due = ["2026-11-24T01:00:00Z", "2026-11-24T11:00:00Z", "2026-11-23T20:00:00Z"]
+    # yesterday's 20:00 breach is later in the day than now: it is not compared (like with like)
+    due = ["2026-11-24T01:00:00Z", "2026-11-24T11:00:00Z", "2026-11-23T20:00:00Z", "2026-11-23T09:00:00Z"]
     today = kpis.breaches_today([{"due_at": d} for d in due], now)
-    assert today.value == "2" and today.delta == "1 vs yesterday" and sum(today.trend) == 3
+    assert (
+        today.value == "2"
+        and today.delta == "+1"
+        and today.note.endswith("yesterday by 12:00: 1")
+        and sum(today.trend) == 3
+    )
     tput = kpis.throughput(
         [
             {"bucket": "a", "stage": "ledger", "completed": 4},
             {"bucket": "b", "stage": "ledger", "completed": 6},
-            {"bucket": "c", "stage": "ledger", "completed": 1},
             {"bucket": "b", "stage": "case", "completed": 9},
         ],
         "1h",
@@ -178,7 +228,8 @@ def test_worst_and_tables() -> None:
     rows = kpis.exception_rows(exc)
     assert [r["id"] for r in rows] == ["2", "1", "0"]
     assert rows[0]["lineage"] == "?page=lineage&correlation_id=c2"
-    assert kpis.worst_latency([_lat(1, 10, "a"), _lat(1, 20, "b")])[0]["group"] == "b"
+    assert list(rows[0])[:2] == ["lineage", "state"]  # never cut off at the right
+    assert kpis.worst_latency([_lat(1, 10, "a"), _lat(1, 20, "b")])[0]["region"] == "b"
 
 
 def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:
@@ -193,3 +244,8 @@ def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:
         ],
     }
     assert [r["verdict"] for r in kpis.sla_rows(sla)] == ["ok", "BREACHED", "on time so far", "—", "ok"]
+    dead = {**stage, "entity_type": "ledger", "step": "ledger.posted", "state": "open", "breached": False}
+    hop = {"entity_type": "ledger", "step": "ledger.posted", "outcome": "dead_letter"}
+    sla["stages"] = [dead]
+    assert kpis.sla_rows(sla, [hop])[0]["verdict"] == "DEAD-LETTERED"
+    assert kpis.sla_rows(sla, [{**hop, "outcome": "error"}])[0]["verdict"] == "FAILED"

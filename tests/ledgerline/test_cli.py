@@ -277,3 +277,35 @@ def test_demo_prints_a_working_admin_token_and_revokes_it_on_stop(tmp_path: Path
     assert process.returncode == 0
     listed = json.loads(_token(tmp_path, "list", "--json").stdout)
     assert [(t["subject"], t["state"]) for t in listed] == [("demo@ledgerline.local", "revoked")]
+
+
+def _demo_once(tmp_path: Path, seconds: float) -> str:
+    process = subprocess.Popen(
+        [*LEDGERLINE, "demo", "--no-dashboard", "--backfill", "10m", "--rate", "2"]
+        + ["--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        env=_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    seen: list[str] = []
+    try:
+        _read_urls(process, timeout=90, seen=seen)
+        time.sleep(seconds)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, out
+    return "\n".join(seen) + out
+
+
+def test_a_restarted_demo_sends_no_history_again_and_says_what_was_committed(tmp_path: Path) -> None:
+    first = _demo_once(tmp_path, 3)
+    assert "backfilling 10m of history" in first
+    hops1, ids1 = map(int, re.search(r"committed: (\d+) hops of (\d+) correlation IDs", first).groups())  # type: ignore[union-attr]
+    second = _demo_once(tmp_path, 3)
+    assert f"the store already holds {hops1} hops" in second and "backfilling" not in second
+    hops2, ids2 = map(int, re.search(r"committed: (\d+) hops of (\d+) correlation IDs", second).groups())  # type: ignore[union-attr]
+    sent = int(re.search(r"simulate: done in [\d.]+s: (\d+) transactions", second).group(1))  # type: ignore[union-attr]
+    assert sent > 0 and hops2 > hops1
+    assert ids2 - ids1 >= sent  # every live transaction of the restart is new: no ID of the first run reused

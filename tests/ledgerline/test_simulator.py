@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import threading
 from collections import Counter
@@ -217,3 +218,28 @@ def test_backfill_then_live_until_stop_event() -> None:
     assert 30 + 5 < summary.transactions < 30 + 60  # backfill, then ~0.5 s of live traffic
     assert summary.elapsed_s < 5
     assert len([s for e in exporters for s in e.get_finished_spans()]) == summary.spans_sent
+
+
+def test_live_ids_start_where_asked_and_never_meet_the_backfills() -> None:
+    exporters, factory = _capture()
+    config = SimConfig(
+        seed=5, rate=200, count=5, backfill_s=3600, backfill_count=10, fault_rates=RATES, live_first_seq=1_733_000_000
+    )
+    run_simulation(config, out=None, exporter_factory=factory)  # type: ignore[arg-type]
+    spans = [s for e in exporters for s in e.get_finished_spans()]
+    cases = {str(s.attributes["biz.entity.id"]) for s in spans if s.attributes["biz.entity.type"] == "case"}  # type: ignore[index]
+    assert len([c for c in cases if c.endswith(tuple(f"-{n:06d}" for n in range(10)))]) == 10  # backfill 0..9
+    assert sorted(c.rsplit("-", 1)[1] for c in cases if "-17330000" in c) == [f"{1_733_000_000 + i}" for i in range(5)]
+
+
+def test_the_live_rate_line_shows_the_live_rate() -> None:
+    _, factory = _capture()
+    out = io.StringIO()
+    config = SimConfig(
+        seed=6, rate=20, count=10, backfill_s=3600, backfill_count=300, fault_rates=RATES, progress_every_s=0.05
+    )
+    run_simulation(config, out=out, exporter_factory=factory)  # type: ignore[arg-type]
+    live = [line for line in out.getvalue().splitlines() if "[live]" in line]
+    assert live
+    rate = float(live[-1].rsplit(",", 1)[1].split()[0])
+    assert rate < 40  # the live rate (20/s), not 300 backfilled transactions over a short run

@@ -67,6 +67,13 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/api/v1/metrics/throughput"): lambda c, h: ("/api/v1/metrics/throughput", None),
     ("GET", "/api/v1/metrics/exception-backlog"): lambda c, h: ("/api/v1/metrics/exception-backlog", None),
     ("GET", "/api/v1/sla/breaches"): lambda c, h: ("/api/v1/sla/breaches", None),
+    ("GET", "/api/v1/flows"): lambda c, h: ("/api/v1/flows", None),
+    ("GET", "/api/v1/systems"): lambda c, h: ("/api/v1/systems", None),
+    ("GET", "/api/v1/metrics/posting-latency/histogram"): lambda c, h: (
+        "/api/v1/metrics/posting-latency/histogram",
+        None,
+    ),
+    ("GET", "/api/v1/at-risk"): lambda c, h: ("/api/v1/at-risk", None),
     ("GET", "/api/v1/alerts"): lambda c, h: ("/api/v1/alerts", None),
     ("GET", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", None),
     ("POST", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", SILENCE),
@@ -168,3 +175,11 @@ def test_health_and_openapi_stay_open(composed: tuple[TestClient, AlertService])
     assert "/api/v1/whoami" in client.get("/openapi.json").json()["paths"]
     assert client.get("/docs").status_code == 200
     assert client.get("/api/v1/transactions").status_code == 401
+
+
+def test_every_route_is_described(composed: tuple[TestClient, AlertService]) -> None:
+    spec = composed[0].get("/openapi.json").json()
+    bare = [
+        f"{m.upper()} {p}" for p, ops in spec["paths"].items() for m, op in ops.items() if not op.get("description")
+    ]
+    assert bare == []

@@ -1,0 +1,84 @@
+"""Drill-down: the list behind a headline figure or a worst-systems row (open exceptions,
+stuck, failed or SLA-breached transactions) with business key, amount, system and age."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboard import data, kpis
+from dashboard.figures import format_ms
+from dashboard.state import Filters
+from dashboard.views.common import LINK, freshness, table
+
+KINDS = list(kpis.RISK_LABELS)
+
+
+def rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At-risk items as table rows, oldest first (the API's order)."""
+    return [
+        {
+            "lineage": f"?page=lineage&correlation_id={i['correlation_id']}",
+            "business key": i["business_key"],
+            "amount": f"{i['amount']:,.2f}" if i["amount"] is not None else "—",
+            "currency": i["currency"],
+            "system": i["system"],
+            "region": i["region"],
+            "age": format_ms(i["age_ms"]),
+            "kind": i["kind"],
+            "detail": i["detail"],
+            "correlation_id": i["correlation_id"],
+        }
+        for i in items
+    ]
+
+
+def totals(doc: dict[str, Any], part: str, label: str) -> list[dict[str, Any]]:
+    """Totals per group and currency of one kind, as rows."""
+    return [
+        {
+            label: t["group"] or "(none)",
+            "currency": t["currency"] or "(none)",
+            "amount": f"{t['amount']:,.2f}",
+            "items": t["count"],
+        }
+        for t in doc[part]
+    ]
+
+
+def render(f: Filters) -> None:
+    """Lay out the drill-down."""
+    kind = f.drill if f.drill in KINDS else "open_exceptions"
+    st.header(f"Drill-down: {kpis.RISK_LABELS[kind]}")
+    picked = st.radio("List", KINDS, index=KINDS.index(kind), horizontal=True, format_func=kpis.RISK_LABELS.get)
+    if picked != kind:
+        st.query_params["drill"] = picked
+        st.rerun()
+    narrowed = ", ".join(f"{n} {getattr(f, n)}" for n in ("system", "region", "flow") if getattr(f, n))
+    st.caption(f"{f.label}" + (f"; {narrowed}" if narrowed else "") + ". Oldest first.")
+    doc = data.fetch(
+        "at_risk", kind=kind, since=f.since, until=f.until, system=f.system, region=f.region, flow=f.flow, limit=2000
+    )
+    if doc["truncated"]:
+        st.warning("The list was cut at 2,000 rows; narrow the time range or filters for the rest.")
+    mine = [t for t in doc["totals"] if t["kind"] == kind]
+    for column, t in zip(st.columns(max(len(mine), 1)), mine, strict=False):
+        column.metric(f"{t['currency'] or 'no amount'} ({t['count']} items)", f"{t['amount']:,.2f}", border=True)
+    table(rows(doc["items"]), "drill_table", "Nothing in this list.", lineage=LINK)
+    left, right = st.columns(2)
+    with left:
+        st.markdown("**By system**")
+        table(
+            totals({"by_system": [t for t in doc["by_system"] if t["kind"] == kind]}, "by_system", "system"),
+            "drill_by_system",
+            "—",
+        )
+    with right:
+        st.markdown("**By region**")
+        table(
+            totals({"by_region": [t for t in doc["by_region"] if t["kind"] == kind]}, "by_region", "region"),
+            "drill_by_region",
+            "—",
+        )
+    freshness(doc)

@@ -1,0 +1,94 @@
+"""Answers of the insights routes."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+RiskKind = Literal["open_exceptions", "stuck", "failed", "breached"]
+
+
+class StageOut(BaseModel):
+    name: str
+    entity_type: str
+    step: str
+    sla_ms: int | None = Field(description="Stage SLA from the previous completed stage; null: none.")
+    required: bool
+
+
+class FlowOut(BaseModel):
+    name: str
+    description: str
+    default: bool = Field(description="True for the flow of hops without (or with an unknown) flow.")
+    end_to_end_sla_ms: int | None
+    latency_from: str
+    latency_to: str
+    stages: list[StageOut]
+
+
+class Flows(BaseModel):
+    flows: list[FlowOut]
+
+
+class SystemOut(BaseModel):
+    system: str
+    hops: int = Field(description="Hops the system reported in the window (0: named in the flows file only).")
+    last_seen: str | None
+
+
+class Systems(BaseModel):
+    systems: list[SystemOut]
+    truncated: bool
+
+
+class Bin(BaseModel):
+    lower_ms: int
+    upper_ms: int | None = Field(description="Exclusive upper edge; null for the open last bin.")
+    count: int
+
+
+class LatencyHistogram(BaseModel):
+    flow: str
+    from_step: str
+    to_step: str
+    count: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: int | None
+    sla_ms: int | None = Field(description="The flow's SLA of the stage ending in to_step, if any.")
+    over_sla: int
+    bins: list[Bin]
+    truncated: bool = Field(description="Always false: every posting is counted into a fixed set of bins.")
+
+
+class RiskItem(BaseModel):
+    kind: RiskKind
+    business_key: str
+    correlation_id: str
+    amount: float | None
+    currency: str | None
+    system: str
+    region: str | None
+    age_ms: int
+    detail: str = Field(description="Status, or exception category and step.")
+    exception_id: str | None
+
+
+class RiskTotal(BaseModel):
+    kind: RiskKind
+    group: str | None = Field(description="System or region (by_system, by_region); null in totals.")
+    currency: str | None
+    amount: float
+    count: int
+
+
+class AtRisk(BaseModel):
+    items: list[RiskItem]
+    totals: list[RiskTotal]
+    by_system: list[RiskTotal]
+    by_region: list[RiskTotal]
+    as_of: str
+    truncated: bool = Field(description="More items than ``limit``, or the parts hit the store's row limit.")
+    totals_truncated: bool = Field(description="The totals miss items: the parts hit the store's row limit.")

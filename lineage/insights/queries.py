@@ -1,0 +1,82 @@
+"""SQL of the insights routes. Values always go through binding (``{name:Type}``); every
+query over hops binds the caller's scope (:func:`lineage.scope.in_scope`) and is bounded."""
+
+from __future__ import annotations
+
+from lineage.scope import in_scope
+
+_SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
+_UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
+_IN_SCOPE = in_scope()
+
+# Systems that reported a hop in the window (hop_times is partitioned by month of EndTime).
+SYSTEMS = f"""
+SELECT toString(System) AS system, count() AS hops, toUnixTimestamp64Milli(max(EndTime)) AS last_ms
+FROM hop_times
+WHERE EndTime >= {_SINCE} AND EndTime < {_UNTIL} AND System != '' AND {_IN_SCOPE}
+GROUP BY System
+ORDER BY system
+LIMIT {{limit:UInt32}}
+"""
+
+# Posting latency of every posting in the window (not bucket medians), counted into the bins
+# whose lower edges are {edges} (ms, ascending; bin i holds edges[i] <= x < edges[i+1]), plus
+# exact quantiles and the maximum. The same pairing as the posting-latency metric (both hops
+# in scope), filtered by system, region and legal entity of the posting (region and legal
+# entity fall back to the issuing hop's when the posting hop carries none).
+LATENCY_HISTOGRAM = f"""
+WITH posts AS (
+    SELECT toString(ParentType) AS pt, pid, EndTime, toString(System) AS system,
+        toString(Region) AS region, toString(LegalEntity) AS legal_entity
+    FROM hop_times FINAL ARRAY JOIN ParentIds AS pid
+    WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+        AND {_IN_SCOPE}
+        AND ({{system:String}} = '' OR System = {{system:String}})
+),
+issued AS (
+    SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
+        toString(any(Region)) AS region, toString(any(LegalEntity)) AS legal_entity
+    FROM hop_times FINAL
+    WHERE Step = {{from_step:String}} AND Outcome = 'ok'
+        AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
+        AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
+    GROUP BY EntityType, EntityId
+),
+lat AS (
+    SELECT greatest(toUnixTimestamp64Milli(p.EndTime) - toUnixTimestamp64Milli(i.issued_at), 0) AS ms
+    FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
+    WHERE ({{region:String}} = '' OR if(p.region != '', p.region, i.region) = {{region:String}})
+        AND ({{legal_entity:String}} = ''
+             OR if(p.legal_entity != '', p.legal_entity, i.legal_entity) = {{legal_entity:String}})
+)
+SELECT count() AS n, max(ms) AS max_ms, quantilesExact(0.5, 0.95, 0.99)(ms) AS q,
+    countIf(ms >= {{sla_ms:Int64}}) AS over_sla,
+    sumMap([arrayCount(e -> e <= ms, {{edges:Array(Int64)}})], [toUInt64(1)]) AS bins
+FROM lat
+"""
+
+# Amount and currency of the given entities: their latest hop with an amount, in scope.
+ENTITY_AMOUNTS = f"""
+SELECT toString(EntityType) AS entity_type, EntityId AS entity_id,
+    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
+    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency
+FROM hops
+WHERE (toString(EntityType), EntityId) IN {{ents:Array(Tuple(String, String))}} AND {_IN_SCOPE}
+GROUP BY EntityType, EntityId
+LIMIT {{limit:UInt32}}
+"""
+
+# Amount of each given transaction: the amount of its latest hop that carries one, in scope;
+# its business key (the first entity), and the system and region of its latest hop.
+TRANSACTION_AMOUNTS = f"""
+SELECT CorrelationId AS correlation_id,
+    argMin(concat(toString(EntityType), ':', EntityId), StartTime) AS business_key,
+    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
+    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency,
+    toString(argMax(System, StartTime)) AS system, toString(argMax(Region, StartTime)) AS region,
+    toUnixTimestamp64Milli(max(EndTime)) AS last_ms
+FROM hops
+WHERE CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE}
+GROUP BY CorrelationId
+LIMIT {{limit:UInt32}}
+"""
