@@ -132,6 +132,10 @@ def create_app(
     auth.install(app, auth_settings or AuthSettings(), store)
     _health(app, store)
     _routes(app)
+    # Imported here: the flow routes reuse this module's dependencies (window, bucket, flow).
+    from lineage import flow_routes
+
+    flow_routes.install(app)
     return app
 
 

@@ -51,9 +51,7 @@ class Flow:
         return next((k for k in self.all_kpis() if k.name == name), None)
 
     def all_kpis(self) -> tuple[Kpi, ...]:
-        """The declared KPIs, with posting latency first unless the file redefines it."""
-        if any(k.name == POSTING_LATENCY for k in self.kpis):
-            return self.kpis
+        """Posting latency (always a KPI, from the flow's ``posting_latency``), then the declared ones."""
         posting = Kpi(POSTING_LATENCY, "latency", from_step=self.latency_from, to_step=self.latency_to)
         return (posting, *self.kpis)
 
@@ -302,6 +300,10 @@ def _kpi(name: str, node: Node, source: str, steps: set[str]) -> Kpi:
 def parse_kpis(node: Node, source: str, flow: str, stages: tuple[Stage, ...]) -> tuple[Kpi, ...]:
     """The ``kpis`` mapping of a flow: name -> {kind, ...}; steps must be steps of its stages."""
     kpis = _mapping(node, source, f"kpis of flow {flow!r}", _names(node))
+    if POSTING_LATENCY in kpis:
+        raise _fail(
+            kpis[POSTING_LATENCY], source, f"kpi {POSTING_LATENCY!r} is built in: set the flow's posting_latency"
+        )
     steps = {s.step for s in stages}
     return tuple(_kpi(name, value, source, steps) for name, value in kpis.items())
 

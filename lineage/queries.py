@@ -399,20 +399,7 @@ lat AS (
 )
 """
 
-# Posting latency per bucket and group (grouping column chosen by a bound parameter, '' = none).
-POSTING_LATENCY = (
-    POSTINGS_CTE
-    + """
-SELECT intDiv(end_ms, {bucket_ms:Int64}) * {bucket_ms:Int64} AS bucket_ms,
-    multiIf({group_by:String} = 'system', system, {group_by:String} = 'region', region,
-            {group_by:String} = 'legal_entity', legal_entity, '') AS grp,
-    count() AS n, quantilesExact(0.5, 0.95, 0.99)(lat_ms) AS q
-FROM lat
-GROUP BY bucket_ms, grp
-ORDER BY bucket_ms, grp
-LIMIT {limit:UInt32}
-"""
-)
+# Posting latency per bucket and group: lineage/kpis.py (the flow's posting_latency KPI).
 
 # Completed stages per bucket: successful hops whose (entity type, step) is a stage.
 THROUGHPUT = f"""

@@ -48,6 +48,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/metrics/throughput"): Rule("read"),
     ("GET", f"{_V1}/metrics/exception-backlog"): Rule("read"),
     ("GET", f"{_V1}/sla/breaches"): Rule("read"),
+    # flows (issue 17): KPIs, waiting queues, reconciliations
+    ("GET", f"{_V1}/kpis"): Rule("read"),
+    ("GET", f"{_V1}/flows/{{flow}}/waiting"): Rule("read"),
+    ("GET", f"{_V1}/reconciliations"): Rule("read"),
+    ("GET", f"{_V1}/reconciliations/{{name}}"): Rule("read"),
+    ("GET", f"{_V1}/reconciliations/{{name}}/breaks"): Rule("read"),
     # alerts
     ("GET", f"{_V1}/alerts"): Rule("read"),
     ("GET", f"{_V1}/silences"): Rule("read"),
