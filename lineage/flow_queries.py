@@ -155,7 +155,9 @@ LIMIT {limit:UInt32}
 # -- reconciliations ----------------------------------------------------------------------
 # Each side: one row per entity (ok hops of its step and entity type, optionally of one
 # system) with its amount net of compensations (a compensation without an amount reverses the
-# whole entity). Both sides are read from 7 days before to 7 days after the window, matched by
+# whole entity). A right hop naming several parents (a batch journal posting many invoices)
+# matches each of them on presence: its total cannot be split, so each invoice's share is
+# taken as the invoice's own amount. Both sides are read from 7 days before to 7 days after the window, matched by
 # key, and a pair belongs to the window when its left side (else its right side) ended in it.
 _LOOK = "EndTime >= {since_ms_wide} AND EndTime < {until_ms_wide}".format(
     since_ms_wide=f"{_SINCE} - INTERVAL 7 DAY", until_ms_wide=f"{_UNTIL} + INTERVAL 7 DAY"
@@ -169,12 +171,13 @@ GROUP BY Compensates
 
 
 def _side(side: str, key: str) -> str:
+    fanin = int(key == "pid")
     return f"""
     SELECT {key} AS k, min(EndTime) AS t, argMin(CorrelationId, EndTime) AS cid,
         concat(toString(EntityType), ':', EntityId) AS ent,
         argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS gross,
         toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
-        toString(any(LegalEntity)) AS legal_entity
+        toString(any(LegalEntity)) AS legal_entity, max(length(ParentIds) > 1 AND {fanin}) AS fanin
     FROM hop_times FINAL {"ARRAY JOIN ParentIds AS pid" if key == "pid" else ""}
     WHERE Step = {{{side}_step:String}} AND EntityType = {{{side}_type:String}} AND Outcome = 'ok'
         AND Compensates = '' AND ({{{side}_system:String}} = '' OR System = {{{side}_system:String}})
@@ -203,7 +206,7 @@ r_ents AS ({_net("r")}),
 r AS (
     SELECT k, min(t) AS rt, any(cid) AS rcid, groupArray(ent) AS ents, sum(net) AS rnet,
         any(currency) AS rcur, uniqExact(currency) AS currencies, any(legal_entity) AS rle,
-        max(reversed) AS rrev
+        max(reversed) AS rrev, max(fanin) AS rfan
     FROM r_ents GROUP BY k
 ),
 pairs AS (
@@ -211,7 +214,7 @@ pairs AS (
         toUnixTimestamp64Milli(if(l.k != '', l.t, r.rt)) AS at_ms,
         if(l.k != '', l.legal_entity, r.rle) AS legal_entity,
         if(l.k != '', l.currency, r.rcur) AS currency,
-        l.net AS left_amount, r.rnet AS right_amount, l.currency AS left_currency, r.rcur AS right_currency,
+        l.net AS left_amount, if(r.rfan AND l.k != '', l.net, r.rnet) AS right_amount, l.currency AS left_currency, r.rcur AS right_currency,
         l.cid AS left_cid, r.rcid AS right_cid, l.ent AS left_entity, r.ents AS right_entities,
         l.reversed OR r.rrev AS compensated,
         multiIf(

@@ -32,7 +32,7 @@ def orders(store: Store) -> Store:
     s = Spans()
     for n in range(5):
         booked = NOW - 50 * MIN - (3 * HOUR if n == 4 else 0)
-        s.add(f"O{n}", f"order:O-{n}", "order.booked", booked, system="salesforce", legal_entity=f"LE-{n % 2}")
+        s.add(f"O{n}", f"order:O-{n}", "order.booked", booked, system="crm", legal_entity=f"LE-{n % 2}")
         s.add(
             f"O{n}",
             f"invoice:I-{n}",
@@ -47,7 +47,7 @@ def orders(store: Store) -> Store:
             f"ledger:L-{n}",
             "ledger.posted",
             NOW - 5 * MIN,
-            system="sap",
+            system="erp",
             outcome=outcome,
             parent=("invoice", f"I-{n}"),
         )

@@ -21,7 +21,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
             f"order:O-{n}",
             "order.booked",
             at,
-            system="salesforce",
+            system="crm",
             amount=amount,
             currency=currency,
             legal_entity=le,
@@ -45,7 +45,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
             f"ledger:LED-{n}",
             "ledger.posted",
             at,
-            system="sap",
+            system="erp",
             amount=amount,
             currency=currency,
             parent=("invoice", f"INV-{inv}"),
@@ -65,7 +65,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
     order("3", T0 + 2 * HOUR, 50)
     order("4", T0 + 3 * HOUR, 70, "USD", le="LE-2")
     order("5", T0 + 2 * HOUR, 30)
-    s.add("O5", "order:O-5", "order.cancelled", T0 + 2 * HOUR + 10 * MIN, system="salesforce", outcome="compensated")
+    s.add("O5", "order:O-5", "order.cancelled", T0 + 2 * HOUR + 10 * MIN, system="crm", outcome="compensated")
     # Waiting at posting: INV-6 (300 EUR); a left_only break.
     order("6", T0 + 1 * HOUR, 300)
     invoice("6", T0 + 2 * HOUR, 300, order_of="6")
@@ -77,7 +77,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
         "ledger:REV-7",
         "ledger.reversed",
         T0 + 6 * HOUR,
-        system="sap",
+        system="erp",
         amount=400,
         compensates="ledger:LED-7",
         parent=("invoice", "INV-7"),
@@ -98,18 +98,33 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
     # LE-2: one matched GBP pair.
     invoice("20", T0 + 2 * HOUR, 60, "GBP", le="LE-2")
     post("20", "20", T0 + 3 * HOUR, 60, "GBP", le="LE-2")
+    # LE-3: a batch journal posting two invoices (250 CHF for 100 + 150): both matched on presence.
+    invoice("40", T0 + 2 * HOUR, 100, "CHF", le="LE-3")
+    invoice("41", T0 + 2 * HOUR, 150, "CHF", le="LE-3")
+    s.add(
+        "J1",
+        "ledger:JNL-1",
+        "ledger.posted",
+        T0 + 3 * HOUR,
+        system="erp",
+        amount=250,
+        currency="CHF",
+        parent=("invoice", ["INV-40", "INV-41"]),
+        legal_entity="LE-3",
+        flow="erp_journal",
+    )
     # Issued before the window, posted inside it: outside the window (not right_only).
     invoice("30", T0 - 2 * HOUR, 90)
     post("30", "30", T0 + 1 * HOUR, 90)
-    # posting_failure_rate of ledger.posted: LED-1, 2, 7, 7B, 8, 8B, X, 10, 20, 30 ok (10) and two
-    # failed attempts of LED-11: 2 / 12.
+    # posting_failure_rate of ledger.posted (order_to_cash hops): LED-1, 2, 7, 7B, 8, 8B, X, 10, 20, 30
+    # ok (10; JNL-1 is erp_journal's) and two failed attempts of LED-11: 2 / 12.
     for k in range(2):
         ids[f"F{k}"] = s.add(
             "O11",
             "ledger:LED-11",
             "ledger.posted",
             T0 + 4 * HOUR + k * MIN,
-            system="sap",
+            system="erp",
             outcome="failed",
             parent=("invoice", "INV-11"),
         )
@@ -122,7 +137,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
         "payment:PAY-1",
         "payment.applied",
         T0 + HOUR + 30 * MIN,
-        system="salesforce",
+        system="crm",
         amount=100.0,
         flow="payment_sync",
     )
@@ -131,7 +146,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
         "payment:PAY-2",
         "payment.applied",
         T0 + HOUR + 5 * MIN,
-        system="salesforce",
+        system="crm",
         outcome="failed",
         flow="payment_sync",
     )

@@ -73,8 +73,8 @@ def test_latency_kpi_correlation_match(world: Store, config: FlowConfig) -> None
 
 
 def test_throughput_kpi_counts_entities_once(world: Store, config: FlowConfig) -> None:
-    # INV-1 (twice), 2, 6, 7, 8, 9, 10, 20 in the window; INV-30 before it
-    assert _kpi(world, config, "order_to_cash", "invoices_issued").count == 8
+    # INV-1 (twice), 2, 6, 7, 8, 9, 10, 20, 40, 41 in the window; INV-30 before it
+    assert _kpi(world, config, "order_to_cash", "invoices_issued").count == 10
 
 
 def test_failure_rate_kpi(world: Store, config: FlowConfig) -> None:
@@ -89,7 +89,7 @@ def test_kpi_scope_and_groups(world: Store, config: FlowConfig) -> None:
     kpi = f.kpi_named("invoices_issued")
     assert kpi is not None
     points, _ = kpis.series(world, config, EVERYTHING, f, kpi, bucket_ms=DAY, group_by="legal_entity", **W)
-    assert {(p.group, p.count) for p in points} == {("LE-1", 7), ("LE-2", 1)}
+    assert {(p.group, p.count) for p in points} == {("LE-1", 7), ("LE-2", 1), ("LE-3", 2)}
 
 
 def test_waiting_queues(world: Store, config: FlowConfig) -> None:
@@ -110,13 +110,16 @@ def test_waiting_queues(world: Store, config: FlowConfig) -> None:
 def test_reconciliation_drift_with_compensations(world: Store, config: FlowConfig) -> None:
     rec = config.reconciliations["invoice_to_ledger"]
     doc = reconcile.summary(world, config, EVERYTHING, rec, bucket_ms=DAY, by_legal_entity=True, limit=100, **W)
-    le1, le2 = doc["buckets"]
+    le1, le2, le3 = doc["buckets"]
     assert (le1["legal_entity"], le1["currency"], le1["bucket"]) == ("LE-1", "EUR", ISO_T0)
     assert le1["left"] == {"count": 7, "amount": 1600.0} and le1["right"] == {"count": 6, "amount": 1870.0}
     assert (le1["matched"], le1["compensated"]) == (2, 2)
     assert le1["breaks"] == {"left_only": 1, "right_only": 1, "amount_mismatch": 2, "currency_mismatch": 1}
     assert le1["break_amounts"] == {"left_only": 300.0, "right_only": 80.0, "amount_difference": 490.0}
     assert (le2["legal_entity"], le2["currency"], le2["matched"], le2["break_count"]) == ("LE-2", "GBP", 1, 0)
+    # a batch journal matches each invoice it posts on presence (its total is not split)
+    assert (le3["legal_entity"], le3["matched"], le3["break_count"]) == ("LE-3", 2, 0)
+    assert le3["left"] == le3["right"] == {"count": 2, "amount": 250.0}
     scoped = reconcile.summary(
         world, config, Scope(legal_entities=("LE-2",)), rec, bucket_ms=DAY, by_legal_entity=True, limit=100, **W
     )
@@ -176,7 +179,7 @@ def test_kpi_route(client: TestClient) -> None:
     assert cycle["objective"] == {"target_ms": 2 * HOUR, "percent": 95.0, "max_rate": None}
     assert cycle["buckets"][0] | {} == cycle["buckets"][0] and cycle["buckets"][0]["count"] == 3
     assert cycle["buckets"][0]["over_target"] == 1 and cycle["buckets"][0]["within_objective"] is False
-    assert by_name["invoices_issued"]["buckets"][0]["rate"] == pytest.approx(8 / 24)
+    assert by_name["invoices_issued"]["buckets"][0]["rate"] == pytest.approx(10 / 24)
     rate = by_name["posting_failure_rate"]["buckets"][0]
     assert (rate["failed"], rate["rate"], rate["within_objective"]) == (2, pytest.approx(2 / 12), False)
     # posting latency is one KPI among them, and its route gives the same numbers
@@ -194,7 +197,7 @@ def test_kpi_route(client: TestClient) -> None:
         group_by="legal_entity",
         **_WIN,
     )
-    assert {(b["group"], b["count"]) for b in grouped["kpis"][0]["buckets"]} == {("LE-1", 7), ("LE-2", 1)}
+    assert {(b["group"], b["count"]) for b in grouped["kpis"][0]["buckets"]} == {("LE-1", 7), ("LE-2", 1), ("LE-3", 2)}
     assert client.get("/api/v1/kpis", params={"flow": "nope"}).status_code == 404
     assert client.get("/api/v1/kpis", params={"kpi": "nope"}).status_code == 404
     assert client.get("/api/v1/kpis", params={"group_by": "planet"}).status_code == 422
@@ -210,7 +213,7 @@ def test_waiting_and_reconciliation_routes(client: TestClient, world: Store) -> 
     listed = _get(client, "/api/v1/reconciliations")["reconciliations"]
     assert [r["name"] for r in listed] == ["invoice_to_ledger", "payment_to_crm"]
     drift = _get(client, "/api/v1/reconciliations/invoice_to_ledger", bucket="1d", **_WIN)
-    assert [b["break_count"] for b in drift["buckets"]] == [5, 0]
+    assert [b["break_count"] for b in drift["buckets"]] == [5, 0, 0]
     breaks = _get(client, "/api/v1/reconciliations/invoice_to_ledger/breaks", kind="left_only", **_WIN)
     assert [b["key"] for b in breaks["breaks"]] == ["INV-6"] and breaks["breaks"][0]["correlation_ids"] == ["O6"]
     assert client.get("/api/v1/reconciliations/nope").status_code == 404
@@ -250,13 +253,14 @@ def test_late_and_duplicate_deliveries(store: Store) -> None:
     s.write(store)
     assert _kpi(store, config, "order_to_cash", "posting_failure_rate").count == 12
     doc = reconcile.summary(store, config, EVERYTHING, rec, bucket_ms=DAY, by_legal_entity=False, limit=10, **W)
-    assert doc["buckets"][0]["matched"] == 2 and doc["buckets"][0]["break_count"] == 5
+    eur = next(b for b in doc["buckets"] if b["currency"] == "EUR")
+    assert eur["matched"] == 2 and eur["break_count"] == 5
     # late deliveries: INV-6's posting and O-3's invoice arrive after the first answers
     s.add("O6", "ledger:LED-6", "ledger.posted", T0 + 20 * HOUR, system="sap", amount=300, parent=("invoice", "INV-6"))
     s.add("O3", "invoice:INV-3", "invoice.issued", T0 + 21 * HOUR, amount=50, parent=("order", "O-3"))
     s.write(store)
     doc = reconcile.summary(store, config, EVERYTHING, rec, bucket_ms=DAY, by_legal_entity=False, limit=10, **W)
-    assert doc["buckets"][0]["matched"] == 3  # INV-6 / LED-6
+    assert next(b for b in doc["buckets"] if b["currency"] == "EUR")["matched"] == 3  # INV-6 / LED-6
     left_only = reconcile.breaks(store, config, EVERYTHING, rec, kind="left_only", limit=10, **W)["breaks"]
     assert [b["key"] for b in left_only] == ["INV-3"]  # issued late, not posted yet
     queues = waiting.waiting(store, config, EVERYTHING, config.flows["order_to_cash"], now_ms=T0 + DAY, limit=5, **W)
