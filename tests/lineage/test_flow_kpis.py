@@ -235,7 +235,7 @@ def test_late_and_duplicate_deliveries(store: Store) -> None:
         "ledger:LED-1",
         "ledger.posted",
         T0 + 3 * HOUR,
-        system="sap",
+        system="erp",
         amount=100,
         parent=("invoice", "INV-1"),
         ids=ids["LED-1"],
@@ -245,7 +245,7 @@ def test_late_and_duplicate_deliveries(store: Store) -> None:
         "ledger:LED-11",
         "ledger.posted",
         T0 + 4 * HOUR,
-        system="sap",
+        system="erp",
         outcome="failed",
         parent=("invoice", "INV-11"),
         ids=ids["F0"],
@@ -256,7 +256,7 @@ def test_late_and_duplicate_deliveries(store: Store) -> None:
     eur = next(b for b in doc["buckets"] if b["currency"] == "EUR")
     assert eur["matched"] == 2 and eur["break_count"] == 5
     # late deliveries: INV-6's posting and O-3's invoice arrive after the first answers
-    s.add("O6", "ledger:LED-6", "ledger.posted", T0 + 20 * HOUR, system="sap", amount=300, parent=("invoice", "INV-6"))
+    s.add("O6", "ledger:LED-6", "ledger.posted", T0 + 20 * HOUR, system="erp", amount=300, parent=("invoice", "INV-6"))
     s.add("O3", "invoice:INV-3", "invoice.issued", T0 + 21 * HOUR, amount=50, parent=("order", "O-3"))
     s.write(store)
     doc = reconcile.summary(store, config, EVERYTHING, rec, bucket_ms=DAY, by_legal_entity=False, limit=10, **W)
