@@ -139,7 +139,9 @@ def install(app: FastAPI) -> None:
         window: RecWin,
         name: str,
         bucket: Annotated[str, Query(description="e.g. 1d, 1h")] = "1d",
-        group_by: Literal["legal_entity"] | None = "legal_entity",
+        group_by: Annotated[Literal["legal_entity", "none"], Query(description="none: one row per currency")] = (
+            "legal_entity"
+        ),
     ) -> Any:
         rec = _rec_named(svc, name)
         return reconcile.summary(
