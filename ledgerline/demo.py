@@ -1,7 +1,8 @@
 """``ledgerline demo``: the whole product on the embedded store, with a simulated estate.
 
-Starts ``serve`` (collector + lineage API), backfills a day of support → billing → ERP
-traffic, keeps live traffic flowing, starts the dashboard when it is installed, prints
+Starts ``serve`` (collector + lineage API), backfills a day of traffic of every flow
+(support_credit, order_to_cash, payment_sync, disputes, with their faults), keeps live
+traffic flowing, starts the dashboard when it is installed, prints
 the URLs and stops everything cleanly on Ctrl-C.
 """
 
@@ -29,6 +30,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="live transactions per second (2)")
     parser.add_argument("--seed", type=int, default=42, help="simulation seed (42)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    parser.add_argument(
+        "--support-credit-only", action="store_true", help="simulate support_credit alone (default: every flow)"
+    )
     parser.add_argument("--replay-port", type=int, default=8601, help="simulated adapters' replay endpoint (8601)")
     parser.set_defaults(func=run)
 
@@ -50,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """Run the demo until Ctrl-C."""
     from ledgerline.config import read_settings
     from ledgerline.server import Server, print_urls, wait_for_signal
-    from ledgerline.simulator.config import SimConfig
+    from ledgerline.simulator.config import DEMO_FLOW_MIX, SimConfig
     from ledgerline.simulator.replay import ReplayResponder, demo_targets
     from ledgerline.simulator.runner import run_simulation
     from lineage.auth.tokens import TokenStore
@@ -77,12 +81,15 @@ def run(args: argparse.Namespace) -> int:
         backfill_s=parse_seconds(args.backfill),
         live=True,
         endpoint=server.urls()["otlp_http"],
+        flow_mix={} if args.support_credit_only else dict(DEMO_FLOW_MIX),
     )
     responder = ReplayResponder(config, args.replay_port).start()
     print(f"  replays    {responder.url} (simulated ERP and billing adapters)", flush=True)
-    simulation = threading.Thread(
-        target=run_simulation, args=(config, stop), kwargs={"out": sys.stdout}, name="simulator", daemon=True
-    )
+
+    def simulate() -> None:  # the summary says what was injected and where to see it
+        print(run_simulation(config, stop, out=sys.stdout).format(config), flush=True)
+
+    simulation = threading.Thread(target=simulate, name="simulator", daemon=True)
     simulation.start()
     print("backfilling a day of history, then live traffic; Ctrl-C to stop.", flush=True)
     try:

@@ -101,3 +101,18 @@ def test_flow_mix_is_validated_and_keeps_support_credit_seeds() -> None:
     ]
     assert same and all(build_transaction(mixed, s) == build_transaction(plain, s) for s in same)
     assert {build_transaction(mixed, s).flow for s in range(40)} >= {"", "order_to_cash", "payment_sync"}
+
+
+def test_cli_flow_options() -> None:
+    import argparse
+
+    from ledgerline.simulator.cli import config_from_args, register
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    config = config_from_args(parser.parse_args(["simulate", "--flows", "all", "--crm-outage-rate", "0.5"]))
+    assert config.flow_mix == DEMO_FLOW_MIX and config.flow_fault_rates["crm_outage"] == 0.5
+    config = config_from_args(parser.parse_args(["simulate", "--flows", "payment_sync=1", "--no-faults"]))
+    assert config.flow_mix == {"payment_sync": 1.0} and set(config.flow_fault_rates.values()) == {0.0}
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate", "--flows", "payment_sync=lots"])
