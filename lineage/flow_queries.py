@@ -2,9 +2,10 @@
 
 Same rules as lineage/queries.py: values only through binding, every read of hops bound to
 the caller's scope, every answer bounded. All of them read ``hop_times`` (ordered by step and
-end time), so a query touches only its steps' rows in its window. ``FINAL`` collapses a
-span delivered twice; per-entity aggregates (one amount per entity, ``uniqExact``) make a
-retried or duplicated success count once.
+end time), so a query touches only its steps' rows in its window. A span delivered twice
+counts once: either ``FINAL`` collapses it, or (the reconciliation and waiting sides, where
+FINAL's merge-sort would dominate) every aggregate is one that a duplicated row cannot change
+(min, argMin/argMax, any, uniqExact). Per-entity aggregates make a retried success count once.
 """
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ WITH prev AS (
         argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS amount,
         toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
         toString(any(LegalEntity)) AS legal_entity
-    FROM hop_times FINAL
+    FROM hop_times
     WHERE Step = {{prev_step:String}} AND EntityType = {{prev_type:String}} AND Outcome = 'ok' AND Compensates = ''
         AND EndTime >= {_SINCE} AND EndTime < {_UNTIL} AND {_FLOW} AND {_IN_SCOPE}
     GROUP BY EntityType, EntityId
@@ -178,7 +179,7 @@ def _side(side: str, key: str) -> str:
         argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS gross,
         toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
         toString(any(LegalEntity)) AS legal_entity, max(length(ParentIds) > 1 AND {fanin}) AS fanin
-    FROM hop_times FINAL {"ARRAY JOIN ParentIds AS pid" if key == "pid" else ""}
+    FROM hop_times {"ARRAY JOIN ParentIds AS pid" if key == "pid" else ""}
     WHERE Step = {{{side}_step:String}} AND EntityType = {{{side}_type:String}} AND Outcome = 'ok'
         AND Compensates = '' AND ({{{side}_system:String}} = '' OR System = {{{side}_system:String}})
         AND {_LOOK} AND {_IN_SCOPE}
