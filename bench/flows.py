@@ -35,96 +35,98 @@ def _span(n: int, end_ms: int, system: str, step: str, attrs: dict[str, str], fa
     return [start, f"{n:032x}", f"{n:016x}", system, step, attrs, 500_000_000, "Error" if failed else "Ok"]
 
 
+class _Day:
+    """The spans of one simulated day, numbered from ``first``."""
+
+    def __init__(self, first: int) -> None:
+        self.rows: list[list[Any]] = []
+        self.n = first
+
+    def add(
+        self,
+        key: str,
+        common: dict[str, str],
+        t_ms: int,
+        hop: tuple[str, str, str, str, str],
+        extra: dict[str, str] | None = None,
+    ) -> None:
+        system, step, etype, eid, flow = hop
+        self.n += 1
+        attrs = {
+            "correlation.id": f"{flow[:3]}-{key}",
+            "biz.flow": flow,
+            "biz.entity.type": etype,
+            "biz.entity.id": eid,
+            "biz.step": step,
+            "biz.system": system,
+            **common,
+            **(extra or {}),
+        }
+        self.rows.append(_span(self.n, t_ms, system, step, attrs, attrs.get("biz.outcome", "ok") != "ok"))
+
+
 def populate(store: Store, days: int, per_day: int, end_ms: int, seed: int = 1) -> int:
     """Write ``days`` x ``per_day`` orders (and payments) ending at ``end_ms``; return the spans written."""
     rng = random.Random(seed)
     n = 0
     les = [("LL-DE-GmbH", "EUR"), ("LL-US-Inc", "USD"), ("LL-UK-Ltd", "GBP"), ("LL-SE-AB", "SEK")]
+    o2c, pay_flow = "order_to_cash", "payment_sync"
     for day in range(days):
-        rows: list[list[Any]] = []
+        d = _Day(n)
         base = end_ms - (days - day) * DAY_MS
         for i in range(per_day):
             le, cur = rng.choice(les)
             key = f"{day:03d}-{i:05d}"
             t = base + rng.randint(0, DAY_MS - 8 * 3_600_000)
-            amount = f"{rng.uniform(20, 5000):.2f}"
-            common = {"biz.legal_entity": le, "biz.region": "eu", "biz.currency": cur, "biz.amount": amount}
-
-            def add(
-                t_ms: int,
-                system: str,
-                step: str,
-                etype: str,
-                eid: str,
-                flow: str,
-                _key: str = key,
-                _common: dict[str, str] = common,
-                _rows: list[list[Any]] = rows,
-                **extra: str,
-            ) -> None:
-                nonlocal n
-                n += 1
-                attrs = {
-                    "correlation.id": f"{flow[:3]}-{_key}",
-                    "biz.flow": flow,
-                    "biz.entity.type": etype,
-                    "biz.entity.id": eid,
-                    "biz.step": step,
-                    "biz.system": system,
-                    **_common,
-                    **extra,
-                }
-                _rows.append(_span(n, t_ms, system, step, attrs, extra.get("biz.outcome", "ok") != "ok"))
-
-            add(t, "crm", "order.booked", "order", f"ORD-{key}", "order_to_cash")
+            c = {
+                "biz.legal_entity": le,
+                "biz.region": "eu",
+                "biz.currency": cur,
+                "biz.amount": f"{rng.uniform(20, 5000):.2f}",
+            }
+            d.add(key, c, t, ("crm", "order.booked", "order", f"ORD-{key}", o2c))
             u = rng.random()
             if u < 0.02:
                 continue  # awaiting billing
             inv = f"INV-{key}"
             t += rng.randint(5, 60) * 60_000
-            add(
+            d.add(
+                key,
+                c,
                 t,
-                "billing",
-                "invoice.issued",
-                "invoice",
-                inv,
-                "order_to_cash",
-                **{"biz.parent.type": "order", "biz.parent.id": f"ORD-{key}"},
+                ("billing", "invoice.issued", "invoice", inv, o2c),
+                {"biz.parent.type": "order", "biz.parent.id": f"ORD-{key}"},
             )
             if u < 0.04:
                 continue  # not posted
             parent = {"biz.parent.type": "invoice", "biz.parent.id": inv}
             t += rng.randint(1, 30) * 60_000
-            add(t, "erp", "ledger.posted", "ledger", f"JE-{key}", "order_to_cash", **parent)
-            if u < 0.05:
-                add(t + 60_000, "erp", "ledger.posted", "ledger", f"JE-{key}-2", "order_to_cash", **parent)
-            elif u < 0.08:
-                add(
+            d.add(key, c, t, ("erp", "ledger.posted", "ledger", f"JE-{key}", o2c), parent)
+            if u < 0.05:  # a duplicate posting
+                d.add(key, c, t + 60_000, ("erp", "ledger.posted", "ledger", f"JE-{key}-2", o2c), parent)
+            elif u < 0.08:  # reversed and re-posted
+                d.add(
+                    key,
+                    c,
                     t + 3_600_000,
-                    "erp",
-                    "ledger.reversed",
-                    "ledger",
-                    f"REV-{key}",
-                    "order_to_cash",
-                    **parent,
-                    **{"biz.compensates": f"ledger:JE-{key}"},
+                    ("erp", "ledger.reversed", "ledger", f"REV-{key}", o2c),
+                    parent | {"biz.compensates": f"ledger:JE-{key}"},
                 )
-                add(t + 7_200_000, "erp", "ledger.posted", "ledger", f"JE-{key}-R", "order_to_cash", **parent)
+                d.add(key, c, t + 7_200_000, ("erp", "ledger.posted", "ledger", f"JE-{key}-R", o2c), parent)
             pay = f"PAY-{key}"
-            add(t, "billing", "payment.received", "payment", pay, "payment_sync")
-            if rng.random() < 0.05:
-                add(
+            d.add(key, c, t, ("billing", "payment.received", "payment", pay, pay_flow))
+            if rng.random() < 0.05:  # the CRM refuses it
+                d.add(
+                    key,
+                    c,
                     t + 60_000,
-                    "crm",
-                    "payment.applied",
-                    "payment",
-                    pay,
-                    "payment_sync",
-                    **{"biz.outcome": "retry", "biz.error.category": "service_unavailable"},
+                    ("crm", "payment.applied", "payment", pay, pay_flow),
+                    {"biz.outcome": "retry", "biz.error.category": "service_unavailable"},
                 )
                 continue
-            add(t + 120_000, "crm", "payment.applied", "payment", pay, "payment_sync")
-        store.insert("otel_traces", rows, _COLS)
+            d.add(key, c, t + 120_000, ("crm", "payment.applied", "payment", pay, pay_flow))
+        store.insert("otel_traces", d.rows, _COLS)
+        n = d.n
     return n
 
 
@@ -151,7 +153,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     spans = populate(store, args.days, args.per_day, end)
     load_s = time.perf_counter() - t
     config = load_flows()
-    w: dict[str, int] = {"since_ms": end - args.days * DAY_MS, "until_ms": end}
+    since, until = end - args.days * DAY_MS, end
+    w = {"since_ms": since, "until_ms": until}
     rec = config.reconciliations["invoice_to_ledger"]
     o2c = config.flows["order_to_cash"]
     scoped = Scope(legal_entities=("LL-DE-GmbH",))

@@ -215,7 +215,8 @@ pairs AS (
         toUnixTimestamp64Milli(if(l.k != '', l.t, r.rt)) AS at_ms,
         if(l.k != '', l.legal_entity, r.rle) AS legal_entity,
         if(l.k != '', l.currency, r.rcur) AS currency,
-        l.net AS left_amount, if(r.rfan AND l.k != '', l.net, r.rnet) AS right_amount, l.currency AS left_currency, r.rcur AS right_currency,
+        l.net AS left_amount, if(r.rfan AND l.k != '', l.net, r.rnet) AS right_amount,
+        l.currency AS left_currency, r.rcur AS right_currency,
         l.cid AS left_cid, r.rcid AS right_cid, l.ent AS left_entity, r.ents AS right_entities,
         l.reversed OR r.rrev AS compensated,
         multiIf(
