@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.api import ApiError
 from dashboard.state import FLOWS, PAGES, RANGES, REFRESH, SYSTEMS, Filters, from_params, link, to_params
-from dashboard.views import exceptions, latency, lineage, overview, replays, sla
+from dashboard.views import exceptions, flows, latency, lineage, overview, reconciliation, replays, sla
 
 VIEWS: dict[str, Callable[[Filters], None]] = {
     "overview": overview.render,
@@ -22,6 +22,8 @@ VIEWS: dict[str, Callable[[Filters], None]] = {
     "sla": sla.render,
     "lineage": lineage.render,
     "replays": replays.render,
+    "flows": flows.render,
+    "reconciliation": reconciliation.render,
 }
 
 

@@ -14,6 +14,8 @@ PAGES = {
     "sla": "SLA breaches",
     "lineage": "Lineage explorer",
     "replays": "Replays",
+    "flows": "Flows",
+    "reconciliation": "Reconciliation",
 }
 RANGES = {
     "6h": ("15m", timedelta(minutes=15)),
@@ -21,8 +23,8 @@ RANGES = {
     "7d": ("6h", timedelta(hours=6)),
     "30d": ("1d", timedelta(days=1)),
 }
-FLOWS = ("support_credit", "erp_journal")
-SYSTEMS = ("support", "middleware", "billing", "erp")
+FLOWS = ("support_credit", "erp_journal", "order_to_cash", "payment_sync", "disputes")
+SYSTEMS = ("support", "middleware", "billing", "erp", "crm")
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 
 
