@@ -36,6 +36,11 @@ FLOW_FAULT_KINDS: tuple[str, ...] = (
     "posting_reversed",  # order_to_cash: the ERP reverses the posting, then re-posts or billing cancels
     "crm_outage",  # payment_sync: the CRM refuses attempts; the payment is applied later or never
 )
+FAULT_FLOW: Mapping[str, str] = {
+    "billing_lag": "order_to_cash",
+    "posting_reversed": "order_to_cash",
+    "crm_outage": "payment_sync",
+}
 DEFAULT_FLOW_FAULT_RATES: Mapping[str, float] = {"billing_lag": 0.08, "posting_reversed": 0.04, "crm_outage": 0.08}
 # The share of each flow in a mixed run (the rest is support_credit), e.g. for the demo.
 DEMO_FLOW_MIX: Mapping[str, float] = {"order_to_cash": 0.3, "payment_sync": 0.2, "disputes": 0.15}

@@ -22,14 +22,12 @@ import random
 import uuid
 from typing import Any
 
-from ledgerline.simulator.config import SimConfig
+from ledgerline.simulator.config import FAULT_FLOW, FLOW_FAULT_KINDS, SimConfig
 from ledgerline.simulator.scenario import ENTITIES, HOUR, MIN, SEC, Transaction, _Builder, _dur, _run_tag
 
 FLOWS: tuple[str, ...] = ("order_to_cash", "payment_sync", "disputes")
 FLOW_FAULTS: dict[str, tuple[str, ...]] = {
-    "order_to_cash": ("billing_lag", "posting_reversed"),
-    "payment_sync": ("crm_outage",),
-    "disputes": (),
+    flow: tuple(k for k in FLOW_FAULT_KINDS if FAULT_FLOW[k] == flow) for flow in FLOWS
 }
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
-from ledgerline.simulator.config import FAULT_KINDS, FLOW_FAULT_KINDS, SimConfig
+from ledgerline.simulator.config import FAULT_FLOW, FAULT_KINDS, FLOW_FAULT_KINDS, SimConfig
 from ledgerline.simulator.emit import Estate, ExporterFactory, otlp_exporter
 from ledgerline.simulator.scenario import (
     SEC,
@@ -75,7 +75,8 @@ class Summary:
             f"{self.spans_sent} spans sent, {self.spans_failed} failed",
             "injected faults (transactions, measured rate vs configured):",
         ]
-        total = max(1, self.transactions)
+        # support_credit faults are a share of its transactions (the other flows' have their own)
+        total = max(1, self.flows.get(config.flow, 0) if config.flow_mix else self.transactions)
         for kind in FAULT_KINDS:
             n = self.faults.get(kind, 0)
             extra = ""
@@ -87,7 +88,10 @@ class Summary:
         for kind in FLOW_FAULT_KINDS:
             n = self.faults.get(kind, 0)
             if n or config.flow_mix:
-                lines.append(f"  {kind:<18} {n:>6}  (flow fault, rate {config.flow_fault_rates.get(kind, 0.0):.3f})")
+                flow = FAULT_FLOW[kind]
+                share = n / max(1, self.flows.get(flow, 0))
+                rate = config.flow_fault_rates.get(kind, 0.0)
+                lines.append(f"  {kind:<18} {n:>6}  {share:6.3f} vs {rate:.3f}  of {flow}")
         lines.extend(f"    {k:<34} {v:>6}" for k, v in sorted(self.details.items()))
         if config.flow_mix:
             lines.append("transactions per flow: " + ", ".join(f"{k} {v}" for k, v in sorted(self.flows.items())))
@@ -226,6 +230,9 @@ def run_simulation(
         now_ns = config.now_ns or time.time_ns()
         seq = _backfill(config, estate, summary, progress, now_ns)
         if _runs_live(config, stop_event):
+            if seq and out is not None:  # what the history holds, before live traffic adds to it
+                injected = summary.format(config).split("\n", 1)[1]
+                print(f"simulate: backfill of {summary.transactions} transactions\n{injected}", file=out, flush=True)
             _Live(config, estate, summary, progress).run(seq, stop_event)
     finally:
         estate.shutdown()
