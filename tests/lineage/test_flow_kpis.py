@@ -16,6 +16,7 @@ from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage import kpis, reconcile, waiting
 from lineage.app import create_app
+from lineage.cli import _tree
 from lineage.flows import FlowConfig, load_flows
 from lineage.scope import EVERYTHING, Scope
 from tests.lineage import flow_world
@@ -158,6 +159,8 @@ def test_lineage_shows_compensation_next_to_what_it_reverses(client: TestClient)
     assert doc["amount_mismatches"] == [] and doc["exceptions"] == []
     dup = _get(client, "/api/v1/transactions/O8")
     assert [c for c in dup["conformance"] if c["kind"] == "duplicate_posting"]
+    tree = "\n".join(_tree(doc))  # ledgerline trace prints it too
+    assert "reverses ledger:LED-7" in tree and "reversed by ledger:REV-7 ledger.reversed" in tree
     cancelled = _get(client, "/api/v1/transactions/O5")
     assert cancelled["exceptions"] == [] and cancelled["status"] != "failed"
 
