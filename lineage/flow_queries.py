@@ -135,21 +135,15 @@ waiting AS (
         AND (et, eid) NOT IN ({_COMPENSATED})
 )
 """
-WAITING_SUMMARY = (
+# One pass per stage: the totals, and the oldest {limit} entities (kept sorted as they are read).
+WAITING = (
     _WAITING_CTE
     + """
 SELECT count() AS n, min(toUnixTimestamp64Milli(done_at)) AS oldest_ms,
-    sumMapIf([currency], [amount], amount IS NOT NULL) AS amounts
+    sumMapIf([currency], [amount], amount IS NOT NULL) AS amounts,
+    groupArraySorted({limit:UInt32})((toUnixTimestamp64Milli(done_at), eid, et, amount, currency, system,
+        legal_entity, cid)) AS items
 FROM waiting
-"""
-)
-WAITING_LIST = (
-    _WAITING_CTE
-    + """
-SELECT et, eid, amount, currency, system, legal_entity, cid, toUnixTimestamp64Milli(done_at) AS done_ms
-FROM waiting
-ORDER BY done_at, eid
-LIMIT {limit:UInt32}
 """
 )
 

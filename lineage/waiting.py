@@ -46,8 +46,9 @@ def waiting(
             "until_ms": until_ms,
             "limit": limit,
         } | scope.params()
-        summary = store.query_dicts(q.WAITING_SUMMARY, params)[0]
-        rows = store.query_dicts(q.WAITING_LIST, params) if summary["n"] else []
+        summary = store.query_dicts(q.WAITING, params)[0]
+        keys = ("done_ms", "eid", "et", "amount", "currency", "system", "legal_entity", "cid")
+        rows = [dict(zip(keys, item, strict=True)) for item in summary["items"]]
         count = int(summary["n"])
         currencies, amounts = summary["amounts"] if count else ([], [])
         out.append(
