@@ -280,7 +280,7 @@ WITH g AS (
         AND (EntityType, EntityId, Step) IN (SELECT EntityType, EntityId, Step FROM hop_failures WHERE __WINDOW__)
         AND {_IN_SCOPE}
     GROUP BY EntityType, EntityId, Step
-    HAVING countIf(Outcome != 'ok') > 0
+    HAVING countIf(Outcome NOT IN ('ok', 'compensated')) > 0
 ),
 a AS (
     SELECT ExceptionId, toString(argMax(Action, At)) AS action, max(At) AS action_at
