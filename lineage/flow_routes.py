@@ -99,7 +99,7 @@ def install(app: FastAPI) -> None:
                     group_by=group_by or "",
                     limit=window.limit,
                 )
-                buckets = [kpis.shape_point(k, p, bucket_ms, iso) for p in points]
+                buckets = [kpis.shape_point(k, p, bucket_ms) for p in points]
                 out.append(_describe_kpi(f, k) | {"buckets": buckets, "truncated": truncated})
         if kpi and not out:
             raise HTTPException(404, f"no KPI {kpi!r}" + (f" in flow {flow!r}" if flow else ""))

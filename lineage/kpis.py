@@ -22,6 +22,7 @@ from collector.store import Store
 from lineage import flow_queries as q
 from lineage.flows import POSTING_LATENCY, Flow, FlowConfig, Kpi
 from lineage.scope import Scope
+from lineage.shape import iso
 
 NO_TARGET_MS = 2**62  # a latency KPI without an objective has no "bad" measurements
 
@@ -143,7 +144,7 @@ def value(kpi: Kpi, point: Point, quantile_index: int = 3) -> float:
     return float(point.count)
 
 
-def shape_point(kpi: Kpi, point: Point, bucket_ms: int, iso: Any) -> dict[str, Any]:
+def shape_point(kpi: Kpi, point: Point, bucket_ms: int) -> dict[str, Any]:
     """One bucket of the KPI API: count, quantiles or rate, and the objective's share."""
     out: dict[str, Any] = {"bucket": iso(point.bucket_ms), "group": point.group or None, "count": point.count}
     if kpi.kind == "latency" and point.quantiles:
