@@ -30,6 +30,7 @@ bench: install
 	$(BIN)/python -m bench.ingest
 	$(BIN)/python -m bench.lineage
 	$(BIN)/python -m bench.faults
+	$(BIN)/python -m bench.flows
 
 clean:
 	rm -rf $(VENV) .ledgerline .pytest_cache .mypy_cache .ruff_cache

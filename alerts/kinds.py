@@ -8,15 +8,17 @@ from alerts import burnrate, queries
 from alerts.model import Sample
 from alerts.rules import (
     ExceptionExpr,
+    KpiExpr,
     PostingLatencyExpr,
     Rule,
     SilentSystemExpr,
     SlaBreachExpr,
     SloBurnExpr,
     StuckExpr,
+    kpi_threshold,
 )
 from collector.store import Store
-from lineage import domain
+from lineage import domain, kpis
 from lineage.flows import FlowConfig
 from lineage.scope import EVERYTHING
 
@@ -74,7 +76,7 @@ def run_rule(
     StoreError and ValueError propagate (rule error)."""
     base: dict[str, Any] = {"now_ms": now_ms, "limit": _ROWS_CAP}
     p = rule.params
-    threshold = float(getattr(p, "threshold", 0.0))
+    threshold = 0.0 if isinstance(p, KpiExpr) else float(getattr(p, "threshold", 0.0))
     if isinstance(p, PostingLatencyExpr):
         sql = queries.POSTING_LATENCY[p.by]
         base |= _postings(flows, p.flow, now_ms - _ms(p.window), now_ms) | {"quantile": p.quantile}
@@ -97,6 +99,8 @@ def run_rule(
         }
     elif isinstance(p, SloBurnExpr):
         return _slo_burn(store, flows, p, now_ms, timeout_s, cache)
+    elif isinstance(p, KpiExpr):
+        return _check_limit(rule, _kpi(store, flows, p, now_ms, timeout_s))
     else:
         sql, base = rule.query or "", {"now_ms": now_ms}
     names, rows = _query(store, sql, base, timeout_s, cache)
@@ -187,3 +191,58 @@ def _slo_burn(
     worst = max(checks, key=lambda c: c.factor)
     budget = 1 - p.objective / 100
     return [Sample({}, round(worst.long_ratio / budget, 3), tuple(examples or ()))]
+
+
+def _kpi(store: Store, flows: FlowConfig, p: KpiExpr, now_ms: int, timeout_s: float) -> list[Sample]:
+    """A flows-file KPI through lineage's domain layer: its value per group over the window
+    against the threshold, or the burn rate of its objective (value: the worst long window's)."""
+    if p.flow not in flows.flows:
+        raise ValueError(f"flow {p.flow!r} is not in the flows file")
+    flow = flows.flows[p.flow]
+    kpi = flow.kpi_named(p.kpi)
+    if kpi is None:
+        raise ValueError(f"flow {p.flow!r} has no KPI {p.kpi!r}")
+    base = {"flow": p.flow, "kpi": p.kpi}
+
+    def totals(window_s: float, group_by: str = "") -> list[kpis.Point]:
+        return kpis.window_totals(
+            store,
+            flows,
+            EVERYTHING,
+            flow,
+            kpi,
+            since_ms=now_ms - _ms(window_s),
+            until_ms=now_ms,
+            group_by=group_by,
+            quantile=p.quantile,
+            timeout_s=timeout_s,
+        )
+
+    if p.mode == "threshold":
+        by = "" if p.by == "none" else p.by
+        points = totals(p.window, by)
+        if not points and p.below and not by:
+            points = [kpis.Point(now_ms - _ms(p.window), "", 0)]
+        threshold = kpi_threshold(kpi.kind, p.threshold)
+        out = []
+        for point in points:
+            value = kpis.value(kpi, point)
+            if kpi.kind == "throughput":
+                value = value * kpi.per_s / p.window
+            if (value < threshold) if p.below else (value > threshold):
+                out.append(Sample(base | ({by: point.group} if by else {}), round(value, 6)))
+        return out
+    objective = kpis.objective_percent(kpi)
+    if objective is None:
+        raise ValueError(f"KPI {p.kpi!r} has no objective to burn")
+    windows = p.burn_windows()
+    ratio = {}
+    for length in sorted({w.long for w in windows} | {w.short for w in windows}):
+        points = totals(length)
+        count, bad = sum(x.count for x in points), sum(x.bad for x in points)
+        ratio[float(length)] = bad / count if count else 0.0
+    checks = [c for c in burnrate.evaluate(objective, p.period, windows, ratio) if c.firing]
+    if not checks:
+        return []
+    worst = max(checks, key=lambda c: c.factor)
+    return [Sample(base, round(worst.long_ratio / (1 - objective / 100), 3))]

@@ -117,6 +117,40 @@ class SloBurnExpr(_Params):
         return GOOGLE_WINDOWS[self.tier]
 
 
+class KpiExpr(_Params):
+    """A KPI the flows file declares, evaluated by lineage's domain layer (lineage/kpis.py), so
+    a new KPI needs no code. ``mode: threshold``: the KPI's value over ``window`` per ``by``
+    group against ``threshold`` (a duration for latency, a ratio 0-1 for failure_rate, a
+    count per the KPI's ``per`` for throughput; ``below: true`` fires under it). ``mode: burn``:
+    the KPI's objective, burned over multiple windows as ``slo_burn`` does."""
+
+    flow: str
+    kpi: str
+    mode: Literal["threshold", "burn"] = "threshold"
+    threshold: float | str | None = None
+    below: bool = False
+    quantile: float = Field(0.95, gt=0, lt=1, description="Latency KPIs: the quantile compared.")
+    by: Literal["system", "region", "legal_entity", "none"] = "none"
+    window: Duration = 3600.0
+    period: Duration = 30 * 86400.0
+    tier: Literal["page", "ticket", "all"] = "all"
+    windows: list[BurnWindow] | None = None
+
+    @model_validator(mode="after")
+    def _mode(self) -> KpiExpr:
+        if self.mode == "threshold" and self.threshold is None:
+            raise ValueError("mode 'threshold' needs a 'threshold'")
+        return self
+
+    def burn_windows(self) -> list[BurnWindow]:
+        """The configured windows, else the SRE Workbook's for this tier."""
+        if self.windows:
+            return self.windows
+        if self.tier == "all":
+            return GOOGLE_WINDOWS["page"] + GOOGLE_WINDOWS["ticket"]
+        return GOOGLE_WINDOWS[self.tier]
+
+
 class QueryExpr(_Params):
     """No parameters: the rule's ``query`` is used as written."""
 
@@ -128,6 +162,7 @@ EXPR_MODELS: dict[str, type[_Params]] = {
     "stuck": StuckExpr,
     "silent_system": SilentSystemExpr,
     "slo_burn": SloBurnExpr,
+    "kpi": KpiExpr,
     "query": QueryExpr,
 }
 
@@ -138,7 +173,7 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    kind: Literal["posting_latency", "exceptions", "sla_breach", "stuck", "silent_system", "slo_burn", "query"]
+    kind: Literal["posting_latency", "exceptions", "sla_breach", "stuck", "silent_system", "slo_burn", "kpi", "query"]
     expr: dict[str, Any] = Field(default_factory=dict)
     query: str | None = None
     interval: Duration = 60.0
@@ -244,6 +279,8 @@ def check_flows(rules: list[Rule], flows: FlowConfig, source: str | Path | None 
         if flow and flow not in flows.flows:
             known = ", ".join(sorted(flows.flows))
             raise RuleError(f"{where}rule {rule.name!r}: expr.flow: {flow!r} is not in the flows file ({known})")
+        if isinstance(p, KpiExpr):
+            _check_kpi(rule, p, flows, where)
         if isinstance(p, SlaBreachExpr) and p.stages:
             names = [s.name for s in flows.flows[p.flow].stages] + ["end_to_end"]
             for stage in p.stages:
@@ -252,3 +289,33 @@ def check_flows(rules: list[Rule], flows: FlowConfig, source: str | Path | None 
                         f"{where}rule {rule.name!r}: expr.stages: flow {p.flow!r} has no stage {stage!r} "
                         f"({', '.join(names)})"
                     )
+
+
+def _check_kpi(rule: Rule, p: KpiExpr, flows: FlowConfig, where: str) -> None:
+    """The KPI exists in its flow; a burn rule's KPI has an objective; the threshold parses."""
+    kpi = flows.flows[p.flow].kpi_named(p.kpi)
+    if kpi is None:
+        names = ", ".join(k.name for k in flows.flows[p.flow].all_kpis())
+        raise RuleError(f"{where}rule {rule.name!r}: expr.kpi: flow {p.flow!r} has no KPI {p.kpi!r} ({names})")
+    if p.mode == "burn" and kpi.kind == "throughput":
+        raise RuleError(f"{where}rule {rule.name!r}: expr.mode: a throughput KPI has no objective to burn")
+    if p.mode == "burn" and kpi.objective_s is None and kpi.objective_rate is None:
+        raise RuleError(f"{where}rule {rule.name!r}: expr.mode: KPI {p.kpi!r} has no objective in the flows file")
+    try:
+        kpi_threshold(kpi.kind, p.threshold)
+    except ValueError as exc:
+        raise RuleError(f"{where}rule {rule.name!r}: expr.threshold: {exc}") from None
+
+
+def kpi_threshold(kind: str, raw: float | str | None) -> float:
+    """A KPI rule's threshold in the KPI's unit: ms for latency (a duration), a ratio for
+    failure_rate (0.05 or "5%"), a count for throughput."""
+    if raw is None:
+        return 0.0
+    if kind == "latency":
+        return parse_seconds(raw) * 1000
+    text = str(raw).strip()
+    value = float(text.rstrip("%")) / 100 if text.endswith("%") else float(text)
+    if kind == "failure_rate" and not 0 <= value <= 1:
+        raise ValueError(f"a failure rate threshold is a ratio 0-1 or a percentage, not {raw!r}")
+    return value

@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import data
 from dashboard.api import ApiError
 from dashboard.state import CUSTOM, PAGES, RANGES, REFRESH, Filters, custom_span, from_params, link, to_params
-from dashboard.views import alerts, drill, exceptions, latency, lineage, overview, replays, sla
+from dashboard.views import alerts, drill, exceptions, flows, latency, lineage, overview, reconciliation, replays, sla
 
 VIEWS: dict[str, Callable[[Filters], None]] = {
     "overview": overview.render,
@@ -24,6 +24,8 @@ VIEWS: dict[str, Callable[[Filters], None]] = {
     "replays": replays.render,
     "drill": drill.render,
     "alerts": alerts.render,
+    "flows": flows.render,
+    "reconciliation": reconciliation.render,
 }
 
 

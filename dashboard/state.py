@@ -16,6 +16,8 @@ PAGES = {
     "replays": "Replays",
     "drill": "Drill-down",
     "alerts": "Alerts",
+    "flows": "Flows",
+    "reconciliation": "Reconciliation",
 }
 RANGES = {
     "6h": ("15m", timedelta(minutes=15)),
@@ -24,6 +26,7 @@ RANGES = {
     "30d": ("1d", timedelta(days=1)),
 }
 CUSTOM = "custom"  # an absolute range: start and end
+
 REFRESH = {"off": 0, "30s": 30, "1m": 60, "5m": 300}
 
 

@@ -1,7 +1,8 @@
 """``ledgerline demo``: the whole product on the embedded store, with a simulated estate.
 
-Starts ``serve`` (collector + lineage API), backfills a day of support → billing → ERP
-traffic, keeps live traffic flowing, starts the dashboard when it is installed, prints
+Starts ``serve`` (collector + lineage API), backfills a day of traffic of every flow
+(support_credit, order_to_cash, payment_sync, disputes, with their faults), keeps live
+traffic flowing, starts the dashboard when it is installed, prints
 the URLs and stops everything cleanly on Ctrl-C.
 """
 
@@ -30,6 +31,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--rate", type=float, default=2.0, help="live transactions per second (2)")
     parser.add_argument("--seed", type=int, default=42, help="simulation seed (42)")
     parser.add_argument("--no-dashboard", action="store_true", help="do not start the dashboard")
+    parser.add_argument(
+        "--support-credit-only", action="store_true", help="simulate support_credit alone (default: every flow)"
+    )
     parser.add_argument("--replay-port", type=int, default=8601, help="simulated adapters' replay endpoint (8601)")
     parser.set_defaults(func=run)
 
@@ -61,7 +65,7 @@ def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms
     """The demo's simulation: a backfill only into an empty store (a restart never re-sends, so
     never rewrites, earlier transactions), and live IDs numbered from ``now_ms`` so they are
     new on every start."""
-    from ledgerline.simulator.config import SimConfig
+    from ledgerline.simulator.config import DEMO_FLOW_MIX, SimConfig
     from lineage.timeparse import parse_seconds
 
     return SimConfig(
@@ -71,6 +75,7 @@ def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms
         live=True,
         endpoint=endpoint,
         live_first_seq=now_ms,
+        flow_mix={} if getattr(args, "support_credit_only", False) else dict(DEMO_FLOW_MIX),
     )
 
 

@@ -143,6 +143,11 @@ def create_app(
 
     app.include_router(create_router())
     docs.install(app)
+
+    # Imported here: the flow routes reuse this module's dependencies (window, bucket, flow).
+    from lineage import flow_routes
+
+    flow_routes.install(app)
     return app
 
 

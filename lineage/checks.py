@@ -14,6 +14,7 @@ from typing import Any
 def duplicates(groups: list[dict[str, Any]], post_step: str) -> list[dict[str, str]]:
     """Duplicate postings: an idempotency key or an entity/step succeeded more than once, or
     one parent received the posting step from more than one entity."""
+    groups = live(groups)
     found: list[dict[str, str]] = []
     keys: Counter[str] = Counter()
     key_step: dict[str, str] = {}
@@ -31,13 +32,20 @@ def duplicates(groups: list[dict[str, Any]], post_step: str) -> list[dict[str, s
     return found
 
 
+def live(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Groups that are neither a compensation nor reversed by one in the same transaction: a
+    reversed posting and its reversal are not a duplicate posting, nor an amount to check."""
+    reversed_ = {g.get("compensates") for g in groups} - {None, ""}
+    return [g for g in groups if not g.get("compensates") and f"{g['entity_type']}:{g['entity_id']}" not in reversed_]
+
+
 def _dup(what: str, key: str, step: str, n: int) -> dict[str, str]:
     return {"kind": "duplicate_posting", "stage": step, "detail": f"{what} {key} succeeded {n} times at {step}"}
 
 
 def amount_mismatches(groups: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Successful hops whose amount or currency differs from the first one that carried an amount."""
-    priced = sorted((g for g in groups if g["oks"] and g["ok_amount"] is not None), key=lambda g: g["start_ms"])
+    priced = sorted((g for g in live(groups) if g["oks"] and g["ok_amount"] is not None), key=lambda g: g["start_ms"])
     if not priced:
         return []
     ref_amount, ref_currency = priced[0]["ok_amount"], priced[0]["ok_currency"]

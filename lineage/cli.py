@@ -109,9 +109,11 @@ def _dur(ms: int | None) -> str:
 def _hop_line(h: dict[str, Any]) -> str:
     tries = f" x{h['attempts']}" if h["attempts"] > 1 else ""
     err = f" [{h['error_category']}]" if h.get("error_category") else ""
+    comp = f"  reverses {h['compensates']}" if h.get("compensates") else ""
+    comp += f"  reversed by {', '.join(h['compensated_by'])}" if h.get("compensated_by") else ""
     return (
         f"{h['entity_type']} {h['entity_id']}  {h['step']} @{h['system']}  {h['outcome'].upper()}{tries}{err}"
-        f"  {_t(h['start_time'])} ({_dur(h['duration_ms'])})"
+        f"  {_t(h['start_time'])} ({_dur(h['duration_ms'])}){comp}"
     )
 
 

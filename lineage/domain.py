@@ -16,6 +16,14 @@ stuck transaction is:
 
 Every function takes the caller's scope and its own clock (``now_ms``): the alerts evaluate
 on theirs, the API on the wall clock.
+
+Sibling domain modules (issue 17), over the same flows file and scope: the KPIs of each flow
+(``lineage/kpis.py``, also posting latency's route and the ``kpi`` alert rules), waiting
+queues (``lineage/waiting.py``), reconciliation drift (``lineage/reconcile.py``); their SQL is
+``lineage/flow_queries.py``. A **compensation** is a hop with ``Compensates`` set (from
+``biz.compensates`` or ``biz.outcome=compensated``, lineage/schema.py migration 103): never a
+failure or an exception, netted in reconciliation, left out of the duplicate-posting and amount
+checks (``lineage/checks.py``).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ class Stage:
 
 @dataclass(frozen=True)
 class Flow:
-    """An ordered list of stages with SLAs and the posting-latency step pair."""
+    """An ordered list of stages with SLAs, the posting-latency step pair and named KPIs."""
 
     name: str
     stages: tuple[Stage, ...]
@@ -44,6 +44,16 @@ class Flow:
     latency_from: str = "invoice.issued"
     latency_to: str = "ledger.posted"
     description: str = ""
+    kpis: tuple[Kpi, ...] = ()
+
+    def kpi_named(self, name: str) -> Kpi | None:
+        """The KPI called ``name`` (``posting_latency`` is always one), if any."""
+        return next((k for k in self.all_kpis() if k.name == name), None)
+
+    def all_kpis(self) -> tuple[Kpi, ...]:
+        """Posting latency (always a KPI, from the flow's ``posting_latency``), then the declared ones."""
+        posting = Kpi(POSTING_LATENCY, "latency", from_step=self.latency_from, to_step=self.latency_to)
+        return (posting, *self.kpis)
 
     def stage_of(self, entity_type: str, step: str) -> Stage | None:
         """The stage an (entity type, step) completes, if any."""
@@ -57,6 +67,59 @@ class Flow:
         return next((s for s in self.stages if s.name == name), None)
 
 
+POSTING_LATENCY = "posting_latency"
+KPI_KINDS = ("latency", "throughput", "failure_rate")
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A named business KPI of a flow (lineage/kpis.py computes it).
+
+    ``latency``: from the ``from_step`` hop of an entity to the ``to_step`` hop that names it
+    as parent (``match: parent``) or that shares its correlation ID (``match: correlation``);
+    objective: ``objective_percent`` of them within ``objective_s``. ``throughput``: distinct
+    entities completing ``step`` ok, as a rate per ``per_s``. ``failure_rate``: failed
+    attempts of ``step`` over all its attempts; objective: at most ``objective_rate``.
+    """
+
+    name: str
+    kind: str
+    from_step: str = ""
+    to_step: str = ""
+    match: str = "parent"
+    step: str = ""
+    per_s: float = 3600.0
+    objective_s: float | None = None
+    objective_percent: float | None = None
+    objective_rate: float | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a reconciliation: ok hops of ``step`` by ``entity_type`` (in ``system``)."""
+
+    step: str
+    entity_type: str
+    system: str = ""
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """Two steps in different systems that must agree (lineage/reconcile.py computes it).
+
+    ``match: parent``: the right hop names the left entity as its parent; ``match: key``: both
+    sides carry the same business key (entity id). Amounts agree within ``tolerance``.
+    """
+
+    name: str
+    left: Side
+    right: Side
+    match: str = "parent"
+    tolerance: float = 0.01
+    description: str = ""
+
+
 @dataclass(frozen=True)
 class FlowConfig:
     """Every flow, the default flow and the error-category mapping."""
@@ -67,6 +130,7 @@ class FlowConfig:
     business: frozenset[str] = field(default_factory=frozenset)
     unknown_is_transient: bool = False
     systems: tuple[str, ...] = ()  # systems the estate is known to have (listed even before their first hop)
+    reconciliations: dict[str, Reconciliation] = field(default_factory=dict)
 
     def flow(self, name: str | None) -> Flow:
         """The named flow, or the default one for unknown or missing names."""
@@ -163,8 +227,135 @@ def _latency(node: Node, source: str, stages: tuple[Stage, ...]) -> tuple[str, s
     return pair[0], pair[1]
 
 
+def _percent(node: Node, source: str, what: str) -> float:
+    text = _text(node, source, what).rstrip("%").strip()
+    try:
+        value = float(text)
+    except ValueError:
+        raise _fail(node, source, f"{what} must be a percentage, e.g. 95 or 2%") from None
+    if not 0 < value < 100:
+        raise _fail(node, source, f"{what} must be between 0 and 100 (exclusive), not {value}")
+    return value
+
+
+def _choice(node: Node, source: str, what: str, allowed: tuple[str, ...]) -> str:
+    value = _text(node, source, what)
+    if value not in allowed:
+        raise _fail(node, source, f"{what} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+_KPI_KEYS = {
+    "latency": {"kind", "from", "to", "match", "objective", "description"},
+    "throughput": {"kind", "step", "per", "description"},
+    "failure_rate": {"kind", "step", "objective", "description"},
+}
+
+
+def _kpi(name: str, node: Node, source: str, steps: set[str]) -> Kpi:
+    if not isinstance(node, MappingNode):
+        raise _fail(node, source, f"kpi {name!r} must be a mapping")
+    kind_node = next((v for k, v in node.value if isinstance(k, ScalarNode) and k.value == "kind"), None)
+    if kind_node is None:
+        raise _fail(node, source, f"kpi {name!r} is missing 'kind' ({', '.join(KPI_KINDS)})")
+    kind = _choice(kind_node, source, f"kpi {name!r} kind", KPI_KINDS)
+    keys = _mapping(node, source, f"kpi {name!r}", _KPI_KEYS[kind])
+    desc = _text(keys["description"], source, "description") if "description" in keys else ""
+
+    def step(key: str) -> str:
+        if key not in keys:
+            raise _fail(node, source, f"kpi {name!r} is missing {key!r}")
+        value = _text(keys[key], source, f"kpi {name!r} {key}")
+        if value not in steps:
+            raise _fail(keys[key], source, f"kpi {name!r} {key}: {value!r} is not the step of a stage")
+        return value
+
+    if kind == "throughput":
+        per = _duration(keys["per"], source, "per") if "per" in keys else 3600.0
+        if per <= 0:
+            raise _fail(keys["per"], source, "per must be positive")
+        return Kpi(name, kind, step=step("step"), per_s=per, description=desc)
+    if kind == "failure_rate":
+        rate = _percent(keys["objective"], source, f"kpi {name!r} objective") / 100 if "objective" in keys else None
+        return Kpi(name, kind, step=step("step"), objective_rate=rate, description=desc)
+    target, percent = None, None
+    if "objective" in keys:
+        obj = _mapping(keys["objective"], source, f"kpi {name!r} objective", {"target", "percent"})
+        if set(obj) != {"target", "percent"}:
+            raise _fail(keys["objective"], source, f"kpi {name!r} objective needs 'target' and 'percent'")
+        target = _duration(obj["target"], source, "objective.target")
+        percent = _percent(obj["percent"], source, "objective.percent")
+    match = _choice(keys["match"], source, "match", ("parent", "correlation")) if "match" in keys else "parent"
+    return Kpi(
+        name,
+        kind,
+        from_step=step("from"),
+        to_step=step("to"),
+        match=match,
+        objective_s=target,
+        objective_percent=percent,
+        description=desc,
+    )
+
+
+def parse_kpis(node: Node, source: str, flow: str, stages: tuple[Stage, ...]) -> tuple[Kpi, ...]:
+    """The ``kpis`` mapping of a flow: name -> {kind, ...}; steps must be steps of its stages."""
+    kpis = _mapping(node, source, f"kpis of flow {flow!r}", _names(node))
+    if POSTING_LATENCY in kpis:
+        raise _fail(
+            kpis[POSTING_LATENCY], source, f"kpi {POSTING_LATENCY!r} is built in: set the flow's posting_latency"
+        )
+    steps = {s.step for s in stages}
+    return tuple(_kpi(name, value, source, steps) for name, value in kpis.items())
+
+
+def _side(node: Node, source: str, what: str) -> Side:
+    keys = _mapping(node, source, what, {"step", "entity_type", "system"})
+    for needed in ("step", "entity_type"):
+        if needed not in keys:
+            raise _fail(node, source, f"{what} is missing {needed!r}")
+    return Side(
+        step=_text(keys["step"], source, f"{what}.step"),
+        entity_type=_text(keys["entity_type"], source, f"{what}.entity_type"),
+        system=_text(keys["system"], source, f"{what}.system") if "system" in keys else "",
+    )
+
+
+def parse_reconciliations(node: Node, source: str) -> dict[str, Reconciliation]:
+    """The top-level ``reconciliations`` mapping: name -> {left, right, match, tolerance}."""
+    out: dict[str, Reconciliation] = {}
+    for name, value in _mapping(node, source, "reconciliations", _names(node)).items():
+        what = f"reconciliation {name!r}"
+        keys = _mapping(value, source, what, {"left", "right", "match", "tolerance", "description"})
+        for needed in ("left", "right"):
+            if needed not in keys:
+                raise _fail(value, source, f"{what} is missing {needed!r}")
+        tolerance = 0.01
+        if "tolerance" in keys:
+            try:
+                tolerance = float(_text(keys["tolerance"], source, "tolerance"))
+            except ValueError:
+                raise _fail(keys["tolerance"], source, f"{what} tolerance must be a number") from None
+            if tolerance < 0:
+                raise _fail(keys["tolerance"], source, f"{what} tolerance must not be negative")
+        left, right = _side(keys["left"], source, f"{what} left"), _side(keys["right"], source, f"{what} right")
+        if (left.step, left.entity_type, left.system) == (right.step, right.entity_type, right.system):
+            raise _fail(value, source, f"{what} compares a step with itself")
+        out[name] = Reconciliation(
+            name=name,
+            left=left,
+            right=right,
+            match=_choice(keys["match"], source, "match", ("parent", "key")) if "match" in keys else "parent",
+            tolerance=tolerance,
+            description=_text(keys["description"], source, "description") if "description" in keys else "",
+        )
+    return out
+
+
 def _flow(name: str, node: Node, source: str) -> Flow:
-    keys = _mapping(node, source, f"flow {name!r}", {"description", "end_to_end_sla", "posting_latency", "stages"})
+    keys = _mapping(
+        node, source, f"flow {name!r}", {"description", "end_to_end_sla", "posting_latency", "stages", "kpis"}
+    )
     if "stages" not in keys or not isinstance(keys["stages"], SequenceNode) or not keys["stages"].value:
         raise _fail(node, source, f"flow {name!r} needs a non-empty list of stages")
     stages = tuple(_stage(item, source) for item in keys["stages"].value)
@@ -185,6 +376,7 @@ def _flow(name: str, node: Node, source: str) -> Flow:
         latency_from=latency[0],
         latency_to=latency[1],
         description=_text(keys["description"], source, "description") if "description" in keys else "",
+        kpis=parse_kpis(keys["kpis"], source, name, stages) if "kpis" in keys else (),
     )
 
 
@@ -198,7 +390,9 @@ def parse_flows(text: str, source: str = "<flows>") -> FlowConfig:
         raise FlowConfigError(f"{source}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
     if root is None:
         raise FlowConfigError(f"{source}: the file is empty")
-    keys = _mapping(root, source, "the document", {"default_flow", "error_categories", "flows", "systems"})
+    keys = _mapping(
+        root, source, "the document", {"default_flow", "error_categories", "flows", "systems", "reconciliations"}
+    )
     if "flows" not in keys:
         raise _fail(root, source, "missing 'flows'")
     flow_nodes = _mapping(keys["flows"], source, "flows", _names(keys["flows"]))
@@ -225,7 +419,8 @@ def parse_flows(text: str, source: str = "<flows>") -> FlowConfig:
         if both:
             raise _fail(keys["error_categories"], source, f"categories both transient and business: {sorted(both)}")
     systems = tuple(sorted(_strings(keys["systems"], source, "systems"))) if "systems" in keys else ()
-    return FlowConfig(flows, default, transient, business, unknown, systems)
+    recs = parse_reconciliations(keys["reconciliations"], source) if "reconciliations" in keys else {}
+    return FlowConfig(flows, default, transient, business, unknown, systems, recs)
 
 
 def _names(node: Node) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lineage import domain, queries
+from lineage import domain, kpis, queries
 from lineage.flows import Flow
 from lineage.scope import Scope
 from lineage.service import Lineage, Window
@@ -16,17 +16,20 @@ from lineage.timeparse import to_ms, utcnow
 def posting_latency(
     svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str
 ) -> dict[str, Any]:
-    """Count and p50/p95/p99 of posting latency per bucket and group."""
-    rows = svc.store.query_dicts(
-        queries.POSTING_LATENCY,
-        {
-            **window.bucket_params(bucket_ms),
-            "from_step": flow.latency_from,
-            "to_step": flow.latency_to,
-            "group_by": group_by,
-            "limit": window.limit + 1,
-            **scope.params(),
-        },
+    """Count and p50/p95/p99 of posting latency per bucket and group: the flow's
+    ``posting_latency`` KPI (lineage/kpis.py)."""
+    kpi = flow.all_kpis()[0]
+    points, truncated = kpis.series(
+        svc.store,
+        svc.config,
+        scope,
+        flow,
+        kpi,
+        since_ms=window.since_ms,
+        until_ms=window.until_ms,
+        bucket_ms=bucket_ms,
+        group_by=group_by,
+        limit=window.limit,
     )
     return {
         "flow": flow.name,
@@ -36,16 +39,16 @@ def posting_latency(
         "group_by": group_by or None,
         "buckets": [
             {
-                "bucket": iso(r["bucket_ms"]),
-                "group": r["grp"] or None,
-                "count": int(r["n"]),
-                "p50_ms": float(r["q"][0]),
-                "p95_ms": float(r["q"][1]),
-                "p99_ms": float(r["q"][2]),
+                "bucket": iso(p.bucket_ms),
+                "group": p.group or None,
+                "count": p.count,
+                "p50_ms": p.quantiles[0] if p.quantiles else 0.0,
+                "p95_ms": p.quantiles[1] if p.quantiles else 0.0,
+                "p99_ms": p.quantiles[2] if p.quantiles else 0.0,
             }
-            for r in rows[: window.limit]
+            for p in points
         ],
-        "truncated": len(rows) > window.limit,
+        "truncated": truncated,
     }
 
 

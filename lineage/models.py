@@ -34,6 +34,10 @@ class Hop(BaseModel):
     error_category: str | None
     amount: float | None
     currency: str | None
+    compensates: str | None = Field(None, description="type:id of the entity this hop reverses (a compensation).")
+    compensated_by: list[str] = Field(
+        default_factory=list, description="Compensating hops (entity and step) that reverse this hop's entity."
+    )
     attempt_list: list[Attempt]
 
 

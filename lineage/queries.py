@@ -45,8 +45,9 @@ SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step
     argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
     toString(argMaxIf(Currency, StartTime, Currency != '')) AS currency,
     toString(any(ParentType)) AS parent_type, groupUniqArrayArray(ParentIds) AS parent_ids,
-    countIf(Outcome = 'ok') AS oks, countIf(Outcome != 'ok') AS fails,
+    countIf(Outcome = 'ok') AS oks, countIf(Outcome NOT IN ('ok', 'compensated')) AS fails,
     toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
+    any(Compensates) AS compensates,
     maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
     __EXC_ID__ AS exc_id,
     toUnixTimestamp64Milli(minIf(StartTime, Outcome != 'ok')) AS fail_first_ms,
@@ -175,7 +176,7 @@ _FACTS_AGG = """
         toUnixTimestamp64Milli(min(StartTime)) AS first_ms,
         toUnixTimestamp64Milli(max(EndTime)) AS last_ms,
         toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
-        countIf(Outcome = 'ok') AS oks, countIf(Outcome != 'ok') AS fails,
+        countIf(Outcome = 'ok') AS oks, countIf(Outcome NOT IN ('ok', 'compensated')) AS fails,
         maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
         argMax(Outcome, StartTime) AS last_outcome,
         argMaxIf(ErrorCategory, StartTime, ErrorCategory != '') AS category,
@@ -279,7 +280,7 @@ WITH g AS (
         AND (EntityType, EntityId, Step) IN (SELECT EntityType, EntityId, Step FROM hop_failures WHERE __WINDOW__)
         AND {_IN_SCOPE}
     GROUP BY EntityType, EntityId, Step
-    HAVING countIf(Outcome != 'ok') > 0
+    HAVING countIf(Outcome NOT IN ('ok', 'compensated')) > 0
 ),
 a AS (
     SELECT ExceptionId, toString(argMax(Action, At)) AS action, max(At) AS action_at
@@ -370,10 +371,14 @@ ORDER BY category
 # buckets it, the alert rules take a quantile or an error ratio of it (alerts/queries.py).
 POSTINGS_CTE = f"""
 WITH posts AS (
-    SELECT toString(ParentType) AS pt, pid, EndTime, CorrelationId, System, Region, LegalEntity
+    -- one posting per entity and parent: a retried success of the same entity counts once
+    SELECT toString(ParentType) AS pt, pid, min(EndTime) AS post_end, argMin(CorrelationId, EndTime) AS post_cid,
+        toString(argMin(System, EndTime)) AS post_system, toString(argMin(Region, EndTime)) AS post_region,
+        toString(argMin(LegalEntity, EndTime)) AS post_le
     FROM hop_times FINAL ARRAY JOIN ParentIds AS pid
     WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
         AND {_IN_SCOPE}
+    GROUP BY ParentType, pid, EntityType, EntityId
 ),
 issued AS (
     SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
@@ -385,29 +390,16 @@ issued AS (
     GROUP BY EntityType, EntityId
 ),
 lat AS (
-    SELECT p.CorrelationId AS cid, toString(p.System) AS system,
-        if(p.Region != '', toString(p.Region), i.region) AS region,
-        if(p.LegalEntity != '', toString(p.LegalEntity), i.legal_entity) AS legal_entity,
-        toUnixTimestamp64Milli(p.EndTime) AS end_ms,
-        toUnixTimestamp64Milli(p.EndTime) - toUnixTimestamp64Milli(i.issued_at) AS lat_ms
+    SELECT p.post_cid AS cid, p.post_system AS system,
+        if(p.post_region != '', p.post_region, i.region) AS region,
+        if(p.post_le != '', p.post_le, i.legal_entity) AS legal_entity,
+        toUnixTimestamp64Milli(p.post_end) AS end_ms,
+        toUnixTimestamp64Milli(p.post_end) - toUnixTimestamp64Milli(i.issued_at) AS lat_ms
     FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
 )
 """
 
-# Posting latency per bucket and group (grouping column chosen by a bound parameter, '' = none).
-POSTING_LATENCY = (
-    POSTINGS_CTE
-    + """
-SELECT intDiv(end_ms, {bucket_ms:Int64}) * {bucket_ms:Int64} AS bucket_ms,
-    multiIf({group_by:String} = 'system', system, {group_by:String} = 'region', region,
-            {group_by:String} = 'legal_entity', legal_entity, '') AS grp,
-    count() AS n, quantilesExact(0.5, 0.95, 0.99)(lat_ms) AS q
-FROM lat
-GROUP BY bucket_ms, grp
-ORDER BY bucket_ms, grp
-LIMIT {limit:UInt32}
-"""
-)
+# Posting latency per bucket and group: lineage/kpis.py (the flow's posting_latency KPI).
 
 # Completed stages per bucket: successful hops whose (entity type, step) is a stage.
 THROUGHPUT = f"""

@@ -315,6 +315,43 @@ def _rederive(table: str, view: str, select: str) -> tuple[str, ...]:
     )
 
 
+# Version 103: compensations (``biz.compensates``, or ``biz.outcome=compensated`` for the
+# hop's own entity) and the amounts the flow aggregates need on hop_times. ``Compensates`` is
+# "type:id" of the reversed entity ('' for an ordinary hop). hops_mv and hop_times_mv are
+# recreated; the hops of stored compensating spans are derived again from otel_traces (the
+# new rows win: hops is replaced by IngestedAt) and hop_times is filled again from hops (no
+# version column: the last insert wins; readers use FINAL). A compensation is not a failure:
+# hop_failures_mv now skips it.
+_COMPENSATES = """multiIf(
+        SpanAttributes['biz.compensates'] = '' AND lower(SpanAttributes['biz.outcome']) = 'compensated',
+        concat(SpanAttributes['biz.entity.type'], ':', SpanAttributes['biz.entity.id']),
+        SpanAttributes['biz.compensates'] = '', '',
+        position(SpanAttributes['biz.compensates'], ':') > 0, SpanAttributes['biz.compensates'],
+        concat(SpanAttributes['biz.entity.type'], ':', SpanAttributes['biz.compensates']))"""
+_HOPS_SELECT_V7 = _HOPS_MV.split(" AS\n", 1)[1].replace(
+    "    now64(3) AS IngestedAt\n", f"    now64(3) AS IngestedAt,\n    {_COMPENSATES} AS Compensates\n"
+)
+_RECOMPENSATE = _HOPS_SELECT_V7.replace(
+    "WHERE SpanAttributes['biz.entity.type'] != ''",
+    "WHERE SpanAttributes['biz.entity.type'] != ''\n"
+    "    AND (SpanAttributes['biz.compensates'] != '' OR lower(SpanAttributes['biz.outcome']) = 'compensated')",
+)
+_HOP_TIMES_COLS_V7 = f"{_HOP_TIMES_COLS}, Amount, Currency, Compensates"
+_COMPENSATION = (
+    "ALTER TABLE hops ADD COLUMN IF NOT EXISTS Compensates String",
+    "ALTER TABLE hop_times ADD COLUMN IF NOT EXISTS Amount Nullable(Float64), "
+    "ADD COLUMN IF NOT EXISTS Currency LowCardinality(String), ADD COLUMN IF NOT EXISTS Compensates String",
+    "DROP VIEW IF EXISTS hop_times_mv",
+    f"CREATE MATERIALIZED VIEW IF NOT EXISTS hop_times_mv TO hop_times AS SELECT {_HOP_TIMES_COLS_V7} FROM hops",
+    "DROP VIEW IF EXISTS hop_failures_mv",
+    "CREATE MATERIALIZED VIEW IF NOT EXISTS hop_failures_mv TO hop_failures AS "
+    f"SELECT {_HOP_FAILURES_COLS} FROM hops WHERE Outcome NOT IN ('ok', 'compensated')",
+    "DROP VIEW IF EXISTS hops_mv",
+    f"CREATE MATERIALIZED VIEW IF NOT EXISTS hops_mv TO hops AS {_HOPS_SELECT_V7}",
+    f"INSERT INTO hops {_RECOMPENSATE}",
+    f"INSERT INTO hop_times ({_HOP_TIMES_COLS_V7}) SELECT {_HOP_TIMES_COLS_V7} FROM hops FINAL",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hops derived by materialized view", (_HOPS, _HOPS_MV)),
     Migration(3, "entity edges, both directions", (_EDGES, _EDGES_MV)),
@@ -334,4 +371,5 @@ MIGRATIONS: tuple[Migration, ...] = (
             *_rederive("span_links", "span_links_mv", _SPAN_LINKS_SELECT_V6),
         ),
     ),
+    Migration(103, "compensations; amounts on hop_times", _COMPENSATION),
 )

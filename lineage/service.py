@@ -168,7 +168,7 @@ class Lineage:
             "started_at": shape.iso(facts.started_ms),
             "completed_at": shape.iso(verdict.completed_ms),
             "last_activity_at": shape.iso(facts.last_ms),
-            "hops": [shape.hop(h) for h in hops[: self.settings.max_hops]],
+            "hops": shape.link_compensations([shape.hop(h) for h in hops[: self.settings.max_hops]]),
             "hops_truncated": len(hops) > self.settings.max_hops,
             "withheld_hops": withheld,
             "nodes": shape.nodes(hops, edges),

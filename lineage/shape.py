@@ -43,6 +43,7 @@ def hop(h: dict[str, Any]) -> dict[str, Any]:
         "error_category": h["error_category"] or None,
         "amount": h["amount"],
         "currency": h["currency"] or None,
+        "compensates": h.get("compensates") or None,
         "attempt_list": [
             {
                 "outcome": a[0],
@@ -55,6 +56,18 @@ def hop(h: dict[str, Any]) -> dict[str, Any]:
             for a in h["attempt_list"]
         ],
     }
+
+
+def link_compensations(hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Put each compensation next to what it reverses: ``compensated_by`` on the reversed
+    entity's hops lists the compensating hops (entity and step) of the same answer."""
+    by_target: dict[str, list[str]] = {}
+    for h in hops:
+        if h.get("compensates"):
+            by_target.setdefault(h["compensates"], []).append(f"{h['entity_type']}:{h['entity_id']} {h['step']}")
+    for h in hops:
+        h["compensated_by"] = by_target.get(f"{h['entity_type']}:{h['entity_id']}", []) if not h["compensates"] else []
+    return hops
 
 
 def nodes(hops: list[dict[str, Any]], edges: list[dict[str, Any]]) -> list[dict[str, str]]:

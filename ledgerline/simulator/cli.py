@@ -9,7 +9,15 @@ import sys
 import threading
 from typing import Any
 
-from ledgerline.simulator.config import DEFAULT_FAULT_RATES, FAULT_KINDS, TOKEN_ENV, SimConfig
+from ledgerline.simulator.config import (
+    DEFAULT_FAULT_RATES,
+    DEFAULT_FLOW_FAULT_RATES,
+    DEMO_FLOW_MIX,
+    FAULT_KINDS,
+    FLOW_FAULT_KINDS,
+    TOKEN_ENV,
+    SimConfig,
+)
 from ledgerline.simulator.runner import run_simulation
 from lineage.timeparse import parse_seconds
 
@@ -26,6 +34,19 @@ def _rate(text: str) -> float:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text} is not a rate in [0, 1]")
     return value
+
+
+def _mix(text: str) -> dict[str, float]:
+    if text.strip() == "all":
+        return dict(DEMO_FLOW_MIX)
+    out: dict[str, float] = {}
+    for part in filter(None, (x.strip() for x in text.split(","))):
+        name, _, share = part.partition("=")
+        try:
+            out[name.strip()] = float(share)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{part!r} is not flow=share") from None
+    return out
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -76,7 +97,25 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             metavar="R",
             help=f"default {DEFAULT_FAULT_RATES[kind]}",
         )
+    for kind in FLOW_FAULT_KINDS:
+        faults.add_argument(
+            f"--{kind.replace('_', '-')}-rate",
+            dest=f"rate_{kind}",
+            type=_rate,
+            default=DEFAULT_FLOW_FAULT_RATES[kind],
+            metavar="R",
+            help=f"share of its flow's transactions; default {DEFAULT_FLOW_FAULT_RATES[kind]}",
+        )
     p.add_argument("--no-faults", action="store_true", help="set every fault rate to 0")
+    default_mix = ",".join(f"{k}={v}" for k, v in DEMO_FLOW_MIX.items())
+    p.add_argument(
+        "--flows",
+        type=_mix,
+        default={},
+        metavar="MIX",
+        help=f"run other flows beside support_credit, each a share of the traffic, e.g. {default_mix} "
+        "(or 'all' for that mix)",
+    )
     p.add_argument(
         "--replay-port",
         type=int,
@@ -91,6 +130,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def config_from_args(args: argparse.Namespace) -> SimConfig:
     """The simulation config the parsed arguments describe."""
     rates = {k: 0.0 if args.no_faults else getattr(args, f"rate_{k}") for k in FAULT_KINDS}
+    flow_rates = {k: 0.0 if args.no_faults else getattr(args, f"rate_{k}") for k in FLOW_FAULT_KINDS}
     return SimConfig(
         seed=args.seed,
         rate=args.rate,
@@ -102,6 +142,8 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         protocol=args.protocol,
         token=args.token,
         fault_rates=rates,
+        flow_mix=args.flows,
+        flow_fault_rates=flow_rates,
         sla_s=args.sla,
         batch_hour=args.batch_hour,
         progress_every_s=args.progress_every,

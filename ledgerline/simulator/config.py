@@ -29,6 +29,22 @@ DEFAULT_FAULT_RATES: Mapping[str, float] = {
     "amount_mismatch": 0.02,
 }
 
+# Faults of the flows beside support_credit (ledgerline/simulator/flows.py), drawn per
+# transaction of the flow they belong to.
+FLOW_FAULT_KINDS: tuple[str, ...] = (
+    "billing_lag",  # order_to_cash: the invoice comes 3-6h late, or not yet (an order awaiting billing)
+    "posting_reversed",  # order_to_cash: the ERP reverses the posting, then re-posts or billing cancels
+    "crm_outage",  # payment_sync: the CRM refuses attempts; the payment is applied later or never
+)
+FAULT_FLOW: Mapping[str, str] = {
+    "billing_lag": "order_to_cash",
+    "posting_reversed": "order_to_cash",
+    "crm_outage": "payment_sync",
+}
+DEFAULT_FLOW_FAULT_RATES: Mapping[str, float] = {"billing_lag": 0.08, "posting_reversed": 0.04, "crm_outage": 0.08}
+# The share of each flow in a mixed run (the rest is support_credit), e.g. for the demo.
+DEMO_FLOW_MIX: Mapping[str, float] = {"order_to_cash": 0.3, "payment_sync": 0.2, "disputes": 0.15}
+
 DEFAULT_HTTP_ENDPOINT = "http://127.0.0.1:4318/v1/traces"
 DEFAULT_GRPC_ENDPOINT = "127.0.0.1:4317"
 # The collector's own variable: the simulator sends the first of its comma-separated tokens.
@@ -62,6 +78,9 @@ class SimConfig:
     # starts it at the current epoch millisecond, so a restart never reuses an earlier run's IDs.
     live_first_seq: int | None = None
 
+    flow_mix: Mapping[str, float] = field(default_factory=dict)  # share per other flow; empty: support_credit only
+    flow_fault_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FLOW_FAULT_RATES))
+
     def __post_init__(self) -> None:
         unknown = set(self.fault_rates) - set(FAULT_KINDS)
         if unknown:
@@ -70,6 +89,16 @@ class SimConfig:
             raise ValueError("fault rates must lie in [0, 1]")
         if sum(self.fault_rates.values()) > 1 + 1e-9:
             raise ValueError("fault rates add up to more than 1 (a transaction carries one fault at most)")
+        unknown_flows = set(self.flow_mix) - {"order_to_cash", "payment_sync", "disputes"}
+        if unknown_flows:
+            raise ValueError(f"unknown flow(s) {sorted(unknown_flows)}; known: order_to_cash, payment_sync, disputes")
+        if any(r < 0 for r in self.flow_mix.values()) or sum(self.flow_mix.values()) > 1 + 1e-9:
+            raise ValueError("flow shares must be non-negative and add up to 1 at most")
+        unknown = set(self.flow_fault_rates) - set(FLOW_FAULT_KINDS)
+        if unknown:
+            raise ValueError(f"unknown flow fault kind(s) {sorted(unknown)}; known: {', '.join(FLOW_FAULT_KINDS)}")
+        if any(not 0 <= r <= 1 for r in self.flow_fault_rates.values()):
+            raise ValueError("flow fault rates must lie in [0, 1]")
         if self.protocol not in ("http", "grpc"):
             raise ValueError(f"protocol must be http or grpc, not {self.protocol!r}")
         if self.rate <= 0:

@@ -30,12 +30,13 @@ from ledgerline.instrument import (
 from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.scenario import BatchJournal, PlannedHop, Transaction
 
-SYSTEMS: tuple[str, ...] = ("support", "middleware", "billing", "erp")
+SYSTEMS: tuple[str, ...] = ("support", "middleware", "billing", "erp", "crm")
 _KINDS = {
     "support": SpanKind.SERVER,
     "middleware": SpanKind.SERVER,
     "billing": SpanKind.CONSUMER,
     "erp": SpanKind.CONSUMER,
+    "crm": SpanKind.SERVER,
 }
 _RAISE: dict[str, type[HopError]] = {"retry": Retry, "dead_letter": DeadLetter, "failed": HopError}
 
@@ -175,7 +176,7 @@ class Estate:
                 ctx = extract_headers(carrier) if planned.via == "http" else extract_message(carrier)
             root = planned.upstream is None
             # Only the first hop names the transaction; the others read it from the baggage.
-            cid, flow = (tx.correlation_id, self.config.flow) if root else (None, None)
+            cid, flow = (tx.correlation_id, tx.flow or self.config.flow) if root else (None, None)
             carriers.append(self._emit(planned, ctx, cid, flow, tx.region, tx.legal_entity))
             if planned.step == "invoice.issued" and tx.fault == "batch_journal":
                 self.batch_messages[planned.entity_id] = carriers[-1]
@@ -234,6 +235,7 @@ class Estate:
                 kind=kind,
                 start_time=planned.start_ns,
                 end_time=planned.end_ns,
+                attributes={"biz.compensates": planned.compensates} if planned.compensates else None,
             ) as h:
                 h.inject_message(headers)
                 if planned.outcome != "ok":  # the adapter raises; the helper records the outcome

@@ -9,7 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
-from ledgerline.simulator.config import FAULT_KINDS, SimConfig
+from ledgerline.simulator.config import FAULT_FLOW, FAULT_KINDS, FLOW_FAULT_KINDS, SimConfig
 from ledgerline.simulator.emit import Estate, ExporterFactory, otlp_exporter
 from ledgerline.simulator.scenario import (
     SEC,
@@ -36,6 +36,8 @@ class Summary:
     batch_pending: int = 0  # invoices waiting for a batch run that did not come
     faults: Counter[str] = field(default_factory=Counter)
     details: Counter[str] = field(default_factory=Counter)  # fault variants, e.g. "missing_hop:no ledger"
+    flows: Counter[str] = field(default_factory=Counter)  # transactions per flow
+    failed_attempts: Counter[str] = field(default_factory=Counter)  # failed/retried attempts per "flow:step"
     backfill_start_ns: int | None = None
     backfill_end_ns: int | None = None
     elapsed_s: float = 0.0
@@ -43,6 +45,10 @@ class Summary:
     def record(self, tx: Transaction) -> None:
         """Count an emitted transaction (batch ones count once their journal is out)."""
         self.transactions += 1
+        self.flows[tx.flow or "support_credit"] += 1
+        for h in tx.hops:
+            if h.outcome != "ok":
+                self.failed_attempts[f"{tx.flow or 'support_credit'}:{h.step}"] += 1
         if tx.fault and tx.fault != "batch_journal":
             self.faults[tx.fault] += 1
             if tx.detail:
@@ -56,7 +62,9 @@ class Summary:
     def as_dict(self) -> dict[str, Any]:
         """Plain data, e.g. for JSON."""
         data = asdict(self)
-        data["faults"] = {k: self.faults.get(k, 0) for k in FAULT_KINDS}
+        data["faults"] = {k: self.faults.get(k, 0) for k in FAULT_KINDS + FLOW_FAULT_KINDS}
+        data["flows"] = dict(sorted(self.flows.items()))
+        data["failed_attempts"] = dict(sorted(self.failed_attempts.items()))
         data["details"] = dict(sorted(self.details.items()))
         return data
 
@@ -67,7 +75,8 @@ class Summary:
             f"{self.spans_sent} spans sent, {self.spans_failed} failed",
             "injected faults (transactions, measured rate vs configured):",
         ]
-        total = max(1, self.transactions)
+        # support_credit faults are a share of its transactions (the other flows' have their own)
+        total = max(1, self.flows.get(config.flow, 0) if config.flow_mix else self.transactions)
         for kind in FAULT_KINDS:
             n = self.faults.get(kind, 0)
             extra = ""
@@ -76,8 +85,33 @@ class Summary:
                     f", {self.batch_pending} awaiting the next run" if self.batch_pending else ""
                 )
             lines.append(f"  {kind:<18} {n:>6}  {n / total:6.3f} vs {config.rate_of(kind):.3f}{extra}")
+        for kind in FLOW_FAULT_KINDS:
+            n = self.faults.get(kind, 0)
+            if n or config.flow_mix:
+                flow = FAULT_FLOW[kind]
+                share = n / max(1, self.flows.get(flow, 0))
+                rate = config.flow_fault_rates.get(kind, 0.0)
+                lines.append(f"  {kind:<18} {n:>6}  {share:6.3f} vs {rate:.3f}  of {flow}")
         lines.extend(f"    {k:<34} {v:>6}" for k, v in sorted(self.details.items()))
+        if config.flow_mix:
+            lines.append("transactions per flow: " + ", ".join(f"{k} {v}" for k, v in sorted(self.flows.items())))
+            lines.extend(f"  where to see them: {hint}" for hint in self.hints())
         return "\n".join(lines)
+
+    def hints(self) -> list[str]:
+        """Where each injected flow fault shows in the API (and the dashboard pages over it)."""
+        d = self.details
+        return [
+            f"{d['billing_lag:pending']} orders awaiting billing: "
+            "GET /api/v1/flows/order_to_cash/waiting (stage billing)",
+            f"{d['billing_lag:late']} invoices over the order_to_invoice_cycle target: "
+            "GET /api/v1/kpis?flow=order_to_cash",
+            f"{d['crm_outage:pending']} payments not in the CRM: GET /api/v1/flows/payment_sync/waiting (stage crm) "
+            "and GET /api/v1/reconciliations/payment_to_crm/breaks",
+            f"{self.failed_attempts['payment_sync:payment.applied']} refused CRM attempts: crm_failure_rate KPI",
+            f"{self.faults['posting_reversed']} reversed postings (compensated, not breaks): "
+            "GET /api/v1/reconciliations/invoice_to_ledger",
+        ]
 
 
 class _Progress:
@@ -203,6 +237,9 @@ def run_simulation(
         now_ns = config.now_ns or time.time_ns()
         seq = _backfill(config, estate, summary, progress, now_ns)
         if _runs_live(config, stop_event):
+            if seq and out is not None:  # what the history holds, before live traffic adds to it
+                injected = summary.format(config).split("\n", 1)[1]
+                print(f"simulate: backfill of {summary.transactions} transactions\n{injected}", file=out, flush=True)
             first = seq if config.live_first_seq is None else config.live_first_seq
             progress.tick("live")  # starts the live phase's rate
             _Live(config, estate, summary, progress).run(first, stop_event)

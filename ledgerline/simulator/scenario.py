@@ -51,6 +51,7 @@ class PlannedHop:
     idempotency_key: str | None = None
     upstream: int | None = None
     via: str = "message"  # how the upstream headers arrive: "http" or "message"
+    compensates: str | None = None  # "type:id" this hop reverses (biz.compensates)
 
     def shifted(self, delta_ns: int) -> PlannedHop:
         """The same hop ``delta_ns`` later."""
@@ -71,6 +72,7 @@ class Transaction:
     amount: float
     invoice_id: str
     hops: tuple[PlannedHop, ...]
+    flow: str = ""  # "": the configured main flow (support_credit)
 
     @property
     def start_ns(self) -> int:
@@ -149,6 +151,13 @@ def _mismatch(rng: random.Random, amount: float, currency: str) -> tuple[str, fl
 
 def build_transaction(config: SimConfig, seq: int) -> Transaction:
     """Transaction ``seq`` of the seeded scenario, on a relative clock starting at 0."""
+    if config.flow_mix:
+        # The other flows build on this module's helpers, hence the late import.
+        from ledgerline.simulator.flows import build_flow_transaction, draw_flow
+
+        flow = draw_flow(config, seq)
+        if flow != config.flow:
+            return build_flow_transaction(config, seq, flow)
     rng = random.Random(f"{config.seed}:{seq}")
     tag = _run_tag(config.seed)
     correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))

@@ -53,6 +53,12 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/systems"): Rule("read"),
     ("GET", f"{_V1}/metrics/posting-latency/histogram"): Rule("read"),
     ("GET", f"{_V1}/at-risk"): Rule("read"),
+    # flows (issue 17): KPIs, waiting queues, reconciliations
+    ("GET", f"{_V1}/kpis"): Rule("read"),
+    ("GET", f"{_V1}/flows/{{flow}}/waiting"): Rule("read"),
+    ("GET", f"{_V1}/reconciliations"): Rule("read"),
+    ("GET", f"{_V1}/reconciliations/{{name}}"): Rule("read"),
+    ("GET", f"{_V1}/reconciliations/{{name}}/breaks"): Rule("read"),
     # alerts
     ("GET", f"{_V1}/alerts"): Rule("read"),
     ("GET", f"{_V1}/silences"): Rule("read"),

@@ -1,0 +1,262 @@
+"""SQL of the flow-level business questions: KPIs, waiting queues and reconciliations.
+
+Same rules as lineage/queries.py: values only through binding, every read of hops bound to
+the caller's scope, every answer bounded. All of them read ``hop_times`` (ordered by step and
+end time), so a query touches only its steps' rows in its window. A span delivered twice
+counts once: either ``FINAL`` collapses it, or (the reconciliation and waiting sides, where
+FINAL's merge-sort would dominate) every aggregate is one that a duplicated row cannot change
+(min, argMin/argMax, any, uniqExact). Per-entity aggregates make a retried success count once.
+"""
+
+from __future__ import annotations
+
+from lineage.queries import POSTINGS_CTE
+from lineage.scope import in_scope
+
+_IN_SCOPE = in_scope()
+_SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
+_UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
+# The flow a hop belongs to ('' binds "any flow"): hops without biz.flow are the default flow's.
+_FLOW = "({flow:String} = '' OR if(Flow = '', {default_flow:String}, toString(Flow)) = {flow:String})"
+_GROUP = """multiIf({group_by:String} = 'system', toString(System), {group_by:String} = 'region', toString(Region),
+            {group_by:String} = 'legal_entity', toString(LegalEntity), '')"""
+# Buckets start at {origin_ms} (0: aligned on the epoch, as the metrics routes; the alerts
+# bind their window's start so the whole window is one bucket).
+_BUCKET = (
+    "intDiv(toUnixTimestamp64Milli(EndTime) - {origin_ms:Int64}, {bucket_ms:Int64}) * {bucket_ms:Int64}"
+    " + {origin_ms:Int64}"
+)
+# A failed attempt: not ok, and not a compensation (a reversal is not a failure).
+FAILED = "Outcome NOT IN ('ok', 'compensated')"
+
+# -- KPIs ---------------------------------------------------------------------------------
+# latency, match parent: lineage's posting-latency CTE (the one definition), with the issuing
+# hop limited to the KPI's flow.
+_ISSUED = "WHERE Step = {from_step:String} AND Outcome = 'ok'"
+assert _ISSUED in POSTINGS_CTE
+_LAT_PARENT = POSTINGS_CTE.replace(_ISSUED, f"{_ISSUED} AND {_FLOW}")
+
+# latency, match correlation: from the first ok "from" hop to the first ok "to" hop of the
+# same correlation ID (to-hops ending in the window, from-hops up to 7 days earlier).
+_LAT_CORRELATION = f"""
+WITH ends AS (
+    SELECT CorrelationId AS cid, min(EndTime) AS end_at, toString(argMin(System, EndTime)) AS system,
+        toString(argMin(Region, EndTime)) AS region, toString(argMin(LegalEntity, EndTime)) AS legal_entity
+    FROM hop_times FINAL
+    WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+        AND CorrelationId != '' AND {_IN_SCOPE}
+    GROUP BY CorrelationId
+),
+starts AS (
+    SELECT CorrelationId AS cid, min(EndTime) AS start_at
+    FROM hop_times FINAL
+    WHERE Step = {{from_step:String}} AND Outcome = 'ok' AND {_FLOW}
+        AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
+        AND CorrelationId IN (SELECT cid FROM ends)
+    GROUP BY CorrelationId
+),
+lat AS (
+    SELECT e.cid AS cid, e.system AS system, e.region AS region, e.legal_entity AS legal_entity,
+        toUnixTimestamp64Milli(e.end_at) AS end_ms,
+        toUnixTimestamp64Milli(e.end_at) - toUnixTimestamp64Milli(s.start_at) AS lat_ms
+    FROM ends AS e INNER JOIN starts AS s ON s.cid = e.cid
+    WHERE lat_ms >= 0
+)
+"""
+
+_LAT_SELECT = """
+SELECT intDiv(end_ms - {origin_ms:Int64}, {bucket_ms:Int64}) * {bucket_ms:Int64} + {origin_ms:Int64} AS bucket_ms,
+    multiIf({group_by:String} = 'system', system, {group_by:String} = 'region', region,
+            {group_by:String} = 'legal_entity', legal_entity, '') AS grp,
+    count() AS n, quantilesExact(0.5, 0.95, 0.99, {quantile:Float64})(lat_ms) AS q,
+    countIf(lat_ms > {target_ms:Int64}) AS bad
+FROM lat
+GROUP BY bucket_ms, grp
+ORDER BY bucket_ms, grp
+LIMIT {limit:UInt32}
+"""
+KPI_LATENCY = {"parent": _LAT_PARENT + _LAT_SELECT, "correlation": _LAT_CORRELATION + _LAT_SELECT}
+
+# throughput: distinct entities completing the step ok (a retried or duplicated success once).
+KPI_THROUGHPUT = f"""
+SELECT {_BUCKET} AS bucket_ms,
+    {_GROUP} AS grp, uniqExact(EntityType, EntityId) AS n
+FROM hop_times
+WHERE Step = {{step:String}} AND Outcome = 'ok' AND Compensates = '' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+    AND {_FLOW} AND {_IN_SCOPE}
+GROUP BY bucket_ms, grp
+ORDER BY bucket_ms, grp
+LIMIT {{limit:UInt32}}
+"""
+
+# failure rate: failed attempts of the step over all its attempts (a duplicated span once).
+KPI_FAILURE_RATE = f"""
+SELECT {_BUCKET} AS bucket_ms,
+    {_GROUP} AS grp, uniqExact(TraceId, SpanId) AS n, uniqExactIf(TraceId, SpanId, {FAILED}) AS bad
+FROM hop_times
+WHERE Step = {{step:String}} AND Compensates = '' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+    AND {_FLOW} AND {_IN_SCOPE}
+GROUP BY bucket_ms, grp
+ORDER BY bucket_ms, grp
+LIMIT {{limit:UInt32}}
+"""
+
+# -- waiting queues -----------------------------------------------------------------------
+# Entities that completed the previous stage (ok, in the window) and whose stage is not
+# reached: no ok hop of the stage's entity type and step that is the same entity or names it
+# as a parent. Entities reversed by a compensation are not waiting.
+_COMPENSATED = f"""
+SELECT splitByChar(':', Compensates, 2)[1] AS ct, splitByChar(':', Compensates, 2)[2] AS cid_
+FROM hop_times
+WHERE Compensates != '' AND EndTime >= {_SINCE} AND {_IN_SCOPE}
+"""
+_WAITING_CTE = f"""
+WITH prev AS (
+    SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS done_at,
+        argMin(CorrelationId, EndTime) AS cid, toString(argMin(System, EndTime)) AS system,
+        argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS amount,
+        toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
+        toString(any(LegalEntity)) AS legal_entity
+    FROM hop_times
+    WHERE Step = {{prev_step:String}} AND EntityType = {{prev_type:String}} AND Outcome = 'ok' AND Compensates = ''
+        AND EndTime >= {_SINCE} AND EndTime < {_UNTIL} AND {_FLOW} AND {_IN_SCOPE}
+    GROUP BY EntityType, EntityId
+),
+reached AS (
+    SELECT DISTINCT r.1 AS rt, r.2 AS rid
+    FROM hop_times
+    ARRAY JOIN arrayConcat([(toString(EntityType), EntityId)], arrayMap(p -> (toString(ParentType), p), ParentIds)) AS r
+    WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
+        AND EndTime >= {_SINCE} AND {_IN_SCOPE}
+),
+waiting AS (
+    SELECT * FROM prev
+    WHERE (et, eid) NOT IN (SELECT rt, rid FROM reached)
+        AND (et, eid) NOT IN ({_COMPENSATED})
+)
+"""
+# One pass per stage: the totals, and the oldest {limit} entities (kept sorted as they are read).
+WAITING = (
+    _WAITING_CTE
+    + """
+SELECT count() AS n, min(toUnixTimestamp64Milli(done_at)) AS oldest_ms,
+    sumMapIf([currency], [amount], amount IS NOT NULL) AS amounts,
+    groupArraySorted({limit:UInt32})((toUnixTimestamp64Milli(done_at), eid, et, amount, currency, system,
+        legal_entity, cid)) AS items
+FROM waiting
+"""
+)
+
+# -- reconciliations ----------------------------------------------------------------------
+# Each side: one row per entity (ok hops of its step and entity type, optionally of one
+# system) with its amount net of compensations (a compensation without an amount reverses the
+# whole entity). A right hop naming several parents (a batch journal posting many invoices)
+# matches each of them on presence: its total cannot be split, so each invoice's share is
+# taken as the invoice's own amount. Both sides are read from 7 days before to 7 days after the window, matched by
+# key, and a pair belongs to the window when its left side (else its right side) ended in it.
+_LOOK = "EndTime >= {since_ms_wide} AND EndTime < {until_ms_wide}".format(
+    since_ms_wide=f"{_SINCE} - INTERVAL 7 DAY", until_ms_wide=f"{_UNTIL} + INTERVAL 7 DAY"
+)
+_COMP_AMOUNTS = f"""
+SELECT Compensates AS target, sum(abs(ifNull(Amount, 0))) AS comp_amount, countIf(Amount IS NULL) AS full_reversals
+FROM hop_times FINAL
+WHERE Compensates != '' AND {_LOOK} AND {_IN_SCOPE}
+GROUP BY Compensates
+"""
+
+
+def _side(side: str, key: str) -> str:
+    fanin = int(key == "pid")
+    return f"""
+    SELECT {key} AS k, min(EndTime) AS t, argMin(CorrelationId, EndTime) AS cid,
+        concat(toString(EntityType), ':', EntityId) AS ent,
+        argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS gross,
+        toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
+        toString(any(LegalEntity)) AS legal_entity, max(length(ParentIds) > 1 AND {fanin}) AS fanin
+    FROM hop_times {"ARRAY JOIN ParentIds AS pid" if key == "pid" else ""}
+    WHERE Step = {{{side}_step:String}} AND EntityType = {{{side}_type:String}} AND Outcome = 'ok'
+        AND Compensates = '' AND ({{{side}_system:String}} = '' OR System = {{{side}_system:String}})
+        AND {_LOOK} AND {_IN_SCOPE}
+        {"AND ParentType = {left_type:String}" if key == "pid" else ""}
+    GROUP BY k, EntityType, EntityId
+"""
+
+
+def _net(alias: str) -> str:
+    return f"""
+    SELECT {alias}.*, if(c.full_reversals > 0, 0, ifNull({alias}.gross, 0) - c.comp_amount) AS net,
+        c.target != '' AS reversed
+    FROM {alias}_raw AS {alias} LEFT JOIN comp AS c ON c.target = {alias}.ent
+"""
+
+
+def _reconcile_cte(match: str) -> str:
+    right_key = "pid" if match == "parent" else "EntityId"
+    return f"""
+WITH comp AS ({_COMP_AMOUNTS}),
+l_raw AS ({_side("left", "EntityId")}),
+r_raw AS ({_side("right", right_key)}),
+l AS ({_net("l")}),
+r_ents AS ({_net("r")}),
+r AS (
+    SELECT k, min(t) AS rt, any(cid) AS rcid, groupArray(ent) AS ents, sum(net) AS rnet,
+        any(currency) AS rcur, uniqExact(currency) AS currencies, any(legal_entity) AS rle,
+        max(reversed) AS rrev, max(fanin) AS rfan
+    FROM r_ents GROUP BY k
+),
+pairs AS (
+    SELECT if(l.k != '', l.k, r.k) AS key, l.k != '' AS has_left, r.k != '' AS has_right,
+        toUnixTimestamp64Milli(if(l.k != '', l.t, r.rt)) AS at_ms,
+        if(l.k != '', l.legal_entity, r.rle) AS legal_entity,
+        if(l.k != '', l.currency, r.rcur) AS currency,
+        l.net AS left_amount, if(r.rfan AND l.k != '', l.net, r.rnet) AS right_amount,
+        l.currency AS left_currency, r.rcur AS right_currency,
+        l.cid AS left_cid, r.rcid AS right_cid, l.ent AS left_entity, r.ents AS right_entities,
+        l.reversed OR r.rrev AS compensated,
+        multiIf(
+            has_left AND has_right AND (left_currency != right_currency OR r.currencies > 1), 'currency_mismatch',
+            has_left AND has_right AND abs(left_amount - right_amount) > {{tolerance:Float64}}, 'amount_mismatch',
+            has_left AND has_right, 'matched',
+            has_left AND compensated AND abs(left_amount) <= {{tolerance:Float64}}, 'compensated',
+            has_left, 'left_only',
+            compensated AND abs(right_amount) <= {{tolerance:Float64}}, 'compensated',
+            'right_only') AS status
+    FROM l FULL OUTER JOIN r ON l.k = r.k
+    WHERE at_ms >= {{since_ms:Int64}} AND at_ms < {{until_ms:Int64}}
+)
+"""
+
+
+RECONCILE_SUMMARY = {
+    m: _reconcile_cte(m)
+    + """
+SELECT intDiv(at_ms, {bucket_ms:Int64}) * {bucket_ms:Int64} AS bucket_ms,
+    if({by_legal_entity:UInt8}, legal_entity, '') AS grp, currency,
+    countIf(has_left) AS s_left_count, sumIf(left_amount, has_left) AS s_left_amount,
+    countIf(has_right) AS s_right_count, sumIf(right_amount, has_right) AS s_right_amount,
+    countIf(status = 'matched') AS s_matched, countIf(compensated) AS s_compensated,
+    countIf(status = 'left_only') AS s_left_only, sumIf(left_amount, status = 'left_only') AS s_left_only_amount,
+    countIf(status = 'right_only') AS s_right_only, sumIf(right_amount, status = 'right_only') AS s_right_only_amount,
+    countIf(status = 'amount_mismatch') AS s_amount_mismatch,
+    sumIf(right_amount - left_amount, status = 'amount_mismatch') AS s_amount_difference,
+    countIf(status = 'currency_mismatch') AS s_currency_mismatch
+FROM pairs
+GROUP BY bucket_ms, grp, currency
+ORDER BY bucket_ms, grp, currency
+LIMIT {limit:UInt32}
+"""
+    for m in ("parent", "key")
+}
+
+RECONCILE_BREAKS = {
+    m: _reconcile_cte(m)
+    + """
+SELECT key, status, at_ms, legal_entity, left_amount, right_amount, left_currency, right_currency,
+    left_cid, right_cid, left_entity, right_entities, compensated
+FROM pairs
+WHERE status NOT IN ('matched', 'compensated') AND ({kind:String} = '' OR status = {kind:String})
+ORDER BY at_ms, key
+LIMIT {limit:UInt32}
+"""
+    for m in ("parent", "key")
+}

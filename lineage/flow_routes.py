@@ -1,0 +1,177 @@
+"""Routes of the flow-level business questions (issue 17): KPIs, waiting queues and
+reconciliations. Thin: validate, call the domain modules (lineage/kpis.py, waiting.py,
+reconcile.py), shape. Every route takes the caller's scope."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, FastAPI, HTTPException, Query
+
+from lineage import kpis, reconcile, waiting
+from lineage.app import GroupBy, MetricsWin, Svc, Win, _bad, _bucket, _window_dep
+from lineage.flow_models import Breaks, Drift, Kpis, ReconciliationList, Waiting
+from lineage.flows import Flow, Kpi, Reconciliation
+from lineage.principal import CurrentScope
+from lineage.service import Window
+from lineage.shape import iso
+from lineage.timeparse import parse_duration, to_ms, utcnow
+
+# Reconciliations default to the last 7 days in daily buckets.
+RecWin = Annotated[Window, Depends(_window_dep("7d"))]
+BreakKind = Literal["left_only", "right_only", "amount_mismatch", "currency_mismatch"]
+
+
+def _flow_named(svc: Svc, name: str) -> Flow:
+    if name not in svc.config.flows:
+        raise HTTPException(404, f"no flow {name!r}; known: {', '.join(sorted(svc.config.flows))}")
+    return svc.config.flows[name]
+
+
+def _rec_named(svc: Svc, name: str) -> Reconciliation:
+    if name not in svc.config.reconciliations:
+        known = ", ".join(sorted(svc.config.reconciliations)) or "none"
+        raise HTTPException(404, f"no reconciliation {name!r}; known: {known}")
+    return svc.config.reconciliations[name]
+
+
+def _rec_bucket(svc: Svc, window: Window, bucket: str) -> int:
+    try:
+        ms = int(parse_duration(bucket).total_seconds() * 1000)
+    except ValueError as exc:
+        raise _bad(str(exc)) from None
+    if ms < 1000:
+        raise _bad("bucket must be at least 1s")
+    if (window.until_ms - window.since_ms) / ms > svc.settings.max_buckets:
+        raise _bad(f"too many buckets: at most {svc.settings.max_buckets} per query; widen 'bucket'")
+    return ms
+
+
+def _describe_kpi(flow: Flow, kpi: Kpi) -> dict[str, Any]:
+    objective = None
+    if kpi.objective_s is not None:
+        objective = {"target_ms": int(kpi.objective_s * 1000), "percent": kpi.objective_percent}
+    elif kpi.objective_rate is not None:
+        objective = {"max_rate": kpi.objective_rate}
+    latency = kpi.kind == "latency"
+    return {
+        "flow": flow.name,
+        "name": kpi.name,
+        "kind": kpi.kind,
+        "description": kpi.description or None,
+        "from_step": kpi.from_step if latency else None,
+        "to_step": kpi.to_step if latency else None,
+        "match": kpi.match if latency else None,
+        "step": None if latency else kpi.step,
+        "per_ms": int(kpi.per_s * 1000) if kpi.kind == "throughput" else None,
+        "objective": objective,
+    }
+
+
+def install(app: FastAPI) -> None:
+    """Add the flow routes to ``app`` (each has a rule in lineage/auth/permissions.py)."""
+
+    @app.get("/api/v1/kpis", response_model=Kpis)
+    def list_kpis(
+        svc: Svc,
+        scope: CurrentScope,
+        window: MetricsWin,
+        bucket_ms: Annotated[int, Depends(_bucket)],
+        flow: Annotated[str | None, Query(description="one flow; default: every flow")] = None,
+        kpi: Annotated[str | None, Query(description="one KPI by name")] = None,
+        group_by: GroupBy | None = None,
+    ) -> Any:
+        flows = [_flow_named(svc, flow)] if flow else list(svc.config.flows.values())
+        out = []
+        for f in flows:
+            for k in f.all_kpis():
+                if kpi and k.name != kpi:
+                    continue
+                points, truncated = kpis.series(
+                    svc.store,
+                    svc.config,
+                    scope,
+                    f,
+                    k,
+                    since_ms=window.since_ms,
+                    until_ms=window.until_ms,
+                    bucket_ms=bucket_ms,
+                    group_by=group_by or "",
+                    limit=window.limit,
+                )
+                buckets = [kpis.shape_point(k, p, bucket_ms) for p in points]
+                out.append(_describe_kpi(f, k) | {"buckets": buckets, "truncated": truncated})
+        if kpi and not out:
+            raise HTTPException(404, f"no KPI {kpi!r}" + (f" in flow {flow!r}" if flow else ""))
+        return {
+            "since": iso(window.since_ms),
+            "until": iso(window.until_ms),
+            "bucket_ms": bucket_ms,
+            "group_by": group_by,
+            "kpis": out,
+        }
+
+    @app.get("/api/v1/flows/{flow}/waiting", response_model=Waiting)
+    def flow_waiting(svc: Svc, scope: CurrentScope, window: Win, flow: str, stage: str = "") -> Any:
+        f = _flow_named(svc, flow)
+        if stage and (f.stage_named(stage) is None or f.stages[0].name == stage):
+            raise _bad(f"flow {flow!r} has no waiting stage {stage!r} (the first stage waits on nothing)")
+        return waiting.waiting(
+            svc.store,
+            svc.config,
+            scope,
+            f,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            now_ms=to_ms(utcnow()),
+            limit=window.limit,
+            stage=stage,
+        )
+
+    @app.get("/api/v1/reconciliations", response_model=ReconciliationList)
+    def list_reconciliations(svc: Svc) -> Any:
+        return {"reconciliations": [reconcile.describe(r) for r in svc.config.reconciliations.values()]}
+
+    @app.get("/api/v1/reconciliations/{name}", response_model=Drift)
+    def reconciliation(
+        svc: Svc,
+        scope: CurrentScope,
+        window: RecWin,
+        name: str,
+        bucket: Annotated[str, Query(description="e.g. 1d, 1h")] = "1d",
+        group_by: Annotated[Literal["legal_entity", "none"], Query(description="none: one row per currency")] = (
+            "legal_entity"
+        ),
+    ) -> Any:
+        rec = _rec_named(svc, name)
+        return reconcile.summary(
+            svc.store,
+            svc.config,
+            scope,
+            rec,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            bucket_ms=_rec_bucket(svc, window, bucket),
+            by_legal_entity=group_by == "legal_entity",
+            limit=window.limit,
+        )
+
+    @app.get("/api/v1/reconciliations/{name}/breaks", response_model=Breaks)
+    def reconciliation_breaks(
+        svc: Svc,
+        scope: CurrentScope,
+        window: RecWin,
+        name: str,
+        kind: BreakKind | None = None,
+    ) -> Any:
+        rec = _rec_named(svc, name)
+        return reconcile.breaks(
+            svc.store,
+            svc.config,
+            scope,
+            rec,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            kind=kind or "",
+            limit=min(window.limit, 1000),
+        )
