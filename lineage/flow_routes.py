@@ -71,7 +71,12 @@ def _describe_kpi(flow: Flow, kpi: Kpi) -> dict[str, Any]:
 def install(app: FastAPI) -> None:
     """Add the flow routes to ``app`` (each has a rule in lineage/auth/permissions.py)."""
 
-    @app.get("/api/v1/kpis", response_model=Kpis)
+    @app.get(
+        "/api/v1/kpis",
+        response_model=Kpis,
+        description="Every KPI of a flow (latency p50/p95/p99, throughput, failure rate) per bucket and group, "
+        "from the flows file's definitions; posting latency is one of them.",
+    )
     def list_kpis(
         svc: Svc,
         scope: CurrentScope,
@@ -111,7 +116,12 @@ def install(app: FastAPI) -> None:
             "kpis": out,
         }
 
-    @app.get("/api/v1/flows/{flow}/waiting", response_model=Waiting)
+    @app.get(
+        "/api/v1/flows/{flow}/waiting",
+        response_model=Waiting,
+        description="Per stage, the transactions that completed the previous stage and not this one: count, "
+        "amount per currency, oldest age and the bounded list behind it.",
+    )
     def flow_waiting(svc: Svc, scope: CurrentScope, window: Win, flow: str, stage: str = "") -> Any:
         f = _flow_named(svc, flow)
         if stage and (f.stage_named(stage) is None or f.stages[0].name == stage):
@@ -128,11 +138,20 @@ def install(app: FastAPI) -> None:
             stage=stage,
         )
 
-    @app.get("/api/v1/reconciliations", response_model=ReconciliationList)
+    @app.get(
+        "/api/v1/reconciliations",
+        response_model=ReconciliationList,
+        description="The reconciliations the flows file declares (two steps in two systems, how they match).",
+    )
     def list_reconciliations(svc: Svc) -> Any:
         return {"reconciliations": [reconcile.describe(r) for r in svc.config.reconciliations.values()]}
 
-    @app.get("/api/v1/reconciliations/{name}", response_model=Drift)
+    @app.get(
+        "/api/v1/reconciliations/{name}",
+        response_model=Drift,
+        description="Drift per bucket, legal entity and currency: both sides' counts and amounts, matched, "
+        "compensated and each kind of break with totals.",
+    )
     def reconciliation(
         svc: Svc,
         scope: CurrentScope,
@@ -156,7 +175,11 @@ def install(app: FastAPI) -> None:
             limit=window.limit,
         )
 
-    @app.get("/api/v1/reconciliations/{name}/breaks", response_model=Breaks)
+    @app.get(
+        "/api/v1/reconciliations/{name}/breaks",
+        response_model=Breaks,
+        description="The breaks of a reconciliation with their correlation IDs (bounded, with truncated).",
+    )
     def reconciliation_breaks(
         svc: Svc,
         scope: CurrentScope,

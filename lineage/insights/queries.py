@@ -3,6 +3,7 @@ query over hops binds the caller's scope (:func:`lineage.scope.in_scope`) and is
 
 from __future__ import annotations
 
+from lineage.queries import POSTINGS_CTE
 from lineage.scope import in_scope
 
 _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
@@ -21,39 +22,24 @@ LIMIT {{limit:UInt32}}
 
 # Posting latency of every posting in the window (not bucket medians), counted into the bins
 # whose lower edges are {edges} (ms, ascending; bin i holds edges[i] <= x < edges[i+1]), plus
-# exact quantiles and the maximum. The same pairing as the posting-latency metric (both hops
-# in scope), filtered by system, region and legal entity of the posting (region and legal
-# entity fall back to the issuing hop's when the posting hop carries none).
-LATENCY_HISTOGRAM = f"""
-WITH posts AS (
-    SELECT toString(ParentType) AS pt, pid, EndTime, toString(System) AS system,
-        toString(Region) AS region, toString(LegalEntity) AS legal_entity
-    FROM hop_times FINAL ARRAY JOIN ParentIds AS pid
-    WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
-        AND {_IN_SCOPE}
-        AND ({{system:String}} = '' OR System = {{system:String}})
-),
-issued AS (
-    SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
-        toString(any(Region)) AS region, toString(any(LegalEntity)) AS legal_entity
-    FROM hop_times FINAL
-    WHERE Step = {{from_step:String}} AND Outcome = 'ok'
-        AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
-        AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
-    GROUP BY EntityType, EntityId
-),
-lat AS (
-    SELECT greatest(toUnixTimestamp64Milli(p.EndTime) - toUnixTimestamp64Milli(i.issued_at), 0) AS ms
-    FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
-    WHERE ({{region:String}} = '' OR if(p.region != '', p.region, i.region) = {{region:String}})
-        AND ({{legal_entity:String}} = ''
-             OR if(p.legal_entity != '', p.legal_entity, i.legal_entity) = {{legal_entity:String}})
+# exact quantiles and the maximum. The postings are lineage's one definition (POSTINGS_CTE),
+# filtered by system, region and legal entity of the posting (region and legal entity fall
+# back to the issuing hop's when the posting hop carries none).
+LATENCY_HISTOGRAM = (
+    POSTINGS_CTE
+    + """,
+filtered AS (
+    SELECT greatest(lat_ms, 0) AS ms FROM lat
+    WHERE ({system:String} = '' OR system = {system:String})
+        AND ({region:String} = '' OR region = {region:String})
+        AND ({legal_entity:String} = '' OR legal_entity = {legal_entity:String})
 )
 SELECT count() AS n, max(ms) AS max_ms, quantilesExact(0.5, 0.95, 0.99)(ms) AS q,
-    countIf(ms >= {{sla_ms:Int64}}) AS over_sla,
-    sumMap([arrayCount(e -> e <= ms, {{edges:Array(Int64)}})], [toUInt64(1)]) AS bins
-FROM lat
+    countIf(ms >= {sla_ms:Int64}) AS over_sla,
+    sumMap([arrayCount(e -> e <= ms, {edges:Array(Int64)})], [toUInt64(1)]) AS bins
+FROM filtered
 """
+)
 
 # Amount and currency of the given entities: their latest hop with an amount, in scope.
 ENTITY_AMOUNTS = f"""
