@@ -1,2 +1,2 @@
 """Alerts: rules evaluated against the store, a persisted per-instance state machine and
-notification delivery (webhook, Alertmanager, Slack, PagerDuty). See README, "Alerts"."""
+notification delivery (webhook, Alertmanager, Slack, PagerDuty). See docs/alerts.md."""

@@ -19,7 +19,7 @@ arrived within ``body_timeout_s`` is cancelled by :class:`Deadlines`. The pool h
 ``4 × limit`` threads; calls beyond it queue unread until a thread is free. A slow gRPC
 client therefore holds a thread for ``body_timeout_s`` at most, but ``4 × limit`` of them
 at once still delay gRPC ingest (never HTTP's) for that long: the honest limit of a
-thread-per-call server (README, "No client can stall the others").
+thread-per-call server (docs/collector.md, "No client can stall the others").
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Business-hop instrumentation: one call per hop, on top of ``opentelemetry-api`` only.
 
-A *hop* is a span carrying the ``biz.*`` attributes ledgerline reads (see README,
-"Business hop conventions")::
+A *hop* is a span carrying the ``biz.*`` attributes ledgerline reads (see
+docs/conventions.md)::
 
     with hop("invoice", "INV-2026-0042", "invoice.issued", parent=("credit", "CR-17"),
              amount=120.0, currency="EUR") as h:

@@ -1,6 +1,6 @@
 """Status, SLA and conformance of a transaction from its aggregated stage facts. Pure.
 
-Rules (documented in the README):
+Rules (documented in docs/lineage.md):
 
 - a stage is done at the end of the first successful hop of its entity type and step
   (its own, or a hop elsewhere whose parent is one of its entities, e.g. a batch journal);
