@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from collector.errors import EvidenceError
 from collector.store import Store
-from lineage.evidence import merkle, queries
+from lineage.evidence import canonical, merkle, queries
 from lineage.evidence.keys import fingerprint, public_pem
 from lineage.evidence.sealer import seals_from
 from lineage.evidence.verify import FORMAT
@@ -53,6 +53,11 @@ def _proofs(store: Store, records: list[dict[str, Any]]) -> list[dict[str, Any]]
     return out
 
 
+def _sealed_fields_only(doc: dict[str, Any]) -> dict[str, Any]:
+    hops = [{k: v for k, v in h.items() if k not in canonical.UNSEALED_HOP_FIELDS} for h in doc.get("hops") or []]
+    return {**doc, "hops": hops}
+
+
 def build_pack(
     store: Store, lineage: Lineage, cid: str, public: Ed25519PublicKey, scope: Scope = EVERYTHING
 ) -> dict[str, Any] | None:
@@ -69,6 +74,7 @@ def build_pack(
         raise SpansScopes(
             f"{doc['withheld_hops']} hop(s) of {cid} are outside your scope; evidence covers whole transactions"
         )
+    doc = _sealed_fields_only(doc)
     records = store.query_dicts(queries.HOP_RECORDS, {"cid": cid}, timeout_s=60)
     adopted: list[dict[str, Any]] = []
     if doc["related"]:

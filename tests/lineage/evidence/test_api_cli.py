@@ -71,7 +71,7 @@ def test_export_seal_and_status_routes(
     assert client.post("/api/v1/seals", headers=as_user("root@ops", "admin")).json()["sealed"] is False
     assert client.get("/api/v1/seals/latest").json()["seal_hash"] == made["seal"]["seal_hash"]
     status = client.get("/api/v1/transactions/C-API/seal-status").json()
-    assert status["fully_sealed"] and status["verified"] and status["check"] is None
+    assert status["fully_sealed"] and status["verified"] and status["check"] is None, status["check"]
     pack = client.get("/api/v1/transactions/C-API/evidence").json()
     assert pack["document"]["correlation_id"] == "C-API" and len(pack["hops"]) == 4
     log = evidence_store.query("SELECT Actor, Role, CorrelationId, Hops, LatestSeal FROM evidence_exports")

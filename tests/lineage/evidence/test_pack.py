@@ -19,6 +19,7 @@ from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage.evidence.audit import verify_store
+from lineage.evidence.canonical import UNSEALED_HOP_FIELDS
 from lineage.evidence.keys import public_pem
 from lineage.evidence.pack import NotSealed
 from lineage.evidence.record import Seal
@@ -263,3 +264,15 @@ def test_evidence_survives_raw_span_expiry(world: World) -> None:
     assert pack is not None
     assert verify_pack(json.loads(json.dumps(pack)), _trusted(world.evidence)).status == "complete"
     assert verify_store(world.store, world.evidence.public).hops == 11
+
+
+def test_unsealed_compensation_links_are_left_out_and_refused(
+    sealed: dict[str, Pack], evidence: EvidenceService
+) -> None:
+    """Compensation links are not in the canonical record yet: a pack leaves them out, and a
+    pack that carries one is refused, so it never shows what its seals do not prove."""
+    pack = copy.deepcopy(sealed["C-OK"])
+    assert all(not set(UNSEALED_HOP_FIELDS) & set(h) for h in pack["document"]["hops"])
+    pack["document"]["hops"][0]["compensates"] = "ledger:LED-1"
+    with pytest.raises(VerificationFailed, match="compensates of .* is not sealed"):
+        verify_pack(pack, _trusted(evidence))
