@@ -76,7 +76,8 @@ Win = Annotated[Window, Depends(_window_dep(None))]
 MetricsWin = Annotated[Window, Depends(_window_dep("24h"))]
 
 
-def _bucket(svc: Svc, window: MetricsWin, bucket: Annotated[str, Query(description="e.g. 5m, 1h")] = "5m") -> int:
+def bucket_ms(svc: Lineage, window: Window, bucket: str) -> int:
+    """A bucket width in ms: at least 1 s and at most ``max_buckets`` of them in the window (else 422)."""
     try:
         ms = int(parse_duration(bucket).total_seconds() * 1000)
     except ValueError as exc:
@@ -86,6 +87,10 @@ def _bucket(svc: Svc, window: MetricsWin, bucket: Annotated[str, Query(descripti
     if (window.until_ms - window.since_ms) / ms > svc.settings.max_buckets:
         raise _bad(f"too many buckets: at most {svc.settings.max_buckets} per query; widen 'bucket'")
     return ms
+
+
+def _bucket(svc: Svc, window: MetricsWin, bucket: Annotated[str, Query(description="e.g. 5m, 1h")] = "5m") -> int:
+    return bucket_ms(svc, window, bucket)
 
 
 BucketMs = Annotated[int, Depends(_bucket)]

@@ -9,13 +9,13 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, FastAPI, HTTPException, Query
 
 from lineage import kpis, reconcile, waiting
-from lineage.app import GroupBy, MetricsWin, Svc, Win, _bad, _bucket, _window_dep
+from lineage.app import GroupBy, MetricsWin, Svc, Win, _bad, _bucket, _window_dep, bucket_ms
 from lineage.flow_models import Breaks, Drift, Kpis, ReconciliationList, Waiting
 from lineage.flows import Flow, Kpi, Reconciliation
 from lineage.principal import CurrentScope
 from lineage.service import Window
 from lineage.shape import iso
-from lineage.timeparse import parse_duration, to_ms, utcnow
+from lineage.timeparse import to_ms, utcnow
 
 # Reconciliations default to the last 7 days in daily buckets.
 RecWin = Annotated[Window, Depends(_window_dep("7d"))]
@@ -36,15 +36,7 @@ def _rec_named(svc: Svc, name: str) -> Reconciliation:
 
 
 def _rec_bucket(svc: Svc, window: Window, bucket: str) -> int:
-    try:
-        ms = int(parse_duration(bucket).total_seconds() * 1000)
-    except ValueError as exc:
-        raise _bad(str(exc)) from None
-    if ms < 1000:
-        raise _bad("bucket must be at least 1s")
-    if (window.until_ms - window.since_ms) / ms > svc.settings.max_buckets:
-        raise _bad(f"too many buckets: at most {svc.settings.max_buckets} per query; widen 'bucket'")
-    return ms
+    return bucket_ms(svc, window, bucket)
 
 
 def _describe_kpi(flow: Flow, kpi: Kpi) -> dict[str, Any]:
