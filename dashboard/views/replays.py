@@ -50,6 +50,8 @@ def _post(path: str, body: dict[str, Any], done: str) -> None:
 
 def replay_form(exceptions: list[dict[str, Any]], key: str) -> None:
     """Pick an open exception and replay it with a reason (roles that may act; others get a note)."""
+    if done := st.session_state.pop("replay_done", None):  # the answer to the last request, on this page
+        st.success(done)
     labels = {e["id"]: f"{e['id']} · {e['category']} · {e['entity_type']}:{e['entity_id']}" for e in exceptions}
     if not labels or not data.may_act("request replays"):
         return
