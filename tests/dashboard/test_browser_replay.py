@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +73,16 @@ def _pick_replay(page: Page, replay_id: str) -> None:
     page.get_by_role("option", name=replay_id).click()
 
 
+def _open_fresh(page: Page, dashboard: Dashboard, query: str, heading: str, ready: Callable[[], bool]) -> None:
+    """Open the page until ``ready`` (answers are cached for a second), for at most 15 s."""
+    deadline = time.monotonic() + 15
+    open_page(page, dashboard, query, heading)
+    while not ready():
+        assert time.monotonic() < deadline, f"{query} did not show the new state"
+        time.sleep(0.5)
+        open_page(page, dashboard, query, heading)
+
+
 def test_operator_a_requests_b_approves_and_the_retried_hop_confirms(
     stack: Stack, dashboards: dict[str, Dashboard], page: Page
 ) -> None:
@@ -121,8 +131,7 @@ def test_operator_a_requests_b_approves_and_the_retried_hop_confirms(
     while api(stack, f"/api/v1/replays/{replay_id}")["state"] != "confirmed":
         assert time.monotonic() < deadline, f"replay not confirmed within {CONFIRM_S}s"
         time.sleep(0.5)
-    open_page(page, b, "?page=replays", "Replays")  # (the replays page has no freshness line)
-    assert metric(page, "confirmed") == "1"
+    _open_fresh(page, b, "?page=replays", "Replays", lambda: metric(page, "confirmed") == "1")
     assert metric(page, "awaiting approval") == "0"
     shot(page, "replay_confirmed")
 
@@ -143,9 +152,9 @@ def test_operator_a_requests_b_approves_and_the_retried_hop_confirms(
         ("replay_approved", OPERATOR_B),
         ("resolve", "ledgerline:replay"),
     ], actions
-    open_page(page, a, "?page=exceptions&state=resolved&system=erp&category=unmatched_account", "Exception backlog")
+    resolved = "?page=exceptions&state=resolved&system=erp&category=unmatched_account"
+    _open_fresh(page, a, resolved, "Exception backlog", lambda: metric(page, "Exceptions (resolved)") == "1")
     drawn(page)
-    assert metric(page, "Exceptions (resolved)") == "1"
     pick_row(page, 0)
     expect(page.get_by_text(re.compile(f"Audit trail of {oldest['id']} .*now resolved"))).to_be_visible()
     for action, actor in actions:
@@ -178,7 +187,8 @@ def test_a_viewer_sees_states_but_no_action_form(stack: Stack, dashboards: dict[
         expect(page.locator(FORM)).to_have_count(0)
         expect(page.get_by_role("button", name=ACTIONS)).to_have_count(0)
         if name == "replays":  # the states are shown
-            assert metric(page, "awaiting approval") == "1"
+            waiting = api(stack, "/api/v1/replays", state="awaiting_approval")["replays"]
+            assert metric(page, "awaiting approval") == str(len(waiting)) != "0"
         shot(page, f"replay_viewer_{name}")
     # The same pages offer the forms to an operator: the check above can see a form.
     for name in ("lineage", "replays", "alerts"):
@@ -186,3 +196,34 @@ def test_a_viewer_sees_states_but_no_action_form(stack: Stack, dashboards: dict[
         open_page(page, operator, query, heading)
         expect(page.locator(FORM).first).to_be_visible()
         expect(page.get_by_text(re.compile("Read only: your role"))).to_have_count(0)
+
+
+def test_the_lineage_page_says_why_a_replay_is_refused_and_b_cancels(
+    stack: Stack, dashboards: dict[str, Dashboard], page: Page
+) -> None:
+    tax = api(stack, "/api/v1/exceptions", state="open", since="30d", system="billing", category="tax_error")
+    exc = tax["exceptions"][-1]
+    first = _post(stack, f"/api/v1/exceptions/{exc['id']}/replay", {"reason": "tax code fixed"})
+    assert first.status_code == 201, first.text
+    replay_id = first.json()["id"]
+    # Operator A asks again from the lineage page: the API's 409 reason is on the page.
+    open_page(page, dashboards["a"], f"?page=lineage&q={exc['correlation_id']}", "Lineage explorer")
+    drawn(page)
+    form = page.locator(FORM).filter(has_text="Replay a failed hop")
+    expect(form.locator('input[aria-label="Exception"]')).to_have_value(re.compile(f"^{exc['id']} · "))
+    form.locator('input[aria-label="Reason"]').fill("again")
+    form.get_by_role("button", name="Replay").click()
+    refused = f"The lineage API answered 409: replay {replay_id} of this exception is already in flight"
+    expect(page.get_by_text(refused)).to_be_visible()
+    shot(page, "replay_lineage_refused")
+    # Operator B cancels it in the approval queue; it leaves the queue.
+    open_page(page, dashboards["b"], "?page=replays", "Replays")
+    _pick_replay(page, replay_id)
+    page.locator(f'{FORM} input[aria-label="Note"]').fill("wrong tax code after all")
+    page.get_by_role("button", name="Cancel").click()
+    expect(page.get_by_text(f"Replay {replay_id} is cancelled.")).to_be_visible()
+    doc = api(stack, f"/api/v1/replays/{replay_id}")
+    assert [h["state"] for h in doc["history"]] == ["awaiting_approval", "cancelled"]
+    waiting = api(stack, "/api/v1/replays", state="awaiting_approval")["replays"]
+    assert replay_id not in {r["id"] for r in waiting}
+    shot(page, "replay_cancelled")
