@@ -20,21 +20,14 @@ from ledgerline.simulator.runner import Summary, run_simulation
 from lineage.app import create_app
 from lineage.settings import LineageSettings
 from tests.conftest import start_collector
-from tests.dashboard.test_browser import (  # the browser, page and Dashboard of the dashboard's own tests
-    ARTIFACTS,
-    WAIT_MS,
-    Dashboard,
-    _open,
-    browser,
-    page,
-    pytestmark,
-)
+from tests.dashboard.browser import ARTIFACTS, BROWSER_MARKS, WAIT_MS, Dashboard  # browser, page: conftest.py
+from tests.dashboard.browser import open_page as _open
 from tests.lineage.auth.helpers import issue
 
 with contextlib.suppress(ImportError):
     from playwright.sync_api import Page, expect
 
-__all__ = ["browser", "page", "pytestmark"]
+pytestmark = BROWSER_MARKS
 MIX = {"order_to_cash": 0.4, "payment_sync": 0.3, "disputes": 0.2}
 FAULTS = {"billing_lag": 0.25, "posting_reversed": 0.15, "crm_outage": 0.3}
 
