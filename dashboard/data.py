@@ -152,6 +152,19 @@ def may(permission: str) -> bool:
         return False
 
 
+def may_act(what: str) -> bool:
+    """True when the caller may take actions (``act``); else a short note says why ``what``
+    is not offered, so read-only roles see the states but no forms."""
+    if may("act"):
+        return True
+    try:
+        role = str(whoami().get("role") or "unknown")
+    except Exception:  # not signed in or API down: the page says so elsewhere
+        role = "unknown"
+    st.caption(f"Read only: your role ({role}) cannot {what}; operators and admins can.")
+    return False
+
+
 def invalidate() -> None:
     """Forget cached answers (after an ack or resolve)."""
     _fetch.clear()

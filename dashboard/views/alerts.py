@@ -141,7 +141,7 @@ def render(f: Filters) -> None:
     st.subheader("Silences")
     silences = data.fetch("silences")["silences"]
     table(silence_rows(silences), "silences_table", "No silences.")
-    if data.may("act"):
+    if data.may_act("create or expire silences"):
         _create(alerts, rules)
         _expire(silences)
     freshness(doc)

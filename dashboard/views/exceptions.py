@@ -123,7 +123,7 @@ def render(f: Filters) -> None:
     )
     picked = [rows[i] for i in picked_at if i < len(rows)]
     history(picked)
-    if data.may("act"):  # the form only for roles that may acknowledge and resolve
+    if data.may_act("acknowledge, resolve or replay exceptions"):  # the forms only for roles that may act
         _act([r for r in picked if r["state"] != "resolved"])
         replay_form(
             [e for e in listing(f, "open", "") if any(e["id"] == r["id"] for r in picked)] if picked else [],

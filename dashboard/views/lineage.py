@@ -82,7 +82,7 @@ def _nodes(doc: dict[str, Any], index: int) -> None:
 def _act(doc: dict[str, Any], index: int) -> None:
     """Acknowledge an open exception of this transaction (operators)."""
     opened = [x for x in doc["exceptions"] if x["state"] == "open"]
-    if not opened or not data.may("act"):
+    if not opened or not data.may_act("acknowledge exceptions"):
         return
     labels = {x["id"]: f"{x['id']} · {x['category']} · {x['entity_type']}:{x['entity_id']}" for x in opened}
     with st.form(f"ack_{index}"):

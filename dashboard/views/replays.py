@@ -49,9 +49,11 @@ def _post(path: str, body: dict[str, Any], done: str) -> None:
 
 
 def replay_form(exceptions: list[dict[str, Any]], key: str) -> None:
-    """Pick an open exception and replay it with a reason (operators)."""
+    """Pick an open exception and replay it with a reason (roles that may act; others get a note)."""
+    if done := st.session_state.pop("replay_done", None):  # the answer to the last request, on this page
+        st.success(done)
     labels = {e["id"]: f"{e['id']} · {e['category']} · {e['entity_type']}:{e['entity_id']}" for e in exceptions}
-    if not labels:
+    if not labels or not data.may_act("request replays"):
         return
     with st.form(f"replay_{key}"):
         st.markdown("**Replay a failed hop** (the owning system retries it; no double postings)")
@@ -66,7 +68,7 @@ def replay_form(exceptions: list[dict[str, Any]], key: str) -> None:
 def _queue(waiting: list[dict[str, Any]]) -> None:
     st.subheader("Approval queue")
     table(replay_rows(waiting), "replay_queue", "Nothing awaits approval.", lineage=st.column_config.LinkColumn())
-    if not waiting:
+    if not waiting or not data.may_act("approve or cancel replays"):
         return
     with st.form("approve"):
         picked = st.selectbox("Replay", [r["id"] for r in waiting], key="approve_id")

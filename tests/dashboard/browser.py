@@ -56,10 +56,11 @@ def free_port() -> int:
 class Dashboard:
     """A ``streamlit run`` subprocess on loopback, stopped with its process group."""
 
-    def __init__(self, api_url: str, workdir: Path, token: str = "") -> None:
+    def __init__(self, api_url: str, workdir: Path, token: str = "", **settings: str) -> None:
+        """``settings``: more ``LEDGERLINE_*`` variables, e.g. ``LEDGERLINE_DASHBOARD_CACHE_TTL_S="1"``."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "LEDGERLINE_API_URL": api_url, "LEDGERLINE_DASHBOARD_TOKEN": token}
+        env = {**os.environ, **settings, "LEDGERLINE_API_URL": api_url, "LEDGERLINE_DASHBOARD_TOKEN": token}
         # this checkout's packages, not whichever checkout the virtualenv was installed from
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
         self.log = (workdir / f"streamlit-{self.port}.log").open("wb")

@@ -13,15 +13,27 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from alerts.api import create_router
+from alerts.routing import load_receivers
+from alerts.service import AlertService
+from alerts.settings import AlertSettings
 from collector.service import UvicornThread
-from collector.settings import StoreSettings
+from collector.settings import CollectorSettings, StoreSettings
 from collector.store import Store, open_store
+from dashboard.state import link_to
+from ledgerline.config import ServeConfig, load_alert_rules
 from ledgerline.schema import migrate_all
+from ledgerline.server import compose_app
 from ledgerline.simulator.config import SimConfig
+from ledgerline.simulator.replay import ReplayResponder
 from ledgerline.simulator.runner import run_simulation
 from lineage.app import create_app
+from lineage.auth.settings import AuthSettings
+from lineage.evidence.settings import EvidenceSettings
+from lineage.flows import load_flows
+from lineage.replay.service import load as load_replay_targets
+from lineage.replay.settings import ReplaySettings
 from lineage.settings import LineageSettings
 from tests.conftest import start_collector
 from tests.lineage.auth.helpers import issue
@@ -41,15 +53,20 @@ class Stack:
 
 
 @contextmanager
-def running_stack(chdb_path: Path, count: int = 200, seed: int = 7, alerts: bool = False) -> Iterator[Stack]:
+def running_stack(
+    chdb_path: Path, count: int = 200, seed: int = 7, alerts: bool = False, replay: bool = False
+) -> Iterator[Stack]:
     """Collector + lineage API on loopback over a fresh database filled by the simulator; with
     ``alerts``, the alert routes too, after the default rules were evaluated (20 minutes apart,
-    so rules with a ``for`` fire)."""
+    so rules with a ``for`` fire). With ``replay``, the app ``serve`` runs (``compose_app``:
+    alerts, replay, evidence routes) and a started replay worker whose ERP and billing targets
+    are the simulator's :class:`ReplayResponder` on loopback, which re-posts the retried hop
+    through the collector; every replay of more than 10 (any currency) needs approval."""
     database = f"dash_{os.getpid()}_{next(_SEQ)}"
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
     migrate_all(store)
     collector = start_collector(store)
-    api = None
+    api = responder = worker = None
     try:
         endpoint = f"http://127.0.0.1:{collector.http_port}/v1/traces"
         config = SimConfig(
@@ -57,32 +74,69 @@ def running_stack(chdb_path: Path, count: int = 200, seed: int = 7, alerts: bool
         )
         summary = run_simulation(config, out=None)
         settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
-        app = create_app(settings, store)
-        if alerts:
-            _mount_alerts(app, store)
+        if replay:  # as ``serve`` composes it, replays answered by the simulator's adapters
+            responder = ReplayResponder(SimConfig(endpoint=endpoint), port=0).start()
+            app = compose_app(store, AuthSettings(), _alert_service(store), _replay_config(settings, responder.url))
+            worker = app.state.replay_worker
+        else:
+            app = create_app(settings, store)
+            if alerts:
+                app.include_router(create_router(_alert_service(store)))
         api = UvicornThread(app, "127.0.0.1", 0)
         api.start()
+        if worker is not None:
+            worker.start()
         token = issue(store, "operator", Stack.subject)
         yield Stack(f"http://127.0.0.1:{api.port}", store, summary.transactions, token)
     finally:
+        if worker is not None:
+            worker.stop()
         if api is not None:
             api.stop(10)
+        if responder is not None:
+            responder.stop()
         collector.stop()
         store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
 
 
-def _mount_alerts(app: Any, store: Store) -> None:
-    from alerts.api import create_router
-    from alerts.service import AlertService
-    from alerts.settings import AlertSettings
-    from dashboard.state import link_to
-
+def _alert_service(store: Store) -> AlertService:
     settings = AlertSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
     service = AlertService(settings, store, link=link_to)
     now = time.time_ns() // 1_000_000
     service.run_once(now - 20 * 60_000, force=True)
     service.run_once(now, force=True)
-    app.include_router(create_router(service))
+    return service
+
+
+def replay_targets(url: str) -> str:
+    """ERP and billing at ``url``: the simulator's dead letters are replayable, above 10 needs approval."""
+    limits = "{EUR: 10, USD: 10, GBP: 10, SEK: 10}"
+    return (
+        "targets:\n"
+        f"  - {{system: erp, url: '{url}', categories: [unmatched_account], approval_over: {limits}}}\n"
+        f"  - {{system: billing, url: '{url}', categories: [tax_error], approval_over: {limits}}}\n"
+    )
+
+
+def _replay_config(lineage: LineageSettings, url: str) -> ServeConfig:
+    """``serve``'s validated config with the replay targets at ``url`` and a quick worker."""
+    flows = load_flows(None)
+    alerts = AlertSettings()
+    replay = ReplaySettings(
+        replay_targets=replay_targets(url), replay_poll_s=0.2, replay_backoff_s=0.2, replay_timeout_s=5
+    )
+    return ServeConfig(
+        collector=CollectorSettings(),
+        lineage=lineage,
+        alerts=alerts,
+        flows=flows,
+        rules=load_alert_rules(alerts, flows),
+        receivers=load_receivers(None),
+        auth=AuthSettings(),
+        replay=replay,
+        targets=load_replay_targets(replay, flows.transient),
+        evidence=EvidenceSettings(),
+    )
 
 
 def main() -> None:  # pragma: no cover - developer helper
