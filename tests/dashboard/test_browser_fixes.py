@@ -37,6 +37,8 @@ HEADINGS = {
     "sla": "SLA breaches",
     "replays": "Replays",
     "lineage": "Lineage explorer",
+    "flows": "Flows",
+    "reconciliation": "Reconciliation",
 }
 LABELS = {"system": "erp", "flow": "support_credit", "stage": "ledger", "region": "eu-west", "state": "failed"}
 RED, PURPLE = (198, 40, 40), (106, 27, 154)
