@@ -49,6 +49,23 @@ def money(doc: dict[str, Any], f: Filters) -> list[dict[str, Any]]:
     ]
 
 
+def money_by(doc: dict[str, Any], f: Filters, by: str) -> list[dict[str, Any]]:
+    """Money at risk per ``by`` (system or region), kind and currency (the API's order: by kind,
+    largest first); each row links to its drill-down list narrowed to that system or region
+    (no link for items without one)."""
+    return [
+        {
+            by: t["group"] or "(none)",
+            "what": kpis.RISK_LABELS[t["kind"]],
+            "currency": t["currency"] or "(none)",
+            "amount": f"{t['amount']:,.2f}",
+            "items": t["count"],
+            "list": link(replace(f, page="drill", drill=t["kind"], **{by: t["group"]})) if t["group"] else "",
+        }
+        for t in doc[f"by_{by}"]
+    ]
+
+
 def render(f: Filters) -> None:
     """Lay out the overview."""
     st.header("Overview")
@@ -111,6 +128,10 @@ def render(f: Filters) -> None:
         f"Open exceptions seen in the {f.label} (not narrowed by flow) and stuck, failed or SLA-breached "
         f"transactions started in the {f.label}; amount of the entity or transaction."
     )
+    for column, by in zip(st.columns(2), ("system", "region"), strict=True):
+        with column:
+            st.markdown(f"**Money at risk by {by}**")
+            table(money_by(risk, f, by), f"money_by_{by}", "Nothing at risk.", height=250, list=DRILL)
     left, right = st.columns(2)
     with left:
         st.subheader("Worst systems (open exceptions)")
