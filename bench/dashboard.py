@@ -1,7 +1,7 @@
 """Dashboard page timings: each page's time to fully rendered in headless Chromium, on demo data.
 
     python -m bench.dashboard [--transactions 2000] [--runs 5] [--pages overview,drill]
-                              [--baseline DIR ...] [--json]
+                              [--baseline DIR ...] [--browser-cache] [--json]
 
 Starts the same real stack as the browser tests (embedded store, collector, lineage API over
 simulated data; tests/dashboard/stack.py) and a Streamlit server, then opens every page
@@ -12,10 +12,12 @@ may hit the dashboard's answer cache (``LEDGERLINE_DASHBOARD_CACHE_TTL_S``), lik
 switches pages. Prints per page the cold time, median and p95 (of all runs) to fully rendered,
 and the median to first content (the page's heading on screen); JSON with --json.
 
-``--baseline DIR`` (repeatable) also serves another checkout of the dashboard (e.g. ``git
-archive HEAD~1 | tar -x -C DIR``) from its own Streamlit server against the same stack and
-loads each page from every server in turn, run by run, so a before/after shares the machine's
-load.
+``--browser-cache`` keeps one browser profile per checkout, so loads after the first find the
+dashboard's scripts in the HTTP cache, as a returning user does; without it every load starts
+from an empty profile. ``--baseline DIR`` (repeatable) also serves another checkout of the
+dashboard (e.g. ``git archive HEAD~1 | tar -x -C DIR``) from its own Streamlit server against
+the same stack and loads each page from every server in turn, run by run, so a before/after
+shares the machine's load.
 """
 
 from __future__ import annotations
@@ -43,9 +45,10 @@ def _p95(values: list[float]) -> float:
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def _load(browser: Any, url: str) -> tuple[float, float]:
-    """Seconds from opening ``url`` in a fresh tab to its first content and to fully rendered."""
-    page = browser.new_page(viewport={"width": 1440, "height": 1800})
+def _load(opener: Any, url: str) -> tuple[float, float]:
+    """Seconds from opening ``url`` in a new tab (of a browser or of a context) to its first
+    content and to fully rendered."""
+    page = opener.new_page(viewport={"width": 1440, "height": 1800})
     started = time.perf_counter()
     page.goto(url)
     page.locator('[data-testid="stMain"] [data-testid="stHeading"]').first.wait_for(timeout=120_000)
@@ -68,9 +71,17 @@ def _figures(times: list[tuple[float, float]]) -> dict[str, float]:
 
 
 def measure(
-    transactions: int, runs: int, pages: list[str] | None = None, baselines: list[Path] | None = None
+    transactions: int,
+    runs: int,
+    pages: list[str] | None = None,
+    baselines: list[Path] | None = None,
+    browser_cache: bool = False,
 ) -> dict[str, Any]:
-    """Timings per checkout (``current`` and each baseline's directory name) and page, in seconds."""
+    """Timings per checkout (``current`` and each baseline's directory name) and page, in seconds.
+
+    Each load is a fresh browser profile (nothing cached: the first visit); with
+    ``browser_cache`` the loads of one checkout share a profile, so its HTTP cache holds the
+    scripts (a returning user)."""
     import httpx
     from playwright.sync_api import sync_playwright
 
@@ -79,7 +90,12 @@ def measure(
 
     roots = {"current": ROOT, **{b.name: b.resolve() for b in baselines or []}}
     chosen = {n: q for n, q in PAGES.items() if not pages or n in pages}
-    results: dict[str, Any] = {"transactions": transactions, "runs": runs, "checkouts": {}}
+    results: dict[str, Any] = {
+        "transactions": transactions,
+        "runs": runs,
+        "browser_cache": browser_cache,
+        "checkouts": {},
+    }
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp) / "chdb", count=transactions) as stack:
         headers = {"Authorization": f"Bearer {stack.token}"}
         listing = httpx.get(f"{stack.api_url}/api/v1/exceptions", params={"since": "30d"}, headers=headers).json()
@@ -91,10 +107,12 @@ def measure(
             times: dict[str, dict[str, list[tuple[float, float]]]] = {n: {p: [] for p in chosen} for n in servers}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+                openers = {n: browser.new_context() if browser_cache else browser for n in servers}
                 for page_name, query in chosen.items():
                     for _ in range(runs):
                         for name, server in servers.items():  # in turn: a before/after shares the load
-                            times[name][page_name].append(_load(browser, f"{server.url}/{query.format(cid=cid)}"))
+                            url = f"{server.url}/{query.format(cid=cid)}"
+                            times[name][page_name].append(_load(openers[name], url))
                 browser.close()
             for name in servers:
                 results["checkouts"][name] = {p: _figures(t) for p, t in times[name].items()}
@@ -111,17 +129,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5, help="loads of each page (default 5)")
     parser.add_argument("--pages", default="", help=f"comma-separated pages (default all: {','.join(PAGES)})")
     parser.add_argument("--baseline", type=Path, action="append", default=[], help="another checkout to compare")
+    parser.add_argument(
+        "--browser-cache", action="store_true", help="loads of a checkout share one browser profile (HTTP cache)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     pages = [p for p in args.pages.split(",") if p]
     unknown = sorted(set(pages) - set(PAGES))
     if unknown:
         parser.error(f"unknown page(s) {', '.join(unknown)}; known: {', '.join(PAGES)}")
-    results = measure(args.transactions, args.runs, pages, args.baseline)
+    results = measure(args.transactions, args.runs, pages, args.baseline, args.browser_cache)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"dashboard on {results['transactions']} simulated transactions, {results['runs']} loads per page")
+    profile = "one browser profile per checkout" if args.browser_cache else "a fresh browser profile per load"
+    print(f"dashboard on {results['transactions']} simulated transactions, {results['runs']} loads per page, {profile}")
     print(f"{'checkout':<14}{'page':<12}{'cold':>8}{'median':>9}{'p95':>8}{'first':>8}")
     for checkout, figures in results["checkouts"].items():
         for name, t in figures.items():

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -87,18 +87,10 @@ def _color(value: Any) -> str:
     return f"color: white; background-color: {color}; font-weight: 600" if color else ""
 
 
-def table(
-    rows: Sequence[dict[str, Any]],
-    key: str,
-    empty: str,
-    select: bool = False,
-    height: int | Literal["auto"] = "auto",
-    **config: Any,
-) -> list[int]:
+def table(rows: Sequence[dict[str, Any]], key: str, empty: str, select: bool = False, **config: Any) -> list[int]:
     """A sortable full-width table (status columns coloured), or a note when empty.
 
     With ``select`` the rows can be picked; returns the picked row positions (in ``rows``).
-    ``height`` (pixels) keeps a long table compact: it scrolls.
     """
     if not rows:
         st.info(empty)
@@ -111,7 +103,6 @@ def table(
         hide_index=True,
         column_config=config,
         width="stretch",
-        height=height,
         on_select="rerun" if select else "ignore",
         selection_mode="multi-row",
     )
