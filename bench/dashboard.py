@@ -40,15 +40,18 @@ PAGES = {
 }
 
 
+VIEWPORT = {"width": 1440, "height": 1800}
+
+
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def _load(opener: Any, url: str) -> tuple[float, float]:
-    """Seconds from opening ``url`` in a new tab (of a browser or of a context) to its first
-    content and to fully rendered."""
-    page = opener.new_page(viewport={"width": 1440, "height": 1800})
+def _load(context: Any, url: str) -> tuple[float, float]:
+    """Seconds from opening ``url`` in a new tab of a browser context to its first content and
+    to fully rendered."""
+    page = context.new_page()
     started = time.perf_counter()
     page.goto(url)
     page.locator('[data-testid="stMain"] [data-testid="stHeading"]').first.wait_for(timeout=120_000)
@@ -107,12 +110,14 @@ def measure(
             times: dict[str, dict[str, list[tuple[float, float]]]] = {n: {p: [] for p in chosen} for n in servers}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                openers = {n: browser.new_context() if browser_cache else browser for n in servers}
+                shared = {n: browser.new_context(viewport=VIEWPORT) for n in servers} if browser_cache else {}
                 for page_name, query in chosen.items():
                     for _ in range(runs):
                         for name, server in servers.items():  # in turn: a before/after shares the load
-                            url = f"{server.url}/{query.format(cid=cid)}"
-                            times[name][page_name].append(_load(openers[name], url))
+                            context = shared.get(name) or browser.new_context(viewport=VIEWPORT)
+                            times[name][page_name].append(_load(context, f"{server.url}/{query.format(cid=cid)}"))
+                            if name not in shared:
+                                context.close()
                 browser.close()
             for name in servers:
                 results["checkouts"][name] = {p: _figures(t) for p, t in times[name].items()}
