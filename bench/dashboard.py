@@ -1,6 +1,7 @@
 """Dashboard page timings: each page's time to fully rendered in headless Chromium, on demo data.
 
-    python -m bench.dashboard [--transactions 2000] [--runs 5] [--json]
+    python -m bench.dashboard [--transactions 2000] [--runs 5] [--pages overview,drill]
+                              [--baseline DIR ...] [--browser-cache] [--json]
 
 Starts the same real stack as the browser tests (embedded store, collector, lineage API over
 simulated data; tests/dashboard/stack.py) and a Streamlit server, then opens every page
@@ -8,7 +9,15 @@ simulated data; tests/dashboard/stack.py) and a Streamlit server, then opens eve
 freshness line, drawn after every figure and table) is visible and Streamlit's running
 indicator is gone. The first load of a page is cold (no cached API answer); the later ones
 may hit the dashboard's answer cache (``LEDGERLINE_DASHBOARD_CACHE_TTL_S``), like a user who
-switches pages. Prints per page the cold time, median and p95 (of all runs); JSON with --json.
+switches pages. Prints per page the cold time, median and p95 (of all runs) to fully rendered,
+and the median to first content (the page's heading on screen); JSON with --json.
+
+``--browser-cache`` keeps one browser profile per checkout, so loads after the first find the
+dashboard's scripts in the HTTP cache, as a returning user does; without it every load starts
+from an empty profile. ``--baseline DIR`` (repeatable) also serves another checkout of the
+dashboard (e.g. ``git archive HEAD~1 | tar -x -C DIR``) from its own Streamlit server against
+the same stack and loads each page from every server in turn, run by run, so a before/after
+shares the machine's load.
 """
 
 from __future__ import annotations
@@ -31,47 +40,90 @@ PAGES = {
 }
 
 
+VIEWPORT = {"width": 1440, "height": 1800}
+
+
 def _p95(values: list[float]) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
 
 
-def measure(transactions: int, runs: int) -> dict[str, Any]:
-    """Timings per page, in seconds."""
+def _load(context: Any, url: str) -> tuple[float, float]:
+    """Seconds from opening ``url`` in a new tab of a browser context to its first content and
+    to fully rendered."""
+    page = context.new_page()
+    started = time.perf_counter()
+    page.goto(url)
+    page.locator('[data-testid="stMain"] [data-testid="stHeading"]').first.wait_for(timeout=120_000)
+    first = time.perf_counter() - started
+    page.get_by_text("page drawn").first.wait_for(timeout=120_000)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
+    done = time.perf_counter() - started
+    page.close()
+    return first, done
+
+
+def _figures(times: list[tuple[float, float]]) -> dict[str, float]:
+    done = [t[1] for t in times]
+    return {
+        "cold_s": round(done[0], 2),
+        "median_s": round(statistics.median(done), 2),
+        "p95_s": round(_p95(done), 2),
+        "first_median_s": round(statistics.median(t[0] for t in times), 2),
+    }
+
+
+def measure(
+    transactions: int,
+    runs: int,
+    pages: list[str] | None = None,
+    baselines: list[Path] | None = None,
+    browser_cache: bool = False,
+) -> dict[str, Any]:
+    """Timings per checkout (``current`` and each baseline's directory name) and page, in seconds.
+
+    Each load is a fresh browser profile (nothing cached: the first visit); with
+    ``browser_cache`` the loads of one checkout share a profile, so its HTTP cache holds the
+    scripts (a returning user)."""
     import httpx
     from playwright.sync_api import sync_playwright
 
-    from tests.dashboard.browser import ARGS, CHROMIUM, Dashboard
+    from tests.dashboard.browser import ARGS, CHROMIUM, ROOT, Dashboard
     from tests.dashboard.stack import running_stack
 
-    results: dict[str, Any] = {"transactions": transactions, "runs": runs, "pages": {}}
+    roots = {"current": ROOT, **{b.name: b.resolve() for b in baselines or []}}
+    chosen = {n: q for n, q in PAGES.items() if not pages or n in pages}
+    results: dict[str, Any] = {
+        "transactions": transactions,
+        "runs": runs,
+        "browser_cache": browser_cache,
+        "checkouts": {},
+    }
     with tempfile.TemporaryDirectory() as tmp, running_stack(Path(tmp) / "chdb", count=transactions) as stack:
         headers = {"Authorization": f"Bearer {stack.token}"}
         listing = httpx.get(f"{stack.api_url}/api/v1/exceptions", params={"since": "30d"}, headers=headers).json()
         cid = listing["exceptions"][0]["correlation_id"] if listing["exceptions"] else "none"
-        dashboard = Dashboard(stack.api_url, Path(tmp), stack.token)
+        servers = {name: Dashboard(stack.api_url, Path(tmp), stack.token, root) for name, root in roots.items()}
         try:
-            dashboard.wait_ready()
+            for server in servers.values():
+                server.wait_ready()
+            times: dict[str, dict[str, list[tuple[float, float]]]] = {n: {p: [] for p in chosen} for n in servers}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-                for name, query in PAGES.items():
-                    times = []
+                shared = {n: browser.new_context(viewport=VIEWPORT) for n in servers} if browser_cache else {}
+                for page_name, query in chosen.items():
                     for _ in range(runs):
-                        page = browser.new_page(viewport={"width": 1440, "height": 1800})
-                        started = time.perf_counter()
-                        page.goto(f"{dashboard.url}/{query.format(cid=cid)}")
-                        page.get_by_text("page drawn").first.wait_for(timeout=120_000)
-                        page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
-                        times.append(time.perf_counter() - started)
-                        page.close()
-                    results["pages"][name] = {
-                        "cold_s": round(times[0], 2),
-                        "median_s": round(statistics.median(times), 2),
-                        "p95_s": round(_p95(times), 2),
-                    }
+                        for name, server in servers.items():  # in turn: a before/after shares the load
+                            context = shared.get(name) or browser.new_context(viewport=VIEWPORT)
+                            times[name][page_name].append(_load(context, f"{server.url}/{query.format(cid=cid)}"))
+                            if name not in shared:
+                                context.close()
                 browser.close()
+            for name in servers:
+                results["checkouts"][name] = {p: _figures(t) for p, t in times[name].items()}
         finally:
-            dashboard.stop()
+            for server in servers.values():
+                server.stop()
     return results
 
 
@@ -80,16 +132,30 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transactions", type=int, default=2000, help="simulated transactions (default 2000)")
     parser.add_argument("--runs", type=int, default=5, help="loads of each page (default 5)")
+    parser.add_argument("--pages", default="", help=f"comma-separated pages (default all: {','.join(PAGES)})")
+    parser.add_argument("--baseline", type=Path, action="append", default=[], help="another checkout to compare")
+    parser.add_argument(
+        "--browser-cache", action="store_true", help="loads of a checkout share one browser profile (HTTP cache)"
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
-    results = measure(args.transactions, args.runs)
+    pages = [p for p in args.pages.split(",") if p]
+    unknown = sorted(set(pages) - set(PAGES))
+    if unknown:
+        parser.error(f"unknown page(s) {', '.join(unknown)}; known: {', '.join(PAGES)}")
+    results = measure(args.transactions, args.runs, pages, args.baseline, args.browser_cache)
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
-    print(f"dashboard on {results['transactions']} simulated transactions, {results['runs']} loads per page")
-    print(f"{'page':<12}{'cold':>8}{'median':>9}{'p95':>8}")
-    for name, t in results["pages"].items():
-        print(f"{name:<12}{t['cold_s']:>7.2f}s{t['median_s']:>8.2f}s{t['p95_s']:>7.2f}s")
+    profile = "one browser profile per checkout" if args.browser_cache else "a fresh browser profile per load"
+    print(f"dashboard on {results['transactions']} simulated transactions, {results['runs']} loads per page, {profile}")
+    print(f"{'checkout':<14}{'page':<12}{'cold':>8}{'median':>9}{'p95':>8}{'first':>8}")
+    for checkout, figures in results["checkouts"].items():
+        for name, t in figures.items():
+            print(
+                f"{checkout:<14}{name:<12}{t['cold_s']:>7.2f}s{t['median_s']:>8.2f}s{t['p95_s']:>7.2f}s"
+                f"{t['first_median_s']:>7.2f}s"
+            )
     return 0
 
 

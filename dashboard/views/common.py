@@ -12,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, sparkline
 from dashboard.api import ApiError
 from dashboard.figures import STATUS_COLORS, parse_time
 from dashboard.kpis import Kpi
@@ -23,17 +23,21 @@ _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{
 
 
 def kpi(column: Any, item: Kpi, link: str = "") -> None:
-    """One headline figure with its trend; ``link`` opens the list behind it."""
-    column.metric(
+    """One headline figure with its trend; ``link`` opens the list behind it.
+
+    The trend is an inline SVG, not ``st.metric``'s chart: a page of headline figures then loads
+    no chart library (docs/benchmarks.md).
+    """
+    box = column.container(border=True)
+    box.metric(
         item.label,
         item.value,
         item.delta,
         delta_color="inverse" if item.inverse else "normal",
         help=item.help,
-        border=True,
-        chart_data=item.trend or None,
-        chart_type="area",
     )
+    if trend := sparkline.svg(item.trend, sparkline.color(item.delta, item.inverse), f"{item.label} trend"):
+        box.markdown(trend, unsafe_allow_html=True)
     if item.note:
         column.caption(item.note)
     if link:
@@ -105,6 +109,37 @@ def table(rows: Sequence[dict[str, Any]], key: str, empty: str, select: bool = F
     if not select:
         return []
     return list(answer.selection.rows)  # type: ignore[union-attr]
+
+
+_MARKDOWN = re.compile(r"([\\`*_\[\]<>|~$#])")
+_NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
+
+
+def _cell(value: Any) -> str:
+    """A value as Markdown text: every character Markdown (or LaTeX) would read, escaped."""
+    return _MARKDOWN.sub(r"\\\1", str(value)).replace("\n", " ")
+
+
+def small_table(rows: Sequence[dict[str, Any]], empty: str, height: int | None = None, **links: str) -> None:
+    """A short table as plain HTML (a Markdown table): no data grid to load and lay out, so a
+    page of several small tables draws quickly. ``links`` names the columns holding relative
+    URLs and the text to show for them (``list="list ↗"``); ``height`` (pixels) makes a long
+    table scroll."""
+    if not rows:
+        st.info(empty)
+        return
+    shown = readable(rows)
+    names = list(shown[0])
+    right = {n for n in names if n not in links and all(_NUMBER.match(str(r[n])) for r in shown)}
+    lines = [
+        "| " + " | ".join(_cell(n) for n in names) + " |",
+        "| " + " | ".join("---:" if n in right else "---" for n in names) + " |",
+    ]
+    for row in shown:
+        cells = [(f"[{links[n]}]({row[n]})" if row[n] else "") if n in links else _cell(row[n]) for n in names]
+        lines.append("| " + " | ".join(cells) + " |")
+    box = st.container(height=height, border=False) if height else st.container()
+    box.markdown("\n".join(lines))
 
 
 def posting_sla_ms(flow: str = "") -> int:

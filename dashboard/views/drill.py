@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import data, kpis
 from dashboard.figures import format_ms
 from dashboard.state import Filters
-from dashboard.views.common import LINK, freshness, table
+from dashboard.views.common import LINK, freshness, small_table, table
 
 KINDS = list(kpis.RISK_LABELS)
 
@@ -69,16 +69,12 @@ def render(f: Filters) -> None:
     left, right = st.columns(2)
     with left:
         st.markdown("**By system**")
-        table(
-            totals({"by_system": [t for t in doc["by_system"] if t["kind"] == kind]}, "by_system", "system"),
-            "drill_by_system",
-            "—",
+        small_table(
+            totals({"by_system": [t for t in doc["by_system"] if t["kind"] == kind]}, "by_system", "system"), "—"
         )
     with right:
         st.markdown("**By region**")
-        table(
-            totals({"by_region": [t for t in doc["by_region"] if t["kind"] == kind]}, "by_region", "region"),
-            "drill_by_region",
-            "—",
+        small_table(
+            totals({"by_region": [t for t in doc["by_region"] if t["kind"] == kind]}, "by_region", "region"), "—"
         )
     freshness(doc)

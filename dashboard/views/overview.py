@@ -11,10 +11,10 @@ import streamlit as st
 
 from dashboard import data, figures, kpis
 from dashboard.state import Filters, link
-from dashboard.views.common import chart, freshness, kpi, not_filtered, table
+from dashboard.views.common import chart, freshness, kpi, not_filtered, small_table
 from dashboard.views.latency import latency, narrowed_by
 
-DRILL = st.column_config.LinkColumn("list", display_text="list ↗", help="Open the list behind this row", width="small")
+LIST = "list ↗"  # the text of a row's link to the list behind it
 
 
 def _open_exceptions(f: Filters) -> list[dict[str, Any]]:
@@ -46,6 +46,23 @@ def money(doc: dict[str, Any], f: Filters) -> list[dict[str, Any]]:
             "list": link(replace(f, page="drill", drill=t["kind"])),
         }
         for t in doc["totals"]
+    ]
+
+
+def money_by(doc: dict[str, Any], f: Filters, by: str) -> list[dict[str, Any]]:
+    """Money at risk per ``by`` (system or region), kind and currency (the API's order: by kind,
+    largest first); each row links to its drill-down list narrowed to that system or region
+    (no link for items without one)."""
+    return [
+        {
+            by: t["group"] or "(none)",
+            "what": kpis.RISK_LABELS[t["kind"]],
+            "currency": t["currency"] or "(none)",
+            "amount": f"{t['amount']:,.2f}",
+            "items": t["count"],
+            "list": link(replace(f, page="drill", drill=t["kind"], **{by: t["group"]})) if t["group"] else "",
+        }
+        for t in doc[f"by_{by}"]
     ]
 
 
@@ -101,35 +118,36 @@ def render(f: Filters) -> None:
         st.caption(f"SLA breaches today: {note}")
     st.subheader("Money at risk")
     risk = data.fetch("at_risk", since=f.since, until=f.until, system=f.system, region=f.region, flow=f.flow, limit=1)
-    table(
-        money(risk, f),
-        "money",
-        "Nothing at risk: no open exceptions, stuck, failed or breached transactions.",
-        list=DRILL,
+    small_table(
+        money(risk, f), "Nothing at risk: no open exceptions, stuck, failed or breached transactions.", list=LIST
     )
     st.caption(
         f"Open exceptions seen in the {f.label} (not narrowed by flow) and stuck, failed or SLA-breached "
         f"transactions started in the {f.label}; amount of the entity or transaction."
     )
+    for column, by in zip(st.columns(2), ("system", "region"), strict=True):
+        with column:
+            st.markdown(f"**Money at risk by {by}**")
+            small_table(money_by(risk, f, by), "Nothing at risk.", height=250, list=LIST)
     left, right = st.columns(2)
     with left:
         st.subheader("Worst systems (open exceptions)")
         rows = kpis.worst(open_rows, "system")
         for r in rows:
             r["list"] = link(Filters(system=r["system"], region=f.region), page="drill", drill="open_exceptions")
-        table(rows, "worst_systems", "No open exceptions.", list=DRILL)
+        small_table(rows, "No open exceptions.", list=LIST)
     with right:
         st.subheader("Worst regions")
         rows = kpis.worst(open_rows, "region")
         for r in rows:
             r["list"] = link(Filters(system=f.system, region=r["region"]), page="drill", drill="open_exceptions")
-        table(rows, "worst_regions", "No open exceptions.", list=DRILL)
+        small_table(rows, "No open exceptions.", list=LIST)
         st.markdown("**Slowest regions (p95 posting latency)**")
         by_region = data.fetch(
             "posting_latency", since=f.since, until=f.until, bucket=f.bucket, flow=f.flow, group_by="region"
         )
         rows = kpis.worst_latency([b for b in by_region["buckets"] if not f.region or b["group"] == f.region])
-        table(rows, "worst_latency", "No postings in this range.")
+        small_table(rows, "No postings in this range.")
         if note := not_filtered(f, "system"):
             st.caption(note)
     filling = [b for b in tput["buckets"] if b not in done]

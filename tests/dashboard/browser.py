@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from dashboard.launch import command
+from dashboard.launch import APP, command
 from tests.dashboard.stack import Stack
 
 CHROMIUM = "/usr/bin/chromium"
@@ -56,16 +56,19 @@ def free_port() -> int:
 class Dashboard:
     """A ``streamlit run`` subprocess on loopback, stopped with its process group."""
 
-    def __init__(self, api_url: str, workdir: Path, token: str = "", **settings: str) -> None:
-        """``settings``: more ``LEDGERLINE_*`` variables, e.g. ``LEDGERLINE_DASHBOARD_CACHE_TTL_S="1"``."""
+    def __init__(self, api_url: str, workdir: Path, token: str = "", root: Path = ROOT, **settings: str) -> None:
+        """``root``: the checkout to serve (another one for before/after timings); ``settings``: more
+        ``LEDGERLINE_*`` variables, e.g. ``LEDGERLINE_DASHBOARD_CACHE_TTL_S="1"``."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **settings, "LEDGERLINE_API_URL": api_url, "LEDGERLINE_DASHBOARD_TOKEN": token}
         # this checkout's packages, not whichever checkout the virtualenv was installed from
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
+        argv = command(api_url, "127.0.0.1", self.port)
+        argv[argv.index(str(APP))] = str(root / "dashboard" / "app.py")
         self.log = (workdir / f"streamlit-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
-            command(api_url, "127.0.0.1", self.port),
+            argv,
             cwd=workdir,
             env=env,
             stdout=self.log,
