@@ -51,7 +51,9 @@ def _ms(seconds: float) -> int:
     return int(seconds * 1000)
 
 
-Cache = dict[tuple[str, str], tuple[list[str], list[tuple[Any, ...]]]]
+# One round's shared results: (sql, params) -> (columns, rows), and ("assess", flow, window) ->
+# the assessed transactions, so rules differing only in thresholds share one query.
+Cache = dict[tuple[str, ...], Any]
 _ROWS_CAP = 10_000  # rows one shared query may return before thresholds are applied
 _FACTS_CAP = 500_000  # transactions an SLA or stuck rule assesses in one window
 
@@ -85,7 +87,7 @@ def run_rule(
         base |= domain.exception_params(flows, now_ms) | EVERYTHING.params()
         base |= {"since_ms": now_ms - _ms(p.lookback), "until_ms": now_ms, "growth_s": int(p.growth_window)}
     elif isinstance(p, SlaBreachExpr | StuckExpr):
-        samples = _assessed(store, flows, p, now_ms, timeout_s)
+        samples = _assessed(store, flows, p, now_ms, timeout_s, cache)
         return _check_limit(rule, [s for s in samples if s.value > threshold])
     elif isinstance(p, SilentSystemExpr):
         sql = queries.SILENT_SYSTEMS
@@ -126,7 +128,12 @@ def _postings(flows: FlowConfig, flow: str | None, since_ms: int, until_ms: int)
 
 
 def _assessed(
-    store: Store, flows: FlowConfig, p: SlaBreachExpr | StuckExpr, now_ms: int, timeout_s: float
+    store: Store,
+    flows: FlowConfig,
+    p: SlaBreachExpr | StuckExpr,
+    now_ms: int,
+    timeout_s: float,
+    cache: Cache | None = None,
 ) -> list[Sample]:
     """SLA breaches per stage, or stuck transactions per waiting system, as lineage derives them
     for transactions started in the rule's window (examples: the earliest started)."""
@@ -134,18 +141,24 @@ def _assessed(
     if flow and flow not in flows.flows:
         raise ValueError(f"flow {flow!r} is not in the flows file")
     window = p.window if isinstance(p, SlaBreachExpr) else p.lookback
-    assessed, truncated = domain.assess(
-        store,
-        flows,
-        EVERYTHING,
-        since_ms=now_ms - _ms(window),
-        until_ms=now_ms,
-        scan_until_ms=now_ms,
-        now_ms=now_ms,
-        max_rows=_FACTS_CAP,
-        flow=flow,
-        timeout_s=timeout_s,
-    )
+    shared = ("assess", flow, str(_ms(window)), str(now_ms))
+    if cache is not None and shared in cache:
+        assessed, truncated = cache[shared]
+    else:
+        assessed, truncated = domain.assess(
+            store,
+            flows,
+            EVERYTHING,
+            since_ms=now_ms - _ms(window),
+            until_ms=now_ms,
+            scan_until_ms=now_ms,
+            now_ms=now_ms,
+            max_rows=_FACTS_CAP,
+            flow=flow,
+            timeout_s=timeout_s,
+        )
+        if cache is not None:
+            cache[shared] = (assessed, truncated)
     if truncated:
         raise ValueError(f"over {_FACTS_CAP} transactions in the window; shorten it")
     groups: dict[tuple[tuple[str, str], ...], list[tuple[int, str]]] = {}

@@ -142,3 +142,17 @@ def test_rules_differing_in_threshold_or_exception_metric_share_one_query(except
     age = _rule("exceptions", metric="oldest_age", threshold="24h")
     assert len(run_rule(exceptions, age, T0, flows=FLOWS, timeout_s=10, cache=cache)) == 1
     assert len(cache) == 1  # backlog size, threshold variant and oldest age: one query
+
+
+def test_sla_and_stuck_rules_of_one_window_share_one_assessment(store: Store) -> None:
+    hop(store, "S1", "invoice:INV-S1", "invoice.issued", T0 - 30 * HOUR, system="billing")
+    cache: dict = {}
+    rules = [_rule("stuck", older_than=f"{h}h") for h in (1, 12, 24)] + [_rule("sla_breach", flow="support_credit")]
+    results = [run_rule(store, r, T0, flows=FLOWS, timeout_s=10, cache=cache) for r in rules]
+    assert [len(r) for r in results] == [
+        1,
+        1,
+        1,
+        0,
+    ]  # S1 stuck for each idle limit; it started before the 24h SLA window
+    assert sorted(int(k[2]) for k in cache if k[0] == "assess") == [86_400_000, 7 * 86_400_000]
