@@ -141,7 +141,8 @@ def _assessed(
     if flow and flow not in flows.flows:
         raise ValueError(f"flow {flow!r} is not in the flows file")
     window = p.window if isinstance(p, SlaBreachExpr) else p.lookback
-    shared = ("assess", flow, str(_ms(window)), str(now_ms))
+    stuck_only = isinstance(p, StuckExpr)  # stuck needs only the incomplete transactions
+    shared = ("assess", flow, str(_ms(window)), str(now_ms), str(stuck_only))
     if cache is not None and shared in cache:
         assessed, truncated = cache[shared]
     else:
@@ -156,6 +157,7 @@ def _assessed(
             max_rows=_FACTS_CAP,
             flow=flow,
             timeout_s=timeout_s,
+            incomplete_only=stuck_only,
         )
         if cache is not None:
             cache[shared] = (assessed, truncated)

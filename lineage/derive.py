@@ -177,6 +177,13 @@ def is_terminal(config: FlowConfig, outcome: str, category: str) -> bool:
     return outcome == "dead_letter" or (outcome == "failed" and not config.recoverable(category))
 
 
+def is_complete(config: FlowConfig, facts: TxnFacts) -> bool:
+    """The flow's last required stage is done (what :func:`evaluate` calls ``complete``), cheaply."""
+    flow = config.flow(facts.flow)
+    last = ([s for s in flow.stages if s.required] or flow.stages)[-1]
+    return (last.entity_type, last.step) in facts.done
+
+
 def evaluate(config: FlowConfig, facts: TxnFacts, now_ms: int) -> Verdict:
     """Derive status, SLA verdicts and order conformance."""
     flow = config.flow(facts.flow)

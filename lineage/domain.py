@@ -33,7 +33,7 @@ from typing import Any
 
 from collector.store import Store
 from lineage import queries
-from lineage.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row
+from lineage.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row, is_complete
 from lineage.flows import FlowConfig
 from lineage.scope import Scope
 
@@ -92,10 +92,13 @@ def assess(
     system: str = "",
     region: str = "",
     timeout_s: float | None = None,
+    incomplete_only: bool = False,
 ) -> tuple[list[Assessed], bool]:
     """Transactions whose first in-scope hop started in [since, until), newest first, each
     with its verdict at ``now_ms``; hops up to ``scan_until_ms`` count (later stages). The
-    flag says more than ``max_rows`` transactions matched (only the first are returned)."""
+    flag says more than ``max_rows`` transactions matched (only the first are returned).
+    ``incomplete_only`` skips complete transactions before the (costlier) verdict: enough for
+    stuck transactions, which are never complete."""
     rows = store.query_dicts(
         queries.FACTS_IN_WINDOW,
         {
@@ -114,6 +117,8 @@ def assess(
     out = []
     for row in rows[:max_rows]:
         facts = facts_from_row(row)
+        if incomplete_only and is_complete(config, facts):
+            continue
         out.append(Assessed(facts, evaluate(config, facts, now_ms)))
     return out, len(rows) > max_rows
 
