@@ -114,9 +114,10 @@ def test_the_overview_compares_like_with_like_and_says_what_it_does_not_filter(
 def test_headline_figures_open_the_list_behind_them(stack: Stack, dashboard: Dashboard, page: Page) -> None:
     open_page(page, dashboard, "?page=overview", "Overview")
     drawn(page)
-    box = page.locator('[data-testid="stColumn"]').filter(has_text="Stuck transactions").first
+    # the headline figure's link (the money-at-risk tables below link per system and region)
+    headline = page.locator('a[href*="drill=stuck"]:not([href*="system="]):not([href*="region="])').first
     with page.context.expect_page() as opened:  # the dashboard's links open a new tab
-        box.get_by_role("link", name="list ↗").click()
+        headline.click()
     page = opened.value
     expect(page.get_by_role("heading", name="Drill-down: stuck transactions")).to_be_visible(timeout=30_000)
     expect(page).to_have_url(re.compile(r"page=drill.*drill=stuck|drill=stuck.*page=drill"))
