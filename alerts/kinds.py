@@ -157,7 +157,7 @@ def _assessed(
             max_rows=_FACTS_CAP,
             flow=flow,
             timeout_s=timeout_s,
-            incomplete_only=stuck_only,
+            keep="stuck" if stuck_only else "breaches",
         )
         if cache is not None:
             cache[shared] = (assessed, truncated)

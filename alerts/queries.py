@@ -9,7 +9,7 @@ only the rows that should alert (like a PromQL alerting expression).
 
 from __future__ import annotations
 
-from lineage.queries import EXCEPTIONS_CTE, POSTINGS_CTE
+from lineage.queries import POSTINGS_CTE, exceptions_cte
 from lineage.scope import in_scope
 
 _NOW = "fromUnixTimestamp64Milli({now_ms:Int64})"
@@ -164,7 +164,7 @@ FROM x GROUP BY __BY__ HAVING countIf({_OPEN_NOW}) > 0
 ORDER BY __BY__ LIMIT {{limit:UInt32}}
 """
 EXCEPTIONS = {
-    by: EXCEPTIONS_CTE.replace("__WINDOW__", _EXC_WINDOW) + _EXC_SELECT.replace("__BY__", by)
+    by: exceptions_cte(_EXC_WINDOW, "fromUnixTimestamp64Milli({since_ms:Int64})") + _EXC_SELECT.replace("__BY__", by)
     for by in ("system", "region", "category")
 }
 

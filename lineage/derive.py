@@ -17,6 +17,7 @@ Rules (documented in docs/lineage.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from lineage.flows import Flow, FlowConfig
@@ -66,7 +67,12 @@ class Verdict:
     end_to_end_sla_ms: int | None
     end_to_end_ms: int | None
     end_to_end_breached: bool
-    conformance: list[dict[str, str]]
+
+    @cached_property
+    def conformance(self) -> list[dict[str, str]]:
+        """Missing required stages and stages out of order (computed on first use: listings
+        and alert rounds judge many transactions and never look)."""
+        return conformance(self.stages)
 
 
 def _ms(seconds: float | None) -> int | None:
@@ -177,13 +183,6 @@ def is_terminal(config: FlowConfig, outcome: str, category: str) -> bool:
     return outcome == "dead_letter" or (outcome == "failed" and not config.recoverable(category))
 
 
-def is_complete(config: FlowConfig, facts: TxnFacts) -> bool:
-    """The flow's last required stage is done (what :func:`evaluate` calls ``complete``), cheaply."""
-    flow = config.flow(facts.flow)
-    last = ([s for s in flow.stages if s.required] or flow.stages)[-1]
-    return (last.entity_type, last.step) in facts.done
-
-
 def evaluate(config: FlowConfig, facts: TxnFacts, now_ms: int) -> Verdict:
     """Derive status, SLA verdicts and order conformance."""
     flow = config.flow(facts.flow)
@@ -210,7 +209,6 @@ def evaluate(config: FlowConfig, facts: TxnFacts, now_ms: int) -> Verdict:
         end_to_end_sla_ms=e2e_sla,
         end_to_end_ms=e2e,
         end_to_end_breached=e2e_breached,
-        conformance=conformance(stages),
     )
 
 

@@ -29,11 +29,11 @@ checks (``lineage/checks.py``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from collector.store import Store
 from lineage import queries
-from lineage.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row, is_complete
+from lineage.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row
 from lineage.flows import FlowConfig
 from lineage.scope import Scope
 
@@ -54,6 +54,41 @@ def posting_steps(config: FlowConfig, flow: str | None) -> tuple[str, str]:
     """The (from, to) steps of ``flow``'s posting latency (the default flow when None)."""
     f = config.flow(flow)
     return f.latency_from, f.latency_to
+
+
+# Which transactions ``assess`` returns: all, those not complete (failed and in flight are
+# never complete), those with a breached SLA, or those not complete with an open stage or the
+# end-to-end SLA overdue (stuck ones among them). SQL leaves out the rest (queries._KEEP), so
+# a window of many healthy transactions costs a query, not a verdict each.
+Keep = Literal["all", "incomplete", "breaches", "stuck"]
+_KEEP = {"all": 0, "incomplete": 1, "breaches": 2, "stuck": 3}
+
+
+def _stage_arrays(config: FlowConfig) -> dict[str, Any]:
+    """The flows file's stages as the parallel arrays queries._KEEP binds (one entry per flow)."""
+    names = sorted(config.flows)
+    flows = [config.flows[n] for n in names]
+
+    def ms(seconds: float | None) -> int:
+        return -1 if seconds is None else int(seconds * 1000)
+
+    def last_required(i: int) -> int:
+        stages = flows[i].stages
+        required = [j for j, s in enumerate(stages) if s.required] or [len(stages) - 1]
+        return required[-1] + 1  # ClickHouse arrays are 1-based
+
+    return {
+        "flow_names": names,
+        "terminal_steps": sorted({f.stages[last_required(i) - 1].step for i, f in enumerate(flows)}),
+        "terminal_keys": [
+            f"{f.stages[last_required(i) - 1].entity_type}|{f.stages[last_required(i) - 1].step}"
+            for i, f in enumerate(flows)
+        ],
+        "stage_keys": [[f"{s.entity_type}|{s.step}" for s in f.stages] for f in flows],
+        "stage_slas": [[ms(s.sla_s) for s in f.stages] for f in flows],
+        "e2e_sla": [ms(f.end_to_end_sla_s) for f in flows],
+        "last_required": [last_required(i) for i in range(len(flows))],
+    }
 
 
 @dataclass(frozen=True)
@@ -92,15 +127,15 @@ def assess(
     system: str = "",
     region: str = "",
     timeout_s: float | None = None,
-    incomplete_only: bool = False,
+    keep: Keep = "all",
 ) -> tuple[list[Assessed], bool]:
     """Transactions whose first in-scope hop started in [since, until), newest first, each
     with its verdict at ``now_ms``; hops up to ``scan_until_ms`` count (later stages). The
     flag says more than ``max_rows`` transactions matched (only the first are returned).
-    ``incomplete_only`` skips complete transactions before the (costlier) verdict: enough for
-    stuck transactions, which are never complete."""
+    ``keep`` leaves out, in SQL, transactions that cannot matter to the caller (see ``Keep``);
+    the verdicts of those returned are the same either way."""
     rows = store.query_dicts(
-        queries.FACTS_IN_WINDOW,
+        queries.FACTS_IN_WINDOW_OPEN if keep in ("incomplete", "stuck") else queries.FACTS_IN_WINDOW,
         {
             "since_ms": since_ms,
             "until_ms": until_ms,
@@ -110,15 +145,16 @@ def assess(
             "system": system,
             "region": region,
             "limit": max_rows + 1,
+            "keep": _KEEP[keep],
+            "now_ms": now_ms,
         }
+        | _stage_arrays(config)
         | scope.params(),
         timeout_s=timeout_s,
     )
     out = []
     for row in rows[:max_rows]:
         facts = facts_from_row(row)
-        if incomplete_only and is_complete(config, facts):
-            continue
         out.append(Assessed(facts, evaluate(config, facts, now_ms)))
     return out, len(rows) > max_rows
 

@@ -352,6 +352,22 @@ _COMPENSATION = (
     f"INSERT INTO hop_times ({_HOP_TIMES_COLS_V7}) SELECT {_HOP_TIMES_COLS_V7} FROM hops FINAL",
 )
 
+# Version 104: the error category and status message on hop_times, so a transaction's facts
+# (lineage/domain.py ``assess``) and an exception's attempts (queries.EXCEPTIONS_CTE) read a
+# time window of hop_times instead of hops, which is ordered by correlation ID (a time filter
+# there skips nothing). Only failed attempts carry a category or message: those rows are
+# written again (the last insert wins in hop_times; readers use FINAL or duplicate-proof
+# aggregates).
+_HOP_TIMES_COLS_V8 = f"{_HOP_TIMES_COLS_V7}, ErrorCategory, StatusMessage"
+_FAILURE_DETAIL = (
+    "ALTER TABLE hop_times ADD COLUMN IF NOT EXISTS ErrorCategory LowCardinality(String), "
+    "ADD COLUMN IF NOT EXISTS StatusMessage String",
+    "DROP VIEW IF EXISTS hop_times_mv",
+    f"CREATE MATERIALIZED VIEW IF NOT EXISTS hop_times_mv TO hop_times AS SELECT {_HOP_TIMES_COLS_V8} FROM hops",
+    f"INSERT INTO hop_times ({_HOP_TIMES_COLS_V8}) "
+    f"SELECT {_HOP_TIMES_COLS_V8} FROM hops FINAL WHERE ErrorCategory != '' OR StatusMessage != ''",
+)
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hops derived by materialized view", (_HOPS, _HOPS_MV)),
     Migration(3, "entity edges, both directions", (_EDGES, _EDGES_MV)),
@@ -372,4 +388,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         ),
     ),
     Migration(103, "compensations; amounts on hop_times", _COMPENSATION),
+    Migration(104, "failure details on hop_times (facts and exceptions read a time window)", _FAILURE_DETAIL),
 )

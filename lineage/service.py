@@ -203,7 +203,14 @@ class Lineage:
 
     # -- listings -------------------------------------------------------------------------------
     def _assess(
-        self, scope: Scope, window: Window, scan_ahead_ms: int, flow: str, system: str = "", region: str = ""
+        self,
+        scope: Scope,
+        window: Window,
+        scan_ahead_ms: int,
+        flow: str,
+        system: str = "",
+        region: str = "",
+        keep: domain.Keep = "all",
     ) -> tuple[list[Assessed], bool]:
         """Transactions started in the window with their verdicts now (lineage/domain.py)."""
         return domain.assess(
@@ -218,6 +225,7 @@ class Lineage:
             flow=flow,
             system=system,
             region=region,
+            keep=keep,
         )
 
     def transactions(
@@ -226,8 +234,11 @@ class Lineage:
         """Transactions started in the window, filtered; status derived from SQL aggregates
         over their hops in scope."""
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
+        # SQL leaves out what the status filter would drop (failed and in flight are never complete).
+        by_status: dict[str, domain.Keep] = {"stuck": "stuck", "failed": "incomplete", "in_flight": "incomplete"}
+        keep = by_status.get(status, "all")
         assessed, scan_truncated = self._assess(
-            scope, window, int(max(lookahead, 86400) * 2000), flow=flow, system=system, region=region
+            scope, window, int(max(lookahead, 86400) * 2000), flow=flow, system=system, region=region, keep=keep
         )
         items = [
             {
@@ -248,7 +259,7 @@ class Lineage:
     def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str) -> dict[str, Any]:
         """Late-but-complete stages and open-and-overdue stages of transactions in the window
         (their hops in scope)."""
-        assessed, scan_truncated = self._assess(scope, window, 7 * 86400 * 1000, flow=flow)
+        assessed, scan_truncated = self._assess(scope, window, 7 * 86400 * 1000, flow=flow, keep="breaches")
         out = [
             shape.breach(b.facts, b.stage) if b.stage else shape.e2e_breach(b.facts, b.verdict)
             for b in domain.breaches(assessed, stage)

@@ -64,19 +64,3 @@ def test_missing_and_out_of_order() -> None:
     assert v.stages[2].duration_ms == H  # measured from the case, the previous completed stage
     swapped = evaluate(CONFIG, facts([0, 2, 1, 3]), T0 + 4 * H)
     assert [(c["kind"], c["stage"]) for c in swapped.conformance] == [("out_of_order", "invoice")]
-
-
-def test_the_cheap_completeness_check_agrees_with_evaluate() -> None:
-    """``is_complete`` (used to skip complete transactions when only stuck ones matter) says
-    what ``evaluate`` says, for every subset of done stages of every flow."""
-    import itertools
-
-    from lineage.derive import is_complete
-
-    config = load_flows()
-    for flow in config.flows.values():
-        keys = [(s.entity_type, s.step) for s in flow.stages]
-        for n in range(len(keys) + 1):
-            for done in itertools.combinations(keys, n):
-                facts = TxnFacts("C", flow.name, 0, 10, dict.fromkeys(done, 5))
-                assert is_complete(config, facts) == (evaluate(config, facts, 100).status == "complete")

@@ -66,3 +66,43 @@ def test_compensations_stored_before_migration_103_are_derived_again(store_setti
         assert (row["compensated"], row["break_count"], row["left"]["amount"], row["right"]["amount"]) == (1, 0, 0, 0)
     finally:
         store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": store.database})
+
+
+def test_failure_details_stored_before_migration_104_reach_hop_times(store_settings: StoreSettings) -> None:
+    """Migration 104: failed attempts stored before it gain their category and message on
+    hop_times, so the exception listing (now read from hop_times) still shows them, and a
+    stuck listing still sees the transaction's failure."""
+    store = open_store(store_settings)
+    try:
+        migrate(store, tuple(m for m in MIGRATIONS if m.version < 104))
+        cols = (
+            "Timestamp",
+            "TraceId",
+            "SpanId",
+            "ServiceName",
+            "SpanName",
+            "SpanAttributes",
+            "StatusCode",
+            "StatusMessage",
+        )
+        attrs = {
+            "correlation.id": "M1",
+            "biz.flow": "support_credit",
+            "biz.entity.type": "ledger",
+            "biz.entity.id": "JE-9",
+            "biz.step": "ledger.posted",
+            "biz.outcome": "failed",
+            "biz.error.category": "tax_error",
+        }
+        store.insert(
+            "otel_traces",
+            [((T0 + HOUR) * 1_000_000, "a" * 32, "b" * 16, "erp", "ledger.posted", attrs, "Error", "VAT code missing")],
+            cols,
+        )
+        assert 104 in migrate_all(store)
+        row = store.query("SELECT ErrorCategory, StatusMessage FROM hop_times FINAL WHERE EntityId = 'JE-9'")
+        assert row == [("tax_error", "VAT code missing")]
+        (exc,) = make_lineage(store).exceptions(EVERYTHING, Window(T0, T0 + DAY, 10), "", "", "")["exceptions"]
+        assert (exc["category"], exc["message"], exc["entity_id"]) == ("tax_error", "VAT code missing", "JE-9")
+    finally:
+        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": store.database})
