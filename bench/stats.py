@@ -1,0 +1,23 @@
+"""Percentiles for the benchmarks (nearest rank, so a p95 is a measured value)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterable
+
+
+def percentile(values: Iterable[float], q: float) -> float:
+    """The ``q`` quantile (0 < q <= 1) of ``values`` by nearest rank; NaN when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    return ordered[max(0, math.ceil(q * len(ordered) - 1e-9) - 1)]
+
+
+def p50_p95(values: Iterable[float]) -> tuple[float, float]:
+    """The median (interpolated, as :func:`statistics.median`) and the nearest-rank p95."""
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan"), float("nan")
+    return statistics.median(ordered), percentile(ordered, 0.95)
