@@ -9,7 +9,8 @@ hops (case, credit, invoice, ledger posting) across three ERPs and three regions
 failures and slow postings, the newest (transaction 0) now and each further one older by a
 fixed step (the density). Hops derive through the real materialized views. It prints the
 generation time, the hop count and the duration of evaluation rounds with every rule forced
-due: the first round, then p50 and p95 of ``--rounds`` more.
+due: the first round, then p50 and p95 of ``--rounds`` more (rounds start once the load's
+background merges are done, at most 2 minutes' wait).
 
 Without ``--growth``, ``--spans`` (default 1M) spread over the last seven days. With
 ``--growth`` the density is fixed instead (1M spans per ``--days-per-million`` days): it
@@ -33,7 +34,7 @@ import tempfile
 import time
 from typing import TYPE_CHECKING, Any
 
-from bench.stats import p50_p95
+from bench.stats import p50_p95, settle
 
 if TYPE_CHECKING:
     from alerts.evaluator import Evaluator
@@ -175,6 +176,7 @@ def main(argv: list[str] | None = None) -> None:
         txns_per_day = max(1, spans // SPANS_PER_TXN) / 7
         split = spans
     seconds = generate(store, 0, split, now, txns_per_day)
+    settle(store, "bench_alerts")  # no background merges left from the load during the rounds
     hops = store.query("SELECT count() FROM hops")[0][0]
     days = split / SPANS_PER_TXN / txns_per_day
     print(f"generated {split:,} spans ({days:.2f} days) -> {hops:,} hops in {seconds:.1f}s")
@@ -193,6 +195,7 @@ def main(argv: list[str] | None = None) -> None:
             "first_round_s_1m": first["first_round_s"],
         }
         older = generate(store, split, spans - split, now, txns_per_day)
+        settle(store, "bench_alerts")
         hops = store.query("SELECT count() FROM hops")[0][0]
         print(
             f"\ngenerated the older {spans - split:,} spans in {older:.1f}s: {spans:,} spans "
