@@ -2,7 +2,7 @@
 the lineage queries over many random IDs and print p50/p95 per query, then the same
 transaction lookup through the API app with and without a credential (bench/lineage_api.py).
 
-    .venv/bin/python -m bench.lineage --spans 10000000 [--json]
+    .venv/bin/python -m bench.lineage --spans 10000000 [--growth [--first-spans 1000000]] [--json]
 
 Spans are generated inside ClickHouse (INSERT ... SELECT FROM numbers()), so loading goes
 through the same materialized views as real ingest (hops, entity_edges, hop_keys, ...).
@@ -10,7 +10,28 @@ Each transaction: case -> credit -> invoice -> ledger hops; each hop span has th
 technical child spans (HTTP/DB) without business attributes. Transactions are spread
 evenly over --days ending now; 1% dead-letter their posting (tax_error), 5% have a failed
 posting attempt (timeout) followed by a successful retry, 2% have a failed posting with
-no retry yet.
+no retry yet. Queries start once the load's background merges are done (at most 2 minutes'
+wait). After the queries it prints the bytes on disk per span of every table in the bench
+database (active parts as loaded, not forced to merge).
+
+``--growth`` measures how the cost grows with history, in one run: it loads the newest
+``--first-spans`` spans first (the last slice of the final history, at the full size's
+density of --spans/--days), measures every query, then loads the older spans (history
+grows backwards in time, so windows ending now hold the same data where the slice covers
+them) and measures again; it prints p95 at both sizes and their ratio. There the 10k-invoice
+journal posts the invoices of the newest slice's oldest transactions, and the plain lookups
+leave the journal's transactions out (at both sizes), so both sizes do the same work.
+
+``--json`` ends the output with one JSON object on the last line, with the keys:
+
+* ``queries``: query name (as printed) -> ``{"runs", "p50_ms", "p95_ms"}``, at the full size;
+* ``bytes_per_span``: bytes on disk of all tables of the bench database (active parts)
+  divided by the rows of ``otel_traces``; ``tables_bytes_per_span``: the same per table;
+* ``scope``, ``api``: the scope and credential overhead (p50/p95 ms per caller);
+* ``spans``, ``hops``, ``load_s``;
+* with ``--growth``: ``growth`` (query name -> p95 at the full size / p95 at the first
+  slice), ``queries_1m`` (the first slice's figures, as ``queries``), ``first_spans``,
+  ``bytes_per_span_1m``, ``load_s_1m``.
 """
 
 from __future__ import annotations
@@ -18,14 +39,15 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import lineage_api
+from bench.stats import p50_p95, settle
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage import metrics
@@ -34,6 +56,14 @@ from lineage.scope import EVERYTHING, Scope
 from lineage.service import Lineage, Window
 from lineage.settings import LineageSettings
 from lineage.timeparse import to_ms, utcnow
+
+SPANS_PER_TXN = 16
+# Calls before timing a query: ClickHouse compiles an expression on its fourth run
+# (min_count_to_compile_expression = 3), a one-time cost that would otherwise land in the
+# p95 of the first measurement only (a --growth run's second one finds it compiled).
+WARM_UP = 5
+# The transaction of a generated span's correlation ID ('C-<txn>').
+_TXN = "toUInt64OrZero(substring({col}, 3))"
 
 # n -> (transaction, stage, technical child); hop spans are the ones with tech = 0.
 # Each transaction has 4 hop spans + 12 technical spans + retry attempts for some postings.
@@ -79,7 +109,8 @@ SELECT
 FROM numbers({first:UInt64}, {count:UInt64})
 """
 
-# The successful retry of every 20th posting that failed with a timeout first.
+# The successful retry of every 20th posting that failed with a timeout first, for the
+# transactions [txn_lo, txn_hi) (so a later load of other transactions adds only theirs).
 _RETRIES = """
 INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind,
     ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
@@ -90,11 +121,13 @@ SELECT Timestamp + INTERVAL 15 MINUTE, TraceId, lower(substring(hex(MD5(concat('
 FROM otel_traces
 WHERE SpanName = 'ledger.posted' AND SpanAttributes['biz.outcome'] = 'failed'
     AND cityHash64(SpanAttributes['correlation.id']) % 4 != 0
-"""
+    AND TXN >= {txn_lo:UInt64} AND TXN < {txn_hi:UInt64}
+""".replace("TXN", _TXN.format(col="SpanAttributes['correlation.id']"))
 
 
-# One batch journal (its own correlation ID) posting the invoices of the first 10,000
-# transactions: the stitching limits keep lookups around it bounded.
+# One batch journal (its own correlation ID) posting the invoices of the transactions
+# [first, first + n) (by default the oldest 10,000): the stitching limits keep lookups
+# around it bounded.
 _JOURNAL = """
 INSERT INTO otel_traces (Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind,
     ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode,
@@ -103,9 +136,14 @@ SELECT now64(9) - INTERVAL 1 HOUR, lower(hex(MD5('journal'))), lower(substring(h
     '', '', 'ledger.posted', 'Internal', 'sap-adapter', map('service.name', 'sap-adapter'), 'ledgerline.bench', '1.0',
     map('correlation.id', 'J-BIG', 'biz.flow', 'erp_journal', 'biz.entity.type', 'ledger', 'biz.entity.id', 'JNL-BIG',
         'biz.parent.type', 'invoice',
-        'biz.parent.id', toJSONString(arrayMap(i -> concat('INV-', toString(i)), range({n:UInt32}))),
+        'biz.parent.id', toJSONString(arrayMap(i -> concat('INV-', toString(i + {first:UInt64})), range({n:UInt32}))),
         'biz.step', 'ledger.posted', 'biz.system', 'sap', 'biz.outcome', 'ok'),
     200000000, 'Ok', ''
+"""
+
+_SIZES = """
+SELECT table, sum(bytes_on_disk) FROM system.parts WHERE database = {db:String} AND active
+GROUP BY table ORDER BY table
 """
 
 
@@ -115,20 +153,64 @@ def journal_size(txns: int) -> int:
     return min(10_000, max(1, txns // 2))
 
 
+@dataclass(frozen=True)
+class History:
+    """Where generated transactions lie: ``txns`` of them (the full size) from ``start_s``
+    over ``span_s`` seconds, and the journal's invoices [journal_first, + journal_n)."""
+
+    spans: int
+    start_s: int
+    span_s: int
+    journal_first: int
+    journal_n: int
+
+    @property
+    def txns(self) -> int:
+        return max(1, self.spans // SPANS_PER_TXN)
+
+    @classmethod
+    def ending_now(cls, spans: int, days: float, journal_first: int = 0, journal_n: int = 0) -> History:
+        span_s = int(days * 86400)
+        start_s = int(time.time()) - span_s - 6 * 3600  # leave room for the last postings
+        txns = max(1, spans // SPANS_PER_TXN)
+        return cls(spans, start_s, span_s, journal_first, journal_n or journal_size(txns - journal_first))
+
+
+def load_range(store: Store, history: History, first: int, count: int, chunk: int = 1_000_000) -> float:
+    """Generate the spans [first, first + count) of ``history`` (plus their transactions'
+    retries); return seconds."""
+    started = time.monotonic()
+    for at in range(first, first + count, chunk):
+        store.command(
+            _GENERATE,
+            {
+                "first": at,
+                "count": min(chunk, first + count - at),
+                "txns": history.txns,
+                "start_s": history.start_s,
+                "span_s": history.span_s,
+            },
+        )
+        print(
+            f"  loaded {min(at + chunk, first + count) - first:>11,} spans  {time.monotonic() - started:6.1f}s",
+            flush=True,
+        )
+    txn_lo = first // SPANS_PER_TXN
+    txn_hi = -(-(first + count) // SPANS_PER_TXN)  # a partial last transaction too
+    store.command(_RETRIES, {"txn_lo": txn_lo, "txn_hi": txn_hi})
+    return time.monotonic() - started
+
+
+def load_journal(store: Store, history: History) -> None:
+    store.command(_JOURNAL, {"first": history.journal_first, "n": history.journal_n})
+
+
 def load(store: Store, spans: int, days: float, chunk: int = 1_000_000) -> float:
     """Generate ``spans`` spans (plus retries) spread over ``days`` ending now; return seconds."""
     started = time.monotonic()
-    txns = max(1, spans // 16)
-    span_s = int(days * 86400)
-    start_s = int(time.time()) - span_s - 6 * 3600  # leave room for the last postings
-    for first in range(0, spans, chunk):
-        store.command(
-            _GENERATE,
-            {"first": first, "count": min(chunk, spans - first), "txns": txns, "start_s": start_s, "span_s": span_s},
-        )
-        print(f"  loaded {min(first + chunk, spans):>11,} spans  {time.monotonic() - started:6.1f}s", flush=True)
-    store.command(_RETRIES)
-    store.command(_JOURNAL, {"n": journal_size(txns)})
+    history = History.ending_now(spans, days)
+    load_range(store, history, 0, spans, chunk)
+    load_journal(store, history)
     return time.monotonic() - started
 
 
@@ -139,8 +221,7 @@ def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
         t = time.perf_counter()
         fn()
         times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return statistics.median(times), times[max(0, int(len(times) * 0.95) - 1)]
+    return p50_p95(times)
 
 
 def paired(fns: list[Callable[[str], Any]], args: list[str], runs: int) -> list[tuple[float, float]]:
@@ -154,58 +235,49 @@ def paired(fns: list[Callable[[str], Any]], args: list[str], runs: int) -> list[
             t = time.perf_counter()
             fn(arg)
             out.append((time.perf_counter() - t) * 1000)
-    return [(statistics.median(sorted(t)), sorted(t)[max(0, int(len(t) * 0.95) - 1)]) for t in times]
+    return [p50_p95(t) for t in times]
 
 
-def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False) -> dict[str, Any]:
-    """Load and measure; print one line per query; return the figures (``--json``)."""
-    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
-    store = open_store(settings)
-    migrate_all(store)
-    if reuse and store.query("SELECT count() FROM hops")[0][0]:
-        print(f"reusing the spans already in {data_dir}")
-        seconds = 0.0
-        if not store.query("SELECT count() FROM hops WHERE CorrelationId = 'J-BIG'")[0][0]:
-            store.command(_JOURNAL, {"n": journal_size(max(1, spans // 16))})
-    else:
-        print(f"loading {spans:,} spans into {data_dir} ...")
-        seconds = load(store, spans, days)
-    hops = store.query("SELECT count() FROM hops")[0][0]
-    print(f"loaded in {seconds:.1f}s: {store.query('SELECT count() FROM otel_traces')[0][0]:,} spans, {hops:,} hops")
-    svc = Lineage(settings, store, load_flows())
+def sizes(store: Store, database: str) -> tuple[float, dict[str, float]]:
+    """Bytes on disk per span (active parts of every table of ``database`` over the rows of
+    ``otel_traces``), in all and per table."""
+    spans = max(1, int(store.query("SELECT count() FROM otel_traces")[0][0]))
+    tables = {str(t): int(b) / spans for t, b in store.query(_SIZES, {"db": database})}
+    return round(sum(tables.values()), 1), {t: round(b, 1) for t, b in tables.items()}
+
+
+def cases(svc: Lineage, history: History, txn_lo: int, growth: bool) -> list[tuple[str, Callable[[], Any]]]:
+    """The timed queries, over the transactions [txn_lo, history.txns) present in the store."""
     flow = svc.config.flow(None)
-    txns = max(1, spans // 16)
+    txns, jfirst, jn = history.txns, history.journal_first, history.journal_n
     rng = random.Random(7)
     now = to_ms(utcnow())
     day = Window(now - 86400_000, now, 5000)
     week = Window(now - 7 * 86400_000, now, 100)
-    # Scope overhead: the same transactions of one legal entity (of seven) looked up
-    # unrestricted and with a credential limited to that legal entity. Those the journal
-    # J-BIG (no legal entity) posts are left out: unrestricted, they stitch to it, scoped not,
-    # and the figure would compare different work.
     one_le = Scope(legal_entities=("LE-0",))
-    ids = [
-        str(r[0])
-        for r in store.query(
-            "SELECT CorrelationId FROM hops WHERE LegalEntity = 'LE-0' AND Step = 'case.opened' "
-            "AND toUInt64OrZero(substring(CorrelationId, 3)) >= {n:UInt64} LIMIT 5000",
-            {"n": journal_size(txns)},
-        )
-    ] or ["C-0"]
-    cases: list[tuple[str, Callable[[], Any]]] = [
-        ("transaction lookup + stitching", lambda: svc.transaction(EVERYTHING, f"C-{rng.randrange(txns)}")),
+
+    def plain() -> int:
+        """A random transaction; with ``growth`` never one the journal posts (their share
+        differs between the two sizes)."""
+        if not growth:
+            return rng.randrange(txns)
+        txn = rng.randrange(txn_lo, txns - jn)
+        return txn + jn if txn >= jfirst else txn
+
+    return [
+        ("transaction lookup + stitching", lambda: svc.transaction(EVERYTHING, f"C-{plain()}")),
         (
             "entity -> correlation IDs",
             lambda: svc.store.query(
                 "SELECT DISTINCT CorrelationId FROM hop_keys WHERE KeyKind = 'entity' AND KeyType = {t:String} "
                 "AND KeyId = {i:String}",
-                {"t": "invoice", "i": f"INV-{rng.randrange(txns)}"},
+                {"t": "invoice", "i": f"INV-{plain()}"},
             ),
         ),
-        ("entity lookup (key -> full doc)", lambda: svc.entity(EVERYTHING, "invoice", f"INV-{rng.randrange(txns)}")),
+        ("entity lookup (key -> full doc)", lambda: svc.entity(EVERYTHING, "invoice", f"INV-{plain()}")),
         (
             "lookup: txn posted by 10k-invoice journal",
-            lambda: svc.transaction(EVERYTHING, f"C-{rng.randrange(journal_size(txns))}"),
+            lambda: svc.transaction(EVERYTHING, f"C-{jfirst + rng.randrange(jn)}"),
         ),
         ("lookup: the 10k-invoice journal", lambda: svc.transaction(EVERYTHING, "J-BIG")),
         ("posting latency 24h / 5m", lambda: metrics.posting_latency(svc, EVERYTHING, flow, day, 300_000, "")),
@@ -230,14 +302,120 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
             lambda: svc.transactions(one_le, Window(now - 86400_000, now, 100), "stuck", "", "", ""),
         ),
     ]
-    out: dict[str, Any] = {"spans": spans, "hops": hops, "load_s": seconds, "queries": {}}
+
+
+def measure(svc: Lineage, history: History, txn_lo: int, runs: int, growth: bool) -> dict[str, dict[str, float]]:
+    """Time every query of :func:`cases`; print one line per query; name -> runs, p50, p95."""
+    out: dict[str, dict[str, float]] = {}
     print(f"\n{'query':<42}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
-    for name, fn in cases:
-        fn()  # warm up
+    for name, fn in cases(svc, history, txn_lo, growth):
+        for _ in range(WARM_UP):
+            fn()
         n = runs if ("lookup" in name or "entity" in name) and "journal" not in name else max(10, runs // 10)
         p50, p95 = timed(fn, n)
-        out["queries"][name] = {"runs": n, "p50_ms": p50, "p95_ms": p95}
+        out[name] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
         print(f"{name:<42}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
+    return out
+
+
+def print_sizes(store: Store, database: str) -> tuple[float, dict[str, float]]:
+    """Print bytes on disk per span, in all and per table; return them."""
+    total, tables = sizes(store, database)
+    print(f"\nbytes on disk per span (active parts, all tables of '{database}'): {total:,.1f}")
+    for table, per_span in sorted(tables.items(), key=lambda kv: -kv[1]):
+        print(f"  {table:<32}{per_span:>10.1f}")
+    return total, tables
+
+
+def counts(store: Store, database: str) -> tuple[int, int]:
+    """Spans and hops stored, once the load's background merges are done (printed if waited for)."""
+    waited = settle(store, database)
+    if waited > 1:
+        print(f"  waited {waited:.0f}s for background merges")
+    return int(store.query("SELECT count() FROM otel_traces")[0][0]), int(store.query("SELECT count() FROM hops")[0][0])
+
+
+def run(
+    spans: int,
+    days: float,
+    runs: int,
+    data_dir: Path,
+    reuse: bool = False,
+    growth: bool = False,
+    first_spans: int = 1_000_000,
+) -> dict[str, Any]:
+    """Load and measure; print one line per query; return the figures (``--json``)."""
+    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
+    store = open_store(settings)
+    migrate_all(store)
+    database = settings.clickhouse_database
+    out: dict[str, Any] = {"spans": spans}
+    if growth:
+        # The newest slice first: spans [split, spans), whole transactions, at the full density.
+        split = max(0, spans - first_spans) // SPANS_PER_TXN * SPANS_PER_TXN
+        history = History.ending_now(spans, days, journal_first=split // SPANS_PER_TXN)
+        slice_days = (spans - split) / spans * days
+        print(
+            f"growth: loading the newest {spans - split:,} of {spans:,} spans ({slice_days:.2f} of {days:g} days) ..."
+        )
+        seconds = load_range(store, history, split, spans - split)
+        load_journal(store, history)
+        stored, hops = counts(store, database)
+        print(f"loaded in {seconds:.1f}s: {stored:,} spans, {hops:,} hops")
+        svc = Lineage(settings, store, load_flows())
+        first = measure(svc, history, split // SPANS_PER_TXN, runs, growth)
+        out |= {"first_spans": spans - split, "queries_1m": first, "load_s_1m": seconds}
+        out["bytes_per_span_1m"] = print_sizes(store, database)[0]
+        print(f"\ngrowth: loading the older {split:,} spans (history grows backwards in time) ...")
+        seconds += load_range(store, history, 0, split)
+    elif reuse and store.query("SELECT count() FROM hops")[0][0]:
+        print(f"reusing the spans already in {data_dir}")
+        seconds = 0.0
+        history = History.ending_now(spans, days)
+        if not store.query("SELECT count() FROM hops WHERE CorrelationId = 'J-BIG'")[0][0]:
+            load_journal(store, history)
+    else:
+        print(f"loading {spans:,} spans into {data_dir} ...")
+        started = time.monotonic()
+        history = History.ending_now(spans, days)
+        load_range(store, history, 0, spans)
+        load_journal(store, history)
+        seconds = time.monotonic() - started
+    stored, hops = counts(store, database)
+    print(f"loaded in {seconds:.1f}s: {stored:,} spans, {hops:,} hops")
+    svc = Lineage(settings, store, load_flows())
+    out |= {"hops": hops, "load_s": seconds}
+    out["queries"] = measure(svc, history, 0, runs, growth)
+    if growth:
+        first_label, full_label = f"p95 @ {out['first_spans']:,}", f"p95 @ {spans:,}"
+        print(f"\ngrowth from {out['first_spans']:,} to {spans:,} spans (same density, history grows backwards):")
+        print(f"{'query':<42}{first_label:>16}{full_label:>16}{'ratio':>8}")
+        out["growth"] = {}
+        for name, full in out["queries"].items():
+            small = out["queries_1m"][name]["p95_ms"]
+            ratio = full["p95_ms"] / small if small else float("nan")
+            out["growth"][name] = round(ratio, 3)
+            print(f"{name:<42}{small:>16.1f}{full['p95_ms']:>16.1f}{ratio:>8.2f}")
+        longer = [name for name, d in (("24h", 1), ("7d", 7)) if d > slice_days] or ["none here"]
+        print(
+            f"note: the first {out['first_spans']:,} spans hold {slice_days:.2f} days of history; a window longer "
+            f"than that ({', '.join(longer)}) holds more data at the full size, so its ratio counts more data in "
+            "the window, not only more history around it"
+        )
+    # Scope overhead: the same transactions of one legal entity (of seven) looked up
+    # unrestricted and with a credential limited to that legal entity. Those the journal
+    # J-BIG (no legal entity) posts are left out: unrestricted, they stitch to it, scoped not,
+    # and the figure would compare different work.
+    one_le = Scope(legal_entities=("LE-0",))
+    ids = [
+        str(r[0])
+        for r in store.query(
+            "SELECT CorrelationId FROM hops WHERE LegalEntity = 'LE-0' AND Step = 'case.opened' "
+            f"AND ({_TXN.format(col='CorrelationId')} < {{jf:UInt64}} "
+            f"OR {_TXN.format(col='CorrelationId')} >= {{jf:UInt64}} + {{jn:UInt64}}) LIMIT 5000",
+            {"jf": history.journal_first, "jn": history.journal_n},
+        )
+    ] or ["C-0"]
     labels = ["unrestricted", "scoped to LE-0 (1 of 7)", "scoped to LE-X: 404"]
     other = Scope(legal_entities=("LE-X",))
     figures = paired(
@@ -265,21 +443,30 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool = False)
         f"J-BIG: {len(journal['edges'])} edges shown, {journal['edges_omitted']} left out; "
         f"{len(journal['related'])} related shown, {journal['related_omitted']} left out"
     )
+    out["bytes_per_span"], out["tables_bytes_per_span"] = print_sizes(store, database)
     return out
 
 
 def main() -> None:
-    """Command line: --spans, --days, --runs, --data-dir, --reuse, --json."""
+    """Command line: --spans, --days, --runs, --data-dir, --reuse, --growth, --first-spans, --json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=10_000_000, help="spans to generate (default 10M)")
     parser.add_argument("--days", type=float, default=7.0, help="days the transactions span")
     parser.add_argument("--runs", type=int, default=200, help="lookups per query (aggregates: runs/10)")
     parser.add_argument("--data-dir", type=Path, default=None, help="chdb directory (default: a temp dir)")
     parser.add_argument("--reuse", action="store_true", help="measure the spans already in --data-dir")
+    parser.add_argument(
+        "--growth", action="store_true", help="measure at the newest --first-spans spans first, then at --spans"
+    )
+    parser.add_argument("--first-spans", type=int, default=1_000_000, help="the first size of --growth (default 1M)")
     parser.add_argument("--json", action="store_true", help="finish with the figures as one JSON line")
     args = parser.parse_args()
+    if args.growth and args.reuse:
+        parser.error("--growth loads its own history: it cannot --reuse one")
+    if args.growth and not SPANS_PER_TXN <= args.first_spans < args.spans:
+        parser.error("--growth needs 16 <= --first-spans < --spans")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
-    figures = run(args.spans, args.days, args.runs, data_dir, args.reuse)
+    figures = run(args.spans, args.days, args.runs, data_dir, args.reuse, args.growth, args.first_spans)
     if args.json:
         print(json.dumps(figures))
 
