@@ -134,8 +134,7 @@ def assess(
     flag says more than ``max_rows`` transactions matched (only the first are returned).
     ``keep`` leaves out, in SQL, transactions that cannot matter to the caller (see ``Keep``);
     the verdicts of those returned are the same either way."""
-    rows = store.query_dicts(
-        queries.FACTS_IN_WINDOW_OPEN if keep in ("incomplete", "stuck") else queries.FACTS_IN_WINDOW,
+    params = (
         {
             "since_ms": since_ms,
             "until_ms": until_ms,
@@ -149,9 +148,15 @@ def assess(
             "now_ms": now_ms,
         }
         | _stage_arrays(config)
-        | scope.params(),
-        timeout_s=timeout_s,
+        | scope.params()
     )
+    sql = queries.FACTS_IN_WINDOW
+    if keep in ("incomplete", "stuck"):  # start from the candidates (queries.CANDIDATES)
+        params["cands"] = [str(r[0]) for r in store.query(queries.CANDIDATES, params, timeout_s=timeout_s)]
+        if not params["cands"]:
+            return [], False
+        sql = queries.FACTS_IN_WINDOW_OPEN
+    rows = store.query_dicts(sql, params, timeout_s=timeout_s)
     out = []
     for row in rows[:max_rows]:
         facts = facts_from_row(row)

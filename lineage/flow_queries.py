@@ -10,7 +10,7 @@ FINAL's merge-sort would dominate) every aggregate is one that a duplicated row 
 
 from __future__ import annotations
 
-from lineage.queries import POSTINGS_CTE
+from lineage.queries import postings_cte
 from lineage.scope import in_scope
 
 _IN_SCOPE = in_scope()
@@ -32,9 +32,7 @@ FAILED = "Outcome NOT IN ('ok', 'compensated')"
 # -- KPIs ---------------------------------------------------------------------------------
 # latency, match parent: lineage's posting-latency CTE (the one definition), with the issuing
 # hop limited to the KPI's flow.
-_ISSUED = "WHERE Step = {from_step:String} AND Outcome = 'ok'"
-assert _ISSUED in POSTINGS_CTE
-_LAT_PARENT = POSTINGS_CTE.replace(_ISSUED, f"{_ISSUED} AND {_FLOW}")
+_LAT_PARENT = postings_cte(issuing_flow=_FLOW)
 
 # latency, match correlation: from the first ok "from" hop to the first ok "to" hop of the
 # same correlation ID (to-hops ending in the window, from-hops up to 7 days earlier).

@@ -264,31 +264,31 @@ _ON_SYSTEM_REGION = """
 # in-scope successful hop of their flow's last required stage in the window (found through
 # hop_times' step prefix). A transaction completed only by another correlation ID's hop (a
 # batch journal) stays a candidate; the full query decides. Only the candidates' hops are
-# aggregated, and only orphans whose parent is a candidate's entity are looked up.
-_CANDIDATES = f"""
-cands AS (
-    SELECT DISTINCT CorrelationId FROM hop_times
-    WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
-        AND CorrelationId NOT IN (
-            SELECT CorrelationId FROM hop_times
-            WHERE Step IN {{terminal_steps:Array(String)}} AND Outcome = 'ok' AND {_TIME_WINDOW} AND {_IN_SCOPE}
-                AND concat(toString(EntityType), '|', toString(Step)) = transform(
-                    if(has({{flow_names:Array(String)}}, toString(Flow)), toString(Flow), {{default_flow:String}}),
-                    {{flow_names:Array(String)}}, {{terminal_keys:Array(String)}}, ''))
-),"""
+# aggregated, and only orphans whose parent is a candidate's entity are looked up. The
+# candidates are a query of their own, bound into the next ({cands}): a CTE would be computed
+# again at each of its uses.
+CANDIDATES = f"""
+SELECT DISTINCT CorrelationId FROM hop_times
+WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
+    AND CorrelationId NOT IN (
+        SELECT CorrelationId FROM hop_times
+        WHERE Step IN {{terminal_steps:Array(String)}} AND Outcome = 'ok' AND {_TIME_WINDOW} AND {_IN_SCOPE}
+            AND concat(toString(EntityType), '|', toString(Step)) = transform(
+                if(has({{flow_names:Array(String)}}, toString(Flow)), toString(Flow), {{default_flow:String}}),
+                {{flow_names:Array(String)}}, {{terminal_keys:Array(String)}}, ''))
+"""
 
 
 def _facts_in_window(open_only: bool) -> str:
-    """FACTS_IN_WINDOW, or with ``open_only`` the same over the candidates of _CANDIDATES."""
-    cands = "CorrelationId IN cands AND " if open_only else ""
+    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES bound as {cands}."""
+    cands = "CorrelationId IN {cands:Array(String)} AND " if open_only else ""
     # Open only: orphans whose parent is a candidate's entity, checked against the hops of
     # those entities (of any correlation ID) rather than against every hop in the window.
-    ents = f"(SELECT toString(EntityType), EntityId FROM hop_times WHERE CorrelationId IN cands AND {_TIME_WINDOW})"
+    ents = f"(SELECT toString(EntityType), EntityId FROM hop_times WHERE {cands}{_TIME_WINDOW})"
     parents = f"\n        AND (toString(ParentType), pid) IN {ents}" if open_only else ""
     own = f" AND (toString(EntityType), EntityId) IN {ents}" if open_only else ""
     return f"""
-WITH {_CANDIDATES if open_only else ""}
-src AS (
+WITH src AS (
     SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
     -- No FINAL: a duplicated row changes none of the aggregates below (min, max, argMax,
     -- "any ok", "any failure", unique arrays), and FINAL would read every column of the
@@ -454,13 +454,16 @@ ORDER BY category
 """
 )
 
+
 # -- metrics ------------------------------------------------------------------------------
 # Posting latency, the one definition: from the "from" step of an entity to the "to" step of
 # a hop whose parent is that entity (works across correlation IDs: batch journals), for
 # postings that ended in [since, until). Both hops must be in scope (the issue time of another
 # scope's entity is not ours to see). ``lat`` has one row per posting; the lineage metric
 # buckets it, the alert rules take a quantile or an error ratio of it (alerts/queries.py).
-POSTINGS_CTE = f"""
+def postings_cte(issuing_flow: str = "") -> str:
+    """POSTINGS_CTE, its issuing hops optionally limited by an SQL condition (a flow's KPI)."""
+    return f"""
 WITH posts AS (
     -- one posting per entity and parent: a retried success of the same entity counts once
     SELECT toString(ParentType) AS pt, pid, min(EndTime) AS post_end, argMin(CorrelationId, EndTime) AS post_cid,
@@ -475,7 +478,7 @@ issued AS (
     SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
         toString(any(Region)) AS region, toString(any(LegalEntity)) AS legal_entity
     FROM hop_times FINAL
-    WHERE Step = {{from_step:String}} AND Outcome = 'ok'
+    WHERE Step = {{from_step:String}} AND Outcome = 'ok'{" AND " + issuing_flow if issuing_flow else ""}
         AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
         AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
     GROUP BY EntityType, EntityId
@@ -489,6 +492,9 @@ lat AS (
     FROM posts AS p INNER JOIN issued AS i ON i.et = p.pt AND i.eid = p.pid
 )
 """
+
+
+POSTINGS_CTE = postings_cte()
 
 # Posting latency per bucket and group: lineage/kpis.py (the flow's posting_latency KPI).
 
