@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 from lineage.flows import Flow, FlowConfig
 
@@ -38,9 +38,9 @@ class TxnFacts:
     last_system: str = ""  # the system of the latest hop: where a stuck transaction waits
 
 
-@dataclass(frozen=True)
-class StageVerdict:
-    """One stage against its SLA. ``state``: done, open, pending or missing."""
+class StageVerdict(NamedTuple):
+    """One stage against its SLA. ``state``: done, open, pending or missing. (A named tuple:
+    listings and alert rounds build one per stage of thousands of transactions.)"""
 
     stage: str
     entity_type: str

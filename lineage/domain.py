@@ -150,12 +150,8 @@ def assess(
         | _stage_arrays(config)
         | scope.params()
     )
-    sql = queries.FACTS_IN_WINDOW
-    if keep in ("incomplete", "stuck"):  # start from the candidates (queries.CANDIDATES)
-        params["cands"] = [str(r[0]) for r in store.query(queries.CANDIDATES, params, timeout_s=timeout_s)]
-        if not params["cands"]:
-            return [], False
-        sql = queries.FACTS_IN_WINDOW_OPEN
+    # Not complete: start from the candidates (queries.CANDIDATES).
+    sql = queries.FACTS_IN_WINDOW_OPEN if keep in ("incomplete", "stuck") else queries.FACTS_IN_WINDOW
     rows = store.query_dicts(sql, params, timeout_s=timeout_s)
     out = []
     for row in rows[:max_rows]:

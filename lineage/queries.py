@@ -265,8 +265,8 @@ _ON_SYSTEM_REGION = """
 # hop_times' step prefix). A transaction completed only by another correlation ID's hop (a
 # batch journal) stays a candidate; the full query decides. Only the candidates' hops are
 # aggregated, and only orphans whose parent is a candidate's entity are looked up. The
-# candidates are a query of their own, bound into the next ({cands}): a CTE would be computed
-# again at each of its uses.
+# candidates are a scalar subquery (computed once per query, where a CTE would be computed
+# again at each of its uses; bound as a parameter they would be parsed as a literal).
 CANDIDATES = f"""
 SELECT DISTINCT CorrelationId FROM hop_times
 WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
@@ -280,15 +280,16 @@ WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
 
 
 def _facts_in_window(open_only: bool) -> str:
-    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES bound as {cands}."""
-    cands = "CorrelationId IN {cands:Array(String)} AND " if open_only else ""
+    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES only."""
+    cands = "CorrelationId IN (SELECT arrayJoin(cands)) AND " if open_only else ""
     # Open only: orphans whose parent is a candidate's entity, checked against the hops of
     # those entities (of any correlation ID) rather than against every hop in the window.
     ents = f"(SELECT toString(EntityType), EntityId FROM hop_times WHERE {cands}{_TIME_WINDOW})"
     parents = f"\n        AND (toString(ParentType), pid) IN {ents}" if open_only else ""
     own = f" AND (toString(EntityType), EntityId) IN {ents}" if open_only else ""
     return f"""
-WITH src AS (
+WITH {f"(SELECT groupArray(CorrelationId) FROM ({CANDIDATES})) AS cands," if open_only else ""}
+src AS (
     SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
     -- No FINAL: a duplicated row changes none of the aggregates below (min, max, argMax,
     -- "any ok", "any failure", unique arrays), and FINAL would read every column of the

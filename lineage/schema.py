@@ -21,6 +21,7 @@ the same span collapses; readers use ``FINAL`` or aggregates that ignore duplica
 from __future__ import annotations
 
 from collector.store import Migration
+from lineage.codecs import LEANER
 
 _HOPS = """
 CREATE TABLE IF NOT EXISTS hops (
@@ -389,4 +390,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     Migration(103, "compensations; amounts on hop_times", _COMPENSATION),
     Migration(104, "failure details on hop_times (facts and exceptions read a time window)", _FAILURE_DETAIL),
+    LEANER,
 )

@@ -33,6 +33,17 @@ _TOKEN = re.compile(
 _COLUMN_ACTIONS = {"ADD COLUMN", "MODIFY COLUMN", "DROP COLUMN", "RENAME COLUMN", "COMMENT COLUMN"}
 
 
+def _split_actions(sql: str) -> list[str]:
+    """The comma-separated actions of an ALTER TABLE (commas inside parentheses kept)."""
+    out, depth, start = [], 0, 0
+    for i, ch in enumerate(sql):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            out.append(sql[start:i])
+            start = i + 1
+    return [*out, sql[start:]]
+
+
 @dataclass(frozen=True)
 class Sharded:
     """Replicated ``<table>_local`` per shard and a ``Distributed`` table sharded by ``key``."""
@@ -233,6 +244,8 @@ class ClusterRenderer:
             return [on_local]
         # Column changes apply to both tables; indexes, TTLs and the like only to the data.
         actions = self._alter_actions(toks[3:])
+        if actions == {"MODIFY COLUMN"} and all(" CODEC(" in a for a in _split_actions(sql)):
+            return [on_local]  # codecs only: the Distributed table stores nothing
         if actions <= _COLUMN_ACTIONS:
             return [on_local, self._splice(sql, [(table_tok.end, table_tok.end, f" {self._on}")])]
         if actions & _COLUMN_ACTIONS:
