@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from collector.store import Store
-from lineage import queries
+from lineage import facts_queries
 from lineage.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row
 from lineage.flows import FlowConfig
 from lineage.scope import Scope
@@ -58,14 +58,14 @@ def posting_steps(config: FlowConfig, flow: str | None) -> tuple[str, str]:
 
 # Which transactions ``assess`` returns: all, those not complete (failed and in flight are
 # never complete), those with a breached SLA, or those not complete with an open stage or the
-# end-to-end SLA overdue (stuck ones among them). SQL leaves out the rest (queries._KEEP), so
+# end-to-end SLA overdue (stuck ones among them). SQL leaves out the rest (facts_queries._KEEP), so
 # a window of many healthy transactions costs a query, not a verdict each.
 Keep = Literal["all", "incomplete", "breaches", "stuck"]
 _KEEP = {"all": 0, "incomplete": 1, "breaches": 2, "stuck": 3}
 
 
 def _stage_arrays(config: FlowConfig) -> dict[str, Any]:
-    """The flows file's stages as the parallel arrays queries._KEEP binds (one entry per flow)."""
+    """The flows file's stages as the parallel arrays facts_queries._KEEP binds (one entry per flow)."""
     names = sorted(config.flows)
     flows = [config.flows[n] for n in names]
 
@@ -150,8 +150,8 @@ def assess(
         | _stage_arrays(config)
         | scope.params()
     )
-    # Not complete: start from the candidates (queries.CANDIDATES).
-    sql = queries.FACTS_IN_WINDOW_OPEN if keep in ("incomplete", "stuck") else queries.FACTS_IN_WINDOW
+    # Not complete: start from the candidates (facts_queries.CANDIDATES).
+    sql = facts_queries.FACTS_IN_WINDOW_OPEN if keep in ("incomplete", "stuck") else facts_queries.FACTS_IN_WINDOW
     rows = store.query_dicts(sql, params, timeout_s=timeout_s)
     out = []
     for row in rows[:max_rows]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage import domain, queries, shape
+from lineage import domain, facts_queries, queries, shape
 from lineage.checks import amount_mismatches, duplicates
 from lineage.checks import exceptions as check_exceptions
 from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
@@ -61,7 +61,7 @@ class Lineage:
         """Aggregated stage facts of the given correlation IDs (their hops in scope)."""
         if not ids:
             return {}
-        rows = self._scoped(scope, queries.FACTS_FOR_IDS, ids=ids, default_flow=self.config.default_flow)
+        rows = self._scoped(scope, facts_queries.FACTS_FOR_IDS, ids=ids, default_flow=self.config.default_flow)
         return {str(r["correlation_id"]): facts_from_row(r) for r in rows}
 
     def verdict(self, facts: TxnFacts, now_ms: int) -> Verdict:

@@ -1,4 +1,4 @@
-"""The SQL filter of transaction facts (``queries._KEEP`` and the candidates of
+"""The SQL filter of transaction facts (``facts_queries._KEEP`` and the candidates of
 ``FACTS_IN_WINDOW_OPEN``) keeps exactly the transactions lineage/derive.py's verdicts call
 incomplete, breached or stuck-like, on generated transactions of every flow: stages done or
 not, late or on time, failures, unknown flows, and batch journals completing another

@@ -1,0 +1,175 @@
+"""SQL of a transaction's stage facts (status, SLA, stuck): for some correlation IDs (lookups)
+and for the transactions that started in a time window (listings, SLA breaches, the SLA and
+stuck alert rules, through lineage/domain.py). Values always go through binding."""
+
+from __future__ import annotations
+
+from lineage.scope import in_scope
+
+_SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
+_UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
+_IN_SCOPE = in_scope()
+
+_HOP_COLS = "Flow, EntityType, EntityId, Step, Outcome, ErrorCategory, StartTime, EndTime, System, Region"
+_FACTS_GROUPS = """
+, groups AS (
+    SELECT Cid, EntityType, EntityId, Step, any(Flow) AS flow, max(Adopted) AS adopted,
+        toUnixTimestamp64Milli(min(StartTime)) AS first_ms,
+        toUnixTimestamp64Milli(max(EndTime)) AS last_ms,
+        toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
+        countIf(Outcome = 'ok') AS oks, countIf(Outcome NOT IN ('ok', 'compensated')) AS fails,
+        maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
+        argMax(Outcome, StartTime) AS last_outcome,
+        argMaxIf(ErrorCategory, StartTime, ErrorCategory != '') AS category,
+__FILTER_COLS__        argMax(System, EndTime) AS last_group_system, max(EndTime) AS last_group_end
+    FROM src GROUP BY Cid, EntityType, EntityId, Step
+)
+"""
+_FACTS_SELECT = """
+SELECT Cid AS correlation_id,
+    toString(argMaxIf(last_group_system, last_group_end, adopted = 0)) AS last_system,
+    if(anyIf(flow, flow != '' AND adopted = 0) = '', {default_flow:String},
+       anyIf(flow, flow != '' AND adopted = 0)) AS flow_name,
+    minIf(first_ms, adopted = 0) AS started_ms, max(last_ms) AS last_ms,
+    groupArrayIf((toString(EntityType), toString(Step), ok_ms), oks > 0) AS done,
+    groupArrayIf((toString(last_outcome), toString(category)),
+                 fails > 0 AND NOT auto_resolved AND adopted = 0) AS unresolved
+FROM groups
+GROUP BY Cid
+HAVING countIf(adopted = 0) > 0
+"""
+_FACTS_AGG = _FACTS_GROUPS.replace("__FILTER_COLS__", "") + _FACTS_SELECT
+
+# The columns _KEEP reads: the flow's index in the bound arrays (unknown flows are the default
+# flow's, as in FlowConfig.flow) and the earliest completion of each of the flow's stages
+# (0: not done; index 0 of a ClickHouse array is the type's default).
+_FACTS_KEEP_COLS = """,
+    minMapIf([concat(toString(EntityType), '|', toString(Step))], [ok_ms], oks > 0) AS done_map,
+    if(indexOf({flow_names:Array(String)}, flow_name) = 0, indexOf({flow_names:Array(String)}, {default_flow:String}),
+       indexOf({flow_names:Array(String)}, flow_name)) AS fi,
+    arrayMap(k -> (done_map.2)[indexOf(done_map.1, k)], {stage_keys:Array(Array(String))}[fi]) AS dones
+"""
+
+# Own hops only; lookups add adopted completions from ADOPTED.
+FACTS_FOR_IDS = f"""
+WITH src AS (
+    SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
+    FROM hops FINAL WHERE CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE}
+)
+{_FACTS_AGG}
+"""
+
+# Listing: transactions whose first hop started in [since, until); hops are read up to
+# {scan_until_ms} so later stages of those transactions are seen. An adopted completion
+# counts when both the adopting hop and the owner's hop of the parent entity are in scope
+# (as in lookups, whose owners' keys come from in-scope hops only).
+# The hops come from hop_times, ordered by step and end time, so only the window's granules
+# are read (a hop that started in the window ended in it or later: the EndTime bound is what
+# the primary key uses); hops itself is ordered by correlation ID, where a time filter skips
+# nothing.
+_TIME_WINDOW = (
+    f"EndTime >= {_SINCE} AND StartTime >= {_SINCE} AND StartTime < fromUnixTimestamp64Milli({{scan_until_ms:Int64}})"
+)
+# Which transactions come back ({keep}): 0 all; 1 those not complete (failed, in flight and
+# stuck are never complete); 2 those with a breached SLA; 3 those not complete with an open
+# stage or the end-to-end SLA overdue (stuck candidates: lineage/derive.py still tells stuck
+# from failed). The flows file's stages come as parallel arrays, one entry per flow
+# (lineage/domain.py). derive.py is the definition of a breach; this is the same rule over
+# arrays so that SQL drops the transactions it would pass, and tests/lineage/test_keep.py
+# checks on generated transactions that both agree. Per stage: ``dones`` its earliest
+# completion (0: not done), ``prevs`` the completion of the previous done stage (or the
+# transaction's start) from which its SLA runs; the open stage is the first after the last
+# done one.
+_KEEP_COLS = """
+    {stage_slas:Array(Array(Int64))}[fi] AS slas,
+    arrayPopBack(arrayFill(x -> x > 0, arrayPushFront(dones, started_ms))) AS prevs,
+    arrayLastIndex(x -> x > 0, dones) + 1 AS open_at,
+    dones[{last_required:Array(UInt32)}[fi]] > 0 AS complete,
+    open_at <= length(dones) AND slas[open_at] >= 0 AND prevs[open_at] + slas[open_at] < {now_ms:Int64} AS open_late,
+    {e2e_sla:Array(Int64)}[fi] >= 0
+        AND if(complete, dones[{last_required:Array(UInt32)}[fi]], {now_ms:Int64}) - started_ms
+            > {e2e_sla:Array(Int64)}[fi] AS e2e_late,
+    arrayExists((d, p, s) -> d > 0 AND s >= 0 AND d > p + s, dones, prevs, slas) AS done_late
+"""
+_KEEP = """
+AND multiIf({keep:UInt8} = 1, NOT complete, {keep:UInt8} = 2, done_late OR open_late OR e2e_late,
+              {keep:UInt8} = 3, NOT complete AND (open_late OR e2e_late), true)
+"""
+# The System and Region filters: whether an entity/step has a hop of that system (region).
+_ON_SYSTEM_REGION = """
+        countIf(System = {system:String}) > 0 AS on_system,
+        countIf(Region = {region:String}) > 0 AS in_region,
+"""
+# Candidates when only transactions that are not complete matter (keep 1 and 3: stuck, failed,
+# in flight): correlation IDs with an in-scope hop started in the window, less those with an
+# in-scope successful hop of their flow's last required stage in the window (found through
+# hop_times' step prefix). A transaction completed only by another correlation ID's hop (a
+# batch journal) stays a candidate; the full query decides. Only the candidates' hops are
+# aggregated, and only orphans whose parent is a candidate's entity are looked up. The
+# candidates are a scalar subquery (computed once per query, where a CTE would be computed
+# again at each of its uses; bound as a parameter they would be parsed as a literal).
+CANDIDATES = f"""
+SELECT DISTINCT CorrelationId FROM hop_times
+WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
+    AND CorrelationId NOT IN (
+        SELECT CorrelationId FROM hop_times
+        WHERE Step IN {{terminal_steps:Array(String)}} AND Outcome = 'ok' AND {_TIME_WINDOW} AND {_IN_SCOPE}
+            AND concat(toString(EntityType), '|', toString(Step)) = transform(
+                if(has({{flow_names:Array(String)}}, toString(Flow)), toString(Flow), {{default_flow:String}}),
+                {{flow_names:Array(String)}}, {{terminal_keys:Array(String)}}, ''))
+"""
+
+
+def _facts_in_window(open_only: bool) -> str:
+    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES only."""
+    cands = "CorrelationId IN (SELECT arrayJoin(cands)) AND " if open_only else ""
+    # Open only: orphans whose parent is a candidate's entity, checked against the hops of
+    # those entities (of any correlation ID) rather than against every hop in the window.
+    ents = f"(SELECT toString(EntityType), EntityId FROM hop_times WHERE {cands}{_TIME_WINDOW})"
+    parents = f"\n        AND (toString(ParentType), pid) IN {ents}" if open_only else ""
+    own = f" AND (toString(EntityType), EntityId) IN {ents}" if open_only else ""
+    return f"""
+WITH {f"(SELECT groupArray(CorrelationId) FROM ({CANDIDATES})) AS cands," if open_only else ""}
+src AS (
+    SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
+    -- No FINAL: a duplicated row changes none of the aggregates below (min, max, argMax,
+    -- "any ok", "any failure", unique arrays), and FINAL would read every column of the
+    -- window before the candidates filter could skip rows.
+    FROM hop_times
+    WHERE {cands}{_TIME_WINDOW} AND {_IN_SCOPE}
+    UNION ALL
+    SELECT k.CorrelationId, '', o.EntityType, o.EntityId, o.Step, 'ok', '', o.StartTime, o.EndTime,
+        o.System, o.Region, toUInt8(1)
+    FROM orphans AS o
+    INNER JOIN (
+        SELECT DISTINCT KeyType, KeyId, CorrelationId FROM hop_keys
+        WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (SELECT Pt, pid FROM orphans)
+            AND {_IN_SCOPE}
+    ) AS k ON k.KeyType = o.Pt AND k.KeyId = o.pid
+    WHERE k.CorrelationId != o.ChildCid
+),
+-- Successful child hops whose parent entity is not a hop of their own correlation ID in the
+-- window: the only candidates for completing another transaction's stage (batch journals),
+-- so only these few are joined to hop_keys (which drops those whose parent is their own).
+orphans AS (
+    SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
+        StartTime, EndTime, System, Region
+    FROM hop_times ARRAY JOIN ParentIds AS pid
+    WHERE {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}{parents}
+        AND (CorrelationId, toString(ParentType), pid) NOT IN (
+            SELECT CorrelationId, toString(EntityType), EntityId FROM hop_times WHERE {_TIME_WINDOW}{own})
+)
+{_FACTS_GROUPS.replace("__FILTER_COLS__", _ON_SYSTEM_REGION)}
+{_FACTS_SELECT.replace("FROM groups", _FACTS_KEEP_COLS + "," + _KEEP_COLS + "FROM groups")}
+    AND started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
+    AND ({{flow:String}} = '' OR flow_name = {{flow:String}})
+    AND ({{system:String}} = '' OR max(adopted = 0 AND on_system))
+    AND ({{region:String}} = '' OR max(adopted = 0 AND in_region))
+    {_KEEP}
+ORDER BY started_ms DESC, correlation_id
+LIMIT {{limit:UInt32}}
+"""
+
+
+FACTS_IN_WINDOW = _facts_in_window(open_only=False)
+FACTS_IN_WINDOW_OPEN = _facts_in_window(open_only=True)
