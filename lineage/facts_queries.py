@@ -120,23 +120,16 @@ WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
 """
 
 
-def _facts_in_window(open_only: bool) -> str:
-    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES only."""
-    cands = "CorrelationId IN (SELECT arrayJoin(cands)) AND " if open_only else ""
-    # Open only: orphans whose parent is a candidate's entity, checked against the hops of
-    # those entities (of any correlation ID) rather than against every hop in the window.
-    ents = f"(SELECT toString(EntityType), EntityId FROM hop_times WHERE {cands}{_TIME_WINDOW})"
-    parents = f"\n        AND (toString(ParentType), pid) IN {ents}" if open_only else ""
-    own = f" AND (toString(EntityType), EntityId) IN {ents}" if open_only else ""
-    return f"""
-WITH {f"(SELECT groupArray(CorrelationId) FROM ({CANDIDATES})) AS cands," if open_only else ""}
-src AS (
+# Every transaction of the window: its own hops, plus successful child hops elsewhere whose
+# parent entity is one of its hops (adopted completions), found among the "orphans".
+_SRC_ALL = f"""
+WITH src AS (
     SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted
     -- No FINAL: a duplicated row changes none of the aggregates below (min, max, argMax,
     -- "any ok", "any failure", unique arrays), and FINAL would read every column of the
-    -- window before the candidates filter could skip rows.
+    -- window before a filter could skip rows.
     FROM hop_times
-    WHERE {cands}{_TIME_WINDOW} AND {_IN_SCOPE}
+    WHERE {_TIME_WINDOW} AND {_IN_SCOPE}
     UNION ALL
     SELECT k.CorrelationId, '', o.EntityType, o.EntityId, o.Step, 'ok', '', o.StartTime, o.EndTime,
         o.System, o.Region, toUInt8(1)
@@ -155,10 +148,45 @@ orphans AS (
     SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
         StartTime, EndTime, System, Region
     FROM hop_times ARRAY JOIN ParentIds AS pid
-    WHERE {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}{parents}
+    WHERE {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}
         AND (CorrelationId, toString(ParentType), pid) NOT IN (
-            SELECT CorrelationId, toString(EntityType), EntityId FROM hop_times WHERE {_TIME_WINDOW}{own})
-)
+            SELECT CorrelationId, toString(EntityType), EntityId FROM hop_times WHERE {_TIME_WINDOW})
+)"""
+
+# The candidates only: their own hops, and successful child hops of another correlation ID
+# whose parent is one of the candidates' entities (the owners are the candidates, so their own
+# rows replace the hop_keys lookup) and not an entity of the child's own correlation ID.
+_SRC_OPEN = f"""
+WITH (SELECT groupArray(CorrelationId) FROM ({CANDIDATES})) AS cands,
+own AS (
+    SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted FROM hop_times
+    WHERE CorrelationId IN (SELECT arrayJoin(cands)) AND {_TIME_WINDOW} AND {_IN_SCOPE}
+),
+kids AS (
+    SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
+        StartTime, EndTime, System, Region
+    FROM hop_times ARRAY JOIN ParentIds AS pid
+    WHERE {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}
+),
+src AS (
+    SELECT * FROM own
+    UNION ALL
+    SELECT w.Cid, '', k.EntityType, k.EntityId, k.Step, 'ok', '', k.StartTime, k.EndTime, k.System, k.Region,
+        toUInt8(1)
+    FROM kids AS k
+    INNER JOIN (SELECT DISTINCT Cid, toString(EntityType) AS et, EntityId AS eid FROM own) AS w
+        ON w.et = k.Pt AND w.eid = k.pid
+    WHERE w.Cid != k.ChildCid
+        AND (k.ChildCid, k.Pt, k.pid) NOT IN (
+            SELECT CorrelationId, toString(EntityType), EntityId FROM hop_times
+            WHERE {_TIME_WINDOW}
+                AND (toString(EntityType), EntityId) IN (SELECT toString(EntityType), EntityId FROM own))
+)"""
+
+
+def _facts_in_window(open_only: bool) -> str:
+    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES only."""
+    return f"""{_SRC_OPEN if open_only else _SRC_ALL}
 {_FACTS_GROUPS.replace("__FILTER_COLS__", _ON_SYSTEM_REGION)}
 {_FACTS_SELECT.replace("FROM groups", _FACTS_KEEP_COLS + "," + _KEEP_COLS + "FROM groups")}
     AND started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
