@@ -140,9 +140,9 @@ def _assessed(
     flow = p.flow
     if flow and flow not in flows.flows:
         raise ValueError(f"flow {flow!r} is not in the flows file")
-    window = p.window if isinstance(p, SlaBreachExpr) else p.lookback
-    stuck_only = isinstance(p, StuckExpr)  # stuck needs only the incomplete transactions
-    shared = ("assess", flow, str(_ms(window)), str(now_ms), str(stuck_only))
+    if isinstance(p, SlaBreachExpr):
+        return _sla_breaches(store, flows, p, now_ms, timeout_s, cache)
+    shared = ("assess", flow, str(_ms(p.lookback)), str(now_ms), "stuck")
     if cache is not None and shared in cache:
         assessed, truncated = cache[shared]
     else:
@@ -150,36 +150,59 @@ def _assessed(
             store,
             flows,
             EVERYTHING,
-            since_ms=now_ms - _ms(window),
+            since_ms=now_ms - _ms(p.lookback),
             until_ms=now_ms,
             scan_until_ms=now_ms,
             now_ms=now_ms,
             max_rows=_FACTS_CAP,
             flow=flow,
             timeout_s=timeout_s,
-            keep="stuck" if stuck_only else "breaches",
+            keep="stuck",
         )
         if cache is not None:
             cache[shared] = (assessed, truncated)
     if truncated:
         raise ValueError(f"over {_FACTS_CAP} transactions in the window; shorten it")
     groups: dict[tuple[tuple[str, str], ...], list[tuple[int, str]]] = {}
-    if isinstance(p, SlaBreachExpr):
-        names = {s.name for s in flows.flows[flow].stages} | {domain.END_TO_END}
-        unknown = sorted(set(p.stages or ()) - names)
-        if unknown:
-            raise ValueError(f"flow {flow!r} has no stage {unknown[0]!r}")
-        for b in domain.breaches(assessed):
-            if p.stages is None or b.stage_name in p.stages:
-                key: tuple[tuple[str, str], ...] = (("flow", flow), ("stage", b.stage_name))
-                groups.setdefault(key, []).append((b.facts.started_ms, b.facts.correlation_id))
-    else:
-        for a in domain.stuck(assessed, now_ms, _ms(p.older_than)):
-            key = (("system", a.facts.last_system),)
-            groups.setdefault(key, []).append((a.facts.last_ms, a.facts.correlation_id))
+    for a in domain.stuck(assessed, now_ms, _ms(p.older_than)):
+        key = (("system", a.facts.last_system),)
+        groups.setdefault(key, []).append((a.facts.last_ms, a.facts.correlation_id))
     return [
         Sample(dict(key), float(len(hits)), tuple(cid for _, cid in sorted(hits)[:5]))
         for key, hits in sorted(groups.items())
+    ]
+
+
+def _sla_breaches(
+    store: Store, flows: FlowConfig, p: SlaBreachExpr, now_ms: int, timeout_s: float, cache: Cache | None
+) -> list[Sample]:
+    """Breached SLAs per stage of the flow's transactions started in the window, counted in SQL
+    by the domain layer (``domain.breaches_by_stage``); rules of one flow and window share it."""
+    names = {s.name for s in flows.flows[p.flow].stages} | {domain.END_TO_END}
+    unknown = sorted(set(p.stages or ()) - names)
+    if unknown:
+        raise ValueError(f"flow {p.flow!r} has no stage {unknown[0]!r}")
+    shared = ("breaches", p.flow, str(_ms(p.window)), str(now_ms))
+    if cache is not None and shared in cache:
+        by_stage = cache[shared]
+    else:
+        by_stage = domain.breaches_by_stage(
+            store,
+            flows,
+            EVERYTHING,
+            since_ms=now_ms - _ms(p.window),
+            until_ms=now_ms,
+            scan_until_ms=now_ms,
+            now_ms=now_ms,
+            flow=p.flow,
+            timeout_s=timeout_s,
+        )
+        if cache is not None:
+            cache[shared] = by_stage
+    return [
+        Sample({"flow": p.flow, "stage": stage}, float(n), tuple(cid for _, cid in examples))
+        for stage, (n, examples) in sorted(by_stage.items())
+        if p.stages is None or stage in p.stages
     ]
 
 

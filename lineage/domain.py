@@ -85,6 +85,8 @@ def _stage_arrays(config: FlowConfig) -> dict[str, Any]:
             for i, f in enumerate(flows)
         ],
         "stage_keys": [[f"{s.entity_type}|{s.step}" for s in f.stages] for f in flows],
+        "stage_names": [[s.name for s in f.stages] for f in flows],
+        "e2e_name": END_TO_END,
         "stage_slas": [[ms(s.sla_s) for s in f.stages] for f in flows],
         "e2e_sla": [ms(f.end_to_end_sla_s) for f in flows],
         "last_required": [last_required(i) for i in range(len(flows))],
@@ -158,6 +160,43 @@ def assess(
         facts = facts_from_row(row)
         out.append(Assessed(facts, evaluate(config, facts, now_ms)))
     return out, len(rows) > max_rows
+
+
+def breaches_by_stage(
+    store: Store,
+    config: FlowConfig,
+    scope: Scope,
+    *,
+    since_ms: int,
+    until_ms: int,
+    scan_until_ms: int,
+    now_ms: int,
+    flow: str,
+    timeout_s: float | None = None,
+) -> dict[str, tuple[int, list[tuple[int, str]]]]:
+    """Breached SLAs of ``flow``'s transactions that started in [since, until), per stage name
+    (or ``end_to_end``): how many, and the five earliest started (start ms, correlation ID).
+    What :func:`breaches` over :func:`assess` gives, counted in SQL (the same rule, checked
+    against derive.py's verdicts by tests/lineage/test_keep.py) so that a window of many breaches
+    costs one query, not a verdict each."""
+    rows = store.query(
+        facts_queries.BREACHES_BY_STAGE,
+        {
+            "since_ms": since_ms,
+            "until_ms": until_ms,
+            "scan_until_ms": scan_until_ms,
+            "default_flow": config.default_flow,
+            "flow": flow,
+            "system": "",
+            "region": "",
+            "keep": _KEEP["breaches"],
+            "now_ms": now_ms,
+        }
+        | _stage_arrays(config)
+        | scope.params(),
+        timeout_s=timeout_s,
+    )
+    return {str(stage): (int(n), [(int(t), str(c)) for t, c in examples]) for stage, n, examples in rows}
 
 
 def breaches(assessed: list[Assessed], stage: str = "") -> list[Breach]:

@@ -184,20 +184,42 @@ src AS (
 )"""
 
 
-def _facts_in_window(open_only: bool) -> str:
-    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES only."""
+# The names of the breached stages of a transaction (and {e2e_name} for the end-to-end SLA):
+# per stage the same conditions as _KEEP mode 2, which derive.py's verdicts are checked against.
+_BREACHED_STAGES = """,
+    arrayConcat(
+        arrayFilter((name, d, p, s, i) -> (d > 0 AND s >= 0 AND d > p + s) OR (i = open_at AND open_late),
+                    {stage_names:Array(Array(String))}[fi], dones, prevs, slas, arrayEnumerate(dones)),
+        if(e2e_late, [{e2e_name:String}], [])) AS breached_stages
+"""
+
+
+def _facts_in_window(open_only: bool, breached_stages: bool = False) -> str:
+    """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES only; with
+    ``breached_stages`` every transaction of the window with its breached stages' names."""
+    cols = _FACTS_KEEP_COLS + "," + _KEEP_COLS + (_BREACHED_STAGES if breached_stages else "")
+    tail = "" if breached_stages else "ORDER BY started_ms DESC, correlation_id\nLIMIT {limit:UInt32}\n"
     return f"""{_SRC_OPEN if open_only else _SRC_ALL}
 {_FACTS_GROUPS.replace("__FILTER_COLS__", _ON_SYSTEM_REGION)}
-{_FACTS_SELECT.replace("FROM groups", _FACTS_KEEP_COLS + "," + _KEEP_COLS + "FROM groups")}
+{_FACTS_SELECT.replace("FROM groups", cols + "FROM groups")}
     AND started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
     AND ({{flow:String}} = '' OR flow_name = {{flow:String}})
     AND ({{system:String}} = '' OR max(adopted = 0 AND on_system))
     AND ({{region:String}} = '' OR max(adopted = 0 AND in_region))
     {_KEEP}
-ORDER BY started_ms DESC, correlation_id
-LIMIT {{limit:UInt32}}
-"""
+{tail}"""
 
 
 FACTS_IN_WINDOW = _facts_in_window(open_only=False)
 FACTS_IN_WINDOW_OPEN = _facts_in_window(open_only=True)
+
+# SLA breaches per stage of the transactions that started in the window (bind keep = 2): the
+# count and the five earliest started, for the SLA alert rule, without judging every breached
+# transaction in Python.
+BREACHES_BY_STAGE = f"""
+SELECT stage, count() AS n, arraySlice(arraySort(groupArray((started_ms, correlation_id))), 1, 5) AS examples
+FROM ({_facts_in_window(open_only=False, breached_stages=True)})
+ARRAY JOIN breached_stages AS stage
+GROUP BY stage
+ORDER BY stage
+"""

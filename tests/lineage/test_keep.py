@@ -176,3 +176,22 @@ def test_journal_completions_count_in_the_candidate_query(store: Store) -> None:
     assert "A-1" not in _assess(store, now_ms, "incomplete")
     # Scoped to another legal entity, nothing of it is seen at all.
     assert _assess(store, now_ms, "incomplete", Scope(legal_entities=("LE-9",))) == {}
+
+
+def test_breaches_by_stage_count_what_the_verdicts_breach(store: Store) -> None:
+    """The SLA rule's per-stage counts and examples (SQL) equal grouping derive.py's breaches."""
+    now_ms = time.time_ns() // 1_000_000
+    store.insert("otel_traces", _world(now_ms), _COLUMNS)
+    config = load_flows()
+    window = {"since_ms": now_ms - 48 * H, "until_ms": now_ms, "scan_until_ms": now_ms, "now_ms": now_ms}
+    seen = 0
+    for flow in sorted(config.flows):
+        assessed, _ = domain.assess(store, config, EVERYTHING, max_rows=100_000, flow=flow, **window)
+        expected: dict[str, list[tuple[int, str]]] = {}
+        for b in domain.breaches(assessed):
+            expected.setdefault(b.stage_name, []).append((b.facts.started_ms, b.facts.correlation_id))
+        counted = domain.breaches_by_stage(store, config, EVERYTHING, flow=flow, **window)
+        assert {k: n for k, (n, _) in counted.items()} == {k: len(v) for k, v in expected.items()}, flow
+        assert {k: ex for k, (_, ex) in counted.items()} == {k: sorted(v)[:5] for k, v in expected.items()}, flow
+        seen += sum(len(v) for v in expected.values())
+    assert seen > 50  # the world breaches plenty, of several stages and end to end
