@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypedDict
 
 from alerts import burnrate, queries
 from alerts.model import Sample
@@ -127,6 +127,18 @@ def _postings(flows: FlowConfig, flow: str | None, since_ms: int, until_ms: int)
     )
 
 
+class _Window(TypedDict):
+    since_ms: int
+    until_ms: int
+    scan_until_ms: int
+    now_ms: int
+
+
+def _window(now_ms: int, span_ms: int) -> _Window:
+    """A rule's window ending at its evaluation time, hops read up to then."""
+    return {"since_ms": now_ms - span_ms, "until_ms": now_ms, "scan_until_ms": now_ms, "now_ms": now_ms}
+
+
 def _assessed(
     store: Store,
     flows: FlowConfig,
@@ -150,10 +162,7 @@ def _assessed(
             store,
             flows,
             EVERYTHING,
-            since_ms=now_ms - _ms(p.lookback),
-            until_ms=now_ms,
-            scan_until_ms=now_ms,
-            now_ms=now_ms,
+            **_window(now_ms, _ms(p.lookback)),
             max_rows=_FACTS_CAP,
             flow=flow,
             timeout_s=timeout_s,
@@ -190,10 +199,7 @@ def _sla_breaches(
             store,
             flows,
             EVERYTHING,
-            since_ms=now_ms - _ms(p.window),
-            until_ms=now_ms,
-            scan_until_ms=now_ms,
-            now_ms=now_ms,
+            **_window(now_ms, _ms(p.window)),
             flow=p.flow,
             timeout_s=timeout_s,
         )

@@ -65,32 +65,41 @@ _KEEP = {"all": 0, "incomplete": 1, "breaches": 2, "stuck": 3}
 
 
 def _stage_arrays(config: FlowConfig) -> dict[str, Any]:
-    """The flows file's stages as the parallel arrays facts_queries._KEEP binds (one entry per flow)."""
+    """The flows file's stages as the parallel arrays facts_queries binds (one entry per flow)."""
     names = sorted(config.flows)
     flows = [config.flows[n] for n in names]
 
     def ms(seconds: float | None) -> int:
         return -1 if seconds is None else int(seconds * 1000)
 
-    def last_required(i: int) -> int:
-        stages = flows[i].stages
-        required = [j for j, s in enumerate(stages) if s.required] or [len(stages) - 1]
-        return required[-1] + 1  # ClickHouse arrays are 1-based
-
+    # the index of each flow's last required stage (its last stage if none is required)
+    lasts = [([j for j, s in enumerate(f.stages) if s.required] or [len(f.stages) - 1])[-1] for f in flows]
+    terminals = [f.stages[j] for f, j in zip(flows, lasts, strict=True)]
     return {
         "flow_names": names,
-        "terminal_steps": sorted({f.stages[last_required(i) - 1].step for i, f in enumerate(flows)}),
-        "terminal_keys": [
-            f"{f.stages[last_required(i) - 1].entity_type}|{f.stages[last_required(i) - 1].step}"
-            for i, f in enumerate(flows)
-        ],
+        "terminal_steps": sorted({t.step for t in terminals}),
+        "terminal_keys": [f"{t.entity_type}|{t.step}" for t in terminals],
         "stage_keys": [[f"{s.entity_type}|{s.step}" for s in f.stages] for f in flows],
         "stage_names": [[s.name for s in f.stages] for f in flows],
         "e2e_name": END_TO_END,
         "stage_slas": [[ms(s.sla_s) for s in f.stages] for f in flows],
         "e2e_sla": [ms(f.end_to_end_sla_s) for f in flows],
-        "last_required": [last_required(i) for i in range(len(flows))],
+        "last_required": [j + 1 for j in lasts],  # ClickHouse arrays are 1-based
     }
+
+
+def _window_params(
+    config: FlowConfig, scope: Scope, keep: Keep, window: dict[str, int], **filters: str | int
+) -> dict[str, Any]:
+    """The parameters every facts query binds: the window's bounds and clock, the flows file's
+    stages, the caller's scope, which transactions to keep, and the filters (flow, system, region)."""
+    return (
+        {"default_flow": config.default_flow, "flow": "", "system": "", "region": "", "keep": _KEEP[keep]}
+        | window
+        | filters
+        | _stage_arrays(config)
+        | scope.params()
+    )
 
 
 @dataclass(frozen=True)
@@ -136,22 +145,8 @@ def assess(
     flag says more than ``max_rows`` transactions matched (only the first are returned).
     ``keep`` leaves out, in SQL, transactions that cannot matter to the caller (see ``Keep``);
     the verdicts of those returned are the same either way."""
-    params = (
-        {
-            "since_ms": since_ms,
-            "until_ms": until_ms,
-            "scan_until_ms": scan_until_ms,
-            "default_flow": config.default_flow,
-            "flow": flow,
-            "system": system,
-            "region": region,
-            "limit": max_rows + 1,
-            "keep": _KEEP[keep],
-            "now_ms": now_ms,
-        }
-        | _stage_arrays(config)
-        | scope.params()
-    )
+    window = {"since_ms": since_ms, "until_ms": until_ms, "scan_until_ms": scan_until_ms, "now_ms": now_ms}
+    params = _window_params(config, scope, keep, window, flow=flow, system=system, region=region, limit=max_rows + 1)
     # Not complete: start from the candidates (facts_queries.CANDIDATES).
     sql = facts_queries.FACTS_IN_WINDOW_OPEN if keep in ("incomplete", "stuck") else facts_queries.FACTS_IN_WINDOW
     rows = store.query_dicts(sql, params, timeout_s=timeout_s)
@@ -179,21 +174,10 @@ def breaches_by_stage(
     What :func:`breaches` over :func:`assess` gives, counted in SQL (the same rule, checked
     against derive.py's verdicts by tests/lineage/test_keep.py) so that a window of many breaches
     costs one query, not a verdict each."""
+    window = {"since_ms": since_ms, "until_ms": until_ms, "scan_until_ms": scan_until_ms, "now_ms": now_ms}
     rows = store.query(
         facts_queries.BREACHES_BY_STAGE,
-        {
-            "since_ms": since_ms,
-            "until_ms": until_ms,
-            "scan_until_ms": scan_until_ms,
-            "default_flow": config.default_flow,
-            "flow": flow,
-            "system": "",
-            "region": "",
-            "keep": _KEEP["breaches"],
-            "now_ms": now_ms,
-        }
-        | _stage_arrays(config)
-        | scope.params(),
+        _window_params(config, scope, "breaches", window, flow=flow),
         timeout_s=timeout_s,
     )
     return {str(stage): (int(n), [(int(t), str(c)) for t, c in examples]) for stage, n, examples in rows}

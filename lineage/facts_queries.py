@@ -120,6 +120,12 @@ WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
 """
 
 
+# Successful hops of the window that name a parent entity, one row per parent.
+_CHILD_HOPS = f"""    SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
+        StartTime, EndTime, System, Region
+    FROM hop_times ARRAY JOIN ParentIds AS pid
+    WHERE {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}"""
+
 # Every transaction of the window: its own hops, plus successful child hops elsewhere whose
 # parent entity is one of its hops (adopted completions), found among the "orphans".
 _SRC_ALL = f"""
@@ -145,10 +151,7 @@ WITH src AS (
 -- window: the only candidates for completing another transaction's stage (batch journals),
 -- so only these few are joined to hop_keys (which drops those whose parent is their own).
 orphans AS (
-    SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
-        StartTime, EndTime, System, Region
-    FROM hop_times ARRAY JOIN ParentIds AS pid
-    WHERE {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}
+{_CHILD_HOPS}
         AND (CorrelationId, toString(ParentType), pid) NOT IN (
             SELECT CorrelationId, toString(EntityType), EntityId FROM hop_times WHERE {_TIME_WINDOW})
 )"""
@@ -163,10 +166,7 @@ own AS (
     WHERE CorrelationId IN (SELECT arrayJoin(cands)) AND {_TIME_WINDOW} AND {_IN_SCOPE}
 ),
 kids AS (
-    SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
-        StartTime, EndTime, System, Region
-    FROM hop_times ARRAY JOIN ParentIds AS pid
-    WHERE {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}
+{_CHILD_HOPS}
 ),
 src AS (
     SELECT * FROM own

@@ -33,17 +33,6 @@ _TOKEN = re.compile(
 _COLUMN_ACTIONS = {"ADD COLUMN", "MODIFY COLUMN", "DROP COLUMN", "RENAME COLUMN", "COMMENT COLUMN"}
 
 
-def _split_actions(sql: str) -> list[str]:
-    """The comma-separated actions of an ALTER TABLE (commas inside parentheses kept)."""
-    out, depth, start = [], 0, 0
-    for i, ch in enumerate(sql):
-        depth += {"(": 1, ")": -1}.get(ch, 0)
-        if ch == "," and depth == 0:
-            out.append(sql[start:i])
-            start = i + 1
-    return [*out, sql[start:]]
-
-
 @dataclass(frozen=True)
 class Sharded:
     """Replicated ``<table>_local`` per shard and a ``Distributed`` table sharded by ``key``."""
@@ -243,8 +232,9 @@ class ClusterRenderer:
         if not isinstance(place, Sharded):
             return [on_local]
         # Column changes apply to both tables; indexes, TTLs and the like only to the data.
-        actions = self._alter_actions(toks[3:])
-        if actions == {"MODIFY COLUMN"} and all(" CODEC(" in a for a in _split_actions(sql)):
+        groups = self._alter_groups(toks[3:])
+        actions = {name for name, _ in groups}
+        if actions == {"MODIFY COLUMN"} and all("CODEC" in words for _, words in groups):
             return [on_local]  # codecs only: the Distributed table stores nothing
         if actions <= _COLUMN_ACTIONS:
             return [on_local, self._splice(sql, [(table_tok.end, table_tok.end, f" {self._on}")])]
@@ -253,14 +243,21 @@ class ClusterRenderer:
         return [on_local]
 
     @staticmethod
-    def _alter_actions(toks: list[_Tok]) -> set[str]:
-        actions, starting = set(), True
-        for i, t in enumerate(toks):
-            if starting and t.kind == "word":
-                nxt = _upper(toks[i + 1]) if i + 1 < len(toks) else ""
-                actions.add(f"{_upper(t)} {nxt}")
-            starting = t.depth == 0 and t.text == ","
-        return actions
+    def _alter_groups(toks: list[_Tok]) -> list[tuple[str, set[str]]]:
+        """Each action of an ALTER TABLE (split at top-level commas): its first two words (e.g.
+        ``MODIFY COLUMN``) and every word in it."""
+        groups: list[list[_Tok]] = [[]]
+        for t in toks:
+            if t.depth == 0 and t.text == ",":
+                groups.append([])
+            else:
+                groups[-1].append(t)
+        out = []
+        for g in groups:
+            words = [_upper(t) for t in g if t.kind == "word"]
+            if words:
+                out.append((" ".join(words[:2]), set(words)))
+        return out
 
     @staticmethod
     def _splice(sql: str, edits: list[tuple[int, int, str]]) -> str:

@@ -106,3 +106,30 @@ def test_failure_details_stored_before_migration_104_reach_hop_times(store_setti
         assert (exc["category"], exc["message"], exc["entity_id"]) == ("tax_error", "VAT code missing", "JE-9")
     finally:
         store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": store.database})
+
+
+def test_migration_105_recompresses_without_losing_a_hop(store_settings: StoreSettings) -> None:
+    """Migration 105 only changes codecs: hops stored before it read back the same, and the ID
+    columns of the derived tables are written with ZSTD from then on."""
+    store = open_store(store_settings)
+    try:
+        migrate(store, tuple(m for m in MIGRATIONS if m.version < 105))
+        s = Spans()
+        s.add("Z1", "invoice:INV-Z1", "invoice.issued", T0 + HOUR, amount=10)
+        s.add("Z1", "ledger:JE-Z1", "ledger.posted", T0 + 2 * HOUR, parent=("invoice", "INV-Z1"))
+        s.write(store)
+        read = "SELECT EntityId, TraceId, SpanId FROM hops FINAL ORDER BY EntityId"
+        before = store.query(read)
+        assert 105 in migrate_all(store)
+        store.command("OPTIMIZE TABLE hops FINAL")  # rewrite the stored part with the new codecs
+        assert store.query(read) == before and len(before) == 2
+        codecs = dict(
+            store.query(
+                "SELECT table || '.' || name, compression_codec FROM system.columns "
+                "WHERE database = currentDatabase() AND name IN ('TraceId', 'KeyId', 'EndTime')"
+            )
+        )
+        assert "ZSTD" in codecs["hops.TraceId"] and "ZSTD" in codecs["hop_keys.KeyId"]
+        assert "Delta" in codecs["hop_times.EndTime"]
+    finally:
+        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": store.database})
