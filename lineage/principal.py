@@ -19,14 +19,38 @@ Role = Literal["viewer", "operator", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "auditor", "admin")
 
 
+def normalise_subject(subject: str) -> str:
+    """The one form in which identities are stored and compared.
+
+    Surrounding whitespace is dropped; an email-style subject (one containing ``@``) is
+    case-folded, since mail providers treat ``OpA@Example.com`` and ``opa@example.com`` as one
+    mailbox. Any other subject (an opaque OIDC ``sub``) is kept as is: issuers may treat case
+    as significant there.
+    """
+    subject = subject.strip()
+    return subject.casefold() if "@" in subject else subject
+
+
+def same_subject(a: str, b: str) -> bool:
+    """Whether two recorded identities are one person (four-eyes, sign-off, ownership checks)."""
+    return normalise_subject(a) == normalise_subject(b)
+
+
 @dataclass(frozen=True)
 class Principal:
-    """An authenticated caller: subject, role and data scope; ``via`` says how it was proven."""
+    """An authenticated caller: subject, role and data scope; ``via`` says how it was proven.
+
+    The subject is kept in its normal form (:func:`normalise_subject`), so every record written
+    with it (access log, replay actors, silences, sign-offs) compares equal for one person.
+    """
 
     subject: str
     role: Role
     scope: Scope = field(default=EVERYTHING)
     via: str = "token"
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", normalise_subject(self.subject))
 
 
 def current_principal(request: Request) -> Principal:

@@ -33,6 +33,18 @@ class Scope:
         """The bound parameters every scoped query takes."""
         return {"scope_le": sorted(self.legal_entities), "scope_rg": sorted(self.regions)}
 
+    def covers(self, other: Scope) -> bool:
+        """True when every hop ``other`` may see is one this scope may see too.
+
+        A dimension this scope limits must be limited in ``other`` to a subset of it: a scoped
+        caller can never hand out (or see) a credential wider than its own.
+        """
+        return _covers(self.legal_entities, other.legal_entities) and _covers(self.regions, other.regions)
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """(legal entity, region) pairs this scope spans; ``*`` stands for an unlimited dimension."""
+        return [(le, rg) for le in self.legal_entities or ("*",) for rg in self.regions or ("*",)]
+
     def allows(self, legal_entity: str, region: str) -> bool:
         """The same rule as :func:`in_scope`, for one hop's values (pure checks and tests)."""
         le_ok = not self.legal_entities or legal_entity in self.legal_entities
@@ -43,10 +55,23 @@ class Scope:
 EVERYTHING = Scope()
 
 
+def _covers(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:
+    return not outer or (bool(inner) and set(inner) <= set(outer))
+
+
 def in_scope(alias: str = "") -> str:
     """SQL predicate over a hop row (``alias.`` prefixed) binding ``scope_le`` and ``scope_rg``."""
     p = f"{alias}." if alias else ""
     return (
         f"((empty({_LE}) OR has({_LE}, toString({p}LegalEntity)))"
         f" AND (empty({_RG}) OR has({_RG}, toString({p}Region))))"
+    )
+
+
+def covers_sql(le_column: str, rg_column: str) -> str:
+    """SQL predicate: the scope stored in two array columns lies within the bound scope
+    (``scope_le``, ``scope_rg``), the rule of :meth:`Scope.covers`."""
+    return (
+        f"((empty({_LE}) OR (notEmpty({le_column}) AND hasAll({_LE}, {le_column})))"
+        f" AND (empty({_RG}) OR (notEmpty({rg_column}) AND hasAll({_RG}, {rg_column}))))"
     )

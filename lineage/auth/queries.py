@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from lineage.scope import covers_sql
+
 # Append-only: a token's creation and its revocation are two rows; nothing is edited, so
 # the table is also the token's history. Only the SHA-256 of the secret is stored.
 CREATE_API_TOKENS = """
@@ -32,8 +34,10 @@ TOKEN_COLUMNS = (
     "ExpiresAt",
 )
 _TOKEN_SELECT = f"SELECT {', '.join(TOKEN_COLUMNS)} FROM api_tokens"
-SELECT_TOKEN = f"{_TOKEN_SELECT} WHERE Id = {{id:String}} ORDER BY At, Event"
-SELECT_TOKENS = f"{_TOKEN_SELECT} ORDER BY Id, At, Event LIMIT {{limit:UInt32}}"
+# A scoped caller sees only tokens whose scope lies within its own (the creation row holds the scope).
+_COVERED = f"Id IN (SELECT Id FROM api_tokens WHERE Event = 'create' AND {covers_sql('LegalEntities', 'Regions')})"
+SELECT_TOKEN = f"{_TOKEN_SELECT} WHERE Id = {{id:String}} AND {_COVERED} ORDER BY At, Event"
+SELECT_TOKENS = f"{_TOKEN_SELECT} WHERE {_COVERED} ORDER BY Id, At, Event LIMIT {{limit:UInt32}}"
 COUNT_TOKENS = "SELECT uniqExact(Id) FROM api_tokens"
 
 # Append-only record of who read or changed what.

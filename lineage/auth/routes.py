@@ -11,8 +11,9 @@ from lineage.auth.audit import AccessLog
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.middleware import set_audit_target
 from lineage.auth.permissions import permissions_of
-from lineage.auth.tokens import TokenStore
+from lineage.auth.tokens import TokenStore, clean_names
 from lineage.principal import CurrentPrincipal, Role
+from lineage.scope import Scope
 from lineage.timeparse import parse_duration, parse_instant, to_ms, utcnow
 
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Token id (the part after llt_)")]
@@ -77,10 +78,10 @@ def create_router(tokens: TokenStore, access_log: AccessLog, authenticator: Auth
         return {"entries": [_iso(e) for e in entries], "truncated": truncated}
 
     @router.get("/api/v1/tokens")
-    def list_tokens() -> dict[str, Any]:
-        """Every API token (never a secret or its hash)."""
+    def list_tokens(principal: CurrentPrincipal) -> dict[str, Any]:
+        """Every API token within the caller's scope (never a secret or its hash)."""
         now = utcnow()
-        return {"tokens": [t.public(now) for t in tokens.list()]}
+        return {"tokens": [t.public(now) for t in tokens.list(principal.scope)]}
 
     @router.post("/api/v1/tokens", status_code=201)
     def create_token(body: TokenIn, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
@@ -89,6 +90,9 @@ def create_router(tokens: TokenStore, access_log: AccessLog, authenticator: Auth
             expires_in = expiry(body.expires)
         except ValueError as exc:
             raise HTTPException(422, str(exc)) from None
+        wanted = Scope(tuple(clean_names(body.legal_entities)), tuple(clean_names(body.regions)))
+        if not principal.scope.covers(wanted):
+            raise HTTPException(403, f"a token's scope may not exceed its creator's: {_within(principal.scope)}")
         record, token = tokens.create(
             body.subject, body.role, body.legal_entities, body.regions, expires_in, created_by=principal.subject
         )
@@ -98,7 +102,7 @@ def create_router(tokens: TokenStore, access_log: AccessLog, authenticator: Auth
     @router.delete("/api/v1/tokens/{token_id}")
     def revoke_token(token_id: TokenId, principal: CurrentPrincipal) -> dict[str, Any]:
         """Revoke a token (an appended row; the history is kept)."""
-        record = tokens.revoke(token_id, by=principal.subject)
+        record = tokens.revoke(token_id, by=principal.subject, scope=principal.scope)
         if record is None:
             raise HTTPException(404, f"no token {token_id}")
         if authenticator is not None:
@@ -106,6 +110,12 @@ def create_router(tokens: TokenStore, access_log: AccessLog, authenticator: Auth
         return record.public(utcnow())
 
     return router
+
+
+def _within(scope: Scope) -> str:
+    """What a scoped creator must name, in words."""
+    dims = (("legal_entities", scope.legal_entities), ("regions", scope.regions))
+    return "name " + " and ".join(f"{name} within [{', '.join(values)}]" for name, values in dims if values)
 
 
 def _iso(entry: dict[str, Any]) -> dict[str, Any]:

@@ -19,8 +19,8 @@ from typing import Any
 
 from collector.store import Store
 from lineage.auth import queries
-from lineage.principal import ROLES, Principal, Role
-from lineage.scope import Scope
+from lineage.principal import ROLES, Principal, Role, normalise_subject
+from lineage.scope import EVERYTHING, Scope
 from lineage.timeparse import utcnow
 
 PREFIX = "llt_"
@@ -132,36 +132,38 @@ class TokenStore:
         """Store a new token; returns its record and the token string (shown once, never stored)."""
         if role not in ROLES:
             raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
-        if not subject.strip():
+        subject = normalise_subject(subject)
+        if not subject:
             raise ValueError("the subject may not be empty")
         token_id, secret, token = new_token()
         now = utcnow()
         now = now.replace(microsecond=now.microsecond // 1000 * 1000)  # the column keeps milliseconds
         expires = now + expires_in if expires_in is not None else None
-        les, rgs = _clean(legal_entities), _clean(regions)
-        row = [token_id, "create", now, created_by, subject.strip(), role, les, rgs, hash_secret(secret), expires]
+        les, rgs = clean_names(legal_entities), clean_names(regions)
+        row = [token_id, "create", now, created_by, subject, role, les, rgs, hash_secret(secret), expires]
         self.store.insert("api_tokens", [row], queries.TOKEN_COLUMNS)
         record = TokenRecord(
-            token_id, subject.strip(), role, tuple(les), tuple(rgs), now, created_by, expires, hash_secret(secret)
+            token_id, subject, role, tuple(les), tuple(rgs), now, created_by, expires, hash_secret(secret)
         )
         return record, token
 
-    def get(self, token_id: str) -> TokenRecord | None:
-        """The token with this id, or None."""
-        found = fold(self.store.query(queries.SELECT_TOKEN, {"id": token_id}))
+    def get(self, token_id: str, scope: Scope = EVERYTHING) -> TokenRecord | None:
+        """The token with this id, or None (also when its scope is not within ``scope``)."""
+        found = fold(self.store.query(queries.SELECT_TOKEN, {"id": token_id, **scope.params()}))
         return found[0] if found else None
 
-    def list(self) -> list[TokenRecord]:
-        """Every token ever created (revoked and expired included), oldest id first."""
-        return fold(self.store.query(queries.SELECT_TOKENS, {"limit": MAX_LISTED * 2}))
+    def list(self, scope: Scope = EVERYTHING) -> list[TokenRecord]:
+        """Every token ever created (revoked and expired included) whose scope lies within
+        ``scope``, oldest id first."""
+        return fold(self.store.query(queries.SELECT_TOKENS, {"limit": MAX_LISTED * 2, **scope.params()}))
 
     def count(self) -> int:
         """How many tokens were ever created."""
         return int(self.store.query(queries.COUNT_TOKENS)[0][0])
 
-    def revoke(self, token_id: str, by: str = "cli") -> TokenRecord | None:
-        """Append a revocation; None when there is no such token. Revoking twice is a no-op."""
-        record = self.get(token_id)
+    def revoke(self, token_id: str, by: str = "cli", scope: Scope = EVERYTHING) -> TokenRecord | None:
+        """Append a revocation; None when there is no such token within ``scope``. Revoking twice is a no-op."""
+        record = self.get(token_id, scope)
         if record is None or record.revoked_at is not None:
             return record
         now = utcnow()
@@ -170,5 +172,6 @@ class TokenStore:
         return replace(record, revoked_at=now, revoked_by=by)
 
 
-def _clean(values: Sequence[str]) -> list[str]:
+def clean_names(values: Sequence[str]) -> list[str]:
+    """Scope names as stored: trimmed, without blanks or repeats, sorted."""
     return sorted({v.strip() for v in values if v.strip()})

@@ -18,6 +18,8 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from lineage.principal import same_subject
+
 STATES = ("awaiting_approval", "approved", "sent", "delivered", "failed", "confirmed", "cancelled")
 IN_FLIGHT = frozenset({"awaiting_approval", "approved", "sent", "delivered"})
 FINAL = frozenset({"failed", "confirmed", "cancelled"})
@@ -59,7 +61,7 @@ def transition(state: str, event: str) -> str:
 
 def check_approver(requested_by: str, approver: str) -> None:
     """Four-eyes: the approver must be another subject than the requester (403)."""
-    if requested_by == approver:
+    if same_subject(requested_by, approver):
         raise Refused("four-eyes: the approver must be someone other than the requester", status=403)
 
 
