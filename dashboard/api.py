@@ -136,16 +136,13 @@ class ApiClient:
         """The transactions that touched one business entity."""
         return self.get(f"/api/v1/entities/{quote(entity_type, safe='')}/{quote(entity_id, safe='')}")
 
-    def lookup(self, query: str) -> list[Json]:
-        """Transactions for a correlation ID or a business key ``type:id``."""
+    def lookup(self, query: str) -> Json:
+        """One search (``/api/v1/search``): a correlation ID, a business key ``type:id`` or a bare key
+        of any entity type; the answer names how it was found and carries the transactions."""
         query = query.strip()
         if not query:
             raise ApiError("Enter a correlation ID or a business key such as invoice:INV-2026-0042.")
-        kind, sep, key = query.partition(":")
-        if sep and kind and key and kind.isalpha():
-            transactions: list[Json] = self.entity(kind, key)["transactions"]
-            return transactions
-        return [self.transaction(query)]
+        return self.get("/api/v1/search", q=query)
 
     def transactions(self, **filters: object) -> Json:
         """Transaction summaries: status, flow, system, region, since, until, limit."""

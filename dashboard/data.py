@@ -85,13 +85,13 @@ def prefetch(*calls: tuple[str, dict[str, Any]]) -> None:
         thread.join()
 
 
-def lookup(query: str) -> list[dict[str, Any]]:
-    """Transactions for a correlation ID or business key, cached for a short time per caller."""
+def lookup(query: str) -> dict[str, Any]:
+    """One search for a correlation ID or business key, cached for a short time per caller."""
     return _lookup(token(), query)
 
 
 @st.cache_data(ttl=TTL_S, show_spinner=False)
-def _lookup(credential: str, query: str) -> list[dict[str, Any]]:
+def _lookup(credential: str, query: str) -> dict[str, Any]:
     return _client(api_url(), credential).lookup(query)
 
 

@@ -85,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from ledgerline.server import Server, print_urls, wait_for_signal
     from ledgerline.simulator.replay import ReplayResponder, demo_targets
     from ledgerline.simulator.runner import Summary, run_simulation
+    from lineage.auth.audit import record_local
     from lineage.auth.tokens import TokenStore
 
     os.environ.setdefault("LEDGERLINE_REPLAY_TARGETS", demo_targets(f"http://127.0.0.1:{args.replay_port}/replay"))
@@ -93,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
     # The demo's own admin token (revoked again on a clean stop), so everything just works.
     tokens = TokenStore(server.store)
     record, token = tokens.create("demo@ledgerline.local", "admin", expires_in=timedelta(days=1), created_by="demo")
+    record_local(server.store, "token.create", record.id, "demo", "demo", "ledgerline demo")
     server.start()
     print(f"ledgerline demo: embedded store at {settings.dsn}", flush=True)
     print_urls(server)
@@ -132,6 +134,7 @@ def run(args: argparse.Namespace) -> int:
             dashboard.terminate()
             dashboard.wait(15)
         tokens.revoke(record.id, by="demo")
+        record_local(server.store, "token.revoke", record.id, "demo", "demo", "ledgerline demo")
         # the simulator has stopped and every span the collector acknowledged is committed
         committed = server.store.query_dicts(COMMITTED, {})[0]
         server.stop()

@@ -20,6 +20,7 @@ from lineage.models import (
     ExceptionList,
     ExceptionOut,
     PostingLatency,
+    SearchResult,
     Throughput,
     Transaction,
     TransactionList,
@@ -195,6 +196,24 @@ def _routes(app: FastAPI) -> None:  # noqa: C901 - a flat list of thin routes
         doc = svc.entity(scope, entity_type, entity_id, limit)
         if doc is None:
             raise HTTPException(404, f"no hops stored for entity {entity_type}:{entity_id}")
+        return doc
+
+    @app.get("/api/v1/search", response_model=SearchResult)
+    def search(
+        svc: Svc,
+        scope: CurrentScope,
+        request: Request,
+        q: Annotated[str, Query(min_length=1, max_length=500, description="correlation ID, type:id, or a bare key")],
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> Any:
+        """One search as a user types it: a correlation ID, else a business key ``type:id``, else a key of
+        any entity type (``INV-1`` finds ``invoice:INV-1``). One call, one access-log entry. 404 when
+        nothing in scope matches.
+        """
+        auth.set_audit_target(request, q.strip()[:500])
+        doc = svc.search(scope, q, limit)
+        if doc is None:
+            raise HTTPException(404, f"nothing found for {q.strip()!r}: no correlation ID and no business key")
         return doc
 
     @app.get("/api/v1/transactions", response_model=TransactionList)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from lineage.replay.models import ReplayOut
@@ -169,6 +171,15 @@ class Transaction(BaseModel):
 class EntityTransactions(BaseModel):
     entity_type: str
     entity_id: str
+    correlation_ids: list[str]
+    truncated: bool
+    transactions: list[Transaction]
+
+
+class SearchResult(BaseModel):
+    query: str
+    found_as: Literal["correlation_id", "business_key"]
+    keys: list[str]
     correlation_ids: list[str]
     truncated: bool
     transactions: list[Transaction]

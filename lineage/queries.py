@@ -355,6 +355,13 @@ LIMIT {{limit:UInt32}}
 
 # Correlation IDs an entity belongs to, through its hops in scope.
 _ENTITY_KEY = "KeyKind = 'entity' AND KeyType = {entity_type:String} AND KeyId = {entity_id:String}"
+# A bare business key (no type): the entity types that have it, in scope (search).
+ENTITY_TYPES_OF_KEY = f"""
+SELECT DISTINCT KeyType AS entity_type FROM hop_keys
+WHERE KeyKind = 'entity' AND KeyId = {{entity_id:String}} AND {_IN_SCOPE}
+ORDER BY entity_type
+LIMIT 100
+"""
 ENTITY_CORRELATIONS = f"""
 SELECT CorrelationId AS cid, toUnixTimestamp64Milli(min(StartTime)) AS first_ms, count() OVER () AS total
 FROM hop_keys

@@ -201,6 +201,36 @@ class Lineage:
             "transactions": [d for d in docs if d is not None],
         }
 
+    def search(self, scope: Scope, query: str, limit: int = 20) -> dict[str, Any] | None:
+        """One user search: a correlation ID, else a business key ``type:id``, else a bare key of any
+        entity type; the transactions found (at most ``limit``), or None."""
+        query = query.strip()
+        doc = self.transaction(scope, query)
+        if doc is not None:
+            return {"query": query, "found_as": "correlation_id", "keys": [], "correlation_ids": [query],
+                    "truncated": False, "transactions": [doc]}  # fmt: skip
+        kind, sep, key = query.partition(":")
+        if sep and kind and key:
+            keys = [(kind, key)]
+        else:
+            keys = [
+                (str(r["entity_type"]), query)
+                for r in self._scoped(scope, queries.ENTITY_TYPES_OF_KEY, entity_id=query)
+            ]
+        found = [e for e in (self.entity(scope, t, i, limit) for t, i in keys) if e is not None]
+        if not found:
+            return None
+        ids = list(dict.fromkeys(cid for e in found for cid in e["correlation_ids"]))
+        docs = {d["correlation_id"]: d for e in found for d in e["transactions"]}
+        return {
+            "query": query,
+            "found_as": "business_key",
+            "keys": [f"{e['entity_type']}:{e['entity_id']}" for e in found],
+            "correlation_ids": ids[:limit],
+            "truncated": len(ids) > limit or any(e["truncated"] for e in found),
+            "transactions": [docs[c] for c in ids[:limit] if c in docs],
+        }
+
     # -- listings -------------------------------------------------------------------------------
     def _assess(
         self,

@@ -93,6 +93,12 @@ def from_ms(value: int | None) -> datetime | None:
     return datetime.fromtimestamp(value / 1000, tz=UTC)
 
 
+def iso_z(value: datetime) -> str:
+    """ISO-8601 in UTC with a ``Z``, as every time the API answers (naive values are UTC)."""
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
+
+
 def utcnow() -> datetime:
     """Now, in UTC."""
     return datetime.now(tz=UTC)

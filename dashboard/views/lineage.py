@@ -152,27 +152,23 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
 
 
 def find(query: str) -> tuple[list[dict[str, Any]], str]:
-    """Transactions for a correlation ID or business key, and a hint: a bare key (no type
-    prefix) that is no correlation ID is tried as each flow entity type's key."""
+    """Transactions for a correlation ID or business key (one API call, one access-log entry), and a
+    hint naming the business key a bare key was found as."""
     try:
-        return data.lookup(query), ""
+        found = data.lookup(query)
     except ApiError as exc:
-        if exc.status != 404 or ":" in query:
+        if exc.status != 404:
             raise
-    types = sorted({s["entity_type"] for fl in data.flows() for s in fl["stages"]})
-    for entity_type in types:
-        try:
-            return data.lookup(
-                f"{entity_type}:{query.strip()}"
-            ), f"Found {query} as the business key {entity_type}:{query}."
-        except ApiError as exc:
-            if exc.status != 404:
-                raise
-    raise ApiError(
-        f"Nothing found for {query!r}: it is no correlation ID, and no {', '.join(types)} has that key. "
-        "Business keys take a type prefix, e.g. invoice:INV-2026-0042.",
-        404,
-    )
+        raise ApiError(
+            f"Nothing found for {query!r}: it is no correlation ID and no business key you may see. "
+            "Business keys may take a type prefix, e.g. invoice:INV-2026-0042.",
+            404,
+        ) from None
+    keys = found["keys"]
+    hint = ""
+    if found["found_as"] == "business_key" and ":" not in query:
+        hint = f"Found {query} as the business key {', '.join(keys)}."
+    return found["transactions"], hint
 
 
 def render(f: Filters) -> None:

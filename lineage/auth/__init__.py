@@ -17,9 +17,11 @@ from fastapi import Depends, FastAPI
 from collector.store import Store
 from lineage.auth.audit import AccessLog
 from lineage.auth.authenticate import Authenticator
-from lineage.auth.middleware import AuthMiddleware, authorize
+from lineage.auth.middleware import AuthMiddleware, authorize, set_audit_target
+from lineage.auth.refusals import RefusalLog
 from lineage.auth.routes import create_router
 from lineage.auth.settings import AuthSettings
+from lineage.auth.targets import TargetResolver
 from lineage.auth.tokens import TokenStore
 
 log = logging.getLogger(__name__)
@@ -28,11 +30,12 @@ log = logging.getLogger(__name__)
 def install(app: FastAPI, settings: AuthSettings, store: Store) -> None:
     """Authentication, the permission table and the auth routes on ``app`` (call before adding routes)."""
     authenticator = Authenticator(settings, store) if settings.enabled else None
-    access_log = AccessLog(store, settings.access_log_flush_s)
+    access_log = AccessLog(store, settings.access_log_flush_s, resolver=TargetResolver(store))
     app.state.access_log = access_log
     # App-level dependency: every route added from now on (alerts routes included) runs it first.
     app.router.dependencies.append(Depends(authorize))
-    app.add_middleware(AuthMiddleware, authenticator=authenticator, access_log=access_log)
+    refusals = RefusalLog(access_log)
+    app.add_middleware(AuthMiddleware, authenticator=authenticator, access_log=access_log, refusals=refusals)
     app.include_router(create_router(TokenStore(store), access_log, authenticator))
 
 
@@ -47,4 +50,4 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await to_thread.run_sync(access_log.stop)
 
 
-__all__ = ["AuthSettings", "install", "lifespan"]
+__all__ = ["AuthSettings", "install", "lifespan", "set_audit_target"]

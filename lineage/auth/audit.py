@@ -7,15 +7,22 @@ left, so a clean stop loses nothing; a failed write keeps the entries for the ne
 
 from __future__ import annotations
 
+import getpass
 import logging
+import os
+import socket
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from collector.errors import StoreError
 from collector.store import Store
 from lineage.auth import queries
+from lineage.principal import normalise_subject
+from lineage.scope import EVERYTHING, Scope
+from lineage.timeparse import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +43,10 @@ class AccessEntry:
     path: str
     client: str
     status: int
+    # (legal entity, region) pairs of the data the call touched; resolved when written (targets.py).
+    scopes: tuple[tuple[str, str], ...] = ()
+    # The actor's own scope: what an entry without a resolvable target touched. Not stored.
+    actor_scope: Scope = field(default=EVERYTHING, compare=False)
 
     def row(self) -> list[Any]:
         """The entry in ``queries.ACCESS_COLUMNS`` order."""
@@ -50,15 +61,22 @@ class AccessEntry:
             self.path,
             self.client,
             self.status,
+            list(self.scopes),
         ]
+
+
+Resolver = Callable[[Sequence[AccessEntry]], list[tuple[tuple[str, str], ...]]]
 
 
 class AccessLog:
     """Batched, append-only writes to ``access_log`` and bounded reads of it."""
 
-    def __init__(self, store: Store, flush_interval_s: float = 0.5) -> None:
+    def __init__(self, store: Store, flush_interval_s: float = 0.5, resolver: Resolver | None = None) -> None:
         self.store = store
         self.flush_interval_s = flush_interval_s
+        self.resolver = resolver
+        # Called at the start of every flush (rate-limited writers summarise here); stop passes True.
+        self.before_flush: list[Callable[[bool], None]] = []
         self._pending: list[AccessEntry] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()
@@ -74,21 +92,39 @@ class AccessLog:
                 del self._pending[0]
             self._pending.append(entry)
 
-    def flush(self) -> int:
+    def flush(self, final: bool = False) -> int:
         """Write every queued entry now; returns how many were written."""
+        for hook in self.before_flush:
+            hook(final)
         with self._write_lock:
             with self._lock:
                 batch, self._pending = self._pending, []
             if not batch:
                 return 0
+            rows = [e.row() for e in self._resolved(batch)]
             try:
-                self.store.insert("access_log", [e.row() for e in batch], queries.ACCESS_COLUMNS)
+                self.store.insert("access_log", rows, queries.ACCESS_COLUMNS)
             except StoreError as exc:
                 log.error("access log: writing %d entries failed, will retry: %s", len(batch), exc)
                 with self._lock:
                     self._pending[:0] = batch
                 return 0
             return len(batch)
+
+    def _resolved(self, batch: list[AccessEntry]) -> list[AccessEntry]:
+        """The batch with each entry's touched scope; unresolved entries stay hidden from scoped callers."""
+        if self.resolver is None:
+            return [e if e.scopes else replace(e, scopes=tuple(e.actor_scope.pairs())) for e in batch]
+        try:
+            pairs = self.resolver(batch)
+        except StoreError as exc:
+            log.warning(
+                "access log: cannot resolve the targets of %d entries (kept from scoped readers): %s",
+                len(batch),
+                str(exc).splitlines()[0] if str(exc) else exc,
+            )
+            return batch
+        return [replace(e, scopes=p) for e, p in zip(batch, pairs, strict=True)]
 
     def start(self) -> None:
         """Write in the background until :meth:`stop`."""
@@ -107,15 +143,47 @@ class AccessLog:
         if self._thread is not None:
             self._thread.join(30)
             self._thread = None
-        self.flush()
+        self.flush(final=True)
 
     def query(
-        self, since_ms: int, until_ms: int, subject: str = "", action: str = "", limit: int = 1000
-    ) -> tuple[list[dict[str, Any]], bool]:
-        """Entries in the window, newest first, and whether more matched than ``limit``."""
+        self,
+        since_ms: int,
+        until_ms: int,
+        subject: str = "",
+        action: str = "",
+        limit: int = 1000,
+        scope: Scope = EVERYTHING,
+    ) -> tuple[list[dict[str, Any]], bool, int]:
+        """Entries in the window visible within ``scope``, newest first; whether more matched than
+        ``limit``; how many matched but were withheld (outside ``scope``)."""
         self.flush()  # an auditor sees the calls made a moment ago
-        rows = self.store.query_dicts(
-            queries.SELECT_ACCESS,
-            {"since_ms": since_ms, "until_ms": until_ms, "subject": subject, "action": action, "limit": limit + 1},
-        )
-        return rows[:limit], len(rows) > limit
+        params = {
+            "since_ms": since_ms,
+            "until_ms": until_ms,
+            "subject": normalise_subject(subject),
+            "action": action,
+            **scope.params(),
+        }
+        rows = self.store.query_dicts(queries.SELECT_ACCESS, params | {"limit": limit + 1})
+        withheld = 0 if scope.unrestricted else int(self.store.query(queries.COUNT_WITHHELD, params)[0][0])
+        return rows[:limit], len(rows) > limit, withheld
+
+
+def local_actor() -> str:
+    """Who runs a command on the store itself: the operating-system user and host."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        user = f"uid{os.getuid()}"
+    return normalise_subject(f"{user}@{socket.gethostname()}")
+
+
+def record_local(store: Store, action: str, target: str, subject: str, via: str, command: str) -> None:
+    """Log work done on the store without the API (CLI, demo), written at once, like an API call."""
+    from lineage.auth.targets import TargetResolver  # resolves through lineage's tables
+
+    access_log = AccessLog(store, resolver=TargetResolver(store))
+    entry = AccessEntry(utcnow(), normalise_subject(subject), "", via, action, target, "CLI", command, "local", 0)
+    access_log.append(entry)
+    if not access_log.flush():
+        raise StoreError(f"could not write the access log entry for {action} {target}")

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from collector.errors import LedgerlineError, StoreError
+from lineage.auth.audit import local_actor, record_local
 from lineage.auth.routes import expiry
 from lineage.principal import ROLES
 from lineage.timeparse import utcnow
@@ -92,11 +93,18 @@ class Direct:
                 "with an admin token to manage tokens through the API"
             ) from exc
         self.tokens = TokenStore(self.store)
+        self.actor = local_actor()
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:
         record, token = self.tokens.create(
-            body["subject"], body["role"], body["legal_entities"], body["regions"], expiry(body["expires"])
+            body["subject"],
+            body["role"],
+            body["legal_entities"],
+            body["regions"],
+            expiry(body["expires"]),
+            created_by=self.actor,
         )
+        record_local(self.store, "token.create", record.id, self.actor, "cli", "ledgerline token create")
         return record.public(utcnow()) | {"token": token}
 
     def list(self) -> list[dict[str, Any]]:
@@ -104,7 +112,9 @@ class Direct:
         return [t.public(now) for t in self.tokens.list()]
 
     def revoke(self, token_id: str) -> dict[str, Any] | None:
-        record = self.tokens.revoke(token_id)
+        record = self.tokens.revoke(token_id, by=self.actor)
+        if record is not None:
+            record_local(self.store, "token.revoke", token_id, self.actor, "cli", "ledgerline token revoke")
         return record.public(utcnow()) if record else None
 
     def close(self) -> None:

@@ -18,6 +18,9 @@ from collector.errors import AuthError, QueryTimeout, StoreError
 from lineage.auth.audit import AccessEntry, AccessLog
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.permissions import RULES, allowed
+from lineage.auth.refusals import ACTION as REFUSED
+from lineage.auth.refusals import RefusalLog
+from lineage.auth.tokens import PREFIX, parse_token
 from lineage.principal import Principal, current_principal
 from lineage.timeparse import utcnow
 
@@ -40,10 +43,13 @@ def _challenge(exc: AuthError) -> str:
 class AuthMiddleware:
     """Sets ``scope["state"]["principal"]`` for ``/api/v1/*`` or answers 401/403 itself."""
 
-    def __init__(self, app: ASGIApp, authenticator: Authenticator | None, access_log: AccessLog) -> None:
+    def __init__(
+        self, app: ASGIApp, authenticator: Authenticator | None, access_log: AccessLog, refusals: RefusalLog
+    ) -> None:
         self.app = app
         self.authenticator = authenticator  # None: auth is off (loopback only)
         self.access_log = access_log
+        self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
@@ -54,6 +60,7 @@ class AuthMiddleware:
         except AuthError as exc:
             client = (scope.get("client") or ("?",))[0]
             log.warning("%d %s %s from %s: %s", exc.status, scope["method"], scope["path"], client, exc)
+            self.refusals.refused(_refusal(scope, exc))
             response = JSONResponse(
                 {"detail": str(exc)}, status_code=exc.status, headers={"WWW-Authenticate": _challenge(exc)}
             )
@@ -113,6 +120,28 @@ def _entry(scope: Scope, principal: Principal, mark: dict[str, str], status: int
         path=scope["path"][:2000],
         client=client[0] if client else "",
         status=status,
+        actor_scope=principal.scope,
+    )
+
+
+def _refusal(scope: Scope, exc: AuthError) -> AccessEntry:
+    """A refused call: who it claimed to be (an API token's id, never its secret) and why."""
+    client = scope.get("client")
+    credential = (Headers(scope=scope).get("authorization") or "").strip().partition(" ")[2].strip()
+    parsed = parse_token(credential) if credential.startswith(PREFIX) else None
+    via = f"token:{parsed[0]}" if parsed else ("none" if not credential else "unrecognised")
+    return AccessEntry(
+        at=utcnow(),
+        subject="",
+        role="",
+        via=via,
+        action=REFUSED,
+        target=str(exc)[:200],
+        method=scope["method"],
+        path=scope["path"][:2000],
+        client=client[0] if client else "",
+        status=exc.status,
+        scopes=(("*", "*"),),  # nobody's data: only unrestricted auditors see refusals
     )
 
 

@@ -39,6 +39,7 @@ RULES: dict[tuple[str, str], Rule] = {
     # lineage
     ("GET", f"{_V1}/transactions/{{correlation_id}}"): Rule("read", "transaction.read", "{correlation_id}"),
     ("GET", f"{_V1}/entities/{{entity_type}}/{{entity_id}}"): Rule("read", "entity.read", "{entity_type}:{entity_id}"),
+    ("GET", f"{_V1}/search"): Rule("read", "search", ""),
     ("GET", f"{_V1}/transactions"): Rule("read"),
     ("GET", f"{_V1}/exceptions"): Rule("read"),
     ("GET", f"{_V1}/exceptions/{{exception_id}}"): Rule("read", "exception.read", "{exception_id}"),

@@ -57,13 +57,68 @@ CREATE TABLE IF NOT EXISTS access_log (
 PARTITION BY toYYYYMM(At)
 ORDER BY (At, Subject)
 """
-ACCESS_COLUMNS = ("At", "Subject", "Role", "Via", "Action", "Target", "Method", "Path", "Client", "Status")
+ACCESS_COLUMNS = ("At", "Subject", "Role", "Via", "Action", "Target", "Method", "Path", "Client", "Status", "Scopes")
+
+# Version 152: each entry names the data it touched as (legal entity, region) pairs, "*" for a
+# dimension without limit (see lineage/auth/targets.py), so the log is scoped like any read.
+# Entries written before it have none: only unrestricted callers see them.
+ADD_ACCESS_SCOPES = "ALTER TABLE access_log ADD COLUMN IF NOT EXISTS Scopes Array(Tuple(String, String))"
+
+# An entry is visible to a scoped caller when a pair it touched lies within the caller's scope.
+_VISIBLE = (
+    "arrayExists(p -> (empty({scope_le:Array(String)}) OR has({scope_le:Array(String)}, p.1))"
+    " AND (empty({scope_rg:Array(String)}) OR has({scope_rg:Array(String)}, p.2)), Scopes)"
+)
+_ACCESS_FILTER = """
+WHERE At >= fromUnixTimestamp64Milli({since_ms:Int64}, 'UTC')
+  AND At < fromUnixTimestamp64Milli({until_ms:Int64}, 'UTC')
+  AND ({subject:String} = '' OR Subject = {subject:String}
+       OR (position(Subject, '@') > 0 AND lowerUTF8(trimBoth(Subject)) = {subject:String}))
+  AND ({action:String} = '' OR Action = {action:String})
+"""
+_UNRESTRICTED = "(empty({scope_le:Array(String)}) AND empty({scope_rg:Array(String)}))"
 SELECT_ACCESS = f"""
-SELECT {", ".join(ACCESS_COLUMNS)} FROM access_log
-WHERE At >= fromUnixTimestamp64Milli({{since_ms:Int64}}, 'UTC')
-  AND At < fromUnixTimestamp64Milli({{until_ms:Int64}}, 'UTC')
-  AND ({{subject:String}} = '' OR Subject = {{subject:String}})
-  AND ({{action:String}} = '' OR Action = {{action:String}})
+SELECT {", ".join(ACCESS_COLUMNS[:-1])} FROM access_log
+{_ACCESS_FILTER}  AND ({_UNRESTRICTED} OR {_VISIBLE})
 ORDER BY At DESC
 LIMIT {{limit:UInt32}}
+"""
+COUNT_WITHHELD = f"""
+SELECT count() FROM access_log
+{_ACCESS_FILTER}  AND NOT ({_UNRESTRICTED} OR {_VISIBLE})
+"""
+
+# Target resolution (lineage/auth/targets.py): the (legal entity, region) pairs of the hops
+# behind each target, read unscoped, so an entry is withheld from whoever may not see its target.
+_PAIRS = "groupUniqArray(64)((toString(LegalEntity), toString(Region)))"
+TRANSACTION_SCOPES = f"""
+SELECT CorrelationId, {_PAIRS} FROM hops
+WHERE CorrelationId IN {{ids:Array(String)}} GROUP BY CorrelationId
+"""
+ENTITY_SCOPES = f"""
+SELECT concat(KeyType, ':', KeyId) AS target, {_PAIRS} FROM hop_keys
+WHERE KeyKind = 'entity' AND (KeyType, KeyId) IN (
+    SELECT t.1, t.2 FROM (SELECT arrayJoin({{keys:Array(Tuple(String, String))}}) AS t))
+GROUP BY target
+"""
+BARE_KEY_SCOPES = f"""
+SELECT KeyId, {_PAIRS} FROM hop_keys
+WHERE KeyKind = 'entity' AND KeyId IN {{ids:Array(String)}} GROUP BY KeyId
+"""
+REPLAY_SCOPES = f"SELECT Id, {_PAIRS} FROM replays WHERE Id IN {{ids:Array(String)}} GROUP BY Id"
+TOKEN_SCOPES = """
+SELECT Id, any(LegalEntities), any(Regions) FROM api_tokens
+WHERE Id IN {ids:Array(String)} AND Event = 'create' GROUP BY Id
+"""
+
+
+def exception_scopes(exc_id: str) -> str:
+    """Pairs of the failed hops behind exception ids (the id is a hash of entity and step)."""
+    return f"""
+SELECT {exc_id} AS id, {_PAIRS} FROM hops
+WHERE CorrelationId IN (
+    SELECT CorrelationId FROM hop_failures
+    WHERE StartTime >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND {exc_id} IN {{ids:Array(String)}})
+  AND Outcome != 'ok' AND id IN {{ids:Array(String)}}
+GROUP BY id
 """

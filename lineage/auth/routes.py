@@ -14,7 +14,7 @@ from lineage.auth.permissions import permissions_of
 from lineage.auth.tokens import TokenStore, clean_names
 from lineage.principal import CurrentPrincipal, Role
 from lineage.scope import Scope
-from lineage.timeparse import parse_duration, parse_instant, to_ms, utcnow
+from lineage.timeparse import iso_z, parse_duration, parse_instant, to_ms, utcnow
 
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Token id (the part after llt_)")]
 
@@ -59,13 +59,16 @@ def create_router(tokens: TokenStore, access_log: AccessLog, authenticator: Auth
 
     @router.get("/api/v1/audit-log")
     def audit_log(
+        principal: CurrentPrincipal,
+        request: Request,
         subject: str = "",
         action: str = "",
         since: Annotated[str, Query(description="ISO-8601 or a duration ago")] = "24h",
         until: Annotated[str | None, Query(description="ISO-8601 or a duration ago; default now")] = None,
         limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     ) -> dict[str, Any]:
-        """Access-log entries, newest first; ``truncated`` when more matched than ``limit``."""
+        """Access-log entries within the caller's scope, newest first; ``truncated`` when more matched
+        than ``limit``; ``withheld`` counts entries that matched but touched data outside the scope."""
         now = utcnow()
         try:
             since_ms = to_ms(parse_instant(since, now))
@@ -74,8 +77,11 @@ def create_router(tokens: TokenStore, access_log: AccessLog, authenticator: Auth
             raise HTTPException(422, str(exc)) from None
         if until_ms <= since_ms:
             raise HTTPException(422, "'until' must be after 'since'")
-        entries, truncated = access_log.query(since_ms, until_ms, subject, action, limit)
-        return {"entries": [_iso(e) for e in entries], "truncated": truncated}
+        entries, truncated, withheld = access_log.query(since_ms, until_ms, subject, action, limit, principal.scope)
+        # The log's own reads are logged, with what was asked and what was answered.
+        asked = " ".join(f"{k}={v}" for k, v in (("subject", subject), ("action", action)) if v)
+        set_audit_target(request, f"{asked + ' ' if asked else ''}{len(entries)} entries, {withheld} withheld"[:500])
+        return {"entries": [_iso(e) for e in entries], "truncated": truncated, "withheld": withheld}
 
     @router.get("/api/v1/tokens")
     def list_tokens(principal: CurrentPrincipal) -> dict[str, Any]:
@@ -120,5 +126,5 @@ def _within(scope: Scope) -> str:
 
 def _iso(entry: dict[str, Any]) -> dict[str, Any]:
     out = {k.lower(): v for k, v in entry.items()}
-    out["at"] = entry["At"].isoformat()
+    out["at"] = iso_z(entry["At"])
     return out

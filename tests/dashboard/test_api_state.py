@@ -28,10 +28,10 @@ def test_requests_drop_empty_params_and_quote_paths() -> None:
     api = _client(handler)
     api.exceptions(state="open", system="", category=None)
     assert seen[-1].url.params == httpx.QueryParams({"state": "open"})
-    assert api.lookup("invoice:INV/1") == [{"correlation_id": "x"}]
-    assert seen[-1].url.raw_path == b"/api/v1/entities/invoice/INV%2F1"
+    assert api.lookup("invoice:INV/1") == {"transactions": [{"correlation_id": "x"}]}
+    assert seen[-1].url.path == "/api/v1/search" and seen[-1].url.params["q"] == "invoice:INV/1"
     api.lookup(" abc-123 ")
-    assert seen[-1].url.path == "/api/v1/transactions/abc-123"
+    assert seen[-1].url.params["q"] == "abc-123"
     api.act("0123456789abcdef", "ack", "looking")
     assert seen[-1].method == "POST" and json.loads(seen[-1].content) == {"note": "looking"}
     assert "authorization" not in seen[-1].headers

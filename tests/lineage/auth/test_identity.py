@@ -53,7 +53,7 @@ def test_the_body_actor_is_ignored(api: tuple[TestClient, AlertService], shared:
 
 def test_silences_get_server_ids_and_their_author(api: tuple[TestClient, AlertService], shared: Shared) -> None:
     client = api[0]
-    ops = bearer(issue(shared.store, "operator", "omar@corp.example"))
+    ops = bearer(issue(shared.store, "operator", "Omar@Corp.Example"))  # stored and recorded in normal form
     created = client.post("/api/v1/silences", json=SILENCE | {"createdBy": "someone-else"}, headers=ops)
     assert created.status_code == 201
     sid = created.json()["silenceID"]

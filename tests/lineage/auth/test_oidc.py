@@ -196,4 +196,7 @@ def test_a_jwks_file_and_configurable_claims(jwks: Jwks, store: Store, tmp_path:
     settings.check("127.0.0.1")
     with TestClient(create_app(make_lineage(store).settings, store, settings)) as c:
         me = _whoami(c, _rs256(_claims(groups="staff auditor", email="gina@corp.example"))).json()
+        # An email claim in another case is the same person (four-eyes, sign-off and the log compare it).
+        upper = _whoami(c, _rs256(_claims(groups="auditor", email=" Gina@CORP.example"))).json()
     assert (me["subject"], me["role"]) == ("gina@corp.example", "auditor")
+    assert upper["subject"] == "gina@corp.example"

@@ -5,9 +5,12 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from alerts.kinds import run_rule
 from alerts.rules import load_rules
 from lineage.flows import load_flows
+from lineage.replay.state import Refused, check_approver
 from lineage.replay.targets import parse_targets
 from tests.lineage.helpers import HOUR, now_ns
 from tests.lineage.replay.conftest import Env, targets_yaml
@@ -67,6 +70,21 @@ def test_four_eyes_same_person_refused_other_approves(env: Env) -> None:
     assert again.status_code == 409
     history = env.client.get(f"/api/v1/exceptions/{env.ids['C-ERP-2']}").json()["history"]
     assert [(h["action"], h["actor"]) for h in history] == [("replay_requested", "alice"), ("replay_approved", "bob")]
+
+
+def test_four_eyes_is_blind_to_case_and_spaces_of_an_email_subject(env: Env) -> None:
+    replay = _replay(env, "C-ERP-2", who="opA@example.com").json()
+    assert replay["state"] == "awaiting_approval" and replay["requested_by"] == "opa@example.com"
+    for same_person in ("OPA@example.com", " opa@EXAMPLE.com"):
+        refused = env.client.post(f"/api/v1/replays/{replay['id']}/approve", headers=as_user(same_person))
+        assert refused.status_code == 403 and "four-eyes" in refused.json()["detail"]
+    assert env.worker.run_once() == (0, 0)  # nothing delivered
+    # A requester recorded before subjects were normalised is still the same person.
+    legacy = {**replay, "requested_by": "OpA@Example.com"}
+    with pytest.raises(Refused):
+        check_approver(legacy["requested_by"], "opa@example.com")
+    other = env.client.post(f"/api/v1/replays/{replay['id']}/approve", headers=as_user("Bob@Example.com"))
+    assert other.status_code == 200 and other.json()["approved_by"] == "bob@example.com"
 
 
 def test_every_refusal_is_409_with_its_reason(env: Env) -> None:
