@@ -85,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from ledgerline.server import Server, print_urls, wait_for_signal
     from ledgerline.simulator.replay import ReplayResponder, demo_targets
     from ledgerline.simulator.runner import Summary, run_simulation
-    from lineage.auth.audit import record_local
+    from lineage.auth.local import record_local
     from lineage.auth.tokens import TokenStore
 
     os.environ.setdefault("LEDGERLINE_REPLAY_TARGETS", demo_targets(f"http://127.0.0.1:{args.replay_port}/replay"))

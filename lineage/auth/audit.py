@@ -7,10 +7,7 @@ left, so a clean stop loses nothing; a failed write keeps the entries for the ne
 
 from __future__ import annotations
 
-import getpass
 import logging
-import os
-import socket
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -22,7 +19,6 @@ from collector.store import Store
 from lineage.auth import queries
 from lineage.principal import normalise_subject
 from lineage.scope import EVERYTHING, Scope
-from lineage.timeparse import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -167,23 +163,3 @@ class AccessLog:
         rows = self.store.query_dicts(queries.SELECT_ACCESS, params | {"limit": limit + 1})
         withheld = 0 if scope.unrestricted else int(self.store.query(queries.COUNT_WITHHELD, params)[0][0])
         return rows[:limit], len(rows) > limit, withheld
-
-
-def local_actor() -> str:
-    """Who runs a command on the store itself: the operating-system user and host."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no passwd entry (containers)
-        user = f"uid{os.getuid()}"
-    return normalise_subject(f"{user}@{socket.gethostname()}")
-
-
-def record_local(store: Store, action: str, target: str, subject: str, via: str, command: str) -> None:
-    """Log work done on the store without the API (CLI, demo), written at once, like an API call."""
-    from lineage.auth.targets import TargetResolver  # resolves through lineage's tables
-
-    access_log = AccessLog(store, resolver=TargetResolver(store))
-    entry = AccessEntry(utcnow(), normalise_subject(subject), "", via, action, target, "CLI", command, "local", 0)
-    access_log.append(entry)
-    if not access_log.flush():
-        raise StoreError(f"could not write the access log entry for {action} {target}")

@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 
 from collector.errors import LedgerlineError, StoreError
-from lineage.auth.audit import local_actor, record_local
+from lineage.auth.local import local_actor, record_local
 from lineage.auth.routes import expiry
 from lineage.principal import ROLES
 from lineage.timeparse import utcnow

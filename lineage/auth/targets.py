@@ -13,7 +13,7 @@ which no scoped caller matches.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from collector.store import Store
 from lineage.auth import queries
@@ -21,8 +21,19 @@ from lineage.queries import EXC_ID
 from lineage.scope import Scope
 from lineage.timeparse import to_ms, utcnow
 
-if TYPE_CHECKING:
-    from lineage.auth.audit import AccessEntry
+
+class Entry(Protocol):
+    """What resolution reads of an access-log entry (lineage/auth/audit.py's AccessEntry)."""
+
+    @property
+    def action(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def scopes(self) -> tuple[tuple[str, str], ...]: ...
+    @property
+    def actor_scope(self) -> Scope: ...
+
 
 Pairs = tuple[tuple[str, str], ...]
 # An exception read names an exception whose failure may be up to the API's longest window old.
@@ -64,7 +75,7 @@ class TargetResolver:
             "search": self._searches,
         }
 
-    def __call__(self, entries: Sequence[AccessEntry]) -> list[Pairs]:
+    def __call__(self, entries: Sequence[Entry]) -> list[Pairs]:
         """The pairs of each entry, in order; an entry that already names its pairs keeps them."""
         wanted: dict[str, set[str]] = {}
         for e in entries:
