@@ -161,7 +161,7 @@ def find(query: str) -> tuple[list[dict[str, Any]], str]:
             raise
         raise ApiError(
             f"Nothing found for {query!r}: it is no correlation ID and no business key you may see. "
-            "Business keys may take a type prefix, e.g. invoice:INV-2026-0042.",
+            "Business keys take a type prefix where a key is ambiguous, e.g. invoice:INV-2026-0042.",
             404,
         ) from None
     keys = found["keys"]
