@@ -43,6 +43,7 @@ _CONTROL = (
     "seal_leaves",
     "sealed_spans",
     "evidence_exports",
+    "seal_rotations",
     "replays",
     "replay_events",
     "alert_state",

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import APIRouter, HTTPException, Request
 
 from lineage.evidence import pack
+from lineage.evidence.sealer import WrongSealKey
 from lineage.evidence.service import EvidenceService
 from lineage.principal import CurrentPrincipal
 from lineage.service import Lineage
@@ -66,7 +67,10 @@ def create_router(service: EvidenceService) -> APIRouter:
     @router.post("/api/v1/seals")
     def seal_now(principal: CurrentPrincipal) -> dict[str, Any]:
         """Seal now; returns the new seal, or the latest one when nothing new was stored."""
-        made = service.sealer.seal_now()
+        try:
+            made = service.sealer.seal_now()
+        except WrongSealKey as exc:
+            raise HTTPException(409, str(exc)) from None
         latest = service.latest()
         return {"sealed": made is not None, "seal": latest}
 

@@ -1,14 +1,19 @@
 """``verify --store``: recompute every seal from the hops stored now.
 
-Per seal: the signature, the chain link and the stored hash; then every leaf is recomputed
-from the hop stored now (ClickHouse hashes, Python rebuilds the root). A hop changed,
-deleted, or inserted into a sealed window fails naming the seal and the hop. Seals are
-read in batches of about ``batch_leaves`` leaves, with progress reported per batch.
+Per seal: the signature (by the key in force at that seal, through the rotation records),
+the chain link and the stored hash; then every leaf is recomputed from the hop stored now
+(ClickHouse hashes, Python rebuilds the root). A hop changed, deleted, or inserted into a
+sealed window fails naming the seal and the hop. Seals are read in batches of about
+``batch_leaves`` leaves, with progress reported per batch.
+
+The store alone cannot show that its newest seals were deleted together with their hops:
+what is left is a valid, shorter chain. ``anchors`` (seal hashes kept outside ledgerline)
+catch that: each must be the hash of a seal in the verified chain.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -18,7 +23,8 @@ from collector.store import Store
 from lineage.evidence import merkle, queries
 from lineage.evidence.keys import fingerprint
 from lineage.evidence.record import GENESIS
-from lineage.evidence.sealer import StoredSeal, seals_from
+from lineage.evidence.rotation import KeyChain, key_chain
+from lineage.evidence.sealer import StoredSeal, seals_from, stored_rotations
 
 
 @dataclass(frozen=True)
@@ -30,12 +36,16 @@ class StoreReport:
     first: int
     latest: int
     latest_hash: str
+    rotations: int = 0
+    anchored: tuple[int, ...] = ()
 
 
-def _check_seal(item: StoredSeal, prev: StoredSeal | None, public: Ed25519PublicKey, fp: bytes) -> None:
+def _check_seal(item: StoredSeal, prev: StoredSeal | None, chain: KeyChain, trusted: Ed25519PublicKey) -> None:
     seal, n = item.seal, item.seal.sequence
-    if seal.key_fingerprint != fp or not seal.verify(public, item.signature):
-        raise VerificationFailed(f"signature of seal {n}", "the stored seal is not signed by the given key")
+    public = chain.signer(n, trusted)
+    if seal.key_fingerprint.hex() != fingerprint(public) or not seal.verify(public, item.signature):
+        key = "the given key" if not chain.keys else f"the key in force at seal {n} ({fingerprint(public)[:16]}…)"
+        raise VerificationFailed(f"signature of seal {n}", f"the stored seal is not signed by {key}")
     if item.stored_hash != seal.hash.hex():
         raise VerificationFailed(f"chain link {n}", "the stored seal hash is not the hash of the seal")
     if prev is None:
@@ -75,19 +85,25 @@ def verify_store(
     margin_s: float = 120.0,
     batch_leaves: int = 1_000_000,
     progress: Callable[[str], None] | None = None,
+    anchors: Sequence[str] = (),
 ) -> StoreReport:
-    """Recompute every seal whose window ends at or after ``since_ms``; raise VerificationFailed."""
+    """Recompute every seal whose window ends at or after ``since_ms`` (and from the oldest
+    anchored seal on); raise VerificationFailed."""
+    chain = key_chain(stored_rotations(store))
+    chain.require_trusted(public)
     first = store.query(queries.FIRST_SEAL_SINCE, {"since_ms": since_ms})[0][0] if since_ms else 1
+    anchored = _anchored(store, anchors)
+    if anchored:
+        first = min(int(first or 1), *anchored.values()) if first is not None else min(anchored.values())
     seals = seals_from(store, int(first or 1)) if first is not None else []
     if not seals:
         raise VerificationFailed("seals", "no seals to verify")
-    fp = bytes.fromhex(fingerprint(public))
     prev: StoredSeal | None = None
     hops = 0
     batch: list[StoredSeal] = []
     margin_ms = int(margin_s * 1000)
     for item in seals:
-        _check_seal(item, prev, public, fp)
+        _check_seal(item, prev, chain, public)
         prev = item
         batch.append(item)
         if sum(s.seal.leaf_count for s in batch) >= batch_leaves or item is seals[-1]:
@@ -96,6 +112,7 @@ def verify_store(
                 progress(f"verified seals {batch[0].seal.sequence}-{item.seal.sequence} ({hops} hops)")
             batch = []
     latest = seals[-1].seal
+    chain.check_links({s.seal.sequence: s.seal.hash for s in seals}, latest.sequence)
     inserted = store.query_dicts(
         queries.UNSEALED_IN_SEALED,
         {"before_ms": latest.window_end_ms - margin_ms, "since_ms": seals[0].seal.window_start_ms},
@@ -108,4 +125,32 @@ def verify_store(
             f"seal {seq}, hop {row['TraceId']}/{row['SpanId']}",
             f"stored inside the sealed window (correlation ID {row['CorrelationId']!r}) but in no seal",
         )
-    return StoreReport(len(seals), hops, seals[0].seal.sequence, latest.sequence, latest.hash.hex())
+    return StoreReport(
+        len(seals),
+        hops,
+        seals[0].seal.sequence,
+        latest.sequence,
+        latest.hash.hex(),
+        len(chain.rotations),
+        tuple(sorted(anchored.values())),
+    )
+
+
+def _anchored(store: Store, anchors: Sequence[str]) -> dict[str, int]:
+    """The sequence of each anchored seal; VerificationFailed when one is not in the store.
+
+    Looked up by the stored hash; the walk then recomputes that seal's hash and links it
+    to the latest seal, so a row merely claiming the anchored hash does not pass."""
+    wanted = sorted({a.lower() for a in anchors})
+    if not wanted:
+        return {}
+    found = {str(h): int(q) for h, q in store.query(queries.ANCHORED_SEALS, {"hashes": wanted})}
+    for anchor in wanted:
+        if anchor not in found:
+            latest = store.query(queries.LATEST_SEQUENCE)[0][0]
+            raise VerificationFailed(
+                "anchor",
+                f"no seal in the store has the anchored hash {anchor} (the latest seal is {latest}): "
+                "seals were deleted (the chain truncated) or rewritten since the anchor was kept",
+            )
+    return found

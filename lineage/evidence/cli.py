@@ -1,9 +1,10 @@
-"""``ledgerline keys init``, ``seal``, ``evidence`` and ``verify``.
+"""``ledgerline keys init``, ``keys rotate``, ``seal``, ``evidence`` and ``verify``.
 
 ``seal`` and ``evidence`` talk to the lineage API while ``serve`` runs (it owns the embedded
 store), with the bearer token from ``--token`` or ``$LEDGERLINE_API_TOKEN``, and open the store
 themselves when nothing answers there (or with ``--store``).
 ``verify PACK`` needs neither: it checks a pack offline against a trusted public key.
+``keys rotate`` writes a rotation record into the store directly (serve stopped).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,12 @@ def register(subparsers: Any) -> None:
     init = keys_sub.add_parser("init", help="create seal.key (mode 0600) and seal.pub")
     init.add_argument("--dir", type=Path, help="directory (default: the data directory, LEDGERLINE_DATA_DIR)")
     init.set_defaults(func=cmd_keys_init)
+    rotate = keys_sub.add_parser(
+        "rotate", help="hand sealing over to a new key: a rotation record signed by the old and the new key"
+    )
+    rotate.add_argument("--old-key", type=Path, required=True, help="the current seal key (private, PEM)")
+    rotate.add_argument("--new-key", type=Path, required=True, help="the key to seal with from now on (keys init)")
+    rotate.set_defaults(func=cmd_keys_rotate)
 
     seal = subparsers.add_parser("seal", help="seal the hops stored since the last seal, now")
     _add_source(seal)
@@ -49,6 +57,18 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--public-key", type=Path, help="trusted seal.pub (default: the data directory's)")
     verify.add_argument("--store", action="store_true", help="recompute every seal from the stored hops")
     verify.add_argument("--since", help="with --store: seals whose window ends after this (ISO-8601 or e.g. 30d)")
+    verify.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        help="with --store: a seal hash kept outside ledgerline (from `seal` or /api/v1/seals/latest); "
+        "fails when that seal is not in the chain (repeatable)",
+    )
+    verify.add_argument(
+        "--anchor-file",
+        type=Path,
+        help="with --store: a file of kept seal hashes (one per line, or /api/v1/seals/latest JSON documents)",
+    )
     verify.set_defaults(func=cmd_verify)
 
 
@@ -70,6 +90,26 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
     print(f"created {key_path} (mode 0600) and {pub_path}")
     print(f"fingerprint {fingerprint(load_public(pub_path))}")
     print(f"set LEDGERLINE_SEAL_KEY={key_path.resolve()} to use it (default: <data dir>/{KEY_FILE})")
+    return 0
+
+
+def cmd_keys_rotate(args: argparse.Namespace) -> int:
+    """Write a rotation record: the old key hands sealing over to the new one after the latest seal."""
+    from collector.store import open_store
+    from lineage.evidence.keyring import rotate
+
+    old, new = load_private(args.old_key), load_private(args.new_key)
+    store = open_store(EvidenceSettings())
+    try:
+        signed = rotate(store, old, new)
+    finally:
+        store.close()
+    r = signed.rotation
+    print(
+        f"rotation {r.rotation}: seal key {r.old_fingerprint} hands over to {r.new_fingerprint} after seal "
+        f"{r.after_sequence} (seal hash {r.seal_hash.hex()}); rotation hash {r.hash.hex()}"
+    )
+    print(f"start serve with LEDGERLINE_SEAL_KEY={args.new_key.resolve()}; keep the old seal.pub for older packs")
     return 0
 
 
@@ -177,6 +217,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
     """Offline pack verification or store verification; 0 valid, 1 failed (named), 2 usage."""
     if bool(args.pack) == bool(args.store):
         return _err("verify", "give a pack file or --store")
+    if (args.anchor or args.anchor_file) and not args.store:
+        return _err("verify", "--anchor and --anchor-file check the store's chain: add --store")
     try:
         public = _trusted_key(args)
         if args.store:
@@ -207,6 +249,7 @@ def _verify_store(args: argparse.Namespace, public: Any) -> int:
         since_ms = to_ms(parse_instant(args.since, utcnow())) if args.since else 0
     except ValueError as exc:
         return _err("verify", str(exc))
+    anchors = _anchors(args)
     store = open_store(settings)
     try:
         report = verify_store(
@@ -215,11 +258,47 @@ def _verify_store(args: argparse.Namespace, public: Any) -> int:
             since_ms=since_ms,
             margin_s=settings.seal_margin_s,
             progress=lambda line: print(line, file=sys.stderr, flush=True),
+            anchors=anchors,
         )
     finally:
         store.close()
+    rotated = f"; across {report.rotations} key rotation(s)" if report.rotations else ""
+    anchored = f"; anchored seal(s) {', '.join(map(str, report.anchored))} in the chain" if report.anchored else ""
     print(
         f"OK {report.seals} seals ({report.first}-{report.latest}), {report.hops} hops recomputed; "
-        f"latest seal hash {report.latest_hash}"
+        f"latest seal hash {report.latest_hash}{rotated}{anchored}"
     )
     return 0
+
+
+_HASH = re.compile(r"[0-9a-fA-F]{64}")
+
+
+def _anchor(text: str, where: str) -> str:
+    """A seal hash from a bare hex line or a /api/v1/seals/latest JSON document."""
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            doc = json.loads(text)
+        except ValueError:
+            doc = None
+        text = str(doc.get("seal_hash", "")) if isinstance(doc, dict) else ""
+    if not _HASH.fullmatch(text):
+        raise ConfigError(f"{where} is not a seal hash (64 hex digits, or the JSON of /api/v1/seals/latest)")
+    return text.lower()
+
+
+def _anchors(args: argparse.Namespace) -> list[str]:
+    anchors = [_anchor(a, f"--anchor {a[:20]!r}") for a in args.anchor]
+    if args.anchor_file:
+        try:
+            text = args.anchor_file.read_text()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {args.anchor_file}: {exc.strerror}") from exc
+        lines = [line for line in text.splitlines() if line.strip()]
+        if text.lstrip().startswith("{") and not all(line.lstrip().startswith("{") for line in lines):
+            lines = [text]  # one pretty-printed JSON document
+        anchors += [_anchor(line, f"line {i} of {args.anchor_file}") for i, line in enumerate(lines, start=1)]
+        if not lines:
+            raise ConfigError(f"{args.anchor_file} holds no seal hash")
+    return anchors

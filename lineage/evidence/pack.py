@@ -10,7 +10,7 @@ from collector.errors import EvidenceError
 from collector.store import Store
 from lineage.evidence import canonical, merkle, queries
 from lineage.evidence.keys import fingerprint, public_pem
-from lineage.evidence.sealer import seals_from
+from lineage.evidence.sealer import seals_from, stored_rotations
 from lineage.evidence.verify import FORMAT
 from lineage.flows import DEFAULT_PATH
 from lineage.scope import EVERYTHING, Scope
@@ -94,6 +94,7 @@ def build_pack(
         "hops": hops,
         "adopted_hops": adopted_hops,
         "seals": [s.to_json() for s in seals],
+        "rotations": [r.to_json() for r in stored_rotations(store)],
     }
 
 

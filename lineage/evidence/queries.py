@@ -57,6 +57,23 @@ VALUES ({seq:UInt64}, {start_ms:Int64}, {end_ms:Int64}, {count:UInt64}, {root:St
     {hash:String}, fromUnixTimestamp64Milli({sealed_ms:Int64}), {fp:String}, {sig:String})
 """
 
+# -- seal key rotations (lineage/evidence/rotation.py) -------------------------------------
+ROTATIONS_EXIST = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'seal_rotations'"
+ROTATIONS = """
+SELECT Rotation, AfterSequence, SealHash, PrevHash, OldKey, NewKey,
+    toUnixTimestamp64Milli(RotatedAt) AS RotatedAtMs, OldSignature, NewSignature
+FROM seal_rotations ORDER BY Rotation
+"""
+INSERT_ROTATION = """
+INSERT INTO seal_rotations (Rotation, AfterSequence, SealHash, PrevHash, OldKey, NewKey, RotatedAt, RotationHash,
+    OldSignature, NewSignature)
+VALUES ({rotation:UInt64}, {after:UInt64}, {seal_hash:String}, {prev:String}, {old_key:String}, {new_key:String},
+    fromUnixTimestamp64Milli({at_ms:Int64}), {hash:String}, {old_sig:String}, {new_sig:String})
+"""
+# Seals whose stored hash is one of the anchors an operator kept (verify --store --anchor).
+LATEST_SEQUENCE = "SELECT max(Sequence) FROM seals"
+ANCHORED_SEALS = "SELECT SealHash, min(Sequence) FROM seals WHERE SealHash IN {hashes:Array(String)} GROUP BY SealHash"
+
 # -- evidence packs ----------------------------------------------------------------------------
 HOP_RECORDS = f"""
 SELECT {RECORD_SQL}

@@ -26,7 +26,7 @@ GENESIS = bytes(32)
 _LAYOUT = struct.Struct("<QqqQ32s32sq32s")
 
 
-def _hex32(value: Any, name: str) -> bytes:
+def hex32(value: Any, name: str) -> bytes:
     try:
         raw = bytes.fromhex(value) if isinstance(value, str) else b""
     except ValueError:
@@ -36,7 +36,7 @@ def _hex32(value: Any, name: str) -> bytes:
     return raw
 
 
-def _int(value: Any, name: str) -> int:
+def integer(value: Any, name: str) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise RecordError(f"{name} must be an integer")
     return value
@@ -110,13 +110,13 @@ class Seal:
         except (TypeError, ValueError) as exc:
             raise RecordError("signature must be hex") from exc
         seal = cls(
-            sequence=_int(doc.get("sequence"), "sequence"),
-            window_start_ms=_int(doc.get("window_start_ms"), "window_start_ms"),
-            window_end_ms=_int(doc.get("window_end_ms"), "window_end_ms"),
-            leaf_count=_int(doc.get("leaf_count"), "leaf_count"),
-            root=_hex32(doc.get("root"), "root"),
-            prev_hash=_hex32(doc.get("prev_hash"), "prev_hash"),
-            sealed_at_ms=_int(doc.get("sealed_at_ms"), "sealed_at_ms"),
-            key_fingerprint=_hex32(doc.get("key_fingerprint"), "key_fingerprint"),
+            sequence=integer(doc.get("sequence"), "sequence"),
+            window_start_ms=integer(doc.get("window_start_ms"), "window_start_ms"),
+            window_end_ms=integer(doc.get("window_end_ms"), "window_end_ms"),
+            leaf_count=integer(doc.get("leaf_count"), "leaf_count"),
+            root=hex32(doc.get("root"), "root"),
+            prev_hash=hex32(doc.get("prev_hash"), "prev_hash"),
+            sealed_at_ms=integer(doc.get("sealed_at_ms"), "sealed_at_ms"),
+            key_fingerprint=hex32(doc.get("key_fingerprint"), "key_fingerprint"),
         )
         return seal, signature

@@ -1,4 +1,4 @@
-"""Schema of tamper evidence (migration versions 160-169): seals, their leaves, exports."""
+"""Schema of tamper evidence (migration versions 160-169): seals, their leaves, exports, key rotations."""
 
 from __future__ import annotations
 
@@ -66,6 +66,24 @@ CREATE TABLE IF NOT EXISTS evidence_exports (
 ORDER BY (At, CorrelationId)
 """
 
+# Append-only: one record per seal key rotation (lineage/evidence/rotation.py), keys raw and
+# hashes and signatures as hex. No TTL: a handful of rows that every later seal depends on.
+_ROTATIONS = """
+CREATE TABLE IF NOT EXISTS seal_rotations (
+    Rotation UInt64,
+    AfterSequence UInt64,
+    SealHash String,
+    PrevHash String,
+    OldKey String,
+    NewKey String,
+    RotatedAt DateTime64(3),
+    RotationHash String,
+    OldSignature String,
+    NewSignature String
+) ENGINE = MergeTree
+ORDER BY Rotation
+"""
+
 # Sealing scans hops by arrival time; hops is ordered by correlation ID.
 _HOPS_INGESTED_INDEX = "ALTER TABLE hops ADD INDEX IF NOT EXISTS idx_ingested IngestedAt TYPE minmax GRANULARITY 1"
 
@@ -76,4 +94,5 @@ MIGRATIONS: tuple[Migration, ...] = (
         (_SEALS, _SEAL_LEAVES, _SEALED_SPANS, _SEALED_SPANS_MV, _EXPORTS),
     ),
     Migration(161, "evidence: hops skip index on IngestedAt", (_HOPS_INGESTED_INDEX,)),
+    Migration(162, "evidence: seal key rotation records", (_ROTATIONS,)),
 )

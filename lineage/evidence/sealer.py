@@ -11,7 +11,9 @@ in between) are deleted before the next seal reuses the sequence number.
 
 With a ``lease`` (several processes on one store) only the holder seals: two sealers would
 both read the same latest seal and write the same sequence number. Every process that
-may seal must use the same seal key.
+may seal must use the same seal key: before each seal the sealer checks that its key is
+the one that signed the latest seal (or that a rotation record after it names), and
+refuses to seal otherwise (:class:`WrongSealKey`), so a stale key never breaks the chain.
 """
 
 from __future__ import annotations
@@ -23,12 +25,13 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.errors import StoreError
+from collector.errors import EvidenceError, StoreError, VerificationFailed
 from collector.store import Store
 from collector.store.lease import Lease, LeaseKeeper
 from lineage.evidence import merkle, queries
 from lineage.evidence.keys import fingerprint
 from lineage.evidence.record import GENESIS, Seal
+from lineage.evidence.rotation import Expected, Rotation, SignedRotation, expected_signer, key_chain
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +75,37 @@ def seals_from(store: Store, first: int) -> list[StoredSeal]:
     return [seal_from_row(r) for r in store.query_dicts(queries.SEALS_FROM, {"first": first}, timeout_s=300)]
 
 
+def stored_rotations(store: Store) -> list[SignedRotation]:
+    """Every seal key rotation record, in order (none on a store not migrated to 162 yet)."""
+    if not store.query(queries.ROTATIONS_EXIST)[0][0]:
+        return []
+    return [
+        SignedRotation(
+            Rotation(
+                rotation=int(r["Rotation"]),
+                after_sequence=int(r["AfterSequence"]),
+                seal_hash=bytes.fromhex(r["SealHash"]),
+                prev_hash=bytes.fromhex(r["PrevHash"]),
+                old_key=bytes.fromhex(r["OldKey"]),
+                new_key=bytes.fromhex(r["NewKey"]),
+                rotated_at_ms=int(r["RotatedAtMs"]),
+            ),
+            bytes.fromhex(r["OldSignature"]),
+            bytes.fromhex(r["NewSignature"]),
+        )
+        for r in store.query_dicts(queries.ROTATIONS)
+    ]
+
+
+def expected_key(store: Store, last: StoredSeal | None) -> Expected | None:
+    """The key that must sign the seal after ``last``; VerificationFailed on a bad rotation record."""
+    return expected_signer(key_chain(stored_rotations(store)), last.seal if last else None)
+
+
+class WrongSealKey(EvidenceError):
+    """This process's seal key is not the store's current seal key: it must not seal."""
+
+
 class Sealer:
     """Makes seals on demand and, once started, every ``interval_s``."""
 
@@ -101,6 +135,7 @@ class Sealer:
 
     def _seal(self) -> Seal | None:
         last = latest_seal(self.store)
+        self._check_key(last)
         last_seq = last.seal.sequence if last else 0
         if self.store.query(queries.ORPHAN_LEAVES, {"last": last_seq})[0][0]:
             log.warning("removing leaves of unfinished seal %d", last_seq + 1)
@@ -143,6 +178,18 @@ class Sealer:
         log.info("seal %d: %d hops, root %s", seq, seal.leaf_count, seal.root.hex()[:16])
         return seal
 
+    def _check_key(self, last: StoredSeal | None) -> None:
+        try:
+            expected = expected_key(self.store, last)
+        except VerificationFailed as exc:
+            raise WrongSealKey(f"not sealing: the seal key rotation records do not verify ({exc})") from None
+        mine = self._fingerprint.hex()
+        if expected is not None and expected.fingerprint != mine:
+            raise WrongSealKey(
+                f"not sealing: this process's seal key {mine[:16]}… is not the store's seal key "
+                f"{expected.fingerprint[:16]}… ({expected.reason}); restart it with that key"
+            )
+
     # -- the background thread --------------------------------------------------------------
     @property
     def leading(self) -> bool:
@@ -165,6 +212,8 @@ class Sealer:
                 self.seal_now()
             except StoreError:  # the store is away; the next tick seals what is missed
                 log.warning("sealing failed; retrying next interval", exc_info=True)
+            except WrongSealKey as exc:  # rotated under this process: an operator must restart it
+                log.error("%s", exc)
 
     def stop(self) -> None:
         """Stop the thread (a seal under way finishes first); the lease is kept for a final seal."""

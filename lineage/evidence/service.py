@@ -1,8 +1,14 @@
-"""The evidence service ``serve`` runs: the seal key, the sealer thread, packs and verdicts."""
+"""The evidence service ``serve`` runs: the seal key, the sealer thread, packs and verdicts.
+
+The key is checked against the store when the service is made, before anything listens: a
+key that is not the store's current seal key is refused (lineage/evidence/keyring.py), and
+on a sealed store a missing key file is not silently replaced by a new key.
+"""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -11,8 +17,9 @@ from collector.errors import StoreError, VerificationFailed
 from collector.store import Store
 from collector.store.lease import Lease
 from lineage.evidence import pack
-from lineage.evidence.keys import ensure_key, fingerprint, public_pem
-from lineage.evidence.sealer import Sealer, latest_seal
+from lineage.evidence.keyring import check_key
+from lineage.evidence.keys import KEY_FILE, ensure_key, fingerprint, public_pem
+from lineage.evidence.sealer import Sealer, WrongSealKey, latest_seal
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify import verify_pack
 from lineage.scope import EVERYTHING, Scope
@@ -35,11 +42,16 @@ class EvidenceService:
         self.settings = settings
         self.store = store
         self.created_key = False
+        self.key_path: Path | None = None
         if key is None:
+            default = settings.data_dir / KEY_FILE
+            if settings.seal_key is None and not default.exists():
+                check_key(store, None, default)  # a sealed store never gets a fresh key unasked
             key, self.key_path, self.created_key = ensure_key(settings.seal_key, settings.data_dir)
         self.key = key
         self.public = key.public_key()
         self.fingerprint = fingerprint(self.public)
+        check_key(store, self.fingerprint, self.key_path)
         self.sealer = Sealer(store, key, settings.seal_interval_s, settings.seal_margin_s, lease)
 
     def start(self) -> None:
@@ -59,6 +71,8 @@ class EvidenceService:
                 self.sealer.seal_now()
         except StoreError:
             log.warning("the last seal failed; the next start seals those hops", exc_info=True)
+        except WrongSealKey as exc:
+            log.error("%s", exc)
         finally:
             self.sealer.release()
 

@@ -3,8 +3,12 @@
 Checks, in order (the first failure is reported by name):
 
 1. ``format``: the pack's shape and version;
-2. ``public key``: the pack's key is the trusted key given by the auditor;
-3. ``signature of seal N`` / ``key of seal N``: every seal is signed by that key;
+2. ``public key``: the pack's key is the trusted key given by the auditor, or (across key
+   rotations) the trusted key is one of the keys the pack's rotation records chain, the
+   pack's key the last of them;
+   ``rotation K``: every rotation record is signed by the key it hands over from and the
+   one it hands over to, and follows the seal it names;
+3. ``signature of seal N`` / ``key of seal N``: every seal is signed by the key in force at it;
 4. ``chain link N``: every seal's ``prev_hash`` is the hash of the one before, up to the latest;
 5. ``inclusion proof of hop T/S``: each hop's canonical record hashes to a leaf that the
    proof places under its seal's root;
@@ -27,6 +31,7 @@ from lineage.derive import TxnFacts, adopt, evaluate, facts_from_groups
 from lineage.evidence import canonical, merkle
 from lineage.evidence.keys import fingerprint, parse_public
 from lineage.evidence.record import Seal
+from lineage.evidence.rotation import KeyChain, SignedRotation, key_chain
 from lineage.flows import FlowConfigError, parse_flows
 
 FORMAT = "ledgerline.evidence.v1"
@@ -45,13 +50,15 @@ class Summary:
     fingerprint: str
     status: str
     flows_sha256: str
+    rotations: int = 0
 
     def text(self) -> str:
         """A short human summary."""
+        rotated = f" across {self.rotations} key rotation(s)" if self.rotations else ""
         return (
             f"OK {self.correlation_id}: {self.hops} hops in {self.seals} seal(s), chained to seal "
             f"{self.latest_sequence} ({self.latest_hash}); status {self.status} under flows sha256 "
-            f"{self.flows_sha256[:16]}; key {self.fingerprint}"
+            f"{self.flows_sha256[:16]}; key {self.fingerprint}{rotated}"
         )
 
 
@@ -59,8 +66,26 @@ def _fail(check: str, detail: str = "") -> VerificationFailed:
     return VerificationFailed(check, detail)
 
 
-def _seals(pack: dict[str, Any], public: Ed25519PublicKey) -> dict[int, Seal]:
-    fp = bytes.fromhex(fingerprint(public))
+def _chain(pack: dict[str, Any], pack_key: Ed25519PublicKey, trusted: Ed25519PublicKey) -> KeyChain:
+    """The pack's rotation records checked and chained; the pack's and the trusted key placed in it."""
+    docs = pack.get("rotations") or []
+    if not isinstance(docs, list):
+        raise _fail("format", "rotations must be a list")
+    try:
+        chain = key_chain([SignedRotation.from_json(d) for d in docs])
+    except canonical.RecordError as exc:
+        raise _fail("format", f"rotation: {exc}") from None
+    if not chain.keys:
+        if fingerprint(pack_key) != fingerprint(trusted):
+            raise _fail("public key", "the pack was signed with another key than the one given")
+        return chain
+    chain.require_trusted(trusted)
+    if fingerprint(pack_key) != chain.fingerprints[-1]:
+        raise _fail("public key", "the pack's key is not the last key of its rotation records")
+    return chain
+
+
+def _seals(pack: dict[str, Any], chain: KeyChain, trusted: Ed25519PublicKey) -> dict[int, Seal]:
     seals: dict[int, Seal] = {}
     prev: Seal | None = None
     for doc in pack["seals"]:
@@ -69,8 +94,10 @@ def _seals(pack: dict[str, Any], public: Ed25519PublicKey) -> dict[int, Seal]:
         except canonical.RecordError as exc:
             raise _fail("format", f"seal: {exc}") from None
         n = seal.sequence
-        if seal.key_fingerprint != fp:
-            raise _fail(f"key of seal {n}", "signed by another key than the one given")
+        public = chain.signer(n, trusted)
+        if seal.key_fingerprint.hex() != fingerprint(public):
+            given = "the one given" if not chain.keys else "the one in force at it"
+            raise _fail(f"key of seal {n}", f"signed by another key than {given}")
         if not seal.verify(public, signature):
             raise _fail(f"signature of seal {n}", "the signature does not match the seal")
         if doc.get("seal_hash") != seal.hash.hex():
@@ -234,9 +261,9 @@ def verify_pack(pack: Any, trusted_key_pem: str | bytes) -> Summary:
         pack_key = parse_public(pack["public_key"])
     except ConfigError:
         raise _fail("public key", "the pack's public key is not an Ed25519 PEM key") from None
-    if fingerprint(pack_key) != fingerprint(public):
-        raise _fail("public key", "the pack was signed with another key than the one given")
-    seals = _seals(pack, public)
+    chain = _chain(pack, pack_key, public)
+    seals = _seals(pack, chain, public)
+    chain.check_links({n: s.hash for n, s in seals.items()}, max(seals))
     records = _proven(pack["hops"], seals, "hop")
     adopted = _proven(pack.get("adopted_hops") or [], seals, "adopted hop")
     status = _document(pack, records, adopted)
@@ -250,4 +277,5 @@ def verify_pack(pack: Any, trusted_key_pem: str | bytes) -> Summary:
         fingerprint=fingerprint(public),
         status=status,
         flows_sha256=hashlib.sha256(str(pack["flows_yaml"]).encode()).hexdigest(),
+        rotations=len(chain.rotations),
     )
