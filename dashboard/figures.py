@@ -72,13 +72,13 @@ def format_ms(ms: float | None) -> str:
     return f"{sign}{seconds // 86400}d {seconds % 86400 // 3600:02d}h"
 
 
-def _figure(title: str, x_title: str, y_title: str, **extra: Any) -> go.Figure:
+def figure(title: str, x_title: str, y_title: str, **extra: Any) -> go.Figure:
     fig = go.Figure()
     fig.update_layout(title={"text": title}, xaxis_title=x_title, yaxis_title=y_title, **{**LAYOUT, **extra})
     return fig
 
 
-def _empty(fig: go.Figure, message: str = "No data in this time range") -> go.Figure:
+def empty(fig: go.Figure, message: str = "No data in this time range") -> go.Figure:
     fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5, font={"size": 16})
     return fig
 
@@ -87,9 +87,9 @@ def latency_over_time(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
     """p50/p95/p99 posting latency per bucket, with the SLA as a dashed reference line."""
     peak = max([b["p99_ms"] for b in buckets] + [sla_ms or 0, 1])
     per, unit = duration_unit(peak)
-    fig = _figure("Posting latency, invoice issued → ledger posted", "Time (UTC)", f"Latency ({unit})")
+    fig = figure("Posting latency, invoice issued → ledger posted", "Time (UTC)", f"Latency ({unit})")
     if not buckets:
-        return _empty(fig)
+        return empty(fig)
     times = [parse_time(b["bucket"]) for b in buckets]
     for key, width in (("p50_ms", 1.5), ("p95_ms", 2.5), ("p99_ms", 1.5)):
         fig.add_trace(
@@ -116,10 +116,10 @@ def latency_over_time(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
 def latency_histogram(hist: Row, sla_ms: int | None) -> go.Figure:
     """Distribution of posting latency from every posting (the API's log-spaced bins), with the
     p50/p95/p99 and SLA lines: the tail is as visible as the bulk."""
-    fig = _figure("Posting latency distribution (every posting)", "Latency (log scale)", "Postings", bargap=0.05)
+    fig = figure("Posting latency distribution (every posting)", "Latency (log scale)", "Postings", bargap=0.05)
     bins = [b for b in hist["bins"] if b["upper_ms"] is None or b["upper_ms"] > 0]
     if not hist["count"]:
-        return _empty(fig, "No postings in this time range")
+        return empty(fig, "No postings in this time range")
     used = [i for i, b in enumerate(bins) if b["count"]]
     lo, hi = max(used[0] - 1, 0), min(used[-1] + 2, len(bins))
     shown = bins[lo:hi]
@@ -180,9 +180,9 @@ def _width(b: Row) -> float:
 
 def latency_heatmap(buckets: Sequence[Row], group_label: str) -> go.Figure:
     """Count-weighted p95 posting latency by hour of day (UTC) × group."""
-    fig = _figure(f"p95 posting latency by hour of day × {group_label}", "Hour of day (UTC)", group_label.title())
+    fig = figure(f"p95 posting latency by hour of day × {group_label}", "Hour of day (UTC)", group_label.title())
     if not buckets:
-        return _empty(fig)
+        return empty(fig)
     sums: dict[tuple[str, int], list[float]] = defaultdict(lambda: [0.0, 0.0])
     for b in buckets:
         cell = sums[(b["group"] or "(none)", parse_time(b["bucket"]).hour)]
@@ -211,9 +211,9 @@ def latency_heatmap(buckets: Sequence[Row], group_label: str) -> go.Figure:
 
 def backlog_area(series: Sequence[Row]) -> go.Figure:
     """Open exceptions over time, stacked by category."""
-    fig = _figure("Open exceptions over time, by category", "Time (UTC)", "Open exceptions")
+    fig = figure("Open exceptions over time, by category", "Time (UTC)", "Open exceptions")
     if not series:
-        return _empty(fig, "No open exceptions in this time range")
+        return empty(fig, "No open exceptions in this time range")
     times = sorted({p["bucket"] for p in series})
     by_cat: dict[str, dict[str, int]] = defaultdict(dict)
     for p in series:
@@ -234,9 +234,9 @@ def backlog_area(series: Sequence[Row]) -> go.Figure:
 
 def age_bars(age_now: Sequence[Row]) -> go.Figure:
     """Open exceptions now by age bucket, stacked by category."""
-    fig = _figure("Open exceptions by age", "Age", "Open exceptions", barmode="stack")
+    fig = figure("Open exceptions by age", "Age", "Open exceptions", barmode="stack")
     if not age_now:
-        return _empty(fig, "No open exceptions")
+        return empty(fig, "No open exceptions")
     labels = list(AGE_LABELS.values())
     for row in sorted(age_now, key=lambda r: r["category"] or ""):
         fig.add_trace(go.Bar(x=labels, y=[row[k] for k in AGE_LABELS], name=row["category"] or "uncategorised"))
@@ -251,13 +251,13 @@ def floor_time(at: datetime, bucket: timedelta) -> datetime:
 
 def breaches_over_time(breaches: Sequence[Row], bucket: timedelta) -> go.Figure:
     """SLA breaches per time bucket (by due time), stacked by flow and stage."""
-    fig = _figure("SLA breaches by flow and stage (by due time)", "Due time (UTC)", "Breaches", barmode="stack")
+    fig = figure("SLA breaches by flow and stage (by due time)", "Due time (UTC)", "Breaches", barmode="stack")
     counts: dict[str, dict[datetime, int]] = defaultdict(lambda: defaultdict(int))
     for b in breaches:
         if b.get("due_at"):
             counts[f"{b['flow']} · {b['stage']}"][floor_time(parse_time(b["due_at"]), bucket)] += 1
     if not counts:
-        return _empty(fig, "No SLA breaches in this time range")
+        return empty(fig, "No SLA breaches in this time range")
     for name in sorted(counts):
         xs = sorted(counts[name])
         fig.add_trace(go.Bar(x=xs, y=[counts[name][x] for x in xs], name=name))
@@ -267,9 +267,9 @@ def breaches_over_time(breaches: Sequence[Row], bucket: timedelta) -> go.Figure:
 def throughput_lines(buckets: Sequence[Row], filling: Sequence[Row] = ()) -> go.Figure:
     """Completed stages per complete bucket, one line per stage; the bucket still filling
     (``filling``) is a separate hollow marker, not a cliff at the end of the line."""
-    fig = _figure("Throughput: completed stages per bucket", "Time (UTC)", "Completed")
+    fig = figure("Throughput: completed stages per bucket", "Time (UTC)", "Completed")
     if not buckets and not filling:
-        return _empty(fig)
+        return empty(fig)
     by_stage: dict[str, list[Row]] = defaultdict(list)
     for b in buckets:
         by_stage[b["stage"]].append(b)

@@ -10,7 +10,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.figures import LAYOUT, OUTCOME_COLORS, _empty, _figure, format_ms, parse_time
+from dashboard.figures import LAYOUT, OUTCOME_COLORS, empty, figure, format_ms, parse_time
 
 Row = dict[str, Any]
 ENTITY_ORDER = ("case", "credit", "invoice", "ledger")
@@ -33,9 +33,9 @@ def hop_timeline(hops: Sequence[Row]) -> go.Figure:
     """One row per hop in start order on a true time axis; each attempt is its own bar coloured
     by outcome; a dotted line with its length marks the wait since the previous hop ended."""
     ordered = sorted(hops, key=lambda h: h["start_time"])
-    fig = _figure("Hop timeline (each attempt a bar; dotted: waiting)", "Time (UTC)", "", barmode="overlay")
+    fig = figure("Hop timeline (each attempt a bar; dotted: waiting)", "Time (UTC)", "", barmode="overlay")
     if not ordered:
-        return _empty(fig, "No hops")
+        return empty(fig, "No hops")
     labels = [f"{i + 1}. {hop_label(h)}" for i, h in enumerate(ordered)]
     starts = [parse_time(a["start_time"]) for h in ordered for a in _attempts(h)]
     ends = [parse_time(a["end_time"]) for h in ordered for a in _attempts(h)]
@@ -119,7 +119,7 @@ def entity_graph(doc: Row, max_nodes: int = MAX_NODES) -> go.Figure:
     """Entities left → right by type, stitched transactions last. A type with more than
     ``max_nodes`` entities (a journal posting thousands of invoices) is one node with a count,
     and its edges one edge with a count: never dozens of overlapping labels."""
-    fig = _figure(f"Entity graph of {doc['correlation_id']}", "", "", showlegend=False)
+    fig = figure(f"Entity graph of {doc['correlation_id']}", "", "", showlegend=False)
     layers: dict[int, list[tuple[str, str]]] = defaultdict(list)
     for n in doc["nodes"]:
         layers[_layer(n["entity_type"])].append((n["entity_type"], n["entity_id"]))

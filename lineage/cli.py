@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import httpx
 
-from lineage.auth.cli import TOKEN_ENV, add_client_options, auth_headers
+from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"ledgerline trace: cannot reach the lineage API at {args.api}: {exc}", file=sys.stderr)
         return 2
     if response.status_code != 200:
-        detail = _detail(response)
+        detail = api_detail(response)
         if response.status_code == 401:
             detail += f"; pass --token or set {TOKEN_ENV}"
         print(f"ledgerline trace: {detail} (HTTP {response.status_code})", file=sys.stderr)
@@ -83,13 +83,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="ledgerline trace")
     add_arguments(parser)
     return run(parser.parse_args(argv))
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        return str(response.json().get("detail"))
-    except ValueError:
-        return response.text[:200]
 
 
 # -- rendering ------------------------------------------------------------------------------

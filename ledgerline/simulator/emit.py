@@ -28,7 +28,7 @@ from ledgerline.instrument import (
     link_from_message,
 )
 from ledgerline.simulator.config import SimConfig
-from ledgerline.simulator.scenario import BatchJournal, PlannedHop, Transaction
+from ledgerline.simulator.model import BatchJournal, PlannedHop, Transaction
 
 SYSTEMS: tuple[str, ...] = ("support", "middleware", "billing", "erp", "crm")
 _KINDS = {

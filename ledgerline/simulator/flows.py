@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 
 from ledgerline.simulator.config import FAULT_FLOW, FLOW_FAULT_KINDS, SimConfig
-from ledgerline.simulator.scenario import ENTITIES, HOUR, MIN, SEC, Transaction, _Builder, _dur, _run_tag
+from ledgerline.simulator.model import ENTITIES, HOUR, MIN, SEC, Builder, Transaction, dur, run_tag
 
 FLOWS: tuple[str, ...] = ("order_to_cash", "payment_sync", "disputes")
 FLOW_FAULTS: dict[str, tuple[str, ...]] = {
@@ -53,12 +53,12 @@ def _fault(rng: random.Random, config: SimConfig, flow: str) -> str | None:
 def build_flow_transaction(config: SimConfig, seq: int, flow: str) -> Transaction:
     """Transaction ``seq`` of ``flow`` on a relative clock starting at 0."""
     rng = random.Random(f"{config.seed}:{flow}:{seq}")
-    tag = _run_tag(config.seed)
+    tag = run_tag(config.seed)
     correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     region, entity, currency = rng.choice(ENTITIES)
     amount = round(rng.uniform(20, 5000), 2)
     fault = _fault(rng, config, flow)
-    b = _Builder(rng, region, entity)
+    b = Builder(rng, region, entity)
     money: dict[str, Any] = {"amount": amount, "currency": currency}
     detail = ""
     key = f"{tag}-{seq:06d}"
@@ -85,15 +85,15 @@ def build_flow_transaction(config: SimConfig, seq: int, flow: str) -> Transactio
     )
 
 
-def _order_to_cash(rng: random.Random, b: _Builder, fault: str | None, key: str, money: dict[str, Any]) -> str:
-    order = b.add(0, _dur(rng), system="crm", entity_type="order", entity_id=f"ORD-{key}", step="order.booked", **money)
+def _order_to_cash(rng: random.Random, b: Builder, fault: str | None, key: str, money: dict[str, Any]) -> str:
+    order = b.add(0, dur(rng), system="crm", entity_type="order", entity_id=f"ORD-{key}", step="order.booked", **money)
     detail = rng.choice(("late", "pending")) if fault == "billing_lag" else ""
     if detail == "pending":
         return detail
     lag = rng.randint(3 * 60, 6 * 60) * MIN if detail == "late" else rng.randint(5, 60) * MIN
     invoice = b.add(
         b.end(order) + lag,
-        _dur(rng),
+        dur(rng),
         system="billing",
         entity_type="invoice",
         entity_id=f"INV-{key}",
@@ -112,13 +112,13 @@ def _order_to_cash(rng: random.Random, b: _Builder, fault: str | None, key: str,
         "upstream": invoice,
         **money,
     }
-    posted = b.add(b.end(invoice) + rng.randint(1, 30) * MIN, _dur(rng), entity_id=f"JE-{key}", **ledger)
+    posted = b.add(b.end(invoice) + rng.randint(1, 30) * MIN, dur(rng), entity_id=f"JE-{key}", **ledger)
     if fault != "posting_reversed":
         return detail
     detail = rng.choice(("reposted", "cancelled"))
     reversal = b.add(
         b.end(posted) + rng.randint(10, 120) * MIN,
-        _dur(rng),
+        dur(rng),
         system="erp",
         entity_type="ledger",
         entity_id=f"REV-{key}",
@@ -130,11 +130,11 @@ def _order_to_cash(rng: random.Random, b: _Builder, fault: str | None, key: str,
         **money,
     )
     if detail == "reposted":
-        b.add(b.end(reversal) + rng.randint(5, 60) * MIN, _dur(rng), entity_id=f"JE-{key}-R", **ledger)
+        b.add(b.end(reversal) + rng.randint(5, 60) * MIN, dur(rng), entity_id=f"JE-{key}-R", **ledger)
     else:
         b.add(
             b.end(reversal) + rng.randint(5, 60) * MIN,
-            _dur(rng),
+            dur(rng),
             system="billing",
             entity_type="invoice",
             entity_id=f"INV-{key}",
@@ -145,9 +145,9 @@ def _order_to_cash(rng: random.Random, b: _Builder, fault: str | None, key: str,
     return detail
 
 
-def _payment_sync(rng: random.Random, b: _Builder, fault: str | None, key: str, money: dict[str, Any]) -> str:
+def _payment_sync(rng: random.Random, b: Builder, fault: str | None, key: str, money: dict[str, Any]) -> str:
     pay = {"entity_type": "payment", "entity_id": f"PAY-{key}"}
-    received = b.add(0, _dur(rng), system="billing", step="payment.received", **pay, **money)
+    received = b.add(0, dur(rng), system="billing", step="payment.received", **pay, **money)
     at = b.end(received) + rng.randint(1, 10) * MIN
     detail = ""
     if fault == "crm_outage":
@@ -155,7 +155,7 @@ def _payment_sync(rng: random.Random, b: _Builder, fault: str | None, key: str, 
         for attempt in range(rng.randint(1, 3)):
             failed = b.add(
                 at,
-                _dur(rng, 1000, 5000),
+                dur(rng, 1000, 5000),
                 system="crm",
                 step="payment.applied",
                 outcome="retry",
@@ -166,10 +166,10 @@ def _payment_sync(rng: random.Random, b: _Builder, fault: str | None, key: str, 
             at = b.end(failed) + (60 << attempt) * SEC
         if detail == "pending":
             return detail
-    applied = b.add(at, _dur(rng), system="crm", step="payment.applied", upstream=received, **pay, **money)
+    applied = b.add(at, dur(rng), system="crm", step="payment.applied", upstream=received, **pay, **money)
     b.add(
         b.end(applied) + rng.randint(5, 60) * MIN,
-        _dur(rng),
+        dur(rng),
         system="erp",
         entity_type="cash",
         entity_id=f"CASH-{key}",
@@ -182,13 +182,11 @@ def _payment_sync(rng: random.Random, b: _Builder, fault: str | None, key: str, 
     return detail
 
 
-def _disputes(rng: random.Random, b: _Builder, key: str, money: dict[str, Any]) -> None:
-    dispute = b.add(
-        0, _dur(rng), system="support", entity_type="dispute", entity_id=f"DSP-{key}", step="dispute.opened"
-    )
+def _disputes(rng: random.Random, b: Builder, key: str, money: dict[str, Any]) -> None:
+    dispute = b.add(0, dur(rng), system="support", entity_type="dispute", entity_id=f"DSP-{key}", step="dispute.opened")
     credit = b.add(
         b.end(dispute) + rng.randint(30, 6 * 60) * MIN,
-        _dur(rng),
+        dur(rng),
         system="middleware",
         entity_type="credit",
         entity_id=f"CR-{key}",
@@ -201,7 +199,7 @@ def _disputes(rng: random.Random, b: _Builder, key: str, money: dict[str, Any]) 
     )
     memo = b.add(
         b.end(credit) + rng.randint(1, 30) * MIN,
-        _dur(rng),
+        dur(rng),
         system="billing",
         entity_type="credit_memo",
         entity_id=f"CM-{key}",
@@ -213,7 +211,7 @@ def _disputes(rng: random.Random, b: _Builder, key: str, money: dict[str, Any]) 
     )
     b.add(
         b.end(memo) + rng.randint(1, 2 * 60) * MIN,
-        _dur(rng),
+        dur(rng),
         system="erp",
         entity_type="ledger",
         entity_id=f"JE-{key}",

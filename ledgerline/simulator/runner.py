@@ -11,10 +11,8 @@ from typing import Any, TextIO
 
 from ledgerline.simulator.config import FAULT_FLOW, FAULT_KINDS, FLOW_FAULT_KINDS, SimConfig
 from ledgerline.simulator.emit import Estate, ExporterFactory, otlp_exporter
+from ledgerline.simulator.model import SEC, BatchJournal, Transaction
 from ledgerline.simulator.scenario import (
-    SEC,
-    BatchJournal,
-    Transaction,
     batch_runs,
     build_transaction,
     make_batches,

@@ -12,102 +12,23 @@ import random
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from ledgerline.simulator.config import FAULT_KINDS, SimConfig
-
-SEC = 1_000_000_000
-MIN = 60 * SEC
-HOUR = 60 * MIN
-
-# (region, legal entity, book currency)
-ENTITIES: tuple[tuple[str, str, str], ...] = (
-    ("eu-west", "LL-DE-GmbH", "EUR"),
-    ("eu-west", "LL-FR-SAS", "EUR"),
-    ("us-east", "LL-US-Inc", "USD"),
-    ("uk-south", "LL-UK-Ltd", "GBP"),
-    ("nordics", "LL-SE-AB", "SEK"),
+from ledgerline.simulator.flows import build_flow_transaction, draw_flow
+from ledgerline.simulator.model import (
+    ENTITIES,
+    FX,
+    HOUR,
+    MIN,
+    SEC,
+    BatchJournal,
+    Builder,
+    PlannedHop,
+    Transaction,
+    dur,
+    run_tag,
 )
-_FX = {"EUR": 1.0, "USD": 1.08, "GBP": 0.85, "SEK": 11.4}  # per EUR; only used to fake a re-booking
-
-
-@dataclass(frozen=True)
-class PlannedHop:
-    """One hop to emit. ``upstream`` is the index of the hop whose headers it receives."""
-
-    system: str
-    entity_type: str
-    entity_id: str
-    step: str
-    start_ns: int
-    end_ns: int
-    parent_type: str | None = None
-    parent_ids: tuple[str, ...] = ()
-    outcome: str = "ok"
-    category: str | None = None
-    amount: float | None = None
-    currency: str | None = None
-    idempotency_key: str | None = None
-    upstream: int | None = None
-    via: str = "message"  # how the upstream headers arrive: "http" or "message"
-    compensates: str | None = None  # "type:id" this hop reverses (biz.compensates)
-
-    def shifted(self, delta_ns: int) -> PlannedHop:
-        """The same hop ``delta_ns`` later."""
-        return replace(self, start_ns=self.start_ns + delta_ns, end_ns=self.end_ns + delta_ns)
-
-
-@dataclass(frozen=True)
-class Transaction:
-    """One support_credit business transaction: case -> credit -> invoice -> ledger."""
-
-    seq: int
-    correlation_id: str
-    fault: str | None
-    detail: str  # which variant of the fault, e.g. the missing step
-    region: str
-    legal_entity: str
-    currency: str
-    amount: float
-    invoice_id: str
-    hops: tuple[PlannedHop, ...]
-    flow: str = ""  # "": the configured main flow (support_credit)
-
-    @property
-    def start_ns(self) -> int:
-        """When the first hop starts."""
-        return min(h.start_ns for h in self.hops)
-
-    @property
-    def end_ns(self) -> int:
-        """When the last hop ends."""
-        return max(h.end_ns for h in self.hops)
-
-    @property
-    def invoice_end_ns(self) -> int | None:
-        """When invoice.issued ended, if it did."""
-        return next((h.end_ns for h in self.hops if h.step == "invoice.issued"), None)
-
-    def shifted(self, delta_ns: int) -> Transaction:
-        """The same transaction ``delta_ns`` later."""
-        return replace(self, hops=tuple(h.shifted(delta_ns) for h in self.hops))
-
-
-@dataclass(frozen=True)
-class BatchJournal:
-    """A nightly journal posting many invoices of one legal entity: one fan-in ledger hop."""
-
-    correlation_id: str
-    hop: PlannedHop
-    region: str
-    legal_entity: str
-    invoice_seqs: tuple[int, ...]
-
-
-def _run_tag(seed: int) -> str:
-    """Four hex digits from the seed, so two seeds' business IDs do not collide."""
-    return f"{random.Random(f'tag:{seed}').getrandbits(16):04X}"
 
 
 def draw_fault(rng: random.Random, config: SimConfig) -> str | None:
@@ -120,31 +41,12 @@ def draw_fault(rng: random.Random, config: SimConfig) -> str | None:
     return None
 
 
-def _dur(rng: random.Random, low_ms: int = 40, high_ms: int = 900) -> int:
-    return rng.randint(low_ms, high_ms) * 1_000_000
-
-
-class _Builder:
-    """Appends hops on a relative clock."""
-
-    def __init__(self, rng: random.Random, region: str, entity: str) -> None:
-        self.rng, self.region, self.entity = rng, region, entity
-        self.hops: list[PlannedHop] = []
-
-    def add(self, start_ns: int, duration_ns: int, **fields: object) -> int:
-        self.hops.append(PlannedHop(start_ns=start_ns, end_ns=start_ns + duration_ns, **fields))  # type: ignore[arg-type]
-        return len(self.hops) - 1
-
-    def end(self, index: int) -> int:
-        return self.hops[index].end_ns
-
-
 def _mismatch(rng: random.Random, amount: float, currency: str) -> tuple[str, float, str]:
     """A changed (amount, currency) and where it appears."""
     where = rng.choice(("invoice_amount", "ledger_amount", "ledger_currency"))
     if where == "ledger_currency":
-        other = rng.choice([c for c in _FX if c != currency])
-        return where, round(amount / _FX[currency] * _FX[other], 2), other
+        other = rng.choice([c for c in FX if c != currency])
+        return where, round(amount / FX[currency] * FX[other], 2), other
     delta = max(0.01, round(amount * rng.uniform(0.005, 0.08), 2)) * rng.choice((-1, 1))
     return where, round(amount + delta, 2), currency
 
@@ -152,20 +54,17 @@ def _mismatch(rng: random.Random, amount: float, currency: str) -> tuple[str, fl
 def build_transaction(config: SimConfig, seq: int) -> Transaction:
     """Transaction ``seq`` of the seeded scenario, on a relative clock starting at 0."""
     if config.flow_mix:
-        # The other flows build on this module's helpers, hence the late import.
-        from ledgerline.simulator.flows import build_flow_transaction, draw_flow
-
         flow = draw_flow(config, seq)
         if flow != config.flow:
             return build_flow_transaction(config, seq, flow)
     rng = random.Random(f"{config.seed}:{seq}")
-    tag = _run_tag(config.seed)
+    tag = run_tag(config.seed)
     correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
     region, entity, currency = rng.choice(ENTITIES)
     amount = round(rng.uniform(5, 2500), 2)
     fault = draw_fault(rng, config)
     ids = {k: f"{p}-{tag}-{seq:06d}" for k, p in (("case", "CASE"), ("credit", "CR"), ("invoice", "INV"))}
-    b = _Builder(rng, region, entity)
+    b = Builder(rng, region, entity)
     detail = ""
     missing = rng.choice(("credit", "invoice", "ledger")) if fault == "missing_hop" else ""
     if fault == "missing_hop":
@@ -178,12 +77,12 @@ def build_transaction(config: SimConfig, seq: int) -> Transaction:
         (changed[1], changed[2]) if changed and changed[0] != "invoice_amount" else (inv_amount, currency)
     )
 
-    case = b.add(0, _dur(rng), system="support", entity_type="case", entity_id=ids["case"], step="case.opened")
+    case = b.add(0, dur(rng), system="support", entity_type="case", entity_id=ids["case"], step="case.opened")
     if missing == "credit":
         return _finish(config, seq, correlation, fault, detail, b, currency, amount, ids["invoice"])
     credit = b.add(
         b.end(case) + rng.randint(2, 30) * MIN,
-        _dur(rng),
+        dur(rng),
         system="middleware",
         entity_type="credit",
         entity_id=ids["credit"],
@@ -200,7 +99,7 @@ def build_transaction(config: SimConfig, seq: int) -> Transaction:
     tax = fault == "tax_error"
     invoice = b.add(
         b.end(credit) + rng.randint(60, 900) * SEC,
-        _dur(rng),
+        dur(rng),
         system="billing",
         entity_type="invoice",
         entity_id=ids["invoice"],
@@ -233,7 +132,7 @@ def build_transaction(config: SimConfig, seq: int) -> Transaction:
 def _post(
     config: SimConfig,
     rng: random.Random,
-    b: _Builder,
+    b: Builder,
     fault: str | None,
     after: int,
     ledger: dict[str, object],
@@ -244,15 +143,15 @@ def _post(
         at = after + int(config.sla_s * SEC) + rng.randint(10, 8 * 60) * MIN
     if fault == "erp_outage":  # ERP down: attempts back off 30 s, 60 s, 120 s, ... then succeed
         for attempt in range(rng.randint(1, 4)):
-            first = b.add(at, _dur(rng, 1000, 5000), outcome="retry", category="erp_unavailable", **ledger)
+            first = b.add(at, dur(rng, 1000, 5000), outcome="retry", category="erp_unavailable", **ledger)
             at = b.end(first) + (30 << attempt) * SEC + rng.randint(0, 5000) * 1_000_000
     if fault == "unmatched_account":
-        b.add(at, _dur(rng), outcome="dead_letter", category="unmatched_account", **ledger)
+        b.add(at, dur(rng), outcome="dead_letter", category="unmatched_account", **ledger)
         return
-    posted = b.add(at, _dur(rng), **ledger)
+    posted = b.add(at, dur(rng), **ledger)
     if fault == "duplicate_posting":  # redelivered message; a second journal entry, same key
         again = dict(ledger, entity_id=f"{ledger['entity_id']}-2")
-        b.add(b.end(posted) + rng.randint(30, 1200) * SEC, _dur(rng), **again)
+        b.add(b.end(posted) + rng.randint(30, 1200) * SEC, dur(rng), **again)
 
 
 def _finish(
@@ -261,7 +160,7 @@ def _finish(
     correlation: str,
     fault: str | None,
     detail: str,
-    b: _Builder,
+    b: Builder,
     currency: str,
     amount: float,
     invoice_id: str,
@@ -349,7 +248,7 @@ def make_batches(config: SimConfig, start_ns: int, txs: Iterable[Transaction]) -
     by_entity: dict[str, list[Transaction]] = defaultdict(list)
     for tx in txs:
         by_entity[tx.legal_entity].append(tx)
-    tag = _run_tag(config.seed)
+    tag = run_tag(config.seed)
     day = datetime.fromtimestamp(start_ns / SEC, UTC).strftime("%Y%m%d%H%M")
     journals: list[BatchJournal] = []
     for index, (entity, group) in enumerate(sorted(by_entity.items())):

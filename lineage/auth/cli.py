@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -19,30 +18,11 @@ from urllib.parse import quote
 import httpx
 
 from collector.errors import LedgerlineError, StoreError
+from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 from lineage.auth.local import local_actor, record_local
 from lineage.auth.routes import expiry
 from lineage.principal import ROLES
 from lineage.timeparse import utcnow
-
-DEFAULT_API = "http://127.0.0.1:8000"
-TOKEN_ENV = "LEDGERLINE_API_TOKEN"
-
-
-def add_client_options(parser: argparse.ArgumentParser) -> None:
-    """``--api`` and ``--token``, shared by every command that calls the API."""
-    parser.add_argument(
-        "--api",
-        default=os.environ.get("LEDGERLINE_API_URL", DEFAULT_API),
-        help=f"lineage API base URL (default $LEDGERLINE_API_URL or {DEFAULT_API})",
-    )
-    parser.add_argument(
-        "--token", default=os.environ.get(TOKEN_ENV) or None, help=f"API bearer token (default ${TOKEN_ENV})"
-    )
-
-
-def auth_headers(token: str | None) -> dict[str, str]:
-    """The Authorization header for ``token`` (none without one)."""
-    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -136,11 +116,7 @@ class Remote:
         if response.status_code == 404:
             return None
         if response.status_code >= 400:
-            try:
-                detail = response.json().get("detail")
-            except ValueError:
-                detail = response.text[:200]
-            raise LedgerlineError(f"the API refused: {detail} (HTTP {response.status_code})")
+            raise LedgerlineError(f"the API refused: {api_detail(response)} (HTTP {response.status_code})")
         return response.json()
 
     def create(self, body: dict[str, Any]) -> dict[str, Any]:

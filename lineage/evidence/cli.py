@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 
 from collector.errors import ConfigError, LedgerlineError, VerificationFailed
-from lineage.auth.cli import TOKEN_ENV, add_client_options, auth_headers
+from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 from lineage.evidence.keys import KEY_FILE, PUB_FILE, fingerprint, init_keys, load_private, load_public, public_pem
 from lineage.evidence.settings import EvidenceSettings
 
@@ -127,10 +127,7 @@ def _api(args: argparse.Namespace, method: str, path: str) -> httpx.Response | N
 
 
 def _detail(response: httpx.Response) -> str:
-    try:
-        detail = str(response.json().get("detail"))
-    except ValueError:
-        detail = response.text[:200]
+    detail = api_detail(response)
     if response.status_code == 401:
         detail += f"; pass --token or set {TOKEN_ENV}"
     return f"{detail} (HTTP {response.status_code})"

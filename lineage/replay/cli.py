@@ -17,8 +17,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from lineage.auth.cli import add_client_options, auth_headers
-from lineage.cli import _detail
+from lineage.apiclient import add_client_options, api_detail, auth_headers
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -96,7 +95,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         print(f"ledgerline replay: cannot reach the lineage API at {args.api}: {exc}", file=sys.stderr)
         return 2
     if response.status_code >= 300:
-        print(f"ledgerline replay: {_detail(response)} (HTTP {response.status_code})", file=sys.stderr)
+        print(f"ledgerline replay: {api_detail(response)} (HTTP {response.status_code})", file=sys.stderr)
         return 1 if response.status_code in (403, 404, 409) else 2
     doc = response.json()
     out.write((json.dumps(doc, indent=2) if args.json else render(doc)) + "\n")
