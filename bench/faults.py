@@ -1,15 +1,18 @@
 """Fault benchmark: what survives kill -9, overload and hostile clients, in figures.
 
-    python -m bench.faults [--kills 3] [--senders 8] [--seconds 3] [--json]
+    python -m bench.faults [--kills 3] [--senders 8] [--seconds 3] [--settle 10] [--json]
 
 Runs ``ledgerline serve`` as a subprocess on its own data directory while a loader posts
 OTLP/HTTP requests of unique spans and records every span ID the collector acknowledged
 (HTTP 200, i.e. committed). The server is killed with SIGKILL mid-load, restarted, and
 so on; at the end every acknowledged ID must be stored (``lost`` = 0). Then an overload
-round (a tiny write queue: 429 + Retry-After, retried like an SDK) and the fault tests
-(differential decoder fuzz, API fuzz) with larger example counts. Prints kills,
-acknowledged, lost, duplicates, fuzz cases, 5xx and peak RSS; ``--json`` adds one JSON
-object on the last line.
+round (a tiny write queue: 429 + Retry-After, retried like an SDK), a stop round (SIGTERM
+as soon as serve prints its URLs, while its first alert round runs, and again after
+``--settle`` seconds, on the killed rounds' data) and the fault tests (differential decoder
+fuzz, API fuzz) with larger example counts. Prints kills, acknowledged, lost, duplicates,
+fuzz cases, 5xx, peak RSS and the seconds from SIGTERM to exit (``stop_after_start_s``,
+``stop_settled_s``, with ``stop_ports_taken`` afterwards); ``--json`` adds one JSON object
+on the last line.
 
 The pieces (:class:`ServeProcess`, :class:`Loader`, :func:`stored_span_ids`) are what
 ``tests/faults`` uses with small numbers.
@@ -21,6 +24,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -86,8 +90,9 @@ class ServeProcess:
         self.proc.kill()
         self.proc.wait(30)
 
-    def stop(self) -> None:
-        """SIGTERM and wait for the clean shutdown."""
+    def stop(self) -> float:
+        """SIGTERM and wait for the clean shutdown; the seconds from the signal to the exit."""
+        began = time.monotonic()
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -95,6 +100,23 @@ class ServeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(30)
+        return time.monotonic() - began
+
+    def ports(self) -> list[int]:
+        """The ports it listened on (OTLP/HTTP, OTLP/gRPC, API)."""
+        urls = [self.urls[name] for name in ("otlp_http", "otlp_grpc", "api") if name in self.urls]
+        return sorted({int(url.split("//")[-1].split("/")[0].rsplit(":", 1)[1]) for url in urls})
+
+
+def port_free(port: int, host: str = "127.0.0.1") -> bool:
+    """True when a server could listen on ``port`` now (SO_REUSEADDR, as the servers bind)."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
 
 
 class Loader:
@@ -240,6 +262,18 @@ def overload_round(data_dir: Path, senders: int, seconds: float) -> dict[str, fl
     }
 
 
+def stop_round(data_dir: Path, settle_s: float, **env: str) -> dict[str, float]:
+    """Seconds from SIGTERM to exit, sent as soon as serve prints its URLs and once settled
+    (each on a store holding what the earlier rounds wrote); ports still taken after the exits."""
+    figures: dict[str, float] = {"stop_ports_taken": 0}
+    for name, wait_s in (("stop_after_start_s", 0.0), ("stop_settled_s", settle_s)):
+        server = ServeProcess(data_dir, **env)
+        time.sleep(wait_s)
+        figures[name] = round(server.stop(), 2)
+        figures["stop_ports_taken"] += sum(not port_free(port) for port in server.ports())
+    return figures
+
+
 def fuzz_round(examples: int) -> dict[str, float]:
     """The fault tests' fuzzers with ``examples`` cases each; counts cases and 5xx."""
     report = Path(tempfile.mkdtemp()) / "report.json"
@@ -262,6 +296,7 @@ def main() -> None:
     parser.add_argument("--senders", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=3.0, help="load before each kill")
     parser.add_argument("--examples", type=int, default=200, help="cases per fuzzer")
+    parser.add_argument("--settle", type=float, default=10.0, help="seconds serving before the settled SIGTERM")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.role == "count":
@@ -270,6 +305,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         figures |= kill_rounds(Path(tmp) / "kills", args.kills, args.senders, args.seconds)
         figures |= overload_round(Path(tmp) / "overload", args.senders, args.seconds)
+        figures |= stop_round(Path(tmp) / "kills", args.settle)
     figures |= fuzz_round(args.examples)
     for name, value in figures.items():
         print(f"{name:24s} {value:,}")

@@ -10,6 +10,7 @@ The hierarchy::
     │   └── VerificationFailed a pack or the store does not verify; names the check
     ├── StoreError             the store refused or failed a statement
     │   ├── StoreUnavailable   the store cannot be reached or a table is offline
+    │   │   └── StoreLocked    another process holds the embedded store
     │   └── QueryTimeout       a bounded query ran past its time limit
     └── IngestError            an OTLP request that cannot be accepted as a whole
         ├── MalformedPayload   the body cannot be decoded (400)
@@ -39,6 +40,7 @@ __all__ = [
     "PayloadTooLarge",
     "QueryTimeout",
     "StoreError",
+    "StoreLocked",
     "StoreUnavailable",
     "Unauthorized",
     "VerificationFailed",
@@ -59,6 +61,10 @@ class StoreError(LedgerlineError):
 
 class StoreUnavailable(StoreError):
     """The store cannot be reached, or a table it needs is offline."""
+
+
+class StoreLocked(StoreUnavailable):
+    """Another process holds the embedded store (chdb opens a data directory in one process only)."""
 
 
 class QueryTimeout(StoreError):

@@ -2,7 +2,14 @@
 its errors, its settings and the migration runner. Every component reaches ClickHouse through it."""
 
 from collector.store.client import Store, open_store
-from collector.store.errors import ConfigError, LedgerlineError, QueryTimeout, StoreError, StoreUnavailable
+from collector.store.errors import (
+    ConfigError,
+    LedgerlineError,
+    QueryTimeout,
+    StoreError,
+    StoreLocked,
+    StoreUnavailable,
+)
 from collector.store.migrations import Migration, applied_versions, migrate
 from collector.store.settings import StoreSettings
 
@@ -13,6 +20,7 @@ __all__ = [
     "QueryTimeout",
     "Store",
     "StoreError",
+    "StoreLocked",
     "StoreSettings",
     "StoreUnavailable",
     "applied_versions",

@@ -10,17 +10,20 @@ never format input into SQL. Read queries carry a time limit.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import clickhouse_connect
 from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
-from collector.store.errors import QueryTimeout, StoreError, StoreUnavailable
+from collector.store import owner, queries
+from collector.store.errors import QueryTimeout, StoreError, StoreLocked, StoreUnavailable
 from collector.store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -60,6 +63,8 @@ class Store:
         self._local = threading.local()
         self._clients: list[Client] = []
         self._lock = threading.Lock()
+        if self.embedded:
+            self._refuse_if_held()
         self._ensure_database()
 
     # -- connections -------------------------------------------------------------------
@@ -72,6 +77,13 @@ class Store:
         with self._lock:
             self._clients.append(client)
         return client
+
+    def _refuse_if_held(self) -> None:
+        """One line naming the holder, before chdb prints its own lock errors to stderr."""
+        path = Path(self.dsn.removeprefix("chdb://").split("?", 1)[0])
+        pid = owner.holder(path)
+        if pid is not None:
+            raise StoreLocked(owner.held_message(path, pid))
 
     def _ensure_database(self) -> None:
         bootstrap = self._connect(None)
@@ -118,7 +130,10 @@ class Store:
     ) -> tuple[list[str], list[tuple[Any, ...]]]:
         """Run a bounded read query and return (column names, rows)."""
         limit = timeout_s or self.settings.query_timeout_s
-        settings = {"max_execution_time": max(1, int(limit)), "timeout_overflow_mode": "throw"}
+        settings: dict[str, Any] = {"max_execution_time": max(1, int(limit)), "timeout_overflow_mode": "throw"}
+        tag = getattr(self._local, "tag", None)
+        if tag:
+            settings["log_comment"] = tag
         with _mapped("query failed"):
             result = self.client.query(sql, parameters=parameters, settings=settings)
         return list(result.column_names), [tuple(row) for row in result.result_rows]
@@ -129,6 +144,21 @@ class Store:
         """Run a bounded read query and return its rows as dicts."""
         names, rows = self.query_columns(sql, parameters, timeout_s=timeout_s)
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    @contextmanager
+    def cancellable(self, tag: str) -> Iterator[None]:
+        """Mark the read queries this thread runs inside with ``tag``, so :meth:`cancel` can stop them."""
+        self._local.tag = tag
+        try:
+            yield
+        finally:
+            self._local.tag = None
+
+    def cancel(self, tag: str) -> None:
+        """Stop the read queries marked ``tag`` that are running now (best effort, without waiting):
+        they fail with a StoreError. Statements that write are never marked."""
+        with contextlib.suppress(StoreError):
+            self.command(queries.KILL_TAGGED, {"tag": tag})
 
     def insert(
         self,

@@ -1,4 +1,4 @@
-"""SQL of the store package itself: the migration ledger."""
+"""SQL of the store package itself: the migration ledger, leases and query cancellation."""
 
 from __future__ import annotations
 
@@ -14,6 +14,9 @@ SCHEMA_MIGRATIONS_EXISTS = (
     "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'schema_migrations'"
 )
 SELECT_APPLIED_VERSIONS = "SELECT DISTINCT version FROM schema_migrations ORDER BY version"
+
+# Store.cancel: the read queries Store.cancellable marked with a log_comment.
+KILL_TAGGED = "KILL QUERY WHERE Settings['log_comment'] = {tag:String} ASYNC"
 
 # -- leases (collector/store/lease.py) -----------------------------------------------------
 # One row per claim: (Name, Version) is claimed once per holder. On a cluster the table is

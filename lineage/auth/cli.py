@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from collector.errors import LedgerlineError, StoreError
+from collector.errors import LedgerlineError, StoreError, StoreLocked
 from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 from lineage.auth.local import local_actor, record_local
 from lineage.auth.routes import expiry
@@ -67,6 +67,8 @@ class Direct:
         try:
             self.store = open_store(settings)
             migrate_store(self.store)
+        except StoreLocked:
+            raise  # it already names the holder and what to do
         except StoreError as exc:
             raise LedgerlineError(
                 f"{exc}. If `ledgerline serve` holds the embedded store, pass --token (or set {TOKEN_ENV}) "

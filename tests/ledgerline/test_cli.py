@@ -159,9 +159,10 @@ def test_token_commands_beside_a_running_serve(tmp_path: Path) -> None:
     )
     try:
         api = _read_urls(process)["api"].removesuffix("/docs")
-        # serve holds the embedded store: without a token the command says what to do.
+        # serve holds the embedded store: without a token the command says who holds it and what to do.
         held = _token(tmp_path, "list", "--api", api)
-        assert held.returncode == 2 and "pass --token" in held.stderr and "Traceback" not in held.stderr
+        assert held.returncode == 2 and len(held.stderr.splitlines()) == 1
+        assert f"held by process {process.pid} (ledgerline serve)" in held.stderr and "--token" in held.stderr
         made = _token(
             tmp_path,
             "create",
