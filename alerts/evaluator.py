@@ -22,6 +22,12 @@ from lineage.flows import FlowConfig
 log = logging.getLogger(__name__)
 # Page and filters -> a relative dashboard URL ("/?page=latency&system=erp").
 LinkBuilder = Callable[[Mapping[str, str]], str]
+# True once the service is stopping: a round in progress ends early.
+Stopping = Callable[[], bool]
+
+
+def _never() -> bool:
+    return False
 
 
 @dataclass
@@ -82,15 +88,20 @@ class Evaluator:
         last = self.health[rule.name].last_eval_at
         return not last or now_ms - last >= rule.interval * 1000
 
-    def evaluate(self, now_ms: int, *, force: bool = False) -> list[Transition]:
-        """Evaluate every due rule (all with ``force``), persist, return the transitions."""
+    def evaluate(self, now_ms: int, *, force: bool = False, stopping: Stopping = _never) -> list[Transition]:
+        """Evaluate every due rule (all with ``force``), persist, return the transitions.
+
+        Once ``stopping()`` is true the round ends early: the rules evaluated so far are
+        persisted, the rest (and one whose query the stop cancelled) wait for the next round."""
         transitions: list[Transition] = []
         changed: list[Alert] = []
         removed: list[Alert] = []
         cache: Cache = {}
         for rule in self.rules:
+            if stopping():
+                break
             if force or self.due(rule, now_ms):
-                transitions += self._evaluate_rule(rule, now_ms, changed, removed, cache)
+                transitions += self._evaluate_rule(rule, now_ms, changed, removed, cache, stopping)
         transitions += self._retire_orphans(now_ms, changed, removed)
         # Persist before anything is sent (the caller dispatches afterwards).
         self.persistence.save_alerts(changed, removed)
@@ -98,7 +109,13 @@ class Evaluator:
         return transitions
 
     def _evaluate_rule(
-        self, rule: Rule, now_ms: int, changed: list[Alert], removed: list[Alert], cache: Cache
+        self,
+        rule: Rule,
+        now_ms: int,
+        changed: list[Alert],
+        removed: list[Alert],
+        cache: Cache,
+        stopping: Stopping = _never,
     ) -> list[Transition]:
         health = self.health[rule.name]
         health.last_eval_at = now_ms
@@ -115,6 +132,8 @@ class Evaluator:
             timing = Timing(int(rule.for_ * 1000), int(rule.keep_firing_for * 1000), self.retention_ms)
             current, out = step(rule.name, rule.base_labels(), prev, samples, timing, now_ms, self._annotate(rule))
         except (StoreError, ValueError) as exc:
+            if stopping():  # cancelled by stop(): not evaluated, so no error state either
+                return []
             log.warning("rule %s failed: %s", rule.name, exc)
             out = []
             if health.health != "error":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 
 from alerts.delivery import RetryPolicy
 from alerts.dispatch import Dispatcher
@@ -75,6 +76,7 @@ class AlertService:
         self.dispatcher = Dispatcher(self.persistence, self.receivers, external_url=settings.dashboard_url, retry=retry)
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._tag = f"ledgerline-alerts-{uuid.uuid4().hex}"  # marks this service's round queries
         self._thread: threading.Thread | None = None
         self.lease = lease
         self.evaluating = evaluating
@@ -106,7 +108,9 @@ class AlertService:
         """One round: evaluate due rules, persist, then send what is due."""
         at = now_ms() if at_ms is None else at_ms
         with self._lock:
-            transitions = self.evaluator.evaluate(at, force=force)
+            transitions = self.evaluator.evaluate(at, force=force, stopping=self._stop.is_set)
+            if self._stop.is_set():
+                return transitions  # stopping: the state is stored, the next start sends what is due
             silences = self.persistence.silences()
             self.dispatcher.dispatch(self.evaluator.active(), silences, at)
         return transitions
@@ -128,16 +132,22 @@ class AlertService:
                 self._following = True
                 continue  # another process evaluates; wait for the lease
             try:
-                self.tick()
+                with self.persistence.store.cancellable(self._tag):
+                    self.tick()
             except Exception:  # the loop must outlive a bad round (store down, bug in a rule)
-                log.exception("alert round failed")
+                if not self._stop.is_set():  # else: a query cancelled by stop()
+                    log.exception("alert round failed")
             self._stop.wait(self.settings.alert_tick_s)
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop the thread after its current round."""
+        """Stop the thread promptly: a round under way is cut short, its queries cancelled
+        (what it evaluated is stored, nothing is sent: the next start sends what is due)."""
         self._stop.set()
         if self._thread is not None:
-            self._thread.join(timeout_s)
+            deadline = time.monotonic() + timeout_s
+            while self._thread.is_alive() and time.monotonic() < deadline:
+                self.persistence.store.cancel(self._tag)  # again: a query may start just after a kill
+                self._thread.join(0.2)
             self._thread = None
         if self._keeper is not None:
             self._keeper.release()

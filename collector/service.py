@@ -71,7 +71,8 @@ class UvicornThread:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop accepting, let in-flight requests finish, then return."""
         self.server.should_exit = True
-        self._thread.join(timeout)
+        if self._thread.ident is not None:  # started (a stop during start-up may come first)
+            self._thread.join(timeout)
         self.socket.close()
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import subprocess
 from typing import Any
 
 from dashboard.api import API_URL_ENV, api_url_from_env
-from dashboard.launch import command
+from dashboard.launch import command, stop
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -27,19 +28,28 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run streamlit in the foreground; its exit code (0 on Ctrl-C)."""
+    """Run streamlit in the foreground until it exits (its exit code) or Ctrl-C/SIGTERM (0)."""
     argv = command(args.api_url or api_url_from_env(), args.host, args.port)
     print(
         f"dashboard on http://{args.host}:{args.port} (API {args.api_url or api_url_from_env()}); Ctrl-C to stop",
         flush=True,
     )
-    process = subprocess.Popen(argv)
+    received: list[int] = []
+
+    def interrupt(signum: int, _frame: object) -> None:
+        if not received:  # the first one stops; later ones must not cut the child's stop short
+            received.append(signum)
+            raise KeyboardInterrupt
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    process: subprocess.Popen[bytes] | None = None
     try:
+        process = subprocess.Popen(argv)
         return process.wait()
     except KeyboardInterrupt:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
         return 0
+    finally:
+        if process is not None:
+            stop(process)  # never leave streamlit holding the port
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

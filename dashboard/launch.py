@@ -1,7 +1,8 @@
-"""How to start the dashboard: the ``streamlit run`` command line."""
+"""How to start and stop the dashboard: the ``streamlit run`` command line, and its child process."""
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
 
@@ -36,3 +37,14 @@ def command(api_url: str, host: str = "127.0.0.1", port: int = 8501) -> list[str
         "--api-url",
         api_url,
     ]
+
+
+def stop(process: subprocess.Popen[bytes], timeout: float = 10.0) -> None:
+    """Stop a streamlit child (SIGTERM, then SIGKILL after ``timeout``) and reap it."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -68,16 +69,19 @@ def _components(value: str) -> frozenset[str]:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the collector and the lineage API until interrupted."""
     from ledgerline.config import read_settings
-    from ledgerline.server import Server, print_urls, wait_for_signal
+    from ledgerline.server import Server, print_urls
+    from ledgerline.signals import StopSignals
     from lineage.settings import LineageSettings
 
+    signals = StopSignals()  # from here on a SIGTERM stops cleanly, also during start-up
     api_port = args.api_port if args.api_port is not None else read_settings(LineageSettings).api_port
     server = Server(_collector_settings(args), api_port=api_port, components=args.components)
-    server.start()
-    print_urls(server)
-    print("ledgerline is serving; Ctrl-C to stop.", flush=True)
+    server.start()  # interrupted, it stops what it started before raising
     try:
-        wait_for_signal()
+        signals.serving()
+        print_urls(server)
+        print("ledgerline is serving; Ctrl-C to stop.", flush=True)
+        signals.wait()
     finally:
         print("stopping: flushing accepted spans ...", flush=True)
         server.stop()
@@ -165,8 +169,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LedgerlineError as exc:
         print(f"ledgerline: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as exc:  # Ctrl-C, or a stop signal during start-up (ledgerline/signals.py)
+        return 128 + getattr(exc, "signum", signal.SIGINT)
 
 
 if __name__ == "__main__":

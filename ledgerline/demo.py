@@ -46,9 +46,8 @@ def _start_dashboard(api_url: str, port: int, token: str) -> subprocess.Popen[by
         print("  dashboard  (not installed in this build)", flush=True)
         return None
     env = {**os.environ, TOKEN_ENV: token}  # the dashboard's service credential
-    process = subprocess.Popen(command(api_url, "127.0.0.1", port), stdout=subprocess.DEVNULL, env=env)
     print(f"  dashboard  http://127.0.0.1:{port}", flush=True)
-    return process
+    return subprocess.Popen(command(api_url, "127.0.0.1", port), stdout=subprocess.DEVNULL, env=env)
 
 
 HISTORY = "SELECT count() AS hops, toUnixTimestamp64Milli(max(EndTime)) AS last_ms FROM hops"
@@ -80,14 +79,15 @@ def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the demo until Ctrl-C."""
+    """Run the demo until Ctrl-C or SIGTERM."""
     from ledgerline.config import read_settings
-    from ledgerline.server import Server, print_urls, wait_for_signal
+    from ledgerline.server import Server, print_urls
+    from ledgerline.signals import StopSignals
     from ledgerline.simulator.replay import ReplayResponder, demo_targets
-    from ledgerline.simulator.runner import Summary, run_simulation
     from lineage.auth.local import record_local
     from lineage.auth.tokens import TokenStore
 
+    signals = StopSignals()  # a SIGTERM at any moment stops what has started, children too
     os.environ.setdefault("LEDGERLINE_REPLAY_TARGETS", demo_targets(f"http://127.0.0.1:{args.replay_port}/replay"))
     settings = read_settings(CollectorSettings, http_port=args.http_port, grpc_port=args.grpc_port)
     server = Server(settings, api_port=args.api_port)
@@ -96,43 +96,32 @@ def run(args: argparse.Namespace) -> int:
     record, token = tokens.create("demo@ledgerline.local", "admin", expires_in=timedelta(days=1), created_by="demo")
     record_local(server.store, "token.create", record.id, "demo", "demo", "ledgerline demo")
     server.start()
-    print(f"ledgerline demo: embedded store at {settings.dsn}", flush=True)
-    print_urls(server)
-    print(f"  token      {token}", flush=True)
-    print(f"             (admin; e.g. LEDGERLINE_API_TOKEN={token} ledgerline trace <id>)", flush=True)
-    dashboard = None
-    if not args.no_dashboard:
-        dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port, token)
-    stop = threading.Event()
-    stored, last_ms = history(server.store)
-    config = sim_config(args, server.urls()["otlp_http"], stored, time.time_ns() // 1_000_000)
-    responder = ReplayResponder(config, args.replay_port).start()
-    print(f"  replays    {responder.url} (simulated ERP and billing adapters)", flush=True)
-    done: list[Summary] = []
-    simulation = threading.Thread(
-        target=lambda: done.append(run_simulation(config, stop, out=sys.stdout)), name="simulator", daemon=True
-    )
-    simulation.start()
-    if stored:
-        print(
-            f"the store already holds {stored} hops (the last at {_iso(last_ms)}): no backfill, so nothing "
-            "earlier is sent again; live traffic with new IDs; Ctrl-C to stop.",
-            flush=True,
-        )
-    else:
-        print(f"backfilling {args.backfill} of history, then live traffic; Ctrl-C to stop.", flush=True)
+    running = _Running()
     try:
-        wait_for_signal()
+        signals.serving()  # a signal now ends the wait below; what starts meanwhile is stopped with the rest
+        print(f"ledgerline demo: embedded store at {settings.dsn}", flush=True)
+        print_urls(server)
+        print(f"  token      {token}", flush=True)
+        print(f"             (admin; e.g. LEDGERLINE_API_TOKEN={token} ledgerline trace <id>)", flush=True)
+        if not args.no_dashboard:
+            running.dashboard = _start_dashboard(f"http://127.0.0.1:{server.api_port}", args.dashboard_port, token)
+        stored, last_ms = history(server.store)
+        running.config = sim_config(args, server.urls()["otlp_http"], stored, time.time_ns() // 1_000_000)
+        running.responder = ReplayResponder(running.config, args.replay_port).start()
+        print(f"  replays    {running.responder.url} (simulated ERP and billing adapters)", flush=True)
+        running.start_simulation()
+        if stored:
+            print(
+                f"the store already holds {stored} hops (the last at {_iso(last_ms)}): no backfill, so nothing "
+                "earlier is sent again; live traffic with new IDs; Ctrl-C to stop.",
+                flush=True,
+            )
+        else:
+            print(f"backfilling {args.backfill} of history, then live traffic; Ctrl-C to stop.", flush=True)
+        signals.wait()
     finally:
         print("stopping: simulator, dashboard, then the server (flushing accepted spans) ...", flush=True)
-        stop.set()
-        simulation.join(60)
-        if done:
-            print(done[0].format(config), flush=True)
-        responder.stop()
-        if dashboard is not None:
-            dashboard.terminate()
-            dashboard.wait(15)
+        running.stop()
         tokens.revoke(record.id, by="demo")
         record_local(server.store, "token.revoke", record.id, "demo", "demo", "ledgerline demo")
         # the simulator has stopped and every span the collector acknowledged is committed
@@ -144,6 +133,40 @@ def run(args: argparse.Namespace) -> int:
         )
         print("stopped.", flush=True)
     return 0
+
+
+class _Running:
+    """What the demo starts beside the server, stopped in reverse (whatever of it has started)."""
+
+    def __init__(self) -> None:
+        self.dashboard: subprocess.Popen[bytes] | None = None
+        self.config: Any = None
+        self.responder: Any = None
+        self.simulation: threading.Thread | None = None
+        self.done: list[Any] = []
+        self.halt = threading.Event()
+
+    def start_simulation(self) -> None:
+        from ledgerline.simulator.runner import run_simulation
+
+        def simulate() -> None:
+            self.done.append(run_simulation(self.config, self.halt, out=sys.stdout))
+
+        self.simulation = threading.Thread(target=simulate, name="simulator", daemon=True)
+        self.simulation.start()
+
+    def stop(self) -> None:
+        self.halt.set()
+        if self.simulation is not None:
+            self.simulation.join(60)
+        if self.done:
+            print(self.done[0].format(self.config), flush=True)
+        if self.responder is not None:
+            self.responder.stop()
+        if self.dashboard is not None:
+            from dashboard.launch import stop
+
+            stop(self.dashboard)
 
 
 def _iso(ms: int) -> str:

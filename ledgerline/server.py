@@ -10,8 +10,6 @@ there it takes no lease.
 from __future__ import annotations
 
 import logging
-import signal
-import threading
 from typing import Any
 
 from collector.errors import ConfigError
@@ -219,12 +217,3 @@ def print_urls(server: Server) -> None:
     if evidence is not None:
         created = f" (new key {evidence.key_path})" if evidence.created_key else ""
         print(f"  {'seal_key':10s} {evidence.fingerprint}{created}", flush=True)
-
-
-def wait_for_signal() -> None:
-    """Block until SIGINT or SIGTERM."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    while not stop.wait(0.5):
-        pass

@@ -160,7 +160,8 @@ def run(args: argparse.Namespace) -> int:
         return 2
     print(f"simulate: seed {config.seed}, {config.protocol} -> {config.target}", file=sys.stderr)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())  # Ctrl-C: stop, flush, summarise
+    # Ctrl-C or SIGTERM: stop, flush, summarise
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
     responder = None
     try:
         if args.replay_port is not None:
@@ -172,7 +173,8 @@ def run(args: argparse.Namespace) -> int:
         while responder is not None and not stop.wait(0.5):
             pass
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if responder is not None:
             responder.stop()
     if args.json:

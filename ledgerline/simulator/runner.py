@@ -140,8 +140,15 @@ class _Progress:
         return (self.summary.transactions - self.phase_tx) / max(now - self.phase_started, 1e-9)
 
 
-def _backfill(config: SimConfig, estate: Estate, summary: Summary, progress: _Progress, now_ns: int) -> int:
-    """Emit the history window; return the next sequence number."""
+def _backfill(
+    config: SimConfig,
+    estate: Estate,
+    summary: Summary,
+    progress: _Progress,
+    now_ns: int,
+    stop_event: threading.Event | None = None,
+) -> int:
+    """Emit the history window (cut short by ``stop_event``); return the next sequence number."""
     count = config.backfill_total
     if not count:
         return 0
@@ -149,6 +156,8 @@ def _backfill(config: SimConfig, estate: Estate, summary: Summary, progress: _Pr
     summary.backfill_start_ns, summary.backfill_end_ns = start, now_ns
     txs, journals = plan_backfill(config, start, now_ns, count)
     for tx in txs:
+        if stop_event is not None and stop_event.is_set():
+            return count  # stopped: the journals would name transactions never sent
         estate.emit_transaction(tx)
         summary.record(tx)
         progress.tick("backfill")
@@ -233,7 +242,7 @@ def run_simulation(
     progress = _Progress(config, estate, summary, out)
     try:
         now_ns = config.now_ns or time.time_ns()
-        seq = _backfill(config, estate, summary, progress, now_ns)
+        seq = _backfill(config, estate, summary, progress, now_ns, stop_event)
         if _runs_live(config, stop_event):
             if seq and out is not None:  # what the history holds, before live traffic adds to it
                 injected = summary.format(config).split("\n", 1)[1]

@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from collector.store import Store
-from tests.alerts.helpers import HOUR, MIN, T0, hop, posting, recorder, rules_file, service, webhook_receivers
+from tests.alerts.helpers import (
+    HOUR,
+    MIN,
+    T0,
+    hop,
+    posting,
+    recorder,
+    rules_file,
+    service,
+    slow_rules,
+    webhook_receivers,
+)
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -207,3 +219,18 @@ def test_group_wait_swallows_a_blip_and_repeat_interval_resends(store: Store, tm
         # First after group_wait (at 25), then once more when repeat_interval passed (at 85).
         assert len(rec.bodies) == 2 and all(b["status"] == "firing" for _, b in rec.bodies)
         svc.stop()
+
+
+def test_stop_cuts_a_round_short_and_records_no_error(store: Store, tmp_path: Path) -> None:
+    svc = service(store, rules_file(tmp_path, slow_rules(2)))
+    first, second = svc.evaluator.health["Slow0"], svc.evaluator.health["Slow1"]
+    svc.start()
+    deadline = time.monotonic() + 30
+    while not first.last_eval_at and time.monotonic() < deadline:  # the round's first query is running
+        time.sleep(0.02)
+    svc.stop()
+    # The running query was cancelled and the round ended there: the second rule never ran
+    # (a stop used to wait for the whole round), and the cancel is no rule error.
+    assert first.last_eval_at and second.last_eval_at == 0
+    assert first.health != "error" and second.health == "unknown"
+    assert svc.persistence.history() == []
