@@ -8,11 +8,12 @@ OTLP/HTTP requests of unique spans and records every span ID the collector ackno
 so on; at the end every acknowledged ID must be stored (``lost`` = 0). Then an overload
 round (a tiny write queue: 429 + Retry-After, retried like an SDK), a stop round (SIGTERM
 as soon as serve prints its URLs, while its first alert round runs, and again after
-``--settle`` seconds, on the killed rounds' data) and the fault tests (differential decoder
+``--settle`` seconds, on the killed rounds' data; and right after start with an alert round
+made as slow as one over a large store) and the fault tests (differential decoder
 fuzz, API fuzz) with larger example counts. Prints kills, acknowledged, lost, duplicates,
 fuzz cases, 5xx, peak RSS and the seconds from SIGTERM to exit (``stop_after_start_s``,
-``stop_settled_s``, with ``stop_ports_taken`` afterwards); ``--json`` adds one JSON object
-on the last line.
+``stop_settled_s``, ``stop_during_slow_round_s``, with ``stop_ports_taken`` afterwards);
+``--json`` adds one JSON object on the last line.
 
 The pieces (:class:`ServeProcess`, :class:`Loader`, :func:`stored_span_ids`) are what
 ``tests/faults`` uses with small numbers.
@@ -262,11 +263,29 @@ def overload_round(data_dir: Path, senders: int, seconds: float) -> dict[str, fl
     }
 
 
-def stop_round(data_dir: Path, settle_s: float, **env: str) -> dict[str, float]:
-    """Seconds from SIGTERM to exit, sent as soon as serve prints its URLs and once settled
-    (each on a store holding what the earlier rounds wrote); ports still taken after the exits."""
+def slow_rules(count: int, seconds: float = 2.9) -> str:
+    """A rule file of ``count`` query rules, each taking ``seconds`` and returning nothing:
+    an alert round as slow as one over a large store (distinct SQL: a round shares equal queries)."""
+    rule = (
+        "  - {{name: Slow{i}, kind: query, team: platform, "
+        f'query: "SELECT {{i}} AS value FROM system.one WHERE sleep({seconds}) > 1"}}}}\n'
+    )
+    return "rules:\n" + "".join(rule.format(i=i) for i in range(count))
+
+
+def stop_round(data_dir: Path, settle_s: float) -> dict[str, float]:
+    """Seconds from SIGTERM to exit: sent as soon as serve prints its URLs and once settled
+    (on a store holding what the earlier rounds wrote), and as soon as it prints its URLs
+    while its first alert round takes 11.6 s (:func:`slow_rules`); ports still taken after."""
+    rules = data_dir.parent / "slow-rules.yaml"
+    rules.write_text(slow_rules(4))
     figures: dict[str, float] = {"stop_ports_taken": 0}
-    for name, wait_s in (("stop_after_start_s", 0.0), ("stop_settled_s", settle_s)):
+    runs = (
+        ("stop_after_start_s", 0.0, {}),
+        ("stop_settled_s", settle_s, {}),
+        ("stop_during_slow_round_s", 0.0, {"LEDGERLINE_ALERT_RULES": str(rules)}),
+    )
+    for name, wait_s, env in runs:
         server = ServeProcess(data_dir, **env)
         time.sleep(wait_s)
         figures[name] = round(server.stop(), 2)

@@ -160,13 +160,3 @@ receivers:
 {extra}
 route: {{receiver: hook, group_by: [alertname, system], group_wait: 0s, group_interval: 1m, repeat_interval: 4h}}
 """
-
-
-def slow_rules(count: int, seconds: float = 2.9) -> str:
-    """A rule file of ``count`` query rules, each taking ``seconds`` and returning nothing:
-    an alert round as slow as one over a large store (distinct SQL: a round shares equal queries)."""
-    rule = (
-        "  - {{name: Slow{i}, kind: query, team: platform, "
-        f'query: "SELECT {{i}} AS value FROM system.one WHERE sleep({seconds}) > 1"}}}}\n'
-    )
-    return "rules:\n" + "".join(rule.format(i=i) for i in range(count))

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from bench.faults import slow_rules
 from collector.store import Store
 from tests.alerts.helpers import (
     HOUR,
@@ -17,7 +18,6 @@ from tests.alerts.helpers import (
     recorder,
     rules_file,
     service,
-    slow_rules,
     webhook_receivers,
 )
 

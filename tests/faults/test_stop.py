@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.faults import ROOT, Loader, ServeProcess, port_free, stored_span_ids
-from tests.alerts.helpers import slow_rules
+from bench.faults import ROOT, Loader, ServeProcess, port_free, slow_rules, stored_span_ids
 from tests.processes import ledgerline_env
 
 pytestmark = [pytest.mark.faults, pytest.mark.timeout(180)]
