@@ -1,4 +1,5 @@
-"""HTTP API of the alerts: active alerts and silences (mounted into the lineage app).
+"""HTTP API of the alerts: active alerts and silences (included in the lineage app by the
+composition root; the service is ``app.state.alerts``).
 
 A StoreError is left to the lineage app's handler: 503 with ``Retry-After``, like every route.
 """
@@ -6,8 +7,9 @@ A StoreError is left to the lineage app's handler: 503 with ``Retry-After``, lik
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import Field
 
 from alerts.model import Alert, State
@@ -16,7 +18,7 @@ from alerts.notify import ZERO_TIME, iso
 from alerts.service import AlertService, now_ms
 from alerts.silences import Silence
 from lineage.auth.middleware import set_audit_target
-from lineage.principal import CurrentPrincipal, CurrentScope
+from lineage.auth.principal import CurrentPrincipal, CurrentScope
 
 
 class SilenceIn(Silence):
@@ -47,53 +49,61 @@ def _silence(silence: Silence, at: int) -> SilenceOut:
     return SilenceOut.model_validate(silence.model_dump() | {"status": {"state": silence.state(at)}})
 
 
-def create_router(service: AlertService) -> APIRouter:
-    """Routes ``/api/v1/alerts`` and ``/api/v1/silences`` over ``service``."""
-    router = APIRouter(tags=["alerts"])
+def _service(request: Request) -> AlertService:
+    service: AlertService = request.app.state.alerts
+    return service
 
-    @router.get("/api/v1/alerts", response_model=AlertsOut)
-    def list_alerts(scope: CurrentScope, state: str = "") -> AlertsOut:
-        """Alerts held now (pending, firing, recently resolved) and the health of each rule; a
-        scoped caller sees only alerts with an example in its scope (alerts/scoped.py)."""
-        held = service.alerts(scope)
-        alerts = [_alert(a, s) for a, s in held if not state or a.state.value == state]
-        alerts.sort(key=lambda a: (a.labels.get("alertname", ""), a.fingerprint))
-        rules = [
-            RuleHealthOut(
-                name=name,
-                health=h.health,
-                lastError=h.last_error,
-                lastEvaluation=iso(h.last_eval_at) if h.last_eval_at else None,
-            )
-            for name, h in sorted(service.evaluator.health.items())
-        ]
-        return AlertsOut(alerts=alerts, rules=rules)
 
-    @router.get("/api/v1/silences", response_model=list[SilenceOut])
-    def list_silences() -> list[SilenceOut]:
-        """Every silence not deleted, with its state (pending, active, expired)."""
-        at = now_ms()
-        return [_silence(s, at) for s in service.silences()]
+Alerts = Annotated[AlertService, Depends(_service)]
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
-    @router.post("/api/v1/silences", status_code=201, response_model=SilenceCreated)
-    def create_silence(body: SilenceIn, principal: CurrentPrincipal, request: Request) -> SilenceCreated:
-        """Create a silence (Alertmanager schema: matchers, startsAt, endsAt, comment).
 
-        The server assigns the id and records the caller as ``createdBy``; to change a
-        silence, expire it (DELETE) and create a new one.
-        """
-        if "id" in body.model_fields_set:
-            raise HTTPException(422, "silence IDs are assigned by the server; to change one, expire it and POST anew")
-        fields = body.model_dump(exclude={"id", "createdBy"})
-        silence = Silence.model_validate(fields | {"id": str(uuid.uuid4()), "createdBy": principal.subject})
-        set_audit_target(request, silence.id)
-        return SilenceCreated(silenceID=service.add_silence(silence).id)
+@router.get("/alerts", response_model=AlertsOut)
+def list_alerts(service: Alerts, scope: CurrentScope, state: str = "") -> AlertsOut:
+    """Alerts held now (pending, firing, recently resolved) and the health of each rule; a
+    scoped caller sees only alerts with an example in its scope (alerts/scoped.py)."""
+    held = service.alerts(scope)
+    alerts = [_alert(a, s) for a, s in held if not state or a.state.value == state]
+    alerts.sort(key=lambda a: (a.labels.get("alertname", ""), a.fingerprint))
+    rules = [
+        RuleHealthOut(
+            name=name,
+            health=h.health,
+            lastError=h.last_error,
+            lastEvaluation=iso(h.last_eval_at) if h.last_eval_at else None,
+        )
+        for name, h in sorted(service.evaluator.health.items())
+    ]
+    return AlertsOut(alerts=alerts, rules=rules)
 
-    @router.delete("/api/v1/silences/{silence_id}", response_model=SilenceDeleted)
-    def delete_silence(silence_id: str) -> SilenceDeleted:
-        """Remove (expire) a silence; the access log records who did it."""
-        if not service.delete_silence(silence_id):
-            raise HTTPException(404, f"no silence {silence_id}")
-        return SilenceDeleted(deleted=silence_id)
 
-    return router
+@router.get("/silences", response_model=list[SilenceOut])
+def list_silences(
+    service: Alerts,
+) -> list[SilenceOut]:
+    """Every silence not deleted, with its state (pending, active, expired)."""
+    at = now_ms()
+    return [_silence(s, at) for s in service.silences()]
+
+
+@router.post("/silences", status_code=201, response_model=SilenceCreated)
+def create_silence(service: Alerts, body: SilenceIn, principal: CurrentPrincipal, request: Request) -> SilenceCreated:
+    """Create a silence (Alertmanager schema: matchers, startsAt, endsAt, comment).
+
+    The server assigns the id and records the caller as ``createdBy``; to change a
+    silence, expire it (DELETE) and create a new one.
+    """
+    if "id" in body.model_fields_set:
+        raise HTTPException(422, "silence IDs are assigned by the server; to change one, expire it and POST anew")
+    fields = body.model_dump(exclude={"id", "createdBy"})
+    silence = Silence.model_validate(fields | {"id": str(uuid.uuid4()), "createdBy": principal.subject})
+    set_audit_target(request, silence.id)
+    return SilenceCreated(silenceID=service.add_silence(silence).id)
+
+
+@router.delete("/silences/{silence_id}", response_model=SilenceDeleted)
+def delete_silence(service: Alerts, silence_id: str) -> SilenceDeleted:
+    """Remove (expire) a silence; the access log records who did it."""
+    if not service.delete_silence(silence_id):
+        raise HTTPException(404, f"no silence {silence_id}")
+    return SilenceDeleted(deleted=silence_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alerts.rules import BurnWindow
-from lineage.timeparse import format_duration
+from lineage.core.timeparse import format_duration
 
 
 @dataclass(frozen=True)

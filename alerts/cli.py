@@ -43,7 +43,7 @@ def run(args: argparse.Namespace) -> int:
     """0 on a clean stop or a passing check; 2 on configuration or store errors."""
     from alerts.routing import load_receivers
     from alerts.rules import RuleError, check_flows, load_rules
-    from lineage.flows import load_flows
+    from lineage.core.flows import load_flows
 
     try:
         settings = _settings(args)
@@ -67,7 +67,7 @@ def _serve(
     from alerts.service import AlertService
     from collector.store import open_store
     from collector.store.lease import ALERTS, Lease
-    from lineage.scope import EVERYTHING
+    from lineage.core.scope import EVERYTHING
 
     store = open_store(settings)
     migrate_store(store)

@@ -17,7 +17,7 @@ from alerts.persist import Persistence
 from alerts.rules import Rule
 from alerts.state import Timing, step
 from collector.errors import StoreError
-from lineage.flows import FlowConfig
+from lineage.core.flows import FlowConfig
 
 log = logging.getLogger(__name__)
 # Page and filters -> a relative dashboard URL ("/?page=latency&system=erp").
@@ -57,7 +57,7 @@ class Evaluator:
         it, rules' ``dashboard`` links are left out rather than built a second way here."""
         self.persistence = persistence
         self.rules = rules
-        self.flows = flows  # the business definitions the rules evaluate (lineage/domain.py)
+        self.flows = flows  # the business definitions the rules evaluate (lineage/core/domain.py)
         self.dashboard_url = dashboard_url.rstrip("/")
         self.link = link
         self.retention_ms = resolved_retention_ms

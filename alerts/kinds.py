@@ -18,9 +18,10 @@ from alerts.rules import (
     kpi_threshold,
 )
 from collector.store import Store
-from lineage import domain, kpis
-from lineage.flows import FlowConfig
-from lineage.scope import EVERYTHING
+from lineage.business import kpis
+from lineage.core import domain
+from lineage.core.flows import FlowConfig
+from lineage.core.scope import EVERYTHING
 
 _RESERVED = {"value", "examples"}
 

@@ -95,7 +95,7 @@ def render(
         if what == "dashboard":
             return dashboard
         if fmt == "humanizeDuration":
-            from lineage.timeparse import format_duration
+            from lineage.core.timeparse import format_duration
 
             return format_duration(value)
         if fmt:

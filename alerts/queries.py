@@ -9,8 +9,8 @@ only the rows that should alert (like a PromQL alerting expression).
 
 from __future__ import annotations
 
-from lineage.queries import POSTINGS_CTE, exceptions_cte
-from lineage.scope import in_scope
+from lineage.core.scope import in_scope
+from lineage.sql.queries import POSTINGS_CTE, exceptions_cte
 
 _NOW = "fromUnixTimestamp64Milli({now_ms:Int64})"
 
@@ -115,7 +115,7 @@ WHERE CorrelationId IN {{ids:Array(String)}} AND {in_scope()}
 """
 
 # -- rule kinds ---------------------------------------------------------------------------
-# The business concepts come from lineage's domain layer (lineage/domain.py): the rules only
+# The business concepts come from lineage's domain layer (lineage/core/domain.py): the rules only
 # aggregate what lineage defines. Stage SLAs and stuck transactions are evaluated in Python
 # from the same transaction facts as the lineage API (alerts/kinds.py); posting latency and
 # exceptions are selected from lineage's CTEs here. Rules see the whole store (the scope

@@ -14,8 +14,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from alerts.model import has_template
 from collector.config import YamlDoc, read_yaml
 from collector.errors import ConfigError
-from lineage.flows import FlowConfig
-from lineage.timeparse import parse_seconds
+from lineage.core.flows import FlowConfig
+from lineage.core.timeparse import parse_seconds
 
 Loc = tuple[str | int, ...]
 Duration = Annotated[float, BeforeValidator(parse_seconds)]
@@ -54,7 +54,7 @@ class ExceptionExpr(_Params):
 
 class SlaBreachExpr(_Params):
     """Stages of ``flow`` late (done after their SLA) or overdue (not done, SLA passed), in
-    transactions started over ``window``. The SLAs are the flows file's (lineage/domain.py)."""
+    transactions started over ``window``. The SLAs are the flows file's (lineage/core/domain.py)."""
 
     flow: str
     stages: list[str] | None = Field(
@@ -118,7 +118,7 @@ class SloBurnExpr(_Params):
 
 
 class KpiExpr(_Params):
-    """A KPI the flows file declares, evaluated by lineage's domain layer (lineage/kpis.py), so
+    """A KPI the flows file declares, evaluated by lineage's domain layer (lineage/business/kpis.py), so
     a new KPI needs no code. ``mode: threshold``: the KPI's value over ``window`` per ``by``
     group against ``threshold`` (a duration for latency, a ratio 0-1 for failure_rate, a
     count per the KPI's ``per`` for throughput; ``below: true`` fires under it). ``mode: burn``:
@@ -271,7 +271,7 @@ def load_rules(path: Path | str | None = None) -> list[Rule]:
 
 def check_flows(rules: list[Rule], flows: FlowConfig, source: str | Path | None = None) -> None:
     """Every flow and stage a rule names is in the flows file, which alone defines SLAs and
-    posting latency (lineage/domain.py); RuleError names the rule and the field."""
+    posting latency (lineage/core/domain.py); RuleError names the rule and the field."""
     where = f"{source or DEFAULT_RULES}: "
     for rule in rules:
         p = rule.params

@@ -19,7 +19,7 @@ from __future__ import annotations
 from alerts import queries
 from alerts.model import Alert
 from collector.store import Store
-from lineage.scope import Scope
+from lineage.core.scope import Scope
 
 _SEP = ", "  # how the evaluator joins examples (alerts/evaluator.py, alerts/model.py render)
 Held = list[tuple[Alert, list[str]]]

@@ -19,8 +19,8 @@ from alerts.settings import AlertSettings
 from alerts.silences import Silence
 from collector.store import Store
 from collector.store.lease import Lease, LeaseKeeper
-from lineage.flows import FlowConfig, load_flows
-from lineage.scope import Scope
+from lineage.core.flows import FlowConfig, load_flows
+from lineage.core.scope import Scope
 
 log = logging.getLogger(__name__)
 

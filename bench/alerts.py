@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
     from collector.settings import StoreSettings
     from collector.store import open_store
     from ledgerline.schema import migrate_all
-    from lineage.flows import load_flows
+    from lineage.core.flows import load_flows
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--spans", type=int, default=None, help="spans in the store (default 1M; 10M with --growth)")

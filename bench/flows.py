@@ -22,9 +22,9 @@ from typing import Any
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
-from lineage import kpis, reconcile, waiting
-from lineage.flows import load_flows
-from lineage.scope import EVERYTHING, Scope
+from lineage.business import kpis, reconcile, waiting
+from lineage.core.flows import load_flows
+from lineage.core.scope import EVERYTHING, Scope
 
 DAY_MS = 86_400_000
 _COLS = ["Timestamp", "TraceId", "SpanId", "ServiceName", "SpanName", "SpanAttributes", "Duration", "StatusCode"]

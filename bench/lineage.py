@@ -50,12 +50,13 @@ from bench import lineage_api
 from bench.stats import p50_p95, settle
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
-from lineage import metrics
-from lineage.flows import load_flows
-from lineage.scope import EVERYTHING, Scope
-from lineage.service import Lineage, Window
+from lineage.core import metrics
+from lineage.core.flows import load_flows
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.service import Lineage, Window
+from lineage.core.timeparse import to_ms, utcnow
+from lineage.replay.document import replays_of
 from lineage.settings import LineageSettings
-from lineage.timeparse import to_ms, utcnow
 
 SPANS_PER_TXN = 16
 # Calls before timing a query: ClickHouse compiles an expression on its fourth run
@@ -362,7 +363,7 @@ def run(
         load_journal(store, history)
         stored, hops = counts(store, database)
         print(f"loaded in {seconds:.1f}s: {stored:,} spans, {hops:,} hops")
-        svc = Lineage(settings, store, load_flows())
+        svc = Lineage(settings, store, load_flows(), replays=replays_of(store))
         first = measure(svc, history, split // SPANS_PER_TXN, runs, growth)
         out |= {"first_spans": spans - split, "queries_1m": first, "load_s_1m": seconds}
         out["bytes_per_span_1m"] = print_sizes(store, database)[0]
@@ -383,7 +384,7 @@ def run(
         seconds = time.monotonic() - started
     stored, hops = counts(store, database)
     print(f"loaded in {seconds:.1f}s: {stored:,} spans, {hops:,} hops")
-    svc = Lineage(settings, store, load_flows())
+    svc = Lineage(settings, store, load_flows(), replays=replays_of(store))
     out |= {"hops": hops, "load_s": seconds}
     out["queries"] = measure(svc, history, 0, runs, growth)
     if growth:

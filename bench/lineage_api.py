@@ -22,7 +22,7 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from collector.store import Store
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
 from lineage.auth.tokens import TokenStore
 from lineage.settings import LineageSettings

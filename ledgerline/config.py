@@ -19,8 +19,8 @@ from collector.config import settings_error
 from collector.settings import CollectorSettings
 from dashboard.state import check_link
 from lineage.auth.settings import AuthSettings
+from lineage.core.flows import FlowConfig, load_flows
 from lineage.evidence.settings import EvidenceSettings
-from lineage.flows import FlowConfig, load_flows
 from lineage.replay.service import load as load_replay_targets
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.targets import Targets

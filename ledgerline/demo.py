@@ -65,7 +65,7 @@ def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms
     never rewrites, earlier transactions), and live IDs numbered from ``now_ms`` so they are
     new on every start."""
     from ledgerline.simulator.config import DEMO_FLOW_MIX, SimConfig
-    from lineage.timeparse import parse_seconds
+    from lineage.core.timeparse import parse_seconds
 
     return SimConfig(
         seed=args.seed,

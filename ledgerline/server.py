@@ -178,23 +178,26 @@ def compose_app(
     """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-    from alerts.api import create_router
-    from lineage.app import create_app
-    from lineage.evidence.api import create_router as evidence_router
-    from lineage.replay.api import mount as mount_replay
+    from alerts.api import router as alerts_router
+    from lineage.api.app import create_app
     from lineage.settings import LineageSettings
 
-    if config is None:
-        app = create_app(LineageSettings(), store, auth)
-        app.state.replay_worker = mount_replay(app)
-    else:
-        app = create_app(config.lineage, store, auth, flows=config.flows)
-        app.state.replay_worker = mount_replay(app, config.replay, config.targets)
     if evidence is None:
         evidence = EvidenceService(EvidenceSettings(), store, key=Ed25519PrivateKey.generate())
-    app.include_router(evidence_router(evidence))
-    app.include_router(create_router(alerts))
-    return app
+    extra, state = (alerts_router,), {"alerts": alerts}
+    if config is None:
+        return create_app(LineageSettings(), store, auth, evidence=evidence, extra_routers=extra, state=state)
+    return create_app(
+        config.lineage,
+        store,
+        auth,
+        flows=config.flows,
+        replay=config.replay,
+        targets=config.targets,
+        evidence=evidence,
+        extra_routers=extra,
+        state=state,
+    )
 
 
 def _hint_first_token(auth: AuthSettings, store: Store) -> None:

@@ -21,7 +21,7 @@ the same span collapses; readers use ``FINAL`` or aggregates that ignore duplica
 from __future__ import annotations
 
 from collector.store import Migration
-from lineage.codecs import LEANER
+from lineage.core.codecs import LEANER
 
 _HOPS = """
 CREATE TABLE IF NOT EXISTS hops (
@@ -264,7 +264,7 @@ _BACKFILL = (
 )
 
 # Version 102: the key tables carry the legal entity and region of the hop that produced each row,
-# so a query limited to a data scope (lineage/scope.py) filters them in place instead of
+# so a query limited to a data scope (lineage/core/scope.py) filters them in place instead of
 # looking every row's hop up again. The views are recreated with the two columns and the rows
 # already stored are derived again from hops (the duplicates collapse: the tables are
 # ReplacingMergeTree keyed on the span, and readers use DISTINCT or GROUP BY).
@@ -354,7 +354,7 @@ _COMPENSATION = (
 )
 
 # Version 104: the error category and status message on hop_times, so a transaction's facts
-# (lineage/domain.py ``assess``) and an exception's attempts (queries.EXCEPTIONS_CTE) read a
+# (lineage/core/domain.py ``assess``) and an exception's attempts (queries.EXCEPTIONS_CTE) read a
 # time window of hop_times instead of hops, which is ordered by correlation ID (a time filter
 # there skips nothing). Only failed attempts carry a category or message: those rows are
 # written again (the last insert wins in hop_times; readers use FINAL or duplicate-proof

@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from collector.store import Store
-from lineage.principal import Principal
-from lineage.scope import Scope
+from lineage.auth.principal import Principal
+from lineage.core.scope import Scope
 from tests.lineage.auth.helpers import issue
 
 

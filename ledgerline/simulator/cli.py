@@ -19,7 +19,7 @@ from ledgerline.simulator.config import (
     SimConfig,
 )
 from ledgerline.simulator.runner import run_simulation
-from lineage.timeparse import parse_seconds
+from lineage.core.timeparse import parse_seconds
 
 
 def _duration(text: str) -> float:

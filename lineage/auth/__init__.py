@@ -19,7 +19,6 @@ from lineage.auth.audit import AccessLog
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.middleware import AuthMiddleware, authorize, set_audit_target
 from lineage.auth.refusals import RefusalLog
-from lineage.auth.routes import create_router
 from lineage.auth.settings import AuthSettings
 from lineage.auth.targets import TargetResolver
 from lineage.auth.tokens import TokenStore
@@ -28,15 +27,17 @@ log = logging.getLogger(__name__)
 
 
 def install(app: FastAPI, settings: AuthSettings, store: Store) -> None:
-    """Authentication, the permission table and the auth routes on ``app`` (call before adding routes)."""
+    """Authentication, the permission table and the auth layer's state on ``app`` (call before
+    including any router: the permission check is an app-level dependency)."""
     authenticator = Authenticator(settings, store) if settings.enabled else None
     access_log = AccessLog(store, settings.access_log_flush_s, resolver=TargetResolver(store))
     app.state.access_log = access_log
+    app.state.tokens = TokenStore(store)
+    app.state.authenticator = authenticator
     # App-level dependency: every route added from now on (alerts routes included) runs it first.
     app.router.dependencies.append(Depends(authorize))
     refusals = RefusalLog(access_log)
     app.add_middleware(AuthMiddleware, authenticator=authenticator, access_log=access_log, refusals=refusals)
-    app.include_router(create_router(TokenStore(store), access_log, authenticator))
 
 
 @asynccontextmanager

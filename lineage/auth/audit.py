@@ -17,8 +17,8 @@ from typing import Any
 from collector.errors import StoreError
 from collector.store import Store
 from lineage.auth import queries
-from lineage.principal import normalise_subject
-from lineage.scope import EVERYTHING, Scope
+from lineage.auth.principal import normalise_subject
+from lineage.core.scope import EVERYTHING, Scope
 
 log = logging.getLogger(__name__)
 

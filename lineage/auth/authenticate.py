@@ -17,10 +17,10 @@ from collections.abc import Callable
 from collector.errors import AuthError
 from collector.store import Store
 from lineage.auth.oidc import JwtVerifier
+from lineage.auth.principal import Principal
 from lineage.auth.settings import AuthSettings
 from lineage.auth.tokens import PREFIX, TokenRecord, TokenStore, parse_token
-from lineage.principal import Principal
-from lineage.timeparse import utcnow
+from lineage.core.timeparse import utcnow
 
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 _CACHE_ENTRIES = 10_000

@@ -20,9 +20,9 @@ import httpx
 from collector.errors import LedgerlineError, StoreError, StoreLocked
 from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 from lineage.auth.local import local_actor, record_local
+from lineage.auth.principal import ROLES
 from lineage.auth.routes import expiry
-from lineage.principal import ROLES
-from lineage.timeparse import utcnow
+from lineage.core.timeparse import utcnow
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:

@@ -10,9 +10,9 @@ import socket
 from collector.errors import StoreError
 from collector.store import Store
 from lineage.auth.audit import AccessEntry, AccessLog
+from lineage.auth.principal import normalise_subject
 from lineage.auth.targets import TargetResolver
-from lineage.principal import normalise_subject
-from lineage.timeparse import utcnow
+from lineage.core.timeparse import utcnow
 
 
 def local_actor() -> str:

@@ -18,18 +18,18 @@ from collector.errors import AuthError, QueryTimeout, StoreError
 from lineage.auth.audit import AccessEntry, AccessLog
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.permissions import RULES, allowed
+from lineage.auth.principal import Principal, current_principal
 from lineage.auth.refusals import ACTION as REFUSED
 from lineage.auth.refusals import RefusalLog
 from lineage.auth.tokens import PREFIX, parse_token
-from lineage.principal import Principal, current_principal
-from lineage.timeparse import utcnow
+from lineage.core.timeparse import utcnow
 
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
 LOCAL_ADMIN = Principal("local", "admin", via="auth-off")
 _AUDIT = "audit"
-RETRY_AFTER_S = 2  # as the lineage app's own 503s (lineage/app.py)
+RETRY_AFTER_S = 2  # as the lineage app's own 503s (lineage/api/errors.py)
 
 
 def _challenge(exc: AuthError) -> str:

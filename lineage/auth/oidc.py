@@ -19,9 +19,9 @@ import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
 from collector.errors import AccessDenied, AuthError, ConfigError
+from lineage.auth.principal import ROLES, Principal, Role
 from lineage.auth.settings import AuthSettings
-from lineage.principal import ROLES, Principal, Role
-from lineage.scope import Scope
+from lineage.core.scope import Scope
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lineage.principal import ROLES, Role
+from lineage.auth.principal import ROLES, Role
 
 Permission = Literal["read", "act", "audit", "export", "admin"]
 

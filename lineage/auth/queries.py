@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lineage.scope import covers_sql
+from lineage.core.scope import covers_sql
 
 # Append-only: a token's creation and its revocation are two rows; nothing is edited, so
 # the table is also the token's history. Only the SHA-256 of the secret is stored.

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from lineage.auth.audit import AccessEntry, AccessLog
-from lineage.timeparse import utcnow
+from lineage.core.timeparse import utcnow
 
 ACTION = "auth.refused"
 

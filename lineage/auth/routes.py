@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from lineage.auth.audit import AccessLog
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.middleware import set_audit_target
 from lineage.auth.permissions import permissions_of
+from lineage.auth.principal import CurrentPrincipal, Role
 from lineage.auth.tokens import TokenStore, clean_names
-from lineage.principal import CurrentPrincipal, Role
-from lineage.scope import Scope
-from lineage.timeparse import iso_z, parse_duration, parse_instant, to_ms, utcnow
+from lineage.core.scope import Scope
+from lineage.core.timeparse import iso_z, parse_duration, parse_instant, to_ms, utcnow
 
 TokenId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Token id (the part after llt_)")]
 
@@ -39,83 +39,104 @@ def expiry(text: str) -> Any:
     return delta
 
 
-def create_router(tokens: TokenStore, access_log: AccessLog, authenticator: Authenticator | None) -> APIRouter:
-    """``/api/v1/whoami``, ``/api/v1/audit-log`` and ``/api/v1/tokens``."""
-    router = APIRouter(tags=["auth"])
+def _tokens(request: Request) -> TokenStore:
+    tokens: TokenStore = request.app.state.tokens
+    return tokens
 
-    @router.get("/api/v1/whoami")
-    def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
-        """The caller's subject, role, data scope and permissions."""
-        return {
-            "subject": principal.subject,
-            "role": principal.role,
-            "via": principal.via,
-            "scope": {
-                "legal_entities": list(principal.scope.legal_entities),
-                "regions": list(principal.scope.regions),
-            },
-            "permissions": permissions_of(principal.role),
-        }
 
-    @router.get("/api/v1/audit-log")
-    def audit_log(
-        principal: CurrentPrincipal,
-        request: Request,
-        subject: str = "",
-        action: str = "",
-        since: Annotated[str, Query(description="ISO-8601 or a duration ago")] = "24h",
-        until: Annotated[str | None, Query(description="ISO-8601 or a duration ago; default now")] = None,
-        limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
-    ) -> dict[str, Any]:
-        """Access-log entries within the caller's scope, newest first; ``truncated`` when more matched
-        than ``limit``; ``withheld`` counts entries that matched but touched data outside the scope."""
-        now = utcnow()
-        try:
-            since_ms = to_ms(parse_instant(since, now))
-            until_ms = to_ms(parse_instant(until, now)) if until else to_ms(now) + 1
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        if until_ms <= since_ms:
-            raise HTTPException(422, "'until' must be after 'since'")
-        entries, truncated, withheld = access_log.query(since_ms, until_ms, subject, action, limit, principal.scope)
-        # The log's own reads are logged, with what was asked and what was answered.
-        asked = " ".join(f"{k}={v}" for k, v in (("subject", subject), ("action", action)) if v)
-        set_audit_target(request, f"{asked + ' ' if asked else ''}{len(entries)} entries, {withheld} withheld"[:500])
-        return {"entries": [_iso(e) for e in entries], "truncated": truncated, "withheld": withheld}
+def _access_log(request: Request) -> AccessLog:
+    access_log: AccessLog = request.app.state.access_log
+    return access_log
 
-    @router.get("/api/v1/tokens")
-    def list_tokens(principal: CurrentPrincipal) -> dict[str, Any]:
-        """Every API token within the caller's scope (never a secret or its hash)."""
-        now = utcnow()
-        return {"tokens": [t.public(now) for t in tokens.list(principal.scope)]}
 
-    @router.post("/api/v1/tokens", status_code=201)
-    def create_token(body: TokenIn, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
-        """Create a token; the answer carries the token itself, once."""
-        try:
-            expires_in = expiry(body.expires)
-        except ValueError as exc:
-            raise HTTPException(422, str(exc)) from None
-        wanted = Scope(tuple(clean_names(body.legal_entities)), tuple(clean_names(body.regions)))
-        if not principal.scope.covers(wanted):
-            raise HTTPException(403, f"a token's scope may not exceed its creator's: {_within(principal.scope)}")
-        record, token = tokens.create(
-            body.subject, body.role, body.legal_entities, body.regions, expires_in, created_by=principal.subject
-        )
-        set_audit_target(request, record.id)
-        return record.public(utcnow()) | {"token": token}
+def _authenticator(request: Request) -> Authenticator | None:
+    authenticator: Authenticator | None = request.app.state.authenticator
+    return authenticator
 
-    @router.delete("/api/v1/tokens/{token_id}")
-    def revoke_token(token_id: TokenId, principal: CurrentPrincipal) -> dict[str, Any]:
-        """Revoke a token (an appended row; the history is kept)."""
-        record = tokens.revoke(token_id, by=principal.subject, scope=principal.scope)
-        if record is None:
-            raise HTTPException(404, f"no token {token_id}")
-        if authenticator is not None:
-            authenticator.forget(token_id)
-        return record.public(utcnow())
 
-    return router
+Tokens = Annotated[TokenStore, Depends(_tokens)]
+Log = Annotated[AccessLog, Depends(_access_log)]
+Auth = Annotated[Authenticator | None, Depends(_authenticator)]
+
+router = APIRouter(prefix="/api/v1", tags=["auth"])
+
+
+@router.get("/whoami")
+def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
+    """The caller's subject, role, data scope and permissions."""
+    return {
+        "subject": principal.subject,
+        "role": principal.role,
+        "via": principal.via,
+        "scope": {
+            "legal_entities": list(principal.scope.legal_entities),
+            "regions": list(principal.scope.regions),
+        },
+        "permissions": permissions_of(principal.role),
+    }
+
+
+@router.get("/audit-log")
+def audit_log(
+    access_log: Log,
+    principal: CurrentPrincipal,
+    request: Request,
+    subject: str = "",
+    action: str = "",
+    since: Annotated[str, Query(description="ISO-8601 or a duration ago")] = "24h",
+    until: Annotated[str | None, Query(description="ISO-8601 or a duration ago; default now")] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
+) -> dict[str, Any]:
+    """Access-log entries within the caller's scope, newest first; ``truncated`` when more matched
+    than ``limit``; ``withheld`` counts entries that matched but touched data outside the scope."""
+    now = utcnow()
+    try:
+        since_ms = to_ms(parse_instant(since, now))
+        until_ms = to_ms(parse_instant(until, now)) if until else to_ms(now) + 1
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    if until_ms <= since_ms:
+        raise HTTPException(422, "'until' must be after 'since'")
+    entries, truncated, withheld = access_log.query(since_ms, until_ms, subject, action, limit, principal.scope)
+    # The log's own reads are logged, with what was asked and what was answered.
+    asked = " ".join(f"{k}={v}" for k, v in (("subject", subject), ("action", action)) if v)
+    set_audit_target(request, f"{asked + ' ' if asked else ''}{len(entries)} entries, {withheld} withheld"[:500])
+    return {"entries": [_iso(e) for e in entries], "truncated": truncated, "withheld": withheld}
+
+
+@router.get("/tokens")
+def list_tokens(tokens: Tokens, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Every API token within the caller's scope (never a secret or its hash)."""
+    now = utcnow()
+    return {"tokens": [t.public(now) for t in tokens.list(principal.scope)]}
+
+
+@router.post("/tokens", status_code=201)
+def create_token(tokens: Tokens, body: TokenIn, principal: CurrentPrincipal, request: Request) -> dict[str, Any]:
+    """Create a token; the answer carries the token itself, once."""
+    try:
+        expires_in = expiry(body.expires)
+    except ValueError as exc:
+        raise HTTPException(422, str(exc)) from None
+    wanted = Scope(tuple(clean_names(body.legal_entities)), tuple(clean_names(body.regions)))
+    if not principal.scope.covers(wanted):
+        raise HTTPException(403, f"a token's scope may not exceed its creator's: {_within(principal.scope)}")
+    record, token = tokens.create(
+        body.subject, body.role, body.legal_entities, body.regions, expires_in, created_by=principal.subject
+    )
+    set_audit_target(request, record.id)
+    return record.public(utcnow()) | {"token": token}
+
+
+@router.delete("/tokens/{token_id}")
+def revoke_token(tokens: Tokens, authenticator: Auth, token_id: TokenId, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Revoke a token (an appended row; the history is kept)."""
+    record = tokens.revoke(token_id, by=principal.subject, scope=principal.scope)
+    if record is None:
+        raise HTTPException(404, f"no token {token_id}")
+    if authenticator is not None:
+        authenticator.forget(token_id)
+    return record.public(utcnow())
 
 
 def _within(scope: Scope) -> str:

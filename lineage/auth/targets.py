@@ -17,9 +17,9 @@ from typing import Protocol
 
 from collector.store import Store
 from lineage.auth import queries
-from lineage.queries import EXC_ID
-from lineage.scope import Scope
-from lineage.timeparse import to_ms, utcnow
+from lineage.core.scope import Scope
+from lineage.core.timeparse import to_ms, utcnow
+from lineage.sql.queries import EXC_ID
 
 
 class Entry(Protocol):

@@ -19,9 +19,9 @@ from typing import Any
 
 from collector.store import Store
 from lineage.auth import queries
-from lineage.principal import ROLES, Principal, Role, normalise_subject
-from lineage.scope import EVERYTHING, Scope
-from lineage.timeparse import utcnow
+from lineage.auth.principal import ROLES, Principal, Role, normalise_subject
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.timeparse import utcnow
 
 PREFIX = "llt_"
 _SHAPE = re.compile(r"^llt_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")

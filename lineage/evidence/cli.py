@@ -24,6 +24,7 @@ from collector.errors import ConfigError, LedgerlineError, VerificationFailed
 from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 from lineage.evidence.keys import KEY_FILE, PUB_FILE, fingerprint, init_keys, load_private, load_public, public_pem
 from lineage.evidence.settings import EvidenceSettings
+from lineage.replay.document import replays_of
 
 
 def register(subparsers: Any) -> None:
@@ -176,15 +177,15 @@ def cmd_evidence(args: argparse.Namespace) -> int:
             return 1 if response.status_code in (404, 409) else 2
         pack = response.json()
     else:
+        from lineage.core.flows import load_flows
+        from lineage.core.service import Lineage
         from lineage.evidence.pack import NotSealed, build_pack, record_export
-        from lineage.flows import load_flows
-        from lineage.service import Lineage
         from lineage.settings import LineageSettings
 
         store, service = _open()
         try:
             settings = LineageSettings()
-            lineage = Lineage(settings, store, load_flows(settings.flows))
+            lineage = Lineage(settings, store, load_flows(settings.flows), replays=replays_of(store))
             try:
                 pack = build_pack(store, lineage, args.correlation_id, service.public)
             except NotSealed as exc:
@@ -238,8 +239,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def _verify_store(args: argparse.Namespace, public: Any) -> int:
     from collector.store import open_store
+    from lineage.core.timeparse import parse_instant, to_ms, utcnow
     from lineage.evidence.audit import verify_store
-    from lineage.timeparse import parse_instant, to_ms, utcnow
 
     settings = EvidenceSettings()
     try:

@@ -8,14 +8,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from collector.errors import EvidenceError
 from collector.store import Store
+from lineage.core.flows import DEFAULT_PATH
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.service import Lineage
+from lineage.core.timeparse import to_ms, utcnow
 from lineage.evidence import canonical, merkle, queries
 from lineage.evidence.keys import fingerprint, public_pem
 from lineage.evidence.sealer import seals_from, stored_rotations
 from lineage.evidence.verify import FORMAT
-from lineage.flows import DEFAULT_PATH
-from lineage.scope import EVERYTHING, Scope
-from lineage.service import Lineage
-from lineage.timeparse import to_ms, utcnow
 
 
 class NotSealed(EvidenceError):

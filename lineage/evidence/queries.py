@@ -83,7 +83,7 @@ LIMIT 1 BY TraceId, SpanId
 """
 
 # Successful child hops in other transactions whose parent is one of this one's entities:
-# they complete its stages (lineage.derive.adopt), so the pack proves them too.
+# they complete its stages (lineage.core.derive.adopt), so the pack proves them too.
 ADOPTED_RECORDS = f"""
 SELECT {RECORD_SQL}
 FROM hops

@@ -16,14 +16,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from collector.errors import StoreError, VerificationFailed
 from collector.store import Store
 from collector.store.lease import Lease
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.service import Lineage
 from lineage.evidence import pack
 from lineage.evidence.keyring import check_key
 from lineage.evidence.keys import KEY_FILE, ensure_key, fingerprint, public_pem
 from lineage.evidence.sealer import Sealer, WrongSealKey, latest_seal
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify import verify_pack
-from lineage.scope import EVERYTHING, Scope
-from lineage.service import Lineage
 
 log = logging.getLogger(__name__)
 

@@ -26,13 +26,13 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from collector.errors import ConfigError, VerificationFailed
-from lineage import shape
-from lineage.derive import TxnFacts, adopt, evaluate, facts_from_groups
+from lineage.core import shape
+from lineage.core.derive import TxnFacts, adopt, evaluate, facts_from_groups
+from lineage.core.flows import FlowConfigError, parse_flows
 from lineage.evidence import canonical, merkle
 from lineage.evidence.keys import fingerprint, parse_public
 from lineage.evidence.record import Seal
 from lineage.evidence.rotation import KeyChain, SignedRotation, key_chain
-from lineage.flows import FlowConfigError, parse_flows
 
 FORMAT = "ledgerline.evidence.v1"
 _MISSING = object()
@@ -233,7 +233,7 @@ def _document(pack: dict[str, Any], records: list[dict[str, Any]], adopted: list
     for key, hop in shown.items():
         if key not in groups:
             raise _fail(check, f"hop {key} is not sealed")
-        # Every field is derived from the sealed record (lineage/shape.py hop()), so every
+        # Every field is derived from the sealed record (lineage/core/shape.py hop()), so every
         # field is compared, and one the records cannot give is refused.
         sealed = {k: v for k, v in shape.hop(groups[key]).items() if k not in canonical.UNSEALED_HOP_FIELDS}
         expected, got = _comparable(sealed), _comparable(hop)

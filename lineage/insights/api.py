@@ -1,4 +1,4 @@
-"""The insights routes (an APIRouter mounted by :func:`lineage.app.create_app`). Reads only,
+"""The insights routes (included by lineage/api/app.py). Reads only,
 ``read`` permission; every answer comes from the caller's scope."""
 
 from __future__ import annotations
@@ -7,59 +7,58 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from lineage.app import FlowDep, MetricsWin, Svc, Win
+from lineage.api.deps import FlowDep, MetricsWin, Svc, Win
+from lineage.auth.principal import CurrentScope
 from lineage.insights import service
 from lineage.insights.models import AtRisk, Flows, LatencyHistogram, RiskKind, Systems
-from lineage.principal import CurrentScope
+
+router = APIRouter(prefix="/api/v1", tags=["insights"])
 
 
-def create_router() -> APIRouter:
-    """The routes; windows, flows and the service come from lineage.app's dependencies."""
-    router = APIRouter(prefix="/api/v1", tags=["insights"])
+@router.get("/flows", response_model=Flows)
+def list_flows(svc: Svc) -> Any:
+    """The flows of the loaded flows file (default first): stages with their SLAs, the
+    end-to-end SLA and the posting-latency step pair. Pickers and SLA lines use these."""
+    return service.flows(svc)
 
-    @router.get("/flows", response_model=Flows)
-    def list_flows(svc: Svc) -> Any:
-        """The flows of the loaded flows file (default first): stages with their SLAs, the
-        end-to-end SLA and the posting-latency step pair. Pickers and SLA lines use these."""
-        return service.flows(svc)
 
-    @router.get("/systems", response_model=Systems)
-    def list_systems(svc: Svc, scope: CurrentScope, window: Win) -> Any:
-        """Systems that reported hops in the caller's scope in the window (default: the listing
-        window), with their hop count and last hop; plus the systems the flows file names
-        (``hops`` 0). At most ``limit`` seen systems; ``truncated`` when more were."""
-        return service.systems(svc, scope, window)
+@router.get("/systems", response_model=Systems)
+def list_systems(svc: Svc, scope: CurrentScope, window: Win) -> Any:
+    """Systems that reported hops in the caller's scope in the window (default: the listing
+    window), with their hop count and last hop; plus the systems the flows file names
+    (``hops`` 0). At most ``limit`` seen systems; ``truncated`` when more were."""
+    return service.systems(svc, scope, window)
 
-    @router.get("/metrics/posting-latency/histogram", response_model=LatencyHistogram)
-    def posting_latency_histogram(
-        svc: Svc,
-        scope: CurrentScope,
-        window: MetricsWin,
-        flow: FlowDep,
-        system: Annotated[str, Query(description="posting system")] = "",
-        region: Annotated[str, Query(description="region of the posting (else of the issuing hop)")] = "",
-        legal_entity: Annotated[str, Query(description="legal entity of the posting (else of the issuing hop)")] = "",
-    ) -> Any:
-        """Distribution of posting latency built from every posting in the window (not from
-        bucket medians): counts in fixed log-spaced bins (0, then 1 s to 7 d, six per decade),
-        exact p50/p95/p99, the maximum and how many exceeded the stage SLA."""
-        return service.latency_histogram(svc, scope, flow, window, system, region, legal_entity)
 
-    @router.get("/at-risk", response_model=AtRisk)
-    def at_risk(
-        svc: Svc,
-        scope: CurrentScope,
-        window: Win,
-        kind: Annotated[RiskKind | None, Query(description="list only this kind; totals cover all")] = None,
-        system: str = "",
-        region: str = "",
-        flow: Annotated[str, Query(description="transactions of this flow (exceptions are not per flow)")] = "",
-    ) -> Any:
-        """Money at risk and the lists behind the headline figures: open exceptions (seen in the
-        window) and stuck, failed or SLA-breached transactions (started in the window), each with
-        business key, amount, currency, system, region and age, oldest first (at most ``limit``);
-        totals per kind and currency, overall, by system and by region. Filters apply to every
-        part, except ``flow``, which narrows transactions only."""
-        return service.at_risk(svc, scope, window, kind or "", system, region, flow)
+@router.get("/metrics/posting-latency/histogram", response_model=LatencyHistogram)
+def posting_latency_histogram(
+    svc: Svc,
+    scope: CurrentScope,
+    window: MetricsWin,
+    flow: FlowDep,
+    system: Annotated[str, Query(description="posting system")] = "",
+    region: Annotated[str, Query(description="region of the posting (else of the issuing hop)")] = "",
+    legal_entity: Annotated[str, Query(description="legal entity of the posting (else of the issuing hop)")] = "",
+) -> Any:
+    """Distribution of posting latency built from every posting in the window (not from
+    bucket medians): counts in fixed log-spaced bins (0, then 1 s to 7 d, six per decade),
+    exact p50/p95/p99, the maximum and how many exceeded the stage SLA."""
+    return service.latency_histogram(svc, scope, flow, window, system, region, legal_entity)
 
-    return router
+
+@router.get("/at-risk", response_model=AtRisk)
+def at_risk(
+    svc: Svc,
+    scope: CurrentScope,
+    window: Win,
+    kind: Annotated[RiskKind | None, Query(description="list only this kind; totals cover all")] = None,
+    system: str = "",
+    region: str = "",
+    flow: Annotated[str, Query(description="transactions of this flow (exceptions are not per flow)")] = "",
+) -> Any:
+    """Money at risk and the lists behind the headline figures: open exceptions (seen in the
+    window) and stuck, failed or SLA-breached transactions (started in the window), each with
+    business key, amount, currency, system, region and age, oldest first (at most ``limit``);
+    totals per kind and currency, overall, by system and by region. Filters apply to every
+    part, except ``flow``, which narrows transactions only."""
+    return service.at_risk(svc, scope, window, kind or "", system, region, flow)

@@ -1,10 +1,10 @@
 """SQL of the insights routes. Values always go through binding (``{name:Type}``); every
-query over hops binds the caller's scope (:func:`lineage.scope.in_scope`) and is bounded."""
+query over hops binds the caller's scope (:func:`lineage.core.scope.in_scope`) and is bounded."""
 
 from __future__ import annotations
 
-from lineage.queries import POSTINGS_CTE
-from lineage.scope import in_scope
+from lineage.core.scope import in_scope
+from lineage.sql.queries import POSTINGS_CTE
 
 _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
 _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"

@@ -8,12 +8,12 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from lineage.flows import Flow
+from lineage.core.flows import Flow
+from lineage.core.scope import Scope
+from lineage.core.service import Lineage, Window
+from lineage.core.shape import iso
+from lineage.core.timeparse import to_ms, utcnow
 from lineage.insights import queries
-from lineage.scope import Scope
-from lineage.service import Lineage, Window
-from lineage.shape import iso
-from lineage.timeparse import to_ms, utcnow
 
 # Histogram bin edges (ms): 0, then log-spaced from 1 s to 7 days, 6 bins per decade, so a
 # 10-hour tail is as visible as the 20-minute bulk.

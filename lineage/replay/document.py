@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from collector.store import Store
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.shape import iso
 from lineage.replay.repo import ReplayRepo, Row
-from lineage.scope import EVERYTHING, Scope
-from lineage.shape import iso
 
 
 def public(row: Row, history: list[Row] | None = None) -> dict[str, Any]:
@@ -30,3 +31,8 @@ def public(row: Row, history: list[Row] | None = None) -> dict[str, Any]:
 def document_replays(store: Store, exception_ids: list[str], scope: Scope = EVERYTHING) -> list[dict[str, Any]]:
     """The replays of a transaction's exceptions, newest first, for its lineage document."""
     return [public(r) for r in ReplayRepo(store).of_exceptions(exception_ids, scope, limit=100)]
+
+
+def replays_of(store: Store) -> Callable[[list[str]], list[dict[str, Any]]]:
+    """The replays step of a transaction document, injected into the lineage service."""
+    return lambda exception_ids: document_replays(store, exception_ids)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lineage.scope import in_scope
+from lineage.core.scope import in_scope
 
 _COLS = """Id AS id, Version AS version, ExceptionId AS exception_id, CorrelationId AS correlation_id,
     toString(Flow) AS flow, toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step) AS step,

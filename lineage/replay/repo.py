@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from collector.store import Store
-from lineage import queries as lineage_queries
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.shape import iso
 from lineage.replay import queries
-from lineage.scope import EVERYTHING, Scope
-from lineage.shape import iso
+from lineage.sql import queries as lineage_queries
 
 Row = dict[str, Any]
 Key = tuple[str, str, str]  # entity type, entity id, step

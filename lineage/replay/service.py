@@ -13,16 +13,16 @@ from typing import Any
 
 from collector.errors import ConfigError
 from collector.store import Store
-from lineage.principal import Principal
+from lineage.auth.principal import Principal
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.service import Lineage, Window
+from lineage.core.timeparse import parse_instant, to_ms, utcnow
 from lineage.replay import state as sm
 from lineage.replay.delivery import new_trace_id
 from lineage.replay.document import public
 from lineage.replay.repo import ReplayRepo, Row
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.targets import Targets, TargetsError, load_targets
-from lineage.scope import EVERYTHING, Scope
-from lineage.service import Lineage, Window
-from lineage.timeparse import parse_instant, to_ms, utcnow
 
 LOOKBACK_MS = 92 * 86400 * 1000  # how far back an exception is looked up (the API's longest window)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
-from lineage.principal import same_subject
+from lineage.auth.principal import same_subject
 
 STATES = ("awaiting_approval", "approved", "sent", "delivered", "failed", "confirmed", "cancelled")
 IN_FLIGHT = frozenset({"awaiting_approval", "approved", "sent", "delivered"})

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from lineage.flows import FlowConfigError, _fail, _mapping, _strings, _text
+from lineage.core.flows import FlowConfigError, _fail, _mapping, _strings, _text
 
 _TARGET_KEYS = {"system", "url", "headers_env", "categories", "max_per_minute", "approval_over"}
 

@@ -10,7 +10,7 @@ import pytest
 from alerts.kinds import run_rule
 from alerts.rules import load_rules, parse_rules
 from collector.store import Store
-from lineage.flows import load_flows
+from lineage.core.flows import load_flows
 from tests.alerts.helpers import HOUR, MIN, T0, hop, posting, service
 
 pytestmark = pytest.mark.timeout(120)
@@ -72,8 +72,8 @@ def test_sla_breaches_per_stage_use_the_flows_file(store: Store) -> None:
 
 def test_sla_alerts_and_the_lineage_api_agree(store: Store) -> None:
     """One definition: the alert's count per stage equals the API's breaches per stage."""
-    from lineage.scope import EVERYTHING
-    from lineage.service import Lineage, Window
+    from lineage.core.scope import EVERYTHING
+    from lineage.core.service import Lineage, Window
     from lineage.settings import LineageSettings
 
     for n in range(6):  # credits approved 2h..7h after their case; the SLA is 4h

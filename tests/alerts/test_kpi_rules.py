@@ -8,7 +8,7 @@ import pytest
 from alerts.kinds import run_rule
 from alerts.rules import RuleError, check_flows, parse_rules
 from collector.store import Store
-from lineage.flows import load_flows
+from lineage.core.flows import load_flows
 from tests.lineage.flow_helpers import HOUR, MIN, Spans
 
 pytestmark = pytest.mark.timeout(120)

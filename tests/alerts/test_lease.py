@@ -14,7 +14,7 @@ import pytest
 from alerts.service import AlertService
 from collector.store import Store
 from collector.store.lease import ALERTS, Lease
-from lineage.scope import EVERYTHING
+from lineage.core.scope import EVERYTHING
 from tests.alerts.helpers import HOUR, MIN, T0, hop, recorder, rules_file, service, webhook_receivers
 from tests.alerts.test_service import SILENT
 

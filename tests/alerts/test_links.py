@@ -13,7 +13,7 @@ from alerts.settings import AlertSettings
 from collector.errors import ConfigError
 from dashboard.state import PAGES, from_params, link_to
 from ledgerline.config import load_alert_rules
-from lineage.flows import load_flows
+from lineage.core.flows import load_flows
 
 LABELS = {"system": "erp", "flow": "support_credit", "stage": "ledger", "region": "eu-west"}
 

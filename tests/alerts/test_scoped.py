@@ -14,7 +14,7 @@ from alerts.model import Alert, State
 from alerts.scoped import redact
 from ledgerline.server import compose_app
 from lineage.auth.settings import AuthSettings
-from lineage.scope import EVERYTHING, Scope
+from lineage.core.scope import EVERYTHING, Scope
 from tests.alerts.helpers import rules_file, service
 from tests.lineage.helpers import HOUR, now_ns
 from tests.lineage.scope_world import World, serve

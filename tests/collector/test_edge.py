@@ -31,7 +31,7 @@ from bench.payloads import hop_request
 from collector.otlp import MAX_TIME_NS
 from collector.store import Store
 from ledgerline.server import compose_app
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
 from lineage.settings import LineageSettings
 from tests.alerts.helpers import rules_file

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from alerts.api import create_router
+from alerts.api import router as alerts_router
 from alerts.routing import load_receivers
 from alerts.service import AlertService
 from alerts.settings import AlertSettings
@@ -28,10 +28,10 @@ from ledgerline.server import compose_app
 from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.replay import ReplayResponder
 from ledgerline.simulator.runner import run_simulation
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
+from lineage.core.flows import load_flows
 from lineage.evidence.settings import EvidenceSettings
-from lineage.flows import load_flows
 from lineage.replay.service import load as load_replay_targets
 from lineage.replay.settings import ReplaySettings
 from lineage.settings import LineageSettings
@@ -79,9 +79,12 @@ def running_stack(
             app = compose_app(store, AuthSettings(), _alert_service(store), _replay_config(settings, responder.url))
             worker = app.state.replay_worker
         else:
-            app = create_app(settings, store)
             if alerts:
-                app.include_router(create_router(_alert_service(store)))
+                app = create_app(
+                    settings, store, extra_routers=(alerts_router,), state={"alerts": _alert_service(store)}
+                )
+            else:
+                app = create_app(settings, store)
         api = UvicornThread(app, "127.0.0.1", 0)
         api.start()
         if worker is not None:

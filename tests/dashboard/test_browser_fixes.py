@@ -21,7 +21,7 @@ from alerts.evaluator import Evaluator
 from alerts.model import Sample
 from alerts.rules import load_rules
 from dashboard.state import PAGES, link_to
-from lineage.flows import load_flows
+from lineage.core.flows import load_flows
 from tests.dashboard.browser import BROWSER_MARKS, Dashboard, api, drawn, metric, open_page, pick_row, shot
 from tests.dashboard.stack import Stack
 

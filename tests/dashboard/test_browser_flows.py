@@ -17,7 +17,7 @@ from collector.store import open_store
 from ledgerline.schema import migrate_all
 from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.runner import Summary, run_simulation
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.settings import LineageSettings
 from tests.conftest import start_collector
 from tests.dashboard.browser import ARTIFACTS, BROWSER_MARKS, WAIT_MS, Dashboard

@@ -11,9 +11,9 @@ from fastapi.testclient import TestClient
 
 from ledgerline.simulator import SimConfig, run_simulation
 from ledgerline.simulator.config import DEMO_FLOW_MIX
-from lineage.app import create_app
+from lineage.api.app import create_app
+from lineage.core.shape import iso
 from lineage.settings import LineageSettings
-from lineage.shape import iso
 from tests.conftest import RunningCollector
 from tests.lineage.auth.helpers import bearer, issue
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from collector.store import StoreSettings, open_store
 from ledgerline.schema import MIGRATIONS, migrate_all
-from lineage.scope import EVERYTHING
+from lineage.core.scope import EVERYTHING
 from tests.lineage.conftest import make_lineage
 
 FIXTURE = Path(__file__).parent.parent / "fixtures" / "store-0.1.0.tar.gz"
@@ -48,8 +48,8 @@ print(json.dumps(read_back({str(_unpack(tmp_path))!r})))
 
 def read_back(data_dir: str) -> dict[str, object]:
     """Open the old store with the current code, migrate it, and answer as the fixture recorded."""
-    from lineage.service import Window
-    from lineage.timeparse import parse_instant, to_ms, utcnow
+    from lineage.core.service import Window
+    from lineage.core.timeparse import parse_instant, to_ms, utcnow
 
     store = open_store(StoreSettings(data_dir=Path(data_dir)))
     before = [int(v) for (v,) in store.query("SELECT DISTINCT version FROM schema_migrations ORDER BY version")]

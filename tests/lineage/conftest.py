@@ -14,8 +14,9 @@ import pytest
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
-from lineage.flows import load_flows
-from lineage.service import Lineage
+from lineage.core.flows import load_flows
+from lineage.core.service import Lineage
+from lineage.replay.document import replays_of
 from lineage.settings import LineageSettings
 from tests.conftest import start_collector
 from tests.lineage import scenarios
@@ -29,7 +30,7 @@ def make_lineage(store: Store) -> Lineage:
     settings = LineageSettings(
         clickhouse_url=store.dsn, clickhouse_database=store.database, stitch_depth=2, stitch_fanout=5
     )
-    return Lineage(settings, store, load_flows())
+    return Lineage(settings, store, load_flows(), replays=replays_of(store))
 
 
 @pytest.fixture

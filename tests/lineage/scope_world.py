@@ -20,9 +20,9 @@ from opentelemetry.trace import SpanContext
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
-from lineage.app import create_app
-from lineage.scope import Scope
-from lineage.service import Lineage
+from lineage.api.app import create_app
+from lineage.core.scope import Scope
+from lineage.core.service import Lineage
 from tests.conftest import start_collector
 from tests.lineage.conftest import make_lineage
 from tests.lineage.helpers import HOUR, MIN, Emitter

@@ -10,10 +10,10 @@ from fastapi.testclient import TestClient
 
 from collector.settings import StoreSettings
 from collector.store import Store, migrate
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.schema import MIGRATIONS as AUTH_MIGRATIONS
-from lineage.scope import EVERYTHING
-from lineage.service import Lineage
+from lineage.core.scope import EVERYTHING
+from lineage.core.service import Lineage
 from tests.lineage.auth.helpers import bearer, issue
 from tests.lineage.conftest import Shared
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lineage.derive import TxnFacts, evaluate
-from lineage.flows import load_flows
+from lineage.core.derive import TxnFacts, evaluate
+from lineage.core.flows import load_flows
 
 H = 3600_000
 CONFIG = load_flows()

@@ -8,9 +8,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.store import Store
-from lineage.app import create_app
+from lineage.api.app import create_app
+from lineage.core.timeparse import parse_duration, parse_instant
 from lineage.settings import LineageSettings
-from lineage.timeparse import parse_duration, parse_instant
 from tests.lineage.auth.helpers import bearer, issue
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

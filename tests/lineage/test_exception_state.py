@@ -12,9 +12,9 @@ import time
 from typing import Any
 
 from collector.store import Store
-from lineage import queries
-from lineage.scope import EVERYTHING
-from lineage.service import Window
+from lineage.core.scope import EVERYTHING
+from lineage.core.service import Window
+from lineage.sql import queries
 from tests.lineage.conftest import make_lineage
 from tests.lineage.test_keep import _COLUMNS, H, _span
 

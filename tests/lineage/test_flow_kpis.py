@@ -14,11 +14,11 @@ from fastapi.testclient import TestClient
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
-from lineage import kpis, reconcile, waiting
-from lineage.app import create_app
+from lineage.api.app import create_app
+from lineage.business import kpis, reconcile, waiting
 from lineage.cli import _tree
-from lineage.flows import FlowConfig, load_flows
-from lineage.scope import EVERYTHING, Scope
+from lineage.core.flows import FlowConfig, load_flows
+from lineage.core.scope import EVERYTHING, Scope
 from tests.lineage import flow_world
 from tests.lineage.auth.helpers import bearer, issue
 from tests.lineage.conftest import make_lineage

@@ -7,10 +7,10 @@ from __future__ import annotations
 from collector.settings import StoreSettings
 from collector.store import migrate, open_store
 from ledgerline.schema import MIGRATIONS, migrate_all
-from lineage import reconcile
-from lineage.flows import load_flows
-from lineage.scope import EVERYTHING
-from lineage.service import Window
+from lineage.business import reconcile
+from lineage.core.flows import load_flows
+from lineage.core.scope import EVERYTHING
+from lineage.core.service import Window
 from tests.lineage.conftest import make_lineage
 from tests.lineage.flow_helpers import DAY, HOUR, T0, Spans
 

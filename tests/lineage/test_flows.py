@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from lineage.flows import FlowConfigError, load_flows, parse_flows
+from lineage.core.flows import FlowConfigError, load_flows, parse_flows
 from lineage.settings import LineageSettings
 
 
@@ -86,7 +86,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
 
 
 def test_app_refuses_an_invalid_flows_file(tmp_path: Path, store: object) -> None:
-    from lineage.app import create_app
+    from lineage.api.app import create_app
 
     bad = tmp_path / "flows.yaml"
     bad.write_text("flows:\n  f:\n    stages:\n      - {name: a, entity_type: x, step: s, sla: 4 hours}\n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lineage.flows import FlowConfigError, load_flows, parse_flows
+from lineage.core.flows import FlowConfigError, load_flows, parse_flows
 
 HEAD = """flows:
   f:

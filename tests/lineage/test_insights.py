@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from lineage.flows import load_flows
+from lineage.core.flows import load_flows
 from tests.dashboard.stack import Stack, running_stack
 from tests.lineage.auth.helpers import issue
 

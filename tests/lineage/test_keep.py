@@ -1,5 +1,5 @@
 """The SQL filter of transaction facts (``facts_queries._KEEP`` and the candidates of
-``FACTS_IN_WINDOW_OPEN``) keeps exactly the transactions lineage/derive.py's verdicts call
+``FACTS_IN_WINDOW_OPEN``) keeps exactly the transactions lineage/core/derive.py's verdicts call
 incomplete, breached or stuck-like, on generated transactions of every flow: stages done or
 not, late or on time, failures, unknown flows, and batch journals completing another
 correlation ID's stage. Spans go through the real materialized views of the embedded store."""
@@ -11,10 +11,10 @@ import time
 from typing import Any
 
 from collector.store import Store
-from lineage import domain
-from lineage.derive import Verdict
-from lineage.flows import load_flows
-from lineage.scope import EVERYTHING, Scope
+from lineage.core import domain
+from lineage.core.derive import Verdict
+from lineage.core.flows import load_flows
+from lineage.core.scope import EVERYTHING, Scope
 
 _COLUMNS = ("Timestamp", "TraceId", "SpanId", "ServiceName", "SpanName", "SpanAttributes", "Duration", "StatusCode")
 H = 3_600_000

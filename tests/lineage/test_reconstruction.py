@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from lineage import service
-from lineage.scope import EVERYTHING
-from lineage.service import Lineage
+from lineage.core import service
+from lineage.core.scope import EVERYTHING
+from lineage.core.service import Lineage
 from tests.lineage.conftest import Shared
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
 

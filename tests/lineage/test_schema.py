@@ -5,7 +5,7 @@ from __future__ import annotations
 from collector.store import Store, StoreSettings, migrate, open_store
 from ledgerline.schema import MIGRATIONS, migrate_all
 from lineage import schema
-from lineage.scope import EVERYTHING
+from lineage.core.scope import EVERYTHING
 from tests.conftest import start_collector
 from tests.lineage.conftest import make_lineage
 from tests.lineage.helpers import HOUR, Emitter, complete_txn, now_ns
@@ -36,9 +36,9 @@ def test_backfill_and_rerun(store_settings: StoreSettings) -> None:
         assert store.query("SELECT count() FROM hop_times FINAL")[0][0] == 5
         assert store.query("SELECT count() FROM (SELECT DISTINCT * FROM hop_failures)")[0][0] == 1
         lineage = make_lineage(store)
-        from lineage import metrics
-        from lineage.service import Window
-        from lineage.timeparse import to_ms, utcnow
+        from lineage.core import metrics
+        from lineage.core.service import Window
+        from lineage.core.timeparse import to_ms, utcnow
 
         now = to_ms(utcnow())
         day = Window(now - 86400_000, now, 100)

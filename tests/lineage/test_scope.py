@@ -17,10 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.store import Store
-from lineage import cli, queries, service
-from lineage.app import create_app
-from lineage.scope import EVERYTHING, Scope
-from lineage.service import Lineage
+from lineage import cli
+from lineage.api.app import create_app
+from lineage.core import service
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.service import Lineage
+from lineage.sql import queries
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
 from tests.lineage.scope_world import World, serve
 from tests.principals import LE1, LE1_AMER, Principal, bearer, install
@@ -50,7 +52,7 @@ def only_le1_amer(chdb_path: Path) -> Iterator[World]:
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     """One "now" for every request, so answers over two stores compare exactly."""
-    for module in ("lineage.app", "lineage.metrics", "lineage.service", "lineage.shape"):
+    for module in ("lineage.api.deps", "lineage.core.metrics", "lineage.core.service", "lineage.core.shape"):
         monkeypatch.setattr(f"{module}.utcnow", lambda: NOW)
 
 

@@ -15,7 +15,7 @@ import pytest
 import uvicorn
 
 from lineage import cli
-from lineage.app import create_app
+from lineage.api.app import create_app
 from tests.lineage.auth.helpers import bearer, issue
 from tests.lineage.conftest import Shared
 

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from alerts.rules import parse_rules
-from lineage.flows import parse_flows
-from lineage.timeparse import (
+from lineage.core.flows import parse_flows
+from lineage.core.timeparse import (
     MAX_DURATION_S,
     format_duration,
     from_ms,

@@ -14,10 +14,10 @@ from alerts.evaluator import Evaluator
 from alerts.persist import Persistence
 from alerts.rules import load_rules
 from collector.store import Store
-from lineage import metrics
-from lineage.flows import load_flows
-from lineage.scope import EVERYTHING
-from lineage.service import Window
+from lineage.core import metrics
+from lineage.core.flows import load_flows
+from lineage.core.scope import EVERYTHING
+from lineage.core.service import Window
 from tests.lineage.conftest import make_lineage
 
 DAY = 86_400_000

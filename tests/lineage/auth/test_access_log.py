@@ -16,12 +16,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.store import Store
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.audit import AccessEntry, AccessLog
 from lineage.auth.refusals import RefusalLog
 from lineage.auth.settings import AuthSettings
 from lineage.auth.tokens import TokenStore
-from lineage.timeparse import utcnow
+from lineage.core.timeparse import utcnow
 from tests.ledgerline.test_cli import LEDGERLINE, _env, _read_urls, _token
 from tests.lineage.auth.helpers import auth_tables, bearer
 from tests.lineage.conftest import make_lineage

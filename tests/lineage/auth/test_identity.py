@@ -105,7 +105,7 @@ def test_the_access_log_records_reads_writes_and_denials(api: tuple[TestClient, 
 
 
 def test_a_clean_stop_writes_every_queued_entry(shared: Shared) -> None:
-    from lineage.app import create_app
+    from lineage.api.app import create_app
 
     # A flush interval far beyond the test: only the stop can write the entry.
     app = create_app(shared.lineage.settings, shared.store, AuthSettings(access_log_flush_s=60))

@@ -22,7 +22,7 @@ from fastapi.testclient import TestClient
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from collector.store import Store
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
 from tests.lineage.auth.helpers import auth_tables
 from tests.lineage.conftest import make_lineage

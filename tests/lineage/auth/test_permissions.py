@@ -16,8 +16,8 @@ from fastapi.testclient import TestClient
 
 from alerts.service import AlertService
 from lineage.auth.permissions import GRANTS, RULES
+from lineage.auth.principal import ROLES
 from lineage.auth.settings import AuthSettings
-from lineage.principal import ROLES
 from tests.alerts.helpers import rules_file, service
 from tests.lineage.auth.helpers import bearer, issue
 from tests.lineage.conftest import Shared
@@ -164,7 +164,7 @@ def test_each_role_gets_exactly_its_grants(
 
 
 def test_a_route_without_a_rule_is_refused(shared: Shared) -> None:
-    from lineage.app import create_app
+    from lineage.api.app import create_app
 
     app = create_app(shared.lineage.settings, shared.store, AuthSettings())
 

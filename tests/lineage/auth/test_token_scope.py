@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 from collector.service import UvicornThread
 from collector.store import Store
 from ledgerline.cli import main
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
 from lineage.auth.tokens import TokenStore
-from lineage.scope import Scope
+from lineage.core.scope import Scope
 from tests.lineage.auth.helpers import auth_tables, bearer
 from tests.lineage.conftest import make_lineage
 from tests.lineage.helpers import MIN, Emitter, now_ns

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from collector.errors import AuthError
 from collector.settings import StoreSettings
 from collector.store import Store
-from lineage.app import create_app
+from lineage.api.app import create_app
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.settings import AuthSettings
 from lineage.auth.tokens import TokenStore, parse_token

@@ -21,13 +21,12 @@ from fastapi.testclient import TestClient
 
 from collector.errors import ConfigError
 from collector.store import Store
-from lineage.app import create_app
+from lineage.api.app import create_app
+from lineage.auth.principal import Principal
+from lineage.core.service import Lineage
 from lineage.evidence import cli
-from lineage.evidence.api import create_router
 from lineage.evidence.keys import init_keys, load_private, load_public
 from lineage.evidence.service import EvidenceService
-from lineage.principal import Principal
-from lineage.service import Lineage
 from tests.lineage.auth.helpers import issue
 from tests.lineage.helpers import HOUR, Emitter, complete_txn, now_ns
 from tests.principals import as_principal, as_user
@@ -36,8 +35,7 @@ AUDITOR = Principal("alice@audit", "auditor")
 
 
 def _app(lineage: Lineage, evidence: EvidenceService) -> FastAPI:
-    app = create_app(lineage.settings, lineage.store)
-    app.include_router(create_router(evidence))
+    app = create_app(lineage.settings, lineage.store, evidence=evidence)
     return app
 
 

@@ -18,6 +18,7 @@ from collector.errors import VerificationFailed
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
+from lineage.core.service import Lineage
 from lineage.evidence.audit import verify_store
 from lineage.evidence.canonical import UNSEALED_HOP_FIELDS
 from lineage.evidence.keys import public_pem
@@ -25,7 +26,6 @@ from lineage.evidence.pack import NotSealed
 from lineage.evidence.record import Seal
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.verify import verify_pack
-from lineage.service import Lineage
 from tests.conftest import start_collector
 from tests.lineage.conftest import make_lineage
 from tests.lineage.evidence.conftest import make_service

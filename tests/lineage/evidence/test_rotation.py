@@ -16,8 +16,9 @@ from collector.errors import ConfigError, VerificationFailed
 from collector.store import Store
 from ledgerline.cli import main
 from ledgerline.schema import migrate_all
-from lineage.app import create_app
-from lineage.evidence.api import create_router
+from lineage.api.app import create_app
+from lineage.auth.principal import Principal
+from lineage.core.service import Lineage
 from lineage.evidence.audit import verify_store
 from lineage.evidence.keyring import rotate, write_rotation
 from lineage.evidence.keys import KEY_FILE, fingerprint, init_keys, public_pem, raw_public
@@ -27,8 +28,6 @@ from lineage.evidence.sealer import WrongSealKey, latest_seal
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify import verify_pack
-from lineage.principal import Principal
-from lineage.service import Lineage
 from tests.lineage.evidence.conftest import make_service
 from tests.lineage.helpers import HOUR, Emitter, complete_txn, now_ns
 from tests.principals import as_principal
@@ -318,8 +317,7 @@ def test_a_retired_key_gets_409_from_the_seal_route(
     sealed: Store, evidence: EvidenceService, key: Ed25519PrivateKey, lineage: Lineage
 ) -> None:
     rotate(sealed, key, Ed25519PrivateKey.generate())
-    app = create_app(lineage.settings, lineage.store)
-    app.include_router(create_router(evidence))
+    app = create_app(lineage.settings, lineage.store, evidence=evidence)
     with TestClient(as_principal(app, Principal("root@ops", "admin"))) as client:
         answer = client.post("/api/v1/seals")
     assert answer.status_code == 409 and "is not the store's seal key" in answer.json()["detail"]

@@ -7,12 +7,12 @@ import pytest
 
 from collector.errors import VerificationFailed
 from collector.store import Store
+from lineage.core.service import Lineage
 from lineage.evidence.audit import verify_store
 from lineage.evidence.keys import public_pem
 from lineage.evidence.record import GENESIS
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.verify import verify_pack
-from lineage.service import Lineage
 from tests.lineage.helpers import HOUR, Emitter, complete_txn, now_ns
 
 _COPY = "INSERT INTO hops SELECT * REPLACE (now64(3) AS IngestedAt) FROM hops WHERE SpanId = {span:String} LIMIT 1"

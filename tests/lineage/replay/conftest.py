@@ -10,14 +10,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from collector.store import Store
-from lineage.app import create_app
-from lineage.replay.api import mount
+from lineage.api.app import create_app
+from lineage.core.scope import EVERYTHING
+from lineage.core.service import Lineage, Window
+from lineage.core.timeparse import to_ms, utcnow
 from lineage.replay.service import ReplayService
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.worker import Worker
-from lineage.scope import EVERYTHING
-from lineage.service import Lineage, Window
-from lineage.timeparse import to_ms, utcnow
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
 from tests.lineage.replay.receiver import Receiver
 from tests.principals import TokenLogin
@@ -105,8 +104,8 @@ def env(emitter: Emitter, lineage: Lineage, lineage_store: Store, monkeypatch: p
     monkeypatch.setenv("TEST_ERP_REPLAY_AUTH", "Bearer erp-secret")
     build_backlog(emitter, now_ns() - 2 * HOUR)
     receiver = Receiver()
-    app = create_app(lineage.settings, lineage_store)
-    worker = mount(app, settings(receiver.url))
+    app = create_app(lineage.settings, lineage_store, replay=settings(receiver.url))
+    worker = app.state.replay_worker
     clock = FakeClock()
     worker.monotonic = clock
     window = Window(to_ms(utcnow()) - 24 * 3600_000, to_ms(utcnow()) + 60_000, 100)

@@ -13,8 +13,8 @@ from alerts.kinds import run_rule
 from alerts.rules import DEFAULT_RULES, load_rules
 from ledgerline.server import compose_app
 from lineage.auth.settings import AuthSettings
-from lineage.flows import load_flows
-from lineage.timeparse import to_ms, utcnow
+from lineage.core.flows import load_flows
+from lineage.core.timeparse import to_ms, utcnow
 from tests.alerts.helpers import rules_file, service
 from tests.lineage.replay.conftest import Env
 from tests.principals import ADMIN, LE1, LE2, bearer, install

@@ -9,7 +9,7 @@ import pytest
 
 from alerts.kinds import run_rule
 from alerts.rules import load_rules
-from lineage.flows import load_flows
+from lineage.core.flows import load_flows
 from lineage.replay.state import Refused, check_approver
 from lineage.replay.targets import parse_targets
 from tests.lineage.helpers import HOUR, now_ns

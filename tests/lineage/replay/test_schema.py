@@ -9,8 +9,8 @@ import pytest
 from collector.store import Store, StoreSettings, migrate, open_store
 from ledgerline.schema import MIGRATIONS as ALL
 from ledgerline.schema import migrate_all
-from lineage import queries
 from lineage.replay.schema import MIGRATIONS
+from lineage.sql import queries
 
 
 @pytest.fixture

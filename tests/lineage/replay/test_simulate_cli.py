@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 from ledgerline.simulator.replay import demo_targets
-from lineage.flows import load_flows
+from lineage.core.flows import load_flows
 from lineage.replay.service import load as load_targets
 from lineage.replay.settings import ReplaySettings
 from tests.lineage.replay.conftest import Env

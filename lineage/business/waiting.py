@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from collector.store import Store
-from lineage import flow_queries as q
-from lineage.flows import Flow, FlowConfig
-from lineage.scope import Scope
-from lineage.shape import iso
+from lineage.business import queries as q
+from lineage.core.flows import Flow, FlowConfig
+from lineage.core.scope import Scope
+from lineage.core.shape import iso
 
 
 def waiting(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from lineage.derive import StageVerdict, TxnFacts, Verdict
-from lineage.timeparse import from_ms, to_ms, utcnow
+from lineage.core.derive import StageVerdict, TxnFacts, Verdict
+from lineage.core.timeparse import from_ms, to_ms, utcnow
 
 
 def iso(ms: int | None) -> str | None:

@@ -1,6 +1,6 @@
 """Domain: reconciliation drift between two steps in different systems (billing's invoices
 against the ERP's postings, billing's payments against the CRM's), computed in ClickHouse
-from the stored hops (lineage/flow_queries.py), bounded by the window.
+from the stored hops (lineage/business/queries.py), bounded by the window.
 
 Each side is one row per entity: its last amount of the step (a retried or duplicated
 success counts once), net of compensations (``biz.compensates``: a compensation with an
@@ -22,10 +22,10 @@ from __future__ import annotations
 from typing import Any
 
 from collector.store import Store
-from lineage import flow_queries as q
-from lineage.flows import FlowConfig, Reconciliation
-from lineage.scope import Scope
-from lineage.shape import iso
+from lineage.business import queries as q
+from lineage.core.flows import FlowConfig, Reconciliation
+from lineage.core.scope import Scope
+from lineage.core.shape import iso
 
 BREAK_KINDS = ("left_only", "right_only", "amount_mismatch", "currency_mismatch")
 

@@ -14,7 +14,7 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from collector.errors import ConfigError
-from lineage.timeparse import parse_duration
+from lineage.core.timeparse import parse_duration
 
 DEFAULT_PATH = Path(__file__).with_name("flows.yaml")
 
@@ -73,7 +73,7 @@ KPI_KINDS = ("latency", "throughput", "failure_rate")
 
 @dataclass(frozen=True)
 class Kpi:
-    """A named business KPI of a flow (lineage/kpis.py computes it).
+    """A named business KPI of a flow (lineage/business/kpis.py computes it).
 
     ``latency``: from the ``from_step`` hop of an entity to the ``to_step`` hop that names it
     as parent (``match: parent``) or that shares its correlation ID (``match: correlation``);
@@ -106,7 +106,7 @@ class Side:
 
 @dataclass(frozen=True)
 class Reconciliation:
-    """Two steps in different systems that must agree (lineage/reconcile.py computes it).
+    """Two steps in different systems that must agree (lineage/business/reconcile.py computes it).
 
     ``match: parent``: the right hop names the left entity as its parent; ``match: key``: both
     sides carry the same business key (entity id). Amounts agree within ``tolerance``.

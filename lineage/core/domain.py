@@ -12,18 +12,18 @@ stuck transaction is:
   ``posting_latency`` (:func:`posting_steps`);
 - **stage SLA** and **stuck**: a transaction's stages against the SLAs of its flow in the
   flows file, measured from the previous completed stage, and its status
-  (``lineage/derive.py``), over the transactions that started in a window (:func:`assess`).
+  (``lineage/core/derive.py``), over the transactions that started in a window (:func:`assess`).
 
 Every function takes the caller's scope and its own clock (``now_ms``): the alerts evaluate
 on theirs, the API on the wall clock.
 
 Sibling domain modules (issue 17), over the same flows file and scope: the KPIs of each flow
-(``lineage/kpis.py``, also posting latency's route and the ``kpi`` alert rules), waiting
-queues (``lineage/waiting.py``), reconciliation drift (``lineage/reconcile.py``); their SQL is
-``lineage/flow_queries.py``. A **compensation** is a hop with ``Compensates`` set (from
+(``lineage/business/kpis.py``, also posting latency's route and the ``kpi`` alert rules), waiting
+queues (``lineage/business/waiting.py``), reconciliation drift (``lineage/business/reconcile.py``); their SQL is
+``lineage/business/queries.py``. A **compensation** is a hop with ``Compensates`` set (from
 ``biz.compensates`` or ``biz.outcome=compensated``, lineage/schema.py migration 103): never a
 failure or an exception, netted in reconciliation, left out of the duplicate-posting and amount
-checks (``lineage/checks.py``).
+checks (``lineage/core/checks.py``).
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from collector.store import Store
-from lineage import facts_queries
-from lineage.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row
-from lineage.flows import FlowConfig
-from lineage.scope import Scope
+from lineage.core.derive import StageVerdict, TxnFacts, Verdict, evaluate, facts_from_row
+from lineage.core.flows import FlowConfig
+from lineage.core.scope import Scope
+from lineage.sql import facts_queries
 
 END_TO_END = "end_to_end"  # the pseudo-stage of a transaction's end-to-end SLA
 

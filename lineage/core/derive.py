@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
 
-from lineage.flows import Flow, FlowConfig
+from lineage.core.flows import Flow, FlowConfig
 
 
 @dataclass(frozen=True)

@@ -2,25 +2,26 @@
 spans show up on the next request.
 
 Every public method takes the caller's :class:`Scope` first and without a default, so a
-call that forgets it is a type error; every query over hops binds it (lineage/queries.py).
+call that forgets it is a type error; every query over hops binds it (lineage/sql/queries.py).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage import domain, facts_queries, queries, shape
-from lineage.checks import amount_mismatches, duplicates
-from lineage.checks import exceptions as check_exceptions
-from lineage.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
-from lineage.domain import Assessed
-from lineage.flows import FlowConfig
-from lineage.replay.document import document_replays
-from lineage.scope import Scope
+from lineage.core import domain, shape
+from lineage.core.checks import amount_mismatches, duplicates
+from lineage.core.checks import exceptions as check_exceptions
+from lineage.core.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
+from lineage.core.domain import Assessed
+from lineage.core.flows import FlowConfig
+from lineage.core.scope import Scope
+from lineage.core.timeparse import to_ms, utcnow
 from lineage.settings import LineageSettings
-from lineage.timeparse import to_ms, utcnow
+from lineage.sql import facts_queries, queries
 
 
 @dataclass(frozen=True)
@@ -44,10 +45,19 @@ Keys = dict[str, dict[str, list[tuple[str, str]]]]
 class Lineage:
     """Queries over the stored hops for one store and one set of flow definitions."""
 
-    def __init__(self, settings: LineageSettings, store: Store, config: FlowConfig) -> None:
+    def __init__(
+        self,
+        settings: LineageSettings,
+        store: Store,
+        config: FlowConfig,
+        replays: Callable[[list[str]], list[dict[str, Any]]] | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.config = config
+        # The replays of a document's exceptions: injected by the app (lineage/replay owns them),
+        # so the core imports no product. None: documents list no replays.
+        self.replays = replays or (lambda _ids: [])
 
     # -- helpers ---------------------------------------------------------------------------
     def _dicts(self, sql: str, **params: Any) -> list[dict[str, Any]]:
@@ -181,7 +191,7 @@ class Lineage:
             "conformance": verdict.conformance + duplicates(hops, flow.latency_to),
             "amount_mismatches": amount_mismatches(hops),
             "exceptions": self._exceptions_of(hops) if failing else [],
-            "replays": document_replays(self.store, [h["exc_id"] for h in hops if h["fails"]]) if failing else [],
+            "replays": self.replays([h["exc_id"] for h in hops if h["fails"]]) if failing else [],
         }
 
     def entity(self, scope: Scope, entity_type: str, entity_id: str, limit: int = 20) -> dict[str, Any] | None:
@@ -242,7 +252,7 @@ class Lineage:
         region: str = "",
         keep: domain.Keep = "all",
     ) -> tuple[list[Assessed], bool]:
-        """Transactions started in the window with their verdicts now (lineage/domain.py)."""
+        """Transactions started in the window with their verdicts now (lineage/core/domain.py)."""
         return domain.assess(
             self.store,
             self.config,

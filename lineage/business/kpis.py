@@ -1,7 +1,7 @@
 """Domain: a flow's KPIs, the one definition the KPI API, the posting-latency route and the
 ``kpi`` alert rules share.
 
-A KPI is declared in the flows file (lineage/flows.py ``Kpi``), so a new KPI needs no code:
+A KPI is declared in the flows file (lineage/core/flows.py ``Kpi``), so a new KPI needs no code:
 
 - ``latency``: per bucket, the count and p50/p95/p99 (plus one quantile the caller asks
   for) of the time from the ``from`` hop to the ``to`` hop, and how many exceed the
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage import flow_queries as q
-from lineage.flows import POSTING_LATENCY, Flow, FlowConfig, Kpi
-from lineage.scope import Scope
-from lineage.shape import iso
+from lineage.business import queries as q
+from lineage.core.flows import POSTING_LATENCY, Flow, FlowConfig, Kpi
+from lineage.core.scope import Scope
+from lineage.core.shape import iso
 
 NO_TARGET_MS = 2**62  # a latency KPI without an objective has no "bad" measurements
 

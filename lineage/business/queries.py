@@ -1,6 +1,6 @@
 """SQL of the flow-level business questions: KPIs, waiting queues and reconciliations.
 
-Same rules as lineage/queries.py: values only through binding, every read of hops bound to
+Same rules as lineage/sql/queries.py: values only through binding, every read of hops bound to
 the caller's scope, every answer bounded. All of them read ``hop_times`` (ordered by step and
 end time), so a query touches only its steps' rows in its window. A span delivered twice
 counts once: either ``FINAL`` collapses it, or (the reconciliation and waiting sides, where
@@ -10,8 +10,8 @@ FINAL's merge-sort would dominate) every aggregate is one that a duplicated row 
 
 from __future__ import annotations
 
-from lineage.queries import postings_cte
-from lineage.scope import in_scope
+from lineage.core.scope import in_scope
+from lineage.sql.queries import postings_cte
 
 _IN_SCOPE = in_scope()
 _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"

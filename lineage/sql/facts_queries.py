@@ -1,10 +1,10 @@
 """SQL of a transaction's stage facts (status, SLA, stuck): for some correlation IDs (lookups)
 and for the transactions that started in a time window (listings, SLA breaches, the SLA and
-stuck alert rules, through lineage/domain.py). Values always go through binding."""
+stuck alert rules, through lineage/core/domain.py). Values always go through binding."""
 
 from __future__ import annotations
 
-from lineage.scope import in_scope
+from lineage.core.scope import in_scope
 
 _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
 _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
@@ -72,9 +72,9 @@ _TIME_WINDOW = (
 )
 # Which transactions come back ({keep}): 0 all; 1 those not complete (failed, in flight and
 # stuck are never complete); 2 those with a breached SLA; 3 those not complete with an open
-# stage or the end-to-end SLA overdue (stuck candidates: lineage/derive.py still tells stuck
+# stage or the end-to-end SLA overdue (stuck candidates: lineage/core/derive.py still tells stuck
 # from failed). The flows file's stages come as parallel arrays, one entry per flow
-# (lineage/domain.py). derive.py is the definition of a breach; this is the same rule over
+# (lineage/core/domain.py). derive.py is the definition of a breach; this is the same rule over
 # arrays so that SQL drops the transactions it would pass, and tests/lineage/test_keep.py
 # checks on generated transactions that both agree. Per stage: ``dones`` its earliest
 # completion (0: not done), ``prevs`` the completion of the previous done stage (or the

@@ -5,19 +5,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from lineage import domain, kpis, queries
-from lineage.flows import Flow
-from lineage.scope import Scope
-from lineage.service import Lineage, Window
-from lineage.shape import iso
-from lineage.timeparse import to_ms, utcnow
+from lineage.business import kpis
+from lineage.core import domain
+from lineage.core.flows import Flow
+from lineage.core.scope import Scope
+from lineage.core.service import Lineage, Window
+from lineage.core.shape import iso
+from lineage.core.timeparse import to_ms, utcnow
+from lineage.sql import queries
 
 
 def posting_latency(
     svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str
 ) -> dict[str, Any]:
     """Count and p50/p95/p99 of posting latency per bucket and group: the flow's
-    ``posting_latency`` KPI (lineage/kpis.py)."""
+    ``posting_latency`` KPI (lineage/business/kpis.py)."""
     kpi = flow.all_kpis()[0]
     points, truncated = kpis.series(
         svc.store,

@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Request
 
-from lineage.scope import EVERYTHING, Scope
+from lineage.core.scope import EVERYTHING, Scope
 
 Role = Literal["viewer", "operator", "auditor", "admin"]
 ROLES: tuple[Role, ...] = ("viewer", "operator", "auditor", "admin")

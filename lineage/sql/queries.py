@@ -8,7 +8,7 @@ never counts twice.
 
 from __future__ import annotations
 
-from lineage.scope import in_scope
+from lineage.core.scope import in_scope
 
 # Epoch-ms bounds; the columns are DateTime64(9) in UTC.
 _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
@@ -17,7 +17,7 @@ _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
 # -- scope ------------------------------------------------------------------------------------
 # Every read of hops, and of the key tables (entity_edges, hop_keys, span_links: each row
 # carries the legal entity and region of the hop that produced it), keeps only rows of the
-# caller's scope (lineage/scope.py). An unrestricted caller binds two empty arrays, which
+# caller's scope (lineage/core/scope.py). An unrestricted caller binds two empty arrays, which
 # ClickHouse folds to true: the same SQL, at no cost.
 _IN_SCOPE = in_scope()
 
@@ -28,7 +28,7 @@ _IN_SCOPE = in_scope()
 # of primary-key seeks whose planning would otherwise dominate.
 _KEYS = "Array(Tuple(String, String))"
 # The stable exception id of an (entity type, entity id, step): the one definition, used by
-# the lineage API, the alerts and replay (lineage/domain.py).
+# the lineage API, the alerts and replay (lineage/core/domain.py).
 EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
 
 # Hops of one correlation ID, retries folded into attempts (one row per entity and step),
@@ -168,7 +168,7 @@ GROUP BY ParentType, pid, EntityType, Step, CorrelationId
 LIMIT 10000
 """
 
-# -- transaction facts (for status and SLA): lineage/facts_queries.py -------------------------
+# -- transaction facts (for status and SLA): lineage/sql/facts_queries.py -------------------------
 
 # -- exceptions ---------------------------------------------------------------------------
 # One exception per (entity type, entity id, step) with a failed, retried or dead-lettered
@@ -334,7 +334,7 @@ lat AS (
 
 POSTINGS_CTE = postings_cte()
 
-# Posting latency per bucket and group: lineage/kpis.py (the flow's posting_latency KPI).
+# Posting latency per bucket and group: lineage/business/kpis.py (the flow's posting_latency KPI).
 
 # Completed stages per bucket: successful hops whose (entity type, step) is a stage.
 THROUGHPUT = f"""

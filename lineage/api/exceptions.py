@@ -1,0 +1,65 @@
+"""Routes of the exception backlog: listing, one exception with its trail, acknowledge, resolve."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, HTTPException
+
+from lineage.api.deps import MAX_WINDOW_MS, ExcId, Svc, Win
+from lineage.api.models import ActionIn, ExceptionList, ExceptionOut
+from lineage.auth.principal import CurrentPrincipal, CurrentScope
+from lineage.core.timeparse import to_ms, utcnow
+
+router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
+
+
+@router.get("", response_model=ExceptionList)
+def list_exceptions(
+    svc: Svc,
+    scope: CurrentScope,
+    window: Win,
+    state: Literal["open", "acknowledged", "resolved"] | None = None,
+    category: str = "",
+    system: str = "",
+) -> Any:
+    """Exceptions (failed, retried or dead-lettered entity and step) seen in the window, newest first,
+    filtered by state, category and system. At most ``limit``; ``truncated`` when more matched.
+    """
+    return svc.exceptions(scope, window, state or "", category, system)
+
+
+@router.get("/{exception_id}", response_model=ExceptionOut)
+def get_exception(svc: Svc, scope: CurrentScope, exception_id: ExcId) -> Any:
+    """One exception with its audit trail (acknowledgements, resolutions, replays). 404 when unknown or
+    outside the caller's scope.
+    """
+    return found(svc.exception(scope, exception_id, to_ms(utcnow()) - MAX_WINDOW_MS), exception_id)
+
+
+# The actor of a write is the authenticated subject; a body's "actor" is ignored.
+
+
+@router.post("/{exception_id}/ack", response_model=ExceptionOut)
+def ack(svc: Svc, principal: CurrentPrincipal, scope: CurrentScope, exception_id: ExcId, body: ActionIn) -> Any:
+    """Acknowledge an exception; the authenticated caller is recorded as the actor with the note (append-only
+    audit trail). Answers the exception as it is now.
+    """
+    done = svc.act(scope, exception_id, "ack", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+    return found(done, exception_id)
+
+
+@router.post("/{exception_id}/resolve", response_model=ExceptionOut)
+def resolve(svc: Svc, principal: CurrentPrincipal, scope: CurrentScope, exception_id: ExcId, body: ActionIn) -> Any:
+    """Resolve an exception by hand; the authenticated caller is recorded as the actor with the note. A later
+    failure reopens it.
+    """
+    done = svc.act(scope, exception_id, "resolve", principal.subject, body.note, to_ms(utcnow()) - MAX_WINDOW_MS)
+    return found(done, exception_id)
+
+
+def found(doc: dict[str, Any] | None, exception_id: str) -> dict[str, Any]:
+    """The exception, or 404 (unknown, or outside the caller's scope)."""
+    if doc is None:
+        raise HTTPException(404, f"no exception {exception_id}")
+    return doc

@@ -1,0 +1,1 @@
+"""A flow's business questions: KPIs, waiting queues and reconciliations (api, models, queries, service)."""

@@ -1,0 +1,1 @@
+"""The business core of lineage: flows, verdicts, domain definitions, scope, time, lookups."""

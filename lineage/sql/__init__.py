@@ -1,0 +1,1 @@
+"""The SQL of lineage's lookups, listings and transaction facts (every value bound)."""
