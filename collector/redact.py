@@ -20,15 +20,15 @@ import fnmatch
 import hashlib
 import hmac
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
+from collector.config import Loc, Problem, name_of, read_yaml, validate
 from collector.errors import ConfigError
 
 Action = Literal["drop", "hash", "mask"]
@@ -37,18 +37,6 @@ PROTECTED_KEYS = ("correlation.id", "correlation_id", "baggage")
 PROTECTED_PREFIX = "biz."
 HASH_PREFIX = "hmac-sha256:"
 _WILDCARD = re.compile(r"[*?\[]")
-
-
-@dataclass(frozen=True)
-class Rule:
-    """One pattern and what to do with the attributes it matches."""
-
-    match: str
-    action: Action
-
-    def matches(self, key: str) -> bool:
-        """True when ``key`` matches the glob."""
-        return fnmatch.fnmatchcase(key, self.match)
 
 
 def _protected(pattern: str) -> bool:
@@ -60,6 +48,74 @@ def _protected(pattern: str) -> bool:
     if literal.startswith(PROTECTED_PREFIX):
         return True
     return has_wildcard and PROTECTED_PREFIX.startswith(literal)
+
+
+class Rule(BaseModel):
+    """One pattern and what to do with the attributes it matches (a rule of the file)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    match: str
+    action: Action
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, item: Any) -> Any:
+        if not isinstance(item, dict) or set(item) != {"match", "action"}:
+            raise Problem("{what} must have exactly 'match' and 'action'")
+        return item
+
+    @field_validator("match", mode="before")
+    @classmethod
+    def _pattern(cls, match: Any) -> Any:
+        if not isinstance(match, str) or not match:
+            raise Problem("{what}: 'match' must be a non-empty attribute key pattern")
+        return match
+
+    @field_validator("action", mode="before")
+    @classmethod
+    def _action(cls, action: Any) -> Any:
+        if action not in ACTIONS:
+            raise Problem(
+                "{what}: action {action!r} is not one of {actions}", action=action, actions=", ".join(ACTIONS)
+            )
+        return action
+
+    @model_validator(mode="after")
+    def _keeps_lineage(self) -> Rule:
+        if _protected(self.match):
+            raise Problem(
+                "{what} ({match!r}) could {action} correlation.id, correlation_id, baggage or biz.* "
+                "attributes, which lineage needs; refused",
+                match=self.match,
+                action=self.action,
+            )
+        return self
+
+    def matches(self, key: str) -> bool:
+        """True when ``key`` matches the glob."""
+        return fnmatch.fnmatchcase(key, self.match)
+
+
+class RedactionRules(BaseModel):
+    """The whole file: ``{rules: [...]}``."""
+
+    rules: tuple[Rule, ...]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shape(cls, doc: Any) -> Any:
+        if not isinstance(doc, dict) or set(doc) != {"rules"} or not isinstance(doc["rules"], list):
+            raise Problem("expected a mapping with one key, 'rules', holding a list")
+        return doc
+
+
+def _name_of(loc: Loc) -> str:
+    """How a message names the part of the rules at ``loc``: ``rule N`` (from 1)."""
+    match loc:
+        case ("rules", int(index), *_):
+            return f"rule {index + 1}"
+    return name_of(loc)
 
 
 @dataclass(frozen=True)
@@ -112,44 +168,20 @@ class Redactor:
         return changed
 
 
-def _fail(problem: str) -> ConfigError:
-    return ConfigError(f"LEDGERLINE_REDACT: {problem}")
-
-
-def _rules(doc: Any) -> Iterable[Rule]:
-    if not isinstance(doc, dict) or set(doc) != {"rules"} or not isinstance(doc["rules"], list):
-        raise _fail("expected a mapping with one key, 'rules', holding a list")
-    for i, item in enumerate(doc["rules"], 1):
-        if not isinstance(item, dict) or set(item) != {"match", "action"}:
-            raise _fail(f"rule {i} must have exactly 'match' and 'action'")
-        match, action = item["match"], item["action"]
-        if not isinstance(match, str) or not match:
-            raise _fail(f"rule {i}: 'match' must be a non-empty attribute key pattern")
-        if action not in ACTIONS:
-            raise _fail(f"rule {i}: action {action!r} is not one of {', '.join(ACTIONS)}")
-        if _protected(match):
-            raise _fail(
-                f"rule {i} ({match!r}) could {action} correlation.id, correlation_id, baggage or biz.* "
-                "attributes, which lineage needs; refused"
-            )
-        yield Rule(match, action)
-
-
 def load_redactor(source: str | None, key: str | None) -> Redactor | None:
-    """Parse and validate the rules (a path or inline YAML); None when none are configured."""
+    """Parse and validate the rules (a path or inline YAML); None when none are configured.
+    Errors are ``file, line N: problem`` (inline rules: ``LEDGERLINE_REDACT, line N: ...``)."""
     if not source or not source.strip():
         return None
-    text = source
+    text, name = source, "LEDGERLINE_REDACT"
     if "\n" not in source and not source.lstrip().startswith(("{", "rules")):
         try:
-            text = Path(source).read_text()
+            text, name = Path(source).read_text(), source
         except OSError as exc:
-            raise _fail(f"cannot read {source}: {exc.strerror}") from exc
-    try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _fail(f"not valid YAML: {str(exc).splitlines()[0]}") from exc
-    rules = tuple(_rules(doc))
-    if any(r.action == "hash" for r in rules) and not key:
-        raise _fail("a 'hash' rule needs LEDGERLINE_REDACT_KEY (the HMAC key)")
+            raise ConfigError(f"LEDGERLINE_REDACT: cannot read {source}: {exc.strerror}") from exc
+    doc = read_yaml(text, name)
+    rules = validate(RedactionRules, doc.data, doc, names=_name_of).rules
+    hashing = next((i for i, rule in enumerate(rules) if rule.action == "hash"), None)
+    if hashing is not None and not key:
+        raise doc.error(("rules", hashing), "a 'hash' rule needs LEDGERLINE_REDACT_KEY (the HMAC key)")
     return Redactor(rules, (key or "").encode())

@@ -1,5 +1,6 @@
 """Replay targets: which owning system receives replays, how fast and above which amount a
-second person must approve. Parsed and validated at start; errors name the file and line.
+second person must approve. Parsed and validated at start by the one config reader
+(collector/config.py); errors are ``file, line N: problem``.
 
 ``LEDGERLINE_REPLAY_TARGETS`` is a path or the YAML itself. Header values never live in
 the file: ``headers_env`` names environment variables, read (and required) at load time.
@@ -11,17 +12,16 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from pydantic import Field, field_validator, model_validator
 
-from lineage.core.flows import FlowConfigError, _fail, _mapping, _strings, _text
-
-_TARGET_KEYS = {"system", "url", "headers_env", "categories", "max_per_minute", "approval_over"}
+from collector.config import Amount, Loc, Problem, Section, Text, YamlDoc, expect, name_of, read_yaml, validate
+from collector.errors import ConfigError
 
 
-class TargetsError(FlowConfigError):
+class TargetsError(ConfigError):
     """The targets file cannot be used; the message is ``file, line N: problem``."""
 
 
@@ -56,97 +56,99 @@ class Targets:
         return self.by_system.get(system)
 
 
-def _int(node: Node, source: str, what: str, low: int) -> int:
-    text = _text(node, source, what)
-    try:
-        value = int(text)
-    except ValueError:
-        raise _fail(node, source, f"{what} must be a whole number, not {text!r}") from None
-    if value < low:
-        raise _fail(node, source, f"{what} must be at least {low}")
-    return value
+def _name_of(loc: Loc) -> str:
+    """How a message names the part of the targets file at ``loc``."""
+    match loc:
+        case ("targets", int()):
+            return "target"
+        case ("targets", int(), *rest):
+            return ".".join(map(str, rest))
+    return name_of(loc)
 
 
-def _url(node: Node, source: str) -> str:
-    url = _text(node, source, "url")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise _fail(node, source, f"url must be an http(s) URL with a host, not {url!r}")
-    return url
+class TargetSpec(Section):
+    """One target as written in the file (header values still to be read from the environment)."""
 
+    system: Text
+    url: Text
+    headers_env: Annotated[dict[str, Text], expect(dict, "a mapping of header name to environment variable")] = Field(
+        default_factory=dict
+    )
+    categories: Annotated[list[Text], expect(list, "a list")] | None = None
+    max_per_minute: int = 60
+    approval_over: Annotated[dict[str, Amount], expect(dict, "a mapping of currency to amount")] | None = None
 
-def _headers(node: Node, source: str, env: Mapping[str, str]) -> dict[str, str]:
-    if not isinstance(node, MappingNode):
-        raise _fail(node, source, "headers_env must be a mapping of header name to environment variable")
-    out: dict[str, str] = {}
-    for key, var_node in node.value:
-        header = _text(key, source, "a header name")
-        var = _text(var_node, source, f"headers_env.{header}")
-        if var not in env:
-            raise _fail(var_node, source, f"environment variable {var} (header {header}) is not set")
-        out[header] = env[var]
-    return out
+    @field_validator("url")
+    @classmethod
+    def _http(cls, url: str) -> str:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise Problem("{what} must be an http(s) URL with a host, not {url!r}", url=url)
+        return url
 
-
-def _thresholds(node: Node, source: str) -> dict[str, float]:
-    if not isinstance(node, MappingNode):
-        raise _fail(node, source, "approval_over must be a mapping of currency to amount")
-    out: dict[str, float] = {}
-    for key, value in node.value:
-        currency = _text(key, source, "a currency").upper()
+    @field_validator("max_per_minute", mode="before")
+    @classmethod
+    def _whole(cls, value: object) -> int:
         try:
-            amount = float(_text(value, source, f"approval_over.{currency}"))
+            if isinstance(value, bool) or not isinstance(value, int | str):
+                raise ValueError(value)
+            number = int(value)
         except ValueError:
-            raise _fail(value, source, f"approval_over.{currency} must be a number") from None
-        if amount < 0:
-            raise _fail(value, source, f"approval_over.{currency} must not be negative")
-        out[currency] = amount
-    return out
+            raise Problem("{what} must be a whole number, not {value!r}", value=str(value)) from None
+        if number < 1:
+            raise Problem("{what} must be at least 1")
+        return number
 
 
-def _target(node: Node, source: str, transient: frozenset[str], env: Mapping[str, str]) -> Target:
-    keys = _mapping(node, source, "a target", _TARGET_KEYS)
-    for needed in ("system", "url"):
-        if needed not in keys:
-            raise _fail(node, source, f"target is missing {needed!r}")
-    categories = _strings(keys["categories"], source, "categories") if "categories" in keys else transient
+class TargetsFile(Section):
+    """The whole file: a list of targets, one per system."""
+
+    targets: list[TargetSpec]
+
+    @field_validator("targets", mode="before")
+    @classmethod
+    def _listed(cls, targets: Any) -> Any:
+        if not isinstance(targets, list):
+            raise Problem("'targets' must be a list")
+        return targets
+
+    @model_validator(mode="after")
+    def _one_per_system(self) -> TargetsFile:
+        systems: set[str] = set()
+        for i, target in enumerate(self.targets):
+            if target.system in systems:
+                raise Problem("duplicate target for system {system!r}", "targets", i, system=target.system)
+            systems.add(target.system)
+        return self
+
+
+def _target(spec: TargetSpec, at: Loc, doc: YamlDoc, transient: frozenset[str], env: Mapping[str, str]) -> Target:
+    headers: dict[str, str] = {}
+    for header, var in spec.headers_env.items():
+        if var not in env:
+            raise doc.error((*at, "headers_env", header), f"environment variable {var} (header {header}) is not set")
+        headers[header] = env[var]
+    approval = spec.approval_over
     return Target(
-        system=_text(keys["system"], source, "system"),
-        url=_url(keys["url"], source),
-        categories=categories,
-        max_per_minute=_int(keys["max_per_minute"], source, "max_per_minute", 1) if "max_per_minute" in keys else 60,
-        approval_over=_thresholds(keys["approval_over"], source) if "approval_over" in keys else None,
-        headers=_headers(keys["headers_env"], source, env) if "headers_env" in keys else {},
+        system=spec.system,
+        url=spec.url,
+        categories=frozenset(spec.categories) if spec.categories is not None else transient,
+        max_per_minute=spec.max_per_minute,
+        approval_over={currency.upper(): amount for currency, amount in approval.items()}
+        if approval is not None
+        else None,
+        headers=headers,
     )
 
 
 def parse_targets(text: str, source: str, transient: frozenset[str], env: Mapping[str, str] | None = None) -> Targets:
     """Parse and validate a targets document; TargetsError names the line and the problem."""
     env = os.environ if env is None else env
-    try:
-        root = yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise TargetsError(f"{source}{line}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if root is None:
+    doc = read_yaml(text, source, TargetsError)
+    if doc.data is None:
         return Targets()
-    try:
-        keys = _mapping(root, source, "the document", {"targets"})
-        items = keys.get("targets")
-        if items is None or not isinstance(items, SequenceNode):
-            raise _fail(root if items is None else items, source, "'targets' must be a list")
-        by_system: dict[str, Target] = {}
-        for item in items.value:
-            target = _target(item, source, transient, env)
-            if target.system in by_system:
-                raise _fail(item, source, f"duplicate target for system {target.system!r}")
-            by_system[target.system] = target
-    except TargetsError:
-        raise
-    except FlowConfigError as exc:
-        raise TargetsError(str(exc)) from None
-    return Targets(by_system)
+    spec = validate(TargetsFile, doc.data, doc, names=_name_of, unique=True)
+    return Targets({t.system: _target(t, ("targets", i), doc, transient, env) for i, t in enumerate(spec.targets)})
 
 
 def load_targets(value: str | None, transient: frozenset[str], env: Mapping[str, str] | None = None) -> Targets:

@@ -165,4 +165,5 @@ def test_serve_refuses_rules_that_break_lineage(tmp_path: Path) -> None:
     refused = subprocess.run([*LEDGERLINE, "serve", "--api-port", "0"], env=env, capture_output=True, text=True,
                              timeout=60)  # fmt: skip
     assert refused.returncode == 2
-    assert refused.stderr.strip().splitlines()[-1].startswith("ledgerline: error: LEDGERLINE_REDACT: rule 1 ('biz.*')")
+    last = refused.stderr.strip().splitlines()[-1]
+    assert last.startswith("ledgerline: error: LEDGERLINE_REDACT, line 1: rule 1 ('biz.*')")
