@@ -50,7 +50,7 @@ from bench import lineage_api
 from bench.stats import p50_p95, settle
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
-from lineage.core import metrics
+from lineage.business import metrics
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage, Window

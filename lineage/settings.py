@@ -13,7 +13,7 @@ class LineageSettings(StoreSettings):
     """Flow definitions, the API bind and the limits of stitching and listings."""
 
     flows: Path | None = Field(
-        None, description="Flow definitions YAML (LEDGERLINE_FLOWS); default: the packaged lineage/flows.yaml."
+        None, description="Flow definitions YAML (LEDGERLINE_FLOWS); default: the packaged lineage/core/flows.yaml."
     )
     api_port: int = Field(8000, ge=0, le=65535)
     stitch_depth: int = Field(2, ge=0, le=5, description="Correlation IDs followed away from the one asked.")

@@ -1,7 +1,7 @@
 """The store API: one clickhouse-connect client for the embedded engine and a ClickHouse server,
 its errors, its settings and the migration runner. Every component reaches ClickHouse through it."""
 
-from collector.store.client import Store, open_store
+from collector.store.client import Bounded, Store, open_store
 from collector.store.errors import (
     ConfigError,
     LedgerlineError,
@@ -14,6 +14,7 @@ from collector.store.migrations import Migration, applied_versions, migrate
 from collector.store.settings import StoreSettings
 
 __all__ = [
+    "Bounded",
     "ConfigError",
     "LedgerlineError",
     "Migration",

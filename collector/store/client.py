@@ -15,6 +15,7 @@ import logging
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,14 @@ def _mapped(what: str) -> Iterator[None]:
         raise
     except (ClickHouseError, OSError, RuntimeError) as exc:
         raise _map_error(exc, what) from exc
+
+
+@dataclass(frozen=True)
+class Bounded:
+    """At most ``limit`` rows of a read, and whether more matched (datasette's ``truncated``)."""
+
+    rows: list[dict[str, Any]]
+    truncated: bool
 
 
 class Store:
@@ -144,6 +153,20 @@ class Store:
         """Run a bounded read query and return its rows as dicts."""
         names, rows = self.query_columns(sql, parameters, timeout_s=timeout_s)
         return [dict(zip(names, row, strict=True)) for row in rows]
+
+    def query_bounded(
+        self,
+        sql: str,
+        parameters: dict[str, Any],
+        limit: int,
+        *,
+        limit_param: str = "limit",
+        timeout_s: float | None = None,
+    ) -> Bounded:
+        """At most ``limit`` rows as dicts, and whether more matched: the query's ``LIMIT``
+        parameter (``limit_param``) is bound to ``limit + 1`` so one extra row tells."""
+        rows = self.query_dicts(sql, {**parameters, limit_param: limit + 1}, timeout_s=timeout_s)
+        return Bounded(rows[:limit], len(rows) > limit)
 
     @contextmanager
     def cancellable(self, tag: str) -> Iterator[None]:

@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from lineage.api.deps import BucketMs, FlowDep, GroupBy, MetricsWin, Svc, Win, bad
 from lineage.api.models import Backlog, Breaches, PostingLatency, Throughput
 from lineage.auth.principal import CurrentScope
-from lineage.core import metrics
+from lineage.business import metrics
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 

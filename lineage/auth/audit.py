@@ -160,6 +160,6 @@ class AccessLog:
             "action": action,
             **scope.params(),
         }
-        rows = self.store.query_dicts(queries.SELECT_ACCESS, params | {"limit": limit + 1})
+        page = self.store.query_bounded(queries.SELECT_ACCESS, params, limit)
         withheld = 0 if scope.unrestricted else int(self.store.query(queries.COUNT_WITHHELD, params)[0][0])
-        return rows[:limit], len(rows) > limit, withheld
+        return page.rows, page.truncated, withheld

@@ -84,9 +84,8 @@ def series(
         "origin_ms": origin_ms,
         "group_by": group_by,
         "quantile": quantile,
-        "limit": limit + 1,
     }
-    rows = store.query_dicts(sql, params | scope.params(), timeout_s=timeout_s)
+    page = store.query_bounded(sql, params | scope.params(), limit, timeout_s=timeout_s)
     points = [
         Point(
             int(r["bucket_ms"]),
@@ -95,9 +94,9 @@ def series(
             int(r.get("bad") or 0),
             tuple(float(x) for x in r["q"]) if "q" in r else None,  # type: ignore[arg-type]
         )
-        for r in rows[:limit]
+        for r in page.rows
     ]
-    return points, len(rows) > limit
+    return points, page.truncated
 
 
 def window_totals(

@@ -72,11 +72,10 @@ def summary(
     params = _params(rec, scope, since_ms, until_ms) | {
         "bucket_ms": bucket_ms,
         "by_legal_entity": int(by_legal_entity),
-        "limit": limit + 1,
     }
-    rows = store.query_dicts(q.RECONCILE_SUMMARY[rec.match], params)
+    page = store.query_bounded(q.RECONCILE_SUMMARY[rec.match], params, limit)
     out = []
-    for r in rows[:limit]:
+    for r in page.rows:
         breaks = {k: int(r[f"s_{k}"]) for k in BREAK_KINDS}
         out.append(
             {
@@ -103,7 +102,7 @@ def summary(
         "bucket_ms": bucket_ms,
         "group_by": "legal_entity" if by_legal_entity else None,
         "buckets": out,
-        "truncated": len(rows) > limit,
+        "truncated": page.truncated,
     }
 
 
@@ -119,8 +118,9 @@ def breaks(
     limit: int,
 ) -> dict[str, Any]:
     """The breaks themselves, oldest first, each with the correlation IDs that open its lineage."""
-    params = _params(rec, scope, since_ms, until_ms) | {"kind": kind, "limit": limit + 1}
-    rows = store.query_dicts(q.RECONCILE_BREAKS[rec.match], params)
+    page = store.query_bounded(
+        q.RECONCILE_BREAKS[rec.match], _params(rec, scope, since_ms, until_ms) | {"kind": kind}, limit
+    )
     return {
         "name": rec.name,
         "since": iso(since_ms),
@@ -140,7 +140,7 @@ def breaks(
                 "compensated": bool(r["compensated"]),
                 "correlation_ids": sorted({c for c in (r["left_cid"], r["right_cid"]) if c}),
             }
-            for r in rows[:limit]
+            for r in page.rows
         ],
-        "truncated": len(rows) > limit,
+        "truncated": page.truncated,
     }

@@ -172,7 +172,7 @@ def breaches_by_stage(
     """Breached SLAs of ``flow``'s transactions that started in [since, until), per stage name
     (or ``end_to_end``): how many, and the five earliest started (start ms, correlation ID).
     What :func:`breaches` over :func:`assess` gives, counted in SQL (the same rule, checked
-    against derive.py's verdicts by tests/lineage/test_keep.py) so that a window of many breaches
+    against derive.py's verdicts by tests/lineage/core/test_keep.py) so that a window of many breaches
     costs one query, not a verdict each."""
     window = {"since_ms": since_ms, "until_ms": until_ms, "scan_until_ms": scan_until_ms, "now_ms": now_ms}
     rows = store.query(

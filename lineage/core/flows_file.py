@@ -1,4 +1,4 @@
-"""The flows file (``LEDGERLINE_FLOWS``, default lineage/flows.yaml) as pydantic models.
+"""The flows file (``LEDGERLINE_FLOWS``, default lineage/core/flows.yaml) as pydantic models.
 
 Read and validated by the one config reader (collector/config.py): a bad file is refused
 with one line, ``file, line N: problem``, in the words below. lineage/core/flows.py turns a valid

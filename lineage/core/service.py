@@ -323,18 +323,17 @@ class Lineage:
 
     def exceptions(self, scope: Scope, window: Window, state: str, category: str, system: str) -> dict[str, Any]:
         """Exceptions first or last seen in the window, filtered, from attempts in scope."""
-        rows = self._scoped(
-            scope,
-            queries.EXCEPTIONS_IN_WINDOW,
-            since_ms=window.since_ms,
-            until_ms=window.until_ms,
-            state=state,
-            category=category,
-            system=system,
-            limit=window.limit + 1,
+        params = {
+            "since_ms": window.since_ms,
+            "until_ms": window.until_ms,
+            "state": state,
+            "category": category,
+            "system": system,
             **domain.exception_params(self.config, to_ms(utcnow())),
-        )
-        return {"exceptions": [shape.exception(r) for r in rows[: window.limit]], "truncated": len(rows) > window.limit}
+            **scope.params(),
+        }
+        page = self.store.query_bounded(queries.EXCEPTIONS_IN_WINDOW, params, window.limit)
+        return {"exceptions": [shape.exception(r) for r in page.rows], "truncated": page.truncated}
 
     def exception(self, scope: Scope, exc_id: str, since_ms: int) -> dict[str, Any] | None:
         """One exception with its audit history, or None (also when no failure is in scope)."""

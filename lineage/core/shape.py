@@ -6,6 +6,7 @@ from typing import Any
 
 from lineage.core.derive import StageVerdict, TxnFacts, Verdict
 from lineage.core.timeparse import from_ms, to_ms, utcnow
+from lineage.sql.queries import AttemptRow
 
 
 def iso(ms: int | None) -> str | None:
@@ -21,7 +22,7 @@ def own_keys(hops: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
     """Stitching keys of a transaction from its HOPS rows (no extra query)."""
     ents = sorted({(h["entity_type"], h["entity_id"]) for h in hops})
     parents = sorted({(h["parent_type"], p) for h in hops if h["parent_type"] for p in h["parent_ids"]})
-    spans = sorted({(a[4], a[5]) for h in hops for a in h["attempt_list"]})
+    spans = sorted({(a.trace_id, a.span_id) for h in hops for a in map(AttemptRow._make, h["attempt_list"])})
     links = sorted({tuple(link) for h in hops for link in h["links"]})
     return {"ents": ents, "parents": parents, "spans": spans, "links": links}
 
@@ -46,14 +47,14 @@ def hop(h: dict[str, Any]) -> dict[str, Any]:
         "compensates": h.get("compensates") or None,
         "attempt_list": [
             {
-                "outcome": a[0],
-                "error_category": a[1] or None,
-                "start_time": iso(a[2]),
-                "end_time": iso(a[3]),
-                "trace_id": a[4],
-                "span_id": a[5],
+                "outcome": a.outcome,
+                "error_category": a.error_category or None,
+                "start_time": iso(a.start_ms),
+                "end_time": iso(a.end_ms),
+                "trace_id": a.trace_id,
+                "span_id": a.span_id,
             }
-            for a in h["attempt_list"]
+            for a in map(AttemptRow._make, h["attempt_list"])
         ],
     }
 

@@ -56,15 +56,14 @@ def flows(svc: Lineage) -> dict[str, Any]:
 
 def systems(svc: Lineage, scope: Scope, window: Window) -> dict[str, Any]:
     """Systems seen in in-scope hops of the window, plus those the flows file names."""
-    rows = svc.store.query_dicts(
-        queries.SYSTEMS,
-        {"since_ms": window.since_ms, "until_ms": window.until_ms, "limit": window.limit + 1, **scope.params()},
+    page = svc.store.query_bounded(
+        queries.SYSTEMS, {"since_ms": window.since_ms, "until_ms": window.until_ms, **scope.params()}, window.limit
     )
-    seen = {str(r["system"]): r for r in rows[: window.limit]}
+    seen = {str(r["system"]): r for r in page.rows}
     named = set(svc.config.systems) - set(seen)
     out = [{"system": s, "hops": int(r["hops"]), "last_seen": iso(int(r["last_ms"]))} for s, r in seen.items()]
     out += [{"system": s, "hops": 0, "last_seen": None} for s in named]
-    return {"systems": sorted(out, key=lambda r: r["system"]), "truncated": len(rows) > window.limit}
+    return {"systems": sorted(out, key=lambda r: r["system"]), "truncated": page.truncated}
 
 
 def _sla_ms(flow: Flow) -> int | None:

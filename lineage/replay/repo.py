@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from collector.store import Store
+from collector.store import Bounded, Store
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.shape import iso
 from lineage.replay import queries
@@ -39,9 +39,8 @@ class ReplayRepo:
             return []
         return self.store.query_dicts(queries.BY_EXCEPTIONS, {"ids": ids, "limit": limit, **scope.params()})
 
-    def listing(self, state: str, system: str, scope: Scope, limit: int) -> list[Row]:
-        params = {"state": state, "system": system, "limit": limit, **scope.params()}
-        return self.store.query_dicts(queries.LIST, params)
+    def listing(self, state: str, system: str, scope: Scope, limit: int) -> Bounded:
+        return self.store.query_bounded(queries.LIST, {"state": state, "system": system, **scope.params()}, limit)
 
     def due(self, now_ms: int, limit: int = 200) -> list[Row]:
         return self.store.query_dicts(queries.DUE, {"now_ms": now_ms, "limit": limit})

@@ -65,8 +65,8 @@ class ReplayService:
         return public(row, self.repo.history([replay_id])[replay_id])
 
     def listing(self, state: str, system: str, scope: Scope, limit: int) -> dict[str, Any]:
-        rows = self.repo.listing(state, system, scope, limit + 1)
-        return {"replays": [public(r) for r in rows[:limit]], "truncated": len(rows) > limit}
+        page = self.repo.listing(state, system, scope, limit)
+        return {"replays": [public(r) for r in page.rows], "truncated": page.truncated}
 
     # -- requests -------------------------------------------------------------------------
     def _candidates(self, excs: list[dict[str, Any]], scope: Scope) -> list[tuple[dict[str, Any], Row, str | None]]:

@@ -75,7 +75,7 @@ _TIME_WINDOW = (
 # stage or the end-to-end SLA overdue (stuck candidates: lineage/core/derive.py still tells stuck
 # from failed). The flows file's stages come as parallel arrays, one entry per flow
 # (lineage/core/domain.py). derive.py is the definition of a breach; this is the same rule over
-# arrays so that SQL drops the transactions it would pass, and tests/lineage/test_keep.py
+# arrays so that SQL drops the transactions it would pass, and tests/lineage/core/test_keep.py
 # checks on generated transactions that both agree. Per stage: ``dones`` its earliest
 # completion (0: not done), ``prevs`` the completion of the previous done stage (or the
 # transaction's start) from which its SLA runs; the open stage is the first after the last

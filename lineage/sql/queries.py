@@ -8,6 +8,8 @@ never counts twice.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from lineage.core.scope import in_scope
 
 # Epoch-ms bounds; the columns are DateTime64(9) in UTC.
@@ -31,8 +33,20 @@ _KEYS = "Array(Tuple(String, String))"
 # the lineage API, the alerts and replay (lineage/core/domain.py).
 EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
 
+
 # Hops of one correlation ID, retries folded into attempts (one row per entity and step),
 # with the per-group facts status derivation needs.
+class AttemptRow(NamedTuple):
+    """One element of a HOPS row's ``attempt_list`` (the tuple the SQL builds, in its order)."""
+
+    outcome: str
+    error_category: str
+    start_ms: int
+    end_ms: int
+    trace_id: str
+    span_id: str
+
+
 HOPS = """
 SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step) AS step,
     toString(argMax(System, StartTime)) AS system, toString(argMax(Outcome, StartTime)) AS outcome,

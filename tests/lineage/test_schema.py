@@ -36,7 +36,7 @@ def test_backfill_and_rerun(store_settings: StoreSettings) -> None:
         assert store.query("SELECT count() FROM hop_times FINAL")[0][0] == 5
         assert store.query("SELECT count() FROM (SELECT DISTINCT * FROM hop_failures)")[0][0] == 1
         lineage = make_lineage(store)
-        from lineage.core import metrics
+        from lineage.business import metrics
         from lineage.core.service import Window
         from lineage.core.timeparse import to_ms, utcnow
 

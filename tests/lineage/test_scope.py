@@ -52,7 +52,7 @@ def only_le1_amer(chdb_path: Path) -> Iterator[World]:
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     """One "now" for every request, so answers over two stores compare exactly."""
-    for module in ("lineage.api.deps", "lineage.core.metrics", "lineage.core.service", "lineage.core.shape"):
+    for module in ("lineage.api.deps", "lineage.business.metrics", "lineage.core.service", "lineage.core.shape"):
         monkeypatch.setattr(f"{module}.utcnow", lambda: NOW)
 
 

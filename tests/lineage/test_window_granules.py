@@ -14,7 +14,7 @@ from alerts.evaluator import Evaluator
 from alerts.persist import Persistence
 from alerts.rules import load_rules
 from collector.store import Store
-from lineage.core import metrics
+from lineage.business import metrics
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Window

@@ -16,7 +16,7 @@ from lineage.core.scope import EVERYTHING
 from lineage.core.service import Window
 from lineage.sql import queries
 from tests.lineage.conftest import make_lineage
-from tests.lineage.test_keep import _COLUMNS, H, _span
+from tests.lineage.core.test_keep import _COLUMNS, H, _span
 
 FAILURES = ("failed", "retry", "dead_letter")
 COMPARED = ("state", "resolved_at", "attempts", "category", "last_outcome", "first_seen", "last_seen", "system")

@@ -56,7 +56,7 @@ def posting_latency(
 
 def throughput(svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str) -> dict[str, Any]:
     """Stages completed per bucket (one per entity and step, retries not counted)."""
-    rows = svc.store.query_dicts(
+    page = svc.store.query_bounded(
         queries.THROUGHPUT,
         {
             **window.bucket_params(bucket_ms),
@@ -66,9 +66,9 @@ def throughput(svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms
             "default_flow": svc.config.default_flow,
             "steps": sorted({s.step for s in flow.stages}),
             "group_by": group_by,
-            "limit": window.limit + 1,
             **scope.params(),
         },
+        window.limit,
     )
     return {
         "flow": flow.name,
@@ -76,9 +76,9 @@ def throughput(svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms
         "group_by": group_by or None,
         "buckets": [
             {"bucket": iso(r["bucket_ms"]), "stage": r["stage"], "group": r["grp"] or None, "completed": int(r["n"])}
-            for r in rows[: window.limit]
+            for r in page.rows
         ],
-        "truncated": len(rows) > window.limit,
+        "truncated": page.truncated,
     }
 
 
