@@ -65,7 +65,8 @@ def _query(
     """Run a query once per round: rules differing only in threshold share the result."""
     key = (sql, repr(sorted(params.items())))
     if cache is not None and key in cache:
-        return cache[key]
+        cached: tuple[list[str], list[tuple[Any, ...]]] = cache[key]
+        return cached
     result = store.query_columns(sql, params, timeout_s=timeout_s)
     if cache is not None:
         cache[key] = result

@@ -203,8 +203,18 @@ def json_round(bodies: int, megabytes: float, tmp_dir: str | None = None) -> tup
         assert server.stdout is not None and server.stdin is not None
         port = int(server.stdout.readline().split()[1])
         out = subprocess.run(
-            [sys.executable, "-m", "bench.ingest", "json-load", "--port", str(port)]
-            + ["--json-bodies", str(bodies), "--json-mb", str(megabytes)],
+            [
+                sys.executable,
+                "-m",
+                "bench.ingest",
+                "json-load",
+                "--port",
+                str(port),
+                "--json-bodies",
+                str(bodies),
+                "--json-mb",
+                str(megabytes),
+            ],
             check=True,
             capture_output=True,
             text=True,
@@ -252,8 +262,22 @@ def run_load(payload: str, spans: int, senders: int, batch: int, tmp_dir: str | 
             flush=True,
         )
         loader = subprocess.Popen(
-            [sys.executable, "-m", "bench.ingest", "load", "--port", str(port), "--spans", str(spans)]
-            + ["--senders", str(senders), "--batch", str(batch), "--payload", payload],
+            [
+                sys.executable,
+                "-m",
+                "bench.ingest",
+                "load",
+                "--port",
+                str(port),
+                "--spans",
+                str(spans),
+                "--senders",
+                str(senders),
+                "--batch",
+                str(batch),
+                "--payload",
+                payload,
+            ],
             stdout=subprocess.PIPE,
             text=True,
             env=env,

@@ -155,7 +155,10 @@ def parse_json(body: bytes) -> ExportTraceServiceRequest:
     try:
         _fix_ids(document)
         # Unknown fields must be ignored by OTLP receivers (forward compatibility).
-        return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        request: ExportTraceServiceRequest = json_format.ParseDict(
+            document, ExportTraceServiceRequest(), ignore_unknown_fields=True
+        )
+        return request
     except RecursionError:
         raise MalformedPayload("body is not a valid OTLP/JSON ExportTraceServiceRequest: nested too deeply") from None
     except (json_format.ParseError, AttributeError, TypeError, ValueError) as exc:

@@ -174,7 +174,7 @@ def render(doc: dict[str, Any]) -> str:
     withheld = doc.get("withheld_hops", 0)
     if withheld:
         lines.append(f"… {withheld} hop{'s' if withheld != 1 else ''} withheld (outside your scope)")
-    lines += ["", "SLA:"] + _sla_lines(doc)
+    lines += ["", "SLA:", *_sla_lines(doc)]
     if doc["conformance"]:
         lines += ["", "Conformance:"] + [f"  {c['kind']}: {c['detail']}" for c in doc["conformance"]]
     if doc["amount_mismatches"]:

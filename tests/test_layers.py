@@ -28,11 +28,11 @@ FORBIDDEN: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "lineage.core",
         ("lineage.api", "lineage.auth", "lineage.business", "lineage.insights", "lineage.replay", "lineage.evidence"),
-    ),  # fmt: skip
+    ),
     (
         "lineage.sql",
         ("lineage.api", "lineage.auth", "lineage.business", "lineage.insights", "lineage.replay", "lineage.evidence"),
-    ),  # fmt: skip
+    ),
     ("lineage.replay", ("lineage.api.app",)),
     ("lineage.evidence", ("lineage.api.app",)),
     ("lineage.insights", ("lineage.api.app",)),
@@ -59,7 +59,7 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str,
         if isinstance(node, ast.Import):
             out += [(alias.name, "") for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = ".".join(package[: len(package) - node.level + 1] + [node.module or ""]).strip(".")
+            base = ".".join([*package[: len(package) - node.level + 1], node.module or ""]).strip(".")
             module = base if node.level else node.module or ""
             for alias in node.names:
                 full = f"{module}.{alias.name}"

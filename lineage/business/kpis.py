@@ -20,7 +20,8 @@ from typing import Any
 
 from collector.store import Store
 from lineage.business import queries as q
-from lineage.core.flows import POSTING_LATENCY, Flow, FlowConfig, Kpi
+from lineage.core.flows import Flow, FlowConfig, Kpi
+from lineage.core.flows_file import POSTING_LATENCY
 from lineage.core.scope import Scope
 from lineage.core.shape import iso
 

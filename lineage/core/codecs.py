@@ -36,14 +36,21 @@ _COLUMNS: dict[str, tuple[tuple[str, str], ...]] = {
         ("SpanId", "String"),
         ("StatusMessage", "String"),
     ),
-    "entity_edges": tuple((c, "String") for c in ("KeyId", "ParentId", "ChildId", "CorrelationId", "TraceId", "SpanId"))
-    + (("SeenAt", "DateTime64(9)"),),
-    "hop_keys": tuple((c, "String") for c in ("KeyType", "KeyId", "CorrelationId", "EntityId", "TraceId", "SpanId"))
-    + (("StartTime", "DateTime64(9)"),),
-    "span_links": tuple(
-        (c, "String") for c in ("KeyTraceId", "KeySpanId", "OtherTraceId", "OtherSpanId", "CorrelationId", "EntityId")
-    )
-    + (("SeenAt", "DateTime64(9)"),),
+    "entity_edges": (
+        *tuple((c, "String") for c in ("KeyId", "ParentId", "ChildId", "CorrelationId", "TraceId", "SpanId")),
+        ("SeenAt", "DateTime64(9)"),
+    ),
+    "hop_keys": (
+        *tuple((c, "String") for c in ("KeyType", "KeyId", "CorrelationId", "EntityId", "TraceId", "SpanId")),
+        ("StartTime", "DateTime64(9)"),
+    ),
+    "span_links": (
+        *tuple(
+            (c, "String")
+            for c in ("KeyTraceId", "KeySpanId", "OtherTraceId", "OtherSpanId", "CorrelationId", "EntityId")
+        ),
+        ("SeenAt", "DateTime64(9)"),
+    ),
 }
 
 

@@ -16,6 +16,7 @@ Rules (documented in docs/lineage.md):
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple
@@ -162,7 +163,7 @@ def conformance(stages: list[StageVerdict]) -> list[dict[str, str]]:
         if s.state == "missing" and s.required
     ]
     completed = [s for s in stages if s.completed_ms is not None]
-    for before, after in zip(completed, completed[1:], strict=False):
+    for before, after in itertools.pairwise(completed):
         if (
             after.completed_ms is not None
             and before.completed_ms is not None

@@ -52,7 +52,7 @@ def format_duration(seconds: float) -> str:
     """Compact form: 3600 -> ``1h``, 5400 -> ``1h30m``; the inverse of :func:`parse_seconds`."""
     if seconds <= 0:
         return "0s"
-    out, rest = [], int(round(seconds))
+    out, rest = [], round(seconds)
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if rest >= size:
             out.append(f"{rest // size}{unit}")

@@ -111,7 +111,7 @@ def test_rules_naming_unknown_flows_or_stages_are_refused() -> None:
     ):
         with pytest.raises(RuleError, match=problem):
             check_flows([_rule("sla_breach", **expr)], FLOWS)
-    with pytest.raises(RuleError, match="expr.flow: 'nope'"):
+    with pytest.raises(RuleError, match=r"expr.flow: 'nope'"):
         check_flows([_rule("posting_latency", threshold="1h", flow="nope")], FLOWS)
     check_flows(load_rules(), FLOWS)  # the shipped rules name real flows and stages
 

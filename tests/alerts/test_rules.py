@@ -109,7 +109,7 @@ def test_receiver_errors_name_the_line_and_missing_secrets(tmp_path: Path, monke
     path.write_text("receivers:\n  - {name: a, type: webhook, url: http://a}\n  - {name: b, type: smoke}\n")
     with pytest.raises(RuleError, match=rf"^{path}, line 3: receivers.1.type: Input should be"):
         load_receivers(str(path))
-    with pytest.raises(RuleError, match="line 2: .*NO_SUCH_SLACK_URL is not set"):
+    with pytest.raises(RuleError, match=r"line 2: .*NO_SUCH_SLACK_URL is not set"):
         load_receivers("receivers:\n  - {name: s, type: slack, url_env: NO_SUCH_SLACK_URL}\n")
 
 

@@ -92,7 +92,7 @@ def test_unreachable_slow_and_garbage_answers() -> None:
     def slow(request: httpx.Request) -> httpx.Response:
         raise httpx.ReadTimeout("slow")
 
-    with pytest.raises(ApiError, match="Cannot reach the lineage API at http://api.test"):
+    with pytest.raises(ApiError, match=r"Cannot reach the lineage API at http://api.test"):
         _client(refuse).backlog()
     with pytest.raises(ApiError, match="did not answer in time"):
         _client(slow).backlog()

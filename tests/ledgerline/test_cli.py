@@ -260,8 +260,21 @@ def test_auth_off_is_refused_beyond_loopback(tmp_path: Path) -> None:
 
 def test_demo_prints_a_working_admin_token_and_revokes_it_on_stop(tmp_path: Path) -> None:
     process = subprocess.Popen(
-        [*LEDGERLINE, "demo", "--no-dashboard", "--backfill", "1m", "--rate", "1"]
-        + ["--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        [
+            *LEDGERLINE,
+            "demo",
+            "--no-dashboard",
+            "--backfill",
+            "1m",
+            "--rate",
+            "1",
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--api-port",
+            "0",
+        ],
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -282,8 +295,21 @@ def test_demo_prints_a_working_admin_token_and_revokes_it_on_stop(tmp_path: Path
 
 def _demo_once(tmp_path: Path, seconds: float) -> str:
     process = subprocess.Popen(
-        [*LEDGERLINE, "demo", "--no-dashboard", "--backfill", "10m", "--rate", "2"]
-        + ["--http-port", "0", "--grpc-port", "0", "--api-port", "0"],
+        [
+            *LEDGERLINE,
+            "demo",
+            "--no-dashboard",
+            "--backfill",
+            "10m",
+            "--rate",
+            "2",
+            "--http-port",
+            "0",
+            "--grpc-port",
+            "0",
+            "--api-port",
+            "0",
+        ],
         env=_env(tmp_path),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

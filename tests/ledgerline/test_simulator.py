@@ -71,7 +71,7 @@ def test_backfill_lies_in_window_and_regions_vary() -> None:
 
 
 def test_each_fault_has_its_shape() -> None:
-    txs, journals = _plan(count=600)
+    txs, _journals = _plan(count=600)
     by_kind: dict[str | None, list[Transaction]] = {}
     for tx in txs:
         by_kind.setdefault(tx.fault, []).append(tx)

@@ -135,7 +135,7 @@ def test_auth_off_is_a_local_admin_and_refused_beyond_loopback(store: Store) -> 
     off.check("127.0.0.1")
     from collector.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="refusing to serve the API on 0.0.0.0"):
+    with pytest.raises(ConfigError, match=r"refusing to serve the API on 0.0.0.0"):
         off.check("0.0.0.0")
     off.check("0.0.0.0", insecure=True)
     with pytest.raises(ConfigError, match="ISSUER and LEDGERLINE_OIDC_AUDIENCE are required"):

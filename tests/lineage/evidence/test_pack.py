@@ -139,11 +139,11 @@ TAMPERING: dict[str, tuple[Callable[[Pack], None], str]] = {
     "proof node": (
         lambda p: _hop(p, "case")["proof"].__setitem__(0, _flip(_hop(p, "case")["proof"][0])),
         "inclusion proof of hop",
-    ),  # fmt: skip
+    ),
     "leaf index": (
         lambda p: _hop(p, "case").update(leaf_index=_hop(p, "case")["leaf_index"] ^ 1),
         "inclusion proof of hop",
-    ),  # fmt: skip
+    ),
     "seal root": (lambda p: p["seals"][0].update(root=_flip(p["seals"][0]["root"])), "signature of seal 1"),
     "seal count": (lambda p: p["seals"][0].update(leaf_count=p["seals"][0]["leaf_count"] + 1), "signature of seal 1"),
     "signature": (lambda p: p["seals"][1].update(signature=_flip(p["seals"][1]["signature"])), "signature of seal 2"),
@@ -155,19 +155,19 @@ TAMPERING: dict[str, tuple[Callable[[Pack], None], str]] = {
     "document duration": (
         lambda p: _doc_hop(p, "ledger").update(duration_ms=_doc_hop(p, "ledger")["duration_ms"] + 1),
         "duration_ms of ledger LED-OK",
-    ),  # fmt: skip
+    ),
     "document attempt": (
         lambda p: _doc_hop(p, "case")["attempt_list"][0].update(span_id="0" * 16),
         "attempt_list of case CASE-OK",
-    ),  # fmt: skip
+    ),
     "document unsealed field": (
         lambda p: _doc_hop(p, "case").update(approved_by="auditor"),
         "approved_by of case CASE-OK",
-    ),  # fmt: skip
+    ),
     "document extra hop": (
         lambda p: p["document"]["hops"].append(dict(_doc_hop(p, "case"), entity_id="CASE-Z")),
         "document disagrees",
-    ),  # fmt: skip
+    ),
     "hop left out": (lambda p: p["hops"].remove(_hop(p, "ledger")), "document disagrees with the sealed hops: hops"),
     "format": (lambda p: p.update(format="v0"), "format"),
 }
@@ -223,14 +223,14 @@ def test_every_field_of_every_hop_and_seal_is_covered(sealed: dict[str, Pack], e
 
 def test_another_key_is_refused(sealed: dict[str, Pack], evidence: EvidenceService) -> None:
     other = Ed25519PrivateKey.generate()
-    with pytest.raises(VerificationFailed, match="^public key"):
+    with pytest.raises(VerificationFailed, match=r"^public key"):
         verify_pack(sealed["C-OK"], public_pem(other.public_key()))
     # A forger re-signing with their own key and shipping their public key is still refused.
     forged = copy.deepcopy(sealed["C-OK"])
     forged["public_key"] = public_pem(other.public_key())
     for i in range(len(forged["seals"])):
         _seal_resigned(forged, i, other)
-    with pytest.raises(VerificationFailed, match="^public key"):
+    with pytest.raises(VerificationFailed, match=r"^public key"):
         verify_pack(forged, _trusted(evidence))
 
 
@@ -274,5 +274,5 @@ def test_unsealed_compensation_links_are_left_out_and_refused(
     pack = copy.deepcopy(sealed["C-OK"])
     assert all(not set(UNSEALED_HOP_FIELDS) & set(h) for h in pack["document"]["hops"])
     pack["document"]["hops"][0]["compensates"] = "ledger:LED-1"
-    with pytest.raises(VerificationFailed, match="compensates of .* is not sealed"):
+    with pytest.raises(VerificationFailed, match=r"compensates of .* is not sealed"):
         verify_pack(pack, _trusted(evidence))

@@ -104,7 +104,7 @@ def test_rotation_hands_over_and_the_chain_verifies_across_it(
     for trusted in (new, key):
         report = verify_store(sealed, trusted.public_key())
         assert (report.seals, report.rotations, report.latest) == (3, 1, 3)
-    with pytest.raises(VerificationFailed, match="^public key"):
+    with pytest.raises(VerificationFailed, match=r"^public key"):
         verify_store(sealed, Ed25519PrivateKey.generate().public_key())
     # Packs: one sealed under the old key, one under the new; both verify with either public key.
     for cid in ("C-A", "C-STALE"):
@@ -132,9 +132,9 @@ def test_a_pack_across_a_rotation_without_its_record_is_refused(
     pack = successor.pack(lineage, "C-A")
     assert pack is not None
     stripped = {**pack, "rotations": []}
-    with pytest.raises(VerificationFailed, match="^public key"):  # the old key is not the pack's key
+    with pytest.raises(VerificationFailed, match=r"^public key"):  # the old key is not the pack's key
         verify_pack(stripped, public_pem(key.public_key()))
-    with pytest.raises(VerificationFailed, match="^key of seal 1"):  # the old seals are not the new key's
+    with pytest.raises(VerificationFailed, match=r"^key of seal 1"):  # the old seals are not the new key's
         verify_pack(stripped, public_pem(new.public_key()))
 
 
@@ -154,10 +154,10 @@ def test_a_forged_rotation_is_refused_at_start_and_by_verification(
     message = _refusal(sealed, forger)
     assert message.startswith("the store's seal key rotation records do not verify (rotation 1: is not signed by")
     assert "rotation records do not verify" in _refusal(sealed, key)  # loud for the real key too
-    with pytest.raises(VerificationFailed, match="^rotation 1: is not signed by the key it hands over from"):
+    with pytest.raises(VerificationFailed, match=r"^rotation 1: is not signed by the key it hands over from"):
         verify_store(sealed, key.public_key())
     pack = evidence.pack(lineage, "C-A")  # a pack carries the store's rotation records
-    with pytest.raises(VerificationFailed, match="^rotation 1: is not signed by the key it hands over from"):
+    with pytest.raises(VerificationFailed, match=r"^rotation 1: is not signed by the key it hands over from"):
         verify_pack(pack, public_pem(key.public_key()))
     with pytest.raises(WrongSealKey, match="rotation records do not verify"):
         evidence.sealer.seal_now()
@@ -169,9 +169,9 @@ def test_a_rotation_from_a_key_that_never_sealed_is_refused(sealed: Store, key: 
     forger = Ed25519PrivateKey.generate()
     _forge(sealed, raw_public(forger.public_key()), forger, Ed25519PrivateKey.generate())  # self-consistent
     assert "seal 2: is not signed by the key the rotation records put in force" in _refusal(sealed, forger)
-    with pytest.raises(VerificationFailed, match="^public key"):
+    with pytest.raises(VerificationFailed, match=r"^public key"):
         verify_store(sealed, key.public_key())
-    with pytest.raises(VerificationFailed, match="^signature of seal 1"):
+    with pytest.raises(VerificationFailed, match=r"^signature of seal 1"):
         verify_store(sealed, forger.public_key())
 
 
@@ -218,7 +218,7 @@ def test_an_anchor_before_since_extends_the_walk(
     assert (report.first, report.seals, report.anchored) == (1, 2, (1,)) and report.latest_hash == latest
     # A seal row claiming the anchored hash does not pass: the walk recomputes it.
     evidence_store.command(f"ALTER TABLE seals UPDATE LeafCount = 9 WHERE Sequence = 1 {_SYNC}")
-    with pytest.raises(VerificationFailed, match="^signature of seal 1"):
+    with pytest.raises(VerificationFailed, match=r"^signature of seal 1"):
         verify_store(evidence_store, key.public_key(), since_ms=since.seal.window_end_ms, anchors=[first])
 
 

@@ -32,7 +32,7 @@ def _get(stack: Stack, path: str, token: str = "", **params: Any) -> Any:
 def test_flows_come_from_the_loaded_flows_file(stack: Stack) -> None:
     doc = _get(stack, "/api/v1/flows")
     config = load_flows()
-    assert [f["name"] for f in doc["flows"]][0] == config.default_flow
+    assert next(f["name"] for f in doc["flows"]) == config.default_flow
     assert {f["name"] for f in doc["flows"]} == set(config.flows)
     credit = next(f for f in doc["flows"] if f["name"] == "support_credit")
     assert [s["name"] for s in credit["stages"]] == ["case", "credit", "invoice", "ledger"]

@@ -27,8 +27,23 @@ def _start(endpoint: str) -> tuple[subprocess.Popen[str], str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGERLINE_")}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH", "")]))
     process = subprocess.Popen(
-        [sys.executable, "-m", "ledgerline.cli", "simulate", "--endpoint", endpoint, "--count", "1"]
-        + ["--rate", "20", "--no-faults", "--seed", "5", "--replay-port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "ledgerline.cli",
+            "simulate",
+            "--endpoint",
+            endpoint,
+            "--count",
+            "1",
+            "--rate",
+            "20",
+            "--no-faults",
+            "--seed",
+            "5",
+            "--replay-port",
+            "0",
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
