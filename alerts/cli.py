@@ -12,7 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from collector.errors import LedgerlineError
+from collector.store.errors import LedgerlineError
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -41,8 +41,9 @@ def _settings(args: argparse.Namespace) -> Any:
 
 def run(args: argparse.Namespace) -> int:
     """0 on a clean stop or a passing check; 2 on configuration or store errors."""
+    from alerts.errors import RuleError
     from alerts.routing import load_receivers
-    from alerts.rules import RuleError, check_flows, load_rules
+    from alerts.rules import check_flows, load_rules
     from lineage.core.flows import load_flows
 
     try:

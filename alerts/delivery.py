@@ -10,11 +10,9 @@ from typing import Any
 
 import httpx
 
+from alerts.errors import DeliveryError
+
 log = logging.getLogger(__name__)
-
-
-class DeliveryError(Exception):
-    """A notification that could not be delivered after its retries."""
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 import httpx
 
 from alerts import notify
-from alerts.delivery import DeliveryError, RetryPolicy, post_json
+from alerts.delivery import RetryPolicy, post_json
+from alerts.errors import DeliveryError
 from alerts.model import Alert, State
 from alerts.persist import Persistence
 from alerts.routing import Policy, Receiver, ReceiversConfig

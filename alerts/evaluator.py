@@ -16,7 +16,7 @@ from alerts.model import Alert, Sample, State, Transition, render
 from alerts.persist import Persistence
 from alerts.rules import Rule
 from alerts.state import Timing, step
-from collector.errors import StoreError
+from collector.store.errors import StoreError
 from lineage.core.flows import FlowConfig
 
 log = logging.getLogger(__name__)

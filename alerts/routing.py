@@ -13,9 +13,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
-from alerts.rules import Duration, RuleError
+from alerts.errors import RuleError
+from alerts.rules import Duration
 from collector.config import read_yaml, source_text, validate
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 
 
 class Receiver(BaseModel):

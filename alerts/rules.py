@@ -11,9 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from alerts.errors import RuleError
 from alerts.model import has_template
 from collector.config import YamlDoc, read_yaml
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 from lineage.core.flows import FlowConfig
 from lineage.core.timeparse import parse_seconds
 
@@ -22,10 +23,6 @@ Duration = Annotated[float, BeforeValidator(parse_seconds)]
 Team = Literal["support-ops", "finance-ops", "platform"]
 Severity = Literal["critical", "error", "warning", "info"]
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
-
-
-class RuleError(ConfigError):
-    """A rule or receivers file that cannot be used; the message names the line, rule and field."""
 
 
 class _Params(BaseModel):

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, model_validator
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError, LedgerlineError
 
 M = TypeVar("M", bound=BaseModel)
 Loc = tuple[str | int, ...]
@@ -100,7 +100,7 @@ def read_yaml(text: str, source: str, error: type[ConfigError] = ConfigError) ->
     return doc
 
 
-class Problem(ValueError):
+class Problem(LedgerlineError, ValueError):
     """What is wrong, in a file's own words, raised by a validator for :func:`validate`.
 
     ``{what}`` in ``text`` becomes the name of the part that raised it (see ``names``);

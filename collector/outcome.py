@@ -17,15 +17,13 @@ from collector.errors import (
     BodyTimeout,
     Busy,
     IngestError,
-    LedgerlineError,
     MalformedPayload,
     Overloaded,
     PayloadTooLarge,
-    StoreError,
-    StoreUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
+from collector.store.errors import LedgerlineError, StoreError, StoreUnavailable
 
 
 class Kind(enum.Enum):

@@ -29,7 +29,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from collector.config import Loc, Problem, name_of, read_yaml, validate
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 
 Action = Literal["drop", "hash", "mask"]
 ACTIONS: tuple[str, ...] = ("drop", "hash", "mask")

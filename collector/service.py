@@ -16,7 +16,6 @@ from typing import Any
 
 import uvicorn
 
-from collector.errors import ConfigError
 from collector.http import create_collector_app
 from collector.ingest import Ingestor
 from collector.limits import guarded_h11
@@ -24,6 +23,7 @@ from collector.metrics import CollectorMetrics
 from collector.settings import CollectorSettings
 from collector.sinks import make_sink
 from collector.store import Store
+from collector.store.errors import ConfigError
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 from collector.store.settings import StoreSettings
 
 __all__ = ["CollectorSettings", "StoreSettings", "is_loopback"]

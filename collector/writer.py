@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 
-from collector.errors import Overloaded, StoreError, StoreUnavailable
+from collector.errors import Overloaded
+from collector.store.errors import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 

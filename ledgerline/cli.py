@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from pydantic import ValidationError
 
 from collector.config import settings_error
-from collector.errors import LedgerlineError
 from collector.settings import CollectorSettings
+from collector.store.errors import LedgerlineError
 
 
 def _collector_settings(args: argparse.Namespace) -> CollectorSettings:

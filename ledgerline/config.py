@@ -12,8 +12,9 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 
+from alerts.errors import RuleError
 from alerts.routing import ReceiversConfig, load_receivers
-from alerts.rules import DEFAULT_RULES, Rule, RuleError, check_flows, load_rules
+from alerts.rules import DEFAULT_RULES, Rule, check_flows, load_rules
 from alerts.settings import AlertSettings
 from collector.config import settings_error
 from collector.settings import CollectorSettings

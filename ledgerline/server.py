@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from collector.errors import ConfigError
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
+from collector.store.errors import ConfigError
 from collector.store.lease import ALERTS, REPLAY, SEALER, Lease
 from ledgerline.config import ServeConfig, load_serve_config
 from ledgerline.schema import pending, prepare_store

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from collector.config import read_yaml
-from collector.errors import ConfigError
 from collector.redact import load_redactor
+from collector.store.errors import ConfigError
 from lineage.core.flows import load_flows
 from lineage.replay.targets import load_targets
 

@@ -24,6 +24,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from collector.store.errors import LedgerlineError
+
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TOKEN = re.compile(
     r"""(?P<ws>\s+)|(?P<comment>--[^\n]*|/\*.*?\*/)|(?P<str>'(?:[^'\\]|\\.|'')*')|(?P<quoted>`(?:[^`\\]|\\.)*`)"""
@@ -61,7 +63,7 @@ Placement = Sharded | Everywhere | PerNode | Keeper
 Layout = Mapping[str, Placement]
 
 
-class RenderError(ValueError):
+class RenderError(LedgerlineError, ValueError):
     """A statement the cluster renderer cannot place."""
 
 

@@ -14,8 +14,8 @@ from typing import Any
 
 from fastapi import APIRouter, FastAPI
 
-from collector.errors import StoreError
 from collector.store import Store
+from collector.store.errors import StoreError
 from lineage import auth
 from lineage.api import docs, errors, exceptions, health, metrics, transactions
 from lineage.auth import routes as auth_routes

@@ -6,7 +6,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from collector.errors import QueryTimeout
+from collector.store.errors import QueryTimeout
 
 # Every 503 of the API carries this: a store hiccup is worth retrying, not a bug.
 RETRY_AFTER = {"Retry-After": "2"}

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from collector.errors import StoreError
 from collector.store import Store
+from collector.store.errors import StoreError
 from lineage.auth import queries
 from lineage.auth.principal import normalise_subject
 from lineage.core.scope import EVERYTHING, Scope

@@ -14,8 +14,8 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from collector.errors import AuthError
 from collector.store import Store
+from lineage.auth.errors import AuthError
 from lineage.auth.oidc import JwtVerifier
 from lineage.auth.principal import Principal
 from lineage.auth.settings import AuthSettings

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from collector.errors import LedgerlineError, StoreError, StoreLocked
+from collector.store.errors import LedgerlineError, StoreError, StoreLocked
 from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 from lineage.auth.local import local_actor, record_local
 from lineage.auth.principal import ROLES

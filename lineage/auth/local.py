@@ -7,8 +7,8 @@ import getpass
 import os
 import socket
 
-from collector.errors import StoreError
 from collector.store import Store
+from collector.store.errors import StoreError
 from lineage.auth.audit import AccessEntry, AccessLog
 from lineage.auth.principal import normalise_subject
 from lineage.auth.targets import TargetResolver

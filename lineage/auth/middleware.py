@@ -14,9 +14,10 @@ from starlette.datastructures import Headers
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from collector.errors import AuthError, QueryTimeout, StoreError
+from collector.store.errors import QueryTimeout, StoreError
 from lineage.auth.audit import AccessEntry, AccessLog
 from lineage.auth.authenticate import Authenticator
+from lineage.auth.errors import AuthError
 from lineage.auth.permissions import RULES, allowed
 from lineage.auth.principal import Principal, current_principal
 from lineage.auth.refusals import ACTION as REFUSED

@@ -18,7 +18,8 @@ from typing import Any
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 
-from collector.errors import AccessDenied, AuthError, ConfigError
+from collector.store.errors import ConfigError
+from lineage.auth.errors import AccessDenied, AuthError
 from lineage.auth.principal import ROLES, Principal, Role
 from lineage.auth.settings import AuthSettings
 from lineage.core.scope import Scope

@@ -10,8 +10,8 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from collector.config import settings_error
-from collector.errors import ConfigError
 from collector.settings import is_loopback
+from collector.store.errors import ConfigError
 
 # Asymmetric JWS algorithms only: a verifier holding a public key cannot be tricked into
 # HMAC with that key as the secret, and "none" is never accepted.

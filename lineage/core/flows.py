@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from collector.config import read_yaml, validate
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 from lineage.core.flows_file import POSTING_LATENCY, FlowsFile, FlowSpec, KpiSpec, ReconciliationSpec, name_of
 
 DEFAULT_PATH = Path(__file__).with_name("flows.yaml")

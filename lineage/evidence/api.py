@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from lineage.auth.principal import CurrentPrincipal
 from lineage.core.service import Lineage
 from lineage.evidence import pack
-from lineage.evidence.sealer import WrongSealKey
+from lineage.evidence.errors import NotSealed, SpansScopes, WrongSealKey
 from lineage.evidence.service import EvidenceService
 
 
@@ -38,9 +38,9 @@ def export_evidence(service: Evidence, request: Request, correlation_id: str, pr
     """The evidence pack of a transaction; the export is written to the access log."""
     try:
         built = service.pack(_lineage(request), correlation_id, principal.scope)
-    except pack.SpansScopes as exc:
+    except SpansScopes as exc:
         raise HTTPException(409, str(exc)) from None
-    except pack.NotSealed as exc:
+    except NotSealed as exc:
         retry = str(max(1, int(service.settings.seal_interval_s)))
         raise HTTPException(409, str(exc), headers={"Retry-After": retry}) from None
     if built is None:

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from collector.errors import VerificationFailed
 from collector.store import Store
 from lineage.evidence import merkle, queries
+from lineage.evidence.errors import VerificationFailed
 from lineage.evidence.keys import fingerprint
 from lineage.evidence.record import GENESIS
 from lineage.evidence.rotation import KeyChain, key_chain

@@ -17,6 +17,8 @@ from __future__ import annotations
 import struct
 from typing import Any, Literal
 
+from lineage.evidence.errors import RecordError
+
 # Hop fields of a transaction document that this encoding does not seal yet (compensation
 # links, issue 17): an evidence pack leaves them out, and the offline verifier refuses a pack
 # that carries them, so a pack never shows what its seals do not prove.
@@ -56,10 +58,6 @@ FIELDS: tuple[tuple[str, Kind], ...] = (
     ("LinkSpanIds", "strs"),
 )
 NAMES = tuple(name for name, _ in FIELDS)
-
-
-class RecordError(ValueError):
-    """A hop record that does not have the canonical fields and types."""
 
 
 def _str(value: Any, name: str) -> bytes:

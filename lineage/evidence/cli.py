@@ -20,8 +20,9 @@ from urllib.parse import quote
 
 import httpx
 
-from collector.errors import ConfigError, LedgerlineError, VerificationFailed
+from collector.store.errors import ConfigError, LedgerlineError
 from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
+from lineage.evidence.errors import VerificationFailed
 from lineage.evidence.keys import KEY_FILE, PUB_FILE, fingerprint, init_keys, load_private, load_public, public_pem
 from lineage.evidence.settings import EvidenceSettings
 from lineage.replay.document import replays_of
@@ -179,7 +180,8 @@ def cmd_evidence(args: argparse.Namespace) -> int:
     else:
         from lineage.core.flows import load_flows
         from lineage.core.service import Lineage
-        from lineage.evidence.pack import NotSealed, build_pack, record_export
+        from lineage.evidence.errors import NotSealed
+        from lineage.evidence.pack import build_pack, record_export
         from lineage.settings import LineageSettings
 
         store, service = _open()

@@ -12,9 +12,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.errors import ConfigError, VerificationFailed
 from collector.store import Store
+from collector.store.errors import ConfigError
 from lineage.evidence import queries
+from lineage.evidence.errors import VerificationFailed
 from lineage.evidence.keys import fingerprint
 from lineage.evidence.rotation import Expected, SignedRotation, expected_signer, key_chain, rotation_for
 from lineage.evidence.sealer import StoredSeal, latest_seal, stored_rotations

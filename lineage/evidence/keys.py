@@ -14,7 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 
 KEY_FILE = "seal.key"
 PUB_FILE = "seal.pub"

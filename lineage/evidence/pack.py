@@ -6,24 +6,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from collector.errors import EvidenceError
 from collector.store import Store
 from lineage.core.flows import DEFAULT_PATH
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.evidence import canonical, merkle, queries
+from lineage.evidence.errors import NotSealed, SpansScopes
 from lineage.evidence.keys import fingerprint, public_pem
 from lineage.evidence.sealer import seals_from, stored_rotations
 from lineage.evidence.verify import FORMAT
-
-
-class NotSealed(EvidenceError):
-    """Some hops of the transaction are not sealed yet; retry after the next seal."""
-
-
-class SpansScopes(EvidenceError):
-    """The caller's scope withholds some hops: a pack proves whole transactions only."""
 
 
 def flows_text(lineage: Lineage) -> str:

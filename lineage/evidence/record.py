@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from lineage.evidence.canonical import RecordError
+from lineage.evidence.errors import RecordError
 from lineage.evidence.keys import verify_signature
 
 TAG = b"ledgerline.seal.v1\x00"

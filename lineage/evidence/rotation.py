@@ -24,8 +24,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from collector.errors import VerificationFailed
-from lineage.evidence.canonical import RecordError
+from lineage.evidence.errors import RecordError, VerificationFailed
 from lineage.evidence.keys import fingerprint, raw_public, verify_signature
 from lineage.evidence.record import GENESIS, Seal, hex32, integer
 

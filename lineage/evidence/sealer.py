@@ -25,10 +25,11 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.errors import EvidenceError, StoreError, VerificationFailed
 from collector.store import Store
+from collector.store.errors import StoreError
 from collector.store.lease import Lease, LeaseKeeper
 from lineage.evidence import merkle, queries
+from lineage.evidence.errors import VerificationFailed, WrongSealKey
 from lineage.evidence.keys import fingerprint
 from lineage.evidence.record import GENESIS, Seal
 from lineage.evidence.rotation import Expected, Rotation, SignedRotation, expected_signer, key_chain
@@ -100,10 +101,6 @@ def stored_rotations(store: Store) -> list[SignedRotation]:
 def expected_key(store: Store, last: StoredSeal | None) -> Expected | None:
     """The key that must sign the seal after ``last``; VerificationFailed on a bad rotation record."""
     return expected_signer(key_chain(stored_rotations(store)), last.seal if last else None)
-
-
-class WrongSealKey(EvidenceError):
-    """This process's seal key is not the store's current seal key: it must not seal."""
 
 
 class Sealer:

@@ -13,15 +13,16 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.errors import StoreError, VerificationFailed
 from collector.store import Store
+from collector.store.errors import StoreError
 from collector.store.lease import Lease
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage
 from lineage.evidence import pack
+from lineage.evidence.errors import NotSealed, SpansScopes, VerificationFailed, WrongSealKey
 from lineage.evidence.keyring import check_key
 from lineage.evidence.keys import KEY_FILE, ensure_key, fingerprint, public_pem
-from lineage.evidence.sealer import Sealer, WrongSealKey, latest_seal
+from lineage.evidence.sealer import Sealer, latest_seal
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify import verify_pack
 
@@ -100,9 +101,9 @@ class EvidenceService:
             if built is not None:
                 verify_pack(built, public_pem(self.public))
                 out["verified"] = True
-        except pack.NotSealed:
+        except NotSealed:
             out["fully_sealed"] = False
-        except pack.SpansScopes as exc:
+        except SpansScopes as exc:
             out["check"] = str(exc)
         except VerificationFailed as exc:
             out["check"] = str(exc)

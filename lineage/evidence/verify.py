@@ -25,11 +25,12 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from collector.errors import ConfigError, VerificationFailed
+from collector.store.errors import ConfigError
 from lineage.core import shape
 from lineage.core.derive import TxnFacts, adopt, evaluate, facts_from_groups
 from lineage.core.flows import FlowConfigError, parse_flows
 from lineage.evidence import canonical, merkle
+from lineage.evidence.errors import RecordError, VerificationFailed
 from lineage.evidence.keys import fingerprint, parse_public
 from lineage.evidence.record import Seal
 from lineage.evidence.rotation import KeyChain, SignedRotation, key_chain
@@ -73,7 +74,7 @@ def _chain(pack: dict[str, Any], pack_key: Ed25519PublicKey, trusted: Ed25519Pub
         raise _fail("format", "rotations must be a list")
     try:
         chain = key_chain([SignedRotation.from_json(d) for d in docs])
-    except canonical.RecordError as exc:
+    except RecordError as exc:
         raise _fail("format", f"rotation: {exc}") from None
     if not chain.keys:
         if fingerprint(pack_key) != fingerprint(trusted):
@@ -91,7 +92,7 @@ def _seals(pack: dict[str, Any], chain: KeyChain, trusted: Ed25519PublicKey) -> 
     for doc in pack["seals"]:
         try:
             seal, signature = Seal.from_json(doc)
-        except canonical.RecordError as exc:
+        except RecordError as exc:
             raise _fail("format", f"seal: {exc}") from None
         n = seal.sequence
         public = chain.signer(n, trusted)
@@ -124,7 +125,7 @@ def _proven(entries: Any, seals: dict[int, Seal], what: str) -> list[dict[str, A
             leaf = merkle.leaf_hash(canonical.encode(record))
             proof = [bytes.fromhex(p) for p in entry["proof"]]
             seq, index = int(entry["sequence"]), int(entry["leaf_index"])
-        except (canonical.RecordError, KeyError, TypeError, ValueError) as exc:
+        except (RecordError, KeyError, TypeError, ValueError) as exc:
             raise _fail(check, f"malformed: {exc}") from None
         seal = seals.get(seq)
         if seal is None:

@@ -8,9 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from lineage.auth.principal import CurrentPrincipal, CurrentScope
+from lineage.replay.errors import NotFound, Refused
 from lineage.replay.models import BulkIn, BulkOut, NoteIn, ReplayIn, ReplayList, ReplayOut
-from lineage.replay.service import NotFound, ReplayService
-from lineage.replay.state import STATES, Refused
+from lineage.replay.service import ReplayService
+from lineage.replay.state import STATES
 
 ReplayState = Literal[STATES]  # type: ignore[valid-type]
 ExcId = Annotated[str, Path(pattern=r"^[0-9a-f]{16}$", description="Stable exception id")]

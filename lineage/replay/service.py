@@ -11,8 +11,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from collector.errors import ConfigError
 from collector.store import Store
+from collector.store.errors import ConfigError
 from lineage.auth.principal import Principal
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage, Window
@@ -20,15 +20,12 @@ from lineage.core.timeparse import parse_instant, to_ms, utcnow
 from lineage.replay import state as sm
 from lineage.replay.delivery import new_trace_id
 from lineage.replay.document import public
+from lineage.replay.errors import NotFound, Refused
 from lineage.replay.repo import ReplayRepo, Row
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.targets import Targets, TargetsError, load_targets
 
 LOOKBACK_MS = 92 * 86400 * 1000  # how far back an exception is looked up (the API's longest window)
-
-
-class NotFound(Exception):
-    """No such exception or replay within the caller's scope."""
 
 
 def load(settings: ReplaySettings, transient: frozenset[str]) -> Targets:
@@ -143,7 +140,7 @@ class ReplayService:
                 raise NotFound(f"no exception {exception_id}")
             _, facts, why = found[0]
             if why:
-                raise sm.Refused(why)
+                raise Refused(why)
             row = self._create(exc, facts, reason, who)
         return self.get(row["id"], who.scope)
 

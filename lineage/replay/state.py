@@ -19,6 +19,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from lineage.auth.principal import same_subject
+from lineage.replay.errors import Refused
 
 STATES = ("awaiting_approval", "approved", "sent", "delivered", "failed", "confirmed", "cancelled")
 IN_FLIGHT = frozenset({"awaiting_approval", "approved", "sent", "delivered"})
@@ -35,15 +36,6 @@ _TRANSITIONS: dict[str, tuple[frozenset[str], str]] = {
     "confirm": (frozenset({"sent", "delivered", "failed"}), "confirmed"),
     "supersede": (frozenset({"approved"}), "cancelled"),
 }
-
-
-class Refused(Exception):
-    """A request the current state does not allow; ``status`` is the HTTP answer."""
-
-    def __init__(self, reason: str, status: int = 409) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 def initial_state(needs_approval: bool) -> str:

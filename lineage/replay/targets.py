@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator, model_validator
 
 from collector.config import Amount, Loc, Problem, Section, Text, YamlDoc, expect, name_of, read_yaml, validate
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 
 
 class TargetsError(ConfigError):

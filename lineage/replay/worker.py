@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 import httpx
 
-from collector.errors import StoreError
+from collector.store.errors import StoreError
 from collector.store.lease import Lease, LeaseKeeper
 from lineage.replay import delivery
 from lineage.replay import state as sm

@@ -103,7 +103,8 @@ def test_stuck_transactions_are_lineage_stuck_and_idle(store: Store) -> None:
 
 
 def test_rules_naming_unknown_flows_or_stages_are_refused() -> None:
-    from alerts.rules import RuleError, check_flows
+    from alerts.errors import RuleError
+    from alerts.rules import check_flows
 
     for expr, problem in (
         ({"flow": "nope"}, "expr.flow: 'nope' is not in the flows file"),

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from alerts.errors import RuleError
 from alerts.kinds import run_rule
-from alerts.rules import RuleError, check_flows, parse_rules
+from alerts.rules import check_flows, parse_rules
 from collector.store import Store
 from lineage.core.flows import load_flows
 from tests.lineage.flow_helpers import HOUR, MIN, Spans

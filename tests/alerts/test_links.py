@@ -10,7 +10,7 @@ from alerts.evaluator import Evaluator
 from alerts.model import Sample
 from alerts.rules import load_rules, parse_rules
 from alerts.settings import AlertSettings
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 from dashboard.state import PAGES, from_params, link_to
 from ledgerline.config import load_alert_rules
 from lineage.core.flows import load_flows

@@ -7,9 +7,10 @@ from pathlib import Path
 import pytest
 
 from alerts.burnrate import burn_factor
+from alerts.errors import RuleError
 from alerts.model import fingerprint, render
 from alerts.routing import load_receivers
-from alerts.rules import GOOGLE_WINDOWS, RuleError, load_rules, parse_rules
+from alerts.rules import GOOGLE_WINDOWS, load_rules, parse_rules
 
 DAY = 86400.0
 

@@ -7,7 +7,7 @@ import pytest
 from pydantic import BaseModel, Field, model_validator
 
 from collector.config import Loc, Problem, Section, Text, name_of, read_yaml, validate
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 
 
 class Item(Section):

@@ -15,9 +15,9 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.trace import Link
 
-from collector.errors import ConfigError
 from collector.redact import HASH_PREFIX, load_redactor
 from collector.store import Store
+from collector.store.errors import ConfigError
 from tests.collector.sdk import grpc_exporter, hop_attributes, http_exporter, provider
 from tests.conftest import start_collector
 from tests.ledgerline.test_cli import LEDGERLINE, _env, _read_urls

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from collector.errors import Overloaded, StoreError, StoreUnavailable
+from collector.errors import Overloaded
+from collector.store.errors import StoreError, StoreUnavailable
 from collector.writer import BatchWriter, Payload
 
 

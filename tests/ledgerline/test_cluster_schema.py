@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import ConfigError
 from collector.settings import CollectorSettings
 from collector.store import Store, StoreSettings, open_store
 from collector.store.cluster import ClusterRenderer, Sharded
+from collector.store.errors import ConfigError
 from collector.store.queries import CREATE_SCHEMA_MIGRATIONS
 from ledgerline.cli import main
 from ledgerline.schema import CLUSTER_LAYOUT, MIGRATIONS, pending, render_all, renderer

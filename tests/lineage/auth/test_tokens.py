@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from collector.errors import AuthError
 from collector.settings import StoreSettings
 from collector.store import Store
 from lineage.api.app import create_app
 from lineage.auth.authenticate import Authenticator
+from lineage.auth.errors import AuthError
 from lineage.auth.settings import AuthSettings
 from lineage.auth.tokens import TokenStore, parse_token
 from tests.lineage.auth.helpers import auth_tables, bearer
@@ -133,7 +133,7 @@ def test_auth_off_is_a_local_admin_and_refused_beyond_loopback(store: Store) -> 
         me = client.get("/api/v1/whoami").json()
     assert (me["subject"], me["role"], me["via"]) == ("local", "admin", "auth-off")
     off.check("127.0.0.1")
-    from collector.errors import ConfigError
+    from collector.store.errors import ConfigError
 
     with pytest.raises(ConfigError, match=r"refusing to serve the API on 0.0.0.0"):
         off.check("0.0.0.0")

@@ -19,8 +19,8 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from collector.errors import ConfigError
 from collector.store import Store
+from collector.store.errors import ConfigError
 from lineage.api.app import create_app
 from lineage.auth.principal import Principal
 from lineage.core.service import Lineage

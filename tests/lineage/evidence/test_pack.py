@@ -14,15 +14,14 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.errors import VerificationFailed
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage.core.service import Lineage
 from lineage.evidence.audit import verify_store
 from lineage.evidence.canonical import UNSEALED_HOP_FIELDS
+from lineage.evidence.errors import NotSealed, VerificationFailed
 from lineage.evidence.keys import public_pem
-from lineage.evidence.pack import NotSealed
 from lineage.evidence.record import Seal
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.verify import verify_pack

@@ -12,19 +12,20 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from collector.errors import ConfigError, VerificationFailed
 from collector.store import Store
+from collector.store.errors import ConfigError
 from ledgerline.cli import main
 from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.auth.principal import Principal
 from lineage.core.service import Lineage
 from lineage.evidence.audit import verify_store
+from lineage.evidence.errors import VerificationFailed, WrongSealKey
 from lineage.evidence.keyring import rotate, write_rotation
 from lineage.evidence.keys import KEY_FILE, fingerprint, init_keys, public_pem, raw_public
 from lineage.evidence.record import GENESIS
 from lineage.evidence.rotation import Rotation, SignedRotation
-from lineage.evidence.sealer import WrongSealKey, latest_seal
+from lineage.evidence.sealer import latest_seal
 from lineage.evidence.service import EvidenceService
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify import verify_pack

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from collector.errors import VerificationFailed
 from collector.store import Store
 from lineage.core.service import Lineage
 from lineage.evidence.audit import verify_store
+from lineage.evidence.errors import VerificationFailed
 from lineage.evidence.keys import public_pem
 from lineage.evidence.record import GENESIS
 from lineage.evidence.service import EvidenceService

@@ -10,7 +10,8 @@ import pytest
 from alerts.kinds import run_rule
 from alerts.rules import load_rules
 from lineage.core.flows import load_flows
-from lineage.replay.state import Refused, check_approver
+from lineage.replay.errors import Refused
+from lineage.replay.state import check_approver
 from lineage.replay.targets import parse_targets
 from tests.lineage.helpers import HOUR, now_ns
 from tests.lineage.replay.conftest import Env, targets_yaml

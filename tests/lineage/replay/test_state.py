@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lineage.replay import state as sm
+from lineage.replay.errors import Refused
 
 
 def test_happy_path_and_illegal_moves() -> None:
@@ -26,7 +27,7 @@ def test_happy_path_and_illegal_moves() -> None:
         ("cancelled", "approve"),
         ("approved", "approve"),
     ):
-        with pytest.raises(sm.Refused) as err:
+        with pytest.raises(Refused) as err:
             sm.transition(state, event)
         assert err.value.status == 409 and state in err.value.reason
     assert sm.transition("sent", "give_up") == "failed" and sm.transition("approved", "cancel") == "cancelled"
@@ -35,7 +36,7 @@ def test_happy_path_and_illegal_moves() -> None:
 
 def test_four_eyes() -> None:
     sm.check_approver("alice", "bob")
-    with pytest.raises(sm.Refused) as err:
+    with pytest.raises(Refused) as err:
         sm.check_approver("alice", "alice")
     assert err.value.status == 403
 

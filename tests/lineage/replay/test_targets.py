@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import ConfigError
+from collector.store.errors import ConfigError
 from lineage.replay.service import load
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.targets import TargetsError, load_targets, parse_targets
