@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
+from dashboard import formats
 from dashboard.launch import APP, command
 from tests.dashboard.stack import Stack
 
@@ -114,6 +115,14 @@ def open_page(page: Page, dashboard: Dashboard, query: str, heading: str) -> Non
 def metric(page: Page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def drill_card(total: dict[str, Any]) -> tuple[str, str]:
+    """(label, value) of a drill-down headline card for an at-risk total: its full amount in its
+    currency, or "amount unknown" for the items without one."""
+    n = formats.plural(total["count"], "item")
+    label = f"{total['currency']} ({n})" if total["currency"] else f"{n} without an amount"
+    return label, formats.total(total["amount"], total["currency"])
 
 
 def shot(page: Page, name: str) -> None:

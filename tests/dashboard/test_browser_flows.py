@@ -5,61 +5,26 @@ from __future__ import annotations
 
 import contextlib
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from collector.service import UvicornThread
-from collector.settings import StoreSettings
-from collector.store import open_store
-from ledgerline.schema import migrate_all
-from ledgerline.simulator.config import SimConfig
-from ledgerline.simulator.runner import Summary, run_simulation
-from lineage.app import create_app
-from lineage.settings import LineageSettings
-from tests.conftest import start_collector
+from ledgerline.simulator.runner import Summary
 from tests.dashboard.browser import ARTIFACTS, BROWSER_MARKS, WAIT_MS, Dashboard
 from tests.dashboard.browser import open_page as _open
-from tests.lineage.auth.helpers import issue
+from tests.dashboard.stack import running_flows_stack
 
 with contextlib.suppress(ImportError):
     from playwright.sync_api import Page, expect
 
 pytestmark = BROWSER_MARKS  # the browser and page fixtures come from tests/dashboard/conftest.py
-MIX = {"order_to_cash": 0.4, "payment_sync": 0.3, "disputes": 0.2}
-FAULTS = {"billing_lag": 0.25, "posting_reversed": 0.15, "crm_outage": 0.3}
 
 
 @pytest.fixture(scope="module")
 def flows_stack(chdb_path: Path) -> Iterator[tuple[str, str, Summary]]:
-    database = f"dash_flows_{os.getpid()}"
-    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate_all(store)
-    collector = start_collector(store)
-    api = None
-    try:
-        config = SimConfig(
-            seed=5,
-            backfill_s=86400,
-            backfill_count=150,
-            endpoint=f"http://127.0.0.1:{collector.http_port}/v1/traces",
-            now_ns=time.time_ns(),
-            live=False,
-            flow_mix=MIX,
-            flow_fault_rates=FAULTS,
-        )
-        summary = run_simulation(config, out=None)
-        settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
-        api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)
-        api.start()
-        yield f"http://127.0.0.1:{api.port}", issue(store, "viewer", "flows@test.example"), summary
-    finally:
-        if api is not None:
-            api.stop(10)
-        collector.stop()
-        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
+    with running_flows_stack(chdb_path, "flows") as running:
+        yield running.api_url, running.token, running.summary
 
 
 @pytest.fixture(scope="module")
