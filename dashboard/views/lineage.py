@@ -15,7 +15,7 @@ from dashboard.api import ApiError
 from dashboard.figures import STATUS_COLORS
 from dashboard.state import Filters
 from dashboard.views.common import chart, freshness, table, when
-from dashboard.views.replays import MONEY, replay_form, replay_rows
+from dashboard.views.replays import replay_form, replay_table
 
 PAGE_ROWS = 50
 
@@ -146,14 +146,20 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
         st.markdown("**Conformance findings**")
         table(doc["conformance"], f"conf_{index}", "No conformance findings.")
         st.markdown("**Amount findings**")
-        table(doc["amount_mismatches"], f"amt_{index}", "No amount mismatches.")
+        table(
+            doc["amount_mismatches"],
+            f"amt_{index}",
+            "No amount mismatches.",
+            money={"amount": "currency", "expected_amount": "expected_currency"},
+            missing=formats.UNKNOWN_AMOUNT,
+        )
         st.markdown("**Exceptions**")
         table(
             kpis.exception_rows(doc["exceptions"]), f"exc_{index}", "No exceptions.", durations=("age",), lineage=None
         )
         _act(doc, index)
         st.markdown("**Replays**")
-        table(replay_rows(doc.get("replays", [])), f"replays_{index}", "No replays.", money=MONEY)
+        replay_table(doc.get("replays", []), f"replays_{index}", "No replays.")
         replay_form([x for x in doc["exceptions"] if x["state"] != "resolved"], f"lineage_{index}")
     dl_json, dl_csv = st.columns(2)
     dl_json.download_button(

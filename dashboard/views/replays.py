@@ -14,7 +14,6 @@ from dashboard.state import Filters
 from dashboard.views.common import table
 
 ACTIVE = ("awaiting_approval", "approved", "sent", "delivered")
-MONEY = {"amount": "currency"}  # the replay rows' amount, in the currency of its row
 
 
 def replay_rows(replays: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -67,16 +66,21 @@ def replay_form(exceptions: list[dict[str, Any]], key: str) -> None:
         _post(path, {"reason": reason}, "Replay {id} is {state}.")
 
 
-def _queue(waiting: list[dict[str, Any]]) -> None:
-    st.subheader("Approval queue")
+def replay_table(replays: list[dict[str, Any]], key: str, empty: str) -> None:
+    """Replays as a table: amounts in their currency, each row linked to its lineage."""
     table(
-        replay_rows(waiting),
-        "replay_queue",
-        "Nothing awaits approval.",
-        money=MONEY,
+        replay_rows(replays),
+        key,
+        empty,
+        money={"amount": "currency"},
         missing=formats.UNKNOWN_AMOUNT,
         lineage=st.column_config.LinkColumn(),
     )
+
+
+def _queue(waiting: list[dict[str, Any]]) -> None:
+    st.subheader("Approval queue")
+    replay_table(waiting, "replay_queue", "Nothing awaits approval.")
     if not waiting or not data.may_act("approve or cancel replays"):
         return
     with st.form("approve"):
@@ -101,11 +105,4 @@ def render(f: Filters) -> None:
         column.metric(state.replace("_", " "), formats.count(n), border=True)
     _queue([r for r in replays if r["state"] == "awaiting_approval"])
     st.subheader("All replays (newest first)")
-    table(
-        replay_rows(replays),
-        "replay_table",
-        "No replays yet.",
-        money=MONEY,
-        missing=formats.UNKNOWN_AMOUNT,
-        lineage=st.column_config.LinkColumn(),
-    )
+    replay_table(replays, "replay_table", "No replays yet.")

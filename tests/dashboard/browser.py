@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -98,6 +100,17 @@ class Dashboard:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait(5)
         self.log.close()
+
+
+@contextmanager
+def running_dashboard(api_url: str, workdir: Path, token: str = "") -> Iterator[Dashboard]:
+    """A ready dashboard (this checkout's) against ``api_url``, stopped afterwards."""
+    running = Dashboard(api_url, workdir, token)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
 
 
 def api(stack: Stack, path: str, **params: Any) -> Any:

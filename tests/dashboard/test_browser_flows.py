@@ -4,14 +4,13 @@ simulation (every flow, with its faults): the figures on screen are the API's.""
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ledgerline.simulator.runner import Summary
-from tests.dashboard.browser import ARTIFACTS, BROWSER_MARKS, WAIT_MS, Dashboard
+from tests.dashboard.browser import ARTIFACTS, BROWSER_MARKS, WAIT_MS, Dashboard, running_dashboard
 from tests.dashboard.browser import open_page as _open
 from tests.dashboard.stack import running_flows_stack
 
@@ -32,22 +31,8 @@ def flows_dashboard(
     flows_stack: tuple[str, str, Summary], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Dashboard]:
     api_url, token, _ = flows_stack
-    # Streamlit imports the dashboard package from this checkout (a shared venv may hold another).
-    root = str(Path(__file__).resolve().parents[2])
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, before]))
-    try:
-        running = Dashboard(api_url, tmp_path_factory.mktemp("streamlit_flows"), token)
-    finally:
-        if before is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = before
-    try:
-        running.wait_ready()
+    with running_dashboard(api_url, tmp_path_factory.mktemp("streamlit_flows"), token) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_flows_page_shows_kpis_and_waiting_queues(

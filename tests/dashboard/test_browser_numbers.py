@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import formats
-from tests.dashboard.browser import BROWSER_MARKS, Dashboard, drawn, open_page, shot
+from tests.dashboard.browser import BROWSER_MARKS, Dashboard, drawn, open_page, running_dashboard, shot
 from tests.dashboard.stack import FlowsStack, running_flows_stack
 from tests.lineage.helpers import HOUR, Emitter
 
@@ -57,12 +57,8 @@ def numbers(chdb_path: Path) -> Iterator[FlowsStack]:
 
 @pytest.fixture(scope="module")
 def dashboard(numbers: FlowsStack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    running = Dashboard(numbers.api_url, tmp_path_factory.mktemp("streamlit_numbers"), numbers.token)
-    try:
-        running.wait_ready()
+    with running_dashboard(numbers.api_url, tmp_path_factory.mktemp("streamlit_numbers"), numbers.token) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def _api(stack: FlowsStack, path: str, **params: object) -> dict:  # type: ignore[type-arg]
