@@ -12,7 +12,9 @@ import httpx
 import pytest
 
 from alerts.routing import EXAMPLE_RECEIVERS, load_receivers
+from collector.settings import CollectorSettings
 from ledgerline.cli import build_parser
+from ledgerline.config import load_serve_config
 from ledgerline.demo import sim_config
 from tests.processes import Command, free_port, ledgerline_env, wait_http
 
@@ -88,6 +90,15 @@ def test_flags_win_over_the_settings(tmp_path: Path) -> None:
         assert demo.exit_code(90) == 0
     finally:
         demo.kill()
+
+
+def test_alert_links_follow_the_dashboard_port_unless_a_url_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve`` too: LEDGERLINE_DASHBOARD_PORT moves the links, LEDGERLINE_DASHBOARD_URL (a proxy) wins."""
+    assert load_serve_config(CollectorSettings()).alerts.dashboard_url == "http://127.0.0.1:8501"
+    monkeypatch.setenv("LEDGERLINE_DASHBOARD_PORT", "8600")
+    assert load_serve_config(CollectorSettings()).alerts.dashboard_url == "http://127.0.0.1:8600"
+    monkeypatch.setenv("LEDGERLINE_DASHBOARD_URL", "https://dash.example.com")
+    assert load_serve_config(CollectorSettings()).alerts.dashboard_url == "https://dash.example.com"
 
 
 def test_the_history_runs_at_the_live_rate() -> None:
