@@ -67,7 +67,7 @@ def create_router(service: AlertService) -> APIRouter:
             )
             for name, h in sorted(service.evaluator.health.items())
         ]
-        return AlertsOut(alerts=alerts, rules=rules)
+        return AlertsOut(alerts=alerts, rules=rules, receivers=[r.name for r in service.receivers.receivers])
 
     @router.get("/api/v1/silences", response_model=list[SilenceOut])
     def list_silences() -> list[SilenceOut]:
