@@ -74,7 +74,7 @@ def list_alerts(service: Alerts, scope: CurrentScope, state: str = "") -> Alerts
         )
         for name, h in sorted(service.evaluator.health.items())
     ]
-    return AlertsOut(alerts=alerts, rules=rules)
+    return AlertsOut(alerts=alerts, rules=rules, receivers=[r.name for r in service.receivers.receivers])
 
 
 @router.get("/silences", response_model=list[SilenceOut])

@@ -47,6 +47,9 @@ class AlertsOut(BaseModel):
 
     alerts: list[AlertOut]
     rules: list[RuleHealthOut]
+    receivers: list[str] = Field(
+        description="Names of the configured receivers (LEDGERLINE_ALERT_RECEIVERS); empty: notifications go nowhere."
+    )
 
 
 class SilenceStatus(BaseModel):

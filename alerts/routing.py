@@ -18,6 +18,12 @@ from alerts.rules import Duration
 from collector.config import read_yaml, source_text, validate
 from collector.store.errors import ConfigError
 
+# The smallest receivers config (inline YAML for LEDGERLINE_ALERT_RECEIVERS): every alert to one
+# webhook. Told to whoever runs without a receiver (the demo, the dashboard's alerts page).
+EXAMPLE_RECEIVERS = (
+    '{receivers: [{name: hook, type: webhook, url: "https://example.com/hook"}], route: {receiver: hook}}'
+)
+
 
 class Receiver(BaseModel):
     """Where notifications go."""

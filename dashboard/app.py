@@ -14,6 +14,7 @@ from dashboard import data
 from dashboard.api import ApiError
 from dashboard.state import CUSTOM, PAGES, RANGES, REFRESH, Filters, custom_span, from_params, link, to_params
 from dashboard.views import alerts, drill, exceptions, flows, latency, lineage, overview, reconciliation, replays, sla
+from dashboard.views.common import style
 
 VIEWS: dict[str, Callable[[Filters], None]] = {
     "overview": overview.render,
@@ -138,6 +139,7 @@ def _render(filters: Filters) -> None:
 def main() -> None:
     """One run of the script."""
     st.set_page_config(page_title="ledgerline · finance operations", page_icon="📒", layout="wide")
+    style()
     _seed(from_params(st.query_params.to_dict()))
     filters = sidebar()
     st.query_params.from_dict(to_params(replace(filters, correlation_id="")))

@@ -9,6 +9,7 @@ from typing import Any
 
 from dashboard.api import API_URL_ENV, api_url_from_env
 from dashboard.launch import command, stop
+from dashboard.settings import DashboardSettings
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -22,16 +23,17 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--api-url", default=None, help=f"lineage API base URL (default ${API_URL_ENV} or http://127.0.0.1:8000)"
     )
     parser.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8501, help="listen port (default 8501)")
+    parser.add_argument("--port", type=int, help="listen port (default $LEDGERLINE_DASHBOARD_PORT or 8501)")
     parser.set_defaults(func=run)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run streamlit in the foreground until it exits (its exit code) or Ctrl-C/SIGTERM (0)."""
-    argv = command(args.api_url or api_url_from_env(), args.host, args.port)
+    port = args.port if args.port is not None else DashboardSettings().dashboard_port
+    argv = command(args.api_url or api_url_from_env(), args.host, port)
     print(
-        f"dashboard on http://{args.host}:{args.port} (API {args.api_url or api_url_from_env()}); Ctrl-C to stop",
+        f"dashboard on http://{args.host}:{port} (API {args.api_url or api_url_from_env()}); Ctrl-C to stop",
         flush=True,
     )
     received: list[int] = []

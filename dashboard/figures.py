@@ -9,6 +9,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from dashboard.formats import format_ms
+
 Row = dict[str, Any]
 AGE_LABELS = {"lt_1h": "< 1 h", "h1_to_4h": "1–4 h", "h4_to_24h": "4–24 h", "gt_24h": "> 24 h"}
 OUTCOME_COLORS = {"ok": "#2e7d32", "retry": "#f9a825", "error": "#c62828", "dead_letter": "#6a1b9a"}
@@ -53,23 +55,6 @@ def duration_unit(max_ms: float) -> tuple[float, str]:
     if max_ms < 10 * 3_600_000:
         return 60_000.0, "min"
     return 3_600_000.0, "h"
-
-
-def format_ms(ms: float | None) -> str:
-    """``1h 05m``, ``4m 10s``, ``850 ms``; an em dash for None."""
-    if ms is None:
-        return "—"
-    sign, ms = ("-" if ms < 0 else ""), abs(ms)
-    if ms < 1000:
-        return f"{sign}{ms:.0f} ms"
-    seconds = int(ms // 1000)
-    if seconds < 60:
-        return f"{sign}{ms / 1000:.1f} s"
-    if seconds < 3600:
-        return f"{sign}{seconds // 60}m {seconds % 60:02d}s"
-    if seconds < 86400:
-        return f"{sign}{seconds // 3600}h {seconds % 3600 // 60:02d}m"
-    return f"{sign}{seconds // 86400}d {seconds % 86400 // 3600:02d}h"
 
 
 def figure(title: str, x_title: str, y_title: str, **extra: Any) -> go.Figure:
@@ -132,7 +117,7 @@ def latency_histogram(hist: Row, sla_ms: int | None) -> go.Figure:
             name="postings",
             marker_color="#1565c0",
             customdata=[[format_ms(b["lower_ms"]), format_ms(b["upper_ms"])] for b in shown],
-            hovertemplate="%{customdata[0]} – %{customdata[1]}<br>%{y} postings<extra></extra>",
+            hovertemplate="%{customdata[0]} – %{customdata[1]}<br>%{y:,} postings<extra></extra>",
         )
     )
     fig.update_xaxes(type="log", tickvals=list(_TICKS), ticktext=list(_TICKS.values()))
@@ -226,7 +211,7 @@ def backlog_area(series: Sequence[Row]) -> go.Figure:
                 name=cat,
                 stackgroup="open",
                 mode="lines",
-                hovertemplate="%{x}<br>%{y} open<extra>" + cat + "</extra>",
+                hovertemplate="%{x}<br>%{y:,} open<extra>" + cat + "</extra>",
             )
         )
     return fig
@@ -239,7 +224,15 @@ def age_bars(age_now: Sequence[Row]) -> go.Figure:
         return empty(fig, "No open exceptions")
     labels = list(AGE_LABELS.values())
     for row in sorted(age_now, key=lambda r: r["category"] or ""):
-        fig.add_trace(go.Bar(x=labels, y=[row[k] for k in AGE_LABELS], name=row["category"] or "uncategorised"))
+        name = row["category"] or "uncategorised"
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[row[k] for k in AGE_LABELS],
+                name=name,
+                hovertemplate="%{x}: %{y:,} open<extra>" + name + "</extra>",
+            )
+        )
     return fig
 
 
@@ -260,7 +253,14 @@ def breaches_over_time(breaches: Sequence[Row], bucket: timedelta) -> go.Figure:
         return empty(fig, "No SLA breaches in this time range")
     for name in sorted(counts):
         xs = sorted(counts[name])
-        fig.add_trace(go.Bar(x=xs, y=[counts[name][x] for x in xs], name=name))
+        fig.add_trace(
+            go.Bar(
+                x=xs,
+                y=[counts[name][x] for x in xs],
+                name=name,
+                hovertemplate="%{x}<br>%{y:,} breaches<extra>" + name + "</extra>",
+            )
+        )
     return fig
 
 
@@ -276,7 +276,11 @@ def throughput_lines(buckets: Sequence[Row], filling: Sequence[Row] = ()) -> go.
     for stage, rows in by_stage.items():
         fig.add_trace(
             go.Scatter(
-                x=[parse_time(r["bucket"]) for r in rows], y=[r["completed"] for r in rows], name=stage, mode="lines"
+                x=[parse_time(r["bucket"]) for r in rows],
+                y=[r["completed"] for r in rows],
+                name=stage,
+                mode="lines",
+                hovertemplate="%{x}<br>%{y:,} completed<extra>" + stage + "</extra>",
             )
         )
     if filling:
@@ -288,7 +292,7 @@ def throughput_lines(buckets: Sequence[Row], filling: Sequence[Row] = ()) -> go.
                 name="bucket still filling",
                 mode="markers",
                 marker={"symbol": "circle-open", "size": 9, "color": "#78909c"},
-                hovertemplate="%{text}: %{y} so far (bucket still filling)<extra></extra>",
+                hovertemplate="%{text}: %{y:,} so far (bucket still filling)<extra></extra>",
             )
         )
     return fig

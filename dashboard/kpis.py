@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from dashboard.figures import format_ms, parse_time
+from dashboard.figures import parse_time
+from dashboard.formats import count as fmt_count
+from dashboard.formats import format_ms, signed
 
 Row = dict[str, Any]
 RISK_LABELS = {
@@ -73,10 +75,10 @@ def backlog_totals(series: Sequence[Row]) -> list[tuple[str, int]]:
 def open_exceptions(count: int, series: Sequence[Row]) -> Kpi:
     """Open exceptions now, with the backlog trend over the window."""
     totals = [float(n) for _, n in backlog_totals(series)]
-    delta = str(int(count - totals[0])) if totals else None
+    delta = signed(count - totals[0]) if totals else None
     return Kpi(
         "Open exceptions",
-        str(count),
+        fmt_count(count),
         delta,
         totals,
         "Open (not acknowledged, not resolved) exceptions; change since the start of the time range.",
@@ -94,12 +96,12 @@ def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
     trend = [float(hours.get(h, 0)) for h in range(24)]
     return Kpi(
         "SLA breaches today",
-        str(n_today),
-        f"{n_today - n_yesterday:+d}",
+        fmt_count(n_today),
+        signed(n_today - n_yesterday),
         trend,
         f"Stage and end-to-end SLA breaches due 00:00–{now:%H:%M} UTC today, against yesterday's "
         f"00:00–{now:%H:%M}; trend per hour over 24 h.",
-        note=f"00:00–{now:%H:%M} UTC; yesterday by {now:%H:%M}: {n_yesterday}",
+        note=f"00:00–{now:%H:%M} UTC; yesterday by {now:%H:%M}: {fmt_count(n_yesterday)}",
     )
 
 
@@ -107,7 +109,7 @@ def stuck(transactions: Sequence[Row]) -> Kpi:
     """Stuck transactions in the window."""
     return Kpi(
         "Stuck transactions",
-        str(len(transactions)),
+        fmt_count(len(transactions)),
         None,
         [],
         "Transactions whose next hop never arrived (status stuck).",
@@ -123,10 +125,10 @@ def throughput(buckets: Sequence[Row], bucket: str, stage: str = "ledger") -> Kp
     label = f"Postings per {bucket}"
     if not done:
         return Kpi(label, "0", None, [], "No completed postings in this range.")
-    delta = str(done[-1][1] - done[-2][1]) if len(done) > 1 else None
+    delta = signed(done[-1][1] - done[-2][1]) if len(done) > 1 else None
     return Kpi(
         label,
-        str(done[-1][1]),
+        fmt_count(done[-1][1]),
         delta,
         trend,
         f"Completed '{stage}' stages in the last complete {bucket} bucket.",
@@ -177,8 +179,7 @@ def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
             "lineage": f"?page=lineage&correlation_id={e['correlation_id']}",
             "state": e["state"],
             "entity": f"{e['entity_type']}:{e['entity_id']}",
-            "age": format_ms(e["age_ms"]),
-            "age_h": round(e["age_ms"] / 3_600_000, 2),
+            "age": e["age_ms"],
             "category": e["category"],
             "system": e["system"],
             "region": e["region"],
@@ -189,7 +190,7 @@ def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
         }
         for e in exceptions
     ]
-    return sorted(rows, key=lambda r: -r["age_h"])
+    return sorted(rows, key=lambda r: -r["age"])
 
 
 def breach_rows(breaches: Sequence[Row]) -> list[Row]:
@@ -201,15 +202,14 @@ def breach_rows(breaches: Sequence[Row]) -> list[Row]:
             "flow": b["flow"],
             "stage": b["stage"],
             "kind": b["kind"],
-            "SLA": format_ms(b["sla_ms"]),
+            "SLA": b["sla_ms"],
             "due": b["due_at"],
             "completed": b["completed_at"],
-            "overdue": format_ms(b["overdue_ms"]),
-            "overdue_h": round((b["overdue_ms"] or 0) / 3_600_000, 2),
+            "overdue": b["overdue_ms"],
         }
         for b in breaches
     ]
-    return sorted(rows, key=lambda r: -r["overdue_h"])
+    return sorted(rows, key=lambda r: -(r["overdue"] or 0))
 
 
 def _verdict(breached: bool, state: str, failure: str = "") -> str:
@@ -229,10 +229,10 @@ def sla_rows(sla: Row, hops: Sequence[Row] = ()) -> list[Row]:
             "stage": s["stage"],
             "state": s["state"],
             "verdict": _verdict(s["breached"], s["state"], failures.get((s.get("entity_type"), s.get("step")), "")),
-            "SLA": format_ms(s["sla_ms"]),
-            "took": format_ms(s["duration_ms"]),
+            "SLA": s["sla_ms"],
+            "took": s["duration_ms"],
             "due": s["due_at"],
-            "time left": format_ms(s["time_left_ms"]),
+            "time left": s["time_left_ms"],
         }
         for s in sla["stages"]
     ]
@@ -242,10 +242,10 @@ def sla_rows(sla: Row, hops: Sequence[Row] = ()) -> list[Row]:
             "stage": "end_to_end",
             "state": "",
             "verdict": "BREACHED" if e2e["breached"] else "ok",
-            "SLA": format_ms(e2e["sla_ms"]),
-            "took": format_ms(e2e["elapsed_ms"]),
+            "SLA": e2e["sla_ms"],
+            "took": e2e["elapsed_ms"],
             "due": None,
-            "time left": "—",
+            "time left": None,
         }
     )
     return rows

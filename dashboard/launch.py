@@ -6,10 +6,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from dashboard.settings import DEFAULT_PORT
+
 APP = Path(__file__).with_name("app.py")
 
 
-def command(api_url: str, host: str = "127.0.0.1", port: int = 8501) -> list[str]:
+def command(api_url: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> list[str]:
     """``streamlit run`` argv serving the dashboard headless on ``host:port`` against ``api_url``."""
     return [
         sys.executable,

@@ -10,6 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_PORT = 8501
 
 
 class DashboardSettings(BaseSettings):
@@ -18,6 +19,9 @@ class DashboardSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGERLINE_", env_ignore_empty=True, extra="ignore")
 
     api_url: str = Field(DEFAULT_API_URL, description="Base URL of the lineage API.")
+    dashboard_port: int = Field(
+        DEFAULT_PORT, ge=0, le=65535, description="Port `ledgerline dashboard` and `ledgerline demo` serve it on."
+    )
     dashboard_token: str = Field("", description="The dashboard's service credential (an API token).")
     dashboard_forwarded_token_header: str = Field(
         "", description="Request header carrying the signed-in person's access token (behind an OIDC proxy)."

@@ -10,7 +10,8 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.figures import LAYOUT, OUTCOME_COLORS, empty, figure, format_ms, parse_time
+from dashboard.figures import LAYOUT, OUTCOME_COLORS, empty, figure, parse_time
+from dashboard.formats import format_ms
 
 Row = dict[str, Any]
 ENTITY_ORDER = ("case", "credit", "invoice", "ledger")

@@ -18,6 +18,7 @@ from alerts.rules import DEFAULT_RULES, Rule, check_flows, load_rules
 from alerts.settings import AlertSettings
 from collector.config import settings_error
 from collector.settings import CollectorSettings
+from dashboard.settings import DashboardSettings
 from dashboard.state import check_link
 from lineage.auth.settings import AuthSettings
 from lineage.core.flows import FlowConfig, load_flows
@@ -65,7 +66,7 @@ def load_serve_config(
     auth = auth or read_settings(AuthSettings)
     auth.check(collector.host, collector.insecure)
     lineage = read_settings(LineageSettings)
-    alerts = read_settings(AlertSettings)
+    alerts = dashboard_links(read_settings(AlertSettings))
     replay = read_settings(ReplaySettings)
     flows = load_flows(lineage.flows)
     return ServeConfig(
@@ -80,6 +81,15 @@ def load_serve_config(
         rules=load_alert_rules(alerts, flows),
         receivers=load_receivers(alerts.alert_receivers),
     )
+
+
+def dashboard_links(alerts: AlertSettings) -> AlertSettings:
+    """Alert links go to ``LEDGERLINE_DASHBOARD_URL``, else to the dashboard's own port
+    (``LEDGERLINE_DASHBOARD_PORT``) on this host: the two settings never disagree."""
+    if "dashboard_url" in alerts.model_fields_set:
+        return alerts
+    port = read_settings(DashboardSettings).dashboard_port
+    return alerts.model_copy(update={"dashboard_url": f"http://127.0.0.1:{port}"})
 
 
 def load_alert_rules(alerts: AlertSettings, flows: FlowConfig) -> list[Rule]:

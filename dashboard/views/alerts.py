@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, formats
 from dashboard.api import ApiError
 from dashboard.state import Filters
 from dashboard.views.common import freshness, table
@@ -16,6 +16,25 @@ from dashboard.views.common import freshness, table
 DURATIONS = {"1 hour": timedelta(hours=1), "4 hours": timedelta(hours=4), "1 day": timedelta(days=1)}
 ORDER = {"firing": 0, "pending": 1, "resolved": 2}
 OPEN = st.column_config.LinkColumn("dashboard", display_text="open ↗", help="The page the rule links to")
+# alerts.routing.EXAMPLE_RECEIVERS (the dashboard reads the API only, so it keeps its own copy)
+ADD_RECEIVER = (
+    'LEDGERLINE_ALERT_RECEIVERS=\'{receivers: [{name: hook, type: webhook, url: "https://example.com/hook"}], '
+    "route: {receiver: hook}}'"
+)
+
+
+def receivers_note(doc: dict[str, Any]) -> str:
+    """Where firing alerts are sent, or that they go nowhere and how to add a receiver."""
+    if "receivers" not in doc:  # an older API does not say
+        return ""
+    if not doc["receivers"]:
+        return (
+            "**No alert receiver is configured: firing alerts are listed here and sent nowhere** (no webhook, "
+            "Slack, PagerDuty or Alertmanager). To add one, start the server with e.g.\n\n"
+            f"    {ADD_RECEIVER} ledgerline serve\n\n"
+            "(receivers and routes: docs/alerts.md)."
+        )
+    return f"Notifications go to the receivers {', '.join(doc['receivers'])} (as routed by the server)."
 
 
 def alert_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -127,9 +146,11 @@ def render(f: Filters) -> None:
         st.success(done)
     doc = data.fetch("alerts")
     alerts, rules = doc["alerts"], doc["rules"]
+    if note := receivers_note(doc):
+        (st.caption if doc["receivers"] else st.warning)(note)
     cols = st.columns(3)
     for col, state in zip(cols, ("firing", "pending", "resolved"), strict=True):
-        col.metric(state.title(), sum(a["state"] == state for a in alerts), border=True)
+        col.metric(state.title(), formats.count(sum(a["state"] == state for a in alerts)), border=True)
     st.subheader("Firing and pending alerts")
     table(alert_rows(alerts), "alerts_table", "No alerts are firing or pending.", dashboard=OPEN)
     examples(alerts)

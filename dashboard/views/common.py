@@ -3,16 +3,18 @@ colours), drill-down links and the freshness line."""
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
+from pandas.io.formats.style import Styler
 
-from dashboard import data, sparkline
+from dashboard import data, formats, sparkline
 from dashboard.api import ApiError
 from dashboard.figures import STATUS_COLORS, parse_time
 from dashboard.kpis import Kpi
@@ -20,6 +22,22 @@ from dashboard.kpis import Kpi
 LINK = st.column_config.LinkColumn("lineage", display_text="open ↗", help="Open in the lineage explorer", width="small")
 STATUS_COLUMNS = ("status", "state", "outcome", "verdict", "kind", "last_outcome")
 _ISO = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})?$")
+
+
+# Headline figures never end in an ellipsis: a value too wide for its card gets a smaller font
+# and wraps (between amount and currency first) rather than being cut to "276,512…".
+STYLE = """<style>
+[data-testid="stMetricValue"] { font-size: clamp(1.25rem, 0.75rem + 1.2vw, 2.25rem); line-height: 1.2; height: auto; }
+[data-testid="stMetricValue"] *, [data-testid="stMetricLabel"] * {
+  white-space: normal !important; overflow: visible !important; text-overflow: clip !important;
+  overflow-wrap: anywhere;
+}
+</style>"""
+
+
+def style() -> None:
+    """The page's own CSS (once per run)."""
+    st.html(STYLE)
 
 
 def kpi(column: Any, item: Kpi, link: str = "") -> None:
@@ -56,26 +74,24 @@ def when(text: str | None) -> str:
     return f"{parse_time(text).astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
-def _text(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:,.2f}"
-    return str(value)
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def readable(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows for display: ISO timestamps shortened, None shown as an em dash (a numeric column
-    with gaps becomes text, so no cell ever reads "None")."""
-    gappy = {k for row in rows for k, v in row.items() if v is None}
+    """Rows for display: ISO timestamps shortened; a missing text shown as an em dash. Numbers
+    stay numbers (a table sorts them as numbers) and a missing one stays missing: the table
+    draws its placeholder there, never "None"."""
+    numeric = {k for row in rows for k, v in row.items() if _is_number(v)}
+    numeric -= {k for row in rows for k, v in row.items() if v is not None and not _is_number(v)}
     out = []
     for row in rows:
         clean: dict[str, Any] = {}
         for k, v in row.items():
             if v is None:
-                clean[k] = "—"
+                clean[k] = None if k in numeric else formats.NONE
             elif isinstance(v, str) and _ISO.match(v):
                 clean[k] = when(v)
-            elif k in gappy and not isinstance(v, str):
-                clean[k] = _text(v)
             else:
                 clean[k] = v
         out.append(clean)
@@ -87,8 +103,46 @@ def _color(value: Any) -> str:
     return f"color: white; background-color: {color}; font-weight: 600" if color else ""
 
 
-def table(rows: Sequence[dict[str, Any]], key: str, empty: str, select: bool = False, **config: Any) -> list[int]:
-    """A sortable full-width table (status columns coloured), or a note when empty.
+def _formatted(frame: pd.DataFrame, money: Mapping[str, str], durations: Sequence[str]) -> Styler:
+    """The frame with its status columns coloured and its numbers shown through
+    :mod:`dashboard.formats`: a money column in the currency (named by ``money``) of its row,
+    a duration (milliseconds) as ``4h 05m``, other numbers with thousands separators. The
+    cells keep their numbers, so they sort as such."""
+    styled = frame.style.map(_color, subset=[c for c in STATUS_COLUMNS if c in frame.columns])
+    for column in frame.columns:
+        if not pd.api.types.is_numeric_dtype(frame[column]) or pd.api.types.is_bool_dtype(frame[column]):
+            continue
+        if column in money:
+            currencies = frame[money[column]].fillna("").astype(str)
+            for currency in currencies.unique():
+                rows = frame.index[currencies == currency]
+                styled = styled.format(
+                    functools.partial(_money, currency=currency), subset=pd.IndexSlice[rows, [column]]
+                )
+        else:
+            shown = formats.format_ms if column in durations else formats.number
+            styled = styled.format(shown, subset=[column])
+    return styled
+
+
+def _money(value: float, currency: str) -> str:
+    return formats.money(value, None if currency == formats.NONE else currency)
+
+
+def table(
+    rows: Sequence[dict[str, Any]],
+    key: str,
+    empty: str,
+    select: bool = False,
+    money: Mapping[str, str] | None = None,
+    durations: Sequence[str] = (),
+    missing: str = formats.NONE,
+    **config: Any,
+) -> list[int]:
+    """A sortable full-width table (status columns coloured, numbers formatted and sorted as
+    numbers), or a note when empty. ``money`` maps an amount column to the column naming its
+    currency; ``durations`` names columns of milliseconds; ``missing`` is what a missing number
+    reads (e.g. "amount unknown").
 
     With ``select`` the rows can be picked; returns the picked row positions (in ``rows``).
     """
@@ -96,15 +150,21 @@ def table(rows: Sequence[dict[str, Any]], key: str, empty: str, select: bool = F
         st.info(empty)
         return []
     frame = pd.DataFrame(readable(rows))
-    styled = frame.style.map(_color, subset=[c for c in STATUS_COLUMNS if c in frame.columns])
+    money = money or {}
+    helps = {c: f"An amount in the currency of its row ({money[c]}); sorts by amount" for c in money}
+    helps |= dict.fromkeys(durations, "A duration; sorts by length")
+    for column, text in helps.items():
+        if column in frame.columns:
+            config.setdefault(column, st.column_config.NumberColumn(help=text))
     answer = st.dataframe(
-        styled,
+        _formatted(frame, money, durations),
         key=key,
         hide_index=True,
         column_config=config,
         width="stretch",
         on_select="rerun" if select else "ignore",
         selection_mode="multi-row",
+        placeholder=missing,
     )
     if not select:
         return []
@@ -112,12 +172,15 @@ def table(rows: Sequence[dict[str, Any]], key: str, empty: str, select: bool = F
 
 
 _MARKDOWN = re.compile(r"([\\`*_\[\]<>|~$#])")
-_NUMBER = re.compile(r"^-?[\d,]+(\.\d+)?$")
+# a number or an amount (formats.money) reads right-aligned
+_NUMBER = re.compile(r"^(-?[\d,]+(\.\d+)?( [A-Z]{3}| \(no currency\))?|amount unknown)$")
 
 
 def _cell(value: Any) -> str:
-    """A value as Markdown text: every character Markdown (or LaTeX) would read, escaped."""
-    return _MARKDOWN.sub(r"\\\1", str(value)).replace("\n", " ")
+    """A value as Markdown text (numbers through :mod:`dashboard.formats`): every character
+    Markdown (or LaTeX) would read, escaped."""
+    text = formats.number(value) if _is_number(value) or value is None else str(value)
+    return _MARKDOWN.sub(r"\\\1", text).replace("\n", " ")
 
 
 def small_table(rows: Sequence[dict[str, Any]], empty: str, height: int | None = None, **links: str) -> None:
@@ -130,7 +193,7 @@ def small_table(rows: Sequence[dict[str, Any]], empty: str, height: int | None =
         return
     shown = readable(rows)
     names = list(shown[0])
-    right = {n for n in names if n not in links and all(_NUMBER.match(str(r[n])) for r in shown)}
+    right = {n for n in names if n not in links and all(_NUMBER.match(_cell(r[n])) for r in shown)}
     lines = [
         "| " + " | ".join(_cell(n) for n in names) + " |",
         "| " + " | ".join("---:" if n in right else "---" for n in names) + " |",

@@ -7,8 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, kpis
-from dashboard.figures import format_ms
+from dashboard import data, formats, kpis
 from dashboard.state import Filters
 from dashboard.views.common import LINK, freshness, small_table, table
 
@@ -21,11 +20,11 @@ def rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         {
             "lineage": f"?page=lineage&correlation_id={i['correlation_id']}",
             "business key": i["business_key"],
-            "amount": f"{i['amount']:,.2f}" if i["amount"] is not None else "—",
+            "amount": i["amount"],
             "currency": i["currency"],
             "system": i["system"],
             "region": i["region"],
-            "age": format_ms(i["age_ms"]),
+            "age": i["age_ms"],
             "kind": i["kind"],
             "detail": i["detail"],
             "correlation_id": i["correlation_id"],
@@ -39,12 +38,21 @@ def totals(doc: dict[str, Any], part: str, label: str) -> list[dict[str, Any]]:
     return [
         {
             label: t["group"] or "(none)",
-            "currency": t["currency"] or "(none)",
-            "amount": f"{t['amount']:,.2f}",
+            "amount": formats.total(t["amount"], t["currency"]),
             "items": t["count"],
         }
         for t in doc[part]
     ]
+
+
+def headline(totals: list[dict[str, Any]], per_row: int = 3) -> None:
+    """One card per currency with its total in full, at most ``per_row`` to a row, so even a
+    nine-digit amount fits its card at 1440 px."""
+    for start in range(0, len(totals), per_row):
+        for column, t in zip(st.columns(per_row), totals[start : start + per_row], strict=False):
+            n = formats.plural(t["count"], "item")
+            label = f"{t['currency']} ({n})" if t["currency"] else f"{n} without an amount"
+            column.metric(label, formats.total(t["amount"], t["currency"]), border=True)
 
 
 def render(f: Filters) -> None:
@@ -62,10 +70,16 @@ def render(f: Filters) -> None:
     )
     if doc["truncated"]:
         st.warning("The list was cut at 2,000 rows; narrow the time range or filters for the rest.")
-    mine = [t for t in doc["totals"] if t["kind"] == kind]
-    for column, t in zip(st.columns(max(len(mine), 1)), mine, strict=False):
-        column.metric(f"{t['currency'] or 'no amount'} ({t['count']} items)", f"{t['amount']:,.2f}", border=True)
-    table(rows(doc["items"]), "drill_table", "Nothing in this list.", lineage=LINK)
+    headline([t for t in doc["totals"] if t["kind"] == kind])
+    table(
+        rows(doc["items"]),
+        "drill_table",
+        "Nothing in this list.",
+        money={"amount": "currency"},
+        durations=("age",),
+        missing=formats.UNKNOWN_AMOUNT,
+        lineage=LINK,
+    )
     left, right = st.columns(2)
     with left:
         st.markdown("**By system**")

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, figures, kpis
+from dashboard import data, figures, formats, kpis
 from dashboard.api import ApiError
 from dashboard.state import Filters
 from dashboard.views.common import LINK, chart, freshness, table, when
@@ -104,7 +104,7 @@ def render(f: Filters) -> None:
     backlog = data.fetch("backlog", since=f.since, until=f.until, bucket=f.bucket)
     state, category = _filters(f)
     rows = kpis.exception_rows(listing(f, state, category))
-    st.metric("Open exceptions" if state == "open" else f"Exceptions ({state})", len(rows), border=True)
+    st.metric("Open exceptions" if state == "open" else f"Exceptions ({state})", formats.count(len(rows)), border=True)
     left, right = st.columns([2, 1])
     with left:
         chart(figures.backlog_area(backlog["series"]), "backlog_area")
@@ -118,8 +118,8 @@ def render(f: Filters) -> None:
         f"exc_table_{state}_{category}",
         "No exceptions in this state.",
         select=True,
+        durations=("age",),
         lineage=LINK,
-        age_h=None,  # the readable age is shown; the rows come oldest first
     )
     picked = [rows[i] for i in picked_at if i < len(rows)]
     history(picked)

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, figures, kpis
+from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters
 from dashboard.views.common import chart, freshness, kpi, posting_sla_ms
 
@@ -74,8 +74,8 @@ def render(f: Filters) -> None:
         chart(figures.latency_histogram(hist, sla_ms), "latency_hist")
         if hist["count"]:
             st.caption(
-                f"{hist['count']} postings; {hist['over_sla']} over the SLA; slowest "
-                f"{figures.format_ms(hist['max_ms'])}."
+                f"{formats.count(hist['count'])} postings; {formats.count(hist['over_sla'])} over the SLA "
+                f"({formats.percent(hist['over_sla'] / hist['count'])}); slowest {formats.format_ms(hist['max_ms'])}."
             )
     with right:
         group_by = st.radio("Heatmap by", list(NARROWS), horizontal=True, key="heat_by")

@@ -10,12 +10,12 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, kpis, timeline
+from dashboard import data, formats, kpis, timeline
 from dashboard.api import ApiError
 from dashboard.figures import STATUS_COLORS
 from dashboard.state import Filters
 from dashboard.views.common import chart, freshness, table, when
-from dashboard.views.replays import replay_form, replay_rows
+from dashboard.views.replays import replay_form, replay_table
 
 PAGE_ROWS = 50
 
@@ -114,14 +114,21 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
     st.markdown(" &nbsp; ".join([_badge("Status", doc["status"]), _badge("SLA", verdict)]), unsafe_allow_html=True)
     cols = st.columns(4)
     cols[0].metric("Status", doc["status"], border=True)
-    cols[1].metric("Hops", len(doc["hops"]), border=True)
+    cols[1].metric("Hops", formats.count(len(doc["hops"])), border=True)
     cols[2].metric("SLA", "BREACHED" if doc["sla"]["breached"] else "on time", border=True)
-    cols[3].metric("Exceptions", len(doc["exceptions"]), border=True)
+    cols[3].metric("Exceptions", formats.count(len(doc["exceptions"])), border=True)
     for note in left_out(doc):
         st.warning(f"Not everything is shown: {note}.")
     _seal_badge(cid)
     chart(timeline.hop_timeline(doc["hops"]), f"gantt_{index}")
-    table(kpis.hop_rows(doc["hops"]), f"hops_{index}", "No hops.")
+    table(
+        kpis.hop_rows(doc["hops"]),
+        f"hops_{index}",
+        "No hops.",
+        money={"amount": "currency"},
+        durations=("duration_ms",),
+        missing=formats.UNKNOWN_AMOUNT,
+    )
     left, right = st.columns(2)
     with left:
         chart(timeline.entity_graph(doc), f"graph_{index}")
@@ -133,16 +140,26 @@ def _transaction(doc: dict[str, Any], index: int) -> None:
             )
     with right:
         st.markdown("**SLA verdict per stage**")
-        table(kpis.sla_rows(doc["sla"], doc["hops"]), f"sla_{index}", "No stages.")
+        table(
+            kpis.sla_rows(doc["sla"], doc["hops"]), f"sla_{index}", "No stages.", durations=("SLA", "took", "time left")
+        )
         st.markdown("**Conformance findings**")
         table(doc["conformance"], f"conf_{index}", "No conformance findings.")
         st.markdown("**Amount findings**")
-        table(doc["amount_mismatches"], f"amt_{index}", "No amount mismatches.")
+        table(
+            doc["amount_mismatches"],
+            f"amt_{index}",
+            "No amount mismatches.",
+            money={"amount": "currency", "expected_amount": "expected_currency"},
+            missing=formats.UNKNOWN_AMOUNT,
+        )
         st.markdown("**Exceptions**")
-        table(kpis.exception_rows(doc["exceptions"]), f"exc_{index}", "No exceptions.", lineage=None, age_h=None)
+        table(
+            kpis.exception_rows(doc["exceptions"]), f"exc_{index}", "No exceptions.", durations=("age",), lineage=None
+        )
         _act(doc, index)
         st.markdown("**Replays**")
-        table(replay_rows(doc.get("replays", [])), f"replays_{index}", "No replays.")
+        replay_table(doc.get("replays", []), f"replays_{index}", "No replays.")
         replay_form([x for x in doc["exceptions"] if x["state"] != "resolved"], f"lineage_{index}")
     dl_json, dl_csv = st.columns(2)
     dl_json.download_button(

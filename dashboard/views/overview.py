@@ -9,7 +9,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, figures, kpis
+from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters, link
 from dashboard.views.common import chart, freshness, kpi, not_filtered, small_table
 from dashboard.views.latency import latency, narrowed_by
@@ -40,8 +40,7 @@ def money(doc: dict[str, Any], f: Filters) -> list[dict[str, Any]]:
     return [
         {
             "what": kpis.RISK_LABELS[t["kind"]],
-            "currency": t["currency"] or "(none)",
-            "amount": f"{t['amount']:,.2f}",
+            "amount": formats.total(t["amount"], t["currency"]),
             "items": t["count"],
             "list": link(replace(f, page="drill", drill=t["kind"])),
         }
@@ -57,8 +56,7 @@ def money_by(doc: dict[str, Any], f: Filters, by: str) -> list[dict[str, Any]]:
         {
             by: t["group"] or "(none)",
             "what": kpis.RISK_LABELS[t["kind"]],
-            "currency": t["currency"] or "(none)",
-            "amount": f"{t['amount']:,.2f}",
+            "amount": formats.total(t["amount"], t["currency"]),
             "items": t["count"],
             "list": link(replace(f, page="drill", drill=t["kind"], **{by: t["group"]})) if t["group"] else "",
         }

@@ -3,30 +3,18 @@ breaks, each linked to its lineage. New page; reads GET /api/v1/reconciliations[
 
 from __future__ import annotations
 
-from collections import defaultdict
-from typing import Any
+from datetime import UTC, datetime
 from urllib.parse import quote
 
-import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard import formats
+from dashboard.flow_figures import drift_figure
 from dashboard.state import Filters
 from dashboard.views.common import LINK, chart, table
 from dashboard.views.flows import get
 
 KINDS = ("left_only", "right_only", "amount_mismatch", "currency_mismatch")
-
-
-def drift_figure(buckets: list[dict[str, Any]]) -> go.Figure:
-    """Breaks per day, one bar per legal entity."""
-    per: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for b in buckets:
-        per[b["legal_entity"] or "—"][b["bucket"][:10]] += b["break_count"]
-    fig = go.Figure()
-    for entity, days in sorted(per.items()):
-        fig.add_bar(x=list(days), y=list(days.values()), name=entity)
-    fig.update_layout(barmode="stack", title="Breaks per day and legal entity", height=320, margin={"t": 40})
-    return fig
 
 
 def render(f: Filters) -> None:
@@ -42,7 +30,7 @@ def render(f: Filters) -> None:
     st.caption(
         f"{rec['left']['system'] or 'any system'} {rec['left']['step']} ↔ "
         f"{rec['right']['system'] or 'any system'} {rec['right']['step']} · match by {rec['match']} · "
-        f"tolerance {rec['tolerance']}"
+        f"tolerance {formats.number(rec['tolerance'])}"
     )
     since = f.range if f.range in ("7d", "30d") else "7d"
     doc = get(f"/api/v1/reconciliations/{quote(name, safe='')}", since=since, bucket="1d")
@@ -51,11 +39,11 @@ def render(f: Filters) -> None:
         buckets = [b for b in buckets if b["legal_entity"] == f.legal_entity]
     totals = {k: sum(b["breaks"][k] for b in buckets) for k in KINDS}
     columns = st.columns(6)
-    columns[0].metric("matched", sum(b["matched"] for b in buckets), border=True)
-    columns[1].metric("compensated", sum(b["compensated"] for b in buckets), border=True)
+    columns[0].metric("matched", formats.count(sum(b["matched"] for b in buckets)), border=True)
+    columns[1].metric("compensated", formats.count(sum(b["compensated"] for b in buckets)), border=True)
     for column, kind in zip(columns[2:], KINDS, strict=True):
-        column.metric(kind.replace("_", " "), totals[kind], border=True)
-    chart(drift_figure(buckets), "recon_drift")
+        column.metric(kind.replace("_", " "), formats.count(totals[kind]), border=True)
+    chart(drift_figure(buckets, datetime.now(UTC)), "recon_drift")
     st.subheader(f"Drift per day, legal entity and currency (last {since})")
     rows = [
         {
@@ -73,7 +61,8 @@ def render(f: Filters) -> None:
         }
         for b in buckets
     ]
-    table(rows, "recon_table", "Nothing to reconcile in this window.")
+    amounts = ("left amount", "right amount", "unposted amount", "amount difference")
+    table(rows, "recon_table", "Nothing to reconcile in this window.", money=dict.fromkeys(amounts, "currency"))
     st.subheader("Breaks")
     kind = st.selectbox("Kind", ["", *KINDS], format_func=lambda k: k or "all", key="recon_kind")
     breaks = get(f"/api/v1/reconciliations/{quote(name, safe='')}/breaks", since=since, kind=kind, limit=500)
@@ -84,8 +73,9 @@ def render(f: Filters) -> None:
             "at": b["at"],
             "legal entity": b["legal_entity"],
             "left": b["left_amount"],
+            "left currency": b["left_currency"],
             "right": b["right_amount"],
-            "currencies": f"{b['left_currency'] or '—'} / {b['right_currency'] or '—'}",
+            "right currency": b["right_currency"],
             "right entities": ", ".join(b["right_entities"]),
             "lineage": f"?page=lineage&correlation_id={quote(b['correlation_ids'][0], safe='')}"
             if b["correlation_ids"]
@@ -94,6 +84,13 @@ def render(f: Filters) -> None:
         for b in breaks["breaks"]
         if not f.legal_entity or b["legal_entity"] == f.legal_entity
     ]
-    table(items, "recon_breaks", "No breaks.", lineage=LINK)
+    table(
+        items,
+        "recon_breaks",
+        "No breaks.",
+        money={"left": "left currency", "right": "right currency"},
+        missing="none",
+        lineage=LINK,
+    )
     if breaks["truncated"]:
-        st.caption(f"Showing the first {len(items)} breaks.")
+        st.caption(f"Showing the first {formats.count(len(items))} breaks.")

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from dashboard import data
+from dashboard import data, formats
 from dashboard.api import ApiError
 from dashboard.state import Filters
 from dashboard.views.common import table
@@ -25,7 +25,8 @@ def replay_rows(replays: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "entity": f"{r['entity_type']}:{r['entity_id']}",
             "step": r["step"],
             "system": r["system"],
-            "amount": f"{r['amount']:,.2f} {r['currency'] or ''}" if r["amount"] is not None else "",
+            "amount": r["amount"],
+            "currency": r["currency"],
             "requested_by": r["requested_by"],
             "approved_by": r["approved_by"] or "",
             "attempts": r["attempts"],
@@ -65,9 +66,21 @@ def replay_form(exceptions: list[dict[str, Any]], key: str) -> None:
         _post(path, {"reason": reason}, "Replay {id} is {state}.")
 
 
+def replay_table(replays: list[dict[str, Any]], key: str, empty: str) -> None:
+    """Replays as a table: amounts in their currency, each row linked to its lineage."""
+    table(
+        replay_rows(replays),
+        key,
+        empty,
+        money={"amount": "currency"},
+        missing=formats.UNKNOWN_AMOUNT,
+        lineage=st.column_config.LinkColumn(),
+    )
+
+
 def _queue(waiting: list[dict[str, Any]]) -> None:
     st.subheader("Approval queue")
-    table(replay_rows(waiting), "replay_queue", "Nothing awaits approval.", lineage=st.column_config.LinkColumn())
+    replay_table(waiting, "replay_queue", "Nothing awaits approval.")
     if not waiting or not data.may_act("approve or cancel replays"):
         return
     with st.form("approve"):
@@ -89,7 +102,7 @@ def render(f: Filters) -> None:
     replays = data.fetch("replays", system=f.system, limit=1000)["replays"]
     counts = {s: sum(r["state"] == s for r in replays) for s in (*ACTIVE, "confirmed", "failed")}
     for column, (state, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
-        column.metric(state.replace("_", " "), n, border=True)
+        column.metric(state.replace("_", " "), formats.count(n), border=True)
     _queue([r for r in replays if r["state"] == "awaiting_approval"])
     st.subheader("All replays (newest first)")
-    table(replay_rows(replays), "replay_table", "No replays yet.", lineage=st.column_config.LinkColumn())
+    replay_table(replays, "replay_table", "No replays yet.")

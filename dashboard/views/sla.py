@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, figures, kpis
+from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters
 from dashboard.views.common import LINK, chart, freshness, not_filtered, table
 
@@ -27,10 +27,16 @@ def render(f: Filters) -> None:
         ("Completed late", "Open and overdue", "End-to-end breaches"),
         strict=True,
     ):
-        col.metric(label, sum(int(d[kind]) for d in docs), border=True)
+        col.metric(label, formats.count(sum(int(d[kind]) for d in docs)), border=True)
     if any(d["truncated"] for d in docs):
         st.warning("The breach list was truncated; narrow the time range for the full list.")
     chart(figures.breaches_over_time(breaches, f.bucket_delta), "breaches_time")
     st.subheader("Breached and overdue transactions")
-    table(kpis.breach_rows(breaches), "breach_table", "No SLA breaches in this time range.", lineage=LINK)
+    table(
+        kpis.breach_rows(breaches),
+        "breach_table",
+        "No SLA breaches in this time range.",
+        durations=("SLA", "overdue"),
+        lineage=LINK,
+    )
     freshness(*docs)

@@ -9,6 +9,7 @@ replay's ``traceparent``. A repeated ``Idempotency-Key`` is answered without re-
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,6 +45,11 @@ def demo_targets(url: str) -> str:
 _MAX_BODY = 64 * 1024
 
 
+def listen(port: int = 0, host: str = "127.0.0.1") -> socket.socket:
+    """A socket listening on ``host:port`` (0: a free port) for a :class:`ReplayResponder`."""
+    return socket.create_server((host, port), backlog=64)
+
+
 class ReplayResponder:
     """An HTTP server on ``host:port`` re-posting replayed hops through its own providers."""
 
@@ -53,7 +59,10 @@ class ReplayResponder:
         port: int,
         host: str = "127.0.0.1",
         exporter_factory: ExporterFactory = otlp_exporter,
+        sock: socket.socket | None = None,
     ) -> None:
+        """``sock``: a socket :func:`listen` bound earlier (its port then is the one to use;
+        ``port`` and ``host`` are ignored), so the URL can be known before the collector runs."""
         self.providers: dict[str, TracerProvider] = {}
         for system in set(ADAPTERS.values()):
             resource = Resource.create({"service.name": system, "service.namespace": "ledgerline-sim"})
@@ -63,7 +72,14 @@ class ReplayResponder:
             self.providers[system] = provider
         self.seen: dict[str, int] = {}  # idempotency key -> times asked
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer((host, port), self._handler())
+        if sock is None:
+            self.server = ThreadingHTTPServer((host, port), self._handler())
+        else:  # take over the listening socket instead of binding a second one
+            self.server = ThreadingHTTPServer(sock.getsockname()[:2], self._handler(), bind_and_activate=False)
+            self.server.socket.close()
+            self.server.socket = sock
+            self.server.server_address = sock.getsockname()[:2]
+            host = str(self.server.server_address[0])
         self.port = int(self.server.server_address[1])
         self.url = f"http://{host}:{self.port}/replay"
         self._thread = threading.Thread(target=self.server.serve_forever, name="replay-responder", daemon=True)

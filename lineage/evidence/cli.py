@@ -1,8 +1,9 @@
 """``ledgerline keys init``, ``keys rotate``, ``seal``, ``evidence`` and ``verify``.
 
 ``seal`` and ``evidence`` talk to the lineage API while ``serve`` runs (it owns the embedded
-store), with the bearer token from ``--token`` or ``$LEDGERLINE_API_TOKEN``, and open the store
-themselves when nothing answers there (or with ``--store``).
+store), with the bearer token from ``--token`` or ``$LEDGERLINE_API_TOKEN``; when nothing
+answers there they say so (one line, exit 2) and open nothing. ``--store`` opens an existing
+store instead (serve stopped); a read (``evidence``) never creates a store or a seal key.
 ``verify PACK`` needs neither: it checks a pack offline against a trusted public key.
 ``keys rotate`` writes a rotation record into the store directly (serve stopped).
 """
@@ -20,12 +21,12 @@ from urllib.parse import quote
 
 import httpx
 
+from collector.store import owner
 from collector.store.errors import ConfigError, LedgerlineError
 from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
 from lineage.evidence.errors import VerificationFailed
 from lineage.evidence.keys import KEY_FILE, PUB_FILE, fingerprint, init_keys, load_private, load_public, public_pem
 from lineage.evidence.settings import EvidenceSettings
-from lineage.replay.document import replays_of
 
 
 def register(subparsers: Any) -> None:
@@ -116,16 +117,50 @@ def cmd_keys_rotate(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace, method: str, path: str) -> httpx.Response | None:
-    """The API's answer, or None when nothing listens there (then the store is used)."""
+    """The API's answer; None with ``--store`` (the caller opens the store). Nothing listening
+    there is a LedgerlineError saying how to point at the API: no store is opened instead."""
     if args.store:
         return None
     try:
         url = args.api.rstrip("/") + path
         return httpx.request(method, url, headers=auth_headers(args.token), timeout=args.timeout)
     except httpx.ConnectError:
-        return None
+        raise LedgerlineError(_unreachable(args.api)) from None
     except httpx.HTTPError as exc:
-        raise LedgerlineError(f"the lineage API at {args.api} did not answer: {exc}") from exc
+        raise LedgerlineError(f"the lineage API at {args.api} did not answer ({type(exc).__name__}: {exc})") from None
+
+
+def _embedded_path(settings: EvidenceSettings) -> Path | None:
+    """The embedded store's directory; None for a ClickHouse server."""
+    dsn = settings.dsn
+    return Path(dsn.removeprefix("chdb://").split("?", 1)[0]) if dsn.startswith("chdb:") else None
+
+
+def _unreachable(api: str) -> str:
+    """Nothing listens at ``api``: how to point at the API (naming a serve that holds the store here)."""
+    said = f"the lineage API at {api} is unreachable (nothing listens there)"
+    path = _embedded_path(EvidenceSettings())
+    pid = owner.holder(path) if path is not None else None
+    if pid is not None:
+        who = owner.command_of(pid) or "a process"
+        return (
+            f"{said}, but {who} (process {pid}) holds the store at {path}: "
+            f"pass the API URL it printed with --api (or set LEDGERLINE_API_URL)"
+        )
+    return (
+        f"{said}: start `ledgerline serve`, pass its API URL with --api (or set LEDGERLINE_API_URL), "
+        "or read a stopped server's store with --store"
+    )
+
+
+def _existing_store(settings: EvidenceSettings) -> None:
+    """Refuse to create an embedded store where there is none (a typo'd directory, another cwd)."""
+    path = _embedded_path(settings)
+    if path is not None and not path.is_dir():
+        raise ConfigError(
+            f"no store at {path}: run where serve keeps its data or set LEDGERLINE_DATA_DIR "
+            "(or LEDGERLINE_CLICKHOUSE_URL); --store never creates one"
+        )
 
 
 def _detail(response: httpx.Response) -> str:
@@ -136,17 +171,30 @@ def _detail(response: httpx.Response) -> str:
 
 
 def _open() -> tuple[Any, Any]:
-    """The store (not migrated here: serve and ``ledgerline migrate`` do that) and the evidence service."""
+    """The existing store (not migrated here: serve and ``ledgerline migrate`` do that) and the
+    evidence service with its seal key."""
     from collector.store import open_store
     from lineage.evidence.service import EvidenceService
 
     settings = EvidenceSettings()
+    _existing_store(settings)
     store = open_store(settings)
-    return store, EvidenceService(settings, store)
+    try:
+        return store, EvidenceService(settings, store)
+    except BaseException:
+        store.close()
+        raise
 
 
 def cmd_seal(args: argparse.Namespace) -> int:
     """Seal now, through the API or the store."""
+    try:
+        return _seal(args)
+    except LedgerlineError as exc:
+        return _err("seal", str(exc))
+
+
+def _seal(args: argparse.Namespace) -> int:
     response = _api(args, "POST", "/api/v1/seals")
     if response is not None:
         if response.status_code != 200:
@@ -169,48 +217,77 @@ def cmd_seal(args: argparse.Namespace) -> int:
 
 
 def cmd_evidence(args: argparse.Namespace) -> int:
-    """Export a pack, through the API or the store."""
-    path = f"/api/v1/transactions/{quote(args.correlation_id, safe='')}/evidence"
-    response = _api(args, "GET", path)
-    if response is not None:
-        if response.status_code != 200:
-            print(f"ledgerline evidence: {_detail(response)}", file=sys.stderr)
-            return 1 if response.status_code in (404, 409) else 2
-        pack = response.json()
-    else:
-        from lineage.core.flows import load_flows
-        from lineage.core.service import Lineage
-        from lineage.evidence.errors import NotSealed
-        from lineage.evidence.pack import build_pack, record_export
-        from lineage.settings import LineageSettings
-
-        store, service = _open()
-        try:
-            settings = LineageSettings()
-            lineage = Lineage(settings, store, load_flows(settings.flows), replays=replays_of(store))
-            try:
-                pack = build_pack(store, lineage, args.correlation_id, service.public)
-            except NotSealed as exc:
-                print(f"ledgerline evidence: {exc} (run ledgerline seal)", file=sys.stderr)
+    """Export a pack, through the API or (``--store``) an existing store; creates nothing but the pack."""
+    try:
+        path = f"/api/v1/transactions/{quote(args.correlation_id, safe='')}/evidence"
+        response = _api(args, "GET", path)
+        if response is not None:
+            if response.status_code != 200:
+                print(f"ledgerline evidence: {_detail(response)}", file=sys.stderr)
+                return 1 if response.status_code in (404, 409) else 2
+            pack = response.json()
+        else:
+            found = _pack_from_store(args.correlation_id)
+            if isinstance(found, str):
+                print(f"ledgerline evidence: {found}", file=sys.stderr)
                 return 1
-            if pack is None:
-                print(f"ledgerline evidence: no hops stored for {args.correlation_id!r}", file=sys.stderr)
-                return 1
-            record_export(store, f"local:{getpass.getuser()}", "admin", pack)
-        finally:
-            store.close()
+            pack = found
+    except LedgerlineError as exc:
+        return _err("evidence", str(exc))
     args.out.write_text(json.dumps(pack, indent=1))
     print(f"wrote {args.out}: {len(pack['hops'])} hops, {len(pack['seals'])} seals, key {pack['key_fingerprint']}")
     return 0
 
 
-def _trusted_key(args: argparse.Namespace) -> Any:
-    if args.public_key:
-        return load_public(args.public_key)
+def _pack_from_store(cid: str) -> dict[str, Any] | str:
+    """The pack built from the existing store with its seal key's public half (never a new key
+    or store), or why there is none (not sealed yet, unknown)."""
+    from collector.store import open_store
+    from lineage.core.flows import load_flows
+    from lineage.core.service import Lineage
+    from lineage.evidence.errors import NotSealed
+    from lineage.evidence.keyring import check_key
+    from lineage.evidence.pack import build_pack, record_export
+    from lineage.replay.document import replays_of
+    from lineage.settings import LineageSettings
+
     settings = EvidenceSettings()
+    _existing_store(settings)
+    public, where = _store_key(settings)
+    store = open_store(settings)
+    try:
+        check_key(store, fingerprint(public), where)
+        lineage_settings = LineageSettings()
+        lineage = Lineage(lineage_settings, store, load_flows(lineage_settings.flows), replays=replays_of(store))
+        try:
+            pack = build_pack(store, lineage, cid, public)
+        except NotSealed as exc:
+            return f"{exc} (run ledgerline seal)"
+        if pack is None:
+            return f"no hops stored for {cid!r}"
+        record_export(store, f"local:{getpass.getuser()}", "admin", pack)
+        return pack
+    finally:
+        store.close()
+
+
+def _store_key(settings: EvidenceSettings) -> tuple[Any, Path]:
+    """The public seal key of the data directory (``LEDGERLINE_SEAL_KEY``, else seal.pub or
+    seal.key there) and where it came from; never created here."""
     if settings.seal_key:
-        return load_private(settings.seal_key).public_key()
-    return load_public(settings.data_dir / PUB_FILE)
+        return load_private(settings.seal_key).public_key(), settings.seal_key
+    for name, load in ((PUB_FILE, load_public), (KEY_FILE, lambda p: load_private(p).public_key())):
+        path = settings.data_dir / name
+        if path.exists():
+            return load(path), path
+    raise ConfigError(
+        f"no seal key in {settings.data_dir} (neither {PUB_FILE} nor {KEY_FILE}) and LEDGERLINE_SEAL_KEY is not "
+        "set: point LEDGERLINE_DATA_DIR or LEDGERLINE_SEAL_KEY at the server's key"
+    )
+
+
+def _trusted_key(args: argparse.Namespace) -> Any:
+    return load_public(args.public_key) if args.public_key else _store_key(EvidenceSettings())[0]
 
 
 def cmd_verify(args: argparse.Namespace) -> int:

@@ -9,12 +9,15 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from dashboard import formats
 from dashboard.launch import APP, command
 from tests.dashboard.stack import Stack
 
@@ -99,6 +102,17 @@ class Dashboard:
         self.log.close()
 
 
+@contextmanager
+def running_dashboard(api_url: str, workdir: Path, token: str = "") -> Iterator[Dashboard]:
+    """A ready dashboard (this checkout's) against ``api_url``, stopped afterwards."""
+    running = Dashboard(api_url, workdir, token)
+    try:
+        running.wait_ready()
+        yield running
+    finally:
+        running.stop()
+
+
 def api(stack: Stack, path: str, **params: Any) -> Any:
     headers = {"Authorization": f"Bearer {stack.token}"}
     return httpx.get(stack.api_url + path, params=params, headers=headers, timeout=30).json()
@@ -114,6 +128,14 @@ def open_page(page: Page, dashboard: Dashboard, query: str, heading: str) -> Non
 def metric(page: Page, label: str) -> str:
     box = page.locator('[data-testid="stMetric"]').filter(has_text=label).first
     return box.locator('[data-testid="stMetricValue"]').inner_text().strip()
+
+
+def drill_card(total: dict[str, Any]) -> tuple[str, str]:
+    """(label, value) of a drill-down headline card for an at-risk total: its full amount in its
+    currency, or "amount unknown" for the items without one."""
+    n = formats.plural(total["count"], "item")
+    label = f"{total['currency']} ({n})" if total["currency"] else f"{n} without an amount"
+    return label, formats.total(total["amount"], total["currency"])
 
 
 def shot(page: Page, name: str) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.browser import ARGS, ARTIFACTS, CHROMIUM, WAIT_MS, Dashboard, sync_playwright
+from tests.dashboard.browser import ARGS, ARTIFACTS, CHROMIUM, WAIT_MS, Dashboard, running_dashboard, sync_playwright
 from tests.dashboard.stack import Stack, running_stack
 
 with contextlib.suppress(ImportError):  # without playwright the tests are skipped
@@ -24,12 +24,8 @@ def stack(chdb_path: Path) -> Iterator[Stack]:
 
 @pytest.fixture(scope="module")
 def dashboard(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    running = Dashboard(stack.api_url, tmp_path_factory.mktemp("streamlit"), stack.token)
-    try:
-        running.wait_ready()
+    with running_dashboard(stack.api_url, tmp_path_factory.mktemp("streamlit"), stack.token) as running:
         yield running
-    finally:
-        running.stop()
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ from ledgerline.schema import migrate_all
 from ledgerline.server import compose_app
 from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.replay import ReplayResponder
-from ledgerline.simulator.runner import run_simulation
+from ledgerline.simulator.runner import Summary, run_simulation
 from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
 from lineage.core.flows import load_flows
@@ -98,6 +98,55 @@ def running_stack(
             api.stop(10)
         if responder is not None:
             responder.stop()
+        collector.stop()
+        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
+
+
+MIX = {"order_to_cash": 0.4, "payment_sync": 0.3, "disputes": 0.2}
+FAULTS = {"billing_lag": 0.25, "posting_reversed": 0.15, "crm_outage": 0.3}
+
+
+@dataclass
+class FlowsStack:
+    """A stack filled by a mixed simulation (every flow, with its faults)."""
+
+    api_url: str
+    token: str  # a viewer's API token
+    summary: Summary
+    store: Store
+    otlp_http: str  # the collector's OTLP/HTTP traces URL, to send more
+
+
+@contextmanager
+def running_flows_stack(chdb_path: Path, name: str, count: int = 150, seed: int = 5) -> Iterator[FlowsStack]:
+    """Collector + lineage API on loopback over a fresh database filled with ``count``
+    transactions of every flow in the last 24 h (the Flows and Reconciliation pages)."""
+    database = f"dash_{name}_{os.getpid()}"
+    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
+    migrate_all(store)
+    collector = start_collector(store)
+    api = None
+    try:
+        endpoint = f"http://127.0.0.1:{collector.http_port}/v1/traces"
+        config = SimConfig(
+            seed=seed,
+            backfill_s=86400,
+            backfill_count=count,
+            endpoint=endpoint,
+            now_ns=time.time_ns(),
+            live=False,
+            flow_mix=MIX,
+            flow_fault_rates=FAULTS,
+        )
+        summary = run_simulation(config, out=None)
+        settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
+        api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)
+        api.start()
+        token = issue(store, "viewer", f"{name}@test.example")
+        yield FlowsStack(f"http://127.0.0.1:{api.port}", token, summary, store, endpoint)
+    finally:
+        if api is not None:
+            api.stop(10)
         collector.stop()
         store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
 

@@ -139,10 +139,17 @@ def test_cli_registers_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:
         def wait(self, timeout: float | None = None) -> int:
             return 0
 
+        def poll(self) -> int:
+            return 0
+
     monkeypatch.setattr(cli.subprocess, "Popen", FakePopen)
     monkeypatch.setenv("LEDGERLINE_API_URL", "http://lineage:9000")
+    monkeypatch.setenv("LEDGERLINE_DASHBOARD_PORT", "8700")
     parser = argparse.ArgumentParser()
     cli.register(parser.add_subparsers())
-    args = parser.parse_args(["dashboard", "--port", "8600"])
+    args = parser.parse_args(["dashboard", "--port", "8600"])  # the flag wins over the setting
     assert args.func(args) == 0
     assert started[0][-2:] == ["--api-url", "http://lineage:9000"] and "8600" in started[0]
+    args = parser.parse_args(["dashboard"])  # the setting wins over the default
+    assert args.func(args) == 0
+    assert started[1][started[1].index("--server.port") + 1] == "8700"

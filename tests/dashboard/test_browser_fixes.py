@@ -19,10 +19,23 @@ from PIL import Image
 
 from alerts.evaluator import Evaluator
 from alerts.model import Sample
+from alerts.routing import load_receivers
 from alerts.rules import load_rules
+from dashboard import formats
 from dashboard.state import PAGES, link_to
+from dashboard.views.alerts import ADD_RECEIVER
 from lineage.core.flows import load_flows
-from tests.dashboard.browser import BROWSER_MARKS, Dashboard, api, drawn, metric, open_page, pick_row, shot
+from tests.dashboard.browser import (
+    BROWSER_MARKS,
+    Dashboard,
+    api,
+    drawn,
+    drill_card,
+    metric,
+    open_page,
+    pick_row,
+    shot,
+)
 from tests.dashboard.stack import Stack
 
 with contextlib.suppress(ImportError):  # without playwright the tests are skipped
@@ -88,7 +101,9 @@ def test_the_system_filter_narrows_the_latency_distribution(stack: Stack, dashbo
     assert 0 < erp["count"] <= every["count"]
     open_page(page, dashboard, "?page=latency&system=erp", "Posting latency")
     expect(page.locator(".gtitle", has_text="Posting latency distribution (every posting)")).to_be_visible()
-    expect(page.get_by_text(f"{erp['count']} postings; {erp['over_sla']} over the SLA")).to_be_visible()
+    share = formats.percent(erp["over_sla"] / erp["count"])
+    caption = f"{formats.count(erp['count'])} postings; {formats.count(erp['over_sla'])} over the SLA ({share})"
+    expect(page.get_by_text(caption)).to_be_visible()
     expect(page.locator(".legendtext", has_text=re.compile(r"^p99 "))).to_be_visible()  # the tail line
     drawn(page)
     shot(page, "latency_system_erp")
@@ -126,8 +141,8 @@ def test_headline_figures_open_the_list_behind_them(stack: Stack, dashboard: Das
     stuck = api(stack, "/api/v1/transactions", status="stuck", since="24h", limit=5000)["transactions"]
     assert {i["correlation_id"] for i in doc["items"]} == {t["correlation_id"] for t in stuck}
     for total in (t for t in doc["totals"] if t["kind"] == "stuck"):
-        label = f"{total['currency'] or 'no amount'} ({total['count']} items)"
-        assert metric(page, label) == f"{total['amount']:,.2f}"
+        label, value = drill_card(total)
+        assert metric(page, label) == value
     shot(page, "drill_stuck")
 
 
@@ -210,7 +225,8 @@ def test_a_custom_absolute_range(stack: Stack, dashboard: Dashboard, page: Page)
         until=f"{end:%Y-%m-%dT%H:%M}Z",
     )
     for total in (t for t in doc["totals"] if t["kind"] == "open_exceptions"):
-        assert metric(page, f"{total['currency'] or 'no amount'} ({total['count']} items)") == f"{total['amount']:,.2f}"
+        label, value = drill_card(total)
+        assert metric(page, label) == value
     shot(page, "custom_range")
     open_page(page, dashboard, "?page=overview&range=custom&start=2026-12-02&end=2026-12-01", "Overview")
     expect(page).not_to_have_url(re.compile("range=custom"))  # an impossible range falls back to 24h
@@ -242,6 +258,22 @@ def test_the_alerts_page_lists_alerts_and_creates_a_silence(stack: Stack, dashbo
     assert mine[0]["matchers"][0] == {"name": "alertname", "value": name, "isRegex": False, "isEqual": True}
     drawn(page)
     shot(page, "alerts_silenced")
+
+
+def test_the_alerts_page_says_firing_alerts_go_nowhere_without_a_receiver(
+    stack: Stack, dashboard: Dashboard, page: Page
+) -> None:
+    assert api(stack, "/api/v1/alerts")["receivers"] == []  # the stack configures none, as the demo
+    open_page(page, dashboard, "?page=alerts", "Alerts")
+    drawn(page)
+    warning = page.locator('[data-testid="stAlert"]').filter(has_text="No alert receiver is configured")
+    expect(warning).to_contain_text("firing alerts are listed here and sent nowhere")
+    # the line that adds one, ready to paste; it is a receivers config the server accepts
+    line = warning.locator("code").inner_text().strip()
+    assert line == f"{ADD_RECEIVER} ledgerline serve"
+    setting = line.removeprefix("LEDGERLINE_ALERT_RECEIVERS=").removesuffix(" ledgerline serve").strip("'")
+    assert [r.name for r in load_receivers(setting).receivers] == ["hook"]
+    shot(page, "alerts_no_receiver")
 
 
 def test_api_docs_render_without_any_other_host(stack: Stack, page: Page) -> None:

@@ -4,62 +4,26 @@ simulation (every flow, with its faults): the figures on screen are the API's.""
 from __future__ import annotations
 
 import contextlib
-import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from collector.service import UvicornThread
-from collector.settings import StoreSettings
-from collector.store import open_store
-from ledgerline.schema import migrate_all
-from ledgerline.simulator.config import SimConfig
-from ledgerline.simulator.runner import Summary, run_simulation
-from lineage.api.app import create_app
-from lineage.settings import LineageSettings
-from tests.conftest import start_collector
-from tests.dashboard.browser import ARTIFACTS, BROWSER_MARKS, WAIT_MS, Dashboard
+from ledgerline.simulator.runner import Summary
+from tests.dashboard.browser import ARTIFACTS, BROWSER_MARKS, WAIT_MS, Dashboard, running_dashboard
 from tests.dashboard.browser import open_page as _open
-from tests.lineage.auth.helpers import issue
+from tests.dashboard.stack import running_flows_stack
 
 with contextlib.suppress(ImportError):
     from playwright.sync_api import Page, expect
 
 pytestmark = BROWSER_MARKS  # the browser and page fixtures come from tests/dashboard/conftest.py
-MIX = {"order_to_cash": 0.4, "payment_sync": 0.3, "disputes": 0.2}
-FAULTS = {"billing_lag": 0.25, "posting_reversed": 0.15, "crm_outage": 0.3}
 
 
 @pytest.fixture(scope="module")
 def flows_stack(chdb_path: Path) -> Iterator[tuple[str, str, Summary]]:
-    database = f"dash_flows_{os.getpid()}"
-    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate_all(store)
-    collector = start_collector(store)
-    api = None
-    try:
-        config = SimConfig(
-            seed=5,
-            backfill_s=86400,
-            backfill_count=150,
-            endpoint=f"http://127.0.0.1:{collector.http_port}/v1/traces",
-            now_ns=time.time_ns(),
-            live=False,
-            flow_mix=MIX,
-            flow_fault_rates=FAULTS,
-        )
-        summary = run_simulation(config, out=None)
-        settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
-        api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)
-        api.start()
-        yield f"http://127.0.0.1:{api.port}", issue(store, "viewer", "flows@test.example"), summary
-    finally:
-        if api is not None:
-            api.stop(10)
-        collector.stop()
-        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
+    with running_flows_stack(chdb_path, "flows") as running:
+        yield running.api_url, running.token, running.summary
 
 
 @pytest.fixture(scope="module")
@@ -67,22 +31,8 @@ def flows_dashboard(
     flows_stack: tuple[str, str, Summary], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Dashboard]:
     api_url, token, _ = flows_stack
-    # Streamlit imports the dashboard package from this checkout (a shared venv may hold another).
-    root = str(Path(__file__).resolve().parents[2])
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [root, before]))
-    try:
-        running = Dashboard(api_url, tmp_path_factory.mktemp("streamlit_flows"), token)
-    finally:
-        if before is None:
-            del os.environ["PYTHONPATH"]
-        else:
-            os.environ["PYTHONPATH"] = before
-    try:
-        running.wait_ready()
+    with running_dashboard(api_url, tmp_path_factory.mktemp("streamlit_flows"), token) as running:
         yield running
-    finally:
-        running.stop()
 
 
 def test_flows_page_shows_kpis_and_waiting_queues(

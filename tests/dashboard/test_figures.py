@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from dashboard import figures, kpis, timeline
+from dashboard.formats import format_ms
 from lineage.insights.service import EDGES
 
 
@@ -53,11 +54,11 @@ def test_duration_units_and_format() -> None:
     assert figures.duration_unit(30_000) == (1000.0, "s")
     assert figures.duration_unit(3_600_000) == (60_000.0, "min")
     assert figures.duration_unit(20 * 3_600_000) == (3_600_000.0, "h")
-    assert figures.format_ms(850) == "850 ms"
-    assert figures.format_ms(250_000) == "4m 10s"
-    assert figures.format_ms(3_900_000) == "1h 05m"
-    assert figures.format_ms(-90_000_000) == "-1d 01h"
-    assert figures.format_ms(None) == "—"
+    assert format_ms(850) == "850 ms"
+    assert format_ms(250_000) == "4m 10s"
+    assert format_ms(3_900_000) == "1h 05m"
+    assert format_ms(-90_000_000) == "-1d 01h"
+    assert format_ms(None) == "—"
 
 
 def test_latency_over_time_has_three_percentiles_and_sla_line() -> None:
@@ -185,7 +186,8 @@ def test_kpis_from_api_documents() -> None:
         {"bucket": "b", "category": "y", "open": 3},
     ]
     assert kpis.backlog_totals(series) == [("a", 1), ("b", 5)]
-    assert kpis.open_exceptions(5, series).delta == "4"
+    assert kpis.open_exceptions(5, series).delta == "+4"
+    assert kpis.open_exceptions(1234, series).value == "1,234"
     now = datetime(2026, 11, 24, 12, tzinfo=UTC)
     # yesterday's 20:00 breach is later in the day than now: it is not compared (like with like)
     due = ["2026-11-24T01:00:00Z", "2026-11-24T11:00:00Z", "2026-11-23T20:00:00Z", "2026-11-23T09:00:00Z"]
@@ -204,7 +206,7 @@ def test_kpis_from_api_documents() -> None:
         ],
         "1h",
     )
-    assert (tput.label, tput.value, tput.delta, tput.inverse) == ("Postings per 1h", "6", "2", False)
+    assert (tput.label, tput.value, tput.delta, tput.inverse) == ("Postings per 1h", "6", "+2", False)
 
 
 def test_worst_and_tables() -> None:
