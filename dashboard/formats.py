@@ -34,7 +34,7 @@ MINOR_UNITS: Mapping[str, int] = {
             "XAF",
             "XOF",
             "XPF",
-        ),  # fmt: skip
+        ),
         0,
     ),
     **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
