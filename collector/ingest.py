@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -74,10 +75,15 @@ class Ingestor:
             self.redactor.apply(request)
         return request
 
+    def window(self) -> otlp.TimeWindow:
+        """The times a span received now may have: the raw retention back, ``max_future_s`` ahead."""
+        settings = self.settings
+        return otlp.accepted_window(time.time_ns(), settings.retention_raw_days, settings.max_future_s)
+
     def _admit(self, parse: Parse, transport: str) -> tuple[Future[None] | None, otlp.Verdict]:
         """Parse, normalise, serialize and queue; None for the future when nothing is stored."""
         request = self.received(parse())
-        verdict = normalise(request)
+        verdict = normalise(request, self.window())
         self.metrics.spans_received.labels(transport).inc(verdict.accepted + verdict.rejected)
         if verdict.rejected:
             self.metrics.spans_rejected.labels(transport).inc(verdict.rejected)

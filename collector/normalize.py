@@ -6,8 +6,9 @@ level, doubles print differently and duplicate keys survive into the map. Rather
 teach SQL every corner of OTLP, the collector normalises the message it already parsed
 for validation and stores that message re-serialized:
 
-* invalid spans (see :func:`collector.otlp.invalid_reason`) are removed and counted, so
-  the partial-success count is exactly what is not stored;
+* invalid spans (see :func:`collector.otlp.invalid_reason`), and spans outside the accepted
+  time window (the raw retention back, ``LEDGERLINE_MAX_FUTURE_S`` ahead), are removed and
+  counted, so the partial-success count is exactly what is not stored (or kept);
 * absent ``resource``, ``scope``, ``status`` and attribute values become empty messages;
 * attribute values other than string, int and bool become the string the Python decoder
   writes (:func:`collector.otlp.value_str`), so nesting depth and number formatting are
@@ -22,7 +23,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.otlp import Verdict, invalid_reason, value_str
+from collector.otlp import STORABLE, TimeWindow, Verdict, invalid_reason, value_str
 
 # Kinds the native decoder stringifies exactly as value_str does.
 _NATIVE_KINDS = frozenset(("string_value", "int_value", "bool_value"))
@@ -56,8 +57,8 @@ def _attributes(kvs: Any) -> None:
             del kvs[i]
 
 
-def normalise(request: ExportTraceServiceRequest) -> Verdict:
-    """Remove invalid spans and make the rest storable alike by both decoders, in place."""
+def normalise(request: ExportTraceServiceRequest, window: TimeWindow = STORABLE) -> Verdict:
+    """Remove invalid spans (or outside ``window``) and make the rest storable alike by both decoders, in place."""
     verdict = Verdict()
     reasons = verdict.reasons
     accepted = 0
@@ -70,7 +71,7 @@ def normalise(request: ExportTraceServiceRequest) -> Verdict:
             spans = scope_spans.spans
             invalid: list[int] = []
             for i, span in enumerate(spans):
-                reason = invalid_reason(span)
+                reason = invalid_reason(span, window)
                 if reason is not None:
                     reasons[reason] += 1
                     invalid.append(i)

@@ -54,6 +54,12 @@ class CollectorSettings(StoreSettings):
     body_timeout_s: float = Field(
         30.0, gt=0, description="Time for a request body (gRPC: message) to arrive before 408 (gRPC: cancelled)."
     )
+    retention_raw_days: int = Field(
+        30, ge=1, description="Days raw spans (otel_traces) are kept; older spans are rejected at ingest."
+    )
+    max_future_s: float = Field(
+        86_400.0, ge=0, description="How far past the collector's clock a span may end before it is rejected."
+    )
     redact: str | None = Field(None, description="Attribute redaction rules at ingest: a path or inline YAML.")
     redact_key: SecretStr | None = Field(None, description="HMAC-SHA-256 key of the 'hash' redaction action.")
 

@@ -26,13 +26,20 @@ class NativeSink:
 
 
 class RowSink:
-    """Python decodes to rows and inserts them (for servers without inline schemas)."""
+    """Python decodes to rows and inserts them (for servers without inline schemas).
+
+    Payloads were checked against the accepted time window when received; the rows keep
+    only the storable range's check, so nothing acknowledged is dropped at commit time.
+    """
 
     def __init__(self, store: Store) -> None:
         self._store = store
 
     def __call__(self, batch: Sequence[Payload]) -> None:
-        rows = [row for payload in batch for row in to_rows(parse_protobuf(payload.body)).rows]
+        self.insert([row for payload in batch for row in to_rows(parse_protobuf(payload.body)).rows])
+
+    def insert(self, rows: Sequence[Sequence[object]]) -> None:
+        """Insert ``otel_traces`` rows (from :func:`collector.otlp.to_rows`) in one block."""
         self._store.insert(
             queries.OTEL_TRACES_TABLE, rows, queries.OTEL_TRACES_COLUMNS, settings=queries.INSERT_SETTINGS
         )
