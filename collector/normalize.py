@@ -15,6 +15,9 @@ for validation and stores that message re-serialized:
   decided in one place;
 * duplicate attribute keys keep the last value at the first position, as a dict does;
 * unknown fields are dropped (a receiver must ignore them, and ClickHouse need not see them).
+
+:func:`split` then serializes it, as one payload or, when it is over the batch limits,
+as several (a commit's memory in ClickHouse grows with its spans and bytes).
 """
 
 from __future__ import annotations
@@ -88,3 +91,38 @@ def normalise(request: ExportTraceServiceRequest, window: TimeWindow = STORABLE)
     verdict.accepted = accepted
     verdict.rejected = sum(reasons.values())
     return verdict
+
+
+def split(request: ExportTraceServiceRequest, spans: int, max_spans: int, max_bytes: int) -> list[tuple[bytes, int]]:
+    """The normalised request (of ``spans`` spans) serialized as (payload, span count) pairs.
+
+    Almost every request is one payload. One of more than ``max_spans`` spans or
+    ``max_bytes`` bytes is cut between spans (each part keeps its spans' resource and
+    scope), so no commit need hold more than the batch limits allow.
+    """
+    body = request.SerializeToString()
+    if spans <= max_spans and len(body) <= max_bytes:
+        return [(body, spans)]
+    del body
+    parts: list[tuple[bytes, int]] = []
+    part, count, size = ExportTraceServiceRequest(), 0, 0
+    target: Any = None  # the part's ScopeSpans the current spans go to
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            target = None  # a new scope: a new ScopeSpans in the part
+            for span in scope_spans.spans:
+                n = span.ByteSize()
+                if count and (count + 1 > max_spans or size + n > max_bytes):
+                    parts.append((part.SerializeToString(), count))
+                    part, count, size, target = ExportTraceServiceRequest(), 0, 0, None
+                if target is None:
+                    into = part.resource_spans.add(schema_url=resource_spans.schema_url)
+                    into.resource.CopyFrom(resource_spans.resource)
+                    target = into.scope_spans.add(schema_url=scope_spans.schema_url)
+                    target.scope.CopyFrom(scope_spans.scope)
+                target.spans.add().CopyFrom(span)
+                count += 1
+                size += n
+    if count:
+        parts.append((part.SerializeToString(), count))
+    return parts
