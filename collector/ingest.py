@@ -36,7 +36,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from collector import otlp
-from collector.errors import Unauthorized
+from collector.errors import StoreUnavailable, Unauthorized
 from collector.limits import ByteBudget
 from collector.metrics import CollectorMetrics
 from collector.normalize import normalise, split
@@ -136,6 +136,13 @@ class Ingestor:
         del request
         return self.writer.submit_all(parts), verdict
 
+    def _decode(self, parse: Parse, transport: str) -> Future[tuple[list[Future[None]], otlp.Verdict]]:
+        """:meth:`_admit` on the decode thread."""
+        try:
+            return self._decoders.submit(self._admit, parse, transport)
+        except RuntimeError:  # closed: a call the servers' grace period let through
+            raise StoreUnavailable("the collector is shutting down") from None
+
     def export(self, parse: Parse, transport: str, *, slot: AbstractContextManager[object] | None = None) -> Outcome:
         """The export call for threads: returns once the spans are committed (or not).
 
@@ -143,7 +150,7 @@ class Ingestor:
         """
         try:
             with slot or nullcontext():
-                commits, verdict = self._decoders.submit(self._admit, parse, transport).result()
+                commits, verdict = self._decode(parse, transport).result()
             del parse
             deadline = time.monotonic() + self.settings.shutdown_timeout_s
             for commit in commits:
@@ -158,7 +165,7 @@ class Ingestor:
         """The export call for the event loop; decoding holds ``slot`` and runs on the decode thread."""
         try:
             async with slot or nullcontext():
-                admitted = self._decoders.submit(self._admit, parse, transport)
+                admitted = self._decode(parse, transport)
                 commits, verdict = await asyncio.wrap_future(admitted)
             del parse, admitted
             for commit in commits:

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import threading
 from collections import deque
@@ -38,6 +39,12 @@ class _Waiter:
 def _resolve(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_result(None)
+
+
+def _wake_on(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
+    """Resolve ``future`` on its loop, from any thread (a loop already closed has no one to wake)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_resolve, future)
 
 
 class ByteBudget:
@@ -96,7 +103,7 @@ class ByteBudget:
         """Wait until ``n`` bytes (already capped) are free, then take them."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future[None] = loop.create_future()
-        waiter = self._enqueue(n, lambda: loop.call_soon_threadsafe(_resolve, future))
+        waiter = self._enqueue(n, functools.partial(_wake_on, loop, future))
         if waiter is None:
             return
         try:
