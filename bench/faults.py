@@ -9,10 +9,14 @@ so on; at the end every acknowledged ID must be stored (``lost`` = 0). Then an o
 round (a tiny write queue: 429 + Retry-After, retried like an SDK), a stop round (SIGTERM
 as soon as serve prints its URLs, while its first alert round runs, and again after
 ``--settle`` seconds, on the killed rounds' data; and right after start with an alert round
-made as slow as one over a large store) and the fault tests (differential decoder
-fuzz, API fuzz) with larger example counts. Prints kills, acknowledged, lost, duplicates,
-fuzz cases, 5xx, peak RSS and the seconds from SIGTERM to exit (``stop_after_start_s``,
-``stop_settled_s``, ``stop_during_slow_round_s``, with ``stop_ports_taken`` afterwards);
+made as slow as one over a large store), the flood rounds of bench/overload.py (``/healthz``
+latency under ``--flood-senders`` senders of ``--flood-batch``-span requests: ``health_p50_ms``,
+``health_p95_ms``, ``health_max_ms``, ``health_over_100ms``, ``health_over_1s``; peak RSS against
+the memory model with the defaults and the large settings: ``memory_<name>_peak_rss_mib``,
+``_model_mib``, ``_limit_mib``) and the fault tests (differential decoder fuzz, API fuzz) with
+larger example counts. Prints kills, acknowledged, lost, duplicates, fuzz cases, 5xx, peak RSS
+and the seconds from SIGTERM to exit (``stop_after_start_s``, ``stop_settled_s``,
+``stop_during_slow_round_s``, with ``stop_ports_taken`` afterwards);
 ``--json`` adds one JSON object on the last line.
 
 The pieces (:class:`ServeProcess`, :class:`Loader`, :func:`stored_span_ids`) are what
@@ -38,6 +42,7 @@ from typing import NamedTuple
 import httpx
 
 from bench.payloads import hop_request
+from bench.stats import print_figures
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -316,6 +321,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="load before each kill")
     parser.add_argument("--examples", type=int, default=200, help="cases per fuzzer")
     parser.add_argument("--settle", type=float, default=10.0, help="seconds serving before the settled SIGTERM")
+    parser.add_argument("--flood-senders", type=int, default=64, help="senders of the flood rounds")
+    parser.add_argument("--flood-batch", type=int, default=4000, help="spans per request of the flood rounds")
+    parser.add_argument("--flood-seconds", type=float, default=20.0, help="length of each flood round (0: skip)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.role == "count":
@@ -325,11 +333,12 @@ def main() -> None:
         figures |= kill_rounds(Path(tmp) / "kills", args.kills, args.senders, args.seconds)
         figures |= overload_round(Path(tmp) / "overload", args.senders, args.seconds)
         figures |= stop_round(Path(tmp) / "kills", args.settle)
+        if args.flood_seconds:
+            from bench.overload import overload_rounds
+
+            figures |= overload_rounds(Path(tmp) / "flood", args.flood_senders, args.flood_batch, args.flood_seconds)
     figures |= fuzz_round(args.examples)
-    for name, value in figures.items():
-        print(f"{name:24s} {value:,}")
-    if args.json:
-        print(json.dumps(figures))
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

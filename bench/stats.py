@@ -34,3 +34,13 @@ def settle(store: Any, database: str, timeout_s: float = 120.0) -> float:
             break
         time.sleep(0.5)
     return time.monotonic() - started
+
+
+def print_figures(figures: dict[str, float], as_json: bool) -> None:
+    """One line per figure and, with ``as_json``, all of them as one JSON object on the last line."""
+    import json
+
+    for name, value in figures.items():
+        print(f"{name:36s} {value:,}")
+    if as_json:
+        print(json.dumps(figures))

@@ -9,7 +9,9 @@ details (``grpc-status-details-bin``, read by Go and Java) and as
 The method receives the raw message bytes and parses them itself, so a malformed message
 is one INVALID_ARGUMENT with one log line, not a gRPC-internal traceback. At most
 ``limit`` exports (``LEDGERLINE_MAX_CONCURRENT_GRPC``) run at once; more get
-RESOURCE_EXHAUSTED with RetryInfo.
+RESOURCE_EXHAUSTED with RetryInfo. A message takes shares of the byte budgets HTTP bodies
+take (received, then being decoded) and is decoded on the ingestor's decode thread, so the
+two transports together stay within one memory bound.
 
 grpcio's synchronous server reads a request message on a worker thread, with no deadline
 of its own: a client trickling its message would hold that thread for as long as it
@@ -31,6 +33,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent import futures
+from contextlib import contextmanager
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -39,7 +42,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector import otlp
 from collector.errors import BodyTimeout, Busy, Unauthorized
-from collector.ingest import Ingestor
+from collector.ingest import Body, Ingestor
+from collector.limits import Share
+from collector.memory import DECODE_COST
 from collector.outcome import Kind, Outcome
 
 log = logging.getLogger(__name__)
@@ -153,6 +158,26 @@ class TraceService:
         finally:
             self._deadlines.disarm(armed)
 
+    @contextmanager
+    def _shares(self, size: int) -> Iterator[None]:
+        """The message's shares of the budgets HTTP uses too, held while it is decoded.
+
+        The message is in memory already: it is charged to the receiving budget at once, or
+        refused (Busy: RESOURCE_EXHAUSTED with RetryInfo) when that is full; its decoding
+        waits for the decoding budget as HTTP bodies do, up to ``body_timeout_s``.
+        """
+        ingestor = self._ingestor
+        received, memory = Share(ingestor.receiving), Share(ingestor.decoding)
+        try:
+            if not received.take_now(size):
+                raise Busy("too many request bodies in flight, retry later")
+            if not memory.grow_blocking(size * DECODE_COST[otlp.PROTOBUF], self._body_timeout_s):
+                raise Busy("too many request bodies being decoded, retry later")
+            yield
+        finally:
+            memory.release()
+            received.release()
+
     def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
         """Read the message (within the deadline), authenticate, run the export call, answer."""
         ingestor = self._ingestor
@@ -174,7 +199,9 @@ class TraceService:
             except Unauthorized as exc:
                 outcome = ingestor.failure(exc, "grpc")
             else:
-                outcome = ingestor.export(lambda: otlp.parse_protobuf(message), "grpc")
+                parse = Body(message, otlp.PROTOBUF)
+                del message  # from here only the Body holds the bytes, until it is decoded
+                outcome = ingestor.export(parse, "grpc", slot=self._shares(parse.size))
         finally:
             with self._lock:
                 self._active -= 1

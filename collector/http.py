@@ -9,13 +9,16 @@ oversized body, 415 for an unknown content type, 429 when the write queue is ful
 encoding.
 
 Only exports go through the limits; ``/healthz``, ``/readyz`` and ``/metrics`` never wait
-for them.
+for them, nor for the store: readiness is the store's answer to a ping made every second
+on a thread of its own (:class:`Readiness`).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,8 +29,9 @@ from starlette.requests import ClientDisconnect
 
 from collector import otlp
 from collector.errors import Busy, UnsupportedMediaType
-from collector.ingest import Ingestor
-from collector.limits import ByteBudget, Share, read_body
+from collector.ingest import Body, Ingestor
+from collector.limits import Share, read_body
+from collector.memory import DECODE_COST
 from collector.outcome import HANDLED, Kind, Outcome
 from collector.store import Store
 
@@ -46,11 +50,8 @@ STATUS: dict[Kind, tuple[int, int]] = {
     Kind.BUSY: (503, code_pb2.UNAVAILABLE),
     Kind.UNAVAILABLE: (503, code_pb2.UNAVAILABLE),
 }
-# Bodies above this are decoded off the event loop so one big JSON body stalls no one.
-_INLINE_DECODE_BYTES = 1 << 20
-# Estimated peak memory of decoding, per byte of (decompressed) body: json.loads builds
-# Python objects many times the text's size; protobuf parses into a compact arena.
-_DECODE_COST = {otlp.JSON: 12, otlp.PROTOBUF: 4}
+# Bodies above this are decompressed off the event loop (decoding always is).
+_INLINE_INFLATE_BYTES = 1 << 20
 # Deflate (gzip's too) expands at most ~1032:1 (one 258-byte match per ~2 bits).
 _MAX_INFLATE_RATIO = 1032
 
@@ -95,7 +96,7 @@ async def _inflate(body: bytes, encoding: str | None, limit: int, share: Share, 
         return body
     bound = min(limit, len(body) * _MAX_INFLATE_RATIO)
     await share.grow_to(bound)  # the output, while inflating
-    if bound > _INLINE_DECODE_BYTES:
+    if bound > _INLINE_INFLATE_BYTES:
         raw = await run_in_threadpool(otlp.decompress, body, encoding, limit)
     else:
         raw = otlp.decompress(body, encoding, limit)
@@ -105,16 +106,67 @@ async def _inflate(body: bytes, encoding: str | None, limit: int, share: Share, 
     return raw
 
 
+class Readiness:
+    """Whether the store answers, as of its last ping (every ``interval_s``, on a thread of its own).
+
+    ``/readyz`` answers from it at once: under load a ping waits for the engine, and a probe
+    must not. No answer for ``stale_s`` (a ping that hangs) counts as not ready.
+    """
+
+    def __init__(self, store: Store, interval_s: float = 1.0, stale_s: float = 5.0) -> None:
+        self._store = store
+        self._interval_s = interval_s
+        self._stale_s = stale_s
+        self._ok = False
+        self._answered_at = float("-inf")  # monotonic time of the last ping that succeeded
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ledgerline-readiness", daemon=True)
+
+    def start(self) -> None:
+        """Ping once (so the first answer is true), then every ``interval_s``."""
+        self._ping()
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop pinging."""
+        self._stop.set()
+        if self._thread.ident is not None:
+            self._thread.join(self._interval_s + 5)
+
+    def ready(self) -> bool:
+        """True when the last ping succeeded, within ``stale_s``."""
+        return self._ok and time.monotonic() - self._answered_at <= self._stale_s
+
+    def _ping(self) -> None:
+        self._ok = self._store.ping()
+        if self._ok:
+            self._answered_at = time.monotonic()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            self._ping()
+
+
 def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
     """The OTLP/HTTP application around an :class:`Ingestor`."""
-    app = FastAPI(title="ledgerline collector", docs_url=None, redoc_url=None, openapi_url=None)
+    readiness = Readiness(store)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(readiness.start)
+        try:
+            yield
+        finally:
+            readiness.stop()
+
+    app = FastAPI(title="ledgerline collector", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     settings = ingestor.settings
     # Bodies are received within a byte budget, taken as the bytes arrive, and decoded
     # within another, taken only once the body is complete, so memory stays bounded and
     # slow senders hold only what they sent. Both are given back once the request is
-    # decoded and queued: waiting for the commit holds neither.
-    receiving = ByteBudget(settings.max_receiving_bytes)
-    decoding = ByteBudget(settings.max_decoding_bytes)
+    # decoded and queued: waiting for the commit holds neither (nor the body's bytes).
+    # gRPC takes its shares of the same two budgets.
+    receiving, decoding = ingestor.receiving, ingestor.decoding
     app.state.budgets = {"receiving": receiving, "decoding": decoding}
     in_progress = 0
 
@@ -143,19 +195,15 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
                     raise Busy(f"{settings.max_concurrent_requests} export requests in progress, retry later")
                 ingestor.authorize(request.headers.get("authorization"))
                 body, received = await read_body(request, settings.max_body_bytes, receiving, settings.body_timeout_s)
-                raw = await _inflate(body, encoding, settings.max_body_bytes, memory, _DECODE_COST[media])
+                raw = await _inflate(body, encoding, settings.max_body_bytes, memory, DECODE_COST[media])
                 if raw is not body:
                     received.release()  # the compressed bytes are done with
                 del body
             except HANDLED as exc:
                 return respond(ingestor.failure(exc, "http"), media or otlp.PROTOBUF)
-            kind = media  # a str by now, for the closure
-            outcome = await ingestor.export_async(
-                lambda: otlp.decode(raw, kind),
-                "http",
-                slot=decoded(),
-                offload=len(raw) > _INLINE_DECODE_BYTES,
-            )
+            parse = Body(raw, media)
+            del raw  # from here only the Body holds the bytes, until it is decoded
+            outcome = await ingestor.export_async(parse, "http", slot=decoded())
             return respond(outcome, media)
         finally:
             memory.release()
@@ -179,9 +227,9 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
         return {"status": "ok"}
 
     @app.get("/readyz")
-    def readyz() -> Response:
-        """Readiness: the store answers a query (503 with Retry-After when not)."""
-        if store.ping():
+    async def readyz() -> Response:
+        """Readiness: the store answered its last ping, within seconds (503 with Retry-After when not)."""
+        if readiness.ready():
             return Response(json.dumps({"status": "ready"}), media_type=otlp.JSON)
         retry = {"Retry-After": str(settings.retry_after_s)}
         return Response(
@@ -189,8 +237,8 @@ def create_collector_app(ingestor: Ingestor, store: Store) -> FastAPI:
         )
 
     @app.get("/metrics")
-    def metrics() -> Response:
-        """Prometheus text exposition."""
+    async def metrics() -> Response:
+        """Prometheus text exposition (quick: rendered on the event loop, no thread pool to wait for)."""
         return Response(ingestor.metrics.render(), media_type="text/plain; version=0.0.4")
 
     return app

@@ -2,40 +2,78 @@
 
 A transport authenticates (:meth:`Ingestor.authorize`), then makes one export call,
 :meth:`Ingestor.export` (gRPC's worker threads) or :meth:`Ingestor.export_async` (HTTP's
-event loop), with a function that parses the request. The call runs::
+event loop), with a function that parses the request (a :class:`Body`). The call runs::
 
     parse -> received (the one place that sees the parsed ExportTraceServiceRequest)
-          -> normalise -> serialize -> queue -> wait for the commit
+          -> normalise -> serialize (split past the batch limits) -> queue -> wait for the commit(s)
 
 and returns an :class:`~collector.outcome.Outcome`; nothing is acknowledged before its
 commit. Each transport maps the outcome through its own table.
+
+Decoding (parse to queue) is CPU work that holds the GIL. It runs on the ingestor's own
+decode thread (:data:`DECODE_THREADS`), at a lower OS priority, for both transports and never
+on the event loop: under a burst of large requests the loop (and ``/healthz``) competes for
+the GIL and the CPU with one thread it outranks, not with one thread per request. The byte
+budgets both transports share bound what waits to be decoded (collector/limits.py; the
+memory model is collector/memory.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
+import os
+import threading
+import time
 from collections.abc import Callable
-from concurrent.futures import Future
-from contextlib import AbstractAsyncContextManager, nullcontext
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from starlette.concurrency import run_in_threadpool
 
 from collector import otlp
 from collector.errors import Unauthorized
+from collector.limits import ByteBudget
 from collector.metrics import CollectorMetrics
-from collector.normalize import normalise
+from collector.normalize import normalise, split
 from collector.outcome import HANDLED, Outcome, accepted, failed
 from collector.redact import load_redactor
 from collector.settings import CollectorSettings
+from collector.store.errors import StoreUnavailable
 from collector.writer import BatchWriter
 
 Parse = Callable[[], ExportTraceServiceRequest]
 """Decodes one request (raises MalformedPayload or PayloadTooLarge)."""
+
+DECODE_THREADS = 1
+"""Decodes at once: decoding holds the GIL, so more threads add no speed, only contention."""
+DECODE_NICE = 10
+"""How much lower the decode threads' OS priority is: the event loop wins the CPU from them."""
+
+
+def _lower_priority() -> None:
+    """Lower this thread's OS priority (Linux: a nice value per thread; elsewhere a no-op)."""
+    with contextlib.suppress(AttributeError, OSError):  # none here: decode at the loop's priority
+        thread = threading.get_native_id()
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + DECODE_NICE))
+
+
+class Body:
+    """A request body (decompressed) to decode once: a :data:`Parse` that drops its bytes as it
+    decodes, so an export waiting for its commit keeps none of them alive."""
+
+    def __init__(self, data: bytes, media: str) -> None:
+        self._data = data
+        self.media = media
+        self.size = len(data)
+
+    def __call__(self) -> ExportTraceServiceRequest:
+        data, self._data = self._data, b""
+        return otlp.decode(data, self.media)
 
 
 class Ingestor:
@@ -48,6 +86,12 @@ class Ingestor:
         self._tokens = [t.get_secret_value().encode() for t in settings.ingest_tokens]
         key = settings.redact_key.get_secret_value() if settings.redact_key else None
         self.redactor = load_redactor(settings.redact, key)  # validated before anything listens
+        # Both transports' bodies: received and not yet decoded, and (estimated) being decoded.
+        self.receiving = ByteBudget(settings.max_receiving_bytes)
+        self.decoding = ByteBudget(settings.max_decoding_bytes)
+        self._decoders = ThreadPoolExecutor(
+            DECODE_THREADS, thread_name_prefix="ledgerline-decode", initializer=_lower_priority
+        )
 
     def authorize(self, authorization: str | None) -> None:
         """Check ``Authorization: Bearer <token>`` when tokens are configured."""
@@ -74,47 +118,66 @@ class Ingestor:
             self.redactor.apply(request)
         return request
 
-    def _admit(self, parse: Parse, transport: str) -> tuple[Future[None] | None, otlp.Verdict]:
-        """Parse, normalise, serialize and queue; None for the future when nothing is stored."""
+    def window(self) -> otlp.TimeWindow:
+        """The times a span received now may have: the raw retention back, ``max_future_s`` ahead."""
+        settings = self.settings
+        return otlp.accepted_window(time.time_ns(), settings.retention_raw_days, settings.max_future_s)
+
+    def _admit(self, parse: Parse, transport: str) -> tuple[list[Future[None]], otlp.Verdict]:
+        """Parse, normalise, serialize and queue; the commits to wait for (none when nothing is stored)."""
         request = self.received(parse())
-        verdict = normalise(request)
+        verdict = normalise(request, self.window())
         self.metrics.spans_received.labels(transport).inc(verdict.accepted + verdict.rejected)
         if verdict.rejected:
             self.metrics.spans_rejected.labels(transport).inc(verdict.rejected)
         if not verdict.accepted:
-            return None, verdict
-        return self.writer.submit(request.SerializeToString(), verdict.accepted), verdict
+            return [], verdict
+        settings = self.settings
+        parts = split(request, verdict.accepted, settings.max_batch_spans, settings.max_batch_bytes)
+        del request
+        return self.writer.submit_all(parts), verdict
 
-    def export(self, parse: Parse, transport: str) -> Outcome:
-        """The export call for threads: returns once the spans are committed (or not)."""
+    def _decode(self, parse: Parse, transport: str) -> Future[tuple[list[Future[None]], otlp.Verdict]]:
+        """:meth:`_admit` on the decode thread."""
         try:
-            future, verdict = self._admit(parse, transport)
-            if future is not None:
-                future.result(timeout=self.settings.shutdown_timeout_s)
+            return self._decoders.submit(self._admit, parse, transport)
+        except RuntimeError:  # closed: a call the servers' grace period let through
+            raise StoreUnavailable("the collector is shutting down") from None
+
+    def export(self, parse: Parse, transport: str, *, slot: AbstractContextManager[object] | None = None) -> Outcome:
+        """The export call for threads: returns once the spans are committed (or not).
+
+        Decoding holds ``slot`` (the budget shares) and runs on the decode thread.
+        """
+        try:
+            with slot or nullcontext():
+                commits, verdict = self._decode(parse, transport).result()
+            del parse
+            deadline = time.monotonic() + self.settings.shutdown_timeout_s
+            for commit in commits:
+                commit.result(timeout=max(0.0, deadline - time.monotonic()))
         except HANDLED as exc:
             return self.failure(exc, transport)
         return self._committed(verdict, transport)
 
     async def export_async(
-        self,
-        parse: Parse,
-        transport: str,
-        *,
-        slot: AbstractAsyncContextManager[object] | None = None,
-        offload: bool = False,
+        self, parse: Parse, transport: str, *, slot: AbstractAsyncContextManager[object] | None = None
     ) -> Outcome:
-        """The export call for the event loop; decoding holds ``slot`` and runs in a thread if ``offload``."""
+        """The export call for the event loop; decoding holds ``slot`` and runs on the decode thread."""
         try:
             async with slot or nullcontext():
-                if offload:
-                    future, verdict = await run_in_threadpool(self._admit, parse, transport)
-                else:
-                    future, verdict = self._admit(parse, transport)
-            if future is not None:
-                await asyncio.wrap_future(future)
+                admitted = self._decode(parse, transport)
+                commits, verdict = await asyncio.wrap_future(admitted)
+            del parse, admitted
+            for commit in commits:
+                await asyncio.wrap_future(commit)
         except HANDLED as exc:
             return self.failure(exc, transport)
         return self._committed(verdict, transport)
+
+    def close(self) -> None:
+        """Stop the decode threads (after the servers have drained)."""
+        self._decoders.shutdown(wait=True)
 
     def failure(self, exc: BaseException, transport: str) -> Outcome:
         """Count a failed export and say what it means."""

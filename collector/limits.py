@@ -1,8 +1,9 @@
-"""What keeps one client from stalling the HTTP receiver for the others.
+"""What keeps one client from stalling the receiver for the others, and memory bounded.
 
-* :class:`ByteBudget`: a FIFO byte semaphore. One bounds the bodies being received, one
-  the (estimated) memory of bodies being decoded, so memory stays bounded whatever the
-  load, and a request takes a decoding share only once its body is complete.
+* :class:`ByteBudget`: a FIFO byte semaphore shared by both transports. One bounds the
+  request bodies received and not yet decoded, one the (estimated) memory of bodies being
+  decoded, so memory stays bounded whatever the load, and a request takes a decoding share
+  only once its body is complete.
 * :func:`read_body`: reads a body against the size limit and the reading budget, within
   a deadline (slow senders get 408 instead of holding anything for long); the budget is
   taken as bytes arrive, so a large declared length reserves nothing.
@@ -14,10 +15,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import threading
 from collections import deque
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -26,15 +29,38 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from collector.errors import BodyTimeout, Busy, PayloadTooLarge
 
 
+@dataclass(eq=False)
+class _Waiter:
+    n: int
+    wake: Callable[[], object]  # called (outside the lock) once the bytes are granted
+    granted: bool = False
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+def _wake_on(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
+    """Resolve ``future`` on its loop, from any thread (a loop already closed has no one to wake)."""
+    with contextlib.suppress(RuntimeError):
+        loop.call_soon_threadsafe(_resolve, future)
+
+
 class ByteBudget:
-    """At most ``capacity`` bytes held at once; waiters are served first come, first served."""
+    """At most ``capacity`` bytes held at once; waiters are served first come, first served.
+
+    Shared by both transports: coroutines (HTTP) await :meth:`acquire`, threads (gRPC) call
+    :meth:`acquire_blocking`; the accounting happens under one lock.
+    """
 
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.used = 0
         self.peak = 0  # the most ever held at once (tests read it)
         self.overdrawn_by: object | None = None  # the one share that may go past capacity
-        self._waiters: deque[tuple[int, asyncio.Future[None]]] = deque()
+        self._waiters: deque[_Waiter] = deque()
+        self._lock = threading.Lock()
 
     def cost(self, n: int) -> int:
         """``n`` capped at the capacity, so one large request can always run alone."""
@@ -42,27 +68,58 @@ class ByteBudget:
 
     def fits(self, n: int) -> bool:
         """True when ``n`` bytes could be taken now without overtaking a waiter."""
+        with self._lock:
+            return self._fits(n)
+
+    def _fits(self, n: int) -> bool:
         return not self._waiters and self.used + n <= self.capacity
+
+    def _take(self, n: int) -> None:
+        self.used += n
+        self.peak = max(self.peak, self.used)
+
+    def _enqueue(self, n: int, wake: Callable[[], object]) -> _Waiter | None:
+        """Take ``n`` bytes now (None) or queue a waiter for them."""
+        with self._lock:
+            if self._fits(n):
+                self._take(n)
+                return None
+            waiter = _Waiter(n, wake)
+            self._waiters.append(waiter)
+            return waiter
+
+    def _abandon(self, waiter: _Waiter) -> bool:
+        """Stop waiting; True when the bytes were granted meanwhile (the caller holds them)."""
+        with self._lock:
+            if waiter.granted:
+                return True
+            self._waiters.remove(waiter)
+            woken = self._grant()  # whoever queued behind it may fit now
+        for other in woken:
+            other.wake()
+        return False
 
     async def acquire(self, n: int) -> None:
         """Wait until ``n`` bytes (already capped) are free, then take them."""
-        if self.fits(n):
-            self.used += n
-            self.peak = max(self.peak, self.used)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        waiter = self._enqueue(n, functools.partial(_wake_on, loop, future))
+        if waiter is None:
             return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (n, waiter)
-        self._waiters.append(entry)
         try:
-            await waiter
+            await future
         except BaseException:
-            if waiter.done() and not waiter.cancelled():
+            if self._abandon(waiter):
                 self.release(n)  # granted just as we gave up
-            else:
-                if entry in self._waiters:  # _wake may have dropped it, cancelled, already
-                    self._waiters.remove(entry)
-                self._wake()
             raise
+
+    def acquire_blocking(self, n: int, timeout_s: float) -> bool:
+        """:meth:`acquire` for threads: False when ``n`` bytes were not free within ``timeout_s``."""
+        event = threading.Event()
+        waiter = self._enqueue(n, event.set)
+        if waiter is None or event.wait(timeout_s):
+            return True
+        return self._abandon(waiter)  # granted just as we gave up: keep them
 
     def overdraw(self, n: int, by: object) -> bool:
         """Take ``n`` bytes now, past the capacity if need be, when ``by`` may overdraw.
@@ -72,40 +129,36 @@ class ByteBudget:
         together and wait on each other until their deadline. Memory stays within twice
         the capacity.
         """
-        if self.overdrawn_by not in (None, by):
-            return False
-        self.overdrawn_by = by
-        self.used += n
-        self.peak = max(self.peak, self.used)
-        return True
+        with self._lock:
+            if self.overdrawn_by not in (None, by):
+                return False
+            self.overdrawn_by = by
+            self._take(n)
+            return True
 
     def settle(self, by: object) -> None:
         """``by`` no longer overdraws (its bytes stay held until released)."""
-        if self.overdrawn_by is by:
-            self.overdrawn_by = None
+        with self._lock:
+            if self.overdrawn_by is by:
+                self.overdrawn_by = None
 
     def release(self, n: int) -> None:
         """Give ``n`` bytes back and wake whoever now fits."""
-        self.used -= n
-        self._wake()
+        with self._lock:
+            self.used -= n
+            woken = self._grant()
+        for waiter in woken:
+            waiter.wake()
 
-    def _wake(self) -> None:
-        while self._waiters and self.used + self._waiters[0][0] <= self.capacity:
-            n, waiter = self._waiters.popleft()
-            if not waiter.done():
-                self.used += n
-                self.peak = max(self.peak, self.used)
-                waiter.set_result(None)
-
-    @asynccontextmanager
-    async def hold(self, n: int) -> AsyncIterator[None]:
-        """Hold ``cost(n)`` bytes for the duration of the block."""
-        n = self.cost(n)
-        await self.acquire(n)
-        try:
-            yield
-        finally:
-            self.release(n)
+    def _grant(self) -> list[_Waiter]:
+        """Grant the waiters at the head that fit now (under the lock); wake them after it."""
+        woken = []
+        while self._waiters and self.used + self._waiters[0].n <= self.capacity:
+            waiter = self._waiters.popleft()
+            waiter.granted = True
+            self._take(waiter.n)
+            woken.append(waiter)
+        return woken
 
 
 class Share:
@@ -124,6 +177,33 @@ class Share:
         if budget.fits(more) or not may_overdraw or not budget.overdraw(more, self):
             await budget.acquire(more)
         self.held += more
+
+    def grow_blocking(self, n: int, timeout_s: float) -> bool:
+        """:meth:`grow_to` for threads, without overdrawing: False when it did not fit within ``timeout_s``."""
+        more = self.budget.cost(n) - self.held
+        if more > 0:
+            if not self.budget.acquire_blocking(more, timeout_s):
+                return False
+            self.held += more
+        return True
+
+    def take_now(self, n: int) -> bool:
+        """Hold ``cost(n)`` bytes in all if they are free now or this share may overdraw, else False.
+
+        For bytes already in memory (a gRPC message): refusing them is all that is left.
+        """
+        budget = self.budget
+        more = budget.cost(n) - self.held
+        if more <= 0:
+            return True
+        if budget.fits(more):
+            if not budget.acquire_blocking(more, 0):
+                return False
+        elif not budget.overdraw(more, self):
+            return False
+        self.held += more
+        self.settle()
+        return True
 
     def settle(self) -> None:
         """Done growing: give up the right to overdraw, if held."""

@@ -6,14 +6,18 @@ level, doubles print differently and duplicate keys survive into the map. Rather
 teach SQL every corner of OTLP, the collector normalises the message it already parsed
 for validation and stores that message re-serialized:
 
-* invalid spans (see :func:`collector.otlp.invalid_reason`) are removed and counted, so
-  the partial-success count is exactly what is not stored;
+* invalid spans (see :func:`collector.otlp.invalid_reason`), and spans outside the accepted
+  time window (the raw retention back, ``LEDGERLINE_MAX_FUTURE_S`` ahead), are removed and
+  counted, so the partial-success count is exactly what is not stored (or kept);
 * absent ``resource``, ``scope``, ``status`` and attribute values become empty messages;
 * attribute values other than string, int and bool become the string the Python decoder
   writes (:func:`collector.otlp.value_str`), so nesting depth and number formatting are
   decided in one place;
 * duplicate attribute keys keep the last value at the first position, as a dict does;
 * unknown fields are dropped (a receiver must ignore them, and ClickHouse need not see them).
+
+:func:`split` then serializes it, as one payload or, when it is over the batch limits,
+as several (a commit's memory in ClickHouse grows with its spans and bytes).
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from collector.otlp import Verdict, invalid_reason, value_str
+from collector.otlp import STORABLE, TimeWindow, Verdict, invalid_reason, value_str
 
 # Kinds the native decoder stringifies exactly as value_str does.
 _NATIVE_KINDS = frozenset(("string_value", "int_value", "bool_value"))
@@ -56,8 +60,8 @@ def _attributes(kvs: Any) -> None:
             del kvs[i]
 
 
-def normalise(request: ExportTraceServiceRequest) -> Verdict:
-    """Remove invalid spans and make the rest storable alike by both decoders, in place."""
+def normalise(request: ExportTraceServiceRequest, window: TimeWindow = STORABLE) -> Verdict:
+    """Remove invalid spans (or outside ``window``) and make the rest storable alike by both decoders, in place."""
     verdict = Verdict()
     reasons = verdict.reasons
     accepted = 0
@@ -70,7 +74,7 @@ def normalise(request: ExportTraceServiceRequest) -> Verdict:
             spans = scope_spans.spans
             invalid: list[int] = []
             for i, span in enumerate(spans):
-                reason = invalid_reason(span)
+                reason = invalid_reason(span, window)
                 if reason is not None:
                     reasons[reason] += 1
                     invalid.append(i)
@@ -87,3 +91,38 @@ def normalise(request: ExportTraceServiceRequest) -> Verdict:
     verdict.accepted = accepted
     verdict.rejected = sum(reasons.values())
     return verdict
+
+
+def split(request: ExportTraceServiceRequest, spans: int, max_spans: int, max_bytes: int) -> list[tuple[bytes, int]]:
+    """The normalised request (of ``spans`` spans) serialized as (payload, span count) pairs.
+
+    Almost every request is one payload. One of more than ``max_spans`` spans or
+    ``max_bytes`` bytes is cut between spans (each part keeps its spans' resource and
+    scope), so no commit need hold more than the batch limits allow.
+    """
+    body = request.SerializeToString()
+    if spans <= max_spans and len(body) <= max_bytes:
+        return [(body, spans)]
+    del body
+    parts: list[tuple[bytes, int]] = []
+    part, count, size = ExportTraceServiceRequest(), 0, 0
+    target: Any = None  # the part's ScopeSpans the current spans go to
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            target = None  # a new scope: a new ScopeSpans in the part
+            for span in scope_spans.spans:
+                n = span.ByteSize()
+                if count and (count + 1 > max_spans or size + n > max_bytes):
+                    parts.append((part.SerializeToString(), count))
+                    part, count, size, target = ExportTraceServiceRequest(), 0, 0, None
+                if target is None:
+                    into = part.resource_spans.add(schema_url=resource_spans.schema_url)
+                    into.resource.CopyFrom(resource_spans.resource)
+                    target = into.scope_spans.add(schema_url=scope_spans.schema_url)
+                    target.scope.CopyFrom(scope_spans.scope)
+                target.spans.add().CopyFrom(span)
+                count += 1
+                size += n
+    if count:
+        parts.append((part.SerializeToString(), count))
+    return parts

@@ -34,10 +34,11 @@ _ZERO_TRACE = bytes(16)
 _ZERO_SPAN = bytes(8)
 # Base64 of one byte: an ID of the wrong length, so the span is rejected, not the request.
 _INVALID_ID = "AA=="
-# The accepted time range, the same in both decoders: 1970-01-01 (exclusive) to the end of
+# The storable time range, the same in both decoders: 1970-01-01 (exclusive) to the end of
 # ClickHouse's DateTime64(9), 2262-04-11T23:47:16.854775807Z; a span lasts at most a year.
 MAX_TIME_NS = 2**63 - 1
 MAX_DURATION_NS = 366 * 86_400 * 10**9
+_DAY_NS = 86_400 * 10**9
 
 
 def media_type(content_type: str | None) -> str | None:
@@ -64,6 +65,36 @@ class Verdict:
             return ""
         detail = ", ".join(f"{n} {reason}" for reason, n in sorted(self.reasons.items()))
         return f"rejected {self.rejected} span(s): {detail}"
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """The times an acknowledged span may have, within the storable range.
+
+    A span that starts before ``earliest_ns`` is older than the raw retention: the TTL would
+    delete it at the next merge, so acknowledging it would be a lie. One that ends after
+    ``latest_ns`` comes from a clock far ahead and would outlive the retention. The reasons
+    are the partial-success messages.
+    """
+
+    earliest_ns: int = 1
+    latest_ns: int = MAX_TIME_NS
+    too_old: str = "start before 1970-01-01"
+    too_new: str = "time after 2262-04-11"
+
+
+STORABLE = TimeWindow()
+"""Only the storable range: for payloads already checked against a window when received."""
+
+
+def accepted_window(now_ns: int, retention_days: int, future_s: float) -> TimeWindow:
+    """The window of a request received at ``now_ns``: the raw retention back, ``future_s`` ahead."""
+    return TimeWindow(
+        max(1, now_ns - retention_days * _DAY_NS),
+        min(MAX_TIME_NS, now_ns + int(future_s * 10**9)),
+        f"start older than the {retention_days}-day raw retention",
+        f"end more than {future_s:g} s in the future",
+    )
 
 
 @dataclass
@@ -206,8 +237,8 @@ def attributes(kvs: Any) -> dict[str, str]:
 
 
 # -- validation and rows ------------------------------------------------------------------
-def invalid_reason(span: Any) -> str | None:
-    """Why a span cannot be stored, or None: the one rule set of both decoders."""
+def invalid_reason(span: Any, window: TimeWindow = STORABLE) -> str | None:
+    """Why a span cannot be stored (or kept, see :class:`TimeWindow`), or None: the one rule set of both decoders."""
     trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
     if len(trace_id) != 16 or trace_id == _ZERO_TRACE:
         return "invalid trace_id"
@@ -228,6 +259,10 @@ def invalid_reason(span: Any) -> str | None:
         return "duration over 366 days"
     if any(event.time_unix_nano > MAX_TIME_NS for event in span.events):
         return "event time after 2262-04-11"
+    if start < window.earliest_ns:
+        return window.too_old
+    if end > window.latest_ns:
+        return window.too_new
     return None
 
 
@@ -262,7 +297,7 @@ def _span_row(span: Any, resource: dict[str, str], service: str, scope: tuple[st
     ]
 
 
-def validate(request: ExportTraceServiceRequest) -> Verdict:
+def validate(request: ExportTraceServiceRequest, window: TimeWindow = STORABLE) -> Verdict:
     """Count the valid spans and the rejected ones, with the rules ClickHouse applies too."""
     verdict = Verdict()
     reasons = verdict.reasons
@@ -271,7 +306,7 @@ def validate(request: ExportTraceServiceRequest) -> Verdict:
         for scope_spans in resource_spans.scope_spans:
             for span in scope_spans.spans:
                 total += 1
-                reason = invalid_reason(span)
+                reason = invalid_reason(span, window)
                 if reason is not None:
                     reasons[reason] += 1
     verdict.rejected = sum(reasons.values())
@@ -279,7 +314,7 @@ def validate(request: ExportTraceServiceRequest) -> Verdict:
     return verdict
 
 
-def to_rows(request: ExportTraceServiceRequest) -> DecodedBatch:
+def to_rows(request: ExportTraceServiceRequest, window: TimeWindow = STORABLE) -> DecodedBatch:
     """Validate every span and turn the valid ones into ``otel_traces`` rows."""
     batch = DecodedBatch()
     rows, reasons = batch.rows, batch.reasons
@@ -289,7 +324,7 @@ def to_rows(request: ExportTraceServiceRequest) -> DecodedBatch:
         for scope_spans in resource_spans.scope_spans:
             scope = (scope_spans.scope.name, scope_spans.scope.version)
             for span in scope_spans.spans:
-                reason = invalid_reason(span)
+                reason = invalid_reason(span, window)
                 if reason is not None:
                     reasons[reason] += 1
                     continue

@@ -8,14 +8,17 @@ commits, then the writer flushes what is queued.
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
+import sys
 import threading
 import time
 from typing import Any
 
 import uvicorn
 
+from collector import memory
 from collector.http import create_collector_app
 from collector.ingest import Ingestor
 from collector.limits import guarded_h11
@@ -27,6 +30,8 @@ from collector.store.errors import ConfigError
 from collector.writer import BatchWriter
 
 log = logging.getLogger(__name__)
+
+SWITCH_INTERVAL_S = 0.001
 
 
 class UvicornThread:
@@ -81,6 +86,7 @@ class Collector:
 
     def __init__(self, settings: CollectorSettings, store: Store) -> None:
         settings.check_bind()
+        memory.check(settings)  # settings the memory limit cannot hold are refused before anything listens
         self.settings = settings
         self.store = store
         self.metrics = CollectorMetrics()
@@ -89,6 +95,7 @@ class Collector:
             max_queue_spans=settings.max_queue_spans,
             max_queue_bytes=settings.max_queue_bytes,
             max_batch_spans=settings.max_batch_spans,
+            max_batch_bytes=settings.max_batch_bytes,
             linger_s=settings.batch_linger_ms / 1000,
             on_commit=self.metrics.on_commit,
         )
@@ -104,6 +111,12 @@ class Collector:
     def start(self) -> None:
         """Bind and start both servers (port 0 picks a free port)."""
         from collector.grpc_server import create_grpc_server
+
+        # The event loop gets the GIL back from the decode thread within 1 ms (not 5), and a
+        # full collection no longer walks everything loaded so far: health answers stay fast.
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        if not gc.get_freeze_count():  # once per process (tests start many collectors)
+            gc.freeze()
 
         self._http = UvicornThread(
             self.app,
@@ -132,4 +145,5 @@ class Collector:
             self._grpc.stop(grace).wait(grace)
         if self._http is not None:
             self._http.stop(grace)
+        self.ingestor.close()
         self.writer.close(grace)

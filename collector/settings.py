@@ -28,8 +28,11 @@ class CollectorSettings(StoreSettings):
     )
     max_body_bytes: int = Field(16 * 1024 * 1024, gt=0, description="Request size limit, after gunzip.")
     max_queue_spans: int = Field(200_000, gt=0, description="Spans waiting for commit before 429.")
-    max_queue_bytes: int = Field(64 * 1024 * 1024, gt=0, description="Bytes waiting for commit before 429.")
-    max_batch_spans: int = Field(50_000, gt=0, description="Spans in one group commit at most.")
+    max_queue_bytes: int = Field(32 * 1024 * 1024, gt=0, description="Bytes waiting for commit before 429.")
+    max_batch_spans: int = Field(20_000, gt=0, description="Spans in one group commit at most.")
+    max_batch_bytes: int = Field(
+        8 * 1024 * 1024, gt=0, description="Bytes of (serialized) spans in one group commit at most."
+    )
     batch_linger_ms: float = Field(20.0, ge=0, description="How long a commit waits for company.")
     retry_after_s: int = Field(2, ge=1, description="Retry-After sent with 429 and 503.")
     ingest_decoder: Literal["clickhouse", "python"] = Field(
@@ -50,9 +53,21 @@ class CollectorSettings(StoreSettings):
         gt=0,
         description="Estimated memory of bodies being decoded at once (JSON counts several times its size).",
     )
+    memory_limit_mb: int | None = Field(
+        None,
+        gt=0,
+        description="Memory (MiB) the collector's process may take (default: the container's limit, else 2560); "
+        "settings that could need more are refused at start.",
+    )
     header_timeout_s: float = Field(10.0, gt=0, description="Time for a connection to send a request head.")
     body_timeout_s: float = Field(
         30.0, gt=0, description="Time for a request body (gRPC: message) to arrive before 408 (gRPC: cancelled)."
+    )
+    retention_raw_days: int = Field(
+        30, ge=1, description="Days raw spans (otel_traces) are kept; older spans are rejected at ingest."
+    )
+    max_future_s: float = Field(
+        86_400.0, ge=0, description="How far past the collector's clock a span may end before it is rejected."
     )
     redact: str | None = Field(None, description="Attribute redaction rules at ingest: a path or inline YAML.")
     redact_key: SecretStr | None = Field(None, description="HMAC-SHA-256 key of the 'hash' redaction action.")

@@ -7,8 +7,10 @@ returns a future that completes only once its data is committed, so a handler ne
 acknowledges what is not stored.
 
 While one commit runs, new requests gather in the queue; the next commit takes them all
-(up to ``max_batch_spans``). That is what keeps throughput high with every request
-waiting for its own commit.
+(up to ``max_batch_spans`` and ``max_batch_bytes``, which bound ClickHouse's memory for the
+insert). That is what keeps throughput high with every request waiting for its own commit.
+The queue limits count the batch being committed too, so what is held waiting for a commit
+never passes them (but for one request when nothing else is pending).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ class BatchWriter:
         max_queue_spans: int,
         max_queue_bytes: int,
         max_batch_spans: int,
+        max_batch_bytes: int = 1 << 62,
         linger_s: float = 0.0,
         on_commit: Callable[[int, float, bool], None] | None = None,
     ) -> None:
@@ -57,10 +60,11 @@ class BatchWriter:
         self._max_queue_spans = max_queue_spans
         self._max_queue_bytes = max_queue_bytes
         self._max_batch_spans = max_batch_spans
+        self._max_batch_bytes = max_batch_bytes
         self._linger_s = linger_s
         self._on_commit = on_commit or (lambda spans, seconds, ok: None)
         self._queue: deque[Payload] = deque()
-        self._queued_spans = 0
+        self._queued_spans = 0  # queued or being committed: what the limits count
         self._queued_bytes = 0
         self._cond = threading.Condition()
         self._closing = False
@@ -74,21 +78,27 @@ class BatchWriter:
 
     def submit(self, body: bytes, spans: int) -> Future[None]:
         """Queue a payload; the future completes when it is committed or fails."""
-        payload = Payload(body, spans)
+        return self.submit_all([(body, spans)])[0]
+
+    def submit_all(self, parts: Sequence[tuple[bytes, int]]) -> list[Future[None]]:
+        """Queue the payloads of one request, all or none (one request is acknowledged or refused whole)."""
+        payloads = [Payload(body, spans) for body, spans in parts]
+        spans = sum(p.spans for p in payloads)
+        size = sum(len(p.body) for p in payloads)
         with self._cond:
             if self._closing:
                 raise StoreUnavailable("the collector is shutting down")
-            # An empty queue always takes one payload, so a large valid request can't starve.
-            if self._queue and (
-                self._queued_spans + spans > self._max_queue_spans
-                or self._queued_bytes + len(body) > self._max_queue_bytes
+            # With nothing queued or being committed, one request always gets in, so a large
+            # valid request can't starve; otherwise the batch in commit counts too.
+            if self._queued_spans and (
+                self._queued_spans + spans > self._max_queue_spans or self._queued_bytes + size > self._max_queue_bytes
             ):
                 raise Overloaded(f"write queue is full ({self._queued_spans} spans waiting)")
-            self._queue.append(payload)
+            self._queue.extend(payloads)
             self._queued_spans += spans
-            self._queued_bytes += len(body)
+            self._queued_bytes += size
             self._cond.notify()
-        return payload.future
+        return [p.future for p in payloads]
 
     def close(self, timeout: float = 30.0) -> None:
         """Commit everything queued, then stop the worker."""
@@ -102,16 +112,26 @@ class BatchWriter:
         with self._cond:
             while not self._queue and not self._closing:
                 self._cond.wait()
-            if self._linger_s and not self._closing and self._queued_spans < self._max_batch_spans:
+            if (
+                self._linger_s
+                and not self._closing
+                and self._queued_spans < self._max_batch_spans
+                and self._queued_bytes < self._max_batch_bytes
+            ):
                 # Wait a moment for company: fewer, larger parts are cheaper for ClickHouse.
                 self._cond.wait(self._linger_s)
             batch: list[Payload] = []
-            spans = 0
-            while self._queue and (not batch or spans + self._queue[0].spans <= self._max_batch_spans):
+            spans = size = 0
+            while self._queue and (not batch or self._fits(spans, size, self._queue[0])):
                 payload = self._queue.popleft()
                 batch.append(payload)
                 spans += payload.spans
+                size += len(payload.body)
             return batch
+
+    def _fits(self, spans: int, size: int, payload: Payload) -> bool:
+        """True when ``payload`` joins a batch of ``spans`` and ``size`` within the batch limits."""
+        return spans + payload.spans <= self._max_batch_spans and size + len(payload.body) <= self._max_batch_bytes
 
     def _release(self, batch: Sequence[Payload]) -> None:
         with self._cond:

@@ -105,21 +105,20 @@ def test_full_queue_answers_429_with_retry_after(store: Store) -> None:
         first = threading.Thread(target=lambda: results.append(post(1)))
         first.start()
         time.sleep(0.3)  # the first request now waits inside the gated commit
-        second = threading.Thread(target=lambda: results.append(post(2)))
-        second.start()
-        # The second waits in the queue (an empty queue always takes one payload); with the
-        # first still uncommitted, 8 + 8 + 8 spans exceed the limit of 10.
-        time.sleep(0.3)
-        third = httpx.post(url, content=hop_request(8, seed=3).SerializeToString(), headers=headers, timeout=20)
-        assert third.status_code == 429
-        assert third.headers["retry-after"] == "3"
+        # The batch being committed counts against the limit (only with nothing queued or
+        # committing does a request get in whatever its size): 8 + 8 spans exceed 10.
+        second = httpx.post(url, content=hop_request(8, seed=2).SerializeToString(), headers=headers, timeout=20)
+        assert second.status_code == 429
+        assert second.headers["retry-after"] == "3"
         gate.set()
         first.join(20)
-        second.join(20)
+        # Committed: the queue takes the retry.
+        retried = httpx.post(url, content=hop_request(8, seed=2).SerializeToString(), headers=headers, timeout=20)
+        assert retried.status_code == 200
     finally:
         gate.set()
         running.stop()
-    assert sorted(results) == [200, 200]
+    assert results == [200]
     assert store.query("SELECT count() FROM otel_traces") == [(16,)]
 
 

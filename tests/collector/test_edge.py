@@ -112,7 +112,10 @@ def _with_times(*times: tuple[int, int]) -> ExportTraceServiceRequest:
     return request
 
 
-def test_times_out_of_range_are_rejected_through_partial_success(collector: RunningCollector) -> None:
+def test_times_out_of_range_are_rejected_through_partial_success(store: Store) -> None:
+    # Retention and the future bound as wide as they go: only the storable range is left
+    # (tests/faults/test_ack_window.py covers the window).
+    running = start_collector(store, retention_raw_days=200 * 366, max_future_s=300 * 366 * 86_400)
     ok = 1_700_000_000 * 10**9
     request = _with_times(
         (ok, ok + 1000),  # fine
@@ -121,12 +124,15 @@ def test_times_out_of_range_are_rejected_through_partial_success(collector: Runn
         (ok, ok + 400 * 86_400 * 10**9),  # longer than a year
         (MAX_TIME_NS, MAX_TIME_NS),  # the last representable instant
     )
-    response = _post(collector, request.SerializeToString(), PB)
+    try:
+        response = _post(RunningCollector(running), request.SerializeToString(), PB)
+    finally:
+        running.stop()
     assert response.status_code == 200
     partial = ExportTraceServiceResponse.FromString(response.content).partial_success
     assert partial.rejected_spans == 3
     assert "time after 2262-04-11" in partial.error_message and "duration over 366 days" in partial.error_message
-    rows = collector.store.query("SELECT toYear(Timestamp), Duration FROM otel_traces ORDER BY Timestamp")
+    rows = store.query("SELECT toYear(Timestamp), Duration FROM otel_traces ORDER BY Timestamp")
     assert rows == [(2023, 1000), (2262, 0)]
 
 

@@ -1,4 +1,4 @@
-"""The byte budgets behind the HTTP receiver's limits (pure asyncio, no server)."""
+"""The byte budgets behind the receiver's limits, shared by coroutines (HTTP) and threads (gRPC); no server."""
 
 from __future__ import annotations
 
@@ -41,3 +41,42 @@ def test_one_share_at_a_time_may_overdraw_so_growing_shares_cannot_wait_on_each_
         assert (budget.used, budget.overdrawn_by) == (0, None)
 
     asyncio.run(scenario())
+
+
+def test_threads_and_coroutines_share_one_budget_first_come_first_served() -> None:
+    # gRPC's threads wait for the budgets HTTP's coroutines take (collector/grpc_server.py).
+    async def scenario() -> None:
+        budget = ByteBudget(10)
+        await budget.acquire(10)
+        order: list[str] = []
+        loop = asyncio.get_running_loop()
+
+        def thread_side() -> None:
+            assert budget.acquire_blocking(6, 5)
+            order.append("thread")
+            budget.release(6)
+
+        waiting_thread = loop.run_in_executor(None, thread_side)
+        while not budget._waiters:  # the thread is queued first
+            await asyncio.sleep(0.01)
+        coroutine = asyncio.create_task(budget.acquire(6))
+        await asyncio.sleep(0.05)
+        budget.release(10)  # from the loop: wakes the thread first, then the coroutine
+        await asyncio.wait_for(coroutine, 5)
+        order.append("coroutine")
+        await waiting_thread
+        assert order == ["thread", "coroutine"]
+        budget.release(6)
+        assert budget.used == 0
+
+    asyncio.run(scenario())
+
+
+def test_a_thread_that_gives_up_waiting_leaves_the_budget_whole() -> None:
+    budget = ByteBudget(10)
+    assert budget.acquire_blocking(8, 0)
+    assert not budget.acquire_blocking(5, 0.05)  # did not fit in time: nothing held, not queued
+    assert (budget.used, len(budget._waiters)) == (8, 0)
+    budget.release(8)
+    assert budget.acquire_blocking(10, 0)
+    assert budget.used == 10

@@ -19,10 +19,12 @@ class RecordingSink:
         self.batches: list[list[bytes]] = []
         self.gate = threading.Event()
         self.gate.set()
+        self.entered = threading.Event()  # a commit has begun
         self.fail_on: bytes | None = None
         self.unavailable = False
 
     def __call__(self, batch: Sequence[Payload]) -> None:
+        self.entered.set()
         self.gate.wait(10)
         bodies = [p.body for p in batch]
         if self.unavailable:
@@ -62,6 +64,52 @@ def test_full_queue_raises_overloaded_and_never_blocks() -> None:
     sink.gate.set()
     writer.close()
     assert writer.queued_spans == 0
+
+
+def test_the_batch_being_committed_counts_against_the_queue_limits() -> None:
+    # Only with nothing queued or committing does a request get in regardless of size: a
+    # flood could otherwise hold a full batch in commit plus a full queue.
+    sink = RecordingSink()
+    sink.gate.clear()
+    writer = _writer(sink, max_queue_spans=10, max_queue_bytes=100)
+    first = writer.submit(b"x", 6)
+    assert sink.entered.wait(5)  # the writer took it: the queue itself is empty now
+    with pytest.raises(Overloaded):
+        writer.submit(b"y", 6)
+    with pytest.raises(Overloaded):
+        writer.submit(b"z" * 100, 1)
+    sink.gate.set()
+    first.result(5)
+    writer.submit(b"y", 6).result(5)  # committed: room again
+    writer.close()
+
+
+def test_batches_stay_within_the_byte_limit() -> None:
+    sink = RecordingSink()
+    sink.gate.clear()
+    writer = _writer(sink, max_batch_bytes=8)
+    futures = [writer.submit(body, 1) for body in (b"aaaa", b"bbbb", b"cccc", b"dddddddddddd", b"ee")]
+    sink.gate.set()
+    for future in futures:
+        future.result(5)
+    writer.close()
+    assert [b for batch in sink.batches for b in batch] == [b"aaaa", b"bbbb", b"cccc", b"dddddddddddd", b"ee"]
+    # One payload over the limit commits alone; the others never pass 8 bytes together.
+    assert all(len(batch) == 1 or sum(map(len, batch)) <= 8 for batch in sink.batches), sink.batches
+
+
+def test_one_requests_payloads_are_queued_all_or_none() -> None:
+    sink = RecordingSink()
+    sink.gate.clear()
+    writer = _writer(sink, max_queue_spans=10)
+    writer.submit(b"x", 4)
+    assert sink.entered.wait(5)
+    with pytest.raises(Overloaded):
+        writer.submit_all([(b"a", 3), (b"b", 3), (b"c", 3)])  # 4 + 9 > 10: none of them
+    assert writer.queued_spans == 4
+    sink.gate.set()
+    writer.close()
+    assert [b for batch in sink.batches for b in batch] == [b"x"]
 
 
 def test_a_bad_payload_fails_alone() -> None:

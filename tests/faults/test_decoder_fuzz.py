@@ -3,7 +3,8 @@
 Hypothesis generates valid ExportTraceServiceRequests with everything OTLP allows and
 SDKs rarely send: absent optional messages, every AnyValue kind, arrays and kvlists
 nested several levels, empty and unicode strings, extreme ints and doubles, duplicate
-attribute keys, out-of-range kinds and times. The Python decoder reads the request as
+attribute keys, out-of-range kinds and times, times on either side of the accepted window
+(the raw retention back, the future bound ahead). The Python decoder reads the request as
 received (the reference); the collector's native path normalises it and lets ClickHouse
 decode it. Both must store the same rows and count the same rejections.
 """
@@ -22,7 +23,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from collector import queries
 from collector.normalize import normalise
-from collector.otlp import MAX_TIME_NS, to_rows
+from collector.otlp import MAX_TIME_NS, accepted_window, to_rows
 from collector.sinks import NativeSink, RowSink
 from collector.store import Store
 from collector.writer import Payload
@@ -69,9 +70,15 @@ def _attributes(draw: st.DrawFn) -> list[KeyValue]:
     return out
 
 
+# "Now" is pinned so the examples stay reproducible; the window is the collector's default.
+NOW_NS = 1_800_000_000 * 10**9
+WINDOW = accepted_window(NOW_NS, 30, 86_400)
 _time = st.one_of(
     st.integers(1, MAX_TIME_NS),
-    st.sampled_from([0, 1, 1_700_000_000 * 10**9, MAX_TIME_NS, MAX_TIME_NS + 1, 2**64 - 1]),
+    st.integers(WINDOW.earliest_ns, WINDOW.latest_ns),  # mostly accepted
+    st.integers(WINDOW.earliest_ns - 10**6, WINDOW.earliest_ns + 10**6),  # either side of the retention
+    st.integers(WINDOW.latest_ns - 10**6, WINDOW.latest_ns + 10**6),  # either side of the future bound
+    st.sampled_from([0, 1, 1_700_000_000 * 10**9, NOW_NS, MAX_TIME_NS, MAX_TIME_NS + 1, 2**64 - 1]),
 )
 _id16 = st.one_of(st.binary(min_size=16, max_size=16), st.sampled_from([b"", bytes(16), b"\x01" * 15]))
 _id8 = st.one_of(st.binary(min_size=8, max_size=8), st.sampled_from([b"", bytes(8)]))
@@ -147,13 +154,13 @@ def _comparable(row: Sequence[object]) -> tuple[object, ...]:
 @given(request=requests())
 def test_native_and_python_decoders_store_identical_rows(store: Store, request: ExportTraceServiceRequest) -> None:
     raw = request.SerializeToString()
-    reference = to_rows(ExportTraceServiceRequest.FromString(raw))
+    reference = to_rows(ExportTraceServiceRequest.FromString(raw), WINDOW)
     if reference.rows:
-        RowSink(store)([Payload(raw, reference.accepted)])
+        RowSink(store).insert(reference.rows)
     python_rows = _stored(store)
 
     normalised = ExportTraceServiceRequest.FromString(raw)
-    verdict = normalise(normalised)
+    verdict = normalise(normalised, WINDOW)
     assert (verdict.accepted, verdict.rejected, verdict.reasons) == (
         reference.accepted,
         reference.rejected,
