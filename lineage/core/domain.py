@@ -6,7 +6,7 @@ stuck transaction is:
 
 - **exception**: one per (entity type, entity id, step) with a failed, retried or
   dead-lettered attempt; its id is ``queries.EXC_ID``; its state (open, acknowledged,
-  resolved), closing time and recoverability come from ``queries.EXCEPTIONS_CTE``, with the
+  resolved), closing time and recoverability come from ``lineage.sql.exceptions.EXCEPTIONS_CTE``, with the
   categories of the flows file (:func:`exception_params`);
 - **posting latency**: ``queries.POSTINGS_CTE``, between the steps a flow names in its
   ``posting_latency`` (:func:`posting_steps`);
@@ -41,7 +41,7 @@ END_TO_END = "end_to_end"  # the pseudo-stage of a transaction's end-to-end SLA
 
 
 def exception_params(config: FlowConfig, as_of_ms: int) -> dict[str, Any]:
-    """Parameters of every query built on ``queries.EXCEPTIONS_CTE``."""
+    """Parameters of every query built on ``lineage.sql.exceptions.EXCEPTIONS_CTE``."""
     return {
         "transient": sorted(config.transient),
         "business": sorted(config.business),

@@ -21,6 +21,7 @@ from lineage.core.flows import FlowConfig
 from lineage.core.scope import Scope
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.settings import LineageSettings
+from lineage.sql import exceptions as exception_sql
 from lineage.sql import facts_queries, queries
 
 
@@ -190,7 +191,7 @@ class Lineage:
             "sla": shape.sla(verdict),
             "conformance": verdict.conformance + duplicates(hops, flow.latency_to),
             "amount_mismatches": amount_mismatches(hops),
-            "exceptions": self._exceptions_of(hops) if failing else [],
+            "exceptions": self.with_amounts(scope, self._exceptions_of(hops)) if failing else [],
             "replays": self.replays([h["exc_id"] for h in hops if h["fails"]]) if failing else [],
         }
 
@@ -296,10 +297,12 @@ class Lineage:
         truncated = len(items) > window.limit or scan_truncated
         return {"transactions": items[: window.limit], "truncated": truncated}
 
-    def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str) -> dict[str, Any]:
+    def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str, system: str = "") -> dict[str, Any]:
         """Late-but-complete stages and open-and-overdue stages of transactions in the window
-        (their hops in scope)."""
-        assessed, scan_truncated = self._assess(scope, window, 7 * 86400 * 1000, flow=flow, keep="breaches")
+        (their hops in scope; with ``system``, transactions with a hop of that system)."""
+        assessed, scan_truncated = self._assess(
+            scope, window, 7 * 86400 * 1000, flow=flow, system=system, keep="breaches"
+        )
         out = [
             shape.breach(b.facts, b.stage) if b.stage else shape.e2e_breach(b.facts, b.verdict)
             for b in domain.breaches(assessed, stage)
@@ -317,7 +320,9 @@ class Lineage:
     def _exceptions_of(self, hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Exceptions of one transaction from its HOPS groups and their latest actions."""
         ids = [h["exc_id"] for h in hops if h["fails"]]
-        actions = {r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(queries.EXCEPTION_ACTIONS, ids=ids)}
+        actions = {
+            r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(exception_sql.EXCEPTION_ACTIONS, ids=ids)
+        }
         rows = check_exceptions(hops, actions, self.config.recoverable)
         return [shape.exception(r) for r in sorted(rows, key=lambda r: (r["first_ms"], r["id"]))]
 
@@ -332,17 +337,37 @@ class Lineage:
             **domain.exception_params(self.config, to_ms(utcnow())),
             **scope.params(),
         }
-        page = self.store.query_bounded(queries.EXCEPTIONS_IN_WINDOW, params, window.limit)
-        return {"exceptions": [shape.exception(r) for r in page.rows], "truncated": page.truncated}
+        page = self.store.query_bounded(exception_sql.EXCEPTIONS_IN_WINDOW, params, window.limit)
+        shaped = self.with_amounts(scope, [shape.exception(r) for r in page.rows])
+        return {"exceptions": shaped, "truncated": page.truncated}
+
+    def with_amounts(self, scope: Scope, exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Exceptions with the amount and currency of their entity (its latest hop with an amount,
+        in scope; None when no hop carried one): one query for the lot."""
+        if not exceptions:
+            return exceptions
+        params = {
+            "ids": sorted({e["correlation_id"] for e in exceptions}),
+            "ents": sorted({(e["entity_type"], e["entity_id"]) for e in exceptions}),
+            "limit": len(exceptions),
+            **scope.params(),
+        }
+        found = {(r["entity_type"], r["entity_id"]): r for r in self._dicts(exception_sql.ENTITY_AMOUNTS, **params)}
+        for e in exceptions:
+            row = found.get((e["entity_type"], e["entity_id"]))
+            amount = row["amount"] if row else None
+            e["amount"] = None if amount is None or amount != amount else float(amount)  # NaN: none
+            e["currency"] = (row["currency"] or None) if row and e["amount"] is not None else None
+        return exceptions
 
     def exception(self, scope: Scope, exc_id: str, since_ms: int) -> dict[str, Any] | None:
         """One exception with its audit history, or None (also when no failure is in scope)."""
         params = domain.exception_params(self.config, to_ms(utcnow()))
-        rows = self._scoped(scope, queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **params)
+        rows = self._scoped(scope, exception_sql.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **params)
         if not rows:
             return None
-        out = shape.exception(rows[0])
-        history = self._dicts(queries.EXCEPTION_HISTORY, id=exc_id)
+        out = self.with_amounts(scope, [shape.exception(rows[0])])[0]
+        history = self._dicts(exception_sql.EXCEPTION_HISTORY, id=exc_id)
         out["history"] = [
             {"action": h["action"], "actor": h["actor"], "note": h["note"], "at": shape.iso(int(h["at_ms"]))}
             for h in history
@@ -358,7 +383,7 @@ class Lineage:
         if current is None:
             return None
         self.store.command(
-            queries.INSERT_EXCEPTION_ACTION,
+            exception_sql.INSERT_EXCEPTION_ACTION,
             {
                 "id": exc_id,
                 "action": action,

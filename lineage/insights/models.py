@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from lineage.api.context import ContextOut
+
 RiskKind = Literal["open_exceptions", "stuck", "failed", "breached"]
 
 
@@ -61,6 +63,7 @@ class LatencyHistogram(BaseModel):
     over_sla: int
     bins: list[Bin]
     truncated: bool = Field(description="Always false: every posting is counted into a fixed set of bins.")
+    context: ContextOut
 
 
 class RiskItem(BaseModel):
@@ -92,3 +95,4 @@ class AtRisk(BaseModel):
     as_of: str
     truncated: bool = Field(description="More items than ``limit``, or the parts hit the store's row limit.")
     totals_truncated: bool = Field(description="The totals miss items: the parts hit the store's row limit.")
+    context: ContextOut

@@ -41,17 +41,6 @@ FROM filtered
 """
 )
 
-# Amount and currency of the given entities: their latest hop with an amount, in scope.
-ENTITY_AMOUNTS = f"""
-SELECT toString(EntityType) AS entity_type, EntityId AS entity_id,
-    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency
-FROM hops
-WHERE (toString(EntityType), EntityId) IN {{ents:Array(Tuple(String, String))}} AND {_IN_SCOPE}
-GROUP BY EntityType, EntityId
-LIMIT {{limit:UInt32}}
-"""
-
 # Amount of each given transaction: the amount of its latest hop that carries one, in scope;
 # its business key (the first entity), and the system and region of its latest hop.
 TRANSACTION_AMOUNTS = f"""

@@ -142,9 +142,8 @@ def at_risk(
     exc = svc.exceptions(scope, full, "open", "", system)
     truncated |= bool(exc["truncated"])
     opened = [e for e in exc["exceptions"] if not region or e["region"] == region]
-    amounts = _entity_amounts(svc, scope, sorted({(e["entity_type"], e["entity_id"]) for e in opened}))
     for e in opened:  # exceptions belong to an entity and step, not to a flow: not narrowed by flow
-        amount, currency = amounts.get((e["entity_type"], e["entity_id"]), (None, None))
+        amount, currency = e["amount"], e["currency"]
         items.append(
             {
                 "kind": "open_exceptions",
@@ -215,15 +214,6 @@ def _totals(items: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]
     return sorted(
         rows, key=lambda r: (RISK_KINDS.index(r["kind"]), -r["amount"], r["group"] or "", r["currency"] or "")
     )
-
-
-def _entity_amounts(
-    svc: Lineage, scope: Scope, ents: list[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[float | None, str | None]]:
-    if not ents:
-        return {}
-    rows = svc.store.query_dicts(queries.ENTITY_AMOUNTS, {"ents": ents, "limit": len(ents), **scope.params()})
-    return {(str(r["entity_type"]), str(r["entity_id"])): (_amount(r["amount"]), r["currency"] or None) for r in rows}
 
 
 def _transaction_amounts(svc: Lineage, scope: Scope, ids: list[str]) -> dict[str, dict[str, Any]]:

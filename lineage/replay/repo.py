@@ -14,7 +14,7 @@ from collector.store import Bounded, Store
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.shape import iso
 from lineage.replay import queries
-from lineage.sql import queries as lineage_queries
+from lineage.sql import exceptions as exception_sql
 
 Row = dict[str, Any]
 Key = tuple[str, str, str]  # entity type, entity id, step
@@ -79,7 +79,7 @@ class ReplayRepo:
     def exception_action(self, row: Row, action: str, actor: str, note: str, now_ms: int) -> None:
         """Append a replay entry (or a resolution) to the exception's audit trail."""
         self.store.command(
-            lineage_queries.INSERT_EXCEPTION_ACTION,
+            exception_sql.INSERT_EXCEPTION_ACTION,
             {
                 "id": row["exception_id"],
                 "action": action,
