@@ -41,6 +41,9 @@ PATHS = (
     "/api/v1/transactions?since=1h&limit=5&status=in_flight",
     "/api/v1/transactions?since=1h&limit=5&status=stuck",
     "/api/v1/transactions?since=24h&limit=5&system=sap",
+    "/api/v1/transactions?since=24h&limit=100",
+    "/api/v1/transactions?since=24h&limit=5000&status=stuck",
+    "/api/v1/transactions?since=24h&limit=10000",
 )
 
 # Transaction <prefix>-<txn>, hop k of M: 0 the case, 1 the credit, then per line item j an

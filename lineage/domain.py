@@ -164,11 +164,14 @@ def assess(
 
 # Correlation IDs whose facts one query computes (the IN list of its primary-key seeks).
 _FACTS_BATCH = 2000
-# Aggregating a transaction found by correlation ID costs about three times as much as one of
-# the window's in the window's query (a granule read for each), so a listing that would look up
-# more than a third of the window's transactions (a quarter, for a status, whose batches may be
-# wasted) aggregates the window instead, as ``assess`` does.
-_BY_ID_SHARE = {False: 3, True: 4}
+# What aggregating a transaction costs beyond its hops, counted in hops (measured here): looked
+# up by correlation ID, about 150 (a granule read by each of the lookups, whatever its size);
+# in the window's query, about 30 (its groups and orphans), on top of every hop of the window.
+# A listing that would cost more by correlation ID than the window's query aggregates the window
+# instead, as ``assess`` does. With a status the transactions to aggregate are not known in
+# advance: by correlation ID only while under a quarter of the candidates and half the window's
+# query's cost are spent (past that, the batches so far are wasted).
+_BY_ID_COST, _IN_WINDOW_COST, _STATUS_SHARE = 150, 30, 4
 
 
 def _kept(status: str, v: Verdict) -> bool:
@@ -181,37 +184,48 @@ def _kept(status: str, v: Verdict) -> bool:
     return v.status != "complete" and (v.end_to_end_breached or any(s.state == "open" and s.breached for s in v.stages))
 
 
-def _shortest_slas(config: FlowConfig) -> dict[str, int]:
-    """The shortest end-to-end and stage SLA of any flow, ms (none: never)."""
-    flows = config.flows.values()
-    e2e = [f.end_to_end_sla_s for f in flows if f.end_to_end_sla_s is not None]
-    stage = [s.sla_s for f in flows for s in f.stages if s.sla_s is not None]
+def _shortest_slas(config: FlowConfig) -> dict[str, list[int]]:
+    """Per flow (in ``flow_names`` order), its shortest stage SLA and its end-to-end SLA, ms
+    (none: a huge number), which facts_queries.PAGE binds to leave out those not yet overdue."""
+    never = 2**62
+
+    def ms(seconds: list[float | None]) -> int:
+        return min((int(s * 1000) for s in seconds if s is not None), default=never)
+
+    flows = [config.flows[n] for n in sorted(config.flows)]
     return {
-        "stuck_e2e_ms": int(min(e2e) * 1000) if e2e else 2**62,
-        "stuck_stage_ms": int(min(stage) * 1000) if stage else 2**62,
+        "shortest_stage_ms": [ms([s.sla_s for s in f.stages]) for f in flows],
+        "shortest_e2e_ms": [ms([f.end_to_end_sla_s]) for f in flows],
     }
 
 
 class _Page:
-    """The correlation IDs of facts_queries.PAGE in order, ``size`` per query (the first query
-    runs at once: ``matched`` is how many there are)."""
+    """The correlation IDs of facts_queries.PAGE in order with their hops, ``size`` per query
+    (the first query runs at once: ``matched`` is how many there are, ``cost`` what aggregating
+    the window in its query would cost, in hops)."""
 
     def __init__(self, store: Store, params: dict[str, Any], size: int, timeout_s: float | None) -> None:
         self.store, self.params, self.size, self.timeout_s = store, params, size, timeout_s
         self.rows = self._after((2**63 - 1, ""))
-        self.matched = int(self.rows[0][2]) if self.rows else 0
+        self.matched = int(self.rows[0][3]) if self.rows else 0
+        self.cost = int(self.rows[0][4]) + _IN_WINDOW_COST * self.matched if self.rows else 0
 
     def _after(self, cursor: tuple[int, str]) -> list[tuple[Any, ...]]:
         page = self.params | {"after_ms": cursor[0], "after_cid": cursor[1], "limit": self.size}
         return self.store.query(facts_queries.PAGE, page, timeout_s=self.timeout_s)
 
-    def __iter__(self) -> Iterator[str]:
+    def __iter__(self) -> Iterator[tuple[str, int]]:
         rows = self.rows
         while True:
-            yield from (str(r[0]) for r in rows)
+            yield from ((str(r[0]), int(r[2])) for r in rows)
             if len(rows) < self.size:
                 return
             rows = self._after((int(rows[-1][1]), str(rows[-1][0])))
+
+
+def _by_id_cost(ids: list[tuple[str, int]]) -> int:
+    """What aggregating these (correlation ID, hops) by correlation ID costs, in hops."""
+    return sum(hops for _, hops in ids) + _BY_ID_COST * len(ids)
 
 
 def _by_window(store: Store, config: FlowConfig, scope: Scope, status: str, limit: int, **kw: Any) -> Listed:
@@ -248,10 +262,9 @@ def listing(
     chosen transactions are aggregated (FACTS_FOR_PAGE), in batches growing from ``limit`` + 1,
     until ``limit`` + 1 of them match. Without a status the first batch is the page; with one,
     as many are aggregated as it takes to find ``limit`` + 1 of that status (for ``stuck``, only
-    those old enough to be overdue). When that would be a large share of the window's
-    transactions (``_BY_ID_SHARE``) the window is aggregated instead (:func:`_by_window`). As in
-    ``assess``, only the first ``max_rows`` transactions its SQL filter keeps count (more:
-    truncated)."""
+    those old enough to be overdue). When that would cost more than aggregating the window
+    (``_BY_ID_COST``) the window is aggregated instead (:func:`_by_window`). As in ``assess``,
+    only the first ``max_rows`` transactions its SQL filter keeps count (more: truncated)."""
     window = {"since_ms": since_ms, "until_ms": until_ms, "scan_until_ms": scan_until_ms, "now_ms": now_ms}
     filters = {"flow": flow, "system": system, "region": region}
     params = _window_params(config, scope, "all", window, **filters)
@@ -259,21 +272,25 @@ def listing(
     params |= {"stuck_only": int(status == "stuck")} | _shortest_slas(config)
     wanted = min(limit, max_rows) + 1
     page = _Page(store, params, wanted if not status else max_rows + 1, timeout_s)
+    if not page.matched:
+        return [], False
     by_window = {"max_rows": max_rows, "timeout_s": timeout_s} | window | filters
-    budget = page.matched // _BY_ID_SHARE[bool(status)]
-    if wanted > max(budget, 1):
-        return _by_window(store, config, scope, status, limit, **by_window) if page.matched else ([], False)
-    ids, size = iter(page), min(wanted, _FACTS_BATCH)
-    kept, seen, out = 0, 0, list[Assessed]()
+    budget, share = (page.cost // 2, page.matched // _STATUS_SHARE) if status else (page.cost, page.matched)
+    large = _by_id_cost(list(islice(iter(page), wanted))) > budget if not status else limit + 1 > share
+    if large:
+        return _by_window(store, config, scope, status, limit, **by_window)
+    ids, size, spent, seen = iter(page), min(wanted, _FACTS_BATCH), 0, 0
+    kept, out = 0, list[Assessed]()
     # no more than can still count: without a status, every transaction aggregated is listed
     while batch := list(islice(ids, min(size, (max_rows + 1 if status else wanted) - kept))):
-        if seen + len(batch) > budget:  # a status few have: the window's query costs less
+        spent, seen = spent + _by_id_cost(batch), seen + len(batch)
+        if spent > budget or seen > share:  # a status few have (or a page short of facts)
             return _by_window(store, config, scope, status, limit, **by_window)
-        seen += len(batch)
-        rows = store.query_dicts(facts_queries.FACTS_FOR_PAGE, params | {"ids": batch}, timeout_s=timeout_s)
+        batch_params = params | {"ids": [c for c, _ in batch]}
+        rows = store.query_dicts(facts_queries.FACTS_FOR_PAGE, batch_params, timeout_s=timeout_s)
         facts = {str(r["correlation_id"]): facts_from_row(r) for r in rows}
         # a transaction the page picked can still fail the filters over its groups (FACTS_FOR_PAGE)
-        for a in (Assessed(facts[c], evaluate(config, facts[c], now_ms)) for c in batch if c in facts):
+        for a in (Assessed(facts[c], evaluate(config, facts[c], now_ms)) for c, _ in batch if c in facts):
             if not _kept(status, a.verdict):
                 continue
             kept += 1

@@ -128,28 +128,47 @@ WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
 
 # A listing's page (lineage/domain.py ``listing``): correlation IDs whose first in-scope hop of
 # the window started in [since, until), newest first from the cursor ({after_ms}, {after_cid})
-# on, and how many there are from it on; with an in-scope hop of the window of {system} and of
-# {region} when given, named {flow} when given; with {open_only} only the CANDIDATES, and with
-# {stuck_only} only those that can be overdue: started over the shortest end-to-end SLA ago, or
-# in a window longer than the shortest stage SLA (a stage's SLA runs from the transaction's
-# start or a completion, all in the window). One pass over the window's hops, a few narrow
-# columns and no grouping by entity: only the page's transactions are aggregated
-# (FACTS_FOR_PAGE, which applies these filters again as FACTS_IN_WINDOW does).
+# on, with their hops, how many there are and the window's hops; with an in-scope hop of the
+# window of {system} and of {region} when given, named {flow} when given; with {open_only} only
+# the CANDIDATES, and with {stuck_only} only those that can be overdue: started longer ago than
+# their flow's shortest end-to-end SLA, or in a window longer than its shortest stage SLA (a
+# stage's SLA runs from the transaction's start or a completion, all in the window). One pass
+# over the window's hops, a few narrow columns and no grouping by entity: only the page's
+# transactions are aggregated (FACTS_FOR_PAGE, which applies these filters again as
+# FACTS_IN_WINDOW does).
 _FLOW_NAME = "if(minIf(Flow, Flow != '') = '', {default_flow:String}, minIf(Flow, Flow != ''))"
+
+
+def _shortest(sla: str) -> str:
+    """The shortest end-to-end ("e2e") or stage ("stage") SLA, ms, of the flows a transaction's
+    hops name and the default flow (its flow is one of them; a flow without: a huge number)."""
+    shortest = f"{{shortest_{sla}_ms:Array(Int64)}}"
+    default = f"{shortest}[indexOf({{flow_names:Array(String)}}, {{default_flow:String}})]"
+    flows = "arrayPushBack(groupUniqArray(toString(Flow)), {default_flow:String})"
+    return f"arrayMin(arrayMap(f -> transform(f, {{flow_names:Array(String)}}, {shortest}, {default}), {flows}))"
+
+
 PAGE = f"""
-SELECT CorrelationId AS correlation_id, toUnixTimestamp64Milli(min(StartTime)) AS started_ms,
-    count() OVER () AS matched
-FROM hop_times
-WHERE {_TIME_WINDOW} AND {_IN_SCOPE}
-GROUP BY CorrelationId
-HAVING started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
-    AND ({{flow:String}} = '' OR {_FLOW_NAME} = {{flow:String}})
-    AND ({{system:String}} = '' OR countIf(System = {{system:String}}) > 0)
-    AND ({{region:String}} = '' OR countIf(Region = {{region:String}}) > 0)
-    AND ({{open_only:UInt8}} = 0 OR countIf({_TERMINAL_OK}) = 0)
-    AND ({{stuck_only:UInt8}} = 0 OR {{now_ms:Int64}} - started_ms > {{stuck_e2e_ms:Int64}}
-         OR {{now_ms:Int64}} - {{since_ms:Int64}} > {{stuck_stage_ms:Int64}})
-    AND (started_ms < {{after_ms:Int64}} OR (started_ms = {{after_ms:Int64}} AND CorrelationId > {{after_cid:String}}))
+SELECT correlation_id, started_ms, hops, matched, window_hops FROM (
+    SELECT correlation_id, started_ms, hops, listed, countIf(listed) OVER () AS matched,
+        sum(hops) OVER () AS window_hops
+    FROM (
+        SELECT CorrelationId AS correlation_id, toUnixTimestamp64Milli(min(StartTime)) AS started_ms,
+            count() AS hops,
+            started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
+            AND ({{flow:String}} = '' OR {_FLOW_NAME} = {{flow:String}})
+            AND ({{system:String}} = '' OR countIf(System = {{system:String}}) > 0)
+            AND ({{region:String}} = '' OR countIf(Region = {{region:String}}) > 0)
+            AND ({{open_only:UInt8}} = 0 OR countIf({_TERMINAL_OK}) = 0)
+            AND ({{stuck_only:UInt8}} = 0 OR {{now_ms:Int64}} - started_ms > {_shortest("e2e")}
+                 OR {{now_ms:Int64}} - {{since_ms:Int64}} > {_shortest("stage")}) AS listed
+        FROM hop_times
+        WHERE {_TIME_WINDOW} AND {_IN_SCOPE}
+        GROUP BY CorrelationId
+    )
+)
+WHERE listed
+    AND (started_ms < {{after_ms:Int64}} OR (started_ms = {{after_ms:Int64}} AND correlation_id > {{after_cid:String}}))
 ORDER BY started_ms DESC, correlation_id
 LIMIT {{limit:UInt32}}
 """

@@ -233,8 +233,8 @@ class Lineage:
     ) -> dict[str, Any]:
         """Transactions started in the window, filtered; status derived from SQL aggregates
         over their hops in scope. The page is chosen before any transaction is aggregated
-        (lineage/domain.py ``listing``), so a small ``limit`` stays cheap however many hops
-        the window's transactions have."""
+        (lineage/domain.py ``listing``), so a small ``limit`` costs its own transactions'
+        hops, however large the window's other transactions are."""
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
         assessed, truncated = domain.listing(
             self.store,

@@ -67,9 +67,10 @@ def _shown(answer: tuple[list[domain.Assessed], bool]) -> tuple[list[tuple[Any, 
 def test_the_listing_answers_what_the_window_facts_answer(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Random windows (some cutting transactions in two), filters, scopes, limits and row limits
     over generated transactions of every flow, batch journals among them. Every listing that
-    needs less than the whole window looks its transactions up by correlation ID here (a larger
-    share would aggregate the window, as ``_before`` does)."""
-    monkeypatch.setattr(domain, "_BY_ID_SHARE", {False: 1, True: 1})
+    needs less than the whole window looks its transactions up by correlation ID here (where
+    that costs more, the listing aggregates the window, as ``_before`` does)."""
+    monkeypatch.setattr(domain, "_IN_WINDOW_COST", 10**9)
+    monkeypatch.setattr(domain, "_STATUS_SHARE", 1)
     now_ms = time.time_ns() // 1_000_000
     rng = random.Random(28)
     store.insert("otel_traces", _varied(_world(now_ms, 500), rng), _COLUMNS)
@@ -80,8 +81,8 @@ def test_the_listing_answers_what_the_window_facts_answer(store: Store, monkeypa
     store.query_dicts = lambda sql, *a, **kw: ran.append(sql) or query_dicts(sql, *a, **kw)  # type: ignore[method-assign]
     by_id = 0
     for _ in range(80):
-        since_h = rng.choice([48, 20, 6])
-        until_h = rng.choice([0, 0, 2])
+        since_h = rng.choice([48, 20, 6, 1])
+        until_h = rng.choice([0, 0, 2]) if since_h > 2 else 0
         status = rng.choice(_STATUSES)
         scope = rng.choice([EVERYTHING, EVERYTHING, Scope(legal_entities=("LE-1",)), Scope(regions=("emea",))])
         filters = {
@@ -99,7 +100,7 @@ def test_the_listing_answers_what_the_window_facts_answer(store: Store, monkeypa
         }
         ran.clear()
         got = domain.listing(store, config, scope, status=status, limit=limit, **window, **filters)
-        by_id += facts_queries.FACTS_FOR_PAGE in ran and facts_queries.FACTS_IN_WINDOW not in ran
+        by_id += not {facts_queries.FACTS_IN_WINDOW, facts_queries.FACTS_IN_WINDOW_OPEN} & set(ran)
         want = _before(store, scope, status, limit, **window, **filters)
         assert _shown(got) == _shown(want), (status, scope, limit, window, filters)
         seen |= {(a.verdict.status, got[1]) for a in got[0]}
