@@ -169,9 +169,11 @@ _FACTS_BATCH = 2000
 # in the window's query, about 30 (its groups and orphans), on top of every hop of the window.
 # A listing that would cost more by correlation ID than the window's query aggregates the window
 # instead, as ``assess`` does. With a status the transactions to aggregate are not known in
-# advance: by correlation ID only while under a quarter of the candidates and half the window's
-# query's cost are spent (past that, the batches so far are wasted).
-_BY_ID_COST, _IN_WINDOW_COST, _STATUS_SHARE = 150, 30, 4
+# advance, and the window's query aggregates only the candidates (all of them, for ``complete``):
+# by correlation ID only when those average ``_LARGE`` hops or more, and only while under a
+# quarter of them and half the window's query's cost are spent (past that, the batches so far
+# are wasted); and never for more than a batch of matches (``_FACTS_BATCH``).
+_BY_ID_COST, _IN_WINDOW_COST, _STATUS_SHARE, _LARGE = 150, 30, 4, 50
 
 
 def _kept(status: str, v: Verdict) -> bool:
@@ -201,13 +203,13 @@ def _shortest_slas(config: FlowConfig) -> dict[str, list[int]]:
 
 class _Page:
     """The correlation IDs of facts_queries.PAGE in order with their hops, ``size`` per query
-    (the first query runs at once: ``matched`` is how many there are, ``cost`` what aggregating
-    the window in its query would cost, in hops)."""
+    (the first query runs at once: ``matched`` is how many there are, ``listed_hops`` their
+    hops, ``cost`` what aggregating the window in its query would cost, in hops)."""
 
     def __init__(self, store: Store, params: dict[str, Any], size: int, timeout_s: float | None) -> None:
         self.store, self.params, self.size, self.timeout_s = store, params, size, timeout_s
         self.rows = self._after((2**63 - 1, ""))
-        self.matched = int(self.rows[0][3]) if self.rows else 0
+        self.matched, self.listed_hops = (int(self.rows[0][3]), int(self.rows[0][5])) if self.rows else (0, 0)
         self.cost = int(self.rows[0][4]) + _IN_WINDOW_COST * self.matched if self.rows else 0
 
     def _after(self, cursor: tuple[int, str]) -> list[tuple[Any, ...]]:
@@ -271,12 +273,18 @@ def listing(
     params["open_only"] = int(status not in ("", "complete"))  # FACTS_IN_WINDOW_OPEN's transactions
     params |= {"stuck_only": int(status == "stuck")} | _shortest_slas(config)
     wanted = min(limit, max_rows) + 1
+    by_window = {"max_rows": max_rows, "timeout_s": timeout_s} | window | filters
+    if status and wanted > _FACTS_BATCH:  # more matches than a batch: the window's candidates
+        return _by_window(store, config, scope, status, limit, **by_window)
     page = _Page(store, params, wanted if not status else max_rows + 1, timeout_s)
     if not page.matched:
         return [], False
-    by_window = {"max_rows": max_rows, "timeout_s": timeout_s} | window | filters
     budget, share = (page.cost // 2, page.matched // _STATUS_SHARE) if status else (page.cost, page.matched)
-    large = _by_id_cost(list(islice(iter(page), wanted))) > budget if not status else limit + 1 > share
+    if not status:
+        large = _by_id_cost(list(islice(iter(page), wanted))) > budget
+    else:  # small candidates cost little in the window's query, which aggregates only them
+        small = status != "complete" and page.listed_hops < _LARGE * page.matched
+        large = small or wanted > share
     if large:
         return _by_window(store, config, scope, status, limit, **by_window)
     ids, size, spent, seen = iter(page), min(wanted, _FACTS_BATCH), 0, 0

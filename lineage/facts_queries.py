@@ -128,7 +128,7 @@ WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
 
 # A listing's page (lineage/domain.py ``listing``): correlation IDs whose first in-scope hop of
 # the window started in [since, until), newest first from the cursor ({after_ms}, {after_cid})
-# on, with their hops, how many there are and the window's hops; with an in-scope hop of the
+# on, with their hops, how many there are, their hops and the window's; with an in-scope hop of the
 # window of {system} and of {region} when given, named {flow} when given; with {open_only} only
 # the CANDIDATES, and with {stuck_only} only those that can be overdue: started longer ago than
 # their flow's shortest end-to-end SLA, or in a window longer than its shortest stage SLA (a
@@ -149,9 +149,9 @@ def _shortest(sla: str) -> str:
 
 
 PAGE = f"""
-SELECT correlation_id, started_ms, hops, matched, window_hops FROM (
+SELECT correlation_id, started_ms, hops, matched, window_hops, listed_hops FROM (
     SELECT correlation_id, started_ms, hops, listed, countIf(listed) OVER () AS matched,
-        sum(hops) OVER () AS window_hops
+        sum(hops) OVER () AS window_hops, sumIf(hops, listed) OVER () AS listed_hops
     FROM (
         SELECT CorrelationId AS correlation_id, toUnixTimestamp64Milli(min(StartTime)) AS started_ms,
             count() AS hops,

@@ -71,6 +71,7 @@ def test_the_listing_answers_what_the_window_facts_answer(store: Store, monkeypa
     that costs more, the listing aggregates the window, as ``_before`` does)."""
     monkeypatch.setattr(domain, "_IN_WINDOW_COST", 10**9)
     monkeypatch.setattr(domain, "_STATUS_SHARE", 1)
+    monkeypatch.setattr(domain, "_LARGE", 0)
     now_ms = time.time_ns() // 1_000_000
     rng = random.Random(28)
     store.insert("otel_traces", _varied(_world(now_ms, 500), rng), _COLUMNS)
