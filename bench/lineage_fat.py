@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from lineage.app import create_app
+from lineage.api.app import create_app
 
 from bench.lineage import SPANS_PER_TXN, History, load_journal, load_range, timed
 from bench.stats import settle

@@ -23,7 +23,7 @@ from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Window
 from lineage.sql import facts_queries
 from tests.lineage.conftest import make_lineage
-from tests.lineage.test_keep import _COLUMNS, _world
+from tests.lineage.core.test_keep import _COLUMNS, _world
 
 H = 3_600_000
 _STATUSES = ("", "stuck", "failed", "in_flight", "complete")
