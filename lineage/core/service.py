@@ -273,13 +273,24 @@ class Lineage:
         self, scope: Scope, window: Window, status: str, flow: str, system: str, region: str
     ) -> dict[str, Any]:
         """Transactions started in the window, filtered; status derived from SQL aggregates
-        over their hops in scope."""
+        over their hops in scope. The page is chosen before any transaction is aggregated
+        (lineage/core/domain.py ``listing``), so a small ``limit`` costs its own transactions'
+        hops, however large the window's other transactions are."""
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
-        # SQL leaves out what the status filter would drop (failed and in flight are never complete).
-        by_status: dict[str, domain.Keep] = {"stuck": "stuck", "failed": "incomplete", "in_flight": "incomplete"}
-        keep = by_status.get(status, "all")
-        assessed, scan_truncated = self._assess(
-            scope, window, int(max(lookahead, 86400) * 2000), flow=flow, system=system, region=region, keep=keep
+        assessed, truncated = domain.listing(
+            self.store,
+            self.config,
+            scope,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            scan_until_ms=window.until_ms + int(max(lookahead, 86400) * 2000),
+            now_ms=to_ms(utcnow()),
+            limit=window.limit,
+            max_rows=self.settings.query_max_rows,
+            status=status,
+            flow=flow,
+            system=system,
+            region=region,
         )
         items = [
             {
@@ -292,10 +303,8 @@ class Lineage:
                 "sla_breached": a.verdict.breached,
             }
             for a in assessed
-            if not status or a.verdict.status == status
         ]
-        truncated = len(items) > window.limit or scan_truncated
-        return {"transactions": items[: window.limit], "truncated": truncated}
+        return {"transactions": items, "truncated": truncated}
 
     def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str, system: str = "") -> dict[str, Any]:
         """Late-but-complete stages and open-and-overdue stages of transactions in the window
