@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from lineage.api.context import NOT_PER_FLOW, Ctx, MetricsCtx
-from lineage.api.deps import Svc, Win
+from lineage.api.deps import BucketMs, Svc, Win
 from lineage.auth.principal import CurrentScope
 from lineage.insights import service
-from lineage.insights.models import AtRisk, Flows, LatencyHistogram, RiskKind, Systems
+from lineage.insights.models import AtRisk, Flows, LatencyHistogram, Overview, RiskKind, Systems
+from lineage.insights.overview import overview as overview_of
 
 router = APIRouter(prefix="/api/v1", tags=["insights"])
 
@@ -54,4 +55,20 @@ def at_risk(
     totals per kind and currency, overall, by system and by region. Filters apply to every
     part, except ``flow``, which narrows transactions only (exceptions are not per flow)."""
     doc = service.at_risk(svc, ctx.scope, ctx.window, kind or "", ctx.system, ctx.region, ctx.flow)
+    return doc | {"context": ctx.echo(not_applied={"flow": f"applied to transactions only: {NOT_PER_FLOW}"})}
+
+
+@router.get("/overview", response_model=Overview)
+def overview(svc: Svc, ctx: MetricsCtx, bucket_ms: BucketMs) -> Any:
+    """The overview of one context in one answer: per kind (open exceptions, stuck, failed and SLA-breached
+    transactions) the count and money per currency, exactly the totals of ``GET /api/v1/at-risk`` with the
+    same context (the list behind each card); postings and their p95 over the window and per bucket; money
+    at risk by system and region; the worst systems and regions by open exceptions and the slowest regions
+    by p95 posting latency. ``flow`` narrows transactions and postings, not exceptions.
+    """
+    flow = svc.config.flow(ctx.flow or None)
+    doc = overview_of(
+        svc, ctx.scope, ctx.window, flow, bucket_ms, system=ctx.system, region=ctx.region, le=ctx.legal_entity,
+        flow_asked=ctx.flow,
+    )  # fmt: skip
     return doc | {"context": ctx.echo(not_applied={"flow": f"applied to transactions only: {NOT_PER_FLOW}"})}
