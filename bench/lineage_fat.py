@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
-from lineage.api.app import create_app
 
 from bench.lineage import SPANS_PER_TXN, History, load_journal, load_range, timed
 from bench.stats import settle
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
+from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
 from lineage.settings import LineageSettings
 
