@@ -282,6 +282,9 @@ class Backlog(BaseModel):
 
 class Breach(BaseModel):
     correlation_id: str
+    business_key: str | None = Field(None, description="The transaction's first entity, type:id.")
+    amount: float | None = Field(None, description="The transaction's amount (its latest hop with one).")
+    currency: str | None = None
     flow: str
     stage: str
     kind: str = Field(description="late_complete, open_overdue or end_to_end.")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage.core import domain, shape
+from lineage.core import domain, money, shape
 from lineage.core.checks import amount_mismatches, duplicates
 from lineage.core.checks import exceptions as check_exceptions
 from lineage.core.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
@@ -316,12 +316,17 @@ class Lineage:
             shape.breach(b.facts, b.stage) if b.stage else shape.e2e_breach(b.facts, b.verdict)
             for b in domain.breaches(assessed, stage)
         ]
+        shown = out[: window.limit]
+        money = self.transaction_amounts(scope, sorted({b["correlation_id"] for b in shown}))
+        for b in shown:
+            m = money.get(b["correlation_id"], {})
+            b |= {"business_key": m.get("business_key"), "amount": m.get("amount"), "currency": m.get("currency")}
         kinds = [b["kind"] for b in out]
         return {
             "late_complete": kinds.count("late_complete"),
             "open_overdue": kinds.count("open_overdue"),
             "end_to_end": kinds.count("end_to_end"),
-            "breaches": out[: window.limit],
+            "breaches": shown,
             "truncated": len(out) > window.limit or scan_truncated,
         }
 
@@ -350,24 +355,13 @@ class Lineage:
         shaped = self.with_amounts(scope, [shape.exception(r) for r in page.rows])
         return {"exceptions": shaped, "truncated": page.truncated}
 
+    def transaction_amounts(self, scope: Scope, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Business key, amount and currency of each transaction (lineage/core/money.py)."""
+        return money.of_transactions(self.store, scope, ids)
+
     def with_amounts(self, scope: Scope, exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Exceptions with the amount and currency of their entity (its latest hop with an amount,
-        in scope; None when no hop carried one): one query for the lot."""
-        if not exceptions:
-            return exceptions
-        params = {
-            "ids": sorted({e["correlation_id"] for e in exceptions}),
-            "ents": sorted({(e["entity_type"], e["entity_id"]) for e in exceptions}),
-            "limit": len(exceptions),
-            **scope.params(),
-        }
-        found = {(r["entity_type"], r["entity_id"]): r for r in self._dicts(exception_sql.ENTITY_AMOUNTS, **params)}
-        for e in exceptions:
-            row = found.get((e["entity_type"], e["entity_id"]))
-            amount = row["amount"] if row else None
-            e["amount"] = None if amount is None or amount != amount else float(amount)  # NaN: none
-            e["currency"] = (row["currency"] or None) if row and e["amount"] is not None else None
-        return exceptions
+        """Exceptions with their entity's amount and currency (lineage/core/money.py)."""
+        return money.of_exceptions(self.store, scope, exceptions)
 
     def exception(self, scope: Scope, exc_id: str, since_ms: int) -> dict[str, Any] | None:
         """One exception with its audit history, or None (also when no failure is in scope)."""

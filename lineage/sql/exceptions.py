@@ -132,17 +132,3 @@ FROM (
 ORDER BY category
 """
 )
-
-
-# The amount and currency of each given entity: its latest hop with an amount, read by the
-# exceptions' correlation IDs (the primary key of hops), in scope.
-ENTITY_AMOUNTS = f"""
-SELECT toString(EntityType) AS entity_type, EntityId AS entity_id,
-    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency
-FROM hops
-WHERE CorrelationId IN {{ids:Array(String)}}
-    AND (toString(EntityType), EntityId) IN {{ents:Array(Tuple(String, String))}} AND {_IN_SCOPE}
-GROUP BY EntityType, EntityId
-LIMIT {{limit:UInt32}}
-"""
