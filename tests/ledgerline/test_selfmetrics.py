@@ -6,6 +6,7 @@ receiver that answers 500 and a rule whose query fails."""
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests.collector.sdk import hop_attributes, http_exporter, provider
 from tests.metrics import Scrape, scrape
 
 pytestmark = pytest.mark.timeout(180)
+ROOT = Path(__file__).resolve().parents[2]
 
 RULES = """
 rules:
@@ -103,6 +105,11 @@ def test_both_metrics_endpoints_show_every_part_of_the_process(
     for scraped in (collector, on_api):
         assert scraped.families >= FAMILIES, FAMILIES - scraped.families
         _check(scraped)
+    # Every metric docs/alerts.md names (its table and its Prometheus rules) is one serve exposes.
+    section = (ROOT / "docs" / "alerts.md").read_text().split("## Alerting on ledgerline itself", 1)[1]
+    named = {n for n in re.findall(r"\b(?:ledgerline|process)_[a-z_]+", section) if not n.endswith("_")}
+    exposed = collector.families | {f"{f}_total" for f in collector.families} | {n for n, _ in collector.samples}
+    assert len(named) > 30 and sorted(named - exposed) == []
 
 
 def _check(scraped: Scrape) -> None:
