@@ -45,6 +45,11 @@ class ReplayRepo:
     def due(self, now_ms: int, limit: int = 200) -> list[Row]:
         return self.store.query_dicts(queries.DUE, {"now_ms": now_ms, "limit": limit})
 
+    def backlog(self, now_ms: int) -> tuple[int, int]:
+        """How many replays are due at ``now_ms``, and the attempt time of the oldest (0: none)."""
+        row = self.store.query_dicts(queries.BACKLOG, {"now_ms": now_ms})[0]
+        return int(row["due"]), int(row["oldest_ms"]) if row["due"] else 0
+
     def awaiting(self, failed_since_ms: int, limit: int = 500) -> list[Row]:
         """Replays a later ``ok`` hop may confirm (failed ones only if they failed since ``failed_since_ms``)."""
         return self.store.query_dicts(queries.AWAITING, {"failed_since_ms": failed_since_ms, "limit": limit})
