@@ -13,6 +13,7 @@ from typing import Any
 
 from collector.store import Store
 from lineage.business import queries as q
+from lineage.core.currency import round_money
 from lineage.core.flows import Flow, FlowConfig
 from lineage.core.scope import Scope
 from lineage.core.shape import iso
@@ -59,7 +60,7 @@ def waiting(
                 "waiting_since_step": prev.step,
                 "count": count,
                 "amounts": [
-                    {"currency": c or None, "amount": round(float(a), 2)}
+                    {"currency": c or None, "amount": round_money(a, c)}
                     for c, a in zip(currencies, amounts, strict=True)
                 ],
                 "oldest_age_ms": max(0, now_ms - int(summary["oldest_ms"])) if count else None,
