@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     from lineage import cli as trace
     from lineage.auth import cli as token
     from lineage.evidence import cli as evidence
+    from lineage.explain import cli as explain
     from lineage.replay import cli as replay
 
     for register in (
@@ -147,6 +148,7 @@ def build_parser() -> argparse.ArgumentParser:
         alerts.register,
         dashboard.register,
         evidence.register,
+        explain.register,
         demo.register,
     ):
         register(sub)

@@ -26,6 +26,7 @@ from lineage.core.flows import FlowConfig, load_flows
 from lineage.core.service import Lineage
 from lineage.evidence import api as evidence_api
 from lineage.evidence.service import EvidenceService
+from lineage.explain import api as explain_api
 from lineage.insights import api as insights
 from lineage.replay import api as replay_api
 from lineage.replay.document import replays_of
@@ -48,6 +49,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     business.router,
     replay_api.router,
     evidence_api.router,
+    explain_api.router,
 )
 
 
