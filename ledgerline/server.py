@@ -126,6 +126,7 @@ class Server:
                 lease=lease,
                 evaluating=evaluating,
                 registry=self.registry if evaluating else None,  # only an evaluating process reports rounds
+                why=explainer(self.store, cfg) if evaluating else None,
             )
             if evaluating:
                 self.alerts.start()
@@ -182,6 +183,16 @@ class Server:
             urls["api"] = f"http://{host}:{self.api_port}/docs"
             urls.setdefault("metrics", f"http://{host}:{self.api_port}/metrics")  # the same registry
         return urls
+
+
+def explainer(store: Store, config: ServeConfig) -> Any:
+    """The alert evaluator's "why?": the top findings of an instance's subject (lineage/explain)."""
+    from lineage.core.service import Lineage
+    from lineage.explain.summary import why_text
+    from lineage.replay.document import replays_of
+
+    svc = Lineage(config.lineage, store, config.flows, replays=replays_of(store))
+    return lambda rule, labels, now_ms: why_text(svc, rule.kind, rule.expr, labels, now_ms)
 
 
 def compose_app(

@@ -5,111 +5,23 @@ Hops go through the real SDK and collector into the embedded store; the service 
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
-import random
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from collector.service import UvicornThread
-from collector.settings import StoreSettings
-from collector.store import Store, open_store
 from ledgerline.cli import main
-from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.core.scope import EVERYTHING, Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Window
 from lineage.core.shape import iso
 from lineage.explain import service
-from tests.conftest import start_collector
 from tests.lineage.auth.helpers import issue
-from tests.lineage.conftest import make_lineage
-from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns
+from tests.lineage.explain.planted import Plant, World
+from tests.lineage.helpers import HOUR
 from tests.principals import bearer, install
-
-_SEQ = itertools.count()
-REGIONS = ("emea", "amer", "apac")
-HOURS = 6
-
-
-@dataclass
-class Plant:
-    """One planted fault: its window, its start, and the money of the window's failed postings
-    per value of the planted dimension (planted and background failures alike)."""
-
-    since_ns: int
-    fault_ns: int
-    failed: dict[str, dict[str, float]] = field(default_factory=dict)  # value -> currency -> failed money
-
-    def window(self) -> Window:
-        return Window(self.since_ns // 1_000_000, (self.since_ns + HOURS * HOUR) // 1_000_000, 100)
-
-
-@dataclass
-class World:
-    lineage: Lineage
-    store: Store
-    outage: Plant
-    deploy: Plant
-    currency: Plant
-
-
-def _emit(em: Emitter, plant: Plant, rng: random.Random, tag: str, kind: str) -> None:
-    """Transactions every 45 s: invoice issued, then posted 5 minutes later (sometimes failing)."""
-    for i in range(HOURS * 80):
-        t = plant.since_ns + i * 45 * 1_000_000_000
-        region = REGIONS[i % 3]
-        currency = ("EUR", "USD", "GBP")[(i // 3) % 3]
-        version = "2.5.0" if kind == "deploy" and t >= plant.fault_ns and i % 2 else "2.4.1"
-        amount = float(rng.randint(50, 5000))
-        cid = f"{tag}-{i}"
-        em.hop(cid, "invoice", f"{tag}-INV-{i}", "invoice.issued", t, system="billing", region=region,
-               amount=amount, currency=currency)  # fmt: skip
-        planted = {
-            "outage": region == "amer" and t >= plant.fault_ns,
-            "deploy": version == "2.5.0",
-            "currency": currency == "GBP" and t >= plant.fault_ns,
-        }[kind]
-        fails = rng.random() < (0.75 if planted else 0.08)
-        em.hop(cid, "ledger", f"{tag}-L-{i}", "ledger.posted", t + 5 * MIN, system="erp", region=region,
-               outcome="failed" if fails else "ok", category="erp_unavailable" if fails else "",
-               parent=("invoice", f"{tag}-INV-{i}"), amount=amount, currency=currency, version=version,
-               dur_ns=(10 + i % 7) * MIN if version == "2.5.0" else (1 + i % 3) * MIN)  # fmt: skip
-        if fails and t + 5 * MIN < plant.since_ns + HOURS * HOUR:  # failed postings in the window
-            value = {"outage": region, "deploy": version, "currency": currency}[kind]
-            money = plant.failed.setdefault(value, {})
-            money[currency] = money.get(currency, 0.0) + amount
-
-
-@pytest.fixture(scope="module")
-def world(chdb_path: Path) -> Iterator[World]:
-    database = f"explain_{os.getpid()}_{next(_SEQ)}"
-    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate_all(store)
-    running = start_collector(store)
-    em = Emitter(f"http://127.0.0.1:{running.http_port}/v1/traces", store)
-    base = (now_ns() - 40 * HOUR) // HOUR * HOUR
-    plants = {
-        "outage": Plant(base, base + 3 * HOUR),
-        "deploy": Plant(base + 10 * HOUR, base + 13 * HOUR),
-        "currency": Plant(base + 20 * HOUR, base + 20 * HOUR),
-    }
-    try:
-        rng = random.Random(5)
-        for kind, plant in plants.items():
-            _emit(em, plant, rng, kind, kind)
-        em.wait(60)
-        yield World(make_lineage(store), store, **plants)
-    finally:
-        em.close()
-        running.stop()
-        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
 
 
 def _ask(world: World, plant: Plant, scope: Scope = EVERYTHING, **kw: str) -> dict:
@@ -260,3 +172,15 @@ def test_the_cli_prints_the_findings_from_a_real_api(world: World, capsys: pytes
         assert "unknown stage 'nope'" in capsys.readouterr().err
     finally:
         server.stop()
+
+
+def test_a_pair_that_explains_more_than_either_part_is_named(world: World) -> None:
+    doc = _ask(world, world.pair)
+    named = [{(d["dimension"], d["value"]) for d in p["dimensions"]} for p in doc["pairs"]]
+    assert {("region", "apac"), ("currency", "USD")} in named, doc["pairs"]
+    pair = doc["pairs"][named.index({("region", "apac"), ("currency", "USD")})]
+    singles = {f["dimensions"][0]["value"]: f for f in doc["findings"]}
+    lift = pair["share_selection"] / max(pair["share_baseline"], 1e-9)
+    for part in ("apac", "USD"):
+        assert lift >= 1.5 * singles[part]["share_selection"] / singles[part]["share_baseline"]
+    assert _money(pair) == {"USD": round(world.pair.failed["apac/USD"]["USD"], 2)}
