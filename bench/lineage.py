@@ -58,6 +58,7 @@ from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.explain.service import Question, explain
 from lineage.replay.document import replays_of
 from lineage.settings import LineageSettings
 
@@ -305,7 +306,13 @@ def cases(svc: Lineage, history: History, txn_lo: int, growth: bool) -> list[tup
             "list stuck transactions (24h), scoped",
             lambda: svc.transactions(one_le, Window(now - 86400_000, now, 100), "stuck", "", "", ""),
         ),
+        ("explain failed 24h", lambda: explain(svc, EVERYTHING, _question("failed", "", now))),
+        ("explain failed 24h, ledger stage", lambda: explain(svc, EVERYTHING, _question("failed", "ledger", now))),
     ]
+
+
+def _question(subject: str, stage: str, now: int) -> Question:
+    return Question(subject, "rest", "support_credit", stage, "", Window(now - 86400_000, now, 100))
 
 
 def measure(svc: Lineage, history: History, txn_lo: int, runs: int, growth: bool) -> dict[str, dict[str, float]]:
