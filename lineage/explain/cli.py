@@ -8,9 +8,7 @@ import json
 import sys
 from typing import Any, TextIO
 
-import httpx
-
-from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
+from lineage.apiclient import add_client_options, get_json
 from lineage.explain.service import BASELINES, SUBJECTS
 
 
@@ -68,7 +66,7 @@ def render(doc: dict[str, Any]) -> str:
 
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """0 on an answer, 2 on usage or API errors."""
+    """0 on an answer, 2 on API errors (one line on stderr)."""
     out = out or sys.stdout
     params = {
         "subject": args.subject,
@@ -81,23 +79,9 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         "region": args.region,
         "legal_entity": args.legal_entity,
     }
-    try:
-        response = httpx.get(
-            args.api.rstrip("/") + "/api/v1/explain",
-            params={k: v for k, v in params.items() if v},
-            headers=auth_headers(args.token),
-            timeout=args.timeout,
-        )
-    except httpx.HTTPError as exc:
-        print(f"ledgerline explain: cannot reach the lineage API at {args.api}: {exc}", file=sys.stderr)
-        return 2
-    if response.status_code != 200:
-        detail = api_detail(response)
-        if response.status_code == 401:
-            detail += f"; pass --token or set {TOKEN_ENV}"
-        print(f"ledgerline explain: {detail} (HTTP {response.status_code})", file=sys.stderr)
-        return 2
-    doc = response.json()
+    doc, code = get_json("explain", args, "/api/v1/explain", {k: v for k, v in params.items() if v})
+    if doc is None:
+        return code
     if args.json:
         json.dump(doc, out, indent=2)
         out.write("\n")
