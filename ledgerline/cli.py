@@ -136,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
     from lineage.auth import cli as token
+    from lineage.close import cli as close
     from lineage.evidence import cli as evidence
     from lineage.explain import cli as explain
     from lineage.replay import cli as replay
@@ -149,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
         dashboard.register,
         evidence.register,
         explain.register,
+        close.register,
         demo.register,
     ):
         register(sub)

@@ -233,6 +233,7 @@ def compose_app(
         extra_routers=extra,
         state=state,
         registry=registry,
+        close=config.close,
     )
 
 

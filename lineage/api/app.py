@@ -22,6 +22,8 @@ from lineage.api import docs, errors, exceptions, health, metrics, telemetry, tr
 from lineage.auth import routes as auth_routes
 from lineage.auth.settings import AuthSettings
 from lineage.business import api as business
+from lineage.close import api as close_api
+from lineage.close.config import CloseConfig, load_close
 from lineage.core.flows import FlowConfig, load_flows
 from lineage.core.service import Lineage
 from lineage.evidence import api as evidence_api
@@ -50,6 +52,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     replay_api.router,
     evidence_api.router,
     explain_api.router,
+    close_api.router,
 )
 
 
@@ -65,6 +68,7 @@ def create_app(
     extra_routers: Sequence[APIRouter] = (),
     state: dict[str, Any] | None = None,
     registry: CollectorRegistry | None = None,
+    close: CloseConfig | None = None,
 ) -> FastAPI:
     """The lineage API over ``store``.
 
@@ -86,6 +90,7 @@ def create_app(
     )
     lineage = Lineage(settings, store, flows or load_flows(settings.flows), replays=replays_of(store))
     app.state.lineage = lineage
+    app.state.close = close or load_close(lineage.config, settings.close)
     app.state.replay = ReplayService(replay or ReplaySettings(), lineage, targets)
     app.state.registry = registry if registry is not None else CollectorRegistry()
     app.state.replay_worker = Worker(app.state.replay, metrics=ReplayMetrics(app.state.registry))

@@ -56,6 +56,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/at-risk"): Rule("read"),
     ("GET", f"{_V1}/overview"): Rule("read"),
     ("GET", f"{_V1}/explain"): Rule("read"),
+    ("GET", f"{_V1}/close"): Rule("read"),
+    ("GET", f"{_V1}/close/{{legal_entity}}/{{period}}"): Rule("read"),
     # flows (issue 17): KPIs, waiting queues, reconciliations
     ("GET", f"{_V1}/kpis"): Rule("read"),
     ("GET", f"{_V1}/flows/{{flow}}/waiting"): Rule("read"),
