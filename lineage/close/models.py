@@ -37,6 +37,19 @@ class Groups(BaseModel):
     unsealed: Group
 
 
+class Round(BaseModel):
+    round: int
+    action: str  # prepared | reviewed
+    subject: str
+    at: str
+
+
+class SignOff(BaseModel):
+    rounds: list[Round]
+    certificate_round: int | None = None
+    changed: list[str] | None = None  # what changed since the certificate (decertified)
+
+
 class Gate(BaseModel):
     legal_entity: str
     period: str
@@ -45,9 +58,10 @@ class Gate(BaseModel):
     end: str
     deadline: str
     days_to_deadline: int
-    status: str  # open | blocked | ready
+    status: str  # open | blocked | ready | signed | decertified
     blocking: list[str]
     groups: Groups
+    sign_off: SignOff | None = None
 
 
 class Gates(BaseModel):

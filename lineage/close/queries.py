@@ -28,3 +28,28 @@ WHERE ExceptionId IN {{ids:Array(String)}} AND State IN {{states:Array(String)}}
 ORDER BY CreatedAt, Id
 LIMIT {{limit:UInt32}}
 """
+
+# Leaf hashes of the period's sealed hops (in scope), in a stable order: the certificate's
+# commitment to exactly the hops behind its figures.
+PERIOD_LEAVES = f"""
+SELECT hex(l.LeafHash) AS leaf
+FROM seal_leaves AS l
+INNER JOIN (
+    SELECT DISTINCT TraceId, SpanId FROM hops
+    WHERE EndTime >= fromUnixTimestamp64Milli({{start_ms:Int64}})
+        AND EndTime < fromUnixTimestamp64Milli({{end_ms:Int64}}) AND {_IN_SCOPE}
+) AS h ON l.TraceId = h.TraceId AND l.SpanId = h.SpanId
+ORDER BY l.TraceId, l.SpanId
+LIMIT 1 BY l.TraceId, l.SpanId
+"""
+
+SIGNOFFS = """
+SELECT Round AS round, toString(Action) AS action, Subject AS subject, toUnixTimestamp64Milli(At) AS at_ms,
+    Figures AS figures, Certificate AS certificate
+FROM close_signoffs
+WHERE LegalEntity = {le:String} AND Period = {period:String}
+ORDER BY Round, At
+"""
+
+INSERT_SIGNOFF = "close_signoffs"
+SIGNOFF_COLUMNS = ("LegalEntity", "Period", "Round", "Action", "Subject", "At", "Figures", "Certificate")

@@ -161,11 +161,6 @@ def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period
     }
 
 
-def gates(svc: Lineage, cfg: CloseConfig, scope: Scope, period_name: str) -> list[dict[str, Any]]:
-    """The gate of every legal entity of the calendar the caller's scope reaches."""
-    return [gate(svc, cfg, scope, le, period_name) for le in sorted(cfg.entities) if reaches(scope, le)]
-
-
 def reaches(scope: Scope, legal_entity: str) -> bool:
     """True when the caller's scope includes the legal entity (a region-scoped caller sees every
     entity, computed from its regions' hops)."""

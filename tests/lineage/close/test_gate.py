@@ -4,6 +4,7 @@ each blocking group, the period cut in the legal entity's zone, sealing, scope, 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,15 +22,17 @@ from collector.store import Store, open_store
 from ledgerline.cli import main
 from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
-from lineage.close import service
+from lineage.close import certificate, service
 from lineage.close.config import CloseConfig, CloseConfigError, parse_close
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Lineage
+from lineage.evidence.keys import public_pem
 from lineage.evidence.sealer import Sealer
 from tests.conftest import start_collector
 from tests.lineage.auth.helpers import issue
 from tests.lineage.conftest import make_lineage
+from tests.lineage.evidence.conftest import make_service
 from tests.lineage.helpers import Emitter
 from tests.principals import Principal, bearer, install
 
@@ -52,6 +55,8 @@ class World:
     period: str  # the month that ended most recently (Berlin)
     next_period: str
     end_utc: datetime  # the period's end in Berlin, as UTC
+    em: Emitter
+    key: Ed25519PrivateKey  # the seal key of the world's seals and certificates
 
 
 def _ns(t: datetime) -> int:
@@ -103,7 +108,8 @@ def world(chdb_path: Path) -> Iterator[World]:
         _post(em, "F", "US01", "us-east", end_utc + 4 * h, 900.0, "USD")
         em.wait(30)
         close = parse_close(CALENDAR, "calendar", load_flows())
-        yield World(store, make_lineage(store), close, prev, local_now.strftime("%Y-%m"), end_utc)
+        key = Ed25519PrivateKey.generate()
+        yield World(store, make_lineage(store), close, prev, local_now.strftime("%Y-%m"), end_utc, em, key)
     finally:
         em.close()
         running.stop()
@@ -136,7 +142,7 @@ def test_an_entity_with_nothing_material_left_is_ready_once_sealed(world: World)
     before = service.gate(world.lineage, world.close, EVERYTHING, "US01", world.period)
     assert before["status"] == "blocked" and before["blocking"] == ["unsealed"]
     assert before["groups"]["unsealed"]["count"] == 2  # New York's month ends five hours after Berlin's
-    Sealer(world.store, Ed25519PrivateKey.generate(), margin_s=0).seal_now()
+    Sealer(world.store, world.key, margin_s=0).seal_now()
     after = service.gate(world.lineage, world.close, EVERYTHING, "US01", world.period)
     assert after["status"] == "ready" and after["blocking"] == [] and after["groups"]["unsealed"]["count"] == 0
     assert after["days_to_deadline"] == before["days_to_deadline"]
@@ -182,3 +188,53 @@ def test_the_cli_prints_the_gates(world: World, capsys: pytest.CaptureFixture[st
         assert '"legal_entity": "US01"' in capsys.readouterr().out
     finally:
         server.stop()
+
+
+PEOPLE = {
+    "alice": Principal("alice@corp.example", "operator", EVERYTHING),
+    "alice-again": Principal("Alice@Corp.Example", "operator", EVERYTHING),
+    "bob": Principal("bob@corp.example", "operator", EVERYTHING),
+    "viewer": Principal("vic@corp.example", "viewer", EVERYTHING),
+}
+
+
+def test_sign_off_four_eyes_certificate_and_decertification(world: World, tmp_path: Path) -> None:
+    Sealer(world.store, world.key, margin_s=0).seal_now()
+    evidence = make_service(world.store, world.key, margin_s=0)
+    app = install(create_app(world.lineage.settings, world.store, close=world.close, evidence=evidence), PEOPLE)
+    us, de = f"/api/v1/close/US01/{world.period}", f"/api/v1/close/DE01/{world.period}"
+    with TestClient(app) as client:
+        assert client.post(f"{de}/prepare", headers=bearer("alice")).status_code == 409  # blocked
+        assert client.post(f"{us}/prepare", headers=bearer("viewer")).status_code == 403  # viewers do not act
+        prepared = client.post(f"{us}/prepare", headers=bearer("alice"))
+        assert prepared.status_code == 200 and prepared.json()["status"] == "ready", prepared.text
+        for same in ("alice", "alice-again"):  # four-eyes, whatever the spelling of the subject
+            refused = client.post(f"{us}/review", headers=bearer(same))
+            assert refused.status_code == 403 and "four-eyes" in refused.text
+        signed = client.post(f"{us}/review", headers=bearer("bob"))
+        assert signed.status_code == 200 and signed.json()["status"] == "signed", signed.text
+        cert = client.get(f"{us}/certificate", headers=bearer("viewer")).json()
+        assert (cert["prepared_by"], cert["reviewed_by"]) == ("alice@corp.example", "bob@corp.example")
+        assert cert["figures"]["hops"] == 2 and cert["figures"]["groups"]["not_posted"]["count"] == 0
+        # offline: the certificate verifies with the seal public key; any altered field is named
+        pem = tmp_path / "seal.pub"
+        pem.write_text(public_pem(world.key.public_key()))
+        path = tmp_path / "cert.json"
+        path.write_text(json.dumps(cert))
+        assert main(["close", "verify", str(path), "--public-key", str(pem)]) == 0
+        for field, value in (("reviewed_by", "mallory@corp.example"), ("figures", {**cert["figures"], "hops": 1})):
+            path.write_text(json.dumps(cert | {field: value}))
+            assert main(["close", "verify", str(path), "--public-key", str(pem)]) == 1
+        assert certificate.verify(cert | {"prepared_by": "x"}, world.key.public_key()) == [
+            "prepared_by: altered since signing"
+        ]
+        other = Ed25519PrivateKey.generate().public_key()
+        assert certificate.verify(cert, other)[0].startswith("key_fingerprint")
+        # a late invoice of the signed period decertifies it; the sign-off stays on record
+        late = world.end_utc + timedelta(hours=4, minutes=30)  # 23:30 in New York on the last day
+        _invoice(world.em, "G", "US01", "us-east", late, 300.0, "USD")
+        world.em.wait(30)
+        after = client.get(us, headers=bearer("alice")).json()
+        assert after["status"] == "decertified" and "not_posted" in after["sign_off"]["changed"]
+        assert [r["action"] for r in after["sign_off"]["rounds"]] == ["prepared", "reviewed"]
+        assert client.get(f"{us}/certificate", headers=bearer("viewer")).json() == cert
