@@ -15,6 +15,7 @@ from lineage.core.scope import in_scope
 from lineage.sql.amounts import LATEST_AMOUNT, LATEST_CURRENCY
 
 _IN_SCOPE = in_scope()
+ALL = "*"  # the dimension (and value) every unit carries: its row holds the totals
 _FAILED = "Outcome NOT IN ('ok', 'compensated')"
 _STANDARD_BIZ = (
     "['biz.flow', 'biz.entity.type', 'biz.entity.id', 'biz.parent.type', 'biz.parent.id', 'biz.step', "
@@ -123,28 +124,20 @@ WHERE sel OR base
 
 def cells(kind: str, subject: str, baseline: str) -> str:
     """Per dimension value: units of the selection and of the baseline, and the selection's
-    money per currency; dimensions with more than ``max_values`` values left out."""
+    money per currency; dimensions with more than ``max_values`` values left out. The row of
+    dimension ``*`` holds the totals (every unit carries it), so one pass answers both."""
     return f"""
 SELECT dim, value, sel_n, base_n, currencies, amounts, values_n FROM (
     SELECT d.1 AS dim, d.2 AS value, countIf(sel) AS sel_n, countIf(base) AS base_n,
         sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money,
         money.1 AS currencies, money.2 AS amounts,
         count() OVER (PARTITION BY dim) AS values_n
-    FROM ({_units(kind, subject, baseline)}) ARRAY JOIN dims AS d
+    FROM ({_units(kind, subject, baseline)}) ARRAY JOIN arrayPushFront(dims, ('*', '*')) AS d
     GROUP BY dim, value
 )
 WHERE values_n <= {{max_values:UInt32}}
 ORDER BY dim, value
 LIMIT {{limit:UInt32}}
-"""
-
-
-def totals(kind: str, subject: str, baseline: str) -> str:
-    """Units of the selection and of the baseline, and the selection's money per currency."""
-    return f"""
-SELECT countIf(sel) AS sel_n, countIf(base) AS base_n,
-    sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money
-FROM ({_units(kind, subject, baseline)})
 """
 
 

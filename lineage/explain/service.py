@@ -148,12 +148,13 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
         raise ExplainError(f"unknown baseline {question.baseline!r}; known: {', '.join(BASELINES)}")
     params, kind, subject, truncated = _params(svc, scope, question)
     store = svc.store
-    total = store.query_dicts(q.totals(kind, subject, question.baseline), params)[0]
-    n_sel, n_base = int(total["sel_n"]), int(total["base_n"])
-    sel_money = _money(*total["money"]) if total["money"] else []
+    every = store.query_dicts(q.cells(kind, subject, question.baseline), params)
+    total = next((r for r in every if r["dim"] == q.ALL), None)
+    rows = [r for r in every if r["dim"] != q.ALL]
+    n_sel, n_base = (int(total["sel_n"]), int(total["base_n"])) if total else (0, 0)
+    sel_money = _money(total["currencies"], total["amounts"]) if total else []
     main = sel_money[0]["currency"] if sel_money else None
-    rows = store.query_dicts(q.cells(kind, subject, question.baseline), params)
-    truncated = truncated or len(rows) >= MAX_CELLS
+    truncated = truncated or len(every) >= MAX_CELLS
     by_key = {(r["dim"], r["value"]): r for r in rows}
     # An error category belongs to failures only: against the rest it would "explain" every failure.
     skip = "error_category" if (question.subject, question.baseline) == ("failed", "rest") else ""
