@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Any, TypedDict
 
 from alerts import burnrate, queries
+from alerts.close import close_samples
 from alerts.model import Sample
 from alerts.rules import (
+    CloseExpr,
     ExceptionExpr,
     KpiExpr,
     PostingLatencyExpr,
@@ -105,6 +107,8 @@ def run_rule(
         return _slo_burn(store, flows, p, now_ms, timeout_s, cache)
     elif isinstance(p, KpiExpr):
         return _check_limit(rule, _kpi(store, flows, p, now_ms, timeout_s))
+    elif isinstance(p, CloseExpr):
+        return _check_limit(rule, close_samples(store, flows, p, now_ms))
     else:
         sql, base = rule.query or "", {"now_ms": now_ms}
     names, rows = _query(store, sql, base, timeout_s, cache)

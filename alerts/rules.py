@@ -148,6 +148,17 @@ class KpiExpr(_Params):
         return GOOGLE_WINDOWS[self.tier]
 
 
+class CloseExpr(_Params):
+    """The close gate (lineage/close): ``at_risk`` fires per legal entity whose period being
+    closed (last month in its time zone) is still blocked ``days_before`` days or fewer before its
+    deadline (or past it); ``decertified`` fires per entity whose signed period was decertified.
+    ``legal_entity`` limits the rule to one entity (default: every entity of the calendar)."""
+
+    check: Literal["at_risk", "decertified"]
+    days_before: float = Field(3.0, ge=0, description="at_risk: days before the deadline it starts firing.")
+    legal_entity: str | None = None
+
+
 class QueryExpr(_Params):
     """No parameters: the rule's ``query`` is used as written."""
 
@@ -160,6 +171,7 @@ EXPR_MODELS: dict[str, type[_Params]] = {
     "silent_system": SilentSystemExpr,
     "slo_burn": SloBurnExpr,
     "kpi": KpiExpr,
+    "close": CloseExpr,
     "query": QueryExpr,
 }
 
@@ -170,7 +182,9 @@ class Rule(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
-    kind: Literal["posting_latency", "exceptions", "sla_breach", "stuck", "silent_system", "slo_burn", "kpi", "query"]
+    kind: Literal[
+        "posting_latency", "exceptions", "sla_breach", "stuck", "silent_system", "slo_burn", "kpi", "close", "query"
+    ]
     expr: dict[str, Any] = Field(default_factory=dict)
     query: str | None = None
     interval: Duration = 60.0

@@ -16,6 +16,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
+from alerts.kinds import run_rule
+from alerts.model import Sample
+from alerts.rules import Rule
 from collector.service import UvicornThread
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
@@ -27,6 +30,7 @@ from lineage.close.config import CloseConfig, CloseConfigError, parse_close
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Lineage
+from lineage.core.timeparse import to_ms, utcnow
 from lineage.evidence.keys import public_pem
 from lineage.evidence.sealer import Sealer
 from tests.conftest import start_collector
@@ -238,3 +242,26 @@ def test_sign_off_four_eyes_certificate_and_decertification(world: World, tmp_pa
         assert after["status"] == "decertified" and "not_posted" in after["sign_off"]["changed"]
         assert [r["action"] for r in after["sign_off"]["rounds"]] == ["prepared", "reviewed"]
         assert client.get(f"{us}/certificate", headers=bearer("viewer")).json() == cert
+
+
+def test_close_rules_fire_for_a_blocked_period_and_a_decertified_one(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # After the sign-off test: DE01 is blocked, US01 was signed, then decertified by a late invoice.
+    monkeypatch.setenv("LEDGERLINE_CLOSE", CALENDAR)
+    now = to_ms(utcnow())
+    flows = load_flows()
+
+    def fired(expr: dict[str, object]) -> dict[str, Sample]:
+        rule = Rule.model_validate({"name": "Close", "kind": "close", "expr": expr, "team": "finance-ops"})
+        return {s.labels["legal_entity"]: s for s in run_rule(world.store, rule, now, flows=flows, timeout_s=30)}
+
+    at_risk = fired({"check": "at_risk", "days_before": 400})
+    assert set(at_risk) == {"DE01"} and at_risk["DE01"].labels["period"] == world.period
+    de = service.gate(world.lineage, world.close, EVERYTHING, "DE01", world.period)
+    assert at_risk["DE01"].value == de["days_to_deadline"] and "C-B" in at_risk["DE01"].examples
+    assert fired({"check": "at_risk", "days_before": de["days_to_deadline"] - 1}) == {}  # not yet
+    decertified = fired({"check": "decertified"})
+    assert set(decertified) == {"US01"} and decertified["US01"].examples == ("C-G",)
+    with pytest.raises(ValueError, match="not in the close calendar"):
+        fired({"check": "decertified", "legal_entity": "XX01"})
