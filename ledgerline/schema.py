@@ -52,6 +52,7 @@ _CONTROL = (
     "alert_nflog",
     "alert_silences",
     "close_signoffs",
+    "close_certified_hops",
 )
 CLUSTER_LAYOUT: Layout = {
     "otel_traces": Sharded("cityHash64(TraceId)"),

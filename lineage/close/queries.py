@@ -29,10 +29,10 @@ ORDER BY CreatedAt, Id
 LIMIT {{limit:UInt32}}
 """
 
-# Leaf hashes of the period's sealed hops (in scope), in a stable order: the certificate's
-# commitment to exactly the hops behind its figures.
-PERIOD_LEAVES = f"""
-SELECT hex(l.LeafHash) AS leaf
+# The period's sealed hops (in scope) with their leaf hashes, in a stable order: the
+# certificate's commitment to exactly the hops behind its figures.
+_PERIOD_LEAVES = f"""
+SELECT l.TraceId AS trace_id, l.SpanId AS span_id, l.LeafHash AS leaf_hash
 FROM seal_leaves AS l
 INNER JOIN (
     SELECT DISTINCT TraceId, SpanId FROM hops
@@ -41,6 +41,22 @@ INNER JOIN (
 ) AS h ON l.TraceId = h.TraceId AND l.SpanId = h.SpanId
 ORDER BY l.TraceId, l.SpanId
 LIMIT 1 BY l.TraceId, l.SpanId
+"""
+PERIOD_LEAVES = f"SELECT trace_id, span_id, hex(leaf_hash) AS leaf FROM ({_PERIOD_LEAVES})"
+# Kept with a review: the hops its certificate commits to.
+CERTIFY_HOPS = f"""
+INSERT INTO close_certified_hops (LegalEntity, Period, Round, TraceId, SpanId, LeafHash)
+SELECT {{le:String}}, {{period:String}}, {{round:UInt32}}, trace_id, span_id, leaf_hash FROM ({_PERIOD_LEAVES})
+"""
+CERTIFIED_HOPS = """
+SELECT TraceId AS trace_id, SpanId AS span_id, hex(LeafHash) AS leaf FROM close_certified_hops
+WHERE LegalEntity = {le:String} AND Period = {period:String} AND Round = {round:UInt32}
+ORDER BY TraceId, SpanId
+"""
+CERTIFICATES = """
+SELECT LegalEntity AS legal_entity, Period AS period, Round AS round, Certificate AS certificate
+FROM close_signoffs WHERE Action = 'reviewed'
+ORDER BY LegalEntity, Period, Round
 """
 
 SIGNOFFS = """

@@ -20,4 +20,21 @@ CREATE TABLE IF NOT EXISTS close_signoffs (
 ORDER BY (LegalEntity, Period, Round, At)
 """
 
-MIGRATIONS: tuple[Migration, ...] = (Migration(180, "close: sign-offs and certificates", (_SIGNOFFS,)),)
+# The hops behind each certificate (its seal leaves), so `verify --store` can name the hops added
+# or removed since sign-off, not only say that the root differs.
+_CERTIFIED = """
+CREATE TABLE IF NOT EXISTS close_certified_hops (
+    LegalEntity LowCardinality(String),
+    Period String,
+    Round UInt32,
+    TraceId String,
+    SpanId String,
+    LeafHash FixedString(32)
+) ENGINE = MergeTree
+ORDER BY (LegalEntity, Period, Round, TraceId, SpanId)
+"""
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(180, "close: sign-offs and certificates", (_SIGNOFFS,)),
+    Migration(181, "close: the hops behind each certificate", (_CERTIFIED,)),
+)

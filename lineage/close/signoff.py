@@ -122,6 +122,10 @@ def review(
         },
         key,
     )
+    p = period_of(period, cfg.entities[le].time_zone, cfg.deadline_business_days)
+    scope = {"scope_le": [le], "scope_rg": []}
+    keep = scope | {"start_ms": p.start_ms, "end_ms": p.end_ms, "le": le, "period": period, "round": prepared["round"]}
+    svc.store.command(q.CERTIFY_HOPS, keep)  # the hops behind the certificate, before the review that names them
     row = [le, period, prepared["round"], "reviewed", principal.subject, at, json.dumps(figures), json.dumps(cert)]
     svc.store.insert(q.INSERT_SIGNOFF, [row], q.SIGNOFF_COLUMNS)
     return status(svc, cfg, principal, le, period)

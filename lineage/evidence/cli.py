@@ -337,15 +337,40 @@ def _verify_store(args: argparse.Namespace, public: Any) -> int:
             progress=lambda line: print(line, file=sys.stderr, flush=True),
             anchors=anchors,
         )
+        certs = _verify_certificates(store, public)
     finally:
         store.close()
+    for line in certs.decertified:
+        print(f"decertified {line}")
+    if certs.failures:
+        for line in certs.failures:
+            print(f"FAILED {line}")
+        return 1
     rotated = f"; across {report.rotations} key rotation(s)" if report.rotations else ""
     anchored = f"; anchored seal(s) {', '.join(map(str, report.anchored))} in the chain" if report.anchored else ""
     print(
         f"OK {report.seals} seals ({report.first}-{report.latest}), {report.hops} hops recomputed; "
-        f"latest seal hash {report.latest_hash}{rotated}{anchored}"
+        f"latest seal hash {report.latest_hash}{rotated}{anchored}; {certs.checked} close certificate(s) checked"
     )
     return 0
+
+
+def _verify_certificates(store: Any, public: Any) -> Any:
+    """Every close certificate against the store (lineage/close/audit.py), with the chain's keys."""
+    from lineage.close.audit import CertificateReport, verify_certificates
+    from lineage.close.config import load_close
+    from lineage.core.flows import load_flows
+    from lineage.evidence.rotation import key_chain
+    from lineage.evidence.sealer import stored_rotations
+
+    if not store.query(_HAS_SIGNOFFS)[0][0]:
+        return CertificateReport()  # a store from before close sign-offs
+    keys = [public, *key_chain(stored_rotations(store)).keys]
+    progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
+    return verify_certificates(store, keys, load_close(load_flows()), progress)
+
+
+_HAS_SIGNOFFS = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'close_signoffs'"
 
 
 _HASH = re.compile(r"[0-9a-fA-F]{64}")

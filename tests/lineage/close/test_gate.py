@@ -26,6 +26,7 @@ from ledgerline.cli import main
 from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.close import certificate, service
+from lineage.close.audit import verify_certificates
 from lineage.close.config import CloseConfig, CloseConfigError, parse_close
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
@@ -265,3 +266,24 @@ def test_close_rules_fire_for_a_blocked_period_and_a_decertified_one(
     assert set(decertified) == {"US01"} and decertified["US01"].examples == ("C-G",)
     with pytest.raises(ValueError, match="not in the close calendar"):
         fired({"check": "decertified", "legal_entity": "XX01"})
+
+
+def test_verify_store_names_hops_added_since_sign_off_and_fails_on_removed_ones(world: World) -> None:
+    # Runs last: it deletes a certified hop. US01 was signed, then a late invoice (C-G) came in.
+    Sealer(world.store, world.key, margin_s=0).seal_now()
+    lines: list[str] = []
+    report = verify_certificates(world.store, [world.key.public_key()], world.close, lines.append)
+    assert report.checked == 1 and report.failures == [], report.failures
+    assert len(report.decertified) == 1 and "1 hop(s) added since sign-off" in report.decertified[0]
+    late = world.store.query("SELECT TraceId, SpanId FROM hops WHERE EntityId = 'INV-G'")[0]
+    assert f"{late[0]}/{late[1]}" in report.decertified[0]
+    posted = world.store.query("SELECT TraceId, SpanId FROM hops WHERE EntityId = 'LED-F'")[0]
+    world.store.command("ALTER TABLE hops DELETE WHERE EntityId = 'LED-F' SETTINGS mutations_sync = 2")
+    tampered = verify_certificates(world.store, [world.key.public_key()], world.close, lines.append)
+    assert tampered.failures == [
+        f"close certificate US01 {world.period} round 1: 1 certified hop(s) removed: {posted[0]}/{posted[1]}"
+    ]
+    other = verify_certificates(world.store, [Ed25519PrivateKey.generate().public_key()], world.close, lines.append)
+    assert other.failures == [
+        f"close certificate US01 {world.period} round 1: key_fingerprint: not a key of the seal key chain"
+    ]
