@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     from alerts import cli as alerts
     from dashboard import cli as dashboard
     from ledgerline import demo
+    from ledgerline.grafana import cli as grafana
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
     from lineage.auth import cli as token
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
         dashboard.register,
         evidence.register,
         demo.register,
+        grafana.register,
     ):
         register(sub)
     return parser
