@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,12 +33,22 @@ def _retry_after(response: httpx.Response, default: float) -> float:
         return default
 
 
-def post_json(client: httpx.Client, url: str, body: Any, policy: RetryPolicy) -> httpx.Response:
-    """POST ``body`` as JSON until a 2xx; raise DeliveryError when out of attempts or rejected."""
+def post_json(
+    client: httpx.Client,
+    url: str,
+    body: Any,
+    policy: RetryPolicy,
+    on_attempt: Callable[[int], None] | None = None,
+) -> httpx.Response:
+    """POST ``body`` as JSON until a 2xx; raise DeliveryError when out of attempts or rejected.
+
+    ``on_attempt(n)`` is called before request ``n`` (1, 2, ...) goes out (the metrics)."""
     delay = policy.backoff_s
     last = ""
     for attempt in range(1, policy.attempts + 1):
         wait = delay
+        if on_attempt is not None:
+            on_attempt(attempt)
         try:
             response = client.post(url, json=body, timeout=policy.timeout_s)
             if response.is_success:

@@ -19,6 +19,7 @@ import httpx
 from alerts import notify
 from alerts.delivery import RetryPolicy, post_json
 from alerts.errors import DeliveryError
+from alerts.metrics import AlertMetrics
 from alerts.model import Alert, State
 from alerts.persist import Persistence
 from alerts.routing import Policy, Receiver, ReceiversConfig
@@ -54,8 +55,10 @@ class Dispatcher:
         *,
         external_url: str = "",
         retry: RetryPolicy | None = None,
+        metrics: AlertMetrics | None = None,
     ) -> None:
         self.persistence = persistence
+        self.metrics = metrics if metrics is not None else AlertMetrics()
         self.config = config
         self.external_url = external_url
         self.retry = retry or RetryPolicy()
@@ -121,7 +124,9 @@ class Dispatcher:
             self._deliver(receiver, group, alerts, now)
         except Exception as exc:  # one receiver down must not block the others
             log.warning("receiver %s, group %s: %s", receiver.name, group.key, exc)
+            self.metrics.notified(receiver.name, delivered=False)
             return False
+        self.metrics.notified(receiver.name, delivered=True)
         firing = frozenset(a.fingerprint for a in group.alerts if a.state == State.FIRING)
         resolved = frozenset(a.fingerprint for a in group.alerts if a.state == State.RESOLVED)
         self.persistence.save_nflog(receiver.name, group.key, firing, resolved, now)
@@ -131,17 +136,20 @@ class Dispatcher:
 
     def _deliver(self, receiver: Receiver, group: Group, alerts: list[Alert], now: int) -> None:
         url = receiver.target()
+
+        def post(to: str, body: object) -> None:
+            post_json(self.client, to, body, self.retry, lambda n: self.metrics.attempted(receiver.name, n))
+
         if receiver.type == "webhook":
             body = notify.webhook_v4(
                 receiver.name, group.key, group.labels, alerts, self.external_url, receiver.max_alerts
             )
-            post_json(self.client, url, body, self.retry)
+            post(url, body)
         elif receiver.type == "alertmanager":
             valid = now + 4 * int(max(receiver.resend_delay, 60) * 1000)
-            body_list = [notify.am_postable(a, valid, self.external_url) for a in alerts]
-            post_json(self.client, url.rstrip("/") + "/api/v2/alerts", body_list, self.retry)
+            post(url.rstrip("/") + "/api/v2/alerts", [notify.am_postable(a, valid, self.external_url) for a in alerts])
         elif receiver.type == "slack":
-            post_json(self.client, url, notify.slack(group.labels, alerts), self.retry)
+            post(url, notify.slack(group.labels, alerts))
         elif receiver.type == "pagerduty":
             key = receiver.routing_key().get_secret_value()
             entry = self.nflog.get((receiver.name, group.key))
@@ -149,6 +157,6 @@ class Dispatcher:
                 # Trigger what is new (or repeat), resolve what was triggered.
                 if alert.state == State.RESOLVED and not (entry and alert.fingerprint in entry[0]):
                     continue
-                post_json(self.client, url, notify.pagerduty(alert, key, "ledgerline", self.external_url), self.retry)
+                post(url, notify.pagerduty(alert, key, "ledgerline", self.external_url))
         else:  # pragma: no cover - validated by the model
             raise DeliveryError(f"unknown receiver type {receiver.type}")

@@ -12,6 +12,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 
 from alerts.kinds import Cache, run_rule
+from alerts.metrics import AlertMetrics
 from alerts.model import Alert, Sample, State, Transition, render
 from alerts.persist import Persistence
 from alerts.rules import Rule
@@ -52,9 +53,11 @@ class Evaluator:
         link: LinkBuilder | None = None,
         resolved_retention_ms: int = 15 * 60_000,
         query_timeout_s: float = 10.0,
+        metrics: AlertMetrics | None = None,
     ) -> None:
         """``link`` is the dashboard's link function (injected by the composition root); without
         it, rules' ``dashboard`` links are left out rather than built a second way here."""
+        self.metrics = metrics if metrics is not None else AlertMetrics()
         self.persistence = persistence
         self.rules = rules
         self.flows = flows  # the business definitions the rules evaluate (lineage/core/domain.py)
@@ -135,6 +138,7 @@ class Evaluator:
             if stopping():  # cancelled by stop(): not evaluated, so no error state either
                 return []
             log.warning("rule %s failed: %s", rule.name, exc)
+            self.metrics.rule_failed(rule.name)
             out = []
             if health.health != "error":
                 out.append(

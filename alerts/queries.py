@@ -10,7 +10,8 @@ only the rows that should alert (like a PromQL alerting expression).
 from __future__ import annotations
 
 from lineage.core.scope import in_scope
-from lineage.sql.queries import POSTINGS_CTE, exceptions_cte
+from lineage.sql.exceptions import exceptions_cte
+from lineage.sql.queries import POSTINGS_CTE
 
 _NOW = "fromUnixTimestamp64Milli({now_ms:Int64})"
 

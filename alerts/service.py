@@ -7,9 +7,12 @@ import threading
 import time
 import uuid
 
+from prometheus_client import CollectorRegistry
+
 from alerts.delivery import RetryPolicy
 from alerts.dispatch import Dispatcher
 from alerts.evaluator import Evaluator, LinkBuilder
+from alerts.metrics import AlertMetrics
 from alerts.model import Alert, Transition
 from alerts.persist import Persistence
 from alerts.routing import ReceiversConfig, load_receivers
@@ -48,13 +51,16 @@ class AlertService:
         flows: FlowConfig | None = None,
         lease: Lease | None = None,
         evaluating: bool = True,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         """``rules``/``receivers``/``flows`` already validated by the caller, else read from
         ``settings`` (and ``LEDGERLINE_FLOWS`` for the flows file).
 
         ``evaluating=False``: this process only serves the alerts API (``serve --components
-        api``); it shows what the evaluating process stored and never evaluates."""
+        api``); it shows what the evaluating process stored and never evaluates.
+        ``registry``: where the evaluator's metrics go (alerts/metrics.py), else a registry of its own."""
         self.settings = settings
+        self.metrics = AlertMetrics(registry)
         self.persistence = Persistence(store)
         self.rules = rules if rules is not None else load_rules(settings.alert_rules)
         self.receivers = receivers if receivers is not None else load_receivers(settings.alert_receivers)
@@ -67,13 +73,16 @@ class AlertService:
             link=link,
             resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),
             query_timeout_s=settings.query_timeout_s,
+            metrics=self.metrics,
         )
         retry = RetryPolicy(
             settings.alert_delivery_attempts,
             settings.alert_delivery_backoff_s,
             timeout_s=settings.alert_delivery_timeout_s,
         )
-        self.dispatcher = Dispatcher(self.persistence, self.receivers, external_url=settings.dashboard_url, retry=retry)
+        self.dispatcher = Dispatcher(
+            self.persistence, self.receivers, external_url=settings.dashboard_url, retry=retry, metrics=self.metrics
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._tag = f"ledgerline-alerts-{uuid.uuid4().hex}"  # marks this service's round queries
@@ -82,11 +91,18 @@ class AlertService:
         self.evaluating = evaluating
         self._keeper = LeaseKeeper(lease) if lease is not None else None
         self._following = lease is not None  # state in memory may be stale until we lead
+        self.metrics.known([r.name for r in self.rules], [r.name for r in self.receivers.receivers])
+        self.metrics.interval.set(settings.alert_tick_s)
+        self.metrics.watch(lambda: self.leading, self._failing)
 
     @property
     def leading(self) -> bool:
         """True when this service is the active evaluator (always when evaluating without a lease)."""
         return self.evaluating and (self.lease is None or self.lease.held)
+
+    def _failing(self) -> int:
+        """How many rules are in error (read at scrape time, from another thread: a copy)."""
+        return sum(h.health == "error" for h in list(self.evaluator.health.values()))
 
     def tick(self, at_ms: int | None = None) -> list[Transition] | None:
         """One round if this service holds the lease; None (nothing done) while another does."""
@@ -105,14 +121,21 @@ class AlertService:
             self.dispatcher.nflog = self.persistence.load_nflog()
 
     def run_once(self, at_ms: int | None = None, *, force: bool = False) -> list[Transition]:
-        """One round: evaluate due rules, persist, then send what is due."""
+        """One round: evaluate due rules, persist, then send what is due (timed: the metrics)."""
         at = now_ms() if at_ms is None else at_ms
-        with self._lock:
-            transitions = self.evaluator.evaluate(at, force=force, stopping=self._stop.is_set)
-            if self._stop.is_set():
-                return transitions  # stopping: the state is stored, the next start sends what is due
-            silences = self.persistence.silences()
-            self.dispatcher.dispatch(self.evaluator.active(), silences, at)
+        started = time.monotonic()
+        try:
+            with self._lock:
+                transitions = self.evaluator.evaluate(at, force=force, stopping=self._stop.is_set)
+                if self._stop.is_set():
+                    return transitions  # stopping: the state is stored, the next start sends what is due
+                silences = self.persistence.silences()
+                self.dispatcher.dispatch(self.evaluator.active(), silences, at)
+        except Exception:
+            if not self._stop.is_set():  # else a query cancelled by stop(): no failure
+                self.metrics.round_failed()
+            raise
+        self.metrics.round_done(time.monotonic() - started)
         return transitions
 
     # -- background ---------------------------------------------------------------------

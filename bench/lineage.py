@@ -22,6 +22,9 @@ them) and measures again; it prints p95 at both sizes and their ratio. There the
 journal posts the invoices of the newest slice's oldest transactions, and the plain lookups
 leave the journal's transactions out (at both sizes), so both sizes do the same work.
 
+``--fat N`` (with ``--fat-hops M``) times the transaction listing instead, over N transactions of
+M hops each in the last hour on top of the --spans background (bench/lineage_fat.py).
+
 ``--json`` ends the output with one JSON object on the last line, with the keys:
 
 * ``queries``: query name (as printed) -> ``{"runs", "p50_ms", "p95_ms"}``, at the full size;
@@ -449,7 +452,7 @@ def run(
 
 
 def main() -> None:
-    """Command line: --spans, --days, --runs, --data-dir, --reuse, --growth, --first-spans, --json."""
+    """Command line: --spans, --days, --runs, --data-dir, --reuse, --growth, --first-spans, --fat, --json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=10_000_000, help="spans to generate (default 10M)")
     parser.add_argument("--days", type=float, default=7.0, help="days the transactions span")
@@ -460,6 +463,8 @@ def main() -> None:
         "--growth", action="store_true", help="measure at the newest --first-spans spans first, then at --spans"
     )
     parser.add_argument("--first-spans", type=int, default=1_000_000, help="the first size of --growth (default 1M)")
+    parser.add_argument("--fat", type=int, default=0, help="time listings over this many fat transactions")
+    parser.add_argument("--fat-hops", type=int, default=5000, help="hops per fat transaction (default 5000)")
     parser.add_argument("--json", action="store_true", help="finish with the figures as one JSON line")
     args = parser.parse_args()
     if args.growth and args.reuse:
@@ -467,6 +472,13 @@ def main() -> None:
     if args.growth and not SPANS_PER_TXN <= args.first_spans < args.spans:
         parser.error("--growth needs 16 <= --first-spans < --spans")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
+    if args.fat:
+        from bench import lineage_fat  # imports this module
+
+        figures = lineage_fat.run(args.spans, args.days, args.runs, data_dir, args.reuse, args.fat, args.fat_hops)
+        if args.json:
+            print(json.dumps(figures))
+        return
     figures = run(args.spans, args.days, args.runs, data_dir, args.reuse, args.growth, args.first_spans)
     if args.json:
         print(json.dumps(figures))

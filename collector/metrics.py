@@ -1,4 +1,8 @@
-"""Prometheus metrics of the collector, on a registry of its own (no process globals)."""
+"""Prometheus metrics of the collector, on the registry it is given (no process globals).
+
+``serve`` passes its process-wide registry (ledgerline/server.py), so ``/metrics`` on the OTLP/HTTP
+port shows every component running in the process; alone, the collector makes a registry of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class CollectorMetrics:
     """Counters for spans and requests, commit latency and queue depth."""
 
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry()
         self.spans_received = Counter(
             "ledgerline_spans_received",
             "Spans received in export requests.",
@@ -59,5 +63,5 @@ class CollectorMetrics:
         self.commit_spans.labels("ok" if ok else "error").inc(spans)
 
     def render(self) -> bytes:
-        """The text exposition format."""
+        """The text exposition format of the whole registry."""
         return generate_latest(self.registry)

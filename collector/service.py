@@ -17,6 +17,7 @@ import time
 from typing import Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 from collector import memory
 from collector.http import create_collector_app
@@ -84,12 +85,13 @@ class UvicornThread:
 class Collector:
     """The OTLP receiver with its writer, over a store opened (and migrated) by the caller."""
 
-    def __init__(self, settings: CollectorSettings, store: Store) -> None:
+    def __init__(self, settings: CollectorSettings, store: Store, registry: CollectorRegistry | None = None) -> None:
+        """``registry``: where the metrics go (``serve``'s process-wide one), else a registry of its own."""
         settings.check_bind()
         memory.check(settings)  # settings the memory limit cannot hold are refused before anything listens
         self.settings = settings
         self.store = store
-        self.metrics = CollectorMetrics()
+        self.metrics = CollectorMetrics(registry)
         self.writer = BatchWriter(
             make_sink(self.store, settings.ingest_decoder),
             max_queue_spans=settings.max_queue_spans,

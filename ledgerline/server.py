@@ -5,12 +5,18 @@ separately. Against a ClickHouse server several processes may run the alert eval
 the sealer: each runs under a lease in the store (collector/store/lease.py), so one is
 active and the others wait to take over. The embedded store has one owner process, so
 there it takes no lease.
+
+Each process has one metrics registry (:func:`platform_registry`) that every part it runs
+registers into; the collector's ``/metrics`` and the API's ``/metrics`` both serve all of it, so
+the health of every part is scrapeable wherever it runs (docs/alerts.md, "Alerting on ledgerline").
 """
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
@@ -52,6 +58,14 @@ def open_and_migrate(settings: CollectorSettings, evidence: EvidenceSettings) ->
     return store
 
 
+def platform_registry() -> CollectorRegistry:
+    """The process's metrics registry: the parts register into it, plus the process's own figures
+    (``process_resident_memory_bytes``, ``process_start_time_seconds``, open file descriptors)."""
+    registry = CollectorRegistry()
+    ProcessCollector(registry=registry)
+    return registry
+
+
 class Server:
     """The parts ``ledgerline serve`` runs, started and stopped in a safe order."""
 
@@ -70,7 +84,9 @@ class Server:
         self.config = load_serve_config(settings, auth, listens=COLLECTOR in self.components)
         self.settings = settings
         self.store = open_and_migrate(settings, self.config.evidence)
-        self.collector = Collector(settings, store=self.store) if COLLECTOR in self.components else None
+        self.registry = platform_registry()
+        collecting = COLLECTOR in self.components
+        self.collector = Collector(settings, store=self.store, registry=self.registry) if collecting else None
         self.api: UvicornThread | None = None
         self.api_port = api_port
         self.alerts: Any = None
@@ -78,8 +94,10 @@ class Server:
         # The seal key is loaded (or created) before anything listens.
         self.evidence: EvidenceService | None = None
         if self.components & {API, SEALING}:  # a collector alone needs no seal key
-            lease = self._lease(SEALER) if SEALING in self.components else None
-            self.evidence = EvidenceService(self.config.evidence, self.store, lease=lease)
+            sealing = SEALING in self.components
+            lease = self._lease(SEALER) if sealing else None
+            registry = self.registry if sealing else None  # only a sealing process reports sealing
+            self.evidence = EvidenceService(self.config.evidence, self.store, lease=lease, registry=registry)
 
     def _lease(self, name: str) -> Lease | None:
         """The lease guarding a singleton worker; none on the embedded store (one owner process)."""
@@ -107,6 +125,7 @@ class Server:
                 flows=cfg.flows,
                 lease=lease,
                 evaluating=evaluating,
+                registry=self.registry if evaluating else None,  # only an evaluating process reports rounds
             )
             if evaluating:
                 self.alerts.start()
@@ -120,7 +139,7 @@ class Server:
 
     def _start_api(self) -> None:
         cfg = self.config
-        app = compose_app(self.store, cfg.auth, self.alerts, cfg, self.evidence)
+        app = compose_app(self.store, cfg.auth, self.alerts, cfg, self.evidence, self.registry)
         _hint_first_token(cfg.auth, self.store)
         self.replay = app.state.replay_worker
         lease = self._lease(REPLAY)
@@ -161,6 +180,7 @@ class Server:
             }
         if self.api is not None:
             urls["api"] = f"http://{host}:{self.api_port}/docs"
+            urls.setdefault("metrics", f"http://{host}:{self.api_port}/metrics")  # the same registry
         return urls
 
 
@@ -170,11 +190,13 @@ def compose_app(
     alerts: Any,
     config: ServeConfig | None = None,
     evidence: EvidenceService | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> Any:
     """The API app ``serve`` runs: lineage, auth, replay, evidence and alerts routes.
 
-    ``serve`` passes its validated config and its evidence service (with the seal key); without
-    them (tests, tools) settings come from the environment and seals use a throwaway key.
+    ``serve`` passes its validated config, its evidence service (with the seal key) and its
+    metrics registry; without them (tests, tools) settings come from the environment, seals use
+    a throwaway key and the app has a registry of its own.
     """
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -186,7 +208,9 @@ def compose_app(
         evidence = EvidenceService(EvidenceSettings(), store, key=Ed25519PrivateKey.generate())
     extra, state = (alerts_router,), {"alerts": alerts}
     if config is None:
-        return create_app(LineageSettings(), store, auth, evidence=evidence, extra_routers=extra, state=state)
+        return create_app(
+            LineageSettings(), store, auth, evidence=evidence, extra_routers=extra, state=state, registry=registry
+        )
     return create_app(
         config.lineage,
         store,
@@ -197,6 +221,7 @@ def compose_app(
         evidence=evidence,
         extra_routers=extra,
         state=state,
+        registry=registry,
     )
 
 

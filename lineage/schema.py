@@ -354,7 +354,7 @@ _COMPENSATION = (
 )
 
 # Version 104: the error category and status message on hop_times, so a transaction's facts
-# (lineage/core/domain.py ``assess``) and an exception's attempts (queries.EXCEPTIONS_CTE) read a
+# (lineage/core/domain.py ``assess``) and an exception's attempts (lineage/sql/exceptions.py) read a
 # time window of hop_times instead of hops, which is ordered by correlation ID (a time filter
 # there skips nothing). Only failed attempts carry a category or message: those rows are
 # written again (the last insert wins in hop_times; readers use FINAL or duplicate-proof

@@ -13,11 +13,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from fastapi import APIRouter, FastAPI
+from prometheus_client import CollectorRegistry
 
 from collector.store import Store
 from collector.store.errors import StoreError
 from lineage import auth
-from lineage.api import docs, errors, exceptions, health, metrics, transactions
+from lineage.api import docs, errors, exceptions, health, metrics, telemetry, transactions
 from lineage.auth import routes as auth_routes
 from lineage.auth.settings import AuthSettings
 from lineage.business import api as business
@@ -28,6 +29,7 @@ from lineage.evidence.service import EvidenceService
 from lineage.insights import api as insights
 from lineage.replay import api as replay_api
 from lineage.replay.document import replays_of
+from lineage.replay.metrics import ReplayMetrics
 from lineage.replay.service import ReplayService
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.targets import Targets
@@ -36,6 +38,7 @@ from lineage.settings import LineageSettings
 
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
+    telemetry.router,
     docs.router,
     auth_routes.router,
     transactions.router,
@@ -59,6 +62,7 @@ def create_app(
     evidence: EvidenceService | None = None,
     extra_routers: Sequence[APIRouter] = (),
     state: dict[str, Any] | None = None,
+    registry: CollectorRegistry | None = None,
 ) -> FastAPI:
     """The lineage API over ``store``.
 
@@ -67,7 +71,8 @@ def create_app(
     authenticated and checked against the permission table (``auth_settings``, default: from
     the environment, auth on). Without ``evidence`` the evidence routes answer 503. ``state``
     adds services the ``extra_routers`` read from ``app.state``. The replay delivery worker
-    is ``app.state.replay_worker``, not started.
+    is ``app.state.replay_worker``, not started. ``registry``: where the API and the worker report
+    their health, served on ``GET /metrics`` (``serve`` passes its process-wide one; else a new one).
     """
     app = FastAPI(
         title="ledgerline lineage",
@@ -80,12 +85,14 @@ def create_app(
     lineage = Lineage(settings, store, flows or load_flows(settings.flows), replays=replays_of(store))
     app.state.lineage = lineage
     app.state.replay = ReplayService(replay or ReplaySettings(), lineage, targets)
-    app.state.replay_worker = Worker(app.state.replay)
+    app.state.registry = registry if registry is not None else CollectorRegistry()
+    app.state.replay_worker = Worker(app.state.replay, metrics=ReplayMetrics(app.state.registry))
     app.state.evidence = evidence
     for name, service in (state or {}).items():
         setattr(app.state, name, service)
     app.add_exception_handler(StoreError, errors.store_error)
     auth.install(app, auth_settings or AuthSettings(), store)  # before the routers: the permission check
+    telemetry.install(app, app.state.registry)  # after auth: outermost, so its refusals are timed too
     docs.mount_assets(app)
     for router in (*ROUTERS, *extra_routers):
         app.include_router(router)

@@ -58,10 +58,12 @@ def window_dep(default: str | None) -> Callable[..., Window]:
     return window
 
 
-Win = Annotated[Window, Depends(window_dep(None))]
-# Metrics default to the last 24 hours, reconciliations to the last 7 days.
-MetricsWin = Annotated[Window, Depends(window_dep("24h"))]
-RecWin = Annotated[Window, Depends(window_dep("7d"))]
+# One dependency per default (listings: the settings' window; metrics: 24 hours; reconciliations:
+# 7 days), shared by the window and the context dependencies so a request parses its window once.
+WINDOWS = {default: window_dep(default) for default in (None, "24h", "7d")}
+Win = Annotated[Window, Depends(WINDOWS[None])]
+MetricsWin = Annotated[Window, Depends(WINDOWS["24h"])]
+RecWin = Annotated[Window, Depends(WINDOWS["7d"])]
 
 
 def bucket_ms(svc: Lineage, window: Window, bucket: str) -> int:

@@ -6,7 +6,8 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, HTTPException
 
-from lineage.api.deps import MAX_WINDOW_MS, ExcId, Svc, Win
+from lineage.api.context import NOT_PER_FLOW, Ctx
+from lineage.api.deps import MAX_WINDOW_MS, ExcId, Svc
 from lineage.api.models import ActionIn, ExceptionList, ExceptionOut
 from lineage.auth.principal import CurrentPrincipal, CurrentScope
 from lineage.core.timeparse import to_ms, utcnow
@@ -17,16 +18,17 @@ router = APIRouter(prefix="/api/v1/exceptions", tags=["exceptions"])
 @router.get("", response_model=ExceptionList)
 def list_exceptions(
     svc: Svc,
-    scope: CurrentScope,
-    window: Win,
+    ctx: Ctx,
     state: Literal["open", "acknowledged", "resolved"] | None = None,
     category: str = "",
-    system: str = "",
 ) -> Any:
     """Exceptions (failed, retried or dead-lettered entity and step) seen in the window, newest first,
-    filtered by state, category and system. At most ``limit``; ``truncated`` when more matched.
+    filtered by state, category, system (the failing one), region and legal entity; each with its business
+    key and the amount and currency of its entity. Not per flow. At most ``limit``; ``truncated`` when more
+    matched.
     """
-    return svc.exceptions(scope, window, state or "", category, system)
+    doc = svc.exceptions(ctx.scope, ctx.window, state or "", category, ctx.system)
+    return doc | {"context": ctx.echo(not_applied={"flow": NOT_PER_FLOW})}
 
 
 @router.get("/{exception_id}", response_model=ExceptionOut)

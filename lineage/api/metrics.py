@@ -1,4 +1,5 @@
-"""Routes of the estate's figures over time: posting latency, throughput, the exception backlog, SLA breaches."""
+"""Routes of the estate's figures over time: posting latency, throughput, the exception backlog,
+SLA breaches. Each takes the query context (lineage/api/context.py) and echoes what it applied."""
 
 from __future__ import annotations
 
@@ -6,59 +7,54 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from lineage.api.deps import BucketMs, FlowDep, GroupBy, MetricsWin, Svc, Win, bad
+from lineage.api.context import NOT_PER_FLOW, Ctx, MetricsCtx
+from lineage.api.deps import BucketMs, GroupBy, Svc, bad
 from lineage.api.models import Backlog, Breaches, PostingLatency, Throughput
-from lineage.auth.principal import CurrentScope
 from lineage.business import metrics
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
 
 @router.get("/metrics/posting-latency", response_model=PostingLatency)
-def posting_latency(
-    svc: Svc,
-    scope: CurrentScope,
-    window: MetricsWin,
-    bucket_ms: BucketMs,
-    flow: FlowDep,
-    group_by: GroupBy | None = None,
-) -> Any:
+def posting_latency(svc: Svc, ctx: MetricsCtx, bucket_ms: BucketMs, group_by: GroupBy | None = None) -> Any:
     """Count and p50/p95/p99 of posting latency (the flow's from-step to to-step, across correlation IDs) per
-    time bucket, optionally per system, region or legal entity. At most ``limit`` rows; ``truncated`` when
-    more.
+    time bucket, optionally per system, region or legal entity; ``system`` is the posting's. At most ``limit``
+    rows; ``truncated`` when more.
     """
-    return metrics.posting_latency(svc, scope, flow, window, bucket_ms, group_by or "")
+    flow = svc.config.flow(ctx.flow or None)
+    doc = metrics.posting_latency(svc, ctx.scope, flow, ctx.window, bucket_ms, group_by or "", ctx.system)
+    return doc | {"context": ctx.echo(flow=flow.name)}
 
 
 @router.get("/metrics/throughput", response_model=Throughput)
-def throughput(
-    svc: Svc,
-    scope: CurrentScope,
-    window: MetricsWin,
-    bucket_ms: BucketMs,
-    flow: FlowDep,
-    group_by: GroupBy | None = None,
-) -> Any:
+def throughput(svc: Svc, ctx: MetricsCtx, bucket_ms: BucketMs, group_by: GroupBy | None = None) -> Any:
     """Stages completed per time bucket (one per entity and step; retries not counted), optionally per
     system, region or legal entity. At most ``limit`` rows; ``truncated`` when more.
     """
-    return metrics.throughput(svc, scope, flow, window, bucket_ms, group_by or "")
+    flow = svc.config.flow(ctx.flow or None)
+    doc = metrics.throughput(svc, ctx.scope, flow, ctx.window, bucket_ms, group_by or "", ctx.system)
+    return doc | {"context": ctx.echo(flow=flow.name)}
 
 
 @router.get("/metrics/exception-backlog", response_model=Backlog)
-def exception_backlog(svc: Svc, scope: CurrentScope, window: MetricsWin, bucket_ms: BucketMs) -> Any:
+def exception_backlog(svc: Svc, ctx: MetricsCtx, bucket_ms: BucketMs) -> Any:
     """Unresolved exceptions per time bucket and category, and the ages of those unresolved now (under 1 h,
-    1-4 h, 4-24 h, over 24 h).
+    1-4 h, 4-24 h, over 24 h); ``system`` is the failing system. Not per flow.
     """
+    window = ctx.window
     buckets = -(-(window.until_ms - window.since_ms) // bucket_ms)
-    return metrics.exception_backlog(svc, scope, window, bucket_ms, buckets)
+    doc = metrics.exception_backlog(svc, ctx.scope, window, bucket_ms, buckets, ctx.system)
+    return doc | {"context": ctx.echo(not_applied={"flow": NOT_PER_FLOW})}
 
 
 @router.get("/sla/breaches", response_model=Breaches)
-def sla_breaches(svc: Svc, scope: CurrentScope, window: Win, flow: FlowDep, stage: str = "") -> Any:
+def sla_breaches(svc: Svc, ctx: Ctx, stage: str = "") -> Any:
     """SLA breaches of a flow in the window: stages completed late, stages open and overdue, and end-to-end
-    breaches, most overdue first; optionally one stage. At most ``limit``; ``truncated`` when more.
+    breaches, most overdue first; optionally one stage; ``system``: transactions with a hop of that system.
+    At most ``limit``; ``truncated`` when more.
     """
+    flow = svc.config.flow(ctx.flow or None)
     if stage and stage != "end_to_end" and flow.stage_named(stage) is None:
         raise bad(f"flow {flow.name!r} has no stage {stage!r}")
-    return svc.sla_breaches(scope, window, flow.name, stage)
+    doc = svc.sla_breaches(ctx.scope, ctx.window, flow.name, stage, ctx.system)
+    return doc | {"context": ctx.echo(flow=flow.name)}

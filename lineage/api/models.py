@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from lineage.api.context import ContextOut
 from lineage.replay.models import ReplayOut
 
 
@@ -121,11 +122,14 @@ class ExceptionOut(BaseModel):
     id: str
     entity_type: str
     entity_id: str
+    business_key: str = Field(description="entity_type:entity_id")
     step: str
     correlation_id: str
     system: str
     region: str | None
     category: str | None
+    amount: float | None = Field(None, description="the entity's amount (its latest hop with one); null: unknown")
+    currency: str | None = None
     recoverable: bool
     last_outcome: str
     message: str | None
@@ -198,11 +202,13 @@ class TransactionSummary(BaseModel):
 class TransactionList(BaseModel):
     transactions: list[TransactionSummary]
     truncated: bool
+    context: ContextOut
 
 
 class ExceptionList(BaseModel):
     exceptions: list[ExceptionOut]
     truncated: bool
+    context: ContextOut
 
 
 class ActionIn(BaseModel):
@@ -234,6 +240,7 @@ class PostingLatency(BaseModel):
     group_by: str | None
     buckets: list[LatencyBucket]
     truncated: bool
+    context: ContextOut
 
 
 class ThroughputBucket(BaseModel):
@@ -249,6 +256,7 @@ class Throughput(BaseModel):
     group_by: str | None
     buckets: list[ThroughputBucket]
     truncated: bool
+    context: ContextOut
 
 
 class BacklogPoint(BaseModel):
@@ -269,10 +277,14 @@ class Backlog(BaseModel):
     bucket_ms: int
     series: list[BacklogPoint]
     age_now: list[AgeBuckets]
+    context: ContextOut
 
 
 class Breach(BaseModel):
     correlation_id: str
+    business_key: str | None = Field(None, description="The transaction's first entity, type:id.")
+    amount: float | None = Field(None, description="The transaction's amount (its latest hop with one).")
+    currency: str | None = None
     flow: str
     stage: str
     kind: str = Field(description="late_complete, open_overdue or end_to_end.")
@@ -289,3 +301,4 @@ class Breaches(BaseModel):
     end_to_end: int
     breaches: list[Breach]
     truncated: bool
+    context: ContextOut

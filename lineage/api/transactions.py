@@ -6,7 +6,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 
-from lineage.api.deps import Status, Svc, Win
+from lineage.api.context import Ctx
+from lineage.api.deps import Status, Svc
 from lineage.api.models import EntityTransactions, SearchResult, Transaction, TransactionList
 from lineage.auth.middleware import set_audit_target
 from lineage.auth.principal import CurrentScope
@@ -64,17 +65,10 @@ def search(
 
 
 @router.get("/transactions", response_model=TransactionList)
-def list_transactions(
-    svc: Svc,
-    scope: CurrentScope,
-    window: Win,
-    status: Status | None = None,
-    flow: str = "",
-    system: str = "",
-    region: str = "",
-) -> Any:
+def list_transactions(svc: Svc, ctx: Ctx, status: Status | None = None) -> Any:
     """Transactions whose first hop started in the window, newest first, filtered by status, flow,
-    system and region; status and SLA derived in SQL. At most ``limit``; ``truncated`` when more
-    matched.
+    system (a hop of that system), region and legal entity (computed from their hops); status and SLA
+    derived in SQL. At most ``limit``; ``truncated`` when more matched.
     """
-    return svc.transactions(scope, window, status or "", flow, system, region)
+    doc = svc.transactions(ctx.scope, ctx.window, status or "", ctx.flow, ctx.system, ctx.region)
+    return doc | {"context": ctx.echo()}

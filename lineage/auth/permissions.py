@@ -54,6 +54,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/systems"): Rule("read"),
     ("GET", f"{_V1}/metrics/posting-latency/histogram"): Rule("read"),
     ("GET", f"{_V1}/at-risk"): Rule("read"),
+    ("GET", f"{_V1}/overview"): Rule("read"),
     # flows (issue 17): KPIs, waiting queues, reconciliations
     ("GET", f"{_V1}/kpis"): Rule("read"),
     ("GET", f"{_V1}/flows/{{flow}}/waiting"): Rule("read"),

@@ -8,8 +8,8 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query
 
-from lineage.api.deps import BucketMs, GroupBy, MetricsWin, RecWin, Svc, Win, bad, bucket_ms
-from lineage.auth.principal import CurrentScope
+from lineage.api.context import MetricsCtx, PathFlowCtx, RecCtx
+from lineage.api.deps import BucketMs, GroupBy, Svc, bad, bucket_ms
 from lineage.business import kpis, reconcile, waiting
 from lineage.business.models import Breaks, Drift, Kpis, ReconciliationList, Waiting
 from lineage.core.flows import Flow, Kpi, Reconciliation
@@ -18,6 +18,11 @@ from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
 
 BreakKind = Literal["left_only", "right_only", "amount_mismatch", "currency_mismatch"]
+_WAITING_SYSTEM = "a waiting queue spans its stage's systems; it is not narrowed by one system"
+_REC_NOT_APPLIED = {
+    "flow": "a reconciliation names its own steps, whatever their flow",
+    "system": "a reconciliation compares its own two systems",
+}
 
 
 def _flow_named(svc: Svc, name: str) -> Flow:
@@ -65,18 +70,18 @@ router = APIRouter(prefix="/api/v1", tags=["flows"])
     "/kpis",
     response_model=Kpis,
     description="Every KPI of a flow (latency p50/p95/p99, throughput, failure rate) per bucket and group, "
-    "from the flows file's definitions; posting latency is one of them.",
+    "from the flows file's definitions; posting latency is one of them. Without ``flow``, every flow's; "
+    "``system`` is the system of the measured hop (for latency: the to-step's).",
 )
 def list_kpis(
     svc: Svc,
-    scope: CurrentScope,
-    window: MetricsWin,
+    ctx: MetricsCtx,
     bucket_ms: BucketMs,
-    flow: Annotated[str | None, Query(description="one flow; default: every flow")] = None,
     kpi: Annotated[str | None, Query(description="one KPI by name")] = None,
     group_by: GroupBy | None = None,
 ) -> Any:
-    flows = [_flow_named(svc, flow)] if flow else list(svc.config.flows.values())
+    window = ctx.window
+    flows = [_flow_named(svc, ctx.flow)] if ctx.flow else list(svc.config.flows.values())
     out = []
     for f in flows:
         for k in f.all_kpis():
@@ -85,49 +90,52 @@ def list_kpis(
             points, truncated = kpis.series(
                 svc.store,
                 svc.config,
-                scope,
+                ctx.scope,
                 f,
                 k,
                 since_ms=window.since_ms,
                 until_ms=window.until_ms,
                 bucket_ms=bucket_ms,
                 group_by=group_by or "",
+                system=ctx.system,
                 limit=window.limit,
             )
             buckets = [kpis.shape_point(k, p, bucket_ms) for p in points]
             out.append(_describe_kpi(f, k) | {"buckets": buckets, "truncated": truncated})
     if kpi and not out:
-        raise HTTPException(404, f"no KPI {kpi!r}" + (f" in flow {flow!r}" if flow else ""))
+        raise HTTPException(404, f"no KPI {kpi!r}" + (f" in flow {ctx.flow!r}" if ctx.flow else ""))
     return {
         "since": iso(window.since_ms),
         "until": iso(window.until_ms),
         "bucket_ms": bucket_ms,
         "group_by": group_by,
         "kpis": out,
+        "context": ctx.echo(),
     }
 
 
 @router.get(
     "/flows/{flow}/waiting",
     response_model=Waiting,
-    description="Per stage, the transactions that completed the previous stage and not this one: count, "
-    "amount per currency, oldest age and the bounded list behind it.",
+    description="Per stage, the transactions that completed the previous stage (in the window) and not this "
+    "one: count, amount per currency, oldest age and the bounded list behind it.",
 )
-def flow_waiting(svc: Svc, scope: CurrentScope, window: Win, flow: str, stage: str = "") -> Any:
+def flow_waiting(svc: Svc, ctx: PathFlowCtx, flow: str, stage: str = "") -> Any:
     f = _flow_named(svc, flow)
     if stage and (f.stage_named(stage) is None or f.stages[0].name == stage):
         raise bad(f"flow {flow!r} has no waiting stage {stage!r} (the first stage waits on nothing)")
-    return waiting.waiting(
+    doc = waiting.waiting(
         svc.store,
         svc.config,
-        scope,
+        ctx.scope,
         f,
-        since_ms=window.since_ms,
-        until_ms=window.until_ms,
+        since_ms=ctx.window.since_ms,
+        until_ms=ctx.window.until_ms,
         now_ms=to_ms(utcnow()),
-        limit=window.limit,
+        limit=ctx.window.limit,
         stage=stage,
     )
+    return doc | {"context": ctx.echo(flow=f.name, not_applied={"system": _WAITING_SYSTEM})}
 
 
 @router.get(
@@ -147,8 +155,7 @@ def list_reconciliations(svc: Svc) -> Any:
 )
 def reconciliation(
     svc: Svc,
-    scope: CurrentScope,
-    window: RecWin,
+    ctx: RecCtx,
     name: str,
     bucket: Annotated[str, Query(description="e.g. 1d, 1h")] = "1d",
     group_by: Annotated[Literal["legal_entity", "none"], Query(description="none: one row per currency")] = (
@@ -156,17 +163,18 @@ def reconciliation(
     ),
 ) -> Any:
     rec = _rec_named(svc, name)
-    return reconcile.summary(
+    doc = reconcile.summary(
         svc.store,
         svc.config,
-        scope,
+        ctx.scope,
         rec,
-        since_ms=window.since_ms,
-        until_ms=window.until_ms,
-        bucket_ms=_rec_bucket(svc, window, bucket),
+        since_ms=ctx.window.since_ms,
+        until_ms=ctx.window.until_ms,
+        bucket_ms=_rec_bucket(svc, ctx.window, bucket),
         by_legal_entity=group_by == "legal_entity",
-        limit=window.limit,
+        limit=ctx.window.limit,
     )
+    return doc | {"context": ctx.echo(not_applied=_REC_NOT_APPLIED)}
 
 
 @router.get(
@@ -174,21 +182,16 @@ def reconciliation(
     response_model=Breaks,
     description="The breaks of a reconciliation with their correlation IDs (bounded, with truncated).",
 )
-def reconciliation_breaks(
-    svc: Svc,
-    scope: CurrentScope,
-    window: RecWin,
-    name: str,
-    kind: BreakKind | None = None,
-) -> Any:
+def reconciliation_breaks(svc: Svc, ctx: RecCtx, name: str, kind: BreakKind | None = None) -> Any:
     rec = _rec_named(svc, name)
-    return reconcile.breaks(
+    doc = reconcile.breaks(
         svc.store,
         svc.config,
-        scope,
+        ctx.scope,
         rec,
-        since_ms=window.since_ms,
-        until_ms=window.until_ms,
+        since_ms=ctx.window.since_ms,
+        until_ms=ctx.window.until_ms,
         kind=kind or "",
-        limit=min(window.limit, 1000),
+        limit=min(ctx.window.limit, 1000),
     )
+    return doc | {"context": ctx.echo(not_applied=_REC_NOT_APPLIED)}

@@ -71,6 +71,7 @@ def series(
     until_ms: int,
     bucket_ms: int,
     group_by: str = "",
+    system: str = "",
     limit: int = 5000,
     origin_ms: int = 0,
     quantile: float = 0.95,
@@ -84,6 +85,7 @@ def series(
         "bucket_ms": bucket_ms,
         "origin_ms": origin_ms,
         "group_by": group_by,
+        "system": system,
         "quantile": quantile,
     }
     page = store.query_bounded(sql, params | scope.params(), limit, timeout_s=timeout_s)

@@ -12,11 +12,11 @@ from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
-from lineage.sql import queries
+from lineage.sql import exceptions, queries
 
 
 def posting_latency(
-    svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str
+    svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str, system: str = ""
 ) -> dict[str, Any]:
     """Count and p50/p95/p99 of posting latency per bucket and group: the flow's
     ``posting_latency`` KPI (lineage/business/kpis.py)."""
@@ -31,6 +31,7 @@ def posting_latency(
         until_ms=window.until_ms,
         bucket_ms=bucket_ms,
         group_by=group_by,
+        system=system,
         limit=window.limit,
     )
     return {
@@ -54,7 +55,9 @@ def posting_latency(
     }
 
 
-def throughput(svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str) -> dict[str, Any]:
+def throughput(
+    svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms: int, group_by: str, system: str = ""
+) -> dict[str, Any]:
     """Stages completed per bucket (one per entity and step, retries not counted)."""
     page = svc.store.query_bounded(
         queries.THROUGHPUT,
@@ -66,6 +69,7 @@ def throughput(svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms
             "default_flow": svc.config.default_flow,
             "steps": sorted({s.step for s in flow.stages}),
             "group_by": group_by,
+            "system": system,
             **scope.params(),
         },
         window.limit,
@@ -82,7 +86,9 @@ def throughput(svc: Lineage, scope: Scope, flow: Flow, window: Window, bucket_ms
     }
 
 
-def exception_backlog(svc: Lineage, scope: Scope, window: Window, bucket_ms: int, buckets: int) -> dict[str, Any]:
+def exception_backlog(
+    svc: Lineage, scope: Scope, window: Window, bucket_ms: int, buckets: int, system: str = ""
+) -> dict[str, Any]:
     """Unresolved exceptions per bucket and category, and the age of those unresolved now.
 
     One query: per category, ClickHouse returns the open count of every bucket as an array
@@ -90,11 +96,12 @@ def exception_backlog(svc: Lineage, scope: Scope, window: Window, bucket_ms: int
     """
     now_ms = to_ms(utcnow())
     rows = svc.store.query_dicts(
-        queries.EXCEPTION_BACKLOG,
+        exceptions.EXCEPTION_BACKLOG,
         {
             **window.bucket_params(bucket_ms),
             "buckets": buckets,
             "now_ms": now_ms,
+            "system": system,
             **domain.exception_params(svc.config, now_ms),
             **scope.params(),
         },

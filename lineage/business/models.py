@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from lineage.api.context import ContextOut
+
 
 class KpiBucket(BaseModel):
     bucket: str
@@ -45,6 +47,7 @@ class Kpis(BaseModel):
     bucket_ms: int
     group_by: str | None
     kpis: list[KpiSeries]
+    context: ContextOut
 
 
 class Amount(BaseModel):
@@ -82,6 +85,7 @@ class Waiting(BaseModel):
     since: str | None
     until: str | None
     stages: list[WaitingStage]
+    context: ContextOut
 
 
 class RecSide(BaseModel):
@@ -141,6 +145,7 @@ class Drift(ReconciliationOut):
     group_by: str | None
     buckets: list[DriftBucket]
     truncated: bool
+    context: ContextOut
 
 
 class BreakOut(BaseModel):
@@ -164,3 +169,4 @@ class Breaks(BaseModel):
     until: str | None
     breaks: list[BreakOut]
     truncated: bool
+    context: ContextOut

@@ -18,6 +18,8 @@ _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
 _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
 # The flow a hop belongs to ('' binds "any flow"): hops without biz.flow are the default flow's.
 _FLOW = "({flow:String} = '' OR if(Flow = '', {default_flow:String}, toString(Flow)) = {flow:String})"
+# The system filter of a view ('' binds "any system").
+_SYSTEM = "({system:String} = '' OR toString(System) = {system:String})"
 _GROUP = """multiIf({group_by:String} = 'system', toString(System), {group_by:String} = 'region', toString(Region),
             {group_by:String} = 'legal_entity', toString(LegalEntity), '')"""
 # Buckets start at {origin_ms} (0: aligned on the epoch, as the metrics routes; the alerts
@@ -62,6 +64,7 @@ lat AS (
 )
 """
 
+# (a latency is the to-hop's: its system filters it, as it groups it)
 _LAT_SELECT = """
 SELECT intDiv(end_ms - {origin_ms:Int64}, {bucket_ms:Int64}) * {bucket_ms:Int64} + {origin_ms:Int64} AS bucket_ms,
     multiIf({group_by:String} = 'system', system, {group_by:String} = 'region', region,
@@ -69,6 +72,7 @@ SELECT intDiv(end_ms - {origin_ms:Int64}, {bucket_ms:Int64}) * {bucket_ms:Int64}
     count() AS n, quantilesExact(0.5, 0.95, 0.99, {quantile:Float64})(lat_ms) AS q,
     countIf(lat_ms > {target_ms:Int64}) AS bad
 FROM lat
+WHERE {system:String} = '' OR system = {system:String}
 GROUP BY bucket_ms, grp
 ORDER BY bucket_ms, grp
 LIMIT {limit:UInt32}
@@ -81,7 +85,7 @@ SELECT {_BUCKET} AS bucket_ms,
     {_GROUP} AS grp, uniqExact(EntityType, EntityId) AS n
 FROM hop_times
 WHERE Step = {{step:String}} AND Outcome = 'ok' AND Compensates = '' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
-    AND {_FLOW} AND {_IN_SCOPE}
+    AND {_FLOW} AND {_SYSTEM} AND {_IN_SCOPE}
 GROUP BY bucket_ms, grp
 ORDER BY bucket_ms, grp
 LIMIT {{limit:UInt32}}
@@ -93,7 +97,7 @@ SELECT {_BUCKET} AS bucket_ms,
     {_GROUP} AS grp, uniqExact(TraceId, SpanId) AS n, uniqExactIf(TraceId, SpanId, {FAILED}) AS bad
 FROM hop_times
 WHERE Step = {{step:String}} AND Compensates = '' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
-    AND {_FLOW} AND {_IN_SCOPE}
+    AND {_FLOW} AND {_SYSTEM} AND {_IN_SCOPE}
 GROUP BY bucket_ms, grp
 ORDER BY bucket_ms, grp
 LIMIT {{limit:UInt32}}

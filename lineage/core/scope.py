@@ -45,6 +45,16 @@ class Scope:
         """(legal entity, region) pairs this scope spans; ``*`` stands for an unlimited dimension."""
         return [(le, rg) for le in self.legal_entities or ("*",) for rg in self.regions or ("*",)]
 
+    def narrowed(self, legal_entity: str = "", region: str = "") -> Scope:
+        """This scope limited further by a view's filters (a filter is a scope the user chose).
+
+        Figures filtered by legal entity or region are computed from that entity's or region's
+        hops only, exactly as a credential limited to it would see them, so every query that
+        keeps scope in SQL applies the filters the same way. A value outside this scope yields a
+        scope that matches no hop (never a wider one).
+        """
+        return Scope(_narrow(self.legal_entities, legal_entity), _narrow(self.regions, region))
+
     def allows(self, legal_entity: str, region: str) -> bool:
         """The same rule as :func:`in_scope`, for one hop's values (pure checks and tests)."""
         le_ok = not self.legal_entities or legal_entity in self.legal_entities
@@ -53,6 +63,16 @@ class Scope:
 
 
 EVERYTHING = Scope()
+
+
+# A dimension value no hop carries: what a filter outside the caller's scope narrows to.
+NOTHING = "\x00none"
+
+
+def _narrow(limit: tuple[str, ...], value: str) -> tuple[str, ...]:
+    if not value:
+        return limit
+    return (value,) if not limit or value in limit else (NOTHING,)
 
 
 def _covers(outer: tuple[str, ...], inner: tuple[str, ...]) -> bool:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage.core import domain, shape
+from lineage.core import domain, money, shape
 from lineage.core.checks import amount_mismatches, duplicates
 from lineage.core.checks import exceptions as check_exceptions
 from lineage.core.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
@@ -21,6 +21,7 @@ from lineage.core.flows import FlowConfig
 from lineage.core.scope import Scope
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.settings import LineageSettings
+from lineage.sql import exceptions as exception_sql
 from lineage.sql import facts_queries, queries
 
 
@@ -190,7 +191,7 @@ class Lineage:
             "sla": shape.sla(verdict),
             "conformance": verdict.conformance + duplicates(hops, flow.latency_to),
             "amount_mismatches": amount_mismatches(hops),
-            "exceptions": self._exceptions_of(hops) if failing else [],
+            "exceptions": self.with_amounts(scope, self._exceptions_of(hops)) if failing else [],
             "replays": self.replays([h["exc_id"] for h in hops if h["fails"]]) if failing else [],
         }
 
@@ -272,13 +273,24 @@ class Lineage:
         self, scope: Scope, window: Window, status: str, flow: str, system: str, region: str
     ) -> dict[str, Any]:
         """Transactions started in the window, filtered; status derived from SQL aggregates
-        over their hops in scope."""
+        over their hops in scope. The page is chosen before any transaction is aggregated
+        (lineage/core/domain.py ``listing``), so a small ``limit`` costs its own transactions'
+        hops, however large the window's other transactions are."""
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
-        # SQL leaves out what the status filter would drop (failed and in flight are never complete).
-        by_status: dict[str, domain.Keep] = {"stuck": "stuck", "failed": "incomplete", "in_flight": "incomplete"}
-        keep = by_status.get(status, "all")
-        assessed, scan_truncated = self._assess(
-            scope, window, int(max(lookahead, 86400) * 2000), flow=flow, system=system, region=region, keep=keep
+        assessed, truncated = domain.listing(
+            self.store,
+            self.config,
+            scope,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            scan_until_ms=window.until_ms + int(max(lookahead, 86400) * 2000),
+            now_ms=to_ms(utcnow()),
+            limit=window.limit,
+            max_rows=self.settings.query_max_rows,
+            status=status,
+            flow=flow,
+            system=system,
+            region=region,
         )
         items = [
             {
@@ -291,25 +303,30 @@ class Lineage:
                 "sla_breached": a.verdict.breached,
             }
             for a in assessed
-            if not status or a.verdict.status == status
         ]
-        truncated = len(items) > window.limit or scan_truncated
-        return {"transactions": items[: window.limit], "truncated": truncated}
+        return {"transactions": items, "truncated": truncated}
 
-    def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str) -> dict[str, Any]:
+    def sla_breaches(self, scope: Scope, window: Window, flow: str, stage: str, system: str = "") -> dict[str, Any]:
         """Late-but-complete stages and open-and-overdue stages of transactions in the window
-        (their hops in scope)."""
-        assessed, scan_truncated = self._assess(scope, window, 7 * 86400 * 1000, flow=flow, keep="breaches")
+        (their hops in scope; with ``system``, transactions with a hop of that system)."""
+        assessed, scan_truncated = self._assess(
+            scope, window, 7 * 86400 * 1000, flow=flow, system=system, keep="breaches"
+        )
         out = [
             shape.breach(b.facts, b.stage) if b.stage else shape.e2e_breach(b.facts, b.verdict)
             for b in domain.breaches(assessed, stage)
         ]
+        shown = out[: window.limit]
+        money = self.transaction_amounts(scope, sorted({b["correlation_id"] for b in shown}))
+        for b in shown:
+            m = money.get(b["correlation_id"], {})
+            b |= {"business_key": m.get("business_key"), "amount": m.get("amount"), "currency": m.get("currency")}
         kinds = [b["kind"] for b in out]
         return {
             "late_complete": kinds.count("late_complete"),
             "open_overdue": kinds.count("open_overdue"),
             "end_to_end": kinds.count("end_to_end"),
-            "breaches": out[: window.limit],
+            "breaches": shown,
             "truncated": len(out) > window.limit or scan_truncated,
         }
 
@@ -317,7 +334,9 @@ class Lineage:
     def _exceptions_of(self, hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Exceptions of one transaction from its HOPS groups and their latest actions."""
         ids = [h["exc_id"] for h in hops if h["fails"]]
-        actions = {r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(queries.EXCEPTION_ACTIONS, ids=ids)}
+        actions = {
+            r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(exception_sql.EXCEPTION_ACTIONS, ids=ids)
+        }
         rows = check_exceptions(hops, actions, self.config.recoverable)
         return [shape.exception(r) for r in sorted(rows, key=lambda r: (r["first_ms"], r["id"]))]
 
@@ -332,17 +351,26 @@ class Lineage:
             **domain.exception_params(self.config, to_ms(utcnow())),
             **scope.params(),
         }
-        page = self.store.query_bounded(queries.EXCEPTIONS_IN_WINDOW, params, window.limit)
-        return {"exceptions": [shape.exception(r) for r in page.rows], "truncated": page.truncated}
+        page = self.store.query_bounded(exception_sql.EXCEPTIONS_IN_WINDOW, params, window.limit)
+        shaped = self.with_amounts(scope, [shape.exception(r) for r in page.rows])
+        return {"exceptions": shaped, "truncated": page.truncated}
+
+    def transaction_amounts(self, scope: Scope, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Business key, amount and currency of each transaction (lineage/core/money.py)."""
+        return money.of_transactions(self.store, scope, ids)
+
+    def with_amounts(self, scope: Scope, exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Exceptions with their entity's amount and currency (lineage/core/money.py)."""
+        return money.of_exceptions(self.store, scope, exceptions)
 
     def exception(self, scope: Scope, exc_id: str, since_ms: int) -> dict[str, Any] | None:
         """One exception with its audit history, or None (also when no failure is in scope)."""
         params = domain.exception_params(self.config, to_ms(utcnow()))
-        rows = self._scoped(scope, queries.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **params)
+        rows = self._scoped(scope, exception_sql.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **params)
         if not rows:
             return None
-        out = shape.exception(rows[0])
-        history = self._dicts(queries.EXCEPTION_HISTORY, id=exc_id)
+        out = self.with_amounts(scope, [shape.exception(rows[0])])[0]
+        history = self._dicts(exception_sql.EXCEPTION_HISTORY, id=exc_id)
         out["history"] = [
             {"action": h["action"], "actor": h["actor"], "note": h["note"], "at": shape.iso(int(h["at_ms"]))}
             for h in history
@@ -358,7 +386,7 @@ class Lineage:
         if current is None:
             return None
         self.store.command(
-            queries.INSERT_EXCEPTION_ACTION,
+            exception_sql.INSERT_EXCEPTION_ACTION,
             {
                 "id": exc_id,
                 "action": action,

@@ -112,6 +112,7 @@ def exception(r: dict[str, Any]) -> dict[str, Any]:
         "id": r["id"],
         "entity_type": r["entity_type"],
         "entity_id": r["entity_id"],
+        "business_key": f"{r['entity_type']}:{r['entity_id']}",
         "step": r["step"],
         "correlation_id": r["correlation_id"],
         "system": r["system"],

@@ -19,7 +19,9 @@ refuses to seal otherwise (:class:`WrongSealKey`), so a stale key never breaks t
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +33,7 @@ from collector.store.lease import Lease, LeaseKeeper
 from lineage.evidence import merkle, queries
 from lineage.evidence.errors import VerificationFailed, WrongSealKey
 from lineage.evidence.keys import fingerprint
+from lineage.evidence.metrics import SealMetrics
 from lineage.evidence.record import GENESIS, Seal
 from lineage.evidence.rotation import Expected, Rotation, SignedRotation, expected_signer, key_chain
 
@@ -103,6 +106,13 @@ def expected_key(store: Store, last: StoredSeal | None) -> Expected | None:
     return expected_signer(key_chain(stored_rotations(store)), last.seal if last else None)
 
 
+def _reason(exc: Exception) -> str:
+    """The failure reason label of a seal pass that raised ``exc``."""
+    if isinstance(exc, StoreError):
+        return "store"
+    return "key" if isinstance(exc, WrongSealKey) else "other"
+
+
 class Sealer:
     """Makes seals on demand and, once started, every ``interval_s``."""
 
@@ -113,6 +123,7 @@ class Sealer:
         interval_s: float = 60.0,
         margin_s: float = 120.0,
         lease: Lease | None = None,
+        metrics: SealMetrics | None = None,
     ) -> None:
         self.store = store
         self.lease = lease
@@ -124,13 +135,32 @@ class Sealer:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sealed_through_s = 0.0  # cutoff of the last successful pass (the store's clock)
+        self._began_s = 0.0  # when this process last began sealing (start, or taking the lease)
+        self.metrics = metrics if metrics is not None else SealMetrics()
+        self.metrics.watch(self.lag_s, lambda: self.sealing)
 
     def seal_now(self) -> Seal | None:
         """Seal the hops stored since the last seal; None when there were none."""
         with self._lock:
-            return self._seal()
+            started = time.monotonic()
+            try:
+                seal, cutoff_ms = self._seal()
+            except Exception as exc:
+                self.metrics.failed(_reason(exc))
+                raise
+            self._sealed_through_s = cutoff_ms / 1000
+            self.metrics.sealed(time.monotonic() - started, cutoff_ms, seal.leaf_count if seal else 0)
+            return seal
 
-    def _seal(self) -> Seal | None:
+    def lag_s(self) -> float:
+        """Seconds since the last successful pass's cutoff (or since sealing began here); NaN when not sealing."""
+        if not self.sealing:
+            return math.nan
+        return max(0.0, time.time() - max(self._sealed_through_s, self._began_s))
+
+    def _seal(self) -> tuple[Seal | None, int]:
+        """The seal made (None: no new hops) and its cutoff: every hop stored before it is sealed."""
         last = latest_seal(self.store)
         self._check_key(last)
         last_seq = last.seal.sequence if last else 0
@@ -145,7 +175,7 @@ class Sealer:
         self.store.command(queries.INSERT_LEAVES, params)
         hashes = [bytes(r[0]) for r in self.store.query(queries.LEAF_HASHES, {"seq": seq}, timeout_s=300)]
         if not hashes:
-            return None
+            return None, cutoff
         seal = Seal(
             sequence=seq,
             window_start_ms=start,
@@ -173,7 +203,7 @@ class Sealer:
             },
         )
         log.info("seal %d: %d hops, root %s", seq, seal.leaf_count, seal.root.hex()[:16])
-        return seal
+        return seal, cutoff
 
     def _check_key(self, last: StoredSeal | None) -> None:
         try:
@@ -193,17 +223,24 @@ class Sealer:
         """True when this process is the one that seals (always, without a lease)."""
         return self.lease is None or self.lease.held
 
+    @property
+    def sealing(self) -> bool:
+        """True while this process's sealer thread runs and leads."""
+        return self._thread is not None and self.leading
+
     def start(self) -> None:
         """Seal every ``interval_s`` until :meth:`stop` (while holding the lease, if any)."""
         if self._keeper is not None:
             self._keeper.start()
         self._stop.clear()
+        self._began_s = time.time()
         self._thread = threading.Thread(target=self._run, name="sealer", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             if not self.leading:
+                self._began_s = time.time()  # lag counts from when this process takes over
                 continue  # another process seals
             try:
                 self.seal_now()

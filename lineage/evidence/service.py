@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from prometheus_client import CollectorRegistry
 
 from collector.store import Store
 from collector.store.errors import StoreError
@@ -22,6 +23,7 @@ from lineage.evidence import pack
 from lineage.evidence.errors import NotSealed, SpansScopes, VerificationFailed, WrongSealKey
 from lineage.evidence.keyring import check_key
 from lineage.evidence.keys import KEY_FILE, ensure_key, fingerprint, public_pem
+from lineage.evidence.metrics import SealMetrics
 from lineage.evidence.sealer import Sealer, latest_seal
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify import verify_pack
@@ -38,8 +40,10 @@ class EvidenceService:
         store: Store,
         key: Ed25519PrivateKey | None = None,
         lease: Lease | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
-        """``lease``: seal only while holding it (several processes on one store)."""
+        """``lease``: seal only while holding it (several processes on one store); ``registry``:
+        where the sealer's metrics go (lineage/evidence/metrics.py), else a registry of its own."""
         self.settings = settings
         self.store = store
         self.created_key = False
@@ -53,7 +57,9 @@ class EvidenceService:
         self.public = key.public_key()
         self.fingerprint = fingerprint(self.public)
         check_key(store, self.fingerprint, self.key_path)
-        self.sealer = Sealer(store, key, settings.seal_interval_s, settings.seal_margin_s, lease)
+        self.sealer = Sealer(
+            store, key, settings.seal_interval_s, settings.seal_margin_s, lease, metrics=SealMetrics(registry)
+        )
 
     def start(self) -> None:
         """Seal every interval from now on."""

@@ -7,10 +7,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from lineage.api.deps import FlowDep, MetricsWin, Svc, Win
+from lineage.api.context import NOT_PER_FLOW, Ctx, MetricsCtx
+from lineage.api.deps import BucketMs, Svc, Win
 from lineage.auth.principal import CurrentScope
 from lineage.insights import service
-from lineage.insights.models import AtRisk, Flows, LatencyHistogram, RiskKind, Systems
+from lineage.insights.models import AtRisk, Flows, LatencyHistogram, Overview, RiskKind, Systems
+from lineage.insights.overview import overview as overview_of
 
 router = APIRouter(prefix="/api/v1", tags=["insights"])
 
@@ -31,34 +33,42 @@ def list_systems(svc: Svc, scope: CurrentScope, window: Win) -> Any:
 
 
 @router.get("/metrics/posting-latency/histogram", response_model=LatencyHistogram)
-def posting_latency_histogram(
-    svc: Svc,
-    scope: CurrentScope,
-    window: MetricsWin,
-    flow: FlowDep,
-    system: Annotated[str, Query(description="posting system")] = "",
-    region: Annotated[str, Query(description="region of the posting (else of the issuing hop)")] = "",
-    legal_entity: Annotated[str, Query(description="legal entity of the posting (else of the issuing hop)")] = "",
-) -> Any:
+def posting_latency_histogram(svc: Svc, ctx: MetricsCtx) -> Any:
     """Distribution of posting latency built from every posting in the window (not from
     bucket medians): counts in fixed log-spaced bins (0, then 1 s to 7 d, six per decade),
-    exact p50/p95/p99, the maximum and how many exceeded the stage SLA."""
-    return service.latency_histogram(svc, scope, flow, window, system, region, legal_entity)
+    exact p50/p95/p99, the maximum and how many exceeded the stage SLA; ``system``, ``region`` and
+    ``legal_entity`` are the posting's (else the issuing hop's)."""
+    flow = svc.config.flow(ctx.flow or None)
+    doc = service.latency_histogram(svc, ctx.scope, flow, ctx.window, ctx.system, ctx.region, ctx.legal_entity)
+    return doc | {"context": ctx.echo(flow=flow.name)}
 
 
 @router.get("/at-risk", response_model=AtRisk)
 def at_risk(
     svc: Svc,
-    scope: CurrentScope,
-    window: Win,
+    ctx: Ctx,
     kind: Annotated[RiskKind | None, Query(description="list only this kind; totals cover all")] = None,
-    system: str = "",
-    region: str = "",
-    flow: Annotated[str, Query(description="transactions of this flow (exceptions are not per flow)")] = "",
 ) -> Any:
     """Money at risk and the lists behind the headline figures: open exceptions (seen in the
     window) and stuck, failed or SLA-breached transactions (started in the window), each with
     business key, amount, currency, system, region and age, oldest first (at most ``limit``);
     totals per kind and currency, overall, by system and by region. Filters apply to every
-    part, except ``flow``, which narrows transactions only."""
-    return service.at_risk(svc, scope, window, kind or "", system, region, flow)
+    part, except ``flow``, which narrows transactions only (exceptions are not per flow)."""
+    doc = service.at_risk(svc, ctx.scope, ctx.window, kind or "", ctx.system, ctx.region, ctx.flow)
+    return doc | {"context": ctx.echo(not_applied={"flow": f"applied to transactions only: {NOT_PER_FLOW}"})}
+
+
+@router.get("/overview", response_model=Overview)
+def overview(svc: Svc, ctx: MetricsCtx, bucket_ms: BucketMs) -> Any:
+    """The overview of one context in one answer: per kind (open exceptions, stuck, failed and SLA-breached
+    transactions) the count and money per currency, exactly the totals of ``GET /api/v1/at-risk`` with the
+    same context (the list behind each card); postings and their p95 over the window and per bucket; money
+    at risk by system and region; the worst systems and regions by open exceptions and the slowest regions
+    by p95 posting latency. ``flow`` narrows transactions and postings, not exceptions.
+    """
+    flow = svc.config.flow(ctx.flow or None)
+    doc = overview_of(
+        svc, ctx.scope, ctx.window, flow, bucket_ms, system=ctx.system, region=ctx.region, le=ctx.legal_entity,
+        flow_asked=ctx.flow,
+    )  # fmt: skip
+    return doc | {"context": ctx.echo(not_applied={"flow": f"applied to transactions only: {NOT_PER_FLOW}"})}

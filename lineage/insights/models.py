@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from lineage.api.context import ContextOut
+
 RiskKind = Literal["open_exceptions", "stuck", "failed", "breached"]
 
 
@@ -61,6 +63,7 @@ class LatencyHistogram(BaseModel):
     over_sla: int
     bins: list[Bin]
     truncated: bool = Field(description="Always false: every posting is counted into a fixed set of bins.")
+    context: ContextOut
 
 
 class RiskItem(BaseModel):
@@ -92,3 +95,61 @@ class AtRisk(BaseModel):
     as_of: str
     truncated: bool = Field(description="More items than ``limit``, or the parts hit the store's row limit.")
     totals_truncated: bool = Field(description="The totals miss items: the parts hit the store's row limit.")
+    context: ContextOut
+
+
+class Money(BaseModel):
+    currency: str | None = Field(description="null: items whose amount is unknown")
+    amount: float
+    count: int
+
+
+class Card(BaseModel):
+    count: int = Field(description="Items of this kind: the drill-down list of the same context has this many.")
+    amounts: list[Money]
+
+
+class Posting(BaseModel):
+    flow: str
+    count: int = Field(description="Postings completed in the window (throughput).")
+    p95_ms: float | None
+    over_sla: int
+    sla_ms: int | None
+
+
+class SeriesPoint(BaseModel):
+    bucket: str
+    count: int
+    p95_ms: float | None
+
+
+class Worst(BaseModel):
+    group: str | None
+    count: int
+    amounts: list[Money]
+
+
+class Slowest(BaseModel):
+    group: str | None
+    count: int
+    p95_ms: float
+
+
+class MoneyAtRisk(BaseModel):
+    totals: list[RiskTotal]
+    by_system: list[RiskTotal]
+    by_region: list[RiskTotal]
+
+
+class Overview(BaseModel):
+    cards: dict[RiskKind, Card]
+    posting: Posting
+    series: list[SeriesPoint] = Field(description="Postings and their p95 per bucket (the flow's posting latency).")
+    bucket_ms: int
+    money_at_risk: MoneyAtRisk
+    worst_systems: list[Worst] = Field(description="By open exceptions, most first.")
+    worst_regions: list[Worst] = Field(description="By open exceptions, most first.")
+    slowest_regions: list[Slowest] = Field(description="By p95 posting latency over the window, slowest first.")
+    as_of: str
+    truncated: bool = Field(description="The totals miss items (the store's row limit) or the series was cut.")
+    context: ContextOut

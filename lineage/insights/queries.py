@@ -40,29 +40,3 @@ SELECT count() AS n, max(ms) AS max_ms, quantilesExact(0.5, 0.95, 0.99)(ms) AS q
 FROM filtered
 """
 )
-
-# Amount and currency of the given entities: their latest hop with an amount, in scope.
-ENTITY_AMOUNTS = f"""
-SELECT toString(EntityType) AS entity_type, EntityId AS entity_id,
-    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency
-FROM hops
-WHERE (toString(EntityType), EntityId) IN {{ents:Array(Tuple(String, String))}} AND {_IN_SCOPE}
-GROUP BY EntityType, EntityId
-LIMIT {{limit:UInt32}}
-"""
-
-# Amount of each given transaction: the amount of its latest hop that carries one, in scope;
-# its business key (the first entity), and the system and region of its latest hop.
-TRANSACTION_AMOUNTS = f"""
-SELECT CorrelationId AS correlation_id,
-    argMin(concat(toString(EntityType), ':', EntityId), StartTime) AS business_key,
-    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency,
-    toString(argMax(System, StartTime)) AS system, toString(argMax(Region, StartTime)) AS region,
-    toUnixTimestamp64Milli(max(EndTime)) AS last_ms
-FROM hops
-WHERE CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE}
-GROUP BY CorrelationId
-LIMIT {{limit:UInt32}}
-"""

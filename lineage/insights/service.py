@@ -3,7 +3,6 @@ money at risk with the lists behind it. Reads only; every query binds the caller
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from datetime import datetime
 from typing import Any
@@ -119,12 +118,6 @@ def latency_histogram(
     }
 
 
-def _amount(value: Any) -> float | None:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return float(value)
-
-
 def at_risk(
     svc: Lineage, scope: Scope, window: Window, kind: str, system: str, region: str, flow: str
 ) -> dict[str, Any]:
@@ -142,9 +135,8 @@ def at_risk(
     exc = svc.exceptions(scope, full, "open", "", system)
     truncated |= bool(exc["truncated"])
     opened = [e for e in exc["exceptions"] if not region or e["region"] == region]
-    amounts = _entity_amounts(svc, scope, sorted({(e["entity_type"], e["entity_id"]) for e in opened}))
     for e in opened:  # exceptions belong to an entity and step, not to a flow: not narrowed by flow
-        amount, currency = amounts.get((e["entity_type"], e["entity_id"]), (None, None))
+        amount, currency = e["amount"], e["currency"]
         items.append(
             {
                 "kind": "open_exceptions",
@@ -162,7 +154,7 @@ def at_risk(
     txns = svc.transactions(scope, full, "", flow, system, region)
     truncated |= bool(txns["truncated"])
     risky = [t for t in txns["transactions"] if t["status"] in ("stuck", "failed") or t["sla_breached"]]
-    facts = _transaction_amounts(svc, scope, [t["correlation_id"] for t in risky])
+    facts = svc.transaction_amounts(scope, [t["correlation_id"] for t in risky])
     for t in risky:
         f = facts.get(t["correlation_id"])
         if f is None:
@@ -175,8 +167,8 @@ def at_risk(
                     "kind": k,
                     "business_key": f["business_key"],
                     "correlation_id": t["correlation_id"],
-                    "amount": _amount(f["amount"]),
-                    "currency": f["currency"] or None,
+                    "amount": f["amount"],
+                    "currency": f["currency"],
                     "system": f["system"],
                     "region": f["region"] or None,
                     "age_ms": max(now - started, 0),
@@ -215,19 +207,3 @@ def _totals(items: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]
     return sorted(
         rows, key=lambda r: (RISK_KINDS.index(r["kind"]), -r["amount"], r["group"] or "", r["currency"] or "")
     )
-
-
-def _entity_amounts(
-    svc: Lineage, scope: Scope, ents: list[tuple[str, str]]
-) -> dict[tuple[str, str], tuple[float | None, str | None]]:
-    if not ents:
-        return {}
-    rows = svc.store.query_dicts(queries.ENTITY_AMOUNTS, {"ents": ents, "limit": len(ents), **scope.params()})
-    return {(str(r["entity_type"]), str(r["entity_id"])): (_amount(r["amount"]), r["currency"] or None) for r in rows}
-
-
-def _transaction_amounts(svc: Lineage, scope: Scope, ids: list[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    rows = svc.store.query_dicts(queries.TRANSACTION_AMOUNTS, {"ids": ids, "limit": len(ids), **scope.params()})
-    return {str(r["correlation_id"]): r for r in rows}

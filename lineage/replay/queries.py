@@ -65,6 +65,12 @@ WHERE State IN ('approved', 'sent') AND NextAttemptAt <= fromUnixTimestamp64Mill
 ORDER BY NextAttemptAt, CreatedAt, Id LIMIT {{limit:UInt32}}
 """
 
+# How many replays are due now and since when (the worker's queue, for its metrics).
+BACKLOG = """
+SELECT count() AS due, min(toUnixTimestamp64Milli(NextAttemptAt)) AS oldest_ms FROM replays FINAL
+WHERE State IN ('approved', 'sent') AND NextAttemptAt <= fromUnixTimestamp64Milli({now_ms:Int64})
+"""
+
 # Replays waiting for their retried hop: sent or delivered, or failed since ``failed_since_ms``.
 AWAITING = f"""
 SELECT {_COLS} FROM replays FINAL

@@ -14,7 +14,7 @@ from collector.store import Bounded, Store
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.shape import iso
 from lineage.replay import queries
-from lineage.sql import queries as lineage_queries
+from lineage.sql import exceptions as exception_sql
 
 Row = dict[str, Any]
 Key = tuple[str, str, str]  # entity type, entity id, step
@@ -44,6 +44,11 @@ class ReplayRepo:
 
     def due(self, now_ms: int, limit: int = 200) -> list[Row]:
         return self.store.query_dicts(queries.DUE, {"now_ms": now_ms, "limit": limit})
+
+    def backlog(self, now_ms: int) -> tuple[int, int]:
+        """How many replays are due at ``now_ms``, and the attempt time of the oldest (0: none)."""
+        row = self.store.query_dicts(queries.BACKLOG, {"now_ms": now_ms})[0]
+        return int(row["due"]), int(row["oldest_ms"]) if row["due"] else 0
 
     def awaiting(self, failed_since_ms: int, limit: int = 500) -> list[Row]:
         """Replays a later ``ok`` hop may confirm (failed ones only if they failed since ``failed_since_ms``)."""
@@ -79,7 +84,7 @@ class ReplayRepo:
     def exception_action(self, row: Row, action: str, actor: str, note: str, now_ms: int) -> None:
         """Append a replay entry (or a resolution) to the exception's audit trail."""
         self.store.command(
-            lineage_queries.INSERT_EXCEPTION_ACTION,
+            exception_sql.INSERT_EXCEPTION_ACTION,
             {
                 "id": row["exception_id"],
                 "action": action,

@@ -24,6 +24,7 @@ from collector.store.errors import StoreError
 from collector.store.lease import Lease, LeaseKeeper
 from lineage.replay import delivery
 from lineage.replay import state as sm
+from lineage.replay.metrics import ReplayMetrics
 from lineage.replay.repo import Row
 from lineage.replay.service import ReplayService
 
@@ -40,7 +41,9 @@ class Worker:
         service: ReplayService,
         monotonic: Callable[[], float] = time.monotonic,
         transport: httpx.BaseTransport | None = None,
+        metrics: ReplayMetrics | None = None,
     ) -> None:
+        """``metrics``: where the worker reports (lineage/replay/metrics.py), else a registry of its own."""
         self.service = service
         self.settings = service.settings
         self.monotonic = monotonic
@@ -49,6 +52,15 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._keeper: LeaseKeeper | None = None
+        self.metrics = metrics if metrics is not None else ReplayMetrics()
+        self.metrics.known(sorted(service.targets.by_system))
+        self.metrics.watch(lambda: self.delivering)
+
+    @property
+    def delivering(self) -> bool:
+        """True while the worker thread runs and holds the lease (or needs none)."""
+        running = self._thread is not None and self._thread.is_alive()
+        return running and (self._keeper is None or self._keeper.held)
 
     def guard(self, lease: Lease) -> None:
         """Deliver only while holding ``lease`` (call before :meth:`start`)."""
@@ -83,8 +95,17 @@ class Worker:
     # -- one round ------------------------------------------------------------------------
     def run_once(self) -> tuple[int, int]:
         """Send what is due, then confirm; returns (attempts made, replays confirmed)."""
-        sent = sum(self._deliver(row) for row in self.service.repo.due(self.service.now_ms()))
-        return sent, self.confirm()
+        repo = self.service.repo
+        try:
+            sent = sum(self._deliver(row) for row in repo.due(self.service.now_ms()))
+            confirmed = self.confirm()
+            now = self.service.now_ms()
+            due, oldest_ms = repo.backlog(now)
+        except StoreError:
+            self.metrics.round_failed()
+            raise
+        self.metrics.round_done(due, (now - oldest_ms) / 1000 if due else 0.0, confirmed)
+        return sent, confirmed
 
     def _write(self, row: Row, note: str, **changes: object) -> Row:
         return self.service.repo.write({**row, **changes}, SYSTEM_ACTOR, note, self.service.now_ms())
@@ -134,12 +155,15 @@ class Worker:
         with svc.lock:
             attempt = int(row["attempts"])
             if outcome.delivered:
+                self.metrics.attempted(target.system, "delivered")
                 self._write(row, f"attempt {attempt} accepted", state=sm.transition("sent", "delivered"))
             elif outcome.retryable and attempt < self.settings.replay_max_attempts:
+                self.metrics.attempted(target.system, "retry")
                 wait_ms = int(self._backoff(attempt) * 1000)
                 note = f"attempt {attempt} failed: {outcome.error}; retry in {wait_ms / 1000:g}s"
                 self._write(row, note, state="sent", last_error=outcome.error, next_attempt_ms=svc.now_ms() + wait_ms)
             else:
+                self.metrics.attempted(target.system, "failed")
                 note = f"attempt {attempt} failed: {outcome.error}; giving up"
                 row = self._write(row, note, state=sm.transition("sent", "give_up"), last_error=outcome.error)
                 text = f"replay {row['id']}: {note}"

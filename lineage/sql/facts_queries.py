@@ -13,7 +13,7 @@ _IN_SCOPE = in_scope()
 _HOP_COLS = "Flow, EntityType, EntityId, Step, Outcome, ErrorCategory, StartTime, EndTime, System, Region"
 _FACTS_GROUPS = """
 , groups AS (
-    SELECT Cid, EntityType, EntityId, Step, any(Flow) AS flow, max(Adopted) AS adopted,
+    SELECT Cid, EntityType, EntityId, Step, minIf(Flow, Flow != '') AS flow, max(Adopted) AS adopted,
         toUnixTimestamp64Milli(min(StartTime)) AS first_ms,
         toUnixTimestamp64Milli(max(EndTime)) AS last_ms,
         toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
@@ -25,15 +25,21 @@ __FILTER_COLS__        argMax(System, EndTime) AS last_group_system, max(EndTime
     FROM src GROUP BY Cid, EntityType, EntityId, Step
 )
 """
+# One row per transaction, of a size bounded by its flow, not by its hops: the earliest
+# completion per (entity type, step) and the distinct (outcome, category) of its unresolved
+# failures (a transaction of 100,000 line items has four stages and a few kinds of failure).
+# Its flow is the first (by name) that its own hops name: the hops of one correlation ID
+# should name one flow, and this keeps the choice the same in every query (facts_queries.PAGE).
 _FACTS_SELECT = """
 SELECT Cid AS correlation_id,
     toString(argMaxIf(last_group_system, last_group_end, adopted = 0)) AS last_system,
-    if(anyIf(flow, flow != '' AND adopted = 0) = '', {default_flow:String},
-       anyIf(flow, flow != '' AND adopted = 0)) AS flow_name,
+    if(minIf(flow, flow != '' AND adopted = 0) = '', {default_flow:String},
+       minIf(flow, flow != '' AND adopted = 0)) AS flow_name,
     minIf(first_ms, adopted = 0) AS started_ms, max(last_ms) AS last_ms,
-    groupArrayIf((toString(EntityType), toString(Step), ok_ms), oks > 0) AS done,
-    groupArrayIf((toString(last_outcome), toString(category)),
-                 fails > 0 AND NOT auto_resolved AND adopted = 0) AS unresolved
+    minMapIf([(toString(EntityType), toString(Step))], [ok_ms], oks > 0) AS first_oks,
+    arrayMap((k, ms) -> (k.1, k.2, ms), first_oks.1, first_oks.2) AS done,
+    groupUniqArrayIf((toString(last_outcome), toString(category)),
+                     fails > 0 AND NOT auto_resolved AND adopted = 0) AS unresolved
 FROM groups
 GROUP BY Cid
 HAVING countIf(adopted = 0) > 0
@@ -108,17 +114,104 @@ _ON_SYSTEM_REGION = """
 # aggregated, and only orphans whose parent is a candidate's entity are looked up. The
 # candidates are a scalar subquery (computed once per query, where a CTE would be computed
 # again at each of its uses; bound as a parameter they would be parsed as a literal).
+# A successful hop of its flow's last required stage (the hop's own flow).
+_TERMINAL_OK = """Step IN {terminal_steps:Array(String)} AND Outcome = 'ok'
+            AND concat(toString(EntityType), '|', toString(Step)) = transform(
+                if(has({flow_names:Array(String)}, toString(Flow)), toString(Flow), {default_flow:String}),
+                {flow_names:Array(String)}, {terminal_keys:Array(String)}, '')"""
 CANDIDATES = f"""
 SELECT DISTINCT CorrelationId FROM hop_times
 WHERE {_TIME_WINDOW} AND StartTime < {_UNTIL} AND {_IN_SCOPE}
     AND CorrelationId NOT IN (
-        SELECT CorrelationId FROM hop_times
-        WHERE Step IN {{terminal_steps:Array(String)}} AND Outcome = 'ok' AND {_TIME_WINDOW} AND {_IN_SCOPE}
-            AND concat(toString(EntityType), '|', toString(Step)) = transform(
-                if(has({{flow_names:Array(String)}}, toString(Flow)), toString(Flow), {{default_flow:String}}),
-                {{flow_names:Array(String)}}, {{terminal_keys:Array(String)}}, ''))
+        SELECT CorrelationId FROM hop_times WHERE {_TERMINAL_OK} AND {_TIME_WINDOW} AND {_IN_SCOPE})
 """
 
+# A listing's page (lineage/core/domain.py ``listing``): correlation IDs whose first in-scope hop of
+# the window started in [since, until), newest first from the cursor ({after_ms}, {after_cid})
+# on, with their hops, how many there are, their hops and the window's; with an in-scope hop of the
+# window of {system} and of {region} when given, named {flow} when given; with {open_only} only
+# the CANDIDATES, and with {stuck_only} only those that can be overdue: started longer ago than
+# their flow's shortest end-to-end SLA, or in a window longer than its shortest stage SLA (a
+# stage's SLA runs from the transaction's start or a completion, all in the window). One pass
+# over the window's hops, a few narrow columns and no grouping by entity: only the page's
+# transactions are aggregated (FACTS_FOR_PAGE, which applies these filters again as
+# FACTS_IN_WINDOW does).
+_FLOW_NAME = "if(minIf(Flow, Flow != '') = '', {default_flow:String}, minIf(Flow, Flow != ''))"
+
+
+def _shortest(sla: str) -> str:
+    """The shortest end-to-end ("e2e") or stage ("stage") SLA, ms, of the flows a transaction's
+    hops name and the default flow (its flow is one of them; a flow without: a huge number)."""
+    shortest = f"{{shortest_{sla}_ms:Array(Int64)}}"
+    default = f"{shortest}[indexOf({{flow_names:Array(String)}}, {{default_flow:String}})]"
+    flows = "arrayPushBack(groupUniqArray(toString(Flow)), {default_flow:String})"
+    return f"arrayMin(arrayMap(f -> transform(f, {{flow_names:Array(String)}}, {shortest}, {default}), {flows}))"
+
+
+PAGE = f"""
+SELECT correlation_id, started_ms, hops, matched, window_hops, listed_hops FROM (
+    SELECT correlation_id, started_ms, hops, listed, countIf(listed) OVER () AS matched,
+        sum(hops) OVER () AS window_hops, sumIf(hops, listed) OVER () AS listed_hops
+    FROM (
+        SELECT CorrelationId AS correlation_id, toUnixTimestamp64Milli(min(StartTime)) AS started_ms,
+            count() AS hops,
+            started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
+            AND ({{flow:String}} = '' OR {_FLOW_NAME} = {{flow:String}})
+            AND ({{system:String}} = '' OR countIf(System = {{system:String}}) > 0)
+            AND ({{region:String}} = '' OR countIf(Region = {{region:String}}) > 0)
+            AND ({{open_only:UInt8}} = 0 OR countIf({_TERMINAL_OK}) = 0)
+            AND ({{stuck_only:UInt8}} = 0 OR {{now_ms:Int64}} - started_ms > {_shortest("e2e")}
+                 OR {{now_ms:Int64}} - {{since_ms:Int64}} > {_shortest("stage")}) AS listed
+        FROM hop_times
+        WHERE {_TIME_WINDOW} AND {_IN_SCOPE}
+        GROUP BY CorrelationId
+    )
+)
+WHERE listed
+    AND (started_ms < {{after_ms:Int64}} OR (started_ms = {{after_ms:Int64}} AND correlation_id > {{after_cid:String}}))
+ORDER BY started_ms DESC, correlation_id
+LIMIT {{limit:UInt32}}
+"""
+
+# The facts of the given correlation IDs as FACTS_IN_WINDOW finds them, or with {open_only} as
+# FACTS_IN_WINDOW_OPEN (which takes an owner's entities from its hops of the window only), read
+# through primary keys so that a page costs its own transactions' hops, whatever else the window
+# holds. An owner's entities are those of its hops in scope (_SRC_ALL: hop_keys' entity rows).
+# The orphans: successful child hops of the window naming one of those entities, from the page's
+# own correlation IDs (hops) or from others (entity_edges, keyed on the parent), less those
+# whose own correlation ID has a hop of the parent entity in the window; each completes the
+# stage of every other correlation ID owning the parent.
+_PAGE_ENTITIES = f"""
+    SELECT DISTINCT CorrelationId AS Owner, toString(EntityType) AS Et, EntityId AS Eid FROM hops
+    WHERE CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE} AND ({{open_only:UInt8}} = 0 OR {_TIME_WINDOW})"""
+_OTHER_CHILDREN = """
+    SELECT CorrelationId, TraceId, SpanId FROM entity_edges
+    WHERE Direction = 'child' AND (KeyType, KeyId) IN (SELECT Et, Eid FROM ents)
+        AND CorrelationId NOT IN {ids:Array(String)}"""
+_SRC_PAGE = f"""
+WITH ents AS ({_PAGE_ENTITIES}
+),
+orphans AS (
+    SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
+        StartTime, EndTime, System, Region
+    FROM hops ARRAY JOIN ParentIds AS pid
+    WHERE (CorrelationId IN {{ids:Array(String)}} OR (CorrelationId, TraceId, SpanId) IN ({_OTHER_CHILDREN}))
+        AND {_TIME_WINDOW} AND Outcome = 'ok' AND pid != '' AND {_IN_SCOPE}
+        AND (CorrelationId, toString(ParentType), pid) NOT IN (
+            SELECT CorrelationId, toString(EntityType), EntityId FROM hops
+            WHERE {_TIME_WINDOW} AND (CorrelationId IN {{ids:Array(String)}}
+                OR CorrelationId IN (SELECT CorrelationId FROM ({_OTHER_CHILDREN}))))
+),
+src AS (
+    SELECT CorrelationId AS Cid, {_HOP_COLS}, toUInt8(0) AS Adopted FROM hops
+    WHERE CorrelationId IN {{ids:Array(String)}} AND {_TIME_WINDOW} AND {_IN_SCOPE}
+    UNION ALL
+    SELECT e.Owner, '', o.EntityType, o.EntityId, o.Step, 'ok', '', o.StartTime, o.EndTime, o.System, o.Region,
+        toUInt8(1)
+    FROM ents AS e
+    INNER JOIN orphans AS o ON o.Pt = e.Et AND o.pid = e.Eid
+    WHERE e.Owner != o.ChildCid
+)"""
 
 # Successful hops of the window that name a parent entity, one row per parent.
 _CHILD_HOPS = f"""    SELECT CorrelationId AS ChildCid, toString(ParentType) AS Pt, pid, EntityType, EntityId, Step,
@@ -194,24 +287,30 @@ _BREACHED_STAGES = """,
 """
 
 
+# The window and the flow, system and region filters, over one transaction's groups.
+_FILTERS = """
+    AND started_ms >= {since_ms:Int64} AND started_ms < {until_ms:Int64}
+    AND ({flow:String} = '' OR flow_name = {flow:String})
+    AND ({system:String} = '' OR max(adopted = 0 AND on_system))
+    AND ({region:String} = '' OR max(adopted = 0 AND in_region))"""
+_FILTERED_GROUPS = _FACTS_GROUPS.replace("__FILTER_COLS__", _ON_SYSTEM_REGION)
+
+
 def _facts_in_window(open_only: bool, breached_stages: bool = False) -> str:
     """FACTS_IN_WINDOW, or with ``open_only`` the same over the CANDIDATES only; with
     ``breached_stages`` every transaction of the window with its breached stages' names."""
     cols = _FACTS_KEEP_COLS + "," + _KEEP_COLS + (_BREACHED_STAGES if breached_stages else "")
     tail = "" if breached_stages else "ORDER BY started_ms DESC, correlation_id\nLIMIT {limit:UInt32}\n"
     return f"""{_SRC_OPEN if open_only else _SRC_ALL}
-{_FACTS_GROUPS.replace("__FILTER_COLS__", _ON_SYSTEM_REGION)}
-{_FACTS_SELECT.replace("FROM groups", cols + "FROM groups")}
-    AND started_ms >= {{since_ms:Int64}} AND started_ms < {{until_ms:Int64}}
-    AND ({{flow:String}} = '' OR flow_name = {{flow:String}})
-    AND ({{system:String}} = '' OR max(adopted = 0 AND on_system))
-    AND ({{region:String}} = '' OR max(adopted = 0 AND in_region))
+{_FILTERED_GROUPS}
+{_FACTS_SELECT.replace("FROM groups", cols + "FROM groups")}{_FILTERS}
     {_KEEP}
 {tail}"""
 
 
 FACTS_IN_WINDOW = _facts_in_window(open_only=False)
 FACTS_IN_WINDOW_OPEN = _facts_in_window(open_only=True)
+FACTS_FOR_PAGE = f"{_SRC_PAGE}\n{_FILTERED_GROUPS}\n{_FACTS_SELECT}{_FILTERS}\n"
 
 # SLA breaches per stage of the transactions that started in the window (bind keep = 2): the
 # count and the five earliest started, for the SLA alert rule, without judging every breached

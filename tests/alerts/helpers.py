@@ -137,8 +137,10 @@ def rules_file(tmp_path: Any, text: str) -> Any:
     return path
 
 
-def service(store: Store, rules: Any, receivers: str = "", lease: Lease | None = None) -> AlertService:
-    """An alert service on ``store`` (migrated by its fixture) with fast retries."""
+def service(
+    store: Store, rules: Any, receivers: str = "", lease: Lease | None = None, registry: Any = None
+) -> AlertService:
+    """An alert service on ``store`` (migrated by its fixture) with fast retries (metrics into ``registry``)."""
     settings = AlertSettings(
         clickhouse_url=store.dsn,
         clickhouse_database=store.database,
@@ -149,7 +151,7 @@ def service(store: Store, rules: Any, receivers: str = "", lease: Lease | None =
         alert_delivery_backoff_s=0.05,
         alert_delivery_timeout_s=2,
     )
-    return AlertService(settings, store, lease=lease)
+    return AlertService(settings, store, lease=lease, registry=registry)
 
 
 def webhook_receivers(url: str, extra: str = "") -> str:

@@ -52,7 +52,8 @@ def only_le1_amer(chdb_path: Path) -> Iterator[World]:
 @pytest.fixture
 def frozen(monkeypatch: pytest.MonkeyPatch) -> None:
     """One "now" for every request, so answers over two stores compare exactly."""
-    for module in ("lineage.api.deps", "lineage.business.metrics", "lineage.core.service", "lineage.core.shape"):
+    modules = ("lineage.api.deps", "lineage.business.metrics", "lineage.core.service", "lineage.core.shape")
+    for module in (*modules, "lineage.insights.service", "lineage.business.api"):
         monkeypatch.setattr(f"{module}.utcnow", lambda: NOW)
 
 
@@ -245,3 +246,99 @@ def test_scope_filters_key_tables_in_place(full: World) -> None:
     scoped = _explain(full.store, queries.EDGES, edges | LE1.scope.params())
     assert "CreatingSets" not in scoped and "has(['LE-1'], toString(LegalEntity))" in scoped
     assert "LegalEntity" not in unrestricted
+
+
+# -- the query context (issue 22): a legal-entity or region filter is a scope the user chose -----
+CONTEXT_ROUTES: list[tuple[str, dict[str, str]]] = [
+    *ROUTES,
+    ("/api/v1/at-risk", WINDOW),
+    ("/api/v1/overview", WINDOW | {"bucket": "1h"}),
+    ("/api/v1/metrics/posting-latency/histogram", WINDOW),
+    ("/api/v1/kpis", WINDOW | {"bucket": "1h"}),
+    ("/api/v1/flows/order_to_cash/waiting", WINDOW),
+]
+# What each route cannot apply (the echo names it with a reason, only when the filter was set).
+NOT_APPLIED = {
+    "/api/v1/exceptions": {"flow"},
+    "/api/v1/metrics/exception-backlog": {"flow"},
+    "/api/v1/at-risk": {"flow"},
+    "/api/v1/overview": {"flow"},
+    "/api/v1/flows/order_to_cash/waiting": {"system"},
+}
+# Routes whose flow is their own: the echo names the flow they used.
+FLOW_OF = {"/api/v1/flows/order_to_cash/waiting": "order_to_cash"}
+
+
+@pytest.mark.usefixtures("frozen")
+@pytest.mark.parametrize(
+    ("filters", "subset"),
+    [({"legal_entity": "LE-1"}, "only_le1"), ({"legal_entity": "LE-1", "region": "amer"}, "only_le1_amer")],
+)
+def test_a_filter_answers_what_the_filtered_hops_answer(
+    full: World, filters: dict[str, str], subset: str, request: pytest.FixtureRequest
+) -> None:
+    sub: World = request.getfixturevalue(subset)
+    for url, params in CONTEXT_ROUTES:
+        filtered = _get(full, url, **params, **filters)[1]
+        over_subset = _get(sub, url, **params)[1]
+        echo = filtered.pop("context")
+        over_subset.pop("context")
+        assert filtered == over_subset, url
+        assert (echo["legal_entity"], echo["region"]) == (filters["legal_entity"], filters.get("region")), url
+        assert echo["unknown"] == [] and echo["not_applied"] == [], url
+
+
+@pytest.mark.usefixtures("frozen")
+def test_every_figure_route_echoes_its_context(full: World) -> None:
+    flows = {"flow": "support_credit", "system": "sap", "region": "emea", "legal_entity": "LE-2"}
+    for url, params in CONTEXT_ROUTES:
+        for name, value in [*flows.items(), ("all", "")]:
+            asked = flows if name == "all" else {name: value}
+            code, doc = _get(full, url, **params, **asked)
+            assert code == 200, (url, asked)
+            echo = doc["context"]
+            assert echo["since"] == params["since"].replace("+00:00", "Z") and echo["until"] == params["until"].replace(
+                "+00:00", "Z"
+            ), url
+            skipped = {n["filter"]: n for n in echo["not_applied"]}
+            assert set(skipped) == NOT_APPLIED.get(url, set()) & set(asked), (url, asked)
+            assert all(n["reason"] and n["value"] == asked[n["filter"]] for n in skipped.values())
+            for key in ("system", "region", "legal_entity"):
+                assert echo[key] == asked.get(key), (url, key)
+            assert echo["flow"] == FLOW_OF.get(url, asked.get("flow") or echo["flow"]), url
+            assert echo["unknown"] == [], (url, asked)
+
+
+@pytest.mark.usefixtures("frozen")
+def test_an_unknown_value_is_named_never_an_all_clear(full: World) -> None:
+    for url, params in CONTEXT_ROUTES:
+        doc = _get(full, url, **params, region="emae", legal_entity="LE-1")[1]
+        [unknown] = doc["context"]["unknown"]
+        assert (unknown["filter"], unknown["value"]) == ("region", "emae"), url
+        assert "emea" in unknown["known"] and "amer" in unknown["known"]
+    # A value outside the caller's scope is unknown to that caller (and shows nothing).
+    doc = _get(full, "/api/v1/at-risk", "le1", **WINDOW, legal_entity="LE-2")[1]
+    assert [u["value"] for u in doc["context"]["unknown"]] == ["LE-2"] and doc["items"] == []
+    response = full.client.get("/api/v1/overview", params={**WINDOW, "flow": "nope"}, headers=bearer("admin"))
+    assert response.status_code == 422 and "unknown flow 'nope'" in response.json()["detail"]
+
+
+@pytest.mark.usefixtures("frozen")
+def test_each_overview_card_is_the_list_behind_it(full: World) -> None:
+    """A card and its list are one definition: for several contexts, every card's count and money
+    per currency equal the drill-down list (``/at-risk?kind=``) of the same context."""
+    half = {"since": (NOW - timedelta(hours=9)).isoformat(), "until": (NOW - timedelta(hours=3)).isoformat()}
+    contexts = [WINDOW, WINDOW | {"legal_entity": "LE-2"}, WINDOW | {"region": "amer"}, WINDOW | {"system": "sap"},
+                WINDOW | {"flow": "support_credit"}, half]  # fmt: skip
+    nonzero = 0
+    for ctx in contexts:
+        cards = _get(full, "/api/v1/overview", **ctx, bucket="1h")[1]["cards"]
+        for kind, card in cards.items():
+            items = _get(full, "/api/v1/at-risk", **ctx, kind=kind, limit=10000)[1]["items"]
+            assert card["count"] == len(items), (ctx, kind)
+            money: dict[str | None, float] = {}
+            for i in items:
+                money[i["currency"]] = money.get(i["currency"], 0.0) + (i["amount"] or 0.0)
+            assert {m["currency"]: m["amount"] for m in card["amounts"]} == pytest.approx(money), (ctx, kind)
+            nonzero += card["count"] > 0
+    assert nonzero >= 6  # the contexts meet real items, so the comparison is not vacuous

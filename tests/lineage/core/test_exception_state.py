@@ -1,4 +1,4 @@
-"""The exception-state rule is written twice: in SQL (``queries.EXCEPTIONS_CTE``, behind the
+"""The exception-state rule is written twice: in SQL (``lineage.sql.exceptions.EXCEPTIONS_CTE``, behind the
 listings, metrics and alert rules) and in Python (``checks.exceptions``, behind a transaction
 document). On generated entity/step histories (failures, retries, dead letters, compensations,
 later successes, acknowledgements and resolutions before and after the last failure), both
@@ -14,7 +14,7 @@ from typing import Any
 from collector.store import Store
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Window
-from lineage.sql import queries
+from lineage.sql import exceptions
 from tests.lineage.conftest import make_lineage
 from tests.lineage.core.test_keep import _COLUMNS, H, _span
 
@@ -62,7 +62,7 @@ def test_sql_and_python_give_every_exception_the_same_state(store: Store) -> Non
             # before the last failure (ignored), between, or after it (decides)
             at = plan["last_fail"] + rng.choice([-2 * H, -60_000, 30_000, H])
             store.command(
-                queries.INSERT_EXCEPTION_ACTION,
+                exceptions.INSERT_EXCEPTION_ACTION,
                 {"id": exc["id"], "action": rng.choice(["ack", "resolve"]), "actor": "t@x", "note": "",
                  "at_ms": min(at, now_ms - 1000), "entity_type": "ledger", "entity_id": plan["eid"],
                  "step": "ledger.posted"},

@@ -10,7 +10,7 @@ from collector.store import Store, StoreSettings, migrate, open_store
 from ledgerline.schema import MIGRATIONS as ALL
 from ledgerline.schema import migrate_all
 from lineage.replay.schema import MIGRATIONS
-from lineage.sql import queries
+from lineage.sql import exceptions
 
 
 @pytest.fixture
@@ -27,12 +27,12 @@ def test_action_enum_extension_keeps_old_rows(bare: Store) -> None:
     before = [m for m in ALL if m.version <= 100]
     assert migrate(store, before)[-1] == 100
     row = {"id": "e1", "actor": "carol", "note": "", "entity_type": "ledger", "entity_id": "L1", "step": "s"}
-    store.command(queries.INSERT_EXCEPTION_ACTION, {**row, "action": "ack", "at_ms": 1_000})
+    store.command(exceptions.INSERT_EXCEPTION_ACTION, {**row, "action": "ack", "at_ms": 1_000})
     assert {170, 171} <= set(migrate_all(store))
     for statement in MIGRATIONS[1].statements + MIGRATIONS[0].statements:  # re-run: no harm
         store.command(statement)
-    store.command(queries.INSERT_EXCEPTION_ACTION, {**row, "action": "replay_requested", "at_ms": 2_000})
-    history = store.query_dicts(queries.EXCEPTION_HISTORY, {"id": "e1"})
+    store.command(exceptions.INSERT_EXCEPTION_ACTION, {**row, "action": "replay_requested", "at_ms": 2_000})
+    history = store.query_dicts(exceptions.EXCEPTION_HISTORY, {"id": "e1"})
     assert [(h["action"], h["actor"]) for h in history] == [("ack", "carol"), ("replay_requested", "carol")]
     # The replay entry does not change the exception's state: the latest ack/resolve does.
-    assert store.query_dicts(queries.EXCEPTION_ACTIONS, {"ids": ["e1"]})[0]["action"] == "ack"
+    assert store.query_dicts(exceptions.EXCEPTION_ACTIONS, {"ids": ["e1"]})[0]["action"] == "ack"
