@@ -24,7 +24,8 @@ from lineage.core import domain
 from lineage.core.flows import FlowConfig
 from lineage.core.scope import in_scope
 from lineage.sql import facts_queries
-from lineage.sql.queries import exceptions_cte, postings_cte
+from lineage.sql.exceptions import exceptions_cte
+from lineage.sql.queries import postings_cte
 
 VARIABLES = ("flow", "system", "region", "legal_entity")
 _PLACEHOLDER = re.compile(r"\{(\w+):([^{}]+)\}")

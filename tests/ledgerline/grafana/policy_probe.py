@@ -37,7 +37,8 @@ def load(path: Path) -> None:
     from collector.settings import StoreSettings
     from collector.store import open_store
     from ledgerline.schema import migrate_all
-    from lineage.sql.queries import EXC_ID, INSERT_EXCEPTION_ACTION
+    from lineage.sql.exceptions import INSERT_EXCEPTION_ACTION
+    from lineage.sql.queries import EXC_ID
 
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{path}", clickhouse_database=DATABASE))
     migrate_all(store)
