@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry
 from collector.store import Store
 from collector.store.errors import StoreError
 from lineage import auth
-from lineage.api import docs, errors, exceptions, health, metrics, telemetry, transactions
+from lineage.api import business_metrics, docs, errors, exceptions, health, metrics, telemetry, transactions
 from lineage.auth import routes as auth_routes
 from lineage.auth.settings import AuthSettings
 from lineage.business import api as business
@@ -27,6 +27,7 @@ from lineage.core.service import Lineage
 from lineage.evidence import api as evidence_api
 from lineage.evidence.service import EvidenceService
 from lineage.insights import api as insights
+from lineage.insights.scrape import BusinessMetrics
 from lineage.replay import api as replay_api
 from lineage.replay.document import replays_of
 from lineage.replay.metrics import ReplayMetrics
@@ -39,6 +40,7 @@ from lineage.settings import LineageSettings
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     telemetry.router,
+    business_metrics.router,
     docs.router,
     auth_routes.router,
     transactions.router,
@@ -84,6 +86,7 @@ def create_app(
     )
     lineage = Lineage(settings, store, flows or load_flows(settings.flows), replays=replays_of(store))
     app.state.lineage = lineage
+    app.state.business_metrics = BusinessMetrics(lineage, business_metrics.limits_of(settings))
     app.state.replay = ReplayService(replay or ReplaySettings(), lineage, targets)
     app.state.registry = registry if registry is not None else CollectorRegistry()
     app.state.replay_worker = Worker(app.state.replay, metrics=ReplayMetrics(app.state.registry))

@@ -55,6 +55,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/metrics/posting-latency/histogram"): Rule("read"),
     ("GET", f"{_V1}/at-risk"): Rule("read"),
     ("GET", f"{_V1}/overview"): Rule("read"),
+    # business metrics for Prometheus (lineage/api/business_metrics.py), scraped with a viewer token
+    ("GET", "/metrics/business"): Rule("read"),
     # flows (issue 17): KPIs, waiting queues, reconciliations
     ("GET", f"{_V1}/kpis"): Rule("read"),
     ("GET", f"{_V1}/flows/{{flow}}/waiting"): Rule("read"),

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from alerts.service import AlertService
+from lineage.auth.middleware import guarded
 from lineage.auth.permissions import GRANTS, RULES
 from lineage.auth.principal import ROLES
 from lineage.auth.settings import AuthSettings
@@ -89,6 +90,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", SILENCE),
     ("DELETE", "/api/v1/silences/{silence_id}"): lambda c, h: (f"/api/v1/silences/{_silence_id(c, h)}", None),
     ("GET", "/api/v1/whoami"): lambda c, h: ("/api/v1/whoami", None),
+    ("GET", "/metrics/business"): lambda c, h: ("/metrics/business", None),
     ("GET", "/api/v1/audit-log"): lambda c, h: ("/api/v1/audit-log", None),
     ("GET", "/api/v1/tokens"): lambda c, h: ("/api/v1/tokens", None),
     ("POST", "/api/v1/tokens"): lambda c, h: ("/api/v1/tokens", {"subject": "new@test.example", "role": "viewer"}),
@@ -133,7 +135,7 @@ def _api_routes(client: TestClient) -> set[tuple[str, str]]:
     found = set()
     for context in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
         route, path = context.original_route, context.path or ""
-        if isinstance(route, APIRoute) and path.startswith("/api/v1/"):
+        if isinstance(route, APIRoute) and guarded(path):
             found |= {(method, path) for method in route.methods}
     return found
 

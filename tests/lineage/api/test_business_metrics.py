@@ -1,0 +1,153 @@
+"""``GET /metrics/business`` over a store the simulator filled: the scrape and the API agree
+(counters against the throughput and latency-histogram routes over the counters' interval,
+gauges against the at-risk and listing routes over the gauges' window), it is authenticated and
+scoped, apart from the platform's ``/metrics``, and its counters only grow."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+from lineage.core.flows import load_flows
+from tests.dashboard.stack import FlowsStack, running_flows_stack
+from tests.lineage.auth.helpers import bearer, issue
+
+pytestmark = pytest.mark.timeout(600)
+FLOWS = load_flows()
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+@pytest.fixture(scope="module")
+def world(chdb_path: Path) -> Iterator[FlowsStack]:
+    with running_flows_stack(
+        chdb_path, "bizmetrics", count=160, seed=11, business_metrics_cache="0s", business_metrics_window="25h"
+    ) as stack:
+        yield stack
+
+
+def scrape(world: FlowsStack, token: str | None = None) -> Samples:
+    headers = bearer(token or world.token)
+    response = httpx.get(world.api_url + "/metrics/business", headers=headers, timeout=120)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"].startswith("application/openmetrics-text")
+    out: Samples = defaultdict(list)
+    for family in text_string_to_metric_families(response.text):
+        for sample in family.samples:
+            out[sample.name].append((dict(sample.labels), float(sample.value)))
+    return out
+
+
+def one(samples: Samples, name: str) -> float:
+    ((_, value),) = samples[name]
+    return value
+
+
+def _iso(ms: float) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def api(world: FlowsStack, path: str, token: str | None = None, **params: Any) -> Any:
+    response = httpx.get(world.api_url + path, params=params, headers=bearer(token or world.token), timeout=120)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def by(samples: Samples, name: str, label: str) -> dict[str, float]:
+    out: dict[str, float] = defaultdict(float)
+    for labels, value in samples[name]:
+        out[labels[label]] += value
+    return dict(out)
+
+
+def test_the_scrape_agrees_with_the_api(world: FlowsStack) -> None:
+    s = scrape(world)
+    window_ms = one(s, "ledgerline_business_window_seconds") * 1000
+    until = one(s, "ledgerline_business_counted_until_seconds") * 1000
+    as_of = one(s, "ledgerline_business_as_of_seconds") * 1000
+    counted = {"since": _iso(until - window_ms), "until": _iso(until)}  # the first scrape's interval
+    # counters: completed stages per flow, the throughput route over the counters' interval
+    completed = by(s, "ledgerline_business_hops_completed_total", "flow")
+    for flow in FLOWS.flows:
+        doc = api(world, "/api/v1/metrics/throughput", flow=flow, bucket="1d", limit=10000, **counted)
+        assert not doc["truncated"]
+        assert completed.get(flow, 0) == sum(b["completed"] for b in doc["buckets"]), flow
+    assert sum(completed.values()) > 100 and sum(by(s, "ledgerline_business_hops_failed_total", "flow").values()) > 0
+    # the latency histogram: the histogram route's count and bins per flow
+    counts = by(s, "ledgerline_business_posting_latency_seconds_count", "flow")
+    buckets = [(labels, v) for labels, v in s["ledgerline_business_posting_latency_seconds_bucket"]]
+    for flow in FLOWS.flows:
+        doc = api(world, "/api/v1/metrics/posting-latency/histogram", flow=flow, **counted)
+        assert counts.get(flow, 0) == doc["count"], flow
+        if doc["count"]:
+            cumulative = 0
+            mine = {labels["le"]: v for labels, v in buckets if labels["flow"] == flow}
+            for b in doc["bins"][:-1]:
+                cumulative += b["count"]
+                assert mine[f"{b['upper_ms'] / 1000:g}"] == cumulative, (flow, b)
+            assert mine["+Inf"] == doc["count"]
+    assert sum(counts.values()) > 0
+    # gauges: the at-risk route and the listings over the gauges' window
+    window = {"since": _iso(as_of - window_ms), "until": _iso(as_of)}
+    risk = api(world, "/api/v1/at-risk", limit=10000, **window)
+    money = {(t["kind"], t["currency"] or ""): t["amount"] for t in risk["totals"]}
+    mine_money = {(labels["kind"], labels["currency"]): v for labels, v in s["ledgerline_business_money_at_risk"]}
+    assert mine_money == pytest.approx(money) and money
+    opened = api(world, "/api/v1/exceptions", state="open", limit=10000, **window)["exceptions"]
+    assert sum(v for _, v in s["ledgerline_business_open_exceptions"]) == len(opened) > 0
+    stuck = api(world, "/api/v1/transactions", status="stuck", limit=10000, **window)["transactions"]
+    per_flow: dict[str, int] = defaultdict(int)
+    for t in stuck:
+        per_flow[t["flow"]] += 1
+    assert by(s, "ledgerline_business_stuck_transactions", "flow") == per_flow and per_flow
+    assert one(s, "ledgerline_business_series_dropped_total") == 0
+
+
+def test_labels_are_only_the_documented_ones(world: FlowsStack) -> None:
+    allowed = {"flow", "stage", "system", "region", "legal_entity", "kind", "currency", "le"}
+    for name, samples in scrape(world).items():
+        for labels, _ in samples:
+            assert set(labels) <= allowed, name
+
+
+def test_counters_only_grow_and_their_interval_advances(world: FlowsStack) -> None:
+    first = scrape(world)
+    second = scrape(world)
+    assert one(second, "ledgerline_business_counted_until_seconds") > one(
+        first, "ledgerline_business_counted_until_seconds"
+    )
+    for name in ("ledgerline_business_hops_completed_total", "ledgerline_business_posting_latency_seconds_count"):
+        before = {tuple(sorted(labels.items())): v for labels, v in first[name]}
+        after = {tuple(sorted(labels.items())): v for labels, v in second[name]}
+        assert set(before) <= set(after)
+        assert all(after[k] >= v for k, v in before.items()), name
+
+
+def test_it_needs_a_credential_and_the_platform_metrics_stay_apart(world: FlowsStack) -> None:
+    anonymous = httpx.get(world.api_url + "/metrics/business", timeout=30)
+    assert anonymous.status_code == 401 and anonymous.headers["www-authenticate"].startswith("Bearer")
+    wrong = httpx.get(world.api_url + "/metrics/business", headers=bearer("llt_nope"), timeout=30)
+    assert wrong.status_code == 401
+    platform = httpx.get(world.api_url + "/metrics", timeout=30)
+    assert platform.status_code == 200 and "ledgerline_business_" not in platform.text
+
+
+def test_a_scoped_token_sees_only_its_legal_entities(world: FlowsStack) -> None:
+    token = issue(world.store, "viewer", "scoped-scraper@test.example", legal_entities=["LL-DE-GmbH"])
+    s = scrape(world, token)
+    entities = {labels["legal_entity"] for labels, _ in s["ledgerline_business_hops_completed_total"]}
+    assert entities == {"LL-DE-GmbH"}
+    everyone = by(scrape(world), "ledgerline_business_hops_completed_total", "legal_entity")
+    assert 0 < sum(by(s, "ledgerline_business_hops_completed_total", "legal_entity").values()) <= everyone[
+        "LL-DE-GmbH"
+    ]
+    as_of, window_ms = one(s, "ledgerline_business_as_of_seconds") * 1000, 25 * 3600_000
+    opened = api(world, "/api/v1/exceptions", token, state="open", limit=10000, since=_iso(as_of - window_ms),
+                 until=_iso(as_of))["exceptions"]  # fmt: skip
+    assert sum(v for _, v in s["ledgerline_business_open_exceptions"]) == len(opened)
