@@ -144,9 +144,7 @@ def test_a_scoped_token_sees_only_its_legal_entities(world: FlowsStack) -> None:
     entities = {labels["legal_entity"] for labels, _ in s["ledgerline_business_hops_completed_total"]}
     assert entities == {"LL-DE-GmbH"}
     everyone = by(scrape(world), "ledgerline_business_hops_completed_total", "legal_entity")
-    assert 0 < sum(by(s, "ledgerline_business_hops_completed_total", "legal_entity").values()) <= everyone[
-        "LL-DE-GmbH"
-    ]
+    assert 0 < sum(by(s, "ledgerline_business_hops_completed_total", "legal_entity").values()) <= everyone["LL-DE-GmbH"]
     as_of, window_ms = one(s, "ledgerline_business_as_of_seconds") * 1000, 25 * 3600_000
     opened = api(world, "/api/v1/exceptions", token, state="open", limit=10000, since=_iso(as_of - window_ms),
                  until=_iso(as_of))["exceptions"]  # fmt: skip
