@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,11 @@ import pytest
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from lineage.core.flows import load_flows
+from lineage.core.scope import Scope
+from lineage.core.service import Lineage
+from lineage.insights import scrape as scrape_module
+from lineage.insights.scrape import BusinessMetrics, Limits
+from lineage.settings import LineageSettings
 from tests.dashboard.stack import FlowsStack, running_flows_stack
 from tests.lineage.auth.helpers import bearer, issue
 
@@ -149,3 +154,39 @@ def test_a_scoped_token_sees_only_its_legal_entities(world: FlowsStack) -> None:
     opened = api(world, "/api/v1/exceptions", token, state="open", limit=10000, since=_iso(as_of - window_ms),
                  until=_iso(as_of))["exceptions"]  # fmt: skip
     assert sum(v for _, v in s["ledgerline_business_open_exceptions"]) == len(opened)
+
+
+def _metrics(world: FlowsStack, **limits: Any) -> BusinessMetrics:
+    settings = LineageSettings(clickhouse_url=world.store.dsn, clickhouse_database=world.store.database)
+    return BusinessMetrics(Lineage(settings, world.store, FLOWS), Limits(**({"cache_s": 0.0} | limits)))
+
+
+def test_each_hop_is_counted_once_across_scrapes(world: FlowsStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two scrapes 13 h apart count exactly the hops of [first start, second end): the second adds
+    what ended between them, nothing twice and nothing skipped."""
+    metrics = _metrics(world, window_ms=6 * 3600_000, lag_ms=60_000)
+    now = datetime.now(UTC)
+    clock = iter((now - timedelta(hours=12), now + timedelta(hours=1)))
+    monkeypatch.setattr(scrape_module, "utcnow", lambda: next(clock))
+    first = metrics.scrape(Scope())
+    second = metrics.scrape(Scope())
+    start = first.counted_until_ms - 6 * 3600_000
+    assert second.counted_until_ms - first.counted_until_ms == 13 * 3600_000
+    for flow in FLOWS.flows:
+        doc = api(world, "/api/v1/metrics/throughput", flow=flow, bucket="1d", limit=10000, since=_iso(start),
+                  until=_iso(second.counted_until_ms))  # fmt: skip
+        mine = sum(n for labels, n in second.completed.items() if labels[0] == flow)
+        assert mine == sum(b["completed"] for b in doc["buckets"]), flow
+        hist = api(world, "/api/v1/metrics/posting-latency/histogram", flow=flow, since=_iso(start),
+                   until=_iso(second.counted_until_ms))  # fmt: skip
+        assert (sum(second.latency[flow].bins) if flow in second.latency else 0) == hist["count"], flow
+    assert sum(second.completed.values()) > sum(first.completed.values()) > 0
+
+
+def test_the_series_cap_drops_and_counts(world: FlowsStack) -> None:
+    capped = _metrics(world, window_ms=25 * 3600_000, max_series=3).scrape(Scope())
+    series = len(capped.completed) + len(capped.latency) + len(capped.open_exceptions) + len(capped.stuck)
+    assert series + len(capped.money) <= 3
+    full = _metrics(world, window_ms=25 * 3600_000).scrape(Scope())
+    every = len(full.completed) + len(full.latency) + len(full.open_exceptions) + len(full.stuck) + len(full.money)
+    assert capped.dropped == every - 3 > 0 and full.dropped == 0
