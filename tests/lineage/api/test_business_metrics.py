@@ -5,6 +5,7 @@ scoped, apart from the platform's ``/metrics``, and its counters only grow."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
 from lineage.core.flows import load_flows
@@ -190,3 +192,13 @@ def test_the_series_cap_drops_and_counts(world: FlowsStack) -> None:
     full = _metrics(world, window_ms=25 * 3600_000).scrape(Scope())
     every = len(full.completed) + len(full.latency) + len(full.open_exceptions) + len(full.stuck) + len(full.money)
     assert capped.dropped == every - 3 > 0 and full.dropped == 0
+
+
+def test_every_metric_the_docs_name_is_served_and_their_rules_parse(world: FlowsStack) -> None:
+    page = (Path(__file__).resolve().parents[3] / "docs" / "prometheus.md").read_text()
+    served = set(scrape(world))
+    suffixes = ("", "_total", "_bucket", "_count", "_sum")
+    named = set(re.findall(r"ledgerline_business_\w+", page))
+    assert named and {n for n in named if not any(n + s in served for s in suffixes)} == set()
+    (rules,) = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", page, re.S) if "groups:" in block]
+    assert all(rule["alert"] and rule["expr"] for group in rules["groups"] for rule in group["rules"])
