@@ -32,11 +32,13 @@ class LineageSettings(StoreSettings):
     business_metrics_max_series: int = Field(
         5000, ge=1, description="Label sets GET /metrics/business holds per scope; more are dropped and counted."
     )
-    business_metrics_cache: str = Field(
-        "10s", description="Scrapes of GET /metrics/business within this of the last one get its answer."
+    business_metrics_refresh: str = Field(
+        "30s",
+        description="GET /metrics/business answers from a snapshot; one older than this is recomputed in the "
+        "background (0s: every scrape computes and waits).",
     )
 
-    @field_validator("business_metrics_window", "business_metrics_lag", "business_metrics_cache")
+    @field_validator("business_metrics_window", "business_metrics_lag", "business_metrics_refresh")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_seconds(value)  # a ValueError naming the problem

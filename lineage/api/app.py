@@ -9,9 +9,11 @@ for the lineage service, windows and flows).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
@@ -53,6 +55,16 @@ ROUTERS: tuple[APIRouter, ...] = (
 )
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The auth layer's writer while the app serves; on stop, the business metrics' refreshes end too."""
+    async with auth.lifespan(app):
+        try:
+            yield
+        finally:
+            await to_thread.run_sync(app.state.business_metrics.close)
+
+
 def create_app(
     settings: LineageSettings,
     store: Store,
@@ -80,7 +92,7 @@ def create_app(
         title="ledgerline lineage",
         version="1",
         description="Business-transaction lineage, SLAs and exceptions reconstructed from stored hops.",
-        lifespan=auth.lifespan,
+        lifespan=_lifespan,
         docs_url=None,  # lineage/api/docs.py serves /docs with local assets
         redoc_url=None,
     )

@@ -33,7 +33,7 @@ def limits_of(settings: LineageSettings) -> Limits:
         window_ms=int(parse_seconds(settings.business_metrics_window) * 1000),
         lag_ms=int(parse_seconds(settings.business_metrics_lag) * 1000),
         max_series=settings.business_metrics_max_series,
-        cache_s=parse_seconds(settings.business_metrics_cache),
+        refresh_s=parse_seconds(settings.business_metrics_refresh),
     )
 
 

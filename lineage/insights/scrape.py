@@ -12,12 +12,19 @@ the same answer as ``GET /api/v1/at-risk?since=<as_of - window>&until=<as_of>``:
 exceptions (by system and region), stuck transactions (by flow, system and region), money at
 risk (by kind and currency).
 
+A scrape never waits for the store once a scope has a snapshot: it gets the latest one, and when
+that is older than ``refresh_s`` a new one is computed in the background (one at a time per
+scope), so Prometheus reads figures at most one refresh plus one computation old
+(``ledgerline_business_as_of_seconds`` says when). ``refresh_s`` 0 computes on every scrape and
+waits for it. A scope's first scrape always computes.
+
 Cardinality is capped: a scope's counters and gauges hold at most ``max_series`` label sets;
 one more is dropped and counted (``ledgerline_business_series_dropped``).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import defaultdict
@@ -30,6 +37,7 @@ from lineage.core.timeparse import to_ms, utcnow
 from lineage.insights import queries
 from lineage.insights.service import EDGES, at_risk, latency_histogram
 
+log = logging.getLogger(__name__)
 HOP_LABELS = ("flow", "stage", "system", "region", "legal_entity")
 Labels = tuple[str, ...]
 
@@ -41,7 +49,7 @@ class Limits:
     window_ms: int = 86400_000
     lag_ms: int = 60_000
     max_series: int = 5000
-    cache_s: float = 10.0
+    refresh_s: float = 30.0
 
 
 @dataclass
@@ -80,8 +88,9 @@ class _Tally:
     failed: dict[Labels, int] = field(default_factory=lambda: defaultdict(int))
     latency: dict[str, Latency] = field(default_factory=dict)
     dropped: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    cached: tuple[float, Snapshot] | None = None
+    computing: threading.Lock = field(default_factory=threading.Lock)  # one computation at a time
+    latest: tuple[float, Snapshot] | None = None  # (monotonic time computed, snapshot)
+    refreshing: bool = False
 
 
 class BusinessMetrics:
@@ -94,6 +103,8 @@ class BusinessMetrics:
         self.limits = limits
         self._tallies: dict[Scope, _Tally] = {}
         self._lock = threading.Lock()
+        self._threads: set[threading.Thread] = set()
+        self._closed = False
 
     def _tally(self, scope: Scope) -> _Tally:
         with self._lock:
@@ -105,15 +116,50 @@ class BusinessMetrics:
             return tally
 
     def scrape(self, scope: Scope) -> Snapshot:
-        """Advance ``scope``'s counters to now less the lag and read the gauges (at most once
-        per ``cache_s``: Prometheus pairs scraping together share one computation)."""
+        """The latest snapshot of ``scope``; a stale one starts a refresh in the background.
+        With ``refresh_s`` 0, and at a scope's first scrape, compute now and wait."""
         tally = self._tally(scope)
-        with tally.lock:
-            if tally.cached and time.monotonic() - tally.cached[0] < self.limits.cache_s:
-                return tally.cached[1]
+        with self._lock:
+            latest = tally.latest
+            stale = latest is None or time.monotonic() - latest[0] >= self.limits.refresh_s
+            background = latest is not None and stale and self.limits.refresh_s > 0 and not tally.refreshing
+            background = background and not self._closed
+            if background:
+                tally.refreshing = True
+                thread = threading.Thread(target=self._background, args=(scope, tally), daemon=True)
+                self._threads.add(thread)
+                thread.start()
+        if latest is not None and not (stale and self.limits.refresh_s <= 0):
+            return latest[1]
+        return self._refresh(scope, tally)
+
+    def _refresh(self, scope: Scope, tally: _Tally) -> Snapshot:
+        with tally.computing:
             snapshot = self._compute(scope, tally)
-            tally.cached = (time.monotonic(), snapshot)
+            with self._lock:
+                tally.latest = (time.monotonic(), snapshot)
             return snapshot
+
+    def _background(self, scope: Scope, tally: _Tally) -> None:
+        """A refresh no scrape waits for: a failure is logged, the next stale scrape tries again."""
+        try:
+            self._refresh(scope, tally)
+        except Exception as exc:  # the store unavailable, a timeout: the old snapshot stays
+            log.warning("business metrics: background refresh failed: %s", exc)
+        finally:
+            with self._lock:
+                tally.refreshing = False
+                self._threads.discard(threading.current_thread())
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        """Start no more refreshes and wait (up to ``timeout_s``) for the running ones: the API
+        stops before the store closes."""
+        with self._lock:
+            self._closed = True
+            running = list(self._threads)
+        deadline = time.monotonic() + timeout_s
+        for thread in running:
+            thread.join(max(deadline - time.monotonic(), 0))
 
     def _compute(self, scope: Scope, tally: _Tally) -> Snapshot:
         lim = self.limits
@@ -121,8 +167,7 @@ class BusinessMetrics:
         until = now - lim.lag_ms
         since = tally.counted_until_ms or until - lim.window_ms
         if until > since:
-            self._count_hops(scope, tally, since, until)
-            self._count_postings(scope, tally, since, until)
+            self._apply(tally, self._hop_rows(scope, since, until), self._postings(scope, since, until))
             tally.counted_until_ms = until
         rows = self.svc.settings.query_max_rows  # every item: the gauges count them
         risk = at_risk(self.svc, scope, Window(now - lim.window_ms, now, rows), "", "", "", "")
@@ -156,10 +201,10 @@ class BusinessMetrics:
             truncated=bool(risk["truncated"]),
         )
 
-    def _count_hops(self, scope: Scope, tally: _Tally, since: int, until: int) -> None:
+    def _hop_rows(self, scope: Scope, since: int, until: int) -> list[dict[str, Any]]:
         config = self.svc.config
         stages = [(f.name, s) for f in config.flows.values() for s in f.stages]
-        rows = self.svc.store.query_dicts(
+        return self.svc.store.query_dicts(
             queries.HOP_COUNTS,
             {
                 "since_ms": since,
@@ -172,28 +217,34 @@ class BusinessMetrics:
                 **scope.params(),
             },
         )
+
+    def _postings(self, scope: Scope, since: int, until: int) -> dict[str, dict[str, Any]]:
+        window = Window(since, until, 1)
+        return {
+            f.name: latency_histogram(self.svc, scope, f, window, "", "", "") for f in self.svc.config.flows.values()
+        }
+
+    def _room(self, tally: _Tally) -> bool:
+        """True when one more counter or histogram series fits under the cap (else it is counted dropped)."""
+        if len(tally.completed) + len(tally.latency) < self.limits.max_series:
+            return True
+        tally.dropped += 1
+        return False
+
+    def _apply(self, tally: _Tally, rows: list[dict[str, Any]], postings: dict[str, dict[str, Any]]) -> None:
+        """Add one interval's hops and postings (read in full before: nothing half counted)."""
         for r in rows:
             labels = tuple(str(r[k]) for k in HOP_LABELS)
             if labels not in tally.completed:
-                if len(tally.completed) + len(tally.latency) >= self.limits.max_series:
-                    tally.dropped += 1
+                if not self._room(tally):
                     continue
-                tally.completed[labels] = 0
-                tally.failed[labels] = 0
+                tally.completed[labels] = tally.failed[labels] = 0
             tally.completed[labels] += int(r["completed"])
             tally.failed[labels] += int(r["failed"])
-
-    def _count_postings(self, scope: Scope, tally: _Tally, since: int, until: int) -> None:
-        for flow in self.svc.config.flows.values():
-            doc = latency_histogram(self.svc, scope, flow, Window(since, until, 1), "", "", "")
-            if not doc["count"]:
+        for flow, doc in postings.items():
+            if not doc["count"] or (flow not in tally.latency and not self._room(tally)):
                 continue
-            if flow.name not in tally.latency:
-                if len(tally.completed) + len(tally.latency) >= self.limits.max_series:
-                    tally.dropped += 1
-                    continue
-                tally.latency[flow.name] = Latency()
-            h = tally.latency[flow.name]
+            h = tally.latency.setdefault(flow, Latency())
             for i, b in enumerate(doc["bins"]):
                 h.bins[i] += b["count"]
             h.sum_ms += doc["sum_ms"]

@@ -6,6 +6,7 @@ scoped, apart from the platform's ``/metrics``, and its counters only grow."""
 from __future__ import annotations
 
 import re
+import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,12 @@ import pytest
 import yaml
 from prometheus_client.openmetrics.parser import text_string_to_metric_families
 
+from collector.store.errors import StoreError
 from lineage.core.flows import load_flows
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage
 from lineage.insights import scrape as scrape_module
-from lineage.insights.scrape import BusinessMetrics, Limits
+from lineage.insights.scrape import BusinessMetrics, Limits, Snapshot
 from lineage.settings import LineageSettings
 from tests.dashboard.stack import FlowsStack, running_flows_stack
 from tests.lineage.auth.helpers import bearer, issue
@@ -34,7 +36,7 @@ Samples = dict[str, list[tuple[dict[str, str], float]]]
 @pytest.fixture(scope="module")
 def world(chdb_path: Path) -> Iterator[FlowsStack]:
     with running_flows_stack(
-        chdb_path, "bizmetrics", count=160, seed=11, business_metrics_cache="0s", business_metrics_window="25h"
+        chdb_path, "bizmetrics", count=160, seed=11, business_metrics_refresh="0s", business_metrics_window="25h"
     ) as stack:
         yield stack
 
@@ -160,7 +162,7 @@ def test_a_scoped_token_sees_only_its_legal_entities(world: FlowsStack) -> None:
 
 def _metrics(world: FlowsStack, **limits: Any) -> BusinessMetrics:
     settings = LineageSettings(clickhouse_url=world.store.dsn, clickhouse_database=world.store.database)
-    return BusinessMetrics(Lineage(settings, world.store, FLOWS), Limits(**({"cache_s": 0.0} | limits)))
+    return BusinessMetrics(Lineage(settings, world.store, FLOWS), Limits(**({"refresh_s": 0.0} | limits)))
 
 
 def test_each_hop_is_counted_once_across_scrapes(world: FlowsStack, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -202,3 +204,60 @@ def test_every_metric_the_docs_name_is_served_and_their_rules_parse(world: Flows
     assert named and {n for n in named if not any(n + s in served for s in suffixes)} == set()
     (rules,) = [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", page, re.S) if "groups:" in block]
     assert all(rule["alert"] and rule["expr"] for group in rules["groups"] for rule in group["rules"])
+
+
+def _completed_agree(world: FlowsStack, snap: Snapshot, since_ms: int) -> None:
+    for flow in FLOWS.flows:
+        doc = api(world, "/api/v1/metrics/throughput", flow=flow, bucket="1d", limit=10000, since=_iso(since_ms),
+                  until=_iso(snap.counted_until_ms))  # fmt: skip
+        mine = sum(n for labels, n in snap.completed.items() if labels[0] == flow)
+        assert mine == sum(b["completed"] for b in doc["buckets"]), flow
+
+
+def test_a_failed_computation_counts_nothing_twice(world: FlowsStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hops of an interval whose postings could not be read are counted once, by the next scrape."""
+    metrics = _metrics(world, window_ms=6 * 3600_000)
+    now = datetime.now(UTC)
+    clock = iter((now - timedelta(hours=12), now - timedelta(hours=6), now + timedelta(hours=1)))
+    monkeypatch.setattr(scrape_module, "utcnow", lambda: next(clock))
+    first = metrics.scrape(Scope())
+    real = metrics._postings
+
+    def unavailable(*args: Any) -> Any:
+        raise StoreError("the store is unavailable")
+
+    monkeypatch.setattr(metrics, "_postings", unavailable)
+    with pytest.raises(StoreError):
+        metrics.scrape(Scope())
+    monkeypatch.setattr(metrics, "_postings", real)
+    third = metrics.scrape(Scope())
+    _completed_agree(world, third, first.counted_until_ms - 6 * 3600_000)
+
+
+def test_a_stale_snapshot_is_served_while_one_refresh_runs(world: FlowsStack, monkeypatch: pytest.MonkeyPatch) -> None:
+    metrics = _metrics(world, window_ms=6 * 3600_000, refresh_s=0.01)
+    first = metrics.scrape(Scope())
+    started, release, calls = threading.Event(), threading.Event(), []
+    real = metrics._compute
+
+    def held(scope: Scope, tally: Any) -> Snapshot:
+        calls.append(1)
+        started.set()
+        assert release.wait(120)
+        return real(scope, tally)
+
+    monkeypatch.setattr(metrics, "_compute", held)
+    threading.Event().wait(0.02)  # older than refresh_s
+    assert metrics.scrape(Scope()) is first  # stale: served as is, a refresh starts
+    assert started.wait(60)
+    assert metrics.scrape(Scope()) is first and len(calls) == 1  # one refresh at a time
+    release.set()
+    newer = first
+    for _ in range(600):
+        newer = metrics.scrape(Scope())
+        if newer is not first:
+            break
+        threading.Event().wait(0.1)
+    metrics.close()  # a refresh the polling started ends before the store goes
+    assert newer is not first and newer.counted_until_ms > first.counted_until_ms
+    _completed_agree(world, newer, first.counted_until_ms - 6 * 3600_000)
