@@ -34,7 +34,8 @@ M hops each in the last hour on top of the --spans background (bench/lineage_fat
   divided by the rows of ``otel_traces``; ``tables_bytes_per_span``: the same per table;
 * ``scope``, ``api``: the scope and credential overhead (p50/p95 ms per caller);
 * ``spans``, ``hops``, ``load_s``;
-* with ``--scrape`` (bench/business_scrape.py) instead: ``computed`` and ``served``, each
+* with ``--scrape`` (bench/business_scrape.py) instead: ``computed``, ``served`` and
+  ``served_while_refreshing``, each
   ``{"runs", "p50_ms", "p95_ms", "first_ms"}``, and ``spans``, ``hops``, ``load_s``;
 * with ``--growth``: ``growth`` (query name -> p95 at the full size / p95 at the first
   slice), ``queries_1m`` (the first slice's figures, as ``queries``), ``first_spans``,

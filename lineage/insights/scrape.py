@@ -31,6 +31,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from collector.store.errors import StoreError
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.timeparse import to_ms, utcnow
@@ -38,6 +39,9 @@ from lineage.insights import queries
 from lineage.insights.service import EDGES, at_risk, latency_histogram
 
 log = logging.getLogger(__name__)
+# Label sets one interval's hop counts may have; counting stops (an error, nothing counted) above
+# it: far over any cap, it only stops a runaway read.
+MAX_GROUPS = 1_000_000
 HOP_LABELS = ("flow", "stage", "system", "region", "legal_entity")
 Labels = tuple[str, ...]
 
@@ -204,7 +208,7 @@ class BusinessMetrics:
     def _hop_rows(self, scope: Scope, since: int, until: int) -> list[dict[str, Any]]:
         config = self.svc.config
         stages = [(f.name, s) for f in config.flows.values() for s in f.stages]
-        return self.svc.store.query_dicts(
+        page = self.svc.store.query_bounded(
             queries.HOP_COUNTS,
             {
                 "since_ms": since,
@@ -213,10 +217,13 @@ class BusinessMetrics:
                 "names": [s.name for _, s in stages],
                 "steps": sorted({s.step for _, s in stages}),
                 "default_flow": config.default_flow,
-                "limit": self.svc.settings.query_max_rows,
                 **scope.params(),
             },
+            MAX_GROUPS,
         )
+        if page.truncated:  # never cut silently: the whole interval is read again next time
+            raise StoreError(f"more than {MAX_GROUPS} label sets of hops in one interval")
+        return page.rows
 
     def _postings(self, scope: Scope, since: int, until: int) -> dict[str, dict[str, Any]]:
         window = Window(since, until, 1)
