@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from lineage.core import domain
 from lineage.core.flows import FlowConfig
 from lineage.core.scope import in_scope
-from lineage.sql import facts_queries
+from lineage.sql import amounts, facts_queries
 from lineage.sql.exceptions import exceptions_cte
 from lineage.sql.queries import postings_cte
 
@@ -189,19 +189,22 @@ ORDER BY open + acknowledged DESC, system, category"""
 
 def money_at_risk(config: FlowConfig) -> str:
     """Amounts of the open exceptions' entities per currency, as the ``open_exceptions`` part of
-    ``GET /api/v1/at-risk`` (the entity's latest hop that carries an amount)."""
+    ``GET /api/v1/at-risk``: lineage's one reading of an entity's amount (its latest hop that
+    carries one, lineage/sql/amounts.py), by the open exceptions' correlation IDs."""
+    open_ones = "FROM x WHERE state = 'open'"
+    amount = from_lineage(
+        amounts.ENTITY_AMOUNTS,
+        {
+            "ids": Sql(f"(SELECT correlation_id {open_ones})"),
+            "ents": Sql(f"(SELECT entity_type, entity_id {open_ones})"),
+            "limit": LIMIT,
+        },
+    )
     return f"""{_exceptions(config)}
 SELECT if(a.currency = '', '(none)', a.currency) AS currency, round(sum(a.amount), 2) AS amount,
     count() AS exceptions
 FROM x
-LEFT JOIN (
-    SELECT toString(EntityType) AS et, EntityId AS eid, argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-        toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency
-    FROM hop_times
-    WHERE EndTime >= $__fromTime_ms - INTERVAL 7 DAY AND {SCOPE}
-        AND (toString(EntityType), EntityId) IN (SELECT entity_type, entity_id FROM x WHERE state = 'open')
-    GROUP BY EntityType, EntityId
-) AS a ON a.et = x.entity_type AND a.eid = x.entity_id
+LEFT JOIN ({amount}) AS a ON a.entity_type = x.entity_type AND a.entity_id = x.entity_id
 WHERE x.state = 'open' AND {condition("x.system", "system")}
 GROUP BY currency
 ORDER BY amount DESC, currency"""
