@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 LinkBuilder = Callable[[Mapping[str, str]], str]
 # True once the service is stopping: a round in progress ends early.
 Stopping = Callable[[], bool]
+# Why an instance fires, in one line (rule, its labels, now in ms -> text; '' for nothing):
+# the top findings of "why?" (lineage/explain), injected by the composition root.
+Why = Callable[[Rule, Mapping[str, str], int], str]
 
 
 def _never() -> bool:
@@ -54,9 +57,11 @@ class Evaluator:
         resolved_retention_ms: int = 15 * 60_000,
         query_timeout_s: float = 10.0,
         metrics: AlertMetrics | None = None,
+        why: Why | None = None,
     ) -> None:
         """``link`` is the dashboard's link function (injected by the composition root); without
-        it, rules' ``dashboard`` links are left out rather than built a second way here."""
+        it, rules' ``dashboard`` links are left out rather than built a second way here. ``why``
+        adds the ``why`` annotation once per firing (kept while the instance fires)."""
         self.metrics = metrics if metrics is not None else AlertMetrics()
         self.persistence = persistence
         self.rules = rules
@@ -65,6 +70,7 @@ class Evaluator:
         self.link = link
         self.retention_ms = resolved_retention_ms
         self.timeout_s = query_timeout_s
+        self.why = why
         self.alerts: dict[str, dict[str, Alert]] = persistence.load_alerts()
         self.health: dict[str, RuleHealth] = {r.name: RuleHealth() for r in rules}
 
@@ -149,10 +155,31 @@ class Evaluator:
         if health.health == "error":
             out.append(Transition(now_ms, rule.name, "", rule.base_labels(), "error", "ok", "query succeeded"))
         health.health, health.last_error = "ok", ""
+        current = self._explained(rule, prev, current, out, now_ms)
         self.alerts[rule.name] = current
         changed.extend(current.values())
         removed.extend(a for fp, a in prev.items() if fp not in current)
         return out
+
+    def _explained(
+        self, rule: Rule, prev: dict[str, Alert], current: dict[str, Alert], out: list[Transition], now_ms: int
+    ) -> dict[str, Alert]:
+        """``current`` with the ``why`` annotation: computed when an instance starts firing,
+        carried over while it keeps firing. A failure to explain never holds the alert back."""
+        fired = {t.fingerprint for t in out if t.to_state == State.FIRING.value}
+        result = dict(current)
+        for fp, alert in current.items():
+            text = ""
+            if fp in fired and self.why is not None:
+                try:
+                    text = self.why(rule, alert.labels, now_ms)
+                except (StoreError, ValueError) as exc:
+                    log.warning("rule %s: cannot explain %s: %s", rule.name, fp, exc)
+            elif alert.state == State.FIRING and fp in prev:
+                text = prev[fp].annotations.get("why", "")
+            if text and "why" not in alert.annotations:
+                result[fp] = alert.with_(annotations={**alert.annotations, "why": text})
+        return result
 
     def _retire_orphans(self, now_ms: int, changed: list[Alert], removed: list[Alert]) -> list[Transition]:
         """Alerts of rules no longer in the rule file: resolve them, then forget them.

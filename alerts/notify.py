@@ -86,6 +86,8 @@ def _slack_line(alert: Alert) -> str:
     parts = [f"*{status(alert).upper()}* {summary}"]
     if notes.get("description"):
         parts.append(notes["description"])
+    if notes.get("why"):
+        parts.append(f"Why: {notes['why']}")
     if notes.get("correlation_ids"):
         parts.append(f"Correlation IDs: {notes['correlation_ids']}")
     links = [

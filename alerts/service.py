@@ -11,7 +11,7 @@ from prometheus_client import CollectorRegistry
 
 from alerts.delivery import RetryPolicy
 from alerts.dispatch import Dispatcher
-from alerts.evaluator import Evaluator, LinkBuilder
+from alerts.evaluator import Evaluator, LinkBuilder, Why
 from alerts.metrics import AlertMetrics
 from alerts.model import Alert, Transition
 from alerts.persist import Persistence
@@ -52,13 +52,16 @@ class AlertService:
         lease: Lease | None = None,
         evaluating: bool = True,
         registry: CollectorRegistry | None = None,
+        why: Why | None = None,
     ) -> None:
         """``rules``/``receivers``/``flows`` already validated by the caller, else read from
         ``settings`` (and ``LEDGERLINE_FLOWS`` for the flows file).
 
         ``evaluating=False``: this process only serves the alerts API (``serve --components
         api``); it shows what the evaluating process stored and never evaluates.
-        ``registry``: where the evaluator's metrics go (alerts/metrics.py), else a registry of its own."""
+        ``registry``: where the evaluator's metrics go (alerts/metrics.py), else a registry of its own.
+        ``why``: the one-line "why?" of an instance that starts firing (lineage/explain/summary.py,
+        injected by the composition root), kept in its ``why`` annotation."""
         self.settings = settings
         self.metrics = AlertMetrics(registry)
         self.persistence = Persistence(store)
@@ -74,6 +77,7 @@ class AlertService:
             resolved_retention_ms=int(settings.alert_resolved_retention_s * 1000),
             query_timeout_s=settings.query_timeout_s,
             metrics=self.metrics,
+            why=why,
         )
         retry = RetryPolicy(
             settings.alert_delivery_attempts,

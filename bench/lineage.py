@@ -59,10 +59,13 @@ from bench.stats import p50_p95, settle
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage.business import metrics
+from lineage.close.config import parse_close
+from lineage.close.service import gate
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.explain.service import Question, explain
 from lineage.replay.document import replays_of
 from lineage.settings import LineageSettings
 
@@ -263,6 +266,7 @@ def cases(svc: Lineage, history: History, txn_lo: int, growth: bool) -> list[tup
     now = to_ms(utcnow())
     day = Window(now - 86400_000, now, 5000)
     week = Window(now - 7 * 86400_000, now, 100)
+    this_month = utcnow().strftime("%Y-%m")
     one_le = Scope(legal_entities=("LE-0",))
 
     def plain() -> int:
@@ -310,7 +314,22 @@ def cases(svc: Lineage, history: History, txn_lo: int, growth: bool) -> list[tup
             "list stuck transactions (24h), scoped",
             lambda: svc.transactions(one_le, Window(now - 86400_000, now, 100), "stuck", "", "", ""),
         ),
+        ("close gate, one entity, this month", lambda: gate(svc, CALENDAR, EVERYTHING, "LE-0", this_month)),
+        ("explain failed 24h", lambda: explain(svc, EVERYTHING, _question("failed", "", now))),
+        ("explain failed 24h, ledger stage", lambda: explain(svc, EVERYTHING, _question("failed", "ledger", now))),
     ]
+
+
+# The bench's seven legal entities, cut in UTC, for the close gate.
+CALENDAR = parse_close(
+    "legal_entities: {" + ", ".join(f"LE-{i}: {{time_zone: UTC, currency: EUR}}" for i in range(7)) + "}",
+    "bench calendar",
+    load_flows(),
+)
+
+
+def _question(subject: str, stage: str, now: int) -> Question:
+    return Question(subject, "rest", "support_credit", stage, "", Window(now - 86400_000, now, 100))
 
 
 def measure(svc: Lineage, history: History, txn_lo: int, runs: int, growth: bool) -> dict[str, dict[str, float]]:

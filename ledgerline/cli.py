@@ -137,7 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
     from lineage.auth import cli as token
+    from lineage.close import cli as close
     from lineage.evidence import cli as evidence
+    from lineage.explain import cli as explain
     from lineage.replay import cli as replay
 
     for register in (
@@ -148,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
         alerts.register,
         dashboard.register,
         evidence.register,
+        explain.register,
+        close.register,
         demo.register,
         grafana.register,
     ):

@@ -21,6 +21,7 @@ from collector.settings import CollectorSettings
 from dashboard.settings import DashboardSettings
 from dashboard.state import check_link
 from lineage.auth.settings import AuthSettings
+from lineage.close.config import CloseConfig, load_close
 from lineage.core.flows import FlowConfig, load_flows
 from lineage.evidence.settings import EvidenceSettings
 from lineage.replay.service import load as load_replay_targets
@@ -53,6 +54,7 @@ class ServeConfig:
     replay: ReplaySettings
     targets: Targets
     evidence: EvidenceSettings
+    close: CloseConfig
 
 
 def load_serve_config(
@@ -80,6 +82,7 @@ def load_serve_config(
         targets=load_replay_targets(replay, flows.transient),
         rules=load_alert_rules(alerts, flows),
         receivers=load_receivers(alerts.alert_receivers),
+        close=load_close(flows, lineage.close),
     )
 
 

@@ -24,13 +24,14 @@ from collector.store.cluster import ClusterRenderer, Everywhere, Keeper, Layout,
 from collector.store.migrations import Render, recorded_versions, single_node
 from collector.store.queries import CREATE_SCHEMA_MIGRATIONS
 from lineage.auth.schema import MIGRATIONS as AUTH
+from lineage.close.schema import MIGRATIONS as CLOSE
 from lineage.evidence.retention import apply_retention
 from lineage.evidence.schema import MIGRATIONS as EVIDENCE
 from lineage.evidence.settings import EvidenceSettings
 from lineage.replay.schema import MIGRATIONS as REPLAY
 from lineage.schema import MIGRATIONS as LINEAGE
 
-_EVERY = (*COLLECTOR, *LINEAGE, *AUTH, *EVIDENCE, *REPLAY, *ALERTS)
+_EVERY = (*COLLECTOR, *LINEAGE, *AUTH, *EVIDENCE, *REPLAY, *ALERTS, *CLOSE)
 MIGRATIONS: tuple[Migration, ...] = tuple(sorted(_EVERY, key=lambda m: m.version))
 
 _BY_CORRELATION = Sharded("cityHash64(CorrelationId)")
@@ -50,6 +51,7 @@ _CONTROL = (
     "alert_history",
     "alert_nflog",
     "alert_silences",
+    "close_signoffs",
 )
 CLUSTER_LAYOUT: Layout = {
     "otel_traces": Sharded("cityHash64(TraceId)"),

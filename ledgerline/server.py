@@ -126,6 +126,7 @@ class Server:
                 lease=lease,
                 evaluating=evaluating,
                 registry=self.registry if evaluating else None,  # only an evaluating process reports rounds
+                why=explainer(self.store, cfg) if evaluating else None,
             )
             if evaluating:
                 self.alerts.start()
@@ -184,6 +185,16 @@ class Server:
         return urls
 
 
+def explainer(store: Store, config: ServeConfig) -> Any:
+    """The alert evaluator's "why?": the top findings of an instance's subject (lineage/explain)."""
+    from lineage.core.service import Lineage
+    from lineage.explain.summary import why_text
+    from lineage.replay.document import replays_of
+
+    svc = Lineage(config.lineage, store, config.flows, replays=replays_of(store))
+    return lambda rule, labels, now_ms: why_text(svc, rule.kind, rule.expr, labels, now_ms)
+
+
 def compose_app(
     store: Store,
     auth: AuthSettings,
@@ -222,6 +233,7 @@ def compose_app(
         extra_routers=extra,
         state=state,
         registry=registry,
+        close=config.close,
     )
 
 

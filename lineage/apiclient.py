@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from typing import Any
 
 import httpx
 
@@ -35,3 +37,24 @@ def api_detail(response: httpx.Response) -> str:
         return str(response.json().get("detail"))
     except ValueError:
         return response.text[:200]
+
+
+def get_json(
+    command: str, args: argparse.Namespace, path: str, params: dict[str, str] | None = None
+) -> tuple[Any, int]:
+    """GET ``path`` from ``args.api`` with ``args.token``: ``(document, 0)`` on 200; otherwise one
+    line on stderr, ``ledgerline <command>: ...``, and ``(None, code)``: 1 for a 404, 2 else."""
+    try:
+        response = httpx.get(
+            args.api.rstrip("/") + path, params=params, headers=auth_headers(args.token), timeout=args.timeout
+        )
+    except httpx.HTTPError as exc:
+        print(f"ledgerline {command}: cannot reach the lineage API at {args.api}: {exc}", file=sys.stderr)
+        return None, 2
+    if response.status_code != 200:
+        detail = api_detail(response)
+        if response.status_code == 401:
+            detail += f"; pass --token or set {TOKEN_ENV}"
+        print(f"ledgerline {command}: {detail} (HTTP {response.status_code})", file=sys.stderr)
+        return None, 1 if response.status_code == 404 else 2
+    return response.json(), 0

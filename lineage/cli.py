@@ -12,9 +12,7 @@ import sys
 from typing import Any, TextIO
 from urllib.parse import quote
 
-import httpx
-
-from lineage.apiclient import TOKEN_ENV, add_client_options, api_detail, auth_headers
+from lineage.apiclient import add_client_options, get_json
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -55,20 +53,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     out = out or sys.stdout
     try:
         path = _path(args)
-        response = httpx.get(args.api.rstrip("/") + path, headers=auth_headers(args.token), timeout=args.timeout)
     except ValueError as exc:
         print(f"ledgerline trace: {exc}", file=sys.stderr)
         return 2
-    except httpx.HTTPError as exc:
-        print(f"ledgerline trace: cannot reach the lineage API at {args.api}: {exc}", file=sys.stderr)
-        return 2
-    if response.status_code != 200:
-        detail = api_detail(response)
-        if response.status_code == 401:
-            detail += f"; pass --token or set {TOKEN_ENV}"
-        print(f"ledgerline trace: {detail} (HTTP {response.status_code})", file=sys.stderr)
-        return 1 if response.status_code == 404 else 2
-    doc = response.json()
+    doc, code = get_json("trace", args, path)
+    if doc is None:
+        return code
     if args.json:
         json.dump(doc, out, indent=2)
         out.write("\n")

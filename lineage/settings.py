@@ -16,6 +16,11 @@ class LineageSettings(StoreSettings):
     flows: Path | None = Field(
         None, description="Flow definitions YAML (LEDGERLINE_FLOWS); default: the packaged lineage/core/flows.yaml."
     )
+    close: str | None = Field(
+        None,
+        description="Close calendar (LEDGERLINE_CLOSE): a YAML path or inline YAML; default: the packaged "
+        "lineage/close/close.yaml.",
+    )
     api_port: int = Field(8000, ge=0, le=65535)
     stitch_depth: int = Field(2, ge=0, le=5, description="Correlation IDs followed away from the one asked.")
     stitch_fanout: int = Field(50, ge=1, le=1000, description="Related correlation IDs kept per level.")

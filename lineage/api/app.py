@@ -24,10 +24,13 @@ from lineage.api import business_metrics, docs, errors, exceptions, health, metr
 from lineage.auth import routes as auth_routes
 from lineage.auth.settings import AuthSettings
 from lineage.business import api as business
+from lineage.close import api as close_api
+from lineage.close.config import CloseConfig, load_close
 from lineage.core.flows import FlowConfig, load_flows
 from lineage.core.service import Lineage
 from lineage.evidence import api as evidence_api
 from lineage.evidence.service import EvidenceService
+from lineage.explain import api as explain_api
 from lineage.insights import api as insights
 from lineage.insights.scrape import BusinessMetrics
 from lineage.replay import api as replay_api
@@ -52,6 +55,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     business.router,
     replay_api.router,
     evidence_api.router,
+    explain_api.router,
+    close_api.router,
 )
 
 
@@ -77,6 +82,7 @@ def create_app(
     extra_routers: Sequence[APIRouter] = (),
     state: dict[str, Any] | None = None,
     registry: CollectorRegistry | None = None,
+    close: CloseConfig | None = None,
 ) -> FastAPI:
     """The lineage API over ``store``.
 
@@ -99,6 +105,7 @@ def create_app(
     lineage = Lineage(settings, store, flows or load_flows(settings.flows), replays=replays_of(store))
     app.state.lineage = lineage
     app.state.business_metrics = BusinessMetrics(lineage, business_metrics.limits_of(settings))
+    app.state.close = close or load_close(lineage.config, settings.close)
     app.state.replay = ReplayService(replay or ReplaySettings(), lineage, targets)
     app.state.registry = registry if registry is not None else CollectorRegistry()
     app.state.replay_worker = Worker(app.state.replay, metrics=ReplayMetrics(app.state.registry))

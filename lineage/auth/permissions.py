@@ -57,6 +57,16 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/overview"): Rule("read"),
     # business metrics for Prometheus (lineage/api/business_metrics.py), scraped with a viewer token
     ("GET", "/metrics/business"): Rule("read"),
+    ("GET", f"{_V1}/explain"): Rule("read"),
+    ("GET", f"{_V1}/close"): Rule("read"),
+    ("GET", f"{_V1}/close/{{legal_entity}}/{{period}}"): Rule("read"),
+    ("GET", f"{_V1}/close/{{legal_entity}}/{{period}}/certificate"): Rule(
+        "read", "close.certificate", "{legal_entity}/{period}"
+    ),
+    ("POST", f"{_V1}/close/{{legal_entity}}/{{period}}/prepare"): Rule(
+        "act", "close.prepare", "{legal_entity}/{period}"
+    ),
+    ("POST", f"{_V1}/close/{{legal_entity}}/{{period}}/review"): Rule("act", "close.review", "{legal_entity}/{period}"),
     # flows (issue 17): KPIs, waiting queues, reconciliations
     ("GET", f"{_V1}/kpis"): Rule("read"),
     ("GET", f"{_V1}/flows/{{flow}}/waiting"): Rule("read"),

@@ -129,7 +129,7 @@ reached AS (
     FROM hop_times
     ARRAY JOIN arrayConcat([(toString(EntityType), EntityId)], arrayMap(p -> (toString(ParentType), p), ParentIds)) AS r
     WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
-        AND EndTime >= {_SINCE} AND {_IN_SCOPE}
+        AND EndTime >= {_SINCE} AND EndTime < fromUnixTimestamp64Milli({{as_of_ms:Int64}}) AND {_IN_SCOPE}
 ),
 waiting AS (
     SELECT * FROM prev

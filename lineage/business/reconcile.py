@@ -23,6 +23,7 @@ from typing import Any
 
 from collector.store import Store
 from lineage.business import queries as q
+from lineage.core.currency import round_money
 from lineage.core.flows import FlowConfig, Reconciliation
 from lineage.core.scope import Scope
 from lineage.core.shape import iso
@@ -82,16 +83,16 @@ def summary(
                 "bucket": iso(int(r["bucket_ms"])),
                 "legal_entity": (r["grp"] or None) if by_legal_entity else None,
                 "currency": r["currency"] or None,
-                "left": {"count": int(r["s_left_count"]), "amount": round(float(r["s_left_amount"]), 2)},
-                "right": {"count": int(r["s_right_count"]), "amount": round(float(r["s_right_amount"]), 2)},
+                "left": {"count": int(r["s_left_count"]), "amount": round_money(r["s_left_amount"], r["currency"])},
+                "right": {"count": int(r["s_right_count"]), "amount": round_money(r["s_right_amount"], r["currency"])},
                 "matched": int(r["s_matched"]),
                 "compensated": int(r["s_compensated"]),
                 "breaks": breaks,
                 "break_count": sum(breaks.values()),
                 "break_amounts": {
-                    "left_only": round(float(r["s_left_only_amount"]), 2),
-                    "right_only": round(float(r["s_right_only_amount"]), 2),
-                    "amount_difference": round(float(r["s_amount_difference"]), 2),
+                    "left_only": round_money(r["s_left_only_amount"], r["currency"]),
+                    "right_only": round_money(r["s_right_only_amount"], r["currency"]),
+                    "amount_difference": round_money(r["s_amount_difference"], r["currency"]),
                 },
             }
         )

@@ -13,9 +13,12 @@ from typing import Any
 
 from collector.store import Store
 from lineage.business import queries as q
+from lineage.core.currency import round_money
 from lineage.core.flows import Flow, FlowConfig
 from lineage.core.scope import Scope
 from lineage.core.shape import iso
+
+NO_END_MS = 7_258_118_400_000  # 2200-01-01: "now and later" (DateTime64(9) ends in 2262)
 
 
 def waiting(
@@ -29,8 +32,11 @@ def waiting(
     now_ms: int,
     limit: int,
     stage: str = "",
+    as_of_ms: int = NO_END_MS,
 ) -> dict[str, Any]:
-    """Per stage: count, amount per currency, oldest age and the oldest ``limit`` entities."""
+    """Per stage: count, amount per currency, oldest age and the oldest ``limit`` entities.
+    ``as_of_ms``: what was still waiting then (a stage reached later does not count; the close
+    gate's cut-off at a period's end)."""
     out = []
     for prev, cur in zip(flow.stages, flow.stages[1:], strict=False):
         if stage and cur.name != stage:
@@ -45,6 +51,7 @@ def waiting(
             "since_ms": since_ms,
             "until_ms": until_ms,
             "limit": limit,
+            "as_of_ms": as_of_ms,
         } | scope.params()
         summary = store.query_dicts(q.WAITING, params)[0]
         keys = ("done_ms", "eid", "et", "amount", "currency", "system", "legal_entity", "cid")
@@ -59,7 +66,7 @@ def waiting(
                 "waiting_since_step": prev.step,
                 "count": count,
                 "amounts": [
-                    {"currency": c or None, "amount": round(float(a), 2)}
+                    {"currency": c or None, "amount": round_money(a, c)}
                     for c, a in zip(currencies, amounts, strict=True)
                 ],
                 "oldest_age_ms": max(0, now_ms - int(summary["oldest_ms"])) if count else None,

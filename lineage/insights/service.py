@@ -7,6 +7,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
+from lineage.core.currency import total
 from lineage.core.flows import Flow
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
@@ -198,14 +199,12 @@ def to_ms_iso(text: str) -> int:
 
 
 def _totals(items: list[dict[str, Any]], by: str | None) -> list[dict[str, Any]]:
-    acc: dict[tuple[str, str | None, str | None], list[float]] = defaultdict(lambda: [0.0, 0])
+    acc: dict[tuple[str, str | None, str | None], list[float]] = defaultdict(list)
     for i in items:
-        cell = acc[(i["kind"], i[by] if by else None, i["currency"])]
-        cell[0] += i["amount"] or 0.0
-        cell[1] += 1
+        acc[(i["kind"], i[by] if by else None, i["currency"])].append(i["amount"] or 0.0)
     rows = [
-        {"kind": k, "group": g, "currency": c, "amount": round(a, 2), "count": int(n)}
-        for (k, g, c), (a, n) in acc.items()
+        {"kind": k, "group": g, "currency": c, "amount": total(amounts, c), "count": len(amounts)}
+        for (k, g, c), amounts in acc.items()
     ]
     return sorted(
         rows, key=lambda r: (RISK_KINDS.index(r["kind"]), -r["amount"], r["group"] or "", r["currency"] or "")

@@ -14,6 +14,7 @@ from typing import Any
 from collector.store import Store
 from collector.store.errors import ConfigError
 from lineage.auth.principal import Principal
+from lineage.core.currency import total
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.timeparse import parse_instant, to_ms, utcnow
@@ -160,11 +161,11 @@ class ReplayService:
             found = self._candidates(excs, who.scope)
             ok = [(x, f) for x, f, why in found if why is None]
             refused = [{"exception_id": x["id"], "reason": why} for x, _, why in found if why]
-            amounts: dict[str, float] = {}
+            by_currency: dict[str, list[float]] = {}
             for _, f in ok:
                 if f["amount"] is not None:
-                    cur = f["currency"] or "?"
-                    amounts[cur] = round(amounts.get(cur, 0.0) + float(f["amount"]), 2)
+                    by_currency.setdefault(f["currency"] or "?", []).append(float(f["amount"]))
+            amounts = {cur: total(found, cur) for cur, found in by_currency.items()}
             created = [] if dry_run else [self._create(x, f, reason, who) for x, f in ok]
         return {
             "dry_run": dry_run,

@@ -6,13 +6,15 @@ from __future__ import annotations
 from lineage.core.scope import in_scope
 
 _IN_SCOPE = in_scope()
+# The money of a group of hops: the amount and currency of its latest hop that carries one.
+LATEST_AMOUNT = "argMaxIf(Amount, StartTime, Amount IS NOT NULL)"
+LATEST_CURRENCY = "toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL))"
 
 # The amount and currency of each given entity: its latest hop with an amount, read by the
 # exceptions' correlation IDs (the primary key of hops), in scope.
 ENTITY_AMOUNTS = f"""
 SELECT toString(EntityType) AS entity_type, EntityId AS entity_id,
-    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency
+    {LATEST_AMOUNT} AS amount, {LATEST_CURRENCY} AS currency
 FROM hops
 WHERE CorrelationId IN {{ids:Array(String)}}
     AND (toString(EntityType), EntityId) IN {{ents:Array(Tuple(String, String))}} AND {_IN_SCOPE}
@@ -25,8 +27,7 @@ LIMIT {{limit:UInt32}}
 TRANSACTION_AMOUNTS = f"""
 SELECT CorrelationId AS correlation_id,
     argMin(concat(toString(EntityType), ':', EntityId), StartTime) AS business_key,
-    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    toString(argMaxIf(Currency, StartTime, Amount IS NOT NULL)) AS currency,
+    {LATEST_AMOUNT} AS amount, {LATEST_CURRENCY} AS currency,
     toString(argMax(System, StartTime)) AS system, toString(argMax(Region, StartTime)) AS region,
     toUnixTimestamp64Milli(max(EndTime)) AS last_ms
 FROM hops

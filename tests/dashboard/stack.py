@@ -30,6 +30,7 @@ from ledgerline.simulator.replay import ReplayResponder
 from ledgerline.simulator.runner import Summary, run_simulation
 from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
+from lineage.close.config import load_close
 from lineage.core.flows import load_flows
 from lineage.evidence.settings import EvidenceSettings
 from lineage.replay.service import load as load_replay_targets
@@ -191,6 +192,7 @@ def _replay_config(lineage: LineageSettings, url: str) -> ServeConfig:
         replay=replay,
         targets=load_replay_targets(replay, flows.transient),
         evidence=EvidenceSettings(),
+        close=load_close(flows),
     )
 
 

@@ -31,16 +31,18 @@ class Emitter:
         self.providers: dict[str, TracerProvider] = {}
         self.sent = 0
 
-    def _tracer(self, service: str) -> Any:
-        if service not in self.providers:
-            provider = TracerProvider(resource=Resource.create({"service.name": service}))
+    def _tracer(self, service: str, version: str = "") -> Any:
+        key = f"{service}@{version}" if version else service
+        if key not in self.providers:
+            attrs = {"service.name": service} | ({"service.version": version} if version else {})
+            provider = TracerProvider(resource=Resource.create(attrs))
             # Batched export, flushed by wait(): one OTLP request per service and round.
             exporter = OTLPSpanExporter(endpoint=self.endpoint, timeout=10)
             provider.add_span_processor(
                 BatchSpanProcessor(exporter, schedule_delay_millis=60_000, max_export_batch_size=512)
             )
-            self.providers[service] = provider
-        return self.providers[service].get_tracer("tests.lineage")
+            self.providers[key] = provider
+        return self.providers[key].get_tracer("tests.lineage")
 
     def hop(
         self,
@@ -62,6 +64,7 @@ class Emitter:
         legal_entity: str = "LE-1",
         flow: str = "support_credit",
         links: list[SpanContext] | None = None,
+        version: str = "",
     ) -> SpanContext:
         """Emit one hop span; return its span context (to link to it)."""
         service = system or f"{entity_type}-svc"
@@ -86,7 +89,7 @@ class Emitter:
             attrs["biz.currency"] = currency
         if idem:
             attrs["biz.idempotency_key"] = idem
-        span = self._tracer(service).start_span(
+        span = self._tracer(service, version).start_span(
             step, start_time=start_ns, attributes=attrs, links=[Link(c) for c in links or []]
         )
         if outcome != "ok":

@@ -1,0 +1,91 @@
+"""The close certificate: a gate's figures frozen at sign-off, who prepared and reviewed them,
+and a commitment to exactly the hops behind them (the RFC 9162 Merkle root over their seal leaf
+hashes, as the seals use), signed with the seal key. Pure.
+
+Each field is hashed on its own and the signature covers those hashes, so a certificate altered
+offline names the field that changed (a field whose hash no longer matches), and an altered hash
+list fails the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from lineage.evidence import merkle
+from lineage.evidence.keys import fingerprint, verify_signature
+
+KIND = "ledgerline.close-certificate"
+FIELDS = (
+    "kind",
+    "legal_entity",
+    "period",
+    "time_zone",
+    "figures",
+    "prepared_by",
+    "prepared_at",
+    "reviewed_by",
+    "reviewed_at",
+    "key_fingerprint",
+)
+GROUPS = ("not_posted", "cut_off", "open_exceptions", "replays", "unsealed")
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def figures(gate: dict[str, Any], leaf_hashes: Sequence[bytes]) -> dict[str, Any]:
+    """What a sign-off freezes: each group's count and money, and the hops behind them."""
+    return {
+        "groups": {
+            name: {"count": gate["groups"][name]["count"], "money": gate["groups"][name]["money"]} for name in GROUPS
+        },
+        "hops": len(leaf_hashes),
+        "hops_root": merkle.root(list(leaf_hashes)).hex(),
+    }
+
+
+def changes(signed: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between signed figures and today's: group names, and ``hops``."""
+    out = [g for g in GROUPS if signed["groups"].get(g) != now["groups"].get(g)]
+    if (signed["hops"], signed["hops_root"]) != (now["hops"], now["hops_root"]):
+        out.append("hops")
+    return out
+
+
+def sign(body: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:
+    """``body`` (the FIELDS but ``kind`` and ``key_fingerprint``) as a signed certificate."""
+    cert = {"kind": KIND, **body, "key_fingerprint": fingerprint(key.public_key())}
+    hashes = {f: hashlib.sha256(_canonical(cert[f])).hexdigest() for f in FIELDS}
+    signature = key.sign(_canonical(hashes))
+    return cert | {"field_hashes": hashes, "signature": base64.b64encode(signature).decode()}
+
+
+def verify(cert: dict[str, Any], public: Ed25519PublicKey) -> list[str]:
+    """Problems with a certificate, each naming the field at fault; empty when it verifies."""
+    problems = [f"{f}: missing" for f in (*FIELDS, "field_hashes", "signature") if f not in cert]
+    if problems:
+        return problems
+    if cert["kind"] != KIND:
+        return [f"kind: not a close certificate ({cert['kind']!r})"]
+    hashes = cert["field_hashes"]
+    if not isinstance(hashes, dict) or set(hashes) != set(FIELDS):
+        return ["field_hashes: altered (not the certificate's fields)"]
+    try:
+        signature = base64.b64decode(cert["signature"], validate=True)
+    except ValueError:
+        return ["signature: not base64"]
+    if cert["key_fingerprint"] != fingerprint(public):
+        problems.append("key_fingerprint: not this public key's (a different key, or the field was altered)")
+    elif not verify_signature(public, signature, _canonical(hashes)):
+        return ["signature: does not match field_hashes (the hashes or the signature were altered)"]
+    problems += [
+        f"{f}: altered since signing" for f in FIELDS if hashlib.sha256(_canonical(cert[f])).hexdigest() != hashes[f]
+    ]
+    return problems

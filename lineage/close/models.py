@@ -1,0 +1,69 @@
+"""Response models of the close routes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class Money(BaseModel):
+    currency: str | None
+    amount: float
+
+
+class CategoryGroup(BaseModel):
+    category: str | None
+    recoverable: bool
+    count: int
+    money: list[Money]
+
+
+class Group(BaseModel):
+    count: int
+    money: list[Money]
+    blocking: bool
+    items: list[dict[str, Any]]
+    truncated: bool
+    by_category: list[CategoryGroup] | None = None
+    oldest: str | None = None
+
+
+class Groups(BaseModel):
+    not_posted: Group
+    cut_off: Group
+    open_exceptions: Group
+    replays: Group
+    unsealed: Group
+
+
+class Round(BaseModel):
+    round: int
+    action: str  # prepared | reviewed
+    subject: str
+    at: str
+
+
+class SignOff(BaseModel):
+    rounds: list[Round]
+    certificate_round: int | None = None
+    changed: list[str] | None = None  # what changed since the certificate (decertified)
+
+
+class Gate(BaseModel):
+    legal_entity: str
+    period: str
+    time_zone: str
+    start: str
+    end: str
+    deadline: str
+    days_to_deadline: int
+    status: str  # open | blocked | ready | signed | decertified
+    blocking: list[str]
+    groups: Groups
+    sign_off: SignOff | None = None
+
+
+class Gates(BaseModel):
+    period: str
+    gates: list[Gate]

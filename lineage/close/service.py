@@ -1,0 +1,167 @@
+"""The close gate of one legal entity and period, from live lineage.
+
+A transaction belongs to the period its issuing hop (the flow's posting-latency ``from`` step,
+e.g. ``invoice.issued``) ended in, cut in the legal entity's time zone. Blocking groups:
+
+* ``not_posted``: issued in the period, not posted to the ledger yet (the waiting queue of the
+  flow's posting stage over the period: lineage/business/waiting.py, one definition);
+* ``cut_off``: issued in the period, posted after it ended (waiting at the period's end, no
+  longer waiting now);
+* ``open_exceptions``: exceptions first or last seen in the period and still open, by category
+  and recoverability;
+* ``replays``: replays of those exceptions awaiting approval or in flight;
+* ``unsealed``: hops of the period that no seal covers yet.
+
+A group blocks when its money in some currency is above that currency's materiality (an item
+without an amount counts as material), or, for hops and replays without money, when it is not
+empty. ``ready``: the period has ended and nothing blocks; ``open``: it has not ended.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from lineage.business.waiting import waiting
+from lineage.close import queries as q
+from lineage.close.config import CloseConfig
+from lineage.close.periods import Period, period
+from lineage.core.currency import total
+from lineage.core.scope import Scope
+from lineage.core.service import Lineage, Window
+from lineage.core.shape import iso
+from lineage.core.timeparse import to_ms, utcnow
+from lineage.replay.state import IN_FLIGHT
+
+DAY_MS = 86_400_000
+LIMIT = 100  # items listed per group (counts and money cover all)
+
+
+class CloseError(ValueError):
+    """A close question that cannot be answered as asked (422)."""
+
+
+def _money(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by: dict[str | None, list[float]] = defaultdict(list)
+    for i in items:
+        if i.get("amount") is not None:
+            by[i.get("currency")].append(float(i["amount"]))
+    return sorted(({"currency": c, "amount": total(a, c)} for c, a in by.items()), key=lambda m: m["currency"] or "")
+
+
+def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    left = {m["currency"]: m["amount"] for m in b}
+    return [
+        {"currency": m["currency"], "amount": total([m["amount"], -left.get(m["currency"], 0.0)], m["currency"])}
+        for m in a
+        if total([m["amount"], -left.get(m["currency"], 0.0)], m["currency"]) != 0
+    ]
+
+
+def _queues(svc: Lineage, scope: Scope, cfg: CloseConfig, p: Period, now_ms: int, as_of: int | None) -> dict[str, Any]:
+    """The posting stage's waiting queue of every closing flow, summed."""
+    count, amounts, items, truncated = 0, defaultdict(list), [], False
+    for name in cfg.flows:
+        flow = svc.config.flows[name]
+        posting = next((s for s in flow.stages[1:] if s.step == flow.latency_to), None)
+        if posting is None:
+            continue
+        kw = {"as_of_ms": as_of} if as_of is not None else {}
+        doc = waiting(svc.store, svc.config, scope, flow, since_ms=p.start_ms, until_ms=p.end_ms, now_ms=now_ms,
+                      limit=LIMIT, stage=posting.name, **kw)  # fmt: skip
+        for stage in doc["stages"]:
+            count += stage["count"]
+            for m in stage["amounts"]:
+                amounts[m["currency"]].append(m["amount"])
+            items += [i | {"flow": name} for i in stage["items"]]
+            truncated = truncated or stage["truncated"]
+    money = [{"currency": c, "amount": total(a, c)} for c, a in sorted(amounts.items(), key=lambda kv: kv[0] or "")]
+    return {"count": count, "money": money, "items": items[:LIMIT], "truncated": truncated or len(items) > LIMIT}
+
+
+def _blocks(cfg: CloseConfig, group: dict[str, Any], unknown_amounts: bool = False) -> bool:
+    if group["count"] == 0:
+        return False
+    if not group["money"] or unknown_amounts:
+        return True
+    return any(cfg.material(m["currency"], m["amount"]) for m in group["money"])
+
+
+def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period_name: str) -> dict[str, Any]:
+    """The gate of ``legal_entity`` for ``period_name`` (YYYY-MM) as ``scope`` sees it."""
+    entity = cfg.entities.get(legal_entity)
+    if entity is None:
+        raise CloseError(f"unknown legal entity {legal_entity!r}; known: {', '.join(sorted(cfg.entities))}")
+    try:
+        p = period(period_name, entity.time_zone, cfg.deadline_business_days)
+    except ValueError as exc:
+        raise CloseError(str(exc)) from exc
+    narrowed = scope.narrowed(legal_entity, "")
+    now_ms = to_ms(utcnow())
+    now_q = _queues(svc, narrowed, cfg, p, now_ms, None)
+    at_end = _queues(svc, narrowed, cfg, p, now_ms, p.end_ms)
+    posted_since = {i["business_key"] for i in now_q["items"]}
+    cut_off = {
+        "count": at_end["count"] - now_q["count"],
+        "money": _minus(at_end["money"], now_q["money"]),
+        "items": [i for i in at_end["items"] if i["business_key"] not in posted_since],
+        "truncated": at_end["truncated"] or now_q["truncated"],
+    }
+    listed = svc.exceptions(narrowed, Window(p.start_ms, p.end_ms, 5000), "open", "", "")
+    excs = svc.with_amounts(narrowed, listed["exceptions"])
+    by_kind: dict[tuple[str | None, bool], list[dict[str, Any]]] = defaultdict(list)
+    for e in excs:
+        by_kind[(e["category"], e["recoverable"])].append(e)
+    exceptions = {
+        "count": len(excs),
+        "money": _money(excs),
+        "by_category": [
+            {"category": c, "recoverable": r, "count": len(v), "money": _money(v)}
+            for (c, r), v in sorted(by_kind.items(), key=lambda kv: (kv[0][0] or "", kv[0][1]))
+        ],
+        "items": excs[:LIMIT],
+        "truncated": bool(listed["truncated"]) or len(excs) > LIMIT,
+    }
+    params = narrowed.params() | {"ids": [e["id"] for e in excs], "states": sorted(IN_FLIGHT), "limit": 5000}
+    replays = svc.store.query_dicts(q.REPLAYS_IN_FLIGHT, params)
+    replay_group = {"count": len(replays), "money": _money(replays), "items": replays[:LIMIT],
+                    "truncated": len(replays) > LIMIT or bool(listed["truncated"])}  # fmt: skip
+    unsealed_row = svc.store.query_dicts(q.UNSEALED, narrowed.params() | {"start_ms": p.start_ms, "end_ms": p.end_ms})[
+        0
+    ]
+    unsealed = {"count": int(unsealed_row["n"]), "money": [], "items": [], "truncated": False,
+                "oldest": iso(int(unsealed_row["oldest_ms"])) if int(unsealed_row["n"]) else None}  # fmt: skip
+    groups = {
+        "not_posted": now_q,
+        "cut_off": cut_off,
+        "open_exceptions": exceptions,
+        "replays": replay_group,
+        "unsealed": unsealed,
+    }
+    unknown = {
+        "not_posted": any(i["amount"] is None for i in now_q["items"]),
+        "cut_off": any(i["amount"] is None for i in cut_off["items"]),
+        "open_exceptions": any(e["amount"] is None for e in excs),
+    }
+    blocking = [name for name, g in groups.items() if _blocks(cfg, g, unknown.get(name, False))]
+    for name, g in groups.items():
+        g["blocking"] = name in blocking
+    status = "open" if now_ms < p.end_ms else "blocked" if blocking else "ready"
+    return {
+        "legal_entity": legal_entity,
+        "period": p.name,
+        "time_zone": entity.time_zone,
+        "start": iso(p.start_ms),
+        "end": iso(p.end_ms),
+        "deadline": iso(p.deadline_ms),
+        "days_to_deadline": -(-(p.deadline_ms - now_ms) // DAY_MS),
+        "status": status,
+        "blocking": blocking,
+        "groups": groups,
+    }
+
+
+def reaches(scope: Scope, legal_entity: str) -> bool:
+    """True when the caller's scope includes the legal entity (a region-scoped caller sees every
+    entity, computed from its regions' hops)."""
+    return not scope.legal_entities or legal_entity in scope.legal_entities

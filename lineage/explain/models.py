@@ -1,0 +1,71 @@
+"""Response models of ``GET /api/v1/explain``."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from lineage.api.context import ContextOut
+
+
+class Money(BaseModel):
+    currency: str | None
+    amount: float
+
+
+class DimensionValue(BaseModel):
+    dimension: str
+    value: str
+
+
+class ListLink(BaseModel):
+    url: str
+    exact: bool  # False: the list has the context only (it cannot take this dimension)
+
+
+class Finding(BaseModel):
+    dimensions: list[DimensionValue]
+    selection_count: int
+    baseline_count: int
+    share_selection: float
+    share_baseline: float
+    p_value: float
+    money_at_risk: list[Money]
+    listing: ListLink | None = None  # the list behind the finding
+
+
+class Selection(BaseModel):
+    count: int
+    money_at_risk: list[Money]
+
+
+class Onset(BaseModel):
+    dimension: str
+    value: str
+    how: str  # appeared | jumped
+    selection_after: int
+
+
+class ChangePoint(BaseModel):
+    at: str
+    bucket_ms: int
+    rate_before: float
+    rate_after: float
+    p_value: float
+    values: list[Onset]
+
+
+class Explanation(BaseModel):
+    subject: str
+    baseline: str
+    unit: str
+    stage: str | None
+    selection: Selection
+    baseline_count: int
+    level: float
+    test: str
+    correction: str
+    findings: list[Finding]
+    pairs: list[Finding]
+    change_point: ChangePoint | None
+    truncated: bool
+    context: ContextOut

@@ -1,0 +1,198 @@
+"""SQL of "why?": the units of a question (entity-steps or transactions) with their dimensions,
+and their counts per dimension value, per bucket, and per pair of values, for the selection and
+the baseline. Every fragment below is a constant; the values arrive as bound parameters.
+
+A unit's dimensions are an array of (dimension, value) pairs, so one ARRAY JOIN counts every
+dimension in one pass; attributes of the unit's latest span (resource attributes such as
+``service.version``, and ``biz.*`` attributes beyond the standard ones) join from otel_traces by
+span ID, and a dimension with more than ``max_values`` values in the scan is left out as
+unbounded.
+"""
+
+from __future__ import annotations
+
+from lineage.core.scope import in_scope
+from lineage.sql.amounts import LATEST_AMOUNT, LATEST_CURRENCY
+
+_IN_SCOPE = in_scope()
+_FAILED = "Outcome NOT IN ('ok', 'compensated')"
+_STANDARD_BIZ = (
+    "['biz.flow', 'biz.entity.type', 'biz.entity.id', 'biz.parent.type', 'biz.parent.id', 'biz.step', "
+    "'biz.system', 'biz.outcome', 'biz.error.category', 'biz.amount', 'biz.currency', "
+    "'biz.idempotency_key', 'biz.region', 'biz.legal_entity', 'biz.compensates']"
+)
+_BAND = (
+    "multiIf(amount IS NULL, '', amount < 100, '< 100', amount < 1000, '100 - 1k', amount < 10000, '1k - 10k', "
+    "amount < 100000, '10k - 100k', '>= 100k')"
+)
+
+# Hops of the scan (the previous window too when it is the baseline), once each, in scope.
+_HOPS = f"""
+SELECT * FROM hops
+WHERE StartTime >= fromUnixTimestamp64Milli({{lo_ms:Int64}})
+    AND StartTime < fromUnixTimestamp64Milli({{hi_ms:Int64}} + {{lookahead_ms:Int64}})
+    AND if(Flow = '', {{default_flow:String}}, toString(Flow)) = {{flow:String}}
+    AND ({{system:String}} = '' OR toString(System) = {{system:String}}) AND {_IN_SCOPE}
+LIMIT 1 BY TraceId, SpanId
+"""
+
+# Attributes of business spans in the scan, by span.
+_ATTRS = """
+SELECT TraceId AS tid, SpanId AS sid,
+    arrayConcat(
+        arrayMap(k -> (concat('resource.', k), ResourceAttributes[k]),
+                 arrayFilter(k -> k NOT IN ('service.name'), mapKeys(ResourceAttributes))),
+        arrayMap(k -> (concat('attribute.', k), SpanAttributes[k]),
+                 arrayFilter(k -> startsWith(k, 'biz.') AND NOT has({standard}, k), mapKeys(SpanAttributes)))
+    ) AS attrs
+FROM otel_traces
+WHERE Timestamp >= fromUnixTimestamp64Milli({lo_ms:Int64})
+    AND Timestamp < fromUnixTimestamp64Milli({hi_ms:Int64} + {lookahead_ms:Int64})
+    AND SpanAttributes['biz.entity.type'] != ''
+LIMIT 1 BY TraceId, SpanId
+""".replace("{standard}", _STANDARD_BIZ)
+
+# One row per entity-step that started in the scan: failed when any attempt failed; its
+# latest attempt's system, region, duration and span; its entity's amount.
+_ENTITY_STEPS = f"""
+SELECT at_ms, subject_failed, dur_ms, amount, currency, tid, sid,
+    [('system', system), ('region', region), ('legal_entity', legal_entity), ('step', step),
+     ('error_category', category), ('currency', currency), ('amount_band', {_BAND}), ('service', service)] AS fixed
+FROM (
+    SELECT toUnixTimestamp64Milli(min(StartTime)) AS at_ms, countIf({_FAILED}) > 0 AS subject_failed,
+        argMax(DurationNs, StartTime) / 1e6 AS dur_ms,
+        {LATEST_AMOUNT} AS amount, {LATEST_CURRENCY} AS currency,
+        toString(argMax(System, StartTime)) AS system, toString(argMax(Region, StartTime)) AS region,
+        toString(argMax(LegalEntity, StartTime)) AS legal_entity, toString(Step) AS step,
+        toString(argMaxIf(ErrorCategory, StartTime, {_FAILED})) AS category,
+        toString(argMax(ServiceName, StartTime)) AS service,
+        argMax(TraceId, StartTime) AS tid, argMax(SpanId, StartTime) AS sid
+    FROM ({_HOPS})
+    WHERE (empty({{steps:Array(String)}}) OR has({{steps:Array(String)}}, Step))
+    GROUP BY EntityType, EntityId, Step
+    HAVING at_ms < {{hi_ms:Int64}}
+)
+"""
+
+# One row per transaction that started in the scan: its latest hop's system and step.
+_TRANSACTIONS = f"""
+SELECT at_ms, cid, 0 AS subject_failed, 0.0 AS dur_ms, amount, currency, tid, sid,
+    [('system', system), ('region', region), ('legal_entity', legal_entity), ('step', step),
+     ('currency', currency), ('amount_band', {_BAND}), ('service', service)] AS fixed
+FROM (
+    SELECT CorrelationId AS cid, toUnixTimestamp64Milli(min(StartTime)) AS at_ms,
+        {LATEST_AMOUNT} AS amount, {LATEST_CURRENCY} AS currency,
+        toString(argMax(System, StartTime)) AS system, toString(argMax(Region, StartTime)) AS region,
+        toString(argMax(LegalEntity, StartTime)) AS legal_entity, toString(argMax(Step, StartTime)) AS step,
+        toString(argMax(ServiceName, StartTime)) AS service,
+        argMax(TraceId, StartTime) AS tid, argMax(SpanId, StartTime) AS sid
+    FROM ({_HOPS})
+    GROUP BY CorrelationId
+    HAVING at_ms >= {{lo_ms:Int64}} AND at_ms < {{hi_ms:Int64}}
+)
+"""
+
+# Is a unit the subject? (failed entity-step; slower than its step's threshold; listed)
+SUBJECTS = {
+    "failed": "subject_failed",
+    "slow": "dur_ms > transform(step_of, {t_steps:Array(String)}, {t_p90s:Array(Float64)}, inf)",
+    "listed": "has({ids:Array(String)}, cid)",
+}
+# Selection and baseline of a unit, from ``cur`` (started in the asked window) and ``subj``.
+BASELINES = {
+    "rest": ("cur AND subj", "cur AND NOT subj"),
+    "previous": ("cur AND subj", "NOT cur AND subj"),
+}
+
+
+def _units(kind: str, subject: str, baseline: str) -> str:
+    sel, base = BASELINES[baseline]
+    source = _TRANSACTIONS if kind == "transactions" else _ENTITY_STEPS
+    subj = SUBJECTS[subject]
+    return f"""
+SELECT at_ms, amount, currency, dims, sel, base FROM (
+    SELECT u.at_ms AS at_ms, u.amount AS amount, u.currency AS currency,
+        arrayFilter(d -> d.2 != '', arrayConcat(u.fixed, a.attrs)) AS dims,
+        u.at_ms >= {{cur_ms:Int64}} AS cur, ({subj}) AS subj, {sel} AS sel, {base} AS base
+    FROM (SELECT *, fixed[4].2 AS step_of FROM ({source})) AS u
+    LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid
+)
+WHERE sel OR base
+"""
+
+
+def cells(kind: str, subject: str, baseline: str) -> str:
+    """Per dimension value: units of the selection and of the baseline, and the selection's
+    money per currency; dimensions with more than ``max_values`` values left out."""
+    return f"""
+SELECT dim, value, sel_n, base_n, currencies, amounts, values_n FROM (
+    SELECT d.1 AS dim, d.2 AS value, countIf(sel) AS sel_n, countIf(base) AS base_n,
+        sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money,
+        money.1 AS currencies, money.2 AS amounts,
+        count() OVER (PARTITION BY dim) AS values_n
+    FROM ({_units(kind, subject, baseline)}) ARRAY JOIN dims AS d
+    GROUP BY dim, value
+)
+WHERE values_n <= {{max_values:UInt32}}
+ORDER BY dim, value
+LIMIT {{limit:UInt32}}
+"""
+
+
+def totals(kind: str, subject: str, baseline: str) -> str:
+    """Units of the selection and of the baseline, and the selection's money per currency."""
+    return f"""
+SELECT countIf(sel) AS sel_n, countIf(base) AS base_n,
+    sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money
+FROM ({_units(kind, subject, baseline)})
+"""
+
+
+def series(kind: str, subject: str, baseline: str) -> str:
+    """Per bucket of the asked window: units of the subject and units in all ("rest" baseline
+    only: the subject's rate over time)."""
+    return f"""
+SELECT intDiv(at_ms - {{cur_ms:Int64}}, {{bucket_ms:Int64}}) AS bucket, countIf(sel) AS hits, count() AS n
+FROM ({_units(kind, subject, "rest")})
+GROUP BY bucket ORDER BY bucket
+"""
+
+
+def onsets(kind: str, subject: str) -> str:
+    """Per dimension value of the asked window: selected units before and after ``cp_ms``,
+    all units before and after it (a value that first appears or jumps at the change)."""
+    return f"""
+SELECT d.1 AS dim, d.2 AS value, countIf(sel AND at_ms < {{cp_ms:Int64}}) AS sel_before,
+    countIf(sel AND at_ms >= {{cp_ms:Int64}}) AS sel_after, countIf(at_ms < {{cp_ms:Int64}}) AS all_before,
+    countIf(at_ms >= {{cp_ms:Int64}}) AS all_after
+FROM ({_units(kind, subject, "rest")}) ARRAY JOIN dims AS d
+WHERE has({{dims:Array(String)}}, d.1)
+GROUP BY dim, value
+HAVING sel_after > 0
+ORDER BY dim, value
+LIMIT {{limit:UInt32}}
+"""
+
+
+def pairs(kind: str, subject: str, baseline: str) -> str:
+    """Per candidate pair of (dimension, value): units of the selection and of the baseline
+    carrying both, and the selection's money per currency."""
+    return f"""
+SELECT p.1.1 AS dim_a, p.1.2 AS value_a, p.2.1 AS dim_b, p.2.2 AS value_b,
+    countIf(sel) AS sel_n, countIf(base) AS base_n,
+    sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money
+FROM ({_units(kind, subject, baseline)})
+ARRAY JOIN arrayFilter(p -> has(dims, p.1) AND has(dims, p.2),
+    {{pairs:Array(Tuple(Tuple(String, String), Tuple(String, String)))}}) AS p
+GROUP BY dim_a, value_a, dim_b, value_b
+"""
+
+
+# The slowness threshold of each step: the 90th percentile of its entity-steps' latest
+# attempt durations in the asked window.
+THRESHOLDS = f"""
+SELECT step_of AS step, quantileExact(0.9)(dur_ms) AS p90
+FROM (SELECT *, fixed[4].2 AS step_of FROM ({_ENTITY_STEPS}))
+WHERE at_ms >= {{cur_ms:Int64}}
+GROUP BY step
+"""

@@ -1,0 +1,282 @@
+"""``GET /api/v1/explain``: what the failed, slow, stuck or breached units have in common, in
+business terms, ranked by money, and when it started.
+
+Units: for ``failed`` and ``slow``, entity-steps (an entity at one step, over its attempts: an
+exception is one); for ``stuck`` and ``breached``, transactions (the lists of
+``GET /api/v1/transactions?status=stuck`` and ``GET /api/v1/sla/breaches`` of the same context).
+The selection is the subject's units in the window; the baseline either the window's other units
+(``rest``) or the subject's units in the previous window of equal length (``previous``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from itertools import combinations
+from typing import Any
+from urllib.parse import urlencode
+
+from lineage.core.currency import round_money
+from lineage.core.scope import Scope
+from lineage.core.service import Lineage, Window
+from lineage.core.shape import iso
+from lineage.explain import queries as q
+from lineage.explain import stats
+
+SUBJECTS = ("failed", "slow", "stuck", "breached")
+BASELINES = tuple(q.BASELINES)
+MAX_VALUES = 50  # a dimension with more values in the scan is not a candidate (unbounded)
+MAX_SELECTION = 5000  # transactions listed for stuck/breached (more: truncated)
+MAX_CELLS = 5000
+TOP_FOR_PAIRS = 6
+BUCKETS = 24
+
+
+class ExplainError(ValueError):
+    """A question that cannot be answered as asked (a 422 at the API)."""
+
+
+@dataclass(frozen=True)
+class Question:
+    """What to explain, over which context."""
+
+    subject: str
+    baseline: str
+    flow: str
+    stage: str
+    system: str
+    window: Window
+
+
+def _money(currencies: Sequence[str], amounts: Sequence[Decimal]) -> list[dict[str, Any]]:
+    rows = [
+        {"currency": c or None, "amount": round_money(float(a), c)} for c, a in zip(currencies, amounts, strict=True)
+    ]
+    return sorted(rows, key=lambda r: (-r["amount"], r["currency"] or ""))
+
+
+def _steps(svc: Lineage, flow: str, stage: str) -> list[str]:
+    if not stage:
+        return []
+    found = next((s for s in svc.config.flow(flow).stages if s.name == stage or s.step == stage), None)
+    if found is None:
+        names = ", ".join(s.name for s in svc.config.flow(flow).stages)
+        raise ExplainError(f"unknown stage {stage!r} of flow {flow!r}; known: {names}")
+    return [found.step]
+
+
+def _listed(svc: Lineage, scope: Scope, question: Question, since_ms: int, until_ms: int) -> tuple[list[str], bool]:
+    window = Window(since_ms, until_ms, MAX_SELECTION)
+    if question.subject == "stuck":
+        doc = svc.transactions(scope, window, "stuck", question.flow, question.system, "")
+        return [t["correlation_id"] for t in doc["transactions"]], bool(doc["truncated"])
+    doc = svc.sla_breaches(scope, window, question.flow, question.stage, question.system)
+    return sorted({b["correlation_id"] for b in doc["breaches"]}), bool(doc["truncated"])
+
+
+def _params(svc: Lineage, scope: Scope, question: Question) -> tuple[dict[str, Any], str, str, bool]:
+    """The bound parameters, the kind of unit, the subject's SQL name and whether the listed
+    selection was truncated."""
+    since, until = question.window.since_ms, question.window.until_ms
+    lo = since - (until - since) if question.baseline == "previous" else since
+    params: dict[str, Any] = {
+        "lo_ms": lo,
+        "cur_ms": since,
+        "hi_ms": until,
+        "lookahead_ms": 0,
+        "flow": question.flow,
+        "default_flow": svc.config.default_flow,
+        "system": question.system,
+        "steps": _steps(svc, question.flow, question.stage),
+        "max_values": MAX_VALUES,
+        "limit": MAX_CELLS,
+        "ids": [],
+        "t_steps": [],
+        "t_p90s": [],
+        **scope.params(),
+    }
+    if question.subject in ("failed", "slow"):
+        if question.subject == "slow":
+            rows = svc.store.query_dicts(q.THRESHOLDS, params)
+            params["t_steps"] = [str(r["step"]) for r in rows]
+            params["t_p90s"] = [float(r["p90"]) for r in rows]
+        return params, "entity_steps", "failed" if question.subject == "failed" else "slow", False
+    ids, truncated = _listed(svc, scope, question, since, until)
+    if question.baseline == "previous":
+        before, more = _listed(svc, scope, question, lo, since)
+        ids, truncated = ids + before, truncated or more
+    params["ids"] = ids
+    return params, "transactions", "listed", truncated
+
+
+def _link(question: Question, dimension: str, value: str) -> dict[str, Any]:
+    """The list behind a finding: the subject's list with the context, narrowed by the
+    finding's dimension where that list can take it (``exact``)."""
+    base = {
+        "since": iso(question.window.since_ms),
+        "until": iso(question.window.until_ms),
+        "flow": question.flow,
+    }
+    filters = {"system": "system", "region": "region", "legal_entity": "legal_entity"}
+    path = {
+        "failed": "/api/v1/exceptions",
+        "slow": "/api/v1/transactions",
+        "stuck": "/api/v1/transactions",
+        "breached": "/api/v1/sla/breaches",
+    }[question.subject]
+    if question.subject == "stuck":
+        base["status"] = "stuck"
+    if question.subject == "failed" and dimension == "error_category":
+        base["category"] = value
+    elif dimension in filters:
+        base[filters[dimension]] = value
+    exact = dimension in filters or (question.subject == "failed" and dimension == "error_category")
+    return {"url": f"{path}?{urlencode({k: v for k, v in base.items() if v})}", "exact": exact}
+
+
+def _rank_key(money: list[dict[str, Any]], main: str | None, count: int) -> tuple[float, int]:
+    in_main = next((m["amount"] for m in money if m["currency"] == main), 0.0)
+    return (-in_main, -count)
+
+
+def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
+    """The answer: totals, findings, pairs that explain more, and the change point."""
+    if question.subject not in SUBJECTS:
+        raise ExplainError(f"unknown subject {question.subject!r}; known: {', '.join(SUBJECTS)}")
+    if question.baseline not in BASELINES:
+        raise ExplainError(f"unknown baseline {question.baseline!r}; known: {', '.join(BASELINES)}")
+    params, kind, subject, truncated = _params(svc, scope, question)
+    store = svc.store
+    total = store.query_dicts(q.totals(kind, subject, question.baseline), params)[0]
+    n_sel, n_base = int(total["sel_n"]), int(total["base_n"])
+    sel_money = _money(*total["money"]) if total["money"] else []
+    main = sel_money[0]["currency"] if sel_money else None
+    rows = store.query_dicts(q.cells(kind, subject, question.baseline), params)
+    truncated = truncated or len(rows) >= MAX_CELLS
+    by_key = {(r["dim"], r["value"]): r for r in rows}
+    # An error category belongs to failures only: against the rest it would "explain" every failure.
+    skip = "error_category" if (question.subject, question.baseline) == ("failed", "rest") else ""
+    cells = [stats.Cell(r["dim"], r["value"], int(r["sel_n"]), int(r["base_n"])) for r in rows if r["dim"] != skip]
+    found = stats.findings(cells, n_sel, n_base)
+
+    def shaped(f: stats.Finding, money: list[dict[str, Any]], dims: list[tuple[str, str]]) -> dict[str, Any]:
+        return {
+            "dimensions": [{"dimension": d, "value": v} for d, v in dims],
+            "selection_count": f.selection,
+            "baseline_count": f.baseline,
+            "share_selection": round(f.share_selection, 4),
+            "share_baseline": round(f.share_baseline, 4),
+            "p_value": f.p_value,
+            "money_at_risk": money,
+        }
+
+    findings = []
+    for f in found:
+        r = by_key[(f.dimension, f.value)]
+        money = _money(r["currencies"], r["amounts"])
+        findings.append(shaped(f, money, [(f.dimension, f.value)]) | {"listing": _link(question, f.dimension, f.value)})
+    findings.sort(key=lambda x: _rank_key(x["money_at_risk"], main, x["selection_count"]))
+    pairs = _pairs(svc, params, kind, subject, question, found, n_sel, n_base, len(cells), shaped)
+    change = _change(svc, params, kind, subject, question, [c.dimension for c in cells])
+    return {
+        "subject": question.subject,
+        "baseline": question.baseline,
+        "unit": "transaction" if kind == "transactions" else "entity_step",
+        "stage": question.stage or None,
+        "selection": {"count": n_sel, "money_at_risk": sel_money},
+        "baseline_count": n_base,
+        "level": stats.LEVEL,
+        "test": stats.TEST,
+        "correction": stats.CORRECTION,
+        "findings": findings,
+        "pairs": pairs,
+        "change_point": change,
+        "truncated": truncated,
+    }
+
+
+def _pairs(
+    svc: Lineage,
+    params: dict[str, Any],
+    kind: str,
+    subject: str,
+    question: Question,
+    found: list[stats.Finding],
+    n_sel: int,
+    n_base: int,
+    family: int,
+    shaped: Any,
+) -> list[dict[str, Any]]:
+    """Pairs of the top findings (different dimensions) whose lift clearly exceeds each part's,
+    significant after a Bonferroni correction over the cells and the pairs together."""
+    top = found[:TOP_FOR_PAIRS]
+    candidates = [(a, b) for a, b in combinations(top, 2) if a.dimension != b.dimension]
+    if not candidates:
+        return []
+    singles = {(f.dimension, f.value): f for f in top}
+    wanted = [((a.dimension, a.value), (b.dimension, b.value)) for a, b in candidates]
+    rows = svc.store.query_dicts(q.pairs(kind, subject, question.baseline), params | {"pairs": wanted})
+    out = []
+    for r in rows:
+        cell = stats.Cell(f"{r['dim_a']}+{r['dim_b']}", "", int(r["sel_n"]), int(r["base_n"]))
+        raw = stats.findings([cell], n_sel, n_base, level=stats.LEVEL / (family + len(candidates)))
+        if not raw:
+            continue
+        parts = [singles[(r["dim_a"], r["value_a"])], singles[(r["dim_b"], r["value_b"])]]
+        if not stats.explains_more(raw[0], parts):
+            continue
+        money = _money(*r["money"]) if r["money"] else []
+        out.append(shaped(raw[0], money, [(r["dim_a"], r["value_a"]), (r["dim_b"], r["value_b"])]))
+    return out
+
+
+def _change(
+    svc: Lineage, params: dict[str, Any], kind: str, subject: str, question: Question, dims: list[str]
+) -> dict[str, Any] | None:
+    """When the subject's rate rose in the window (one change point), and the values that first
+    appeared or jumped there."""
+    span = question.window.until_ms - question.window.since_ms
+    bucket_ms = max(60_000, span // BUCKETS)
+    rows = svc.store.query_dicts(
+        q.series(kind, subject, "rest"), params | {"lo_ms": params["cur_ms"], "bucket_ms": bucket_ms}
+    )
+    n_buckets = -(-span // bucket_ms)
+    hits, totals = [0] * n_buckets, [0] * n_buckets
+    for r in rows:
+        b = int(r["bucket"])
+        if 0 <= b < n_buckets:
+            hits[b], totals[b] = int(r["hits"]), int(r["n"])
+    cp = stats.change_point(hits, totals)
+    if cp is None:
+        return None
+    cp_ms = question.window.since_ms + cp.index * bucket_ms
+    onsets = svc.store.query_dicts(
+        q.onsets(kind, subject),
+        params | {"lo_ms": params["cur_ms"], "cp_ms": cp_ms, "dims": sorted(set(dims))},
+    )
+    appeared = [r for r in onsets if int(r["all_before"]) == 0]
+    values = [
+        {"dimension": r["dim"], "value": r["value"], "how": "appeared", "selection_after": int(r["sel_after"])}
+        for r in appeared
+    ]
+    seen = [
+        stats.Onset(
+            r["dim"], r["value"], int(r["sel_before"]), int(r["all_before"]), int(r["sel_after"]), int(r["all_after"])
+        )
+        for r in onsets
+        if int(r["all_before"]) > 0
+    ]
+    values += [
+        {"dimension": o.dimension, "value": o.value, "how": "jumped", "selection_after": o.hits_after}
+        for o, _ in stats.risen(seen)
+    ]
+    values.sort(key=lambda x: -x["selection_after"])
+    return {
+        "at": iso(cp_ms),
+        "bucket_ms": bucket_ms,
+        "rate_before": round(cp.rate_before, 4),
+        "rate_after": round(cp.rate_after, 4),
+        "p_value": cp.p_value,
+        "values": values[:10],
+    }

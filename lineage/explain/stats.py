@@ -1,0 +1,171 @@
+"""The statistics of "why?": which dimension values the selection has more of than its baseline,
+and when the subject's rate changed. Pure functions over counts (no I/O).
+
+The test per dimension value is Fisher's exact test, one-sided (the value's share is greater in
+the selection than in the baseline): exact at any count, so a value seen five times is judged as
+fairly as one seen five thousand times. All values of all dimensions of one question form one
+family, corrected with Holm's step-down method, which bounds the chance of reporting *any*
+finding on data without a cause (the family-wise error rate) by the stated level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from scipy.stats import chi2, fisher_exact
+
+LEVEL = 0.05  # family-wise error rate of every answer
+TEST = "Fisher's exact test, one-sided (share in selection > share in baseline)"
+CORRECTION = "Holm step-down over every dimension value of the question (family-wise error rate)"
+
+
+@dataclass(frozen=True)
+class Cell:
+    """How many of the selection and of the baseline carry one dimension value."""
+
+    dimension: str
+    value: str
+    selection: int
+    baseline: int
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A value over-represented in the selection, with its corrected p-value."""
+
+    dimension: str
+    value: str
+    selection: int
+    baseline: int
+    share_selection: float
+    share_baseline: float
+    p_value: float
+    lift: float  # share in selection / share in baseline (inf when the baseline has none)
+
+
+def _p(cell: Cell, n_sel: int, n_base: int) -> float:
+    table = [[cell.selection, n_sel - cell.selection], [cell.baseline, n_base - cell.baseline]]
+    return float(fisher_exact(table, alternative="greater")[1])
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm-adjusted p-values, in the input's order (monotone, capped at 1)."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    out = [1.0] * len(p_values)
+    running = 0.0
+    m = len(p_values)
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
+    return out
+
+
+def _share(n: int, total: int) -> float:
+    return n / total if total else 0.0
+
+
+def findings(cells: Sequence[Cell], n_sel: int, n_base: int, level: float = LEVEL) -> list[Finding]:
+    """The values whose share is significantly greater in the selection, at ``level`` after
+    Holm's correction over every cell given. Values no selected row carries are never findings
+    (they are still counted in the family, so adding dimensions never makes a finding easier)."""
+    if n_sel == 0 or n_base == 0 or not cells:
+        return []
+    raw = [_p(c, n_sel, n_base) if c.selection else 1.0 for c in cells]
+    adjusted = holm(raw)
+    out = []
+    for c, p in zip(cells, adjusted, strict=True):
+        if p > level:
+            continue
+        s, b = _share(c.selection, n_sel), _share(c.baseline, n_base)
+        out.append(Finding(c.dimension, c.value, c.selection, c.baseline, s, b, p, s / b if b else math.inf))
+    return sorted(out, key=lambda f: (f.p_value, -f.selection, f.dimension, f.value))
+
+
+def explains_more(pair: Finding, singles: Sequence[Finding], factor: float = 1.5) -> bool:
+    """A pair is worth naming when its lift clearly exceeds that of each of its parts."""
+    return all(pair.lift >= factor * s.lift for s in singles if s.lift != math.inf) and pair.lift > 1
+
+
+@dataclass(frozen=True)
+class ChangePoint:
+    """The bucket where the subject's rate changed most, with the rates before and after."""
+
+    index: int
+    rate_before: float
+    rate_after: float
+    p_value: float
+
+
+def _loglik(k: int, n: int) -> float:
+    if n == 0 or k in (0, n):
+        return 0.0
+    p = k / n
+    return k * math.log(p) + (n - k) * math.log(1 - p)
+
+
+def change_point(hits: Sequence[int], totals: Sequence[int], level: float = LEVEL) -> ChangePoint | None:
+    """The single split of the series into two constant rates with the greatest likelihood
+    ratio over one rate, when the rate rose and the ratio is significant after a Bonferroni
+    correction over the candidate splits (a likelihood-ratio test with one degree of freedom);
+    None otherwise."""
+    n = len(totals)
+    if n < 3 or sum(totals) == 0:
+        return None
+    k_all, n_all = sum(hits), sum(totals)
+    whole = _loglik(k_all, n_all)
+    best: tuple[float, int] | None = None
+    k_left = n_left = 0
+    for i in range(1, n):
+        k_left += hits[i - 1]
+        n_left += totals[i - 1]
+        n_right = n_all - n_left
+        if n_left == 0 or n_right == 0:
+            continue
+        gain = _loglik(k_left, n_left) + _loglik(k_all - k_left, n_right) - whole
+        if best is None or gain > best[0]:
+            best = (gain, i)
+    if best is None:
+        return None
+    gain, i = best
+    before_n = sum(totals[:i])
+    before, after = sum(hits[:i]) / before_n, sum(hits[i:]) / (n_all - before_n)
+    p = min(1.0, float(chi2.sf(2 * gain, 1)) * (n - 1))
+    if after <= before or p > level:
+        return None
+    return ChangePoint(i, before, after, p)
+
+
+@dataclass(frozen=True)
+class Onset:
+    """One value's units and subject units before and after a change point."""
+
+    dimension: str
+    value: str
+    hits_before: int
+    n_before: int
+    hits_after: int
+    n_after: int
+
+
+def risen(onsets: Sequence[Onset], level: float = LEVEL) -> list[tuple[Onset, float]]:
+    """The values implicated in a change: after it, the value's own subject rate is greater than
+    that of the other values of its dimension (Fisher's exact test, one-sided), and it rose from
+    before; Holm-corrected over the values given. A value every unit carries has no others to
+    compare with and is never named."""
+    after: dict[str, tuple[int, int]] = {}
+    for o in onsets:
+        hits, n = after.get(o.dimension, (0, 0))
+        after[o.dimension] = (hits + o.hits_after, n + o.n_after)
+    raw = []
+    for o in onsets:
+        hits, n = after[o.dimension]
+        other_hits, other_n = hits - o.hits_after, n - o.n_after
+        rose = o.n_before > 0 and o.n_after > 0 and o.hits_after / o.n_after > o.hits_before / o.n_before
+        if not rose or other_n == 0:
+            raw.append(1.0)
+            continue
+        table = [[o.hits_after, o.n_after - o.hits_after], [other_hits, other_n - other_hits]]
+        raw.append(float(fisher_exact(table, alternative="greater")[1]))
+    return [(o, p) for o, p in zip(onsets, holm(raw), strict=True) if p <= level]

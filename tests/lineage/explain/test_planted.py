@@ -1,0 +1,186 @@
+"""Planted causes are found: postings fail in one region from a given time (an ERP outage), for
+one ``service.version`` (a bad deploy) and for one currency; "why?" names the planted value at
+rank 1 with its exact money, and the change point lands within two buckets of the fault's start.
+Hops go through the real SDK and collector into the embedded store; the service answers."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+from fastapi.testclient import TestClient
+
+from collector.service import UvicornThread
+from ledgerline.cli import main
+from lineage.api.app import create_app
+from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.service import Window
+from lineage.core.shape import iso
+from lineage.explain import service
+from tests.lineage.auth.helpers import issue
+from tests.lineage.explain.planted import Plant, World
+from tests.lineage.helpers import HOUR
+from tests.principals import bearer, install
+
+
+def _ask(world: World, plant: Plant, scope: Scope = EVERYTHING, **kw: str) -> dict:
+    question = service.Question(
+        kw.get("subject", "failed"), kw.get("baseline", "rest"), "support_credit", kw.get("stage", "ledger"), "",
+        plant.window(),
+    )  # fmt: skip
+    return service.explain(world.lineage, scope, question)
+
+
+def _top(doc: dict) -> tuple[str, str]:
+    first = doc["findings"][0]["dimensions"][0]
+    return first["dimension"], first["value"]
+
+
+def _money(finding: dict) -> dict[str, float]:
+    return {m["currency"]: m["amount"] for m in finding["money_at_risk"]}
+
+
+def _near(doc: dict, plant: Plant) -> None:
+    cp = doc["change_point"]
+    assert cp is not None, "no change point found"
+    at_ns = int(datetime.fromisoformat(cp["at"].replace("Z", "+00:00")).timestamp()) * 10**9
+    assert abs(at_ns - plant.fault_ns) <= 2 * cp["bucket_ms"] * 1_000_000, (cp["at"], plant.fault_ns)
+
+
+def test_an_outage_in_one_region_is_found_with_its_money_and_start(world: World) -> None:
+    doc = _ask(world, world.outage)
+    assert _top(doc) == ("region", "amer")
+    top = doc["findings"][0]
+    assert top["share_selection"] > top["share_baseline"] and top["p_value"] <= doc["level"]
+    # Every failed amer posting of the window: the planted ones and the background ones before.
+    assert _money(top) == {c: round(a, 2) for c, a in world.outage.failed["amer"].items()}
+    assert top["listing"]["exact"] and "region=amer" in top["listing"]["url"]
+    _near(doc, world.outage)
+    jumped = {(v["dimension"], v["value"]) for v in doc["change_point"]["values"] if v["how"] == "jumped"}
+    assert ("region", "amer") in jumped and ("region", "emea") not in jumped
+
+
+def test_a_bad_deploy_is_found_by_its_service_version_and_start(world: World) -> None:
+    doc = _ask(world, world.deploy)
+    assert _top(doc) == ("resource.service.version", "2.5.0")
+    assert doc["findings"][0]["listing"]["exact"] is False  # no list takes a version: said, not hidden
+    _near(doc, world.deploy)
+    assert {"dimension": "resource.service.version", "value": "2.5.0"} in [
+        {"dimension": v["dimension"], "value": v["value"]} for v in doc["change_point"]["values"]
+    ]
+
+
+def test_a_rejected_currency_is_found_with_exactly_its_money(world: World) -> None:
+    doc = _ask(world, world.currency)
+    assert _top(doc) == ("currency", "GBP")
+    top = doc["findings"][0]
+    total = sum(m["amount"] for m in doc["selection"]["money_at_risk"] if m["currency"] == "GBP")
+    assert _money(top) == {"GBP": round(total, 2)} == {"GBP": round(world.currency.failed["GBP"]["GBP"], 2)}
+    assert doc["change_point"] is None  # GBP failed all along: nothing started in the window
+
+
+def test_the_previous_window_as_baseline_names_what_changed(world: World) -> None:
+    # The three hours after the deploy against the three hours before: the new version.
+    since = world.deploy.fault_ns // 1_000_000
+    window = Window(since, since + 3 * HOUR // 1_000_000, 100)
+    question = service.Question("failed", "previous", "support_credit", "ledger", "", window)
+    doc = service.explain(world.lineage, EVERYTHING, question)
+    assert doc["baseline"] == "previous" and doc["baseline_count"] > 0
+    assert _top(doc) == ("resource.service.version", "2.5.0")
+    assert doc["findings"][0]["share_baseline"] == 0.0  # it did not exist before
+
+
+def test_scope_applies_in_sql(world: World) -> None:
+    emea = Scope(regions=("emea",))
+    doc = _ask(world, world.outage, scope=emea)
+    assert all(f["dimensions"][0] != {"dimension": "region", "value": "amer"} for f in doc["findings"])
+    everything = _ask(world, world.outage)
+    assert doc["selection"]["count"] < everything["selection"]["count"]
+
+
+def test_unknown_subject_baseline_or_stage_is_refused(world: World) -> None:
+    for kw, word in (({"subject": "sad"}, "subject"), ({"baseline": "last"}, "baseline"), ({"stage": "nope"}, "stage")):
+        with pytest.raises(service.ExplainError, match=word):
+            _ask(world, world.outage, **kw)
+
+
+@pytest.mark.parametrize("subject", ["slow", "stuck", "breached"])
+def test_every_subject_answers_with_its_unit_and_consistent_counts(world: World, subject: str) -> None:
+    doc = _ask(world, world.outage, subject=subject, stage="" if subject != "slow" else "ledger")
+    assert doc["unit"] == ("entity_step" if subject == "slow" else "transaction")
+    for f in doc["findings"]:
+        assert 0 < f["selection_count"] <= doc["selection"]["count"] and f["p_value"] <= doc["level"]
+        assert f["baseline_count"] <= doc["baseline_count"]
+    if subject == "stuck":
+        w = world.outage.window()
+        window = Window(w.since_ms, w.until_ms, service.MAX_SELECTION)
+        listed = world.lineage.transactions(EVERYTHING, window, "stuck", "support_credit", "", "")
+        assert doc["selection"]["count"] == len(listed["transactions"])
+
+
+def test_the_route_answers_with_its_context_and_refuses_bad_questions(world: World) -> None:
+    app = install(create_app(world.lineage.settings, world.store))
+    w = world.outage.window()
+    window = {"since": iso(w.since_ms), "until": iso(w.until_ms)}
+    with TestClient(app, headers=bearer("admin")) as client:
+        ok = client.get("/api/v1/explain", params={"subject": "failed", "stage": "ledger", **window})
+        assert ok.status_code == 200, ok.text
+        doc = ok.json()
+        assert doc["context"]["flow"] == "support_credit" and doc["findings"][0]["dimensions"][0]["value"] == "amer"
+        for params, word in (({"subject": "sad"}, "subject"), ({"subject": "failed", "stage": "x"}, "stage"),
+                             ({"subject": "failed", "flow": "nope"}, "flow"), ({}, "subject")):  # fmt: skip
+            bad = client.get("/api/v1/explain", params={**window, **params})
+            assert bad.status_code == 422 and word in bad.text, bad.text
+        # a viewer scoped to emea gets findings over emea's hops only
+        emea = client.get(
+            "/api/v1/explain", params={"subject": "failed", "stage": "ledger", **window}, headers=bearer("emea")
+        )
+        assert emea.status_code == 200
+        assert all(f["dimensions"][0]["value"] != "amer" for f in emea.json()["findings"])
+        assert emea.json()["selection"]["count"] < doc["selection"]["count"]
+
+
+def test_slow_postings_are_explained_by_the_version_that_made_them_slow(world: World) -> None:
+    doc = _ask(world, world.deploy, subject="slow")
+    assert doc["selection"]["count"] > 0 and _top(doc) == ("resource.service.version", "2.5.0")
+
+
+def test_the_cli_prints_the_findings_from_a_real_api(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    server = UvicornThread(create_app(world.lineage.settings, world.store), "127.0.0.1", 0)
+    server.start()
+    token = issue(world.store, "viewer", "cli@test.example")
+    w = world.outage.window()
+    api = [
+        "--api",
+        f"http://127.0.0.1:{server.port}",
+        "--token",
+        token,
+        "--since",
+        iso(w.since_ms),
+        "--until",
+        iso(w.until_ms),
+    ]
+    try:
+        assert main(["explain", "failed", "--stage", "ledger", *api]) == 0
+        out = capsys.readouterr().out
+        first = next(line for line in out.splitlines() if line.lstrip().startswith("1 "))
+        assert "region=amer" in first and "EUR" in first and "started " in out
+        assert main(["explain", "failed", "--stage", "ledger", "--json", *api]) == 0
+        assert json.loads(capsys.readouterr().out)["findings"][0]["dimensions"][0]["value"] == "amer"
+        assert main(["explain", "failed", "--stage", "nope", *api]) == 2
+        assert "unknown stage 'nope'" in capsys.readouterr().err
+    finally:
+        server.stop()
+
+
+def test_a_pair_that_explains_more_than_either_part_is_named(world: World) -> None:
+    doc = _ask(world, world.pair)
+    named = [{(d["dimension"], d["value"]) for d in p["dimensions"]} for p in doc["pairs"]]
+    assert {("region", "apac"), ("currency", "USD")} in named, doc["pairs"]
+    pair = doc["pairs"][named.index({("region", "apac"), ("currency", "USD")})]
+    singles = {f["dimensions"][0]["value"]: f for f in doc["findings"]}
+    lift = pair["share_selection"] / max(pair["share_baseline"], 1e-9)
+    for part in ("apac", "USD"):
+        assert lift >= 1.5 * singles[part]["share_selection"] / singles[part]["share_baseline"]
+    assert _money(pair) == {"USD": round(world.pair.failed["apac/USD"]["USD"], 2)}
