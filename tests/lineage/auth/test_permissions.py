@@ -91,6 +91,19 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("DELETE", "/api/v1/silences/{silence_id}"): lambda c, h: (f"/api/v1/silences/{_silence_id(c, h)}", None),
     ("GET", "/api/v1/whoami"): lambda c, h: ("/api/v1/whoami", None),
     ("GET", "/metrics/business"): lambda c, h: ("/metrics/business", None),
+    ("GET", "/api/v1/explain"): lambda c, h: ("/api/v1/explain?subject=failed", None),
+    ("GET", "/api/v1/close"): lambda c, h: ("/api/v1/close", None),
+    ("GET", "/api/v1/close/{legal_entity}/{period}"): lambda c, h: ("/api/v1/close/LL-DE-GmbH/2026-11", None),
+    ("GET", "/api/v1/close/{legal_entity}/{period}/certificate"): lambda c, h: (
+        "/api/v1/close/LL-DE-GmbH/2026-11/certificate",
+        None,
+    ),
+    # an entity the calendar does not have: the permission is checked, nothing is signed off
+    ("POST", "/api/v1/close/{legal_entity}/{period}/prepare"): lambda c, h: (
+        "/api/v1/close/LL-NONE/2026-11/prepare",
+        {},
+    ),
+    ("POST", "/api/v1/close/{legal_entity}/{period}/review"): lambda c, h: ("/api/v1/close/LL-NONE/2026-11/review", {}),
     ("GET", "/api/v1/audit-log"): lambda c, h: ("/api/v1/audit-log", None),
     ("GET", "/api/v1/tokens"): lambda c, h: ("/api/v1/tokens", None),
     ("POST", "/api/v1/tokens"): lambda c, h: ("/api/v1/tokens", {"subject": "new@test.example", "role": "viewer"}),
