@@ -22,6 +22,8 @@ them) and measures again; it prints p95 at both sizes and their ratio. There the
 journal posts the invoices of the newest slice's oldest transactions, and the plain lookups
 leave the journal's transactions out (at both sizes), so both sizes do the same work.
 
+``--scrape`` times ``GET /metrics/business`` instead (bench/business_scrape.py).
+
 ``--fat N`` (with ``--fat-hops M``) times the transaction listing instead, over N transactions of
 M hops each in the last hour on top of the --spans background (bench/lineage_fat.py).
 
@@ -32,6 +34,9 @@ M hops each in the last hour on top of the --spans background (bench/lineage_fat
   divided by the rows of ``otel_traces``; ``tables_bytes_per_span``: the same per table;
 * ``scope``, ``api``: the scope and credential overhead (p50/p95 ms per caller);
 * ``spans``, ``hops``, ``load_s``;
+* with ``--scrape`` (bench/business_scrape.py) instead: ``computed``, ``served`` and
+  ``served_while_refreshing``, each
+  ``{"runs", "p50_ms", "p95_ms", "first_ms"}``, and ``spans``, ``hops``, ``load_s``;
 * with ``--growth``: ``growth`` (query name -> p95 at the full size / p95 at the first
   slice), ``queries_1m`` (the first slice's figures, as ``queries``), ``first_spans``,
   ``bytes_per_span_1m``, ``load_s_1m``.
@@ -484,6 +489,7 @@ def main() -> None:
     parser.add_argument("--first-spans", type=int, default=1_000_000, help="the first size of --growth (default 1M)")
     parser.add_argument("--fat", type=int, default=0, help="time listings over this many fat transactions")
     parser.add_argument("--fat-hops", type=int, default=5000, help="hops per fat transaction (default 5000)")
+    parser.add_argument("--scrape", action="store_true", help="time GET /metrics/business only")
     parser.add_argument("--json", action="store_true", help="finish with the figures as one JSON line")
     args = parser.parse_args()
     if args.growth and args.reuse:
@@ -491,6 +497,13 @@ def main() -> None:
     if args.growth and not SPANS_PER_TXN <= args.first_spans < args.spans:
         parser.error("--growth needs 16 <= --first-spans < --spans")
     data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ledgerline-bench-"))
+    if args.scrape:
+        from bench import business_scrape  # imports this module
+
+        figures = business_scrape.run(args.spans, args.days, max(args.runs, 1), data_dir, args.reuse)
+        if args.json:
+            print(json.dumps(figures))
+        return
     if args.fat:
         from bench import lineage_fat  # imports this module
 

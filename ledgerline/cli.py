@@ -133,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     from alerts import cli as alerts
     from dashboard import cli as dashboard
     from ledgerline import demo
+    from ledgerline.grafana import cli as grafana
     from ledgerline.simulator import cli as simulate
     from lineage import cli as trace
     from lineage.auth import cli as token
@@ -152,6 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         explain.register,
         close.register,
         demo.register,
+        grafana.register,
     ):
         register(sub)
     return parser

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from collector.settings import StoreSettings
+from lineage.core.timeparse import parse_seconds
 
 
 class LineageSettings(StoreSettings):
@@ -27,3 +28,23 @@ class LineageSettings(StoreSettings):
     max_edges: int = Field(500, ge=1, description="Entity edges returned for one transaction at most.")
     default_window: str = Field("7d", description="Time window of listings when no 'since' is given.")
     max_buckets: int = Field(2000, ge=1, description="Time buckets one metrics query may return.")
+    business_metrics_window: str = Field(
+        "24h", description="Trailing window of the gauges of GET /metrics/business, and where its counters start."
+    )
+    business_metrics_lag: str = Field(
+        "1m", description="GET /metrics/business counts hops that ended this long ago or more (late arrivals)."
+    )
+    business_metrics_max_series: int = Field(
+        5000, ge=1, description="Label sets GET /metrics/business holds per scope; more are dropped and counted."
+    )
+    business_metrics_refresh: str = Field(
+        "30s",
+        description="GET /metrics/business answers from a snapshot; one older than this is recomputed in the "
+        "background (0s: every scrape computes and waits).",
+    )
+
+    @field_validator("business_metrics_window", "business_metrics_lag", "business_metrics_refresh")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_seconds(value)  # a ValueError naming the problem
+        return value

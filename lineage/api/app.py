@@ -9,16 +9,18 @@ for the lineage service, windows and flows).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 
+from anyio import to_thread
 from fastapi import APIRouter, FastAPI
 from prometheus_client import CollectorRegistry
 
 from collector.store import Store
 from collector.store.errors import StoreError
 from lineage import auth
-from lineage.api import docs, errors, exceptions, health, metrics, telemetry, transactions
+from lineage.api import business_metrics, docs, errors, exceptions, health, metrics, telemetry, transactions
 from lineage.auth import routes as auth_routes
 from lineage.auth.settings import AuthSettings
 from lineage.business import api as business
@@ -30,6 +32,7 @@ from lineage.evidence import api as evidence_api
 from lineage.evidence.service import EvidenceService
 from lineage.explain import api as explain_api
 from lineage.insights import api as insights
+from lineage.insights.scrape import BusinessMetrics
 from lineage.replay import api as replay_api
 from lineage.replay.document import replays_of
 from lineage.replay.metrics import ReplayMetrics
@@ -42,6 +45,7 @@ from lineage.settings import LineageSettings
 ROUTERS: tuple[APIRouter, ...] = (
     health.router,
     telemetry.router,
+    business_metrics.router,
     docs.router,
     auth_routes.router,
     transactions.router,
@@ -54,6 +58,16 @@ ROUTERS: tuple[APIRouter, ...] = (
     explain_api.router,
     close_api.router,
 )
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """The auth layer's writer while the app serves; on stop, the business metrics' refreshes end too."""
+    async with auth.lifespan(app):
+        try:
+            yield
+        finally:
+            await to_thread.run_sync(app.state.business_metrics.close)
 
 
 def create_app(
@@ -84,12 +98,13 @@ def create_app(
         title="ledgerline lineage",
         version="1",
         description="Business-transaction lineage, SLAs and exceptions reconstructed from stored hops.",
-        lifespan=auth.lifespan,
+        lifespan=_lifespan,
         docs_url=None,  # lineage/api/docs.py serves /docs with local assets
         redoc_url=None,
     )
     lineage = Lineage(settings, store, flows or load_flows(settings.flows), replays=replays_of(store))
     app.state.lineage = lineage
+    app.state.business_metrics = BusinessMetrics(lineage, business_metrics.limits_of(settings))
     app.state.close = close or load_close(lineage.config, settings.close)
     app.state.replay = ReplayService(replay or ReplaySettings(), lineage, targets)
     app.state.registry = registry if registry is not None else CollectorRegistry()

@@ -28,6 +28,15 @@ from lineage.core.timeparse import utcnow
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1/"
+# Outside /api/v1 but guarded like it: business figures, scraped with a viewer token.
+GUARDED = frozenset({"/metrics/business"})
+
+
+def guarded(path: str) -> bool:
+    """True when ``path`` needs a credential and a permission rule."""
+    return path.startswith(API_PREFIX) or path in GUARDED
+
+
 LOCAL_ADMIN = Principal("local", "admin", via="auth-off")
 _AUDIT = "audit"
 RETRY_AFTER_S = 2  # as the lineage app's own 503s (lineage/api/errors.py)
@@ -53,7 +62,7 @@ class AuthMiddleware:
         self.refusals = refusals
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIX):
+        if scope["type"] != "http" or not guarded(scope["path"]):
             await self.app(scope, receive, send)
             return
         try:
@@ -150,7 +159,7 @@ async def authorize(request: Request) -> None:
     """App-level dependency: the permission table for the matched route (fail closed)."""
     route: Any = request.scope.get("route")
     template = getattr(route, "path", "")
-    if not template.startswith(API_PREFIX):
+    if not guarded(template):
         return
     principal = current_principal(request)
     rule = RULES.get((request.method, template))

@@ -55,6 +55,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/metrics/posting-latency/histogram"): Rule("read"),
     ("GET", f"{_V1}/at-risk"): Rule("read"),
     ("GET", f"{_V1}/overview"): Rule("read"),
+    # business metrics for Prometheus (lineage/api/business_metrics.py), scraped with a viewer token
+    ("GET", "/metrics/business"): Rule("read"),
     ("GET", f"{_V1}/explain"): Rule("read"),
     ("GET", f"{_V1}/close"): Rule("read"),
     ("GET", f"{_V1}/close/{{legal_entity}}/{{period}}"): Rule("read"),

@@ -104,6 +104,12 @@ def _window_params(
     )
 
 
+def facts_params(config: FlowConfig, keep: Keep) -> dict[str, Any]:
+    """The flows file's stages and ``keep`` as facts_queries binds them: what another reader of
+    the same SQL (the Grafana panels, ledgerline/grafana) writes in as literals."""
+    return _stage_arrays(config) | {"keep": _KEEP[keep], "default_flow": config.default_flow}
+
+
 @dataclass(frozen=True)
 class Assessed:
     """One transaction's stage facts and what they mean at the evaluation time."""

@@ -77,6 +77,7 @@ class RiskItem(BaseModel):
     age_ms: int
     detail: str = Field(description="Status, or exception category and step.")
     exception_id: str | None
+    flow: str | None = Field(None, description="The transaction's flow; null for exceptions (not per flow).")
 
 
 class RiskTotal(BaseModel):

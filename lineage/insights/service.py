@@ -112,6 +112,7 @@ def latency_histogram(
         "p95_ms": q[1],
         "p99_ms": q[2],
         "max_ms": int(row["max_ms"]) if n else None,
+        "sum_ms": int(row["sum_ms"]) if n else 0,
         "sla_ms": sla_ms,
         "over_sla": int(row["over_sla"]) if n else 0,
         "bins": bins,
@@ -150,6 +151,7 @@ def at_risk(
                 "age_ms": int(e["age_ms"]),
                 "detail": f"{e['category'] or 'uncategorised'} at {e['step']}",
                 "exception_id": e["id"],
+                "flow": None,
             }
         )
     txns = svc.transactions(scope, full, "", flow, system, region)
@@ -175,6 +177,7 @@ def at_risk(
                     "age_ms": max(now - started, 0),
                     "detail": f"{t['flow']} · {t['status']}" + (" · SLA breached" if t["sla_breached"] else ""),
                     "exception_id": None,
+                    "flow": t["flow"],
                 }
             )
     listed = [i for i in items if not kind or i["kind"] == kind]

@@ -119,9 +119,12 @@ class FlowsStack:
 
 
 @contextmanager
-def running_flows_stack(chdb_path: Path, name: str, count: int = 150, seed: int = 5) -> Iterator[FlowsStack]:
+def running_flows_stack(
+    chdb_path: Path, name: str, count: int = 150, seed: int = 5, **settings: str | int
+) -> Iterator[FlowsStack]:
     """Collector + lineage API on loopback over a fresh database filled with ``count``
-    transactions of every flow in the last 24 h (the Flows and Reconciliation pages)."""
+    transactions of every flow in the last 24 h (the Flows and Reconciliation pages);
+    ``settings``: more LineageSettings of the API."""
     database = f"dash_{name}_{os.getpid()}"
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
     migrate_all(store)
@@ -140,8 +143,8 @@ def running_flows_stack(chdb_path: Path, name: str, count: int = 150, seed: int 
             flow_fault_rates=FAULTS,
         )
         summary = run_simulation(config, out=None)
-        settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
-        api = UvicornThread(create_app(settings, store), "127.0.0.1", 0)
+        lineage = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database, **settings)  # type: ignore[arg-type]
+        api = UvicornThread(create_app(lineage, store), "127.0.0.1", 0)
         api.start()
         token = issue(store, "viewer", f"{name}@test.example")
         yield FlowsStack(f"http://127.0.0.1:{api.port}", token, summary, store, endpoint)

@@ -15,6 +15,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
 
 from alerts.service import AlertService
+from lineage.auth.middleware import guarded
 from lineage.auth.permissions import GRANTS, RULES
 from lineage.auth.principal import ROLES
 from lineage.auth.settings import AuthSettings
@@ -89,6 +90,20 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("POST", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", SILENCE),
     ("DELETE", "/api/v1/silences/{silence_id}"): lambda c, h: (f"/api/v1/silences/{_silence_id(c, h)}", None),
     ("GET", "/api/v1/whoami"): lambda c, h: ("/api/v1/whoami", None),
+    ("GET", "/metrics/business"): lambda c, h: ("/metrics/business", None),
+    ("GET", "/api/v1/explain"): lambda c, h: ("/api/v1/explain?subject=failed", None),
+    ("GET", "/api/v1/close"): lambda c, h: ("/api/v1/close", None),
+    ("GET", "/api/v1/close/{legal_entity}/{period}"): lambda c, h: ("/api/v1/close/LL-DE-GmbH/2026-11", None),
+    ("GET", "/api/v1/close/{legal_entity}/{period}/certificate"): lambda c, h: (
+        "/api/v1/close/LL-DE-GmbH/2026-11/certificate",
+        None,
+    ),
+    # an entity the calendar does not have: the permission is checked, nothing is signed off
+    ("POST", "/api/v1/close/{legal_entity}/{period}/prepare"): lambda c, h: (
+        "/api/v1/close/LL-NONE/2026-11/prepare",
+        {},
+    ),
+    ("POST", "/api/v1/close/{legal_entity}/{period}/review"): lambda c, h: ("/api/v1/close/LL-NONE/2026-11/review", {}),
     ("GET", "/api/v1/audit-log"): lambda c, h: ("/api/v1/audit-log", None),
     ("GET", "/api/v1/tokens"): lambda c, h: ("/api/v1/tokens", None),
     ("POST", "/api/v1/tokens"): lambda c, h: ("/api/v1/tokens", {"subject": "new@test.example", "role": "viewer"}),
@@ -133,7 +148,7 @@ def _api_routes(client: TestClient) -> set[tuple[str, str]]:
     found = set()
     for context in iter_route_contexts(client.app.routes):  # type: ignore[attr-defined]
         route, path = context.original_route, context.path or ""
-        if isinstance(route, APIRoute) and path.startswith("/api/v1/"):
+        if isinstance(route, APIRoute) and guarded(path):
             found |= {(method, path) for method in route.methods}
     return found
 
