@@ -1,8 +1,8 @@
 """What every transport shares: credentials, the export call and its outcome.
 
 A transport authenticates (:meth:`Ingestor.authorize`), then makes one export call,
-:meth:`Ingestor.export` (threads) or :meth:`Ingestor.export_async` (the HTTP and gRPC
-event loops), with a function that parses the request (a :class:`Body`). The call runs::
+:meth:`Ingestor.export_async` (on the HTTP or the gRPC server's event loop), with a function
+that parses the request (a :class:`Body`). The call runs::
 
     parse -> received (the one place that sees the parsed ExportTraceServiceRequest)
           -> normalise -> serialize (split past the batch limits) -> queue -> wait for the commit(s)
@@ -28,7 +28,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
 from typing import TypeVar
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
@@ -160,22 +160,6 @@ class Ingestor:
             return self._decoders.submit(self._admit, parse, transport)
         except RuntimeError:  # closed: a call the servers' grace period let through
             raise StoreUnavailable("the collector is shutting down") from None
-
-    def export(self, parse: Parse, transport: str, *, slot: AbstractContextManager[object] | None = None) -> Outcome:
-        """The export call for threads: returns once the spans are committed (or not).
-
-        Decoding holds ``slot`` (the budget shares) and runs on the decode thread.
-        """
-        try:
-            with slot or nullcontext():
-                commits, verdict = self._decode(parse, transport).result()
-            del parse
-            deadline = time.monotonic() + self.settings.shutdown_timeout_s
-            for commit in commits:
-                commit.result(timeout=max(0.0, deadline - time.monotonic()))
-        except HANDLED as exc:
-            return self.failure(exc, transport)
-        return self._committed(verdict, transport)
 
     async def export_async(
         self,

@@ -83,6 +83,24 @@ def test_grpc_requires_the_token_when_set(store: Store) -> None:
     assert store.query("SELECT count() FROM otel_traces") == [(2,)]
 
 
+def test_a_grpc_caller_giving_up_before_its_commit_leaves_ingest_working(store: Store) -> None:
+    # The commit waits 3 s for company; the caller gives up after 0.5 s. Its export still
+    # runs to its end (stored, not acknowledged) and the writer keeps committing for others.
+    running = start_collector(store, batch_linger_ms=3000)
+    target = f"127.0.0.1:{running.grpc_port}"
+    try:
+        with grpc.insecure_channel(target) as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            with pytest.raises(grpc.RpcError) as gave_up:
+                export(hop_request(3, seed=31).SerializeToString(), timeout=0.5)
+            assert gave_up.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            export(hop_request(4, seed=32).SerializeToString(), timeout=15)
+        assert grpc_exporter(target, timeout=15).export(_finished_spans(2)) == SpanExportResult.SUCCESS
+    finally:
+        running.stop()
+    assert store.query("SELECT count() FROM otel_traces") == [(9,)]
+
+
 def test_full_queue_answers_429_with_retry_after(store: Store) -> None:
     running = start_collector(store, max_queue_spans=10, retry_after_s=3)
     gate = threading.Event()
