@@ -206,19 +206,24 @@ def test_compressed_bodies_are_charged_their_real_decoded_size(store: Store, enc
         running.stop()
 
 
+def _stalled_calls(channels: list[grpc.Channel], count: int, release: threading.Event) -> list[grpc.Future]:
+    """``count`` export calls spread over ``channels`` whose message comes only once ``release`` is set."""
+
+    def stalled() -> Iterator[bytes]:
+        release.wait(50)  # the message never comes while the test runs
+        yield hop_request(1, seed=99).SerializeToString()
+
+    return [channels[i % len(channels)].stream_unary(EXPORT).future(stalled(), timeout=50) for i in range(count)]
+
+
 def test_slow_grpc_messages_are_refused_at_the_body_deadline(store: Store) -> None:
     # 8 exports in progress at most; 32 calls whose message does not come hold nothing meanwhile.
     running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=2)
     release = threading.Event()
-
-    def trickle() -> Iterator[bytes]:
-        release.wait(30)  # the message never comes while the test runs
-        yield hop_request(1, seed=99).SerializeToString()
-
     channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
     try:
-        slow = [channel.stream_unary(EXPORT).future(trickle(), timeout=30) for _ in range(32)]
-        time.sleep(0.5)  # every slow call holds a server thread
+        slow = _stalled_calls([channel], 32, release)
+        time.sleep(0.5)  # every slow call has reached the server
         started = time.perf_counter()
         body = hop_request(20, seed=9).SerializeToString()
         channel.unary_unary(EXPORT)(body, timeout=10)
@@ -241,16 +246,11 @@ def test_stalled_grpc_callers_do_not_hold_up_a_normal_export(store: Store) -> No
     # deadline: none of them may keep a normal client's export from being acknowledged.
     running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=40)
     release = threading.Event()
-
-    def stalled() -> Iterator[bytes]:
-        release.wait(50)  # the message never comes while the test runs
-        yield hop_request(1, seed=98).SerializeToString()
-
     target = f"127.0.0.1:{running.grpc_port}"
     channels = [grpc.insecure_channel(target) for _ in range(4)]
     normal = grpc.insecure_channel(target)
     try:
-        slow = [channels[i % 4].stream_unary(EXPORT).future(stalled(), timeout=50) for i in range(96)]
+        slow = _stalled_calls(channels, 96, release)
         time.sleep(1.0)  # every stalled call has reached the server
         export = normal.unary_unary(EXPORT)
         for seed in (10, 11, 12):  # more than one: no lucky free slot
