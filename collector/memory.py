@@ -10,7 +10,8 @@ on this machine (docs/collector.md, "Memory"):
 * ``merges``: the embedded engine merging parts in the background (at most 4 merges at once).
 * ``requests``: exports in progress (``MAX_CONCURRENT_REQUESTS``, what uvicorn buffers for
   each beyond the budgets) and gRPC calls' state (4 x ``MAX_CONCURRENT_GRPC`` calls; they are
-  coroutines on one event loop, so a call waiting for its message holds a few KiB, no thread).
+  coroutines on one event loop: a call waiting for its message holds ~24 KiB and no thread, and
+  those past the term are not in the model, like grpc's own buffers).
 * ``receiving``: request bodies received and not yet decoded, both transports (the receiving
   budget; one body may overdraw it), as the bytearrays they arrive in.
 * ``decoding``: bodies being decoded: one at a time (the decode thread), at most

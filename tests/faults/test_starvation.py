@@ -242,15 +242,17 @@ def test_slow_grpc_messages_are_refused_at_the_body_deadline(store: Store) -> No
 
 
 def test_stalled_grpc_callers_do_not_hold_up_a_normal_export(store: Store) -> None:
-    # 96 calls whose message never comes, far past the export limit (8), over a long body
-    # deadline: none of them may keep a normal client's export from being acknowledged.
+    # 160 calls whose message never comes (4 connections, past one connection's 100 streams),
+    # far past the export limit (8), over a long body deadline: none of them may keep a
+    # normal client's export, on a connection of its own, from being acknowledged.
     running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=40)
     release = threading.Event()
     target = f"127.0.0.1:{running.grpc_port}"
-    channels = [grpc.insecure_channel(target) for _ in range(4)]
-    normal = grpc.insecure_channel(target)
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]  # channels share one otherwise
+    channels = [grpc.insecure_channel(target, options=own_connection) for _ in range(4)]
+    normal = grpc.insecure_channel(target, options=own_connection)
     try:
-        slow = _stalled_calls(channels, 96, release)
+        slow = _stalled_calls(channels, 160, release)
         time.sleep(1.0)  # every stalled call has reached the server
         export = normal.unary_unary(EXPORT)
         for seed in (10, 11, 12):  # more than one: no lucky free slot
