@@ -13,27 +13,24 @@ RESOURCE_EXHAUSTED with RetryInfo. A message takes shares of the byte budgets HT
 take (received, then being decoded) and is decoded on the ingestor's decode thread, so the
 two transports together stay within one memory bound.
 
-grpcio's synchronous server reads a request message on a worker thread, with no deadline
-of its own: a client trickling its message would hold that thread for as long as it
-likes. So Export is registered as stream-unary (the same bytes on the wire; unary clients
-cannot tell), which lets it read the message itself, and a call whose message has not
-arrived within ``body_timeout_s`` is cancelled by :class:`Deadlines`. The pool has
-``4 × limit`` threads; calls beyond it queue unread until a thread is free. A slow gRPC
-client therefore holds a thread for ``body_timeout_s`` at most, but ``4 × limit`` of them
-at once still delay gRPC ingest (never HTTP's) for that long: the honest limit of a
-thread-per-call server (docs/collector.md, "No client can stall the others").
+The server is grpc.aio, on an event loop of its own in a thread :class:`GrpcServer` owns
+(the collector starts and stops it). A call waiting for its message is a coroutine, not a
+worker thread: any number of slow or stalled callers hold no thread and delay no one else.
+Export is registered as stream-unary (the same bytes on the wire; unary clients cannot
+tell), so it reads the message itself, and a call whose message has not arrived within
+``body_timeout_s`` is answered DEADLINE_EXCEEDED. Once read, the export runs to its end
+even if the caller gives up (as it did on a worker thread): its budget shares are held
+until decoded, and its commit is never cancelled.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
+import asyncio
+import contextlib
 import logging
 import threading
-import time
-from collections.abc import Callable, Iterator
-from concurrent import futures
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from google.protobuf import any_pb2, duration_pb2
@@ -78,88 +75,41 @@ def trailers(code: grpc.StatusCode, message: str, retry_after_s: int | None) -> 
     )
 
 
-def answer(context: grpc.ServicerContext, outcome: Outcome) -> ExportTraceServiceResponse:
+async def answer(context: grpc.aio.ServicerContext, outcome: Outcome) -> ExportTraceServiceResponse:
     """The response of an export outcome (abort for anything but accepted)."""
     if outcome.kind is Kind.ACCEPTED:
         assert outcome.response is not None
         return outcome.response
     code = CODES[outcome.kind]
-    metadata = trailers(code, outcome.message, outcome.retry_after_s)
-    if metadata:
-        context.set_trailing_metadata(metadata)
     if outcome.kind is Kind.MALFORMED:
         log.info("gRPC export refused: %s", outcome.message)
-    context.abort(code, outcome.message)
+    await context.abort(code, outcome.message, trailers(code, outcome.message, outcome.retry_after_s))
     raise AssertionError("unreachable")  # abort raises
 
 
-class Deadlines:
-    """One thread that runs callbacks at their deadlines unless disarmed first (no thread per call).
-
-    A disarmed deadline drops its callback at once (and with it the call's context); only
-    its (time, id) pair waits in the heap until it is due.
-    """
-
-    def __init__(self) -> None:
-        self._heap: list[tuple[float, int]] = []
-        self._armed: dict[int, Callable[[], None]] = {}
-        self._seq = itertools.count()
-        self._cond = threading.Condition()
-        threading.Thread(target=self._run, name="ledgerline-grpc-deadlines", daemon=True).start()
-
-    def arm(self, timeout_s: float, callback: Callable[[], None]) -> int:
-        """Run ``callback`` in ``timeout_s`` unless :meth:`disarm` is called with the returned id."""
-        seq = next(self._seq)
-        with self._cond:
-            self._armed[seq] = callback
-            heapq.heappush(self._heap, (time.monotonic() + timeout_s, seq))
-            if self._heap[0][1] == seq:  # the earliest now: the thread must wake sooner
-                self._cond.notify()
-        return seq
-
-    def disarm(self, seq: int) -> None:
-        """Forget a deadline (it may have fired already)."""
-        with self._cond:
-            self._armed.pop(seq, None)
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._heap or self._heap[0][0] > time.monotonic():
-                    self._cond.wait(self._heap[0][0] - time.monotonic() if self._heap else None)
-                _, seq = heapq.heappop(self._heap)
-                callback = self._armed.pop(seq, None)
-            if callback is None:
-                continue
-            try:
-                callback()
-            except Exception:  # a call that ended meanwhile: nothing to cancel
-                log.debug("a gRPC deadline callback failed", exc_info=True)
-
-
 class TraceService:
-    """The OTLP trace service backed by an :class:`Ingestor`, with an in-progress limit."""
+    """The OTLP trace service backed by an :class:`Ingestor`, with an in-progress limit.
+
+    Runs on one event loop: the counter needs no lock.
+    """
 
     def __init__(self, ingestor: Ingestor, limit: int, body_timeout_s: float) -> None:
         self._ingestor = ingestor
         self._limit = limit
         self._body_timeout_s = body_timeout_s
-        self._deadlines = Deadlines()
         self._active = 0
-        self._lock = threading.Lock()
+        self.exports: set[asyncio.Task[Outcome]] = set()  # running, whether or not their caller waits
 
-    def _receive(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> bytes | None:
+    async def _receive(self, messages: AsyncIterator[bytes]) -> bytes | None:
         """The request message, or None when it did not arrive within the body deadline."""
-        armed = self._deadlines.arm(self._body_timeout_s, context.cancel)
         try:
-            return next(messages, None)
-        except grpc.RpcError:  # cancelled: by the deadline, or the client gave up
+            async with asyncio.timeout(self._body_timeout_s):
+                return await anext(messages, None)
+        except TimeoutError:
             return None
-        finally:
-            self._deadlines.disarm(armed)
 
-    @contextmanager
-    def _shares(self, size: int) -> Iterator[None]:
+    @contextlib.asynccontextmanager
+    async def _shares(self, size: int) -> AsyncIterator[None]:
         """The message's shares of the budgets HTTP uses too, held while it is decoded.
 
         The message is in memory already: it is charged to the receiving budget at once, or
@@ -171,77 +121,132 @@ class TraceService:
         try:
             if not received.take_now(size):
                 raise Busy("too many request bodies in flight, retry later")
-            if not memory.grow_blocking(size * DECODE_COST[otlp.PROTOBUF], self._body_timeout_s):
-                raise Busy("too many request bodies being decoded, retry later")
+            try:
+                async with asyncio.timeout(self._body_timeout_s):
+                    await memory.grow_to(size * DECODE_COST[otlp.PROTOBUF])
+            except TimeoutError:
+                raise Busy("too many request bodies being decoded, retry later") from None
             yield
         finally:
             memory.release()
             received.release()
 
-    def export(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    async def export(
+        self, messages: AsyncIterator[bytes], context: grpc.aio.ServicerContext
+    ) -> ExportTraceServiceResponse:
         """Read the message (within the deadline), authenticate, run the export call, answer."""
         ingestor = self._ingestor
-        message = self._receive(messages, context)
+        message = await self._receive(messages)
         if message is None:
             timeout = BodyTimeout(f"the request message did not arrive within {self._body_timeout_s:g} s")
-            return answer(context, ingestor.failure(timeout, "grpc"))
-        with self._lock:
-            busy = self._active >= self._limit
-            if not busy:
-                self._active += 1
-        if busy:
+            return await answer(context, ingestor.failure(timeout, "grpc"))
+        if self._active >= self._limit:
             outcome = ingestor.failure(Busy(f"{self._limit} exports in progress, retry later"), "grpc")
-            return answer(context, outcome)
+            return await answer(context, outcome)
+        metadata = dict(context.invocation_metadata() or ())
         try:
-            metadata = dict(context.invocation_metadata() or ())
+            ingestor.authorize(metadata.get("authorization"))
+        except Unauthorized as exc:
+            return await answer(context, ingestor.failure(exc, "grpc"))
+        parse = Body(message, otlp.PROTOBUF)
+        del message  # from here only the Body holds the bytes, until it is decoded
+        # A task of its own, shielded: a caller giving up cancels only the wait for the answer.
+        self._active += 1
+        task = asyncio.create_task(self._export(parse))
+        self.exports.add(task)
+        task.add_done_callback(self._finished)
+        return await answer(context, await asyncio.shield(task))
+
+    async def _export(self, parse: Body) -> Outcome:
+        ingestor = self._ingestor
+        return await ingestor.export_async(
+            parse, "grpc", slot=self._shares(parse.size), commit_timeout_s=ingestor.settings.shutdown_timeout_s
+        )
+
+    def _finished(self, task: asyncio.Task[Outcome]) -> None:
+        self._active -= 1
+        self.exports.discard(task)
+
+
+def _options(max_message_bytes: int) -> list[tuple[str, Any]]:
+    return [
+        ("grpc.max_receive_message_length", max_message_bytes),
+        ("grpc.max_concurrent_streams", 100),
+        ("grpc.so_reuseport", 0),
+        # Peers that vanished without a FIN are found by pings, and their calls cancelled.
+        ("grpc.keepalive_time_ms", 60_000),
+        ("grpc.keepalive_timeout_ms", 20_000),
+        # Connections without a call for 5 minutes are closed (clients reconnect on demand).
+        ("grpc.max_connection_idle_ms", 300_000),
+    ]
+
+
+class GrpcServer:
+    """The grpc.aio server on an event loop of its own, in a thread (started and stopped from others)."""
+
+    def __init__(self, ingestor: Ingestor, host: str, port: int) -> None:
+        settings = ingestor.settings
+        self.service = TraceService(ingestor, settings.max_concurrent_grpc, settings.body_timeout_s)
+        self._ingestor = ingestor
+        self._address = f"{host}:{port}"
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="ledgerline-grpc", daemon=True)
+        self._server: Any = None
+        self.port = 0
+
+    def start(self, timeout: float = 15.0) -> None:
+        """Bind and start serving (OSError when the address cannot be bound)."""
+        self._thread.start()
+        try:
+            self.port = asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout)
+        except BaseException:
+            self._halt(timeout)
+            raise
+
+    async def _start(self) -> int:
+        handler = grpc.method_handlers_generic_handler(
+            SERVICE,
+            {
+                # Stream-unary so the handler reads the message itself, under a deadline.
+                "Export": grpc.stream_unary_rpc_method_handler(
+                    self.service.export,
+                    request_deserializer=None,  # raw bytes: the export call parses them
+                    response_serializer=ExportTraceServiceResponse.SerializeToString,
+                )
+            },
+        )
+        server = grpc.aio.server(handlers=[handler], options=_options(self._ingestor.settings.max_body_bytes))
+        try:
+            bound = server.add_insecure_port(self._address)
+        except RuntimeError:  # grpcio raises where it once returned 0
+            bound = 0
+        if bound == 0:
+            raise OSError(f"cannot bind gRPC on {self._address}")
+        await server.start()
+        self._server = server
+        return int(bound)
+
+    def stop(self, grace: float) -> None:
+        """Stop accepting, let calls in progress finish within ``grace`` s, then stop the loop."""
+        if self._server is not None:
             try:
-                ingestor.authorize(metadata.get("authorization"))
-            except Unauthorized as exc:
-                outcome = ingestor.failure(exc, "grpc")
-            else:
-                parse = Body(message, otlp.PROTOBUF)
-                del message  # from here only the Body holds the bytes, until it is decoded
-                outcome = ingestor.export(parse, "grpc", slot=self._shares(parse.size))
-        finally:
-            with self._lock:
-                self._active -= 1
-        return answer(context, outcome)
+                asyncio.run_coroutine_threadsafe(self._stop(grace), self._loop).result(2 * grace + 5)
+            except Exception:
+                log.warning("the gRPC server did not stop cleanly", exc_info=True)
+        self._halt(grace)
 
+    async def _stop(self, grace: float) -> None:
+        await self._server.stop(grace)
+        # Exports whose callers gave up still run: let them end (their commits need the
+        # writer, which is still running), then drop whatever is left (nothing was acknowledged).
+        if self.service.exports:
+            await asyncio.wait(set(self.service.exports), timeout=grace)
+        for task in list(self.service.exports):
+            task.cancel()
 
-def create_grpc_server(ingestor: Ingestor, host: str, port: int) -> tuple[grpc.Server, int, TraceService]:
-    """A started-on-demand gRPC server; returns it with the port actually bound and its service."""
-    settings = ingestor.settings
-    limit = settings.max_concurrent_grpc
-    service = TraceService(ingestor, limit, settings.body_timeout_s)
-    handler = grpc.method_handlers_generic_handler(
-        SERVICE,
-        {
-            # Stream-unary so the handler reads the message itself, under a deadline.
-            "Export": grpc.stream_unary_rpc_method_handler(
-                service.export,
-                request_deserializer=None,  # raw bytes: the export call parses them
-                response_serializer=ExportTraceServiceResponse.SerializeToString,
-            )
-        },
-    )
-    server = grpc.server(
-        # Four times the export limit: a thread reads each message (under the body deadline)
-        # and calls over the limit get one to be told to retry; calls beyond the pool queue
-        # unread, so memory stays bounded.
-        futures.ThreadPoolExecutor(max_workers=limit * 4, thread_name_prefix="ledgerline-grpc"),
-        handlers=[handler],
-        options=[
-            ("grpc.max_receive_message_length", settings.max_body_bytes),
-            ("grpc.max_concurrent_streams", 100),
-            ("grpc.so_reuseport", 0),
-            # Peers that vanished without a FIN are found by pings, and their calls cancelled.
-            ("grpc.keepalive_time_ms", 60_000),
-            ("grpc.keepalive_timeout_ms", 20_000),
-            # Connections without a call for 5 minutes are closed (clients reconnect on demand).
-            ("grpc.max_connection_idle_ms", 300_000),
-        ],
-    )
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"cannot bind gRPC on {host}:{port}")
-    return server, bound, service
+    def _halt(self, timeout: float) -> None:
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._loop.close()

@@ -1,8 +1,8 @@
 """What every transport shares: credentials, the export call and its outcome.
 
 A transport authenticates (:meth:`Ingestor.authorize`), then makes one export call,
-:meth:`Ingestor.export` (gRPC's worker threads) or :meth:`Ingestor.export_async` (HTTP's
-event loop), with a function that parses the request (a :class:`Body`). The call runs::
+:meth:`Ingestor.export_async` (on the HTTP or the gRPC server's event loop), with a function
+that parses the request (a :class:`Body`). The call runs::
 
     parse -> received (the one place that sees the parsed ExportTraceServiceRequest)
           -> normalise -> serialize (split past the batch limits) -> queue -> wait for the commit(s)
@@ -28,7 +28,8 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import AbstractAsyncContextManager, AbstractContextManager, nullcontext
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import TypeVar
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
@@ -46,6 +47,8 @@ from collector.settings import CollectorSettings
 from collector.store.errors import StoreUnavailable
 from collector.writer import BatchWriter
 
+T = TypeVar("T")
+
 Parse = Callable[[], ExportTraceServiceRequest]
 """Decodes one request (raises MalformedPayload or PayloadTooLarge)."""
 
@@ -60,6 +63,20 @@ def _lower_priority() -> None:
     with contextlib.suppress(AttributeError, OSError):  # none here: decode at the loop's priority
         thread = threading.get_native_id()
         os.setpriority(os.PRIO_PROCESS, thread, min(19, os.getpriority(os.PRIO_PROCESS, thread) + DECODE_NICE))
+
+
+async def settled(future: Future[T], timeout_s: float | None = None) -> T:
+    """The result of a thread's future, awaited without ever cancelling it.
+
+    ``asyncio.wrap_future`` cancels the thread's future when the awaiting task is cancelled
+    (a gRPC caller gave up): the writer would then fail setting its result. Raises
+    TimeoutError when it is not done within ``timeout_s``.
+    """
+    waited = asyncio.wrap_future(future)
+    done, _ = await asyncio.wait((waited,), timeout=timeout_s)
+    if not done:
+        raise TimeoutError(f"not done within {timeout_s:g} s")
+    return waited.result()
 
 
 class Body:
@@ -144,33 +161,25 @@ class Ingestor:
         except RuntimeError:  # closed: a call the servers' grace period let through
             raise StoreUnavailable("the collector is shutting down") from None
 
-    def export(self, parse: Parse, transport: str, *, slot: AbstractContextManager[object] | None = None) -> Outcome:
-        """The export call for threads: returns once the spans are committed (or not).
+    async def export_async(
+        self,
+        parse: Parse,
+        transport: str,
+        *,
+        slot: AbstractAsyncContextManager[object] | None = None,
+        commit_timeout_s: float | None = None,
+    ) -> Outcome:
+        """The export call for the event loop; decoding holds ``slot`` and runs on the decode thread.
 
-        Decoding holds ``slot`` (the budget shares) and runs on the decode thread.
+        ``commit_timeout_s``: how long to wait for the commits (UNAVAILABLE after), else no limit.
         """
         try:
-            with slot or nullcontext():
-                commits, verdict = self._decode(parse, transport).result()
-            del parse
-            deadline = time.monotonic() + self.settings.shutdown_timeout_s
-            for commit in commits:
-                commit.result(timeout=max(0.0, deadline - time.monotonic()))
-        except HANDLED as exc:
-            return self.failure(exc, transport)
-        return self._committed(verdict, transport)
-
-    async def export_async(
-        self, parse: Parse, transport: str, *, slot: AbstractAsyncContextManager[object] | None = None
-    ) -> Outcome:
-        """The export call for the event loop; decoding holds ``slot`` and runs on the decode thread."""
-        try:
             async with slot or nullcontext():
-                admitted = self._decode(parse, transport)
-                commits, verdict = await asyncio.wrap_future(admitted)
-            del parse, admitted
+                commits, verdict = await settled(self._decode(parse, transport))
+            del parse
+            deadline = None if commit_timeout_s is None else time.monotonic() + commit_timeout_s
             for commit in commits:
-                await asyncio.wrap_future(commit)
+                await settled(commit, None if deadline is None else max(0.0, deadline - time.monotonic()))
         except HANDLED as exc:
             return self.failure(exc, transport)
         return self._committed(verdict, transport)

@@ -9,7 +9,9 @@ on this machine (docs/collector.md, "Memory"):
 * ``base``: the process at rest: the interpreter, the embedded engine's code, the lineage API.
 * ``merges``: the embedded engine merging parts in the background (at most 4 merges at once).
 * ``requests``: exports in progress (``MAX_CONCURRENT_REQUESTS``, what uvicorn buffers for
-  each beyond the budgets) and gRPC's worker threads (4 x ``MAX_CONCURRENT_GRPC``).
+  each beyond the budgets) and gRPC calls' state (4 x ``MAX_CONCURRENT_GRPC`` calls; they are
+  coroutines on one event loop: a call waiting for its message holds ~24 KiB and no thread, and
+  those past the term are not in the model, like grpc's own buffers).
 * ``receiving``: request bodies received and not yet decoded, both transports (the receiving
   budget; one body may overdraw it), as the bytearrays they arrive in.
 * ``decoding``: bodies being decoded: one at a time (the decode thread), at most
@@ -48,7 +50,7 @@ BASE_EMBEDDED = 600 * MIB
 BASE_SERVER = 192 * MIB
 MERGES = 640 * MIB  # the most measured under sustained ingest: four merges at once (the engine's pool)
 PER_REQUEST = 320 * 1024  # an HTTP export in progress: uvicorn buffers up to 64 KiB + one 256 KiB read
-PER_GRPC_THREAD = 256 * 1024  # a gRPC worker thread's stack and call state
+PER_GRPC_CALL = 256 * 1024  # a gRPC call's state (the budget of the thread each once had, kept)
 RECEIVING_SLACK = 1.125  # a bytearray grows by an eighth past its contents
 NORMALISED_GROWTH = 2  # absent messages made present, doubles and arrays written as text
 COMMIT_FIXED = 128 * MIB  # the part writers' buffers of otel_traces and the tables derived from it
@@ -73,7 +75,7 @@ def footprint(settings: CollectorSettings) -> dict[str, int]:
     return {
         "base": BASE_EMBEDDED if embedded else BASE_SERVER,
         "merges": MERGES if embedded else 0,
-        "requests": PER_REQUEST * settings.max_concurrent_requests + PER_GRPC_THREAD * 4 * settings.max_concurrent_grpc,
+        "requests": PER_REQUEST * settings.max_concurrent_requests + PER_GRPC_CALL * 4 * settings.max_concurrent_grpc,
         "receiving": int(RECEIVING_SLACK * (receiving + min(body, receiving))),
         "decoding": min(DECODE_THREADS * one_body, 2 * max(settings.max_decoding_bytes, one_body)),
         "queue": settings.max_queue_bytes + NORMALISED_GROWTH * body + batch_bytes,

@@ -1,6 +1,6 @@
 """The outcome of one export call, shared by OTLP/HTTP and OTLP/gRPC.
 
-:meth:`collector.ingest.Ingestor.export` returns an :class:`Outcome`; each transport maps
+:meth:`collector.ingest.Ingestor.export_async` returns an :class:`Outcome`; each transport maps
 its :class:`Kind` through one table (``collector.http.STATUS``, ``collector.grpc_server.CODES``).
 :func:`failed` is the one ladder from an error to a kind.
 """

@@ -14,7 +14,7 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from prometheus_client import CollectorRegistry
@@ -29,6 +29,9 @@ from collector.sinks import make_sink
 from collector.store import Store
 from collector.store.errors import ConfigError
 from collector.writer import BatchWriter
+
+if TYPE_CHECKING:
+    from collector.grpc_server import GrpcServer, TraceService
 
 log = logging.getLogger(__name__)
 
@@ -105,14 +108,14 @@ class Collector:
         self.ingestor = Ingestor(settings, self.writer, self.metrics)
         self.app = create_collector_app(self.ingestor, self.store)
         self._http: UvicornThread | None = None
-        self._grpc: Any = None
-        self.grpc_service: Any = None
+        self._grpc: GrpcServer | None = None
+        self.grpc_service: TraceService | None = None
         self.http_port = settings.http_port
         self.grpc_port = settings.grpc_port
 
     def start(self) -> None:
         """Bind and start both servers (port 0 picks a free port)."""
-        from collector.grpc_server import create_grpc_server
+        from collector.grpc_server import GrpcServer
 
         # The event loop gets the GIL back from the decode thread within 1 ms (not 5), and a
         # full collection no longer walks everything loaded so far: health answers stay fast.
@@ -127,10 +130,9 @@ class Collector:
             header_timeout_s=self.settings.header_timeout_s,
         )
         self.http_port = self._http.port
-        self._grpc, self.grpc_port, self.grpc_service = create_grpc_server(
-            self.ingestor, self.settings.host, self.settings.grpc_port
-        )
+        self._grpc = GrpcServer(self.ingestor, self.settings.host, self.settings.grpc_port)
         self._grpc.start()
+        self.grpc_port, self.grpc_service = self._grpc.port, self._grpc.service
         self._http.start()
         log.info(
             "collector listening: OTLP/HTTP %s:%d, OTLP/gRPC %s:%d",
@@ -144,7 +146,7 @@ class Collector:
         """Drain requests and flush the queue; the store stays open (its owner closes it)."""
         grace = self.settings.shutdown_timeout_s
         if self._grpc is not None:
-            self._grpc.stop(grace).wait(grace)
+            self._grpc.stop(grace)
         if self._http is not None:
             self._http.stop(grace)
         self.ingestor.close()

@@ -16,6 +16,8 @@ from collector.store import Store
 from tests.collector.sdk import grpc_exporter, hop_attributes, http_exporter, provider
 from tests.conftest import RunningCollector, start_collector
 
+EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
+
 
 def _finished_spans(count: int):
     memory = InMemorySpanExporter()
@@ -83,6 +85,24 @@ def test_grpc_requires_the_token_when_set(store: Store) -> None:
     assert store.query("SELECT count() FROM otel_traces") == [(2,)]
 
 
+def test_a_grpc_caller_giving_up_before_its_commit_leaves_ingest_working(store: Store) -> None:
+    # The commit waits 3 s for company; the caller gives up after 0.5 s. Its export still
+    # runs to its end (stored, not acknowledged) and the writer keeps committing for others.
+    running = start_collector(store, batch_linger_ms=3000)
+    target = f"127.0.0.1:{running.grpc_port}"
+    try:
+        with grpc.insecure_channel(target) as channel:
+            export = channel.unary_unary(EXPORT)
+            with pytest.raises(grpc.RpcError) as gave_up:
+                export(hop_request(3, seed=31).SerializeToString(), timeout=0.5)
+            assert gave_up.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+            export(hop_request(4, seed=32).SerializeToString(), timeout=15)
+        assert grpc_exporter(target, timeout=15).export(_finished_spans(2)) == SpanExportResult.SUCCESS
+    finally:
+        running.stop()
+    assert store.query("SELECT count() FROM otel_traces") == [(9,)]
+
+
 def test_full_queue_answers_429_with_retry_after(store: Store) -> None:
     running = start_collector(store, max_queue_spans=10, retry_after_s=3)
     gate = threading.Event()
@@ -122,35 +142,42 @@ def test_full_queue_answers_429_with_retry_after(store: Store) -> None:
     assert store.query("SELECT count() FROM otel_traces") == [(16,)]
 
 
-def test_stop_flushes_what_was_accepted(store: Store) -> None:
+@pytest.mark.parametrize("transport", ["http", "grpc"])
+def test_stop_flushes_what_was_accepted(store: Store, transport: str) -> None:
     running = start_collector(store, batch_linger_ms=200)
-    url = f"http://127.0.0.1:{running.http_port}/v1/traces"
-    statuses: list[int] = []
-    threads = [
-        threading.Thread(
-            target=lambda s=s: statuses.append(
-                httpx.post(
-                    url,
-                    content=hop_request(20, seed=s).SerializeToString(),
-                    headers={"content-type": "application/x-protobuf"},
-                    timeout=20,
-                ).status_code
-            )
-        )
-        for s in range(6)
-    ]
+    acknowledged: list[bool] = []
+
+    def send(seed: int) -> None:
+        body = hop_request(20, seed=seed).SerializeToString()
+        if transport == "http":
+            url = f"http://127.0.0.1:{running.http_port}/v1/traces"
+            headers = {"content-type": "application/x-protobuf"}
+            try:
+                acknowledged.append(httpx.post(url, content=body, headers=headers, timeout=20).status_code == 200)
+            except httpx.HTTPError:  # sent after the server stopped
+                acknowledged.append(False)
+            return
+        with grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}") as channel:
+            try:
+                channel.unary_unary(EXPORT)(body, timeout=20)
+            except grpc.RpcError:
+                acknowledged.append(False)
+            else:
+                acknowledged.append(True)
+
+    threads = [threading.Thread(target=send, args=(s,)) for s in range(6)]
     for t in threads:
         t.start()
     # Stop while requests are queued but not committed (linger 200 ms); wait for the first one
     # so a loaded machine does not turn this into a stop before any request arrived.
     deadline = time.monotonic() + 10
-    while not running.metrics.registry.get_sample_value("ledgerline_spans_received_total", {"transport": "http"}):
+    while not running.metrics.registry.get_sample_value("ledgerline_spans_received_total", {"transport": transport}):
         assert time.monotonic() < deadline, "no request reached the collector"
         time.sleep(0.005)
     running.stop()
     for t in threads:
         t.join(20)
-    accepted = statuses.count(200)
+    accepted = acknowledged.count(True)
     assert accepted >= 1
     assert store.query("SELECT count() FROM otel_traces") == [(20 * accepted,)]
 

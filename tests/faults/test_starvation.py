@@ -206,31 +206,65 @@ def test_compressed_bodies_are_charged_their_real_decoded_size(store: Store, enc
         running.stop()
 
 
-def test_slow_grpc_messages_are_cancelled_at_the_body_deadline(store: Store) -> None:
-    # 8 exports in progress at most: the pool has 32 threads, every one held by a slow call.
-    running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=2)
-    release = threading.Event()
+def _stalled_calls(channels: list[grpc.Channel], count: int, release: threading.Event) -> list[grpc.Future]:
+    """``count`` export calls spread over ``channels`` whose message comes only once ``release`` is set."""
 
-    def trickle() -> Iterator[bytes]:
-        release.wait(30)  # the message never comes while the test runs
+    def stalled() -> Iterator[bytes]:
+        release.wait(50)  # the message never comes while the test runs
         yield hop_request(1, seed=99).SerializeToString()
 
+    return [channels[i % len(channels)].stream_unary(EXPORT).future(stalled(), timeout=50) for i in range(count)]
+
+
+def test_slow_grpc_messages_are_refused_at_the_body_deadline(store: Store) -> None:
+    # 8 exports in progress at most; 32 calls whose message does not come hold nothing meanwhile.
+    running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=2)
+    release = threading.Event()
     channel = grpc.insecure_channel(f"127.0.0.1:{running.grpc_port}")
     try:
-        slow = [channel.stream_unary(EXPORT).future(trickle(), timeout=30) for _ in range(32)]
-        time.sleep(0.5)  # every slow call holds a server thread
+        slow = _stalled_calls([channel], 32, release)
+        time.sleep(0.5)  # every slow call has reached the server
         started = time.perf_counter()
         body = hop_request(20, seed=9).SerializeToString()
         channel.unary_unary(EXPORT)(body, timeout=10)
-        assert time.perf_counter() - started < 2 + 2.5  # the deadline freed the threads
+        assert time.perf_counter() - started < 2 + 2.5
         assert store.query("SELECT count() FROM otel_traces") == [(20,)]
-        codes = {call.exception().code() for call in slow}
-        assert codes == {grpc.StatusCode.CANCELLED}
+        # Each slow call gets the body deadline's status (collector/grpc_server.py CODES).
+        errors = [call.exception() for call in slow]
+        assert {error.code() for error in errors} == {grpc.StatusCode.DEADLINE_EXCEEDED}
+        assert all("did not arrive within 2 s" in error.details() for error in errors)
         metrics = httpx.get(f"http://127.0.0.1:{running.http_port}/metrics").text
         assert 'ledgerline_export_requests_total{outcome="body_timeout",transport="grpc"} 32.0' in metrics
     finally:
         release.set()
         channel.close()
+        running.stop()
+
+
+def test_stalled_grpc_callers_do_not_hold_up_a_normal_export(store: Store) -> None:
+    # 160 calls whose message never comes (4 connections, past one connection's 100 streams),
+    # far past the export limit (8), over a long body deadline: none of them may keep a
+    # normal client's export, on a connection of its own, from being acknowledged.
+    running = start_collector(store, max_concurrent_grpc=8, body_timeout_s=40)
+    release = threading.Event()
+    target = f"127.0.0.1:{running.grpc_port}"
+    own_connection = [("grpc.use_local_subchannel_pool", 1)]  # channels share one otherwise
+    channels = [grpc.insecure_channel(target, options=own_connection) for _ in range(4)]
+    normal = grpc.insecure_channel(target, options=own_connection)
+    try:
+        slow = _stalled_calls(channels, 160, release)
+        time.sleep(1.0)  # every stalled call has reached the server
+        export = normal.unary_unary(EXPORT)
+        for seed in (10, 11, 12):  # more than one: no lucky free slot
+            # Raises DEADLINE_EXCEEDED when the stalled calls hold the server.
+            export(hop_request(20, seed=seed).SerializeToString(), timeout=15)
+        assert store.query("SELECT count() FROM otel_traces") == [(60,)]
+        assert not any(call.done() for call in slow)  # still pending: they were not simply dropped
+        assert httpx.get(f"http://127.0.0.1:{running.http_port}/healthz", timeout=5).status_code == 200
+    finally:
+        release.set()
+        for channel in [*channels, normal]:
+            channel.close()
         running.stop()
 
 
