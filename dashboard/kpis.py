@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from dashboard.figures import parse_time
+from dashboard.formats import UNKNOWN_AMOUNT, format_ms, signed, total
 from dashboard.formats import count as fmt_count
-from dashboard.formats import format_ms, signed
 
 Row = dict[str, Any]
 RISK_LABELS = {
@@ -18,6 +18,19 @@ RISK_LABELS = {
     "stuck": "stuck transactions",
     "failed": "failed transactions",
     "breached": "SLA-breached transactions",
+}
+
+CARD_LABELS = {
+    "open_exceptions": "Open exceptions",
+    "stuck": "Stuck transactions",
+    "failed": "Failed transactions",
+    "breached": "SLA-breached transactions",
+}
+CARD_HELP = {
+    "open_exceptions": "Open (not acknowledged, not resolved) exceptions seen in the time range.",
+    "stuck": "Transactions started in the time range whose next hop never arrived.",
+    "failed": "Transactions started in the time range that failed or were dead-lettered.",
+    "breached": "Transactions started in the time range with a stage or end-to-end SLA breached.",
 }
 
 
@@ -171,14 +184,21 @@ def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
     return rows[:limit]
 
 
-def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
-    """Exceptions as table rows, oldest first; the lineage link and state come first so a
-    narrow window never cuts them off."""
+def _lineage(correlation_id: str) -> str:
+    return f"?page=lineage&correlation_id={correlation_id}"
+
+
+def exception_rows(exceptions: Sequence[Row], lineage: Callable[[str], str] = _lineage) -> list[Row]:
+    """Exceptions as table rows, oldest first; the lineage link (``lineage`` of the correlation
+    ID, which may carry the page's context) and state come first so a narrow window never cuts
+    them off; business key, amount and currency next, so finance can rank by money."""
     rows = [
         {
-            "lineage": f"?page=lineage&correlation_id={e['correlation_id']}",
+            "lineage": lineage(e["correlation_id"]),
             "state": e["state"],
-            "entity": f"{e['entity_type']}:{e['entity_id']}",
+            "business key": e.get("business_key") or f"{e['entity_type']}:{e['entity_id']}",
+            "amount": e.get("amount"),
+            "currency": e.get("currency"),
             "age": e["age_ms"],
             "category": e["category"],
             "system": e["system"],
@@ -193,11 +213,14 @@ def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: -r["age"])
 
 
-def breach_rows(breaches: Sequence[Row]) -> list[Row]:
-    """Breached and overdue transactions as table rows, most overdue first."""
+def breach_rows(breaches: Sequence[Row], lineage: Callable[[str], str] = _lineage) -> list[Row]:
+    """Breached and overdue transactions as table rows (business key, amount, currency), most overdue first."""
     rows = [
         {
-            "lineage": f"?page=lineage&correlation_id={b['correlation_id']}",
+            "lineage": lineage(b["correlation_id"]),
+            "business key": b.get("business_key"),
+            "amount": b.get("amount"),
+            "currency": b.get("currency"),
             "correlation_id": b["correlation_id"],
             "flow": b["flow"],
             "stage": b["stage"],
@@ -271,3 +294,55 @@ def hop_rows(hops: Sequence[Row]) -> list[Row]:
         "correlation_id",
     )
     return [{k: h.get(k) for k in keys} for h in sorted(hops, key=lambda h: h["start_time"])]
+
+
+def money_line(amounts: Sequence[Row]) -> str:
+    """A card's money per currency (``/api/v1/overview`` cards): ``1,234.00 EUR · 3 amount unknown``."""
+    parts = [
+        total(a["amount"], a["currency"]) if a["currency"] else f"{fmt_count(a['count'])} {UNKNOWN_AMOUNT}"
+        for a in amounts
+    ]
+    return " · ".join(parts) or "no money at risk"
+
+
+def risk_card(kind: str, card: Row, window: str) -> Kpi:
+    """A headline card of the overview: the count of one at-risk kind and its money per currency,
+    exactly the totals of the drill-down list of the same context."""
+    return Kpi(
+        CARD_LABELS[kind],
+        fmt_count(card["count"]),
+        help=f"{CARD_HELP[kind]} The list behind it has exactly these items ({window}).",
+        note=money_line(card["amounts"]),
+    )
+
+
+def posting_p95(doc: Row, width: timedelta, now: datetime) -> Kpi:
+    """p95 posting latency over the whole window (every posting), trend per complete bucket."""
+    posting = doc["posting"]
+    rows = [b for b in complete(doc["series"], width, now) if b["count"] and b["p95_ms"] is not None]
+    trend = [round(b["p95_ms"] / 60_000, 2) for b in rows]
+    if not posting["count"] or posting["p95_ms"] is None:
+        return Kpi("Posting p95", "—", None, trend, "No postings in this time range.")
+    over = f"{fmt_count(posting['over_sla'])} of {fmt_count(posting['count'])} over the SLA"
+    return Kpi(
+        "Posting p95",
+        format_ms(posting["p95_ms"]),
+        None,
+        trend,
+        f"p95 posting latency of the {posting['flow']} flow over every posting of the time range; "
+        "trend per complete bucket, in minutes.",
+        note=over if posting["sla_ms"] else f"{fmt_count(posting['count'])} postings",
+    )
+
+
+def postings(doc: Row, bucket: str, width: timedelta, now: datetime) -> Kpi:
+    """Postings completed in the window, with the count per complete bucket as the trend."""
+    trend = [float(b["count"]) for b in complete(doc["series"], width, now)]
+    return Kpi(
+        "Postings",
+        fmt_count(doc["posting"]["count"]),
+        None,
+        trend,
+        f"Postings completed in the time range; trend per complete {bucket} bucket.",
+        inverse=False,
+    )
