@@ -260,6 +260,14 @@ def not_applied(*docs: dict[str, Any]) -> list[str]:
     return list(seen.values())
 
 
+UNKNOWN_EMPTY = "Nothing to show for a filter value no hop carries (see the warning above); this is not an all clear."
+
+
+def empty_text(text: str, *docs: dict[str, Any]) -> str:
+    """``text`` for an empty table, unless a filter value is unknown: then never an "all clear"."""
+    return UNKNOWN_EMPTY if unknown_values(*docs) else text
+
+
 def context_notes(*docs: dict[str, Any], what: str = "") -> None:
     """Show what the API said of the context it applied: a warning per unknown value, a caption per
     filter it could not apply (``what`` names the figures, e.g. "Money at risk")."""

@@ -9,7 +9,16 @@ import streamlit as st
 
 from dashboard import data, formats, kpis
 from dashboard.state import Filters
-from dashboard.views.common import LINK, context_notes, freshness, lineage_link, narrowed, small_table, table
+from dashboard.views.common import (
+    LINK,
+    context_notes,
+    empty_text,
+    freshness,
+    lineage_link,
+    narrowed,
+    small_table,
+    table,
+)
 
 KINDS = list(kpis.RISK_LABELS)
 
@@ -74,7 +83,7 @@ def render(f: Filters) -> None:
     table(
         rows(doc["items"], f),
         "drill_table",
-        "Nothing in this list.",
+        empty_text("Nothing in this list.", doc),
         money={"amount": "currency"},
         durations=("age",),
         missing=formats.UNKNOWN_AMOUNT,

@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import data, figures, formats, kpis
 from dashboard.api import ApiError
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, context_notes, freshness, lineage_link, table, when
+from dashboard.views.common import LINK, chart, context_notes, empty_text, freshness, lineage_link, table, when
 from dashboard.views.replays import replay_form
 
 STATES = ["open", "acknowledged", "resolved", "all"]
@@ -117,7 +117,7 @@ def render(f: Filters) -> None:
     picked_at = table(
         rows,
         f"exc_table_{state}_{category}",
-        "No exceptions in this state.",
+        empty_text("No exceptions in this state.", doc),
         select=True,
         money={"amount": "currency"},
         durations=("age",),

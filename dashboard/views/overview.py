@@ -12,7 +12,7 @@ import streamlit as st
 
 from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters, link
-from dashboard.views.common import chart, context_notes, freshness, kpi, narrowed, small_table
+from dashboard.views.common import chart, context_notes, empty_text, freshness, kpi, narrowed, small_table
 
 LIST = "list ↗"  # the text of a row's link to the list behind it
 CARDS = ("open_exceptions", "stuck", "failed", "breached")
@@ -100,7 +100,9 @@ def render(f: Filters) -> None:
     st.subheader("Money at risk")
     risk = doc["money_at_risk"]
     small_table(
-        money(risk, f), "Nothing at risk: no open exceptions, stuck, failed or breached transactions.", list=LIST
+        money(risk, f),
+        empty_text("Nothing at risk: no open exceptions, stuck, failed or breached transactions.", doc),
+        list=LIST,
     )
     st.caption(
         f"Open exceptions seen in the {f.label} and stuck, failed or SLA-breached transactions started in "
@@ -109,16 +111,16 @@ def render(f: Filters) -> None:
     for column, by in zip(st.columns(2), ("system", "region"), strict=True):
         with column:
             st.markdown(f"**Money at risk by {by}**")
-            small_table(money_by(risk, f, by), "Nothing at risk.", height=250, list=LIST)
+            small_table(money_by(risk, f, by), empty_text("Nothing at risk.", doc), height=250, list=LIST)
     left, right = st.columns(2)
     with left:
         st.subheader("Worst systems (open exceptions)")
-        small_table(worst(doc["worst_systems"], f, "system"), "No open exceptions.", list=LIST)
+        small_table(worst(doc["worst_systems"], f, "system"), empty_text("No open exceptions.", doc), list=LIST)
     with right:
         st.subheader("Worst regions")
-        small_table(worst(doc["worst_regions"], f, "region"), "No open exceptions.", list=LIST)
+        small_table(worst(doc["worst_regions"], f, "region"), empty_text("No open exceptions.", doc), list=LIST)
         st.markdown("**Slowest regions (p95 posting latency)**")
-        small_table(slowest(doc["slowest_regions"]), "No postings in this range.")
+        small_table(slowest(doc["slowest_regions"]), empty_text("No postings in this range.", doc))
     points = [{"bucket": b["bucket"], "stage": "postings", "completed": b["count"]} for b in doc["series"]]
     done = kpis.complete(points, f.bucket_delta, now)
     chart(figures.throughput_lines(done, [b for b in points if b not in done]), "throughput")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, context_notes, freshness, lineage_link, table
+from dashboard.views.common import LINK, chart, context_notes, empty_text, freshness, lineage_link, table
 
 
 def render(f: Filters) -> None:
@@ -38,7 +38,7 @@ def render(f: Filters) -> None:
     table(
         kpis.breach_rows(breaches, lambda cid: lineage_link(f, cid)),
         "breach_table",
-        "No SLA breaches in this time range.",
+        empty_text("No SLA breaches in this time range.", *docs),
         money={"amount": "currency"},
         durations=("SLA", "overdue"),
         missing=formats.UNKNOWN_AMOUNT,
