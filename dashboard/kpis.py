@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from dashboard.figures import parse_time
-from dashboard.formats import UNKNOWN_AMOUNT, format_ms, signed, total
+from dashboard.formats import UNKNOWN_AMOUNT, format_ms, total
 from dashboard.formats import count as fmt_count
 
 Row = dict[str, Any]
@@ -75,113 +74,6 @@ def latency_p95(buckets: Sequence[Row], width: timedelta, now: datetime) -> Kpi:
         "change against the bucket before; trend in minutes.",
         note=f"last complete bucket, {start:%H:%M}–{start + width:%H:%M} UTC",
     )
-
-
-def backlog_totals(series: Sequence[Row]) -> list[tuple[str, int]]:
-    """Open exceptions (all categories) per bucket, in time order."""
-    totals: dict[str, int] = defaultdict(int)
-    for p in series:
-        totals[p["bucket"]] += p["open"]
-    return sorted(totals.items())
-
-
-def open_exceptions(count: int, series: Sequence[Row]) -> Kpi:
-    """Open exceptions now, with the backlog trend over the window."""
-    totals = [float(n) for _, n in backlog_totals(series)]
-    delta = signed(count - totals[0]) if totals else None
-    return Kpi(
-        "Open exceptions",
-        fmt_count(count),
-        delta,
-        totals,
-        "Open (not acknowledged, not resolved) exceptions; change since the start of the time range.",
-    )
-
-
-def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
-    """Breaches due today (UTC) so far against yesterday's up to the same time of day (like
-    with like), with the hourly counts of the last 24 h as a trend."""
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    due = [parse_time(b["due_at"]) for b in breaches if b.get("due_at")]
-    n_today = sum(1 for d in due if today <= d <= now)
-    n_yesterday = sum(1 for d in due if today - timedelta(days=1) <= d <= now - timedelta(days=1))
-    hours = Counter(int((d - (now - timedelta(hours=24))).total_seconds() // 3600) for d in due)
-    trend = [float(hours.get(h, 0)) for h in range(24)]
-    return Kpi(
-        "SLA breaches today",
-        fmt_count(n_today),
-        signed(n_today - n_yesterday),
-        trend,
-        f"Stage and end-to-end SLA breaches due 00:00–{now:%H:%M} UTC today, against yesterday's "
-        f"00:00–{now:%H:%M}; trend per hour over 24 h.",
-        note=f"00:00–{now:%H:%M} UTC; yesterday by {now:%H:%M}: {fmt_count(n_yesterday)}",
-    )
-
-
-def stuck(transactions: Sequence[Row]) -> Kpi:
-    """Stuck transactions in the window."""
-    return Kpi(
-        "Stuck transactions",
-        fmt_count(len(transactions)),
-        None,
-        [],
-        "Transactions whose next hop never arrived (status stuck).",
-    )
-
-
-def throughput(buckets: Sequence[Row], bucket: str, stage: str = "ledger") -> Kpi:
-    """Completions of ``stage`` in the last complete bucket, against the one before; ``buckets``
-    are complete ones only (:func:`complete`), so neither the value nor the trend shows a cliff."""
-    rows = sorted((b["bucket"], b["completed"]) for b in buckets if b["stage"] == stage)
-    trend = [float(n) for _, n in rows]
-    done = rows
-    label = f"Postings per {bucket}"
-    if not done:
-        return Kpi(label, "0", None, [], "No completed postings in this range.")
-    delta = signed(done[-1][1] - done[-2][1]) if len(done) > 1 else None
-    return Kpi(
-        label,
-        fmt_count(done[-1][1]),
-        delta,
-        trend,
-        f"Completed '{stage}' stages in the last complete {bucket} bucket.",
-        inverse=False,
-    )
-
-
-def worst(exceptions: Sequence[Row], key: str, limit: int = 5) -> list[Row]:
-    """Systems or regions ranked by open exceptions, with the oldest age."""
-    groups: dict[str, list[Row]] = defaultdict(list)
-    for e in exceptions:
-        groups[e.get(key) or "(none)"].append(e)
-    rows: list[Row] = [
-        {
-            key: name,
-            "open exceptions": len(items),
-            "oldest": format_ms(max(i["age_ms"] for i in items)),
-            "categories": ", ".join(sorted({i["category"] or "?" for i in items})),
-        }
-        for name, items in groups.items()
-    ]
-    return sorted(rows, key=lambda r: -r["open exceptions"])[:limit]
-
-
-def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
-    """Groups ranked by count-weighted p95 posting latency over the window."""
-    acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for b in buckets:
-        cell = acc[b["group"] or "(none)"]
-        cell[0] += b["p95_ms"] * b["count"]
-        cell[1] += b["count"]
-    rows: list[Row] = [
-        {"region": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
-        for g, (s, n) in acc.items()
-        if n
-    ]
-    rows.sort(key=lambda r: -r["_ms"])
-    for r in rows:
-        del r["_ms"]
-    return rows[:limit]
 
 
 def _lineage(correlation_id: str) -> str:
