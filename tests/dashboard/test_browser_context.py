@@ -194,3 +194,18 @@ def test_page_pickers_and_a_stage_round_trip_through_the_url(stack: Stack, dashb
     expect(page.get_by_text("Only stage posting", exact=False)).to_have_count(0)
     expect(page).not_to_have_url(re.compile(r"stage="))
     expect(page).to_have_url(re.compile(r"range=6h"))
+
+
+def test_the_exception_backlog_follows_the_range_and_every_filter(
+    stack: Stack, dashboard: Dashboard, page: Page, contexts: dict[str, Filters]
+) -> None:
+    for name in ("6h", "custom", "region"):
+        f = contexts[name]
+        doc = api(stack, "/api/v1/exceptions", state="open", limit=5000, **{k: v for k, v in f.context().items() if v})
+        month = api(stack, "/api/v1/exceptions", state="open", since="30d", limit=5000)
+        open_page(page, dashboard, link(replace(f, page="exceptions")), "Exception backlog")
+        drawn(page)
+        assert metric(page, f"Open exceptions seen in the {f.label}") == formats.count(len(doc["exceptions"]))
+        if name == "6h":  # not the 30 days it used to count whatever the range
+            assert len(doc["exceptions"]) < len(month["exceptions"])
+    shot(page, "context_exceptions_region")
