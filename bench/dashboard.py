@@ -10,7 +10,10 @@ freshness line, drawn after every figure and table) is visible and Streamlit's r
 indicator is gone. The first load of a page is cold (no cached API answer); the later ones
 may hit the dashboard's answer cache (``LEDGERLINE_DASHBOARD_CACHE_TTL_S``), like a user who
 switches pages. Prints per page the cold time, median and p95 (of all runs) to fully rendered,
-and the median to first content (the page's heading on screen); JSON with --json.
+and the median to first content (the page's heading on screen); the API requests of each page's
+cold load (the API's ``ledgerline_api_requests_total`` on ``GET /metrics``, before and after); and
+the time to switch to each page with a click on the sidebar in one open session (median, p95);
+JSON with --json.
 
 ``--browser-cache`` keeps one browser profile per checkout, so loads after the first find the
 dashboard's scripts in the HTTP cache, as a returning user does; without it every load starts
@@ -41,6 +44,41 @@ PAGES = {
 
 
 VIEWPORT = {"width": 1440, "height": 1800}
+# The sidebar's label of each page (dashboard/state.py PAGES) and the heading it draws.
+SWITCH = {
+    "overview": ("Overview", "Overview"),
+    "latency": ("Posting latency", "Posting latency"),
+    "exceptions": ("Exception backlog", "Exception backlog"),
+    "sla": ("SLA breaches", "SLA breaches"),
+    "drill": ("Drill-down", "Drill-down: open exceptions"),
+}  # not the lineage explorer: switched to, it shows an empty search (its search is not kept)
+
+
+def _calls(api_url: str) -> dict[str, float]:
+    """The API's request counters per route (``GET /metrics``), but the scrape itself."""
+    import httpx
+
+    counts: dict[str, float] = {}
+    for line in httpx.get(f"{api_url}/metrics", timeout=30).text.splitlines():
+        if line.startswith("ledgerline_api_requests_total{") and 'route="/metrics"' not in line:
+            labels, _, value = line.rpartition(" ")
+            counts[labels] = float(value)
+    return counts
+
+
+def _diff(before: dict[str, float], after: dict[str, float]) -> int:
+    return int(sum(v - before.get(k, 0.0) for k, v in after.items()))
+
+
+def _switch(page: Any, name: str) -> float:
+    """Seconds from a click on the sidebar's page ``name`` (an open session) to fully rendered."""
+    label, heading = SWITCH[name]
+    started = time.perf_counter()
+    page.locator('[data-testid="stSidebar"]').get_by_text(label, exact=True).first.click()
+    page.get_by_role("heading", name=heading, exact=True).first.wait_for(timeout=120_000)
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="detached", timeout=120_000)
+    page.get_by_text("page drawn").first.wait_for(timeout=120_000)
+    return time.perf_counter() - started
 
 
 def _p95(values: list[float]) -> float:
@@ -108,23 +146,50 @@ def measure(
             for server in servers.values():
                 server.wait_ready()
             times: dict[str, dict[str, list[tuple[float, float]]]] = {n: {p: [] for p in chosen} for n in servers}
+            calls: dict[str, dict[str, int]] = {n: {} for n in servers}
+            switches: dict[str, dict[str, list[float]]] = {n: {p: [] for p in chosen} for n in servers}
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 shared = {n: browser.new_context(viewport=VIEWPORT) for n in servers} if browser_cache else {}
                 for page_name, query in chosen.items():
-                    for _ in range(runs):
+                    for run in range(runs):
                         for name, server in servers.items():  # in turn: a before/after shares the load
                             context = shared.get(name) or browser.new_context(viewport=VIEWPORT)
+                            before = _calls(stack.api_url) if run == 0 else {}
                             times[name][page_name].append(_load(context, f"{server.url}/{query.format(cid=cid)}"))
+                            if run == 0:  # the cold load: every call the page makes
+                                calls[name][page_name] = _diff(before, _calls(stack.api_url))
                             if name not in shared:
                                 context.close()
+                sessions = {n: browser.new_context(viewport=VIEWPORT).new_page() for n in servers}
+                for name, tab in sessions.items():
+                    tab.goto(f"{servers[name].url}/?page=lineage&q={cid}")
+                    tab.get_by_text("page drawn").first.wait_for(timeout=120_000)
+                for _ in range(runs):  # page after page in one open session, as a user switches
+                    for page_name in (p for p in chosen if p in SWITCH):
+                        for name, tab in sessions.items():
+                            switches[name][page_name].append(_switch(tab, page_name))
                 browser.close()
             for name in servers:
-                results["checkouts"][name] = {p: _figures(t) for p, t in times[name].items()}
+                results["checkouts"][name] = {
+                    p: _figures(t)
+                    | {
+                        "api_calls_cold": calls[name][p],
+                        "switch_median_s": round(statistics.median(switches[name][p]), 2)
+                        if switches[name][p]
+                        else None,
+                        "switch_p95_s": round(_p95(switches[name][p]), 2) if switches[name][p] else None,
+                    }
+                    for p, t in times[name].items()
+                }
         finally:
             for server in servers.values():
                 server.stop()
     return results
+
+
+def _s(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds:.2f}s"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -149,12 +214,17 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     profile = "one browser profile per checkout" if args.browser_cache else "a fresh browser profile per load"
     print(f"dashboard on {results['transactions']} simulated transactions, {results['runs']} loads per page, {profile}")
-    print(f"{'checkout':<14}{'page':<12}{'cold':>8}{'median':>9}{'p95':>8}{'first':>8}")
+    print("new tab: cold, median, p95 to fully rendered, median to first content; switch: a click on the")
+    print("sidebar in an open session, median and p95; calls: API requests of the page's cold load")
+    print(
+        f"{'checkout':<14}{'page':<12}{'cold':>8}{'median':>9}{'p95':>8}{'first':>8}{'switch':>9}{'p95':>8}{'calls':>7}"
+    )
     for checkout, figures in results["checkouts"].items():
         for name, t in figures.items():
             print(
                 f"{checkout:<14}{name:<12}{t['cold_s']:>7.2f}s{t['median_s']:>8.2f}s{t['p95_s']:>7.2f}s"
-                f"{t['first_median_s']:>7.2f}s"
+                f"{t['first_median_s']:>7.2f}s{_s(t['switch_median_s']):>9}{_s(t['switch_p95_s']):>8}"
+                f"{t['api_calls_cold']:>7}"
             )
     return 0
 

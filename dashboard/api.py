@@ -188,8 +188,12 @@ class ApiClient:
         return self.get("/api/v1/metrics/posting-latency/histogram", **params)
 
     def at_risk(self, **params: object) -> Json:
-        """Money at risk and the lists behind it: since, until, kind, system, region, flow, limit."""
+        """Money at risk and the lists behind it: since, until, kind, flow, system, region, legal_entity, limit."""
         return self.get("/api/v1/at-risk", **params)
+
+    def overview(self, **params: object) -> Json:
+        """The overview of one context in one answer: since, until, flow, system, region, legal_entity, bucket."""
+        return self.get("/api/v1/overview", **params)
 
     def exception(self, exception_id: str) -> Json:
         """One exception with its audit trail."""

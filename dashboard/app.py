@@ -12,7 +12,18 @@ import streamlit as st
 
 from dashboard import data
 from dashboard.api import ApiError
-from dashboard.state import CUSTOM, PAGES, RANGES, REFRESH, Filters, custom_span, from_params, link, to_params
+from dashboard.state import (
+    CUSTOM,
+    PAGES,
+    RANGES,
+    REFRESH,
+    Filters,
+    custom_span,
+    from_params,
+    link,
+    problems,
+    to_params,
+)
 from dashboard.views import alerts, drill, exceptions, flows, latency, lineage, overview, reconciliation, replays, sla
 from dashboard.views.common import style
 
@@ -91,6 +102,8 @@ def sidebar() -> Filters:
         category=st.query_params.get("category", "") if page == "exceptions" else "",
         drill=st.query_params.get("drill", "") if page == "drill" else "",
         stage=st.query_params.get("stage", "") if page == "sla" else "",
+        rec=st.query_params.get("rec", "") if page == "reconciliation" else "",
+        heat_by=st.query_params.get("heat_by", "") if page == "latency" else "",
     )
     st.sidebar.markdown(f"[Link to this view]({link(filters)})")
     if st.sidebar.button("Refresh now"):
@@ -140,8 +153,14 @@ def main() -> None:
     """One run of the script."""
     st.set_page_config(page_title="ledgerline · finance operations", page_icon="📒", layout="wide")
     style()
+    if "url_problems" not in st.session_state:  # what the opening link asked for and could not be shown
+        asked = st.query_params.to_dict()
+        st.session_state["url_problems"] = (from_params(asked).page, problems(asked))
     _seed(from_params(st.query_params.to_dict()))
     filters = sidebar()
+    page, shown = st.session_state["url_problems"]
+    for problem in shown if filters.page == page else ():  # until the user moves on
+        st.warning(problem)
     st.query_params.from_dict(to_params(replace(filters, correlation_id="")))
     seconds = REFRESH[filters.refresh]
     if seconds:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from dashboard.figures import parse_time
+from dashboard.formats import UNKNOWN_AMOUNT, format_ms, total
 from dashboard.formats import count as fmt_count
-from dashboard.formats import format_ms, signed
 
 Row = dict[str, Any]
 RISK_LABELS = {
@@ -18,6 +17,19 @@ RISK_LABELS = {
     "stuck": "stuck transactions",
     "failed": "failed transactions",
     "breached": "SLA-breached transactions",
+}
+
+CARD_LABELS = {
+    "open_exceptions": "Open exceptions",
+    "stuck": "Stuck transactions",
+    "failed": "Failed transactions",
+    "breached": "SLA-breached transactions",
+}
+CARD_HELP = {
+    "open_exceptions": "Open (not acknowledged, not resolved) exceptions seen in the time range.",
+    "stuck": "Transactions started in the time range whose next hop never arrived.",
+    "failed": "Transactions started in the time range that failed or were dead-lettered.",
+    "breached": "Transactions started in the time range with a stage or end-to-end SLA breached.",
 }
 
 
@@ -64,121 +76,21 @@ def latency_p95(buckets: Sequence[Row], width: timedelta, now: datetime) -> Kpi:
     )
 
 
-def backlog_totals(series: Sequence[Row]) -> list[tuple[str, int]]:
-    """Open exceptions (all categories) per bucket, in time order."""
-    totals: dict[str, int] = defaultdict(int)
-    for p in series:
-        totals[p["bucket"]] += p["open"]
-    return sorted(totals.items())
+def _lineage(correlation_id: str) -> str:
+    return f"?page=lineage&correlation_id={correlation_id}"
 
 
-def open_exceptions(count: int, series: Sequence[Row]) -> Kpi:
-    """Open exceptions now, with the backlog trend over the window."""
-    totals = [float(n) for _, n in backlog_totals(series)]
-    delta = signed(count - totals[0]) if totals else None
-    return Kpi(
-        "Open exceptions",
-        fmt_count(count),
-        delta,
-        totals,
-        "Open (not acknowledged, not resolved) exceptions; change since the start of the time range.",
-    )
-
-
-def breaches_today(breaches: Sequence[Row], now: datetime) -> Kpi:
-    """Breaches due today (UTC) so far against yesterday's up to the same time of day (like
-    with like), with the hourly counts of the last 24 h as a trend."""
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    due = [parse_time(b["due_at"]) for b in breaches if b.get("due_at")]
-    n_today = sum(1 for d in due if today <= d <= now)
-    n_yesterday = sum(1 for d in due if today - timedelta(days=1) <= d <= now - timedelta(days=1))
-    hours = Counter(int((d - (now - timedelta(hours=24))).total_seconds() // 3600) for d in due)
-    trend = [float(hours.get(h, 0)) for h in range(24)]
-    return Kpi(
-        "SLA breaches today",
-        fmt_count(n_today),
-        signed(n_today - n_yesterday),
-        trend,
-        f"Stage and end-to-end SLA breaches due 00:00–{now:%H:%M} UTC today, against yesterday's "
-        f"00:00–{now:%H:%M}; trend per hour over 24 h.",
-        note=f"00:00–{now:%H:%M} UTC; yesterday by {now:%H:%M}: {fmt_count(n_yesterday)}",
-    )
-
-
-def stuck(transactions: Sequence[Row]) -> Kpi:
-    """Stuck transactions in the window."""
-    return Kpi(
-        "Stuck transactions",
-        fmt_count(len(transactions)),
-        None,
-        [],
-        "Transactions whose next hop never arrived (status stuck).",
-    )
-
-
-def throughput(buckets: Sequence[Row], bucket: str, stage: str = "ledger") -> Kpi:
-    """Completions of ``stage`` in the last complete bucket, against the one before; ``buckets``
-    are complete ones only (:func:`complete`), so neither the value nor the trend shows a cliff."""
-    rows = sorted((b["bucket"], b["completed"]) for b in buckets if b["stage"] == stage)
-    trend = [float(n) for _, n in rows]
-    done = rows
-    label = f"Postings per {bucket}"
-    if not done:
-        return Kpi(label, "0", None, [], "No completed postings in this range.")
-    delta = signed(done[-1][1] - done[-2][1]) if len(done) > 1 else None
-    return Kpi(
-        label,
-        fmt_count(done[-1][1]),
-        delta,
-        trend,
-        f"Completed '{stage}' stages in the last complete {bucket} bucket.",
-        inverse=False,
-    )
-
-
-def worst(exceptions: Sequence[Row], key: str, limit: int = 5) -> list[Row]:
-    """Systems or regions ranked by open exceptions, with the oldest age."""
-    groups: dict[str, list[Row]] = defaultdict(list)
-    for e in exceptions:
-        groups[e.get(key) or "(none)"].append(e)
-    rows: list[Row] = [
-        {
-            key: name,
-            "open exceptions": len(items),
-            "oldest": format_ms(max(i["age_ms"] for i in items)),
-            "categories": ", ".join(sorted({i["category"] or "?" for i in items})),
-        }
-        for name, items in groups.items()
-    ]
-    return sorted(rows, key=lambda r: -r["open exceptions"])[:limit]
-
-
-def worst_latency(buckets: Sequence[Row], limit: int = 5) -> list[Row]:
-    """Groups ranked by count-weighted p95 posting latency over the window."""
-    acc: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for b in buckets:
-        cell = acc[b["group"] or "(none)"]
-        cell[0] += b["p95_ms"] * b["count"]
-        cell[1] += b["count"]
-    rows: list[Row] = [
-        {"region": g, "p95 posting latency": format_ms(s / n), "postings": int(n), "_ms": s / n}
-        for g, (s, n) in acc.items()
-        if n
-    ]
-    rows.sort(key=lambda r: -r["_ms"])
-    for r in rows:
-        del r["_ms"]
-    return rows[:limit]
-
-
-def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
-    """Exceptions as table rows, oldest first; the lineage link and state come first so a
-    narrow window never cuts them off."""
+def exception_rows(exceptions: Sequence[Row], lineage: Callable[[str], str] = _lineage) -> list[Row]:
+    """Exceptions as table rows, oldest first; the lineage link (``lineage`` of the correlation
+    ID, which may carry the page's context) and state come first so a narrow window never cuts
+    them off; business key, amount and currency next, so finance can rank by money."""
     rows = [
         {
-            "lineage": f"?page=lineage&correlation_id={e['correlation_id']}",
+            "lineage": lineage(e["correlation_id"]),
             "state": e["state"],
-            "entity": f"{e['entity_type']}:{e['entity_id']}",
+            "business key": e.get("business_key") or f"{e['entity_type']}:{e['entity_id']}",
+            "amount": e.get("amount"),
+            "currency": e.get("currency"),
             "age": e["age_ms"],
             "category": e["category"],
             "system": e["system"],
@@ -193,11 +105,14 @@ def exception_rows(exceptions: Sequence[Row]) -> list[Row]:
     return sorted(rows, key=lambda r: -r["age"])
 
 
-def breach_rows(breaches: Sequence[Row]) -> list[Row]:
-    """Breached and overdue transactions as table rows, most overdue first."""
+def breach_rows(breaches: Sequence[Row], lineage: Callable[[str], str] = _lineage) -> list[Row]:
+    """Breached and overdue transactions as table rows (business key, amount, currency), most overdue first."""
     rows = [
         {
-            "lineage": f"?page=lineage&correlation_id={b['correlation_id']}",
+            "lineage": lineage(b["correlation_id"]),
+            "business key": b.get("business_key"),
+            "amount": b.get("amount"),
+            "currency": b.get("currency"),
             "correlation_id": b["correlation_id"],
             "flow": b["flow"],
             "stage": b["stage"],
@@ -271,3 +186,55 @@ def hop_rows(hops: Sequence[Row]) -> list[Row]:
         "correlation_id",
     )
     return [{k: h.get(k) for k in keys} for h in sorted(hops, key=lambda h: h["start_time"])]
+
+
+def money_line(amounts: Sequence[Row]) -> str:
+    """A card's money per currency (``/api/v1/overview`` cards): ``1,234.00 EUR · 3 amount unknown``."""
+    parts = [
+        total(a["amount"], a["currency"]) if a["currency"] else f"{fmt_count(a['count'])} {UNKNOWN_AMOUNT}"
+        for a in amounts
+    ]
+    return " · ".join(parts) or "no money at risk"
+
+
+def risk_card(kind: str, card: Row, window: str) -> Kpi:
+    """A headline card of the overview: the count of one at-risk kind and its money per currency,
+    exactly the totals of the drill-down list of the same context."""
+    return Kpi(
+        CARD_LABELS[kind],
+        fmt_count(card["count"]),
+        help=f"{CARD_HELP[kind]} The list behind it has exactly these items ({window}).",
+        note=money_line(card["amounts"]),
+    )
+
+
+def posting_p95(doc: Row, width: timedelta, now: datetime) -> Kpi:
+    """p95 posting latency over the whole window (every posting), trend per complete bucket."""
+    posting = doc["posting"]
+    rows = [b for b in complete(doc["series"], width, now) if b["count"] and b["p95_ms"] is not None]
+    trend = [round(b["p95_ms"] / 60_000, 2) for b in rows]
+    if not posting["count"] or posting["p95_ms"] is None:
+        return Kpi("Posting p95", "—", None, trend, "No postings in this time range.")
+    over = f"{fmt_count(posting['over_sla'])} of {fmt_count(posting['count'])} over the SLA"
+    return Kpi(
+        "Posting p95",
+        format_ms(posting["p95_ms"]),
+        None,
+        trend,
+        f"p95 posting latency of the {posting['flow']} flow over every posting of the time range; "
+        "trend per complete bucket, in minutes.",
+        note=over if posting["sla_ms"] else f"{fmt_count(posting['count'])} postings",
+    )
+
+
+def postings(doc: Row, bucket: str, width: timedelta, now: datetime) -> Kpi:
+    """Postings completed in the window, with the count per complete bucket as the trend."""
+    trend = [float(b["count"]) for b in complete(doc["series"], width, now)]
+    return Kpi(
+        "Postings",
+        fmt_count(doc["posting"]["count"]),
+        None,
+        trend,
+        f"Postings completed in the time range; trend per complete {bucket} bucket.",
+        inverse=False,
+    )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 PAGES = {
     "overview": "Overview",
@@ -49,6 +49,8 @@ class Filters:
     drill: str = ""  # drill-down: open_exceptions, stuck, failed, breached
     start: str = ""  # custom range, ISO-8601 (UTC)
     end: str = ""
+    rec: str = ""  # reconciliation: the reconciliation picked ("" = the first)
+    heat_by: str = ""  # latency: the heatmap's grouping ("" = system)
 
     @property
     def preset(self) -> str:
@@ -84,6 +86,17 @@ class Filters:
         if self.range == CUSTOM:
             return f"{self.start.replace('T', ' ')} → {self.end.replace('T', ' ')} UTC"
         return f"last {self.range}"
+
+    def context(self) -> dict[str, str]:
+        """The query context every figure route takes (lineage/api/context.py): window and filters."""
+        return {
+            "since": self.since,
+            "until": self.until,
+            "flow": self.flow,
+            "system": self.system,
+            "region": self.region,
+            "legal_entity": self.legal_entity,
+        }
 
     def fine_bucket(self) -> str:
         """A bucket about 1/1000 of the range, for distributions."""
@@ -135,6 +148,35 @@ def from_params(params: Mapping[str, str | list[str]]) -> Filters:
     return filters
 
 
+def _first(params: Mapping[str, str | list[str]], name: str) -> str:
+    raw = params.get(name)
+    if isinstance(raw, list):
+        raw = raw[0] if raw else None
+    return str(raw or "").strip()
+
+
+def problems(params: Mapping[str, str | list[str]]) -> list[str]:
+    """What :func:`from_params` could not use from a URL, in words naming the value and what is
+    shown instead (an unknown page or range, a malformed or impossible custom range)."""
+    out = []
+    page, rng = _first(params, "page"), _first(params, "range")
+    if page and page not in PAGES:
+        out.append(f"Unknown page {page!r} in the link; known: {', '.join(PAGES)}. Showing the overview instead.")
+    if rng == CUSTOM:
+        start, end = _first(params, "start"), _first(params, "end")
+        try:
+            custom_span(start, end)
+        except ValueError as exc:
+            reason = str(exc) if start and end else "it needs both a start and an end"
+            out.append(
+                f"Custom range {start or '(no start)'} → {end or '(no end)'} not used ({reason}); "
+                "showing the last 24h instead."
+            )
+    elif rng and rng not in RANGES:
+        out.append(f"Unknown range {rng!r}; known: {', '.join([*RANGES, CUSTOM])}. Showing the last 24h instead.")
+    return out
+
+
 def to_params(filters: Filters) -> dict[str, str]:
     """Non-default fields as query parameters."""
     default = asdict(Filters())
@@ -165,3 +207,19 @@ def link_to(params: Mapping[str, str]) -> str:
     """
     check_link(params)
     return "/" + link(Filters(), **dict(params))
+
+
+CONTEXT = ("range", "start", "end", "flow", "system", "region", "legal_entity", "refresh")
+
+
+def carry(filters: Filters, url: str) -> str:
+    """A dashboard link (an alert's ``dashboard_url``) as a relative link that keeps the viewer's
+    context (range, filters) under the link's own page and filters; a link that is not one of the
+    dashboard's comes back unchanged."""
+    params = dict(parse_qsl(urlsplit(url).query))
+    try:
+        check_link(params)
+    except ValueError:
+        return url
+    context = {name: getattr(filters, name) for name in CONTEXT}
+    return link(Filters(**context), **params)

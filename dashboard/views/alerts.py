@@ -10,8 +10,8 @@ import streamlit as st
 
 from dashboard import data, formats
 from dashboard.api import ApiError
-from dashboard.state import Filters
-from dashboard.views.common import freshness, table
+from dashboard.state import Filters, carry
+from dashboard.views.common import freshness, lineage_link, table
 
 DURATIONS = {"1 hour": timedelta(hours=1), "4 hours": timedelta(hours=4), "1 day": timedelta(days=1)}
 ORDER = {"firing": 0, "pending": 1, "resolved": 2}
@@ -37,15 +37,16 @@ def receivers_note(doc: dict[str, Any]) -> str:
     return f"Notifications go to the receivers {', '.join(doc['receivers'])} (as routed by the server)."
 
 
-def alert_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Alerts as table rows: firing first, then pending, then recently resolved."""
+def alert_rows(alerts: list[dict[str, Any]], f: Filters) -> list[dict[str, Any]]:
+    """Alerts as table rows: firing first, then pending, then recently resolved; each alert's
+    dashboard link keeps the viewer's time range and filters under the alert's own."""
     rows = []
     for a in sorted(alerts, key=lambda a: (ORDER.get(a["state"], 3), a["labels"].get("alertname", ""))):
         labels = {k: v for k, v in a["labels"].items() if k not in ("alertname", "severity", "team")}
         silenced = a["status"]["silencedBy"]
         rows.append(
             {
-                "dashboard": a["annotations"].get("dashboard_url") or None,
+                "dashboard": carry(f, url) if (url := a["annotations"].get("dashboard_url")) else None,
                 "state": a["state"] + (" (silenced)" if silenced else ""),
                 "alert": a["labels"].get("alertname", ""),
                 "severity": a["labels"].get("severity", ""),
@@ -58,12 +59,12 @@ def alert_rows(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return rows
 
 
-def examples(alerts: list[dict[str, Any]]) -> None:
+def examples(alerts: list[dict[str, Any]], f: Filters) -> None:
     """Example transactions of the firing and pending alerts, as lineage links."""
     shown = [a for a in alerts if a["state"] in ("firing", "pending") and a["annotations"].get("correlation_ids")]
     for a in shown[:20]:
         ids = [i for i in a["annotations"]["correlation_ids"].replace(",", " ").split() if i]
-        links = " ".join(f"[{i[:12]}…](?page=lineage&correlation_id={i})" for i in ids[:5])
+        links = " ".join(f"[{i[:12]}…]({lineage_link(f, i)})" for i in ids[:5])
         st.markdown(f"- **{a['labels'].get('alertname', '')}** {a['annotations'].get('summary', '')}: {links}")
 
 
@@ -152,8 +153,8 @@ def render(f: Filters) -> None:
     for col, state in zip(cols, ("firing", "pending", "resolved"), strict=True):
         col.metric(state.title(), formats.count(sum(a["state"] == state for a in alerts)), border=True)
     st.subheader("Firing and pending alerts")
-    table(alert_rows(alerts), "alerts_table", "No alerts are firing or pending.", dashboard=OPEN)
-    examples(alerts)
+    table(alert_rows(alerts, f), "alerts_table", "No alerts are firing or pending.", dashboard=OPEN)
+    examples(alerts, f)
     unhealthy = [r for r in rules if r["health"] != "ok"]
     if unhealthy:
         st.warning(

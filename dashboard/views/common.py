@@ -18,6 +18,7 @@ from dashboard import data, formats, sparkline
 from dashboard.api import ApiError
 from dashboard.figures import STATUS_COLORS, parse_time
 from dashboard.kpis import Kpi
+from dashboard.state import Filters, link
 
 LINK = st.column_config.LinkColumn("lineage", display_text="open ↗", help="Open in the lineage explorer", width="small")
 STATUS_COLUMNS = ("status", "state", "outcome", "verdict", "kind", "last_outcome")
@@ -234,7 +235,70 @@ def freshness(*docs: dict[str, Any]) -> None:
     st.caption("Data: " + "; ".join(parts) + f"; page drawn {datetime.now(UTC):%H:%M:%S} UTC.")
 
 
-def not_filtered(f: Any, *names: str) -> str:
-    """A note naming the set filters a panel cannot apply, or an empty string."""
-    unset = [n.replace("_", " ") for n in names if getattr(f, n)]
-    return f"Not filtered by {', '.join(unset)} (the API has no such filter for this panel)." if unset else ""
+def unknown_values(*docs: dict[str, Any]) -> list[str]:
+    """Warnings for filter values the API does not know (``context.unknown`` of its answers), each
+    naming the value and the known ones: an empty figure is then the filter's doing, not "all clear"."""
+    seen: dict[tuple[str, str], str] = {}
+    for doc in docs:
+        for u in (doc.get("context") or {}).get("unknown") or []:
+            name = u["filter"].replace("_", " ")
+            known = ", ".join(u["known"]) or "none"
+            seen[(u["filter"], u["value"])] = (
+                f"Unknown {name} {u['value']}; known: {known}. No hop in your scope carries it, so the "
+                "figures below are empty because of this filter, not because all is clear."
+            )
+    return list(seen.values())
+
+
+def not_applied(*docs: dict[str, Any]) -> list[str]:
+    """Captions for the filters a figure route could not apply (``context.not_applied``), with why."""
+    seen: dict[tuple[str, str], str] = {}
+    for doc in docs:
+        for n in (doc.get("context") or {}).get("not_applied") or []:
+            name = n["filter"].replace("_", " ")
+            seen[(n["filter"], n["reason"])] = f"Not filtered by {name} {n['value']}: {n['reason']}."
+    return list(seen.values())
+
+
+UNKNOWN_EMPTY = "Nothing to show for a filter value no hop carries (see the warning above); this is not an all clear."
+
+
+def empty_text(text: str, *docs: dict[str, Any]) -> str:
+    """``text`` for an empty table, unless a filter value is unknown: then never an "all clear"."""
+    return UNKNOWN_EMPTY if unknown_values(*docs) else text
+
+
+def context_notes(*docs: dict[str, Any], what: str = "") -> None:
+    """Show what the API said of the context it applied: a warning per unknown value, a caption per
+    filter it could not apply (``what`` names the figures, e.g. "Money at risk")."""
+    for text in unknown_values(*docs):
+        st.warning(text)
+    for text in not_applied(*docs):
+        st.caption(f"{what}: {text}" if what else text)
+
+
+def lineage_link(f: Filters, correlation_id: str) -> str:
+    """The lineage explorer's link for one transaction, carrying the page's whole context."""
+    return link(f, page="lineage", correlation_id=correlation_id)
+
+
+def narrowed(f: Filters) -> str:
+    """The filters of the context in words: ``; region eu-west, legal entity acme-de`` (or nothing)."""
+    shown = [
+        f"{n.replace('_', ' ')} {getattr(f, n)}" for n in ("flow", "system", "region", "legal_entity") if getattr(f, n)
+    ]
+    return f"; {', '.join(shown)}" if shown else ""
+
+
+def url_picker(label: str, options: list[str], param: str, current: str, **kwargs: Any) -> str:
+    """A page's own picker kept in the URL (``param=``), starting from ``current`` (the URL's value
+    when it is one of ``options``, else the first option). The callback writes the URL before the
+    next script run, so the sidebar reads the new value."""
+    key = f"pick_{param}"
+
+    def follow() -> None:
+        st.query_params[param] = st.session_state[key]
+
+    st.session_state[key] = current if current in options else options[0]
+    picked: str = st.selectbox(label, options, key=key, on_change=follow, **kwargs)
+    return picked

@@ -9,16 +9,25 @@ import streamlit as st
 
 from dashboard import data, formats, kpis
 from dashboard.state import Filters
-from dashboard.views.common import LINK, freshness, small_table, table
+from dashboard.views.common import (
+    LINK,
+    context_notes,
+    empty_text,
+    freshness,
+    lineage_link,
+    narrowed,
+    small_table,
+    table,
+)
 
 KINDS = list(kpis.RISK_LABELS)
 
 
-def rows(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """At-risk items as table rows, oldest first (the API's order)."""
+def rows(items: list[dict[str, Any]], f: Filters) -> list[dict[str, Any]]:
+    """At-risk items as table rows, oldest first (the API's order); the lineage link keeps the context."""
     return [
         {
-            "lineage": f"?page=lineage&correlation_id={i['correlation_id']}",
+            "lineage": lineage_link(f, i["correlation_id"]),
             "business key": i["business_key"],
             "amount": i["amount"],
             "currency": i["currency"],
@@ -63,18 +72,18 @@ def render(f: Filters) -> None:
     if picked != kind:
         st.query_params["drill"] = picked
         st.rerun()
-    narrowed = ", ".join(f"{n} {getattr(f, n)}" for n in ("system", "region", "flow") if getattr(f, n))
-    st.caption(f"{f.label}" + (f"; {narrowed}" if narrowed else "") + ". Oldest first.")
-    doc = data.fetch(
-        "at_risk", kind=kind, since=f.since, until=f.until, system=f.system, region=f.region, flow=f.flow, limit=2000
-    )
+    st.caption(f"{f.label}{narrowed(f)}. Oldest first.")
+    doc = data.fetch("at_risk", kind=kind, **f.context(), limit=2000)
+    context_notes(doc)
     if doc["truncated"]:
         st.warning("The list was cut at 2,000 rows; narrow the time range or filters for the rest.")
-    headline([t for t in doc["totals"] if t["kind"] == kind])
+    mine = [t for t in doc["totals"] if t["kind"] == kind]
+    st.metric("Items in this list", formats.count(sum(t["count"] for t in mine)), border=True)
+    headline(mine)
     table(
-        rows(doc["items"]),
+        rows(doc["items"], f),
         "drill_table",
-        "Nothing in this list.",
+        empty_text("Nothing in this list.", doc),
         money={"amount": "currency"},
         durations=("age",),
         missing=formats.UNKNOWN_AMOUNT,

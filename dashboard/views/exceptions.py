@@ -10,24 +10,22 @@ import streamlit as st
 from dashboard import data, figures, formats, kpis
 from dashboard.api import ApiError
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, freshness, table, when
+from dashboard.views.common import LINK, chart, context_notes, empty_text, freshness, lineage_link, table, when
 from dashboard.views.replays import replay_form
 
 STATES = ["open", "acknowledged", "resolved", "all"]
 
 
+def fetch(f: Filters, state: str, category: str) -> dict[str, Any]:
+    """Exceptions seen in the page's time range in ``state`` ("all": any), filtered by the API on
+    the whole context (category, system, region, legal entity; not per flow)."""
+    return data.fetch("exceptions", state="" if state == "all" else state, category=category, **f.context(), limit=5000)
+
+
 def listing(f: Filters, state: str, category: str) -> list[dict[str, Any]]:
-    """Exceptions of the last 30 days in ``state`` ("all": any), filtered by the API (state,
-    category, system); region is narrowed here (the exceptions route has no region filter)."""
-    rows: list[dict[str, Any]] = data.fetch(
-        "exceptions",
-        state="" if state == "all" else state,
-        category=category,
-        system=f.system,
-        since="30d",
-        limit=5000,
-    )["exceptions"]
-    return [r for r in rows if not f.region or r["region"] == f.region]
+    """The exceptions of :func:`fetch`."""
+    rows: list[dict[str, Any]] = fetch(f, state, category)["exceptions"]
+    return rows
 
 
 def _filters(f: Filters) -> tuple[str, str]:
@@ -59,7 +57,7 @@ def history(picked: list[dict[str, Any]]) -> None:
             f"- {when(h['at'])} UTC · **{h['action']}** by {h['actor']}: {h['note'] or '(no note)'}" for h in trail
         ]
         st.markdown(
-            f"**Audit trail of {row['id']}** ({row['entity']}, now {doc['state']})\n\n"
+            f"**Audit trail of {row['id']}** ({row['business key']}, now {doc['state']})\n\n"
             + ("\n".join(lines) if lines else "No acknowledgement, resolution or replay recorded yet.")
         )
     if len(picked) > 5:
@@ -101,24 +99,29 @@ def render(f: Filters) -> None:
         st.success(done)
     for failure in st.session_state.pop("act_failed", []):
         st.error(failure)
-    backlog = data.fetch("backlog", since=f.since, until=f.until, bucket=f.bucket)
+    backlog = data.fetch("backlog", **f.context(), bucket=f.bucket)
     state, category = _filters(f)
-    rows = kpis.exception_rows(listing(f, state, category))
-    st.metric("Open exceptions" if state == "open" else f"Exceptions ({state})", formats.count(len(rows)), border=True)
+    doc = fetch(f, state, category)
+    context_notes(doc)
+    rows = kpis.exception_rows(doc["exceptions"], lambda cid: lineage_link(f, cid))
+    if doc["truncated"]:
+        st.warning(f"The list was cut at {formats.count(len(rows))} exceptions; narrow the time range or filters.")
+    label = "Open exceptions" if state == "open" else f"Exceptions ({state})"
+    st.metric(f"{label} seen in the {f.label}", formats.count(len(rows)), border=True)
     left, right = st.columns([2, 1])
     with left:
         chart(figures.backlog_area(backlog["series"]), "backlog_area")
     with right:
         chart(figures.age_bars(backlog["age_now"]), "backlog_age")
-    if f.system or f.region:
-        st.caption("The two charts are not filtered by system or region (the backlog route has no such filter).")
     st.subheader(f"Exceptions: {state}{f', {category}' if category else ''} (oldest first; click a header to sort)")
     picked_at = table(
         rows,
         f"exc_table_{state}_{category}",
-        "No exceptions in this state.",
+        empty_text("No exceptions in this state.", doc),
         select=True,
+        money={"amount": "currency"},
         durations=("age",),
+        missing=formats.UNKNOWN_AMOUNT,
         lineage=LINK,
     )
     picked = [rows[i] for i in picked_at if i < len(rows)]

@@ -13,7 +13,7 @@ import streamlit as st
 from dashboard import data, formats
 from dashboard.flow_figures import failure_summary, kpi_figure
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, table
+from dashboard.views.common import LINK, chart, context_notes, lineage_link, table
 
 TTL_S = 20
 
@@ -30,15 +30,34 @@ def get(path: str, **params: Any) -> dict[str, Any]:
     return _get(data.token(), path, **params)
 
 
+def _follow() -> None:
+    """The page's flow picker is the sidebar's flow filter (``flow=`` in the URL): a callback runs
+    before the next script run, so the sidebar widget may still be set."""
+    st.session_state["flow"] = st.session_state["flows_flow"]
+
+
+def pick_flow(f: Filters, flows: list[str]) -> str:
+    """The flow picker, starting from the URL's ``flow`` (else order_to_cash, else the first)."""
+    default = f.flow if f.flow in flows else ("order_to_cash" if "order_to_cash" in flows else flows[0])
+    st.session_state["flows_flow"] = default
+    picked: str = st.selectbox("Flow", flows, key="flows_flow", on_change=_follow)
+    return picked
+
+
 def render(f: Filters) -> None:
     """Lay out the flows page."""
     st.header("Flows")
-    kpis = get("/api/v1/kpis", since=f.since, bucket=f.bucket)["kpis"]
-    flows = sorted({k["flow"] for k in kpis})
-    default = f.flow if f.flow in flows else ("order_to_cash" if "order_to_cash" in flows else flows[0])
-    flow = st.selectbox("Flow", flows, index=flows.index(default), key="flows_flow")
+    flows = data.flow_names()
+    if not flows:
+        st.info("The API names no flows.")
+        return
+    flow = pick_flow(f, flows)
+    context = {**f.context(), "flow": flow}
+    doc = get("/api/v1/kpis", **context, bucket=f.bucket)
+    waiting = get(f"/api/v1/flows/{quote(flow, safe='')}/waiting", **context, limit=200)
+    context_notes(doc, waiting)
     st.subheader("KPIs")
-    mine = [k for k in kpis if k["flow"] == flow]
+    mine = doc["kpis"]
     columns = st.columns(2)
     now = datetime.now(UTC)
     for i, series in enumerate(mine):
@@ -49,8 +68,8 @@ def render(f: Filters) -> None:
                     st.caption(failure_summary(series, f.label))
             else:
                 st.info(f"{series['name']}: no data in the {f.label}.")
-    st.subheader("Waiting queues")
-    queues = get(f"/api/v1/flows/{quote(flow, safe='')}/waiting", since="7d", limit=200)["stages"]
+    st.subheader(f"Waiting queues (previous stage completed in the {f.label})")
+    queues = waiting["stages"]
     if not queues:
         st.info("This flow has a single stage: nothing waits.")
     metrics = st.columns(max(1, len(queues)))
@@ -74,7 +93,7 @@ def render(f: Filters) -> None:
                     "legal entity": i["legal_entity"],
                     "age": i["age_ms"],
                     "correlation ID": i["correlation_id"],
-                    "lineage": f"?page=lineage&correlation_id={quote(i['correlation_id'], safe='')}",
+                    "lineage": lineage_link(f, i["correlation_id"]),
                 }
                 for i in q["items"]
             ]

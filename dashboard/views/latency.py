@@ -9,59 +9,32 @@ import streamlit as st
 
 from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters
-from dashboard.views.common import chart, freshness, kpi, posting_sla_ms
+from dashboard.views.common import chart, context_notes, freshness, kpi, posting_sla_ms, url_picker
 
-NARROWS = ("system", "region", "legal_entity")
-
-
-def narrowed_by(f: Filters) -> tuple[str, str] | None:
-    """The one filter the percentile series is narrowed by (the API groups by one dimension)."""
-    return next(((n, getattr(f, n)) for n in NARROWS if getattr(f, n)), None)
+NARROWS = ("system", "region", "legal_entity")  # the heatmap's groupings
 
 
 def latency(f: Filters, bucket: str, group_by: str = "") -> list[dict[str, Any]]:
-    """Latency buckets narrowed server side by system, region or legal entity (the API's
-    ``group_by``; the set one picked). With ``group_by``, every group of the window."""
-    narrow = narrowed_by(f)
-    if narrow and group_by in ("", narrow[0]):
-        doc = data.fetch(
-            "posting_latency", since=f.since, until=f.until, bucket=bucket, flow=f.flow, group_by=narrow[0]
-        )
-        return [b for b in doc["buckets"] if b["group"] == narrow[1]]
-    doc = data.fetch("posting_latency", since=f.since, until=f.until, bucket=bucket, flow=f.flow, group_by=group_by)
+    """Latency buckets of the page's whole context (the API narrows by system, region and legal
+    entity); with ``group_by``, per system, region or legal entity."""
+    doc = data.fetch("posting_latency", **f.context(), bucket=bucket, group_by=group_by)
     rows: list[dict[str, Any]] = doc["buckets"]
     return rows
 
 
 def histogram(f: Filters) -> dict[str, Any]:
     """Every posting's latency in the range, filtered by the API on every filter."""
-    return data.fetch(
-        "latency_histogram",
-        since=f.since,
-        until=f.until,
-        flow=f.flow,
-        system=f.system,
-        region=f.region,
-        legal_entity=f.legal_entity,
-    )
+    return data.fetch("latency_histogram", **f.context())
 
 
 def render(f: Filters) -> None:
     """Lay out the latency page."""
     st.header("Posting latency")
-    narrow = narrowed_by(f)
-    extra = [n.replace("_", " ") for n in NARROWS if getattr(f, n)][1:]
-    if extra:
-        st.caption(
-            f"Percentiles over time and the heatmap are narrowed by {narrow[0] if narrow else ''} only "
-            f"(not by {', '.join(extra)}); the distribution applies every filter."
-        )
-    window = {"since": f.since, "until": f.until, "flow": f.flow}
-    heat_by = st.session_state.get("heat_by", NARROWS[0])
+    heat_by = f.heat_by if f.heat_by in NARROWS else NARROWS[0]
     data.prefetch(  # the page's answers at once
-        ("posting_latency", {**window, "bucket": f.bucket, "group_by": narrow[0] if narrow else ""}),
-        ("posting_latency", {**window, "bucket": "1h", "group_by": heat_by}),
-        ("latency_histogram", {**window, "system": f.system, "region": f.region, "legal_entity": f.legal_entity}),
+        ("posting_latency", {**f.context(), "bucket": f.bucket, "group_by": ""}),
+        ("posting_latency", {**f.context(), "bucket": "1h", "group_by": heat_by}),
+        ("latency_histogram", f.context()),
         ("systems", {"since": "7d"}),
     )
     sla_ms = posting_sla_ms(f.flow)
@@ -69,8 +42,9 @@ def render(f: Filters) -> None:
     kpi(st, kpis.latency_p95(buckets, f.bucket_delta, datetime.now(UTC)))
     chart(figures.latency_over_time(buckets, sla_ms), "latency_lines")
     left, right = st.columns(2)
+    hist = histogram(f)
+    context_notes(hist)
     with left:
-        hist = histogram(f)
         chart(figures.latency_histogram(hist, sla_ms), "latency_hist")
         if hist["count"]:
             st.caption(
@@ -78,10 +52,8 @@ def render(f: Filters) -> None:
                 f"({formats.percent(hist['over_sla'] / hist['count'])}); slowest {formats.format_ms(hist['max_ms'])}."
             )
     with right:
-        group_by = st.radio("Heatmap by", list(NARROWS), horizontal=True, key="heat_by")
+        group_by = url_picker("Heatmap by", list(NARROWS), "heat_by", heat_by)
         label = group_by.replace("_", " ")
         heat = latency(f, "1h", group_by)
-        if narrow and narrow[0] != group_by:
-            st.caption(f"Heatmap by {label} is not filtered by {narrow[0].replace('_', ' ')}.")
         chart(figures.latency_heatmap(heat, label), "latency_heat")
     freshness(hist)

@@ -1,5 +1,6 @@
-"""Overview: the figures people ask first, each with its trend and the list behind it; money at
-risk; the worst systems and regions."""
+"""Overview: the figures people ask first, each the total of the list behind it; money at risk;
+the worst systems and regions. One call (``GET /api/v1/overview``) with the page's whole context;
+every link carries that context, so a card and its list cannot disagree."""
 
 from __future__ import annotations
 
@@ -11,28 +12,20 @@ import streamlit as st
 
 from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters, link
-from dashboard.views.common import chart, freshness, kpi, not_filtered, small_table
-from dashboard.views.latency import latency, narrowed_by
+from dashboard.views.common import chart, context_notes, empty_text, freshness, kpi, narrowed, small_table
 
 LIST = "list ↗"  # the text of a row's link to the list behind it
+CARDS = ("open_exceptions", "stuck", "failed", "breached")
 
 
-def _open_exceptions(f: Filters) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = data.fetch("exceptions", state="open", system=f.system, since="30d", limit=5000)[
-        "exceptions"
-    ]
-    return [r for r in rows if not f.region or r["region"] == f.region]
+def fetch(f: Filters) -> dict[str, Any]:
+    """The overview of the page's context."""
+    return data.fetch("overview", **f.context(), bucket=f.bucket)
 
 
-def throughput(f: Filters) -> dict[str, Any]:
-    """Throughput narrowed server side by system or region (the API's group_by), when set."""
-    narrow = ("system", f.system) if f.system else ("region", f.region) if f.region else None
-    doc = data.fetch(
-        "throughput", since=f.since, until=f.until, bucket=f.bucket, flow=f.flow, group_by=narrow[0] if narrow else ""
-    )
-    if narrow:
-        return {**doc, "buckets": [b for b in doc["buckets"] if b["group"] == narrow[1]]}
-    return doc
+def drill(f: Filters, kind: str, **narrow: str) -> str:
+    """The link to the list behind a figure: the whole context, the kind, and a narrowing."""
+    return link(replace(f, page="drill", drill=kind, **narrow))
 
 
 def money(doc: dict[str, Any], f: Filters) -> list[dict[str, Any]]:
@@ -42,7 +35,7 @@ def money(doc: dict[str, Any], f: Filters) -> list[dict[str, Any]]:
             "what": kpis.RISK_LABELS[t["kind"]],
             "amount": formats.total(t["amount"], t["currency"]),
             "items": t["count"],
-            "list": link(replace(f, page="drill", drill=t["kind"])),
+            "list": drill(f, t["kind"]),
         }
         for t in doc["totals"]
     ]
@@ -58,9 +51,34 @@ def money_by(doc: dict[str, Any], f: Filters, by: str) -> list[dict[str, Any]]:
             "what": kpis.RISK_LABELS[t["kind"]],
             "amount": formats.total(t["amount"], t["currency"]),
             "items": t["count"],
-            "list": link(replace(f, page="drill", drill=t["kind"], **{by: t["group"]})) if t["group"] else "",
+            "list": drill(f, t["kind"], **{by: t["group"]}) if t["group"] else "",
         }
         for t in doc[f"by_{by}"]
+    ]
+
+
+def worst(rows: list[dict[str, Any]], f: Filters, by: str) -> list[dict[str, Any]]:
+    """Systems or regions by open exceptions, with their money and the list behind each."""
+    return [
+        {
+            by: r["group"] or "(none)",
+            "open exceptions": r["count"],
+            "money": kpis.money_line(r["amounts"]),
+            "list": drill(f, "open_exceptions", **{by: r["group"]}) if r["group"] else "",
+        }
+        for r in rows
+    ]
+
+
+def slowest(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Regions by p95 posting latency over the window."""
+    return [
+        {
+            "region": r["group"] or "(none)",
+            "p95 posting latency": formats.format_ms(r["p95_ms"]),
+            "postings": r["count"],
+        }
+        for r in rows
     ]
 
 
@@ -68,86 +86,42 @@ def render(f: Filters) -> None:
     """Lay out the overview."""
     st.header("Overview")
     now = datetime.now(UTC)
-    narrow = ("system", f.system) if f.system else ("region", f.region) if f.region else None
-    window = {"since": f.since, "until": f.until}
-    lat = narrowed_by(f)
-    data.prefetch(  # every answer below at once, not one after the other
-        ("backlog", {**window, "bucket": f.bucket}),
-        ("breaches", {"since": "48h", "flow": f.flow, "limit": 5000}),
-        (
-            "transactions",
-            {"status": "stuck", **window, "flow": f.flow, "system": f.system, "region": f.region, "limit": 5000},
-        ),
-        ("throughput", {**window, "bucket": f.bucket, "flow": f.flow, "group_by": narrow[0] if narrow else ""}),
-        ("exceptions", {"state": "open", "system": f.system, "since": "30d", "limit": 5000}),
-        ("at_risk", {**window, "system": f.system, "region": f.region, "flow": f.flow, "limit": 1}),
-        ("posting_latency", {**window, "bucket": f.bucket, "flow": f.flow, "group_by": "region"}),
-        ("systems", {"since": "7d"}),
-        ("posting_latency", {**window, "bucket": f.bucket, "flow": f.flow, "group_by": lat[0] if lat else ""}),
-    )
-    backlog = data.fetch("backlog", since=f.since, until=f.until, bucket=f.bucket)
-    breaches = data.fetch("breaches", since="48h", flow=f.flow, limit=5000)
-    stuck = data.fetch(
-        "transactions",
-        status="stuck",
-        since=f.since,
-        until=f.until,
-        flow=f.flow,
-        system=f.system,
-        region=f.region,
-        limit=5000,
-    )
-    tput = throughput(f)
-    done = kpis.complete(tput["buckets"], f.bucket_delta, now)
-    open_rows = _open_exceptions(f)
-    to = {"system": f.system, "region": f.region, "flow": f.flow}
-    cols = st.columns(5)
-    kpi(cols[0], kpis.latency_p95(latency(f, f.bucket), f.bucket_delta, now), link(f, page="latency"))
-    # the backlog series cannot be narrowed by system or region: no trend then
-    kpi(
-        cols[1],
-        kpis.open_exceptions(len(open_rows), [] if f.system or f.region else backlog["series"]),
-        link(Filters(**to), page="drill", drill="open_exceptions"),
-    )
-    kpi(cols[2], kpis.breaches_today(breaches["breaches"], now), link(Filters(**to), page="drill", drill="breached"))
-    kpi(cols[3], kpis.stuck(stuck["transactions"]), link(Filters(**to), page="drill", drill="stuck"))
-    kpi(cols[4], kpis.throughput(done, f.bucket), link(f, page="overview"))
-    if note := not_filtered(f, "system", "region"):
-        st.caption(f"SLA breaches today: {note}")
+    doc = fetch(f)
+    st.caption(f"Every figure below covers the {f.label}{narrowed(f)}; each list ↗ opens exactly its items.")
+    context_notes(doc)
+    if doc["truncated"]:
+        st.warning("Some totals hit the store's row limit and miss items; narrow the time range or filters.")
+    top, bottom = st.columns(3), st.columns(3)
+    cards = doc["cards"]
+    kpi(top[0], kpis.posting_p95(doc, f.bucket_delta, now), link(f, page="latency"))
+    for column, kind in zip([*top[1:], *bottom[:2]], CARDS, strict=True):
+        kpi(column, kpis.risk_card(kind, cards[kind], f.label), drill(f, kind))
+    kpi(bottom[2], kpis.postings(doc, f.bucket, f.bucket_delta, now), link(f, page="latency"))
     st.subheader("Money at risk")
-    risk = data.fetch("at_risk", since=f.since, until=f.until, system=f.system, region=f.region, flow=f.flow, limit=1)
+    risk = doc["money_at_risk"]
     small_table(
-        money(risk, f), "Nothing at risk: no open exceptions, stuck, failed or breached transactions.", list=LIST
+        money(risk, f),
+        empty_text("Nothing at risk: no open exceptions, stuck, failed or breached transactions.", doc),
+        list=LIST,
     )
     st.caption(
-        f"Open exceptions seen in the {f.label} (not narrowed by flow) and stuck, failed or SLA-breached "
-        f"transactions started in the {f.label}; amount of the entity or transaction."
+        f"Open exceptions seen in the {f.label} and stuck, failed or SLA-breached transactions started in "
+        f"the {f.label}; amount of the entity or transaction."
     )
     for column, by in zip(st.columns(2), ("system", "region"), strict=True):
         with column:
             st.markdown(f"**Money at risk by {by}**")
-            small_table(money_by(risk, f, by), "Nothing at risk.", height=250, list=LIST)
+            small_table(money_by(risk, f, by), empty_text("Nothing at risk.", doc), height=250, list=LIST)
     left, right = st.columns(2)
     with left:
         st.subheader("Worst systems (open exceptions)")
-        rows = kpis.worst(open_rows, "system")
-        for r in rows:
-            r["list"] = link(Filters(system=r["system"], region=f.region), page="drill", drill="open_exceptions")
-        small_table(rows, "No open exceptions.", list=LIST)
+        small_table(worst(doc["worst_systems"], f, "system"), empty_text("No open exceptions.", doc), list=LIST)
     with right:
         st.subheader("Worst regions")
-        rows = kpis.worst(open_rows, "region")
-        for r in rows:
-            r["list"] = link(Filters(system=f.system, region=r["region"]), page="drill", drill="open_exceptions")
-        small_table(rows, "No open exceptions.", list=LIST)
+        small_table(worst(doc["worst_regions"], f, "region"), empty_text("No open exceptions.", doc), list=LIST)
         st.markdown("**Slowest regions (p95 posting latency)**")
-        by_region = data.fetch(
-            "posting_latency", since=f.since, until=f.until, bucket=f.bucket, flow=f.flow, group_by="region"
-        )
-        rows = kpis.worst_latency([b for b in by_region["buckets"] if not f.region or b["group"] == f.region])
-        small_table(rows, "No postings in this range.")
-        if note := not_filtered(f, "system"):
-            st.caption(note)
-    filling = [b for b in tput["buckets"] if b not in done]
-    chart(figures.throughput_lines(done, filling), "throughput")
-    freshness(backlog, breaches, stuck, tput)
+        small_table(slowest(doc["slowest_regions"]), empty_text("No postings in this range.", doc))
+    points = [{"bucket": b["bucket"], "stage": "postings", "completed": b["count"]} for b in doc["series"]]
+    done = kpis.complete(points, f.bucket_delta, now)
+    chart(figures.throughput_lines(done, [b for b in points if b not in done]), "throughput")
+    freshness(doc)

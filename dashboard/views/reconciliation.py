@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import formats
 from dashboard.flow_figures import drift_figure
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, table
+from dashboard.views.common import LINK, chart, context_notes, lineage_link, table, url_picker
 from dashboard.views.flows import get
 
 KINDS = ("left_only", "right_only", "amount_mismatch", "currency_mismatch")
@@ -25,18 +25,19 @@ def render(f: Filters) -> None:
         st.info("The flows file declares no reconciliations.")
         return
     names = [r["name"] for r in recs]
-    name = st.selectbox("Reconciliation", names, key="recon_name")
+    name = url_picker("Reconciliation", names, "rec", f.rec)
     rec = recs[names.index(name)]
     st.caption(
         f"{rec['left']['system'] or 'any system'} {rec['left']['step']} ↔ "
         f"{rec['right']['system'] or 'any system'} {rec['right']['step']} · match by {rec['match']} · "
         f"tolerance {formats.number(rec['tolerance'])}"
     )
-    since = f.range if f.range in ("7d", "30d") else "7d"
-    doc = get(f"/api/v1/reconciliations/{quote(name, safe='')}", since=since, bucket="1d")
+    daily = f.preset in ("7d", "30d")
+    path = f"/api/v1/reconciliations/{quote(name, safe='')}"
+    doc = get(path, **f.context(), bucket="1d" if daily else "1h")
+    breaks = get(f"{path}/breaks", **f.context(), kind=st.session_state.get("recon_kind", ""), limit=500)
+    context_notes(doc, breaks)
     buckets = doc["buckets"]
-    if f.legal_entity:
-        buckets = [b for b in buckets if b["legal_entity"] == f.legal_entity]
     totals = {k: sum(b["breaks"][k] for b in buckets) for k in KINDS}
     columns = st.columns(6)
     columns[0].metric("matched", formats.count(sum(b["matched"] for b in buckets)), border=True)
@@ -44,10 +45,11 @@ def render(f: Filters) -> None:
     for column, kind in zip(columns[2:], KINDS, strict=True):
         column.metric(kind.replace("_", " "), formats.count(totals[kind]), border=True)
     chart(drift_figure(buckets, datetime.now(UTC)), "recon_drift")
-    st.subheader(f"Drift per day, legal entity and currency (last {since})")
+    per = "day" if daily else "hour"
+    st.subheader(f"Drift per {per}, legal entity and currency ({f.label})")
     rows = [
         {
-            "day": b["bucket"][:10],
+            per: b["bucket"][:10] if daily else b["bucket"][:16].replace("T", " "),
             "legal entity": b["legal_entity"],
             "currency": b["currency"],
             "left": b["left"]["count"],
@@ -64,8 +66,8 @@ def render(f: Filters) -> None:
     amounts = ("left amount", "right amount", "unposted amount", "amount difference")
     table(rows, "recon_table", "Nothing to reconcile in this window.", money=dict.fromkeys(amounts, "currency"))
     st.subheader("Breaks")
-    kind = st.selectbox("Kind", ["", *KINDS], format_func=lambda k: k or "all", key="recon_kind")
-    breaks = get(f"/api/v1/reconciliations/{quote(name, safe='')}/breaks", since=since, kind=kind, limit=500)
+    # fetched above with the widget's value (a widget's state is set before the script runs)
+    st.selectbox("Kind", ["", *KINDS], format_func=lambda k: k or "all", key="recon_kind")
     items = [
         {
             "key": b["key"],
@@ -77,12 +79,9 @@ def render(f: Filters) -> None:
             "right": b["right_amount"],
             "right currency": b["right_currency"],
             "right entities": ", ".join(b["right_entities"]),
-            "lineage": f"?page=lineage&correlation_id={quote(b['correlation_ids'][0], safe='')}"
-            if b["correlation_ids"]
-            else None,
+            "lineage": lineage_link(f, b["correlation_ids"][0]) if b["correlation_ids"] else None,
         }
         for b in breaks["breaks"]
-        if not f.legal_entity or b["legal_entity"] == f.legal_entity
     ]
     table(
         items,

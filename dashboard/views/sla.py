@@ -6,7 +6,7 @@ import streamlit as st
 
 from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, freshness, not_filtered, table
+from dashboard.views.common import LINK, chart, context_notes, empty_text, freshness, lineage_link, table
 
 
 def render(f: Filters) -> None:
@@ -14,11 +14,14 @@ def render(f: Filters) -> None:
     st.header("SLA breaches")
     flows = [f.flow] if f.flow else data.flow_names()
     params = {"stage": f.stage} if f.stage else {}
-    docs = [data.fetch("breaches", since=f.since, until=f.until, flow=flow, limit=5000, **params) for flow in flows]
+    docs = [data.fetch("breaches", **{**f.context(), "flow": flow}, limit=5000, **params) for flow in flows]
     if f.stage:
-        st.caption(f"Stage: {f.stage}")
-    if note := not_filtered(f, "system", "region", "legal_entity"):
-        st.caption(note)
+        left, right = st.columns([4, 1])
+        left.info(f"Only stage {f.stage} (from the link that opened this page).")
+        if right.button("Show every stage"):
+            del st.query_params["stage"]
+            st.rerun()
+    context_notes(*docs)
     breaches = [b for d in docs for b in d["breaches"]]
     cols = st.columns(3)
     for col, kind, label in zip(
@@ -33,10 +36,12 @@ def render(f: Filters) -> None:
     chart(figures.breaches_over_time(breaches, f.bucket_delta), "breaches_time")
     st.subheader("Breached and overdue transactions")
     table(
-        kpis.breach_rows(breaches),
+        kpis.breach_rows(breaches, lambda cid: lineage_link(f, cid)),
         "breach_table",
-        "No SLA breaches in this time range.",
+        empty_text("No SLA breaches in this time range.", *docs),
+        money={"amount": "currency"},
         durations=("SLA", "overdue"),
+        missing=formats.UNKNOWN_AMOUNT,
         lineage=LINK,
     )
     freshness(*docs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from urllib.parse import parse_qsl
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ import pytest
 from dashboard import launch
 from dashboard.api import ApiClient, ApiError, credential
 from dashboard.settings import DashboardSettings
-from dashboard.state import Filters, from_params, link, to_params
+from dashboard.state import Filters, carry, from_params, link, problems, to_params
 
 
 def _client(handler: object) -> ApiClient:
@@ -115,6 +116,47 @@ def test_filters_round_trip_through_query_params() -> None:
     assert to_params(Filters()) == {}
     assert from_params({"page": "nope", "range": "1y", "refresh": "1s"}) == Filters()
     assert link(Filters(), page="lineage", correlation_id="A B") == "?page=lineage&correlation_id=A+B"
+
+
+def test_the_context_of_every_figure_call_is_the_whole_url_context() -> None:
+    f = from_params(
+        {"range": "custom", "start": "2026-12-01T06:00", "end": "2026-12-01T12:00", "flow": "disputes",
+         "system": "erp", "region": "eu-west", "legal_entity": "acme-de", "page": "overview"}
+    )  # fmt: skip
+    assert f.context() == {
+        "since": "2026-12-01T06:00", "until": "2026-12-01T12:00", "flow": "disputes", "system": "erp",
+        "region": "eu-west", "legal_entity": "acme-de",
+    }  # fmt: skip
+    assert Filters(range="6h").context()["since"] == "6h" and Filters(range="6h").context()["until"] == ""
+    picked = from_params({"page": "reconciliation", "rec": "billing_vs_erp", "heat_by": "region"})
+    assert (picked.rec, picked.heat_by) == ("billing_vs_erp", "region") and from_params(to_params(picked)) == picked
+
+
+def test_what_a_link_asked_for_and_cannot_be_shown_is_named() -> None:
+    assert problems({"page": "overview", "range": "6h"}) == []
+    assert problems({"page": "overveiw"}) == [
+        "Unknown page 'overveiw' in the link; known: overview, latency, exceptions, sla, lineage, replays, drill, "
+        "alerts, flows, reconciliation. Showing the overview instead."
+    ]
+    [bad_date] = problems({"range": "custom", "start": "2026-13-01T06:00", "end": "2026-12-01T12:00"})
+    assert bad_date.startswith("Custom range 2026-13-01T06:00 → 2026-12-01T12:00 not used (")
+    assert bad_date.endswith("showing the last 24h instead.")
+    [backwards] = problems({"range": "custom", "start": "2026-12-02", "end": "2026-12-01"})
+    assert "the end of the range must be after its start" in backwards
+    assert "needs both a start and an end" in problems({"range": "custom", "start": "2026-12-01"})[0]
+    assert problems({"range": "1y"}) == [
+        "Unknown range '1y'; known: 6h, 24h, 7d, 30d, custom. Showing the last 24h instead."
+    ]
+
+
+def test_an_alert_link_keeps_the_viewers_context_under_its_own_filters() -> None:
+    viewer = Filters(page="alerts", range="6h", region="eu-west", legal_entity="acme-de", system="crm")
+    carried = carry(viewer, "http://dash.test:8501/?page=sla&flow=disputes&stage=credit")
+    assert from_params(dict(parse_qsl(carried[1:]))) == Filters(
+        page="sla", range="6h", region="eu-west", legal_entity="acme-de", system="crm", flow="disputes", stage="credit"
+    )
+    assert from_params(dict(parse_qsl(carry(viewer, "/?page=latency&system=erp")[1:]))).system == "erp"
+    assert carry(viewer, "https://elsewhere.test/?x=1") == "https://elsewhere.test/?x=1"
 
 
 def test_launch_command_is_headless_streamlit_on_the_given_address() -> None:

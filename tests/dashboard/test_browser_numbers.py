@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dashboard import formats
-from tests.dashboard.browser import BROWSER_MARKS, Dashboard, drawn, open_page, running_dashboard, shot
+from tests.dashboard.browser import BROWSER_MARKS, Dashboard, drawn, metric, open_page, running_dashboard, shot
 from tests.dashboard.stack import FlowsStack, running_flows_stack
 from tests.lineage.helpers import HOUR, Emitter
 
@@ -87,8 +87,12 @@ def test_the_drill_down_headline_shows_every_total_in_full(
     drawn(page)
     for card in page.locator('[data-testid="stMetric"]').all():  # nothing cut off ("276,512…")
         assert not _overflowing(card), card.inner_text()
-    values = page.locator('[data-testid="stMetricValue"]')
+    per_currency = page.locator('[data-testid="stMetric"]').filter(has_not_text="Items in this list")
+    values = per_currency.locator('[data-testid="stMetricValue"]')
     assert sorted(v.inner_text().strip() for v in values.all()) == expected
+    assert metric(page, "Items in this list") == formats.count(
+        sum(t["count"] for t in doc["totals"] if t["kind"] == "open_exceptions")
+    )
     shot(page, "drill_headline_1440")
 
 

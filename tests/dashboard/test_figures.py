@@ -180,36 +180,35 @@ def test_kpis_from_api_documents() -> None:
     assert (p95.value, p95.delta, p95.trend) == ("2m 00s", "1m 00s", [1.0, 2.0])
     assert "03:00–04:00" in p95.help
     assert kpis.complete([_lat(3, 1), filling], hour, at) == [_lat(3, 1)]
-    series = [
-        {"bucket": "a", "category": "x", "open": 1},
-        {"bucket": "b", "category": "x", "open": 2},
-        {"bucket": "b", "category": "y", "open": 3},
-    ]
-    assert kpis.backlog_totals(series) == [("a", 1), ("b", 5)]
-    assert kpis.open_exceptions(5, series).delta == "+4"
-    assert kpis.open_exceptions(1234, series).value == "1,234"
-    now = datetime(2026, 11, 24, 12, tzinfo=UTC)
-    # yesterday's 20:00 breach is later in the day than now: it is not compared (like with like)
-    due = ["2026-11-24T01:00:00Z", "2026-11-24T11:00:00Z", "2026-11-23T20:00:00Z", "2026-11-23T09:00:00Z"]
-    today = kpis.breaches_today([{"due_at": d} for d in due], now)
-    assert (
-        today.value == "2"
-        and today.delta == "+1"
-        and today.note.endswith("yesterday by 12:00: 1")
-        and sum(today.trend) == 3
-    )
-    tput = kpis.throughput(
-        [
-            {"bucket": "a", "stage": "ledger", "completed": 4},
-            {"bucket": "b", "stage": "ledger", "completed": 6},
-            {"bucket": "b", "stage": "case", "completed": 9},
-        ],
-        "1h",
-    )
-    assert (tput.label, tput.value, tput.delta, tput.inverse) == ("Postings per 1h", "6", "+2", False)
 
 
-def test_worst_and_tables() -> None:
+def test_overview_cards_are_the_overview_documents_totals() -> None:
+    card = {"count": 7, "amounts": [{"currency": "EUR", "amount": 1234.5, "count": 4},
+                                    {"currency": "JPY", "amount": 27651234.0, "count": 1},
+                                    {"currency": None, "amount": 0.0, "count": 2}]}  # fmt: skip
+    shown = kpis.risk_card("breached", card, "last 6h")
+    assert (shown.label, shown.value) == ("SLA-breached transactions", "7")
+    assert shown.note == "1,234.50 EUR · 27,651,234 JPY · 2 amount unknown"
+    assert "last 6h" in shown.help
+    assert kpis.money_line([]) == "no money at risk"
+    at = datetime(2026, 11, 23, 4, 30, tzinfo=UTC)
+    doc = {
+        "posting": {"flow": "order_to_cash", "count": 12345, "p95_ms": 120_000.0, "over_sla": 3, "sla_ms": 14_400_000},
+        "series": [{"bucket": "2026-11-23T02:00:00Z", "count": 5, "p95_ms": 60_000.0},
+                   {"bucket": "2026-11-23T03:00:00Z", "count": 0, "p95_ms": None},
+                   {"bucket": "2026-11-23T04:00:00Z", "count": 9, "p95_ms": 3_600_000.0}],  # still filling
+    }  # fmt: skip
+    p95 = kpis.posting_p95(doc, timedelta(hours=1), at)
+    assert (p95.value, p95.trend, p95.note) == ("2m 00s", [1.0], "3 of 12,345 over the SLA")
+    posted = kpis.postings(doc, "1h", timedelta(hours=1), at)
+    assert (posted.value, posted.trend, posted.inverse) == ("12,345", [5.0, 0.0], False)
+    empty = kpis.posting_p95(
+        {"posting": {**doc["posting"], "count": 0, "p95_ms": None}, "series": []}, timedelta(hours=1), at
+    )
+    assert empty.value == "—"
+
+
+def test_exception_rows_carry_money_and_the_context() -> None:
     exc = [
         {
             "id": str(i),
@@ -223,15 +222,21 @@ def test_worst_and_tables() -> None:
             "state": "open",
             "attempts": 1,
             "correlation_id": f"c{i}",
+            "business_key": f"invoice:I{i}",
+            "amount": 10.5 * i if i else None,
+            "currency": "EUR" if i else None,
         }
         for i, s in enumerate(["erp", "billing", "erp"])
     ]
-    assert [r["system"] for r in kpis.worst(exc, "system")] == ["erp", "billing"]
     rows = kpis.exception_rows(exc)
     assert [r["id"] for r in rows] == ["2", "1", "0"]
     assert rows[0]["lineage"] == "?page=lineage&correlation_id=c2"
     assert list(rows[0])[:2] == ["lineage", "state"]  # never cut off at the right
-    assert kpis.worst_latency([_lat(1, 10, "a"), _lat(1, 20, "b")])[0]["region"] == "b"
+    assert (rows[0]["business key"], rows[0]["amount"], rows[0]["currency"]) == ("invoice:I2", 21.0, "EUR")
+    assert rows[-1]["amount"] is None  # the table reads "amount unknown"
+    assert kpis.exception_rows(exc, lambda cid: f"?page=lineage&range=6h&correlation_id={cid}")[0]["lineage"] == (
+        "?page=lineage&range=6h&correlation_id=c2"
+    )
 
 
 def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:
