@@ -195,6 +195,14 @@ class ApiClient:
         """The overview of one context in one answer: since, until, flow, system, region, legal_entity, bucket."""
         return self.get("/api/v1/overview", **params)
 
+    def close_gates(self, **params: object) -> Json:
+        """The close gate of every legal entity in scope: period (YYYY-MM)."""
+        return self.get("/api/v1/close", **params)
+
+    def explain(self, **params: object) -> Json:
+        """What the subject's units have in common: subject, stage, baseline and the query context."""
+        return self.get("/api/v1/explain", **params)
+
     def exception(self, exception_id: str) -> Json:
         """One exception with its audit trail."""
         return self.get(f"/api/v1/exceptions/{quote(exception_id, safe='')}")

@@ -24,7 +24,19 @@ from dashboard.state import (
     problems,
     to_params,
 )
-from dashboard.views import alerts, drill, exceptions, flows, latency, lineage, overview, reconciliation, replays, sla
+from dashboard.views import (
+    alerts,
+    close,
+    drill,
+    exceptions,
+    flows,
+    latency,
+    lineage,
+    overview,
+    reconciliation,
+    replays,
+    sla,
+)
 from dashboard.views.common import style
 
 VIEWS: dict[str, Callable[[Filters], None]] = {
@@ -38,6 +50,7 @@ VIEWS: dict[str, Callable[[Filters], None]] = {
     "alerts": alerts.render,
     "flows": flows.render,
     "reconciliation": reconciliation.render,
+    "close": close.render,
 }
 
 
@@ -104,6 +117,7 @@ def sidebar() -> Filters:
         stage=st.query_params.get("stage", "") if page == "sla" else "",
         rec=st.query_params.get("rec", "") if page == "reconciliation" else "",
         heat_by=st.query_params.get("heat_by", "") if page == "latency" else "",
+        period=st.query_params.get("period", "") if page == "close" else "",
     )
     st.sidebar.markdown(f"[Link to this view]({link(filters)})")
     if st.sidebar.button("Refresh now"):

@@ -296,3 +296,28 @@ def throughput_lines(buckets: Sequence[Row], filling: Sequence[Row] = ()) -> go.
             )
         )
     return fig
+
+
+def why_bars(doc: Row, top: int = 6) -> go.Figure:
+    """ "Why?": each finding's share in the selection beside its share in the baseline."""
+    findings = doc["findings"][:top]
+    fig = figure("What the selection has in common (share of units)", "Share", "", barmode="group", height=320)
+    if not findings:
+        return empty(fig, "Nothing stands out at the stated level")
+    names = [" AND ".join(f"{d['dimension']}={d['value']}" for d in f["dimensions"]) for f in reversed(findings)]
+    for key, label, color in (
+        ("share_baseline", doc["baseline"], "#90a4ae"),
+        ("share_selection", doc["subject"], "#c62828"),
+    ):
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=[f[key] for f in reversed(findings)],
+                orientation="h",
+                name=label,
+                marker_color=color,
+                hovertemplate="%{y}<br>%{x:.0%}<extra>" + label + "</extra>",
+            )
+        )
+    fig.update_xaxes(tickformat=".0%", range=[0, 1])
+    return fig

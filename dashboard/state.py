@@ -18,6 +18,7 @@ PAGES = {
     "alerts": "Alerts",
     "flows": "Flows",
     "reconciliation": "Reconciliation",
+    "close": "Period close",
 }
 RANGES = {
     "6h": ("15m", timedelta(minutes=15)),
@@ -51,6 +52,7 @@ class Filters:
     end: str = ""
     rec: str = ""  # reconciliation: the reconciliation picked ("" = the first)
     heat_by: str = ""  # latency: the heatmap's grouping ("" = system)
+    period: str = ""  # close: the period (YYYY-MM; "" = last month)
 
     @property
     def preset(self) -> str:

@@ -10,6 +10,7 @@ import streamlit as st
 from dashboard import data, figures, formats, kpis
 from dashboard.api import ApiError
 from dashboard.state import Filters
+from dashboard.views import why
 from dashboard.views.common import LINK, chart, context_notes, empty_text, freshness, lineage_link, table, when
 from dashboard.views.replays import replay_form
 
@@ -132,4 +133,5 @@ def render(f: Filters) -> None:
             [e for e in listing(f, "open", "") if any(e["id"] == r["id"] for r in picked)] if picked else [],
             "backlog",
         )
+    why.panel(f, "failed")
     freshness(backlog)

@@ -6,6 +6,7 @@ import streamlit as st
 
 from dashboard import data, figures, formats, kpis
 from dashboard.state import Filters
+from dashboard.views import why
 from dashboard.views.common import LINK, chart, context_notes, empty_text, freshness, lineage_link, table
 
 
@@ -44,4 +45,5 @@ def render(f: Filters) -> None:
         missing=formats.UNKNOWN_AMOUNT,
         lineage=LINK,
     )
+    why.panel(f, "breached", f.stage)
     freshness(*docs)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+from datetime import UTC, datetime
 
 from dashboard import formats
 from tests.dashboard.browser import BROWSER_MARKS, Dashboard, api, drawn, drill_card, metric, open_page, shot
@@ -84,3 +85,35 @@ def test_a_money_at_risk_row_opens_its_drill_down(stack: Stack, dashboard: Dashb
         label, value = drill_card(t)
         assert metric(drill, label) == value
     shot(drill, "drill_from_money_by_system")
+
+
+def test_the_close_page_shows_each_entitys_gate_as_the_api_computes_it(
+    stack: Stack, dashboard: Dashboard, page: Page
+) -> None:
+    period = datetime.now(UTC).strftime("%Y-%m")  # the simulated day is this month's (still open)
+    doc = api(stack, "/api/v1/close", period=period)
+    assert doc["gates"], "the packaged calendar names the simulator's legal entities"
+    open_page(page, dashboard, f"?page=close&period={period}", "Period close")
+    table = page.locator("table").first
+    expect(table).to_be_attached()
+    rows = {r["legal entity"]: r for r in _shown(table)}
+    assert set(rows) == {g["legal_entity"] for g in doc["gates"]}
+    for gate in doc["gates"]:
+        row = rows[gate["legal_entity"]]
+        assert gate["status"] in row["status"], (row, gate["status"])
+        not_posted = gate["groups"]["not_posted"]
+        assert row["not posted"].startswith(f"{formats.count(not_posted['count'])} · ")
+        for m in not_posted["money"]:
+            assert formats.money(m["amount"], m["currency"]) in row["not posted"]
+
+
+def test_why_on_the_exception_backlog_names_what_the_api_finds(stack: Stack, dashboard: Dashboard, page: Page) -> None:
+    open_page(page, dashboard, "?page=exceptions&range=24h", "Exception backlog")
+    page.get_by_text("Why? What the failed ones have in common").click()
+    page.get_by_text("Explain", exact=True).click()
+    doc = api(stack, "/api/v1/explain", subject="failed", since="24h")
+    count = formats.count(doc["selection"]["count"])
+    expect(page.get_by_text(re.compile(rf"{re.escape(count)} failed entity-steps against"))).to_be_visible()
+    for f in doc["findings"][:3]:
+        what = " AND ".join(f"{d['dimension']}={d['value']}" for d in f["dimensions"])
+        expect(page.get_by_text(what, exact=True).first).to_be_attached()

@@ -1,0 +1,59 @@
+""" "Why?": what the failed, breached or stuck ones of the page's context have in common
+(GET /api/v1/explain), ranked by money, with when it started."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from dashboard import data, figures, formats
+from dashboard.api import ApiError
+from dashboard.state import Filters
+from dashboard.views.common import chart, small_table
+
+
+def finding_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Findings and pairs as rows: what, shares, p-value, count, money, and the list behind it."""
+    return [
+        {
+            "what": " AND ".join(f"{d['dimension']}={d['value']}" for d in f["dimensions"]),
+            doc["subject"]: f"{f['share_selection']:.0%}",
+            doc["baseline"]: f"{f['share_baseline']:.0%}",
+            "p-value": f"{f['p_value']:.2g}",
+            "count": f["selection_count"],
+            "money at risk": ", ".join(formats.money(m["amount"], m["currency"]) for m in f["money_at_risk"])
+            or formats.NONE,
+        }
+        for f in [*doc["findings"], *doc["pairs"]]
+    ]
+
+
+def panel(f: Filters, subject: str, stage: str = "") -> None:
+    """The "Why?" panel of a page, closed until opened (it runs one statistical query)."""
+    with st.expander(f"Why? What the {subject} ones have in common"):
+        if not st.toggle("Explain", key=f"why_{subject}"):
+            st.caption(
+                "Compares the selection with the rest of the range, per system, region, legal entity, step, "
+                "category, currency, amount band, service version and attributes (docs/explain.md)."
+            )
+            return
+        try:
+            doc = data.fetch("explain", subject=subject, stage=stage, **f.context())
+        except ApiError as exc:
+            st.error(str(exc))
+            return
+        sel = doc["selection"]
+        money = ", ".join(formats.money(m["amount"], m["currency"]) for m in sel["money_at_risk"]) or formats.NONE
+        st.markdown(
+            f"**{formats.count(sel['count'])}** {subject} {doc['unit'].replace('_', '-')}s against "
+            f"{formats.count(doc['baseline_count'])} ({doc['baseline']}); money at risk {money}."
+        )
+        chart(figures.why_bars(doc), f"why_chart_{subject}")
+        small_table(finding_rows(doc), "Nothing stands out at the stated level: no finding.")
+        cp = doc.get("change_point")
+        if cp:
+            values = ", ".join(f"{v['dimension']}={v['value']} ({v['how']})" for v in cp["values"]) or "none named"
+            rates = f"rate {cp['rate_before']:.1%} → {cp['rate_after']:.1%}"
+            st.info(f"Started {cp['at'].replace('T', ' ')}: {rates}; {values}.")
+        st.caption(f"{doc['test']}; {doc['correction']}; level {doc['level']}.")
