@@ -111,59 +111,40 @@ def _units(kind: str, subject: str, baseline: str) -> str:
     source = _TRANSACTIONS if kind == "transactions" else _ENTITY_STEPS
     subj = SUBJECTS[subject]
     return f"""
-SELECT at_ms, amount, currency, dims, sel, base FROM (
+SELECT at_ms, amount, currency, dims, cur, subj, sel, base FROM (
     SELECT u.at_ms AS at_ms, u.amount AS amount, u.currency AS currency,
         arrayFilter(d -> d.2 != '', arrayConcat(u.fixed, a.attrs)) AS dims,
         u.at_ms >= {{cur_ms:Int64}} AS cur, ({subj}) AS subj, {sel} AS sel, {base} AS base
     FROM (SELECT *, fixed[4].2 AS step_of FROM ({source})) AS u
     LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid
 )
-WHERE sel OR base
+WHERE sel OR base OR cur
 """
 
 
-def cells(kind: str, subject: str, baseline: str) -> str:
-    """Per dimension value: units of the selection and of the baseline, and the selection's
-    money per currency; dimensions with more than ``max_values`` values left out. The row of
-    dimension ``*`` holds the totals (every unit carries it), so one pass answers both."""
+def grid(kind: str, subject: str, baseline: str) -> str:
+    """Everything but the pairs in one pass, per dimension value (dimension ``*``, which every
+    unit carries, holds the totals): per bucket of the asked window (-1: the previous window),
+    units of the selection and of the baseline, and units of the subject and in all (the rate
+    over time, and what changed at a change point); per currency, the selection's money (exact
+    Decimal sums). Rows of the first kind have ``currency`` NULL, of the second ``bucket`` NULL.
+    Dimensions with more than ``max_values`` values are left out (unbounded)."""
     return f"""
-SELECT dim, value, sel_n, base_n, currencies, amounts, values_n FROM (
-    SELECT d.1 AS dim, d.2 AS value, countIf(sel) AS sel_n, countIf(base) AS base_n,
-        sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money,
-        money.1 AS currencies, money.2 AS amounts,
-        count() OVER (PARTITION BY dim) AS values_n
-    FROM ({_units(kind, subject, baseline)}) ARRAY JOIN arrayPushFront(dims, ('*', '*')) AS d
-    GROUP BY dim, value
+SELECT dim, value, bucket, currency, sel_n, base_n, hits_n, all_n, money FROM (
+    SELECT *, uniqExact(value) OVER (PARTITION BY dim) AS values_n FROM (
+        SELECT d.1 AS dim, d.2 AS value,
+            if(cur, intDiv(at_ms - {{cur_ms:Int64}}, {{bucket_ms:Int64}}), -1) AS bucket, currency,
+            countIf(sel) AS sel_n, countIf(base) AS base_n, countIf(cur AND subj) AS hits_n, countIf(cur) AS all_n,
+            sumIf(toDecimal128(ifNull(amount, 0), 4), sel AND amount IS NOT NULL) AS money,
+            countIf(sel AND amount IS NOT NULL) AS priced
+        FROM ({_units(kind, subject, baseline)}) ARRAY JOIN arrayPushFront(dims, ('*', '*')) AS d
+        GROUP BY GROUPING SETS ((dim, value, bucket), (dim, value, currency))
+    )
 )
-WHERE values_n <= {{max_values:UInt32}}
-ORDER BY dim, value
+WHERE values_n <= {{max_values:UInt32}} AND (currency IS NULL OR priced > 0)
+ORDER BY dim, value, bucket
 LIMIT {{limit:UInt32}}
-"""
-
-
-def series(kind: str, subject: str, baseline: str) -> str:
-    """Per bucket of the asked window: units of the subject and units in all ("rest" baseline
-    only: the subject's rate over time)."""
-    return f"""
-SELECT intDiv(at_ms - {{cur_ms:Int64}}, {{bucket_ms:Int64}}) AS bucket, countIf(sel) AS hits, count() AS n
-FROM ({_units(kind, subject, "rest")})
-GROUP BY bucket ORDER BY bucket
-"""
-
-
-def onsets(kind: str, subject: str) -> str:
-    """Per dimension value of the asked window: selected units before and after ``cp_ms``,
-    all units before and after it (a value that first appears or jumps at the change)."""
-    return f"""
-SELECT d.1 AS dim, d.2 AS value, countIf(sel AND at_ms < {{cp_ms:Int64}}) AS sel_before,
-    countIf(sel AND at_ms >= {{cp_ms:Int64}}) AS sel_after, countIf(at_ms < {{cp_ms:Int64}}) AS all_before,
-    countIf(at_ms >= {{cp_ms:Int64}}) AS all_after
-FROM ({_units(kind, subject, "rest")}) ARRAY JOIN dims AS d
-WHERE has({{dims:Array(String)}}, d.1)
-GROUP BY dim, value
-HAVING sel_after > 0
-ORDER BY dim, value
-LIMIT {{limit:UInt32}}
+SETTINGS group_by_use_nulls = 1
 """
 
 

@@ -10,7 +10,7 @@ The selection is the subject's units in the window; the baseline either the wind
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import combinations
@@ -21,8 +21,8 @@ from lineage.core.currency import round_money
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.shape import iso
+from lineage.explain import grid, stats
 from lineage.explain import queries as q
-from lineage.explain import stats
 
 SUBJECTS = ("failed", "slow", "stuck", "breached")
 BASELINES = tuple(q.BASELINES)
@@ -49,10 +49,9 @@ class Question:
     window: Window
 
 
-def _money(currencies: Sequence[str], amounts: Sequence[Decimal]) -> list[dict[str, Any]]:
-    rows = [
-        {"currency": c or None, "amount": round_money(float(a), c)} for c, a in zip(currencies, amounts, strict=True)
-    ]
+def _money(held: Mapping[str | None, Decimal]) -> list[dict[str, Any]]:
+    """Money per currency, largest first, in each currency's minor units."""
+    rows = [{"currency": c or None, "amount": round_money(float(a), c)} for c, a in held.items()]
     return sorted(rows, key=lambda r: (-r["amount"], r["currency"] or ""))
 
 
@@ -147,18 +146,18 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
     if question.baseline not in BASELINES:
         raise ExplainError(f"unknown baseline {question.baseline!r}; known: {', '.join(BASELINES)}")
     params, kind, subject, truncated = _params(svc, scope, question)
-    store = svc.store
-    every = store.query_dicts(q.cells(kind, subject, question.baseline), params)
-    total = next((r for r in every if r["dim"] == q.ALL), None)
-    rows = [r for r in every if r["dim"] != q.ALL]
-    n_sel, n_base = (int(total["sel_n"]), int(total["base_n"])) if total else (0, 0)
-    sel_money = _money(total["currencies"], total["amounts"]) if total else []
+    span = question.window.until_ms - question.window.since_ms
+    bucket_ms = max(60_000, span // BUCKETS)
+    rows = svc.store.query_dicts(q.grid(kind, subject, question.baseline), params | {"bucket_ms": bucket_ms})
+    truncated = truncated or len(rows) >= MAX_CELLS
+    values = grid.read(rows)
+    total = values.pop((grid.ALL, grid.ALL), grid.Value())
+    n_sel, n_base = total.sel, total.base
+    sel_money = _money(total.money)
     main = sel_money[0]["currency"] if sel_money else None
-    truncated = truncated or len(every) >= MAX_CELLS
-    by_key = {(r["dim"], r["value"]): r for r in rows}
     # An error category belongs to failures only: against the rest it would "explain" every failure.
     skip = "error_category" if (question.subject, question.baseline) == ("failed", "rest") else ""
-    cells = [stats.Cell(r["dim"], r["value"], int(r["sel_n"]), int(r["base_n"])) for r in rows if r["dim"] != skip]
+    cells = [stats.Cell(d, v, x.sel, x.base) for (d, v), x in sorted(values.items()) if d != skip]
     found = stats.findings(cells, n_sel, n_base)
 
     def shaped(f: stats.Finding, money: list[dict[str, Any]], dims: list[tuple[str, str]]) -> dict[str, Any]:
@@ -174,12 +173,11 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
 
     findings = []
     for f in found:
-        r = by_key[(f.dimension, f.value)]
-        money = _money(r["currencies"], r["amounts"])
+        money = _money(values[(f.dimension, f.value)].money)
         findings.append(shaped(f, money, [(f.dimension, f.value)]) | {"listing": _link(question, f.dimension, f.value)})
     findings.sort(key=lambda x: _rank_key(x["money_at_risk"], main, x["selection_count"]))
     pairs = _pairs(svc, params, kind, subject, question, found, n_sel, n_base, len(cells), shaped)
-    change = _change(svc, params, kind, subject, question, [c.dimension for c in cells])
+    change = _change(question, total, values, bucket_ms)
     return {
         "subject": question.subject,
         "baseline": question.baseline,
@@ -227,57 +225,38 @@ def _pairs(
         parts = [singles[(r["dim_a"], r["value_a"])], singles[(r["dim_b"], r["value_b"])]]
         if not stats.explains_more(raw[0], parts):
             continue
-        money = _money(*r["money"]) if r["money"] else []
+        money = _money(dict(zip(r["money"][0], r["money"][1], strict=True))) if r["money"] else []
         out.append(shaped(raw[0], money, [(r["dim_a"], r["value_a"]), (r["dim_b"], r["value_b"])]))
     return out
 
 
 def _change(
-    svc: Lineage, params: dict[str, Any], kind: str, subject: str, question: Question, dims: list[str]
+    question: Question, total: grid.Value, values: dict[grid.Key, grid.Value], bucket_ms: int
 ) -> dict[str, Any] | None:
     """When the subject's rate rose in the window (one change point), and the values that first
     appeared or jumped there."""
     span = question.window.until_ms - question.window.since_ms
-    bucket_ms = max(60_000, span // BUCKETS)
-    rows = svc.store.query_dicts(
-        q.series(kind, subject, "rest"), params | {"lo_ms": params["cur_ms"], "bucket_ms": bucket_ms}
-    )
-    n_buckets = -(-span // bucket_ms)
-    hits, totals = [0] * n_buckets, [0] * n_buckets
-    for r in rows:
-        b = int(r["bucket"])
-        if 0 <= b < n_buckets:
-            hits[b], totals[b] = int(r["hits"]), int(r["n"])
+    hits, totals = grid.series(total, -(-span // bucket_ms))
     cp = stats.change_point(hits, totals)
     if cp is None:
         return None
-    cp_ms = question.window.since_ms + cp.index * bucket_ms
-    onsets = svc.store.query_dicts(
-        q.onsets(kind, subject),
-        params | {"lo_ms": params["cur_ms"], "cp_ms": cp_ms, "dims": sorted(set(dims))},
-    )
-    appeared = [r for r in onsets if int(r["all_before"]) == 0]
-    values = [
-        {"dimension": r["dim"], "value": r["value"], "how": "appeared", "selection_after": int(r["sel_after"])}
-        for r in appeared
+    onsets = [stats.Onset(d, v, *x.split(cp.index)) for (d, v), x in sorted(values.items())]
+    onsets = [o for o in onsets if o.hits_after > 0]
+    shown: list[dict[str, Any]] = [
+        {"dimension": o.dimension, "value": o.value, "how": "appeared", "selection_after": o.hits_after}
+        for o in onsets
+        if o.n_before == 0
     ]
-    seen = [
-        stats.Onset(
-            r["dim"], r["value"], int(r["sel_before"]), int(r["all_before"]), int(r["sel_after"]), int(r["all_after"])
-        )
-        for r in onsets
-        if int(r["all_before"]) > 0
-    ]
-    values += [
+    shown += [
         {"dimension": o.dimension, "value": o.value, "how": "jumped", "selection_after": o.hits_after}
-        for o, _ in stats.risen(seen)
+        for o, _ in stats.risen([o for o in onsets if o.n_before > 0])
     ]
-    values.sort(key=lambda x: -x["selection_after"])
+    shown.sort(key=lambda x: -x["selection_after"])
     return {
-        "at": iso(cp_ms),
+        "at": iso(question.window.since_ms + cp.index * bucket_ms),
         "bucket_ms": bucket_ms,
         "rate_before": round(cp.rate_before, 4),
         "rate_after": round(cp.rate_after, 4),
         "p_value": cp.p_value,
-        "values": values[:10],
+        "values": shown[:10],
     }
