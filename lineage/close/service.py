@@ -99,7 +99,8 @@ def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period
     narrowed = scope.narrowed(legal_entity, "")
     now_ms = to_ms(utcnow())
     now_q = _queues(svc, narrowed, cfg, p, now_ms, None)
-    at_end = _queues(svc, narrowed, cfg, p, now_ms, p.end_ms)
+    # Before the period ends nothing can have crossed its cut-off: what waits at its end is what waits now.
+    at_end = _queues(svc, narrowed, cfg, p, now_ms, p.end_ms) if now_ms >= p.end_ms else now_q
     posted_since = {i["business_key"] for i in now_q["items"]}
     cut_off = {
         "count": at_end["count"] - now_q["count"],
@@ -108,7 +109,7 @@ def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period
         "truncated": at_end["truncated"] or now_q["truncated"],
     }
     listed = svc.exceptions(narrowed, Window(p.start_ms, p.end_ms, 5000), "open", "", "")
-    excs = svc.with_amounts(narrowed, listed["exceptions"])
+    excs = listed["exceptions"]  # with the amount of each exception's entity
     by_kind: dict[tuple[str | None, bool], list[dict[str, Any]]] = defaultdict(list)
     for e in excs:
         by_kind[(e["category"], e["recoverable"])].append(e)
