@@ -53,8 +53,9 @@ class Mismatch:
     def text(self) -> str:
         from lineage.core.shape import iso
 
-        key = ", ".join(f"{k}={v!r}" for k, v in self.key.items() if k not in ("Flow",))
-        return f"flow {self.key['Flow']!r}, minute {iso(self.minute_ms)}, key ({key}): rollup {self.rollup}, raw {self.raw}"
+        key = ", ".join(f"{k}={v!r}" for k, v in self.key.items() if k != "Flow")
+        where = f"flow {self.key['Flow']!r}, minute {iso(self.minute_ms)}, key ({key})"
+        return f"{where}: rollup {self.rollup}, raw {self.raw}"
 
 
 @dataclass(frozen=True)
