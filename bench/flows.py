@@ -5,6 +5,12 @@ KPIs over 30 days of order_to_cash and payment_sync hops.
 (with reversals, duplicates and missing postings) and payments straight into otel_traces
 (the real materialized views derive hops and hop_times), then times each answer as the
 API computes it (median of ``--repeat`` runs). ``--json`` prints the figures as JSON.
+
+The failure-rate KPI (``kpi_failure_rate_*``) is timed twice in the same run: ``_raw_ms`` right
+after the load, when no minute is sealed yet and every minute is read from hop_times, and
+``_rollup_ms`` once the per-minute rollup covers them (lineage/core/rollups.py; ``seal_s`` is
+the time to seal the whole month at once, ``rollup_rows`` and ``rollup_bytes_per_span`` its
+size on disk after merging).
 """
 
 from __future__ import annotations
@@ -23,7 +29,8 @@ from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage.business import kpis, reconcile, waiting
-from lineage.core.flows import load_flows
+from lineage.core import rollups
+from lineage.core.flows import Flow, FlowConfig, load_flows
 from lineage.core.scope import EVERYTHING, Scope
 
 DAY_MS = 86_400_000
@@ -139,6 +146,56 @@ def _time(fn: Callable[[], Any], repeat: int) -> float:
     return round(statistics.median(runs), 1)
 
 
+def _failure_rates(
+    store: Store, config: FlowConfig, flow: Flow, since: int, until: int, repeat: int, suffix: str
+) -> dict[str, Any]:
+    """The failure-rate KPI as the API (hourly buckets, a month) and a kpi alert rule (1h and 30 days) read it."""
+    rate = flow.kpi_named("posting_failure_rate")
+    assert rate is not None
+    w = {"since_ms": since, "until_ms": until}
+    now = until - 12_345  # an alert's window: not aligned on minutes
+    return {
+        f"kpi_failure_rate_hourly_30d_{suffix}_ms": _time(
+            lambda: kpis.series(store, config, EVERYTHING, flow, rate, bucket_ms=3_600_000, limit=10_000, **w), repeat
+        ),
+        f"kpi_failure_rate_alert_1h_{suffix}_ms": _time(
+            lambda: kpis.window_totals(store, config, EVERYTHING, flow, rate, since_ms=now - 3_600_000, until_ms=now),
+            repeat,
+        ),
+        f"kpi_failure_rate_alert_30d_{suffix}_ms": _time(
+            lambda: kpis.window_totals(store, config, EVERYTHING, flow, rate, since_ms=since, until_ms=now), repeat
+        ),
+    }
+
+
+def _rollup_figures(
+    store: Store, config: FlowConfig, flow: Flow, since: int, until: int, repeat: int
+) -> dict[str, Any]:
+    """Failure rates before and after sealing the month into the rollup; the answers must not change."""
+    rate = flow.kpi_named("posting_failure_rate")
+    assert rate is not None
+    answer = kpis.series(
+        store, config, EVERYTHING, flow, rate, bucket_ms=3_600_000, limit=10_000, since_ms=since, until_ms=until
+    )
+    out = _failure_rates(store, config, flow, since, until, repeat, "raw")
+    t = time.perf_counter()
+    rollups.seal(store, margin_ms=0)
+    out["seal_s"] = round(time.perf_counter() - t, 2)
+    out |= _failure_rates(store, config, flow, since, until, repeat, "rollup")
+    after = kpis.series(
+        store, config, EVERYTHING, flow, rate, bucket_ms=3_600_000, limit=10_000, since_ms=since, until_ms=until
+    )
+    assert after == answer, "the rollup changed the failure-rate answer"
+    store.command("OPTIMIZE TABLE hop_rollup FINAL")
+    ((rows, size),) = store.query(
+        "SELECT sum(rows), sum(bytes_on_disk) FROM system.parts"
+        " WHERE database = currentDatabase() AND table IN ('hop_rollup', 'hop_rollup_dirty') AND active"
+    )
+    out["rollup_rows"] = int(rows)
+    out["rollup_bytes"] = int(size)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=30)
@@ -148,6 +205,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{tempfile.mkdtemp()}", clickhouse_database="flows"))
     migrate_all(store)
+    store.command(rollups.STOP_SEAL)  # sealed once, when the bench says so (the raw figures first)
     end = int(time.time() * 1000) // DAY_MS * DAY_MS
     t = time.perf_counter()
     spans = populate(store, args.days, args.per_day, end)
@@ -185,6 +243,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lambda: kpis.series(store, config, EVERYTHING, o2c, cycle, bucket_ms=DAY_MS, **w), args.repeat
         ),
     }
+    figures |= _rollup_figures(store, config, o2c, since, until, args.repeat)
+    figures["rollup_bytes_per_span"] = round(figures["rollup_bytes"] / spans, 3)
     drift = reconcile.summary(store, config, EVERYTHING, rec, bucket_ms=DAY_MS, by_legal_entity=True, limit=5000, **w)
     figures["recon_rows"] = len(drift["buckets"])
     figures["recon_breaks"] = sum(b["break_count"] for b in drift["buckets"])

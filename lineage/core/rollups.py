@@ -41,6 +41,10 @@ def seal(store: Store, margin_ms: int = q.SEAL_MARGIN_MS) -> None:
     store.command(q.SEAL, {"margin_ms": margin_ms})
 
 
+# Stop ClickHouse sealing in the background (benchmarks measuring the raw reads first).
+STOP_SEAL = q.STOP_SEAL
+
+
 @dataclass(frozen=True)
 class Mismatch:
     """The first rollup row that differs from its recomputation (absent on one side: ``None``)."""

@@ -94,8 +94,7 @@ CREATE_SEAL_VIEW = (
     "CREATE MATERIALIZED VIEW IF NOT EXISTS hop_rollup_seal REFRESH EVERY 1 MINUTE APPEND TO hop_rollup AS "
     + SEAL_SELECT.replace("{margin_ms:UInt64}", str(SEAL_MARGIN_MS))
 )
-REFRESH_SEAL = "SYSTEM REFRESH VIEW hop_rollup_seal"
-WAIT_SEAL = "SYSTEM WAIT VIEW hop_rollup_seal"
+STOP_SEAL = "SYSTEM STOP VIEW hop_rollup_seal"
 # The migration's backfill: every stored minute, covered as of now (nothing ingests meanwhile).
 BACKFILL = (
     "INSERT INTO hop_rollup SELECT *, toUnixTimestamp64Milli(now64(3)) AS Sealed, "
