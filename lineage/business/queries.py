@@ -103,7 +103,8 @@ SELECT bucket_ms, grp, sum(n) AS n, sum(bad) AS bad FROM (
         {_GROUP} AS grp, uniqExact(TraceId, SpanId) AS n, uniqExactIf(TraceId, SpanId, {FAILED}) AS bad
     FROM hop_times
     WHERE Step = {{step:String}} AND Compensates = '' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
-        AND {_FLOW} AND {_SYSTEM} AND {_IN_SCOPE} AND NOT {rollups.served("toStartOfMinute(EndTime)")}
+        AND {_FLOW} AND {_SYSTEM} AND {_IN_SCOPE} AND {rollups.unserved_range()}
+        AND NOT {rollups.served("toStartOfMinute(EndTime)")}
     GROUP BY bucket_ms, grp
     UNION ALL
     SELECT {_ROLLUP_BUCKET} AS bucket_ms, {_GROUP} AS grp, sum(Hops) AS n, sumIf(Hops, {FAILED}) AS bad

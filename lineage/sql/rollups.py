@@ -168,4 +168,25 @@ def served(minute: str) -> str:
     )
 
 
+# Buckets on whole minutes, or the window as one bucket (an alert's): only the window's ragged
+# ends straddle a bucket edge.
+_ALIGNED = (
+    "(({bucket_ms:Int64} % 60000 = 0 AND {origin_ms:Int64} % 60000 = 0)"
+    " OR ({origin_ms:Int64} = {since_ms:Int64} AND {bucket_ms:Int64} >= {until_ms:Int64} - {since_ms:Int64}))"
+)
+_FIRST_PENDING = f"(SELECT ifNull(minOrNull(Minute), toDateTime(4000000000)) FROM {_PENDING})"
+
+
+def unserved_range(end: str = "EndTime") -> str:
+    """SQL over the end time of a raw row: a superset of the rows :func:`served` leaves to the raw
+    read, as time ranges (the window's partial first and last minutes, everything from the first
+    minute marked since the seal), so the primary key skips the rest of the window."""
+    return (
+        f"(NOT {_ALIGNED} OR {WATERMARK} = 0"
+        f" OR {end} < toStartOfMinute(fromUnixTimestamp64Milli({{since_ms:Int64}})) + INTERVAL 1 MINUTE"
+        f" OR {end} >= toStartOfMinute(fromUnixTimestamp64Milli({{until_ms:Int64}}))"
+        f" OR {end} >= {_FIRST_PENDING})"
+    )
+
+
 IN_SCOPE = in_scope()

@@ -5,6 +5,7 @@ the failure-rate KPI it serves must equal a recomputation from what was sent."""
 from __future__ import annotations
 
 import itertools
+import random
 import subprocess
 import sys
 import textwrap
@@ -290,3 +291,30 @@ def test_verify_rollups_usage(tmp_path: Path, args: list[str]) -> None:
         [*LEDGERLINE, "verify", *args], env=ledgerline_env(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 2, out.stdout + out.stderr
+
+
+def test_duration_percentiles_from_the_sketches_are_within_one_percent(lineage_store: Store) -> None:
+    store = lineage_store
+    base = T0 + 600 * DAY
+    rng = random.Random(7)
+    spans = Spans()
+    for i in range(3000):  # durations from 1 ms to 10 minutes, log-uniform, over 30 minutes
+        end = base + rng.randrange(30 * MIN)
+        spans.add(f"c{i}", f"invoice:D{i}", "invoice.issued", end, dur_ms=round(10 ** rng.uniform(0, 5.8)))
+    spans.write(store)
+    rollups.seal(store, margin_ms=0)
+    window = {"a": base, "b": base + 30 * MIN}
+    (sketched,) = store.query(
+        "SELECT quantilesDDMerge(0.005, 0.5, 0.95, 0.99)(Duration) FROM hop_rollup FINAL"
+        " WHERE Minute >= fromUnixTimestamp64Milli({a:Int64}) AND Minute < fromUnixTimestamp64Milli({b:Int64})",
+        window,
+    )[0]
+    (exact,) = store.query(
+        "SELECT quantilesExact(0.5, 0.95, 0.99)(toUnixTimestamp64Micro(EndTime) - toUnixTimestamp64Micro(StartTime))"
+        " FROM hop_times FINAL"
+        " WHERE EndTime >= fromUnixTimestamp64Milli({a:Int64}) AND EndTime < fromUnixTimestamp64Milli({b:Int64})",
+        window,
+    )[0]
+    assert len(sketched) == len(exact) == 3
+    for got, want in zip(sketched, exact, strict=True):
+        assert abs(got - want) <= 0.01 * want, (sketched, exact)
