@@ -35,7 +35,7 @@ def _hop(draw: Any, n: int) -> dict[str, Any]:
     outcome = draw(st.sampled_from(("ok", "ok", "failed", "retried", "compensated")))
     return {
         "entity": f"invoice:E{draw(st.integers(0, 5))}",
-        "step": draw(st.sampled_from(STEPS)),
+        "step": draw(st.sampled_from((*STEPS, STEPS[0]))),  # mostly the step the failure-rate KPI reads
         "at": draw(st.integers(0, 9 * MIN + 59_999)),  # ms into the example's ten minutes
         "outcome": outcome,
         "compensates": draw(st.sampled_from(("", "", "", "invoice:E1"))) if outcome != "compensated" else "",
@@ -44,7 +44,7 @@ def _hop(draw: Any, n: int) -> dict[str, Any]:
         "legal_entity": draw(st.sampled_from(("LE-1", "LE-2"))),
         "region": draw(st.sampled_from(("emea", "apac"))),
         "system": draw(st.sampled_from(("erp", "billing"))),
-        "flow": draw(st.sampled_from(FLOWS)),
+        "flow": draw(st.sampled_from((*FLOWS, FLOWS[0]))),
         "ids": (f"{n:032x}", f"{n:016x}"),
     }
 
@@ -238,6 +238,37 @@ def test_the_kpi_reads_covered_minutes_from_the_rollup_and_verify_names_a_differ
     assert report.first.minute_ms == base + 2 * MIN and report.first.key["Flow"] == "order_to_cash"
     assert report.first.rollup is not None and report.first.raw is not None
     assert report.first.rollup["hops"] == report.first.raw["hops"] + 1
+
+
+def test_a_late_hop_is_read_raw_until_its_minute_is_sealed_again(lineage_store: Store) -> None:
+    store, config = lineage_store, load_flows()
+    base = T0 + 700 * DAY
+    _one_posting(store, base)
+    rollups.seal(store, margin_ms=0)
+    sealed = _failure_rates(store, config, base, EVERYTHING, 0, MIN)
+    assert sealed == {(base + 2 * MIN, "LE-1", 2, 1)}
+    late = {
+        "entity": "invoice:L",
+        "step": "ledger.posted",
+        "at": 4 * MIN + 5,  # a minute with nothing sealed in it, in the middle of the window
+        "outcome": "failed",
+        "compensates": "",
+        "amount": None,
+        "currency": "",
+        "legal_entity": "LE-1",
+        "region": "emea",
+        "system": "erp",
+        "flow": "order_to_cash",
+        "ids": ("e" * 32, "f" * 16),
+    }
+    _write(store, base, [late, late | {"at": 2 * MIN + 7, "ids": ("9" * 32, "8" * 16)}])  # and one in a sealed minute
+    want = {(base + 2 * MIN, "LE-1", 3, 2), (base + 4 * MIN, "LE-1", 1, 1)}
+    assert _failure_rates(store, config, base, EVERYTHING, 0, MIN) == want
+    assert rollups.verify(store, base, base + 10 * MIN).pending == 2
+    rollups.seal(store, margin_ms=0)
+    assert _failure_rates(store, config, base, EVERYTHING, 0, MIN) == want
+    report = rollups.verify(store, base, base + 10 * MIN)
+    assert (report.covered, report.pending, report.first) == (2, 0, None)
 
 
 def test_verify_rollups_cli_exit_codes(tmp_path: Path) -> None:
