@@ -149,20 +149,21 @@ def _time(fn: Callable[[], Any], repeat: int) -> float:
 def _failure_rates(
     store: Store, config: FlowConfig, flow: Flow, since: int, until: int, repeat: int, suffix: str
 ) -> dict[str, Any]:
-    """The failure-rate KPI as the API (hourly buckets, a month) and a kpi alert rule (1h and 30 days) read it."""
+    """The failure-rate KPI as the API (hourly buckets over the whole ``--days``) and a kpi alert rule
+    (the last hour; the whole ``--days``) read it."""
     rate = flow.kpi_named("posting_failure_rate")
     assert rate is not None
     w = {"since_ms": since, "until_ms": until}
     now = until - 12_345  # an alert's window: not aligned on minutes
     return {
-        f"kpi_failure_rate_hourly_30d_{suffix}_ms": _time(
+        f"kpi_failure_rate_hourly_{suffix}_ms": _time(
             lambda: kpis.series(store, config, EVERYTHING, flow, rate, bucket_ms=3_600_000, limit=10_000, **w), repeat
         ),
         f"kpi_failure_rate_alert_1h_{suffix}_ms": _time(
             lambda: kpis.window_totals(store, config, EVERYTHING, flow, rate, since_ms=now - 3_600_000, until_ms=now),
             repeat,
         ),
-        f"kpi_failure_rate_alert_30d_{suffix}_ms": _time(
+        f"kpi_failure_rate_alert_all_{suffix}_ms": _time(
             lambda: kpis.window_totals(store, config, EVERYTHING, flow, rate, since_ms=since, until_ms=now), repeat
         ),
     }

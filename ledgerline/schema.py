@@ -62,6 +62,7 @@ CLUSTER_LAYOUT: Layout = {
     "span_links": Sharded("cityHash64(KeySpanId)"),
     "hop_rollup": Sharded("cityHash64(Minute)"),
     "hop_rollup_dirty": Sharded("cityHash64(Minute)"),
+    "hop_rollup_watermark": Sharded("cityHash64(Covers)"),
     "leases": Keeper("Key"),
     **dict.fromkeys(_CONTROL, Everywhere()),
 }

@@ -31,7 +31,15 @@ from lineage.sql import rollups as q
 MIGRATION = Migration(
     106,
     "per-minute hop rollup (counts, exact amounts, duration sketches), sealed by a refreshable view",
-    (q.CREATE_ROLLUP, q.CREATE_DIRTY, q.BACKFILL, q.CREATE_DIRTY_MV, q.CREATE_SEAL_VIEW),
+    (
+        q.CREATE_ROLLUP,
+        q.CREATE_WATERMARK,
+        q.CREATE_WATERMARK_MV,
+        q.CREATE_DIRTY,
+        q.BACKFILL,
+        q.CREATE_DIRTY_MV,
+        q.CREATE_SEAL_VIEW,
+    ),
 )
 
 

@@ -76,10 +76,22 @@ FROM (
 GROUP BY {_KEY}
 """
 
-# The rollup's watermark: every mark older than it is in the rollup (0: never sealed).
-WATERMARK = "(SELECT max(Covers) FROM hop_rollup)"
-_PENDING = f"""(SELECT Minute FROM hop_rollup_dirty GROUP BY Minute
-    HAVING toUnixTimestamp64Milli(max(At)) >= {WATERMARK})"""
+# The rollup's watermark: every mark older than it is in the rollup (0: never sealed). Kept by
+# a view on the rollup's inserts in a one-row table, so readers need not scan the rollup for it.
+CREATE_WATERMARK = """
+CREATE TABLE IF NOT EXISTS hop_rollup_watermark (
+    Id UInt8,
+    Covers SimpleAggregateFunction(max, UInt64)
+) ENGINE = AggregatingMergeTree
+ORDER BY Id
+"""
+CREATE_WATERMARK_MV = """
+CREATE MATERIALIZED VIEW IF NOT EXISTS hop_rollup_watermark_mv TO hop_rollup_watermark AS
+SELECT toUInt8(0) AS Id, max(Covers) AS Covers FROM hop_rollup
+"""
+WATERMARK = "(SELECT max(Covers) FROM hop_rollup_watermark)"
+# Minutes marked at or after the watermark: read raw until a seal covers them.
+_PENDING = f"(SELECT DISTINCT Minute FROM hop_rollup_dirty WHERE toUnixTimestamp64Milli(At) >= {WATERMARK})"
 
 # A seal: the marked minutes newer than the watermark, recomputed. Run by the refreshable view
 # (margin SEAL_MARGIN_MS) or directly (lineage/core/rollups.py ``seal``).
