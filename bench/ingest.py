@@ -33,8 +33,9 @@ A load left out with ``--skip-worst``/``--skip-mixed`` has its keys set to null.
 
 ``--rollup-cost`` first runs the worst case once more against a collector whose store has no
 rollup views (the dirty-minute marks and the seal of lineage/core/rollups.py dropped), and adds
-``worst_spans_per_s_without_rollup`` and ``rollup_ingest_cost`` (the share of spans/s the views
-cost: 1 - with / without).
+``worst_spans_per_s_without_rollup``, ``cpu_s_per_million_spans_without_rollup`` and
+``rollup_ingest_cost`` (the share of spans/s the views cost: 1 - with / without; on a shared
+machine the CPU seconds per million spans are the steadier comparison).
 """
 
 from __future__ import annotations
@@ -396,6 +397,7 @@ def main() -> None:
     }
     if bare is not None:
         figures["worst_spans_per_s_without_rollup"] = figure(bare, "spans_per_s")
+        figures["cpu_s_per_million_spans_without_rollup"] = figure(bare, "cpu_s_per_million_spans", 2)
         if worst is not None:
             figures["rollup_ingest_cost"] = round(1 - worst["spans_per_s"] / bare["spans_per_s"], 3)
         print(f"worst without the rollup views: {bare['spans_per_s']:,.0f} spans/s")
