@@ -91,6 +91,11 @@ def _side(row: dict[str, Any], prefix: str) -> dict[str, Any] | None:
     }
 
 
+def exists(store: Store) -> bool:
+    """Whether the store has the rollup (migration 106 applied)."""
+    return bool(store.query(q.EXISTS)[0][0])
+
+
 def verify(store: Store, since_ms: int, until_ms: int, timeout_s: float | None = None) -> Report:
     """Recompute every covered rollup minute of [since, until) from hop_times and compare."""
     params = {"since_ms": since_ms, "until_ms": until_ms}

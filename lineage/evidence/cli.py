@@ -338,6 +338,8 @@ def _verify_rollups(args: argparse.Namespace) -> int:
         return _err("verify", str(exc))
     store = open_store(EvidenceSettings())
     try:
+        if not rollups.exists(store):
+            return _err("verify", "this store has no rollup yet: run `ledgerline migrate` (or start serve) first")
         report = rollups.verify(store, since_ms, to_ms(now))
     finally:
         store.close()

@@ -107,6 +107,7 @@ CREATE_SEAL_VIEW = (
     + SEAL_SELECT.replace("{margin_ms:UInt64}", str(SEAL_MARGIN_MS))
 )
 STOP_SEAL = "SYSTEM STOP VIEW hop_rollup_seal"
+EXISTS = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'hop_rollup_watermark'"
 # The migration's backfill: every stored minute, covered as of now (nothing ingests meanwhile).
 BACKFILL = (
     "INSERT INTO hop_rollup SELECT *, toUnixTimestamp64Milli(now64(3)) AS Sealed, "

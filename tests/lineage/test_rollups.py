@@ -316,12 +316,20 @@ def test_verify_rollups_cli_exit_codes(tmp_path: Path) -> None:
             assert out.stdout.startswith("OK rollups: 1 covered minute(s) recomputed"), out.stdout
 
 
-@pytest.mark.parametrize("args", [["--rollups", "--store"], ["--rollups", "--since", "yesterday-ish"]])
-def test_verify_rollups_usage(tmp_path: Path, args: list[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--rollups", "--store"], "give a pack file, --store or --rollups"),
+        (["--rollups", "--since", "yesterday-ish"], "yesterday-ish"),
+        (["--rollups"], "this store has no rollup yet: run `ledgerline migrate`"),  # a store never migrated
+    ],
+)
+def test_verify_rollups_usage(tmp_path: Path, args: list[str], says: str) -> None:
     out = subprocess.run(
         [*LEDGERLINE, "verify", *args], env=ledgerline_env(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 2, out.stdout + out.stderr
+    assert says in out.stderr and "Traceback" not in out.stderr, out.stderr
 
 
 def test_duration_percentiles_from_the_sketches_are_within_one_percent(lineage_store: Store) -> None:
