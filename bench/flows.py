@@ -5,6 +5,13 @@ KPIs over 30 days of order_to_cash and payment_sync hops.
 (with reversals, duplicates and missing postings) and payments straight into otel_traces
 (the real materialized views derive hops and hop_times), then times each answer as the
 API computes it (median of ``--repeat`` runs). ``--json`` prints the figures as JSON.
+
+The failure-rate KPI (``kpi_failure_rate_{hourly,alert_1h,alert_all}_{raw,rollup}_ms``: hourly
+buckets over the whole ``--days`` as the KPI API reads them, and the last hour and the whole
+``--days`` as a kpi alert rule does) is timed both ways alternately in the same run, after the
+whole load is sealed into the per-minute rollup (lineage/core/rollups.py; ``seal_s``): ``raw``
+with the rollup's watermark emptied, so every minute is read from hop_times, ``rollup`` with it
+back. ``rollup_rows`` and ``rollup_bytes_per_span`` are the rollup's size on disk after merging.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage.business import kpis, reconcile, waiting
-from lineage.core.flows import load_flows
+from lineage.core import rollups
+from lineage.core.flows import Flow, FlowConfig, load_flows
 from lineage.core.scope import EVERYTHING, Scope
 
 DAY_MS = 86_400_000
@@ -139,6 +147,60 @@ def _time(fn: Callable[[], Any], repeat: int) -> float:
     return round(statistics.median(runs), 1)
 
 
+def _failure_rate_reads(
+    store: Store, config: FlowConfig, flow: Flow, since: int, until: int
+) -> dict[str, Callable[[], Any]]:
+    """The failure-rate KPI as the API (hourly buckets over the whole ``--days``) and a kpi alert
+    rule (the last hour; the whole ``--days``) read it."""
+    rate = flow.kpi_named("posting_failure_rate")
+    assert rate is not None
+    now = until - 12_345  # an alert's window: not aligned on minutes
+    return {
+        "hourly": lambda: kpis.series(
+            store, config, EVERYTHING, flow, rate, since_ms=since, until_ms=until, bucket_ms=3_600_000, limit=10_000
+        ),
+        "alert_1h": lambda: kpis.window_totals(
+            store, config, EVERYTHING, flow, rate, since_ms=now - 3_600_000, until_ms=now
+        ),
+        "alert_all": lambda: kpis.window_totals(store, config, EVERYTHING, flow, rate, since_ms=since, until_ms=now),
+    }
+
+
+_WATERMARK_OFF = "TRUNCATE TABLE hop_rollup_watermark"
+_WATERMARK_ON = "INSERT INTO hop_rollup_watermark SELECT 0, max(Covers) FROM hop_rollup"
+
+
+def _rollup_figures(
+    store: Store, config: FlowConfig, flow: Flow, since: int, until: int, repeat: int
+) -> dict[str, Any]:
+    """Failure rates read raw and from the rollup, alternately in the same run (raw: the watermark
+    emptied, so no minute is served, as before the rollup was sealed); the answers must be equal."""
+    reads = _failure_rate_reads(store, config, flow, since, until)
+    t = time.perf_counter()
+    rollups.seal(store, margin_ms=0)
+    out: dict[str, Any] = {"seal_s": round(time.perf_counter() - t, 2)}
+    store.command("OPTIMIZE TABLE hop_rollup FINAL")
+    runs: dict[str, list[float]] = {f"{name}_{mode}": [] for name in reads for mode in ("raw", "rollup")}
+    answers: dict[str, list[Any]] = {name: [] for name in reads}
+    for _ in range(repeat):
+        for mode in ("raw", "rollup"):
+            store.command(_WATERMARK_OFF if mode == "raw" else _WATERMARK_ON)
+            for name, read in reads.items():
+                started = time.perf_counter()
+                answers[name].append(read())
+                runs[f"{name}_{mode}"].append((time.perf_counter() - started) * 1000)
+    for name, got in answers.items():
+        assert all(a == got[0] for a in got), f"the rollup changed the {name} answer"
+    out |= {f"kpi_failure_rate_{key}_ms": round(statistics.median(v), 1) for key, v in runs.items()}
+    ((rows, size),) = store.query(
+        "SELECT sum(rows), sum(bytes_on_disk) FROM system.parts WHERE database = currentDatabase()"
+        " AND table IN ('hop_rollup', 'hop_rollup_dirty', 'hop_rollup_watermark') AND active"
+    )
+    out["rollup_rows"] = int(rows)
+    out["rollup_bytes"] = int(size)
+    return out
+
+
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--days", type=int, default=30)
@@ -148,6 +210,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{tempfile.mkdtemp()}", clickhouse_database="flows"))
     migrate_all(store)
+    store.command(rollups.STOP_SEAL)  # sealed once, when the bench says so (the raw figures first)
     end = int(time.time() * 1000) // DAY_MS * DAY_MS
     t = time.perf_counter()
     spans = populate(store, args.days, args.per_day, end)
@@ -185,6 +248,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             lambda: kpis.series(store, config, EVERYTHING, o2c, cycle, bucket_ms=DAY_MS, **w), args.repeat
         ),
     }
+    figures |= _rollup_figures(store, config, o2c, since, until, args.repeat)
+    figures["rollup_bytes_per_span"] = round(figures["rollup_bytes"] / spans, 3)
     drift = reconcile.summary(store, config, EVERYTHING, rec, bucket_ms=DAY_MS, by_legal_entity=True, limit=5000, **w)
     figures["recon_rows"] = len(drift["buckets"])
     figures["recon_breaks"] = sum(b["break_count"] for b in drift["buckets"])

@@ -1,7 +1,7 @@
 """Ingest benchmark: OTLP/HTTP protobuf load, end to end until committed.
 
     python -m bench.ingest [--spans 1000000] [--senders 16] [--batch 512] [--json-bodies 12 --json-mb 15]
-                           [--skip-worst] [--skip-mixed] [--tmp-dir DIR] [--json]
+                           [--skip-worst] [--skip-mixed] [--rollup-cost] [--tmp-dir DIR] [--json]
 
 Three processes per load: a collector (``serve``) on its own fresh embedded store, a load
 generator (``load``) with several concurrent senders posting pre-built spans, and this one.
@@ -30,6 +30,12 @@ case: decoding the same payloads plus one bulk insert of them, with no HTTP and 
 * ``json_seconds``, ``json_peak_rss_mib``: the OTLP/JSON burst (unless ``--json-bodies 0``).
 
 A load left out with ``--skip-worst``/``--skip-mixed`` has its keys set to null.
+
+``--rollup-cost`` first runs the worst case once more against a collector whose store has no
+rollup views (the dirty-minute marks and the seal of lineage/core/rollups.py dropped), and adds
+``worst_spans_per_s_without_rollup``, ``cpu_s_per_million_spans_without_rollup`` and
+``rollup_ingest_cost`` (the share of spans/s the views cost: 1 - with / without; on a shared
+machine the CPU seconds per million spans are the steadier comparison).
 """
 
 from __future__ import annotations
@@ -59,8 +65,9 @@ def _bodies(batch: int, distinct: int, payload: str = "worst") -> list[bytes]:
     return [build(batch, seed=i).SerializeToString() for i in range(distinct)]
 
 
-def serve(data_dir: str) -> None:
-    """Run a collector on an ephemeral port until stdin closes."""
+def serve(data_dir: str, without_rollup: bool = False) -> None:
+    """Run a collector on an ephemeral port until stdin closes (``without_rollup``: the rollup's
+    views dropped, the cost of ingest before them)."""
     from collector.service import Collector
     from collector.settings import CollectorSettings
     from collector.store import open_store
@@ -69,6 +76,9 @@ def serve(data_dir: str) -> None:
     settings = CollectorSettings(data_dir=Path(data_dir), http_port=0, grpc_port=0)
     store = open_store(settings)
     migrate_all(store)
+    if without_rollup:
+        store.command("DROP VIEW IF EXISTS hop_rollup_dirty_mv")
+        store.command("DROP VIEW IF EXISTS hop_rollup_seal")
     collector = Collector(settings, store)
     collector.start()
     print(READY, collector.http_port, flush=True)
@@ -240,13 +250,23 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_load(payload: str, spans: int, senders: int, batch: int, tmp_dir: str | None) -> dict[str, float]:
+def run_load(
+    payload: str, spans: int, senders: int, batch: int, tmp_dir: str | None, without_rollup: bool = False
+) -> dict[str, float]:
     """One load of ``payload`` spans against a fresh collector: the load's summary plus the
     collector's CPU seconds during the load and its peak RSS."""
     env = dict(os.environ)
     with tempfile.TemporaryDirectory(dir=tmp_dir, prefix=f"ledgerline-ingest-{payload}-") as tmp:
         server = subprocess.Popen(
-            [sys.executable, "-m", "bench.ingest", "serve", "--data-dir", tmp],
+            [
+                sys.executable,
+                "-m",
+                "bench.ingest",
+                "serve",
+                "--data-dir",
+                tmp,
+                *(["--without-rollup"] if without_rollup else []),
+            ],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -316,15 +336,18 @@ def main() -> None:
     parser.add_argument("--json-bodies", type=int, default=12, help="concurrent OTLP/JSON bodies (0: skip)")
     parser.add_argument("--json-mb", type=float, default=15.0, help="size of each OTLP/JSON body")
     parser.add_argument("--json", action="store_true", help="one JSON object of the figures on the last line")
+    parser.add_argument("--rollup-cost", action="store_true", help="also the worst case without the rollup views")
+    parser.add_argument("--without-rollup", action="store_true", help="(serve role) drop the rollup views")
     args = parser.parse_args()
     if args.role == "serve":
-        return serve(args.data_dir)
+        return serve(args.data_dir, args.without_rollup)
     if args.role == "load":
         return load(args.port, args.spans, args.senders, args.batch, args.payload)
     if args.role == "json-load":
         return json_load(args.port, args.json_bodies, args.json_mb)
 
     results: dict[str, dict[str, float] | None] = {"worst": None, "mixed": None}
+    bare = run_load("worst", args.spans, args.senders, args.batch, args.tmp_dir, True) if args.rollup_cost else None
     for payload, skip in (("worst", args.skip_worst), ("mixed", args.skip_mixed)):
         if not skip:
             results[payload] = run_load(payload, args.spans, args.senders, args.batch, args.tmp_dir)
@@ -372,6 +395,12 @@ def main() -> None:
         "peak_rss_mib": figure(worst, "peak_rss_mib"),
         "mixed_peak_rss_mib": figure(mixed, "peak_rss_mib"),
     }
+    if bare is not None:
+        figures["worst_spans_per_s_without_rollup"] = figure(bare, "spans_per_s")
+        figures["cpu_s_per_million_spans_without_rollup"] = figure(bare, "cpu_s_per_million_spans", 2)
+        if worst is not None:
+            figures["rollup_ingest_cost"] = round(1 - worst["spans_per_s"] / bare["spans_per_s"], 3)
+        print(f"worst without the rollup views: {bare['spans_per_s']:,.0f} spans/s")
     if args.json_bodies:
         print(f"JSON burst:   {args.json_bodies} concurrent OTLP/JSON bodies of {args.json_mb:g} MB ...", flush=True)
         summary, json_rss = json_round(args.json_bodies, args.json_mb, args.tmp_dir)

@@ -63,6 +63,9 @@ CLUSTER_LAYOUT: Layout = {
     "entity_edges": Sharded("cityHash64(KeyId)"),
     "hop_keys": Sharded("cityHash64(KeyId)"),
     "span_links": Sharded("cityHash64(KeySpanId)"),
+    "hop_rollup": Sharded("cityHash64(Minute)"),
+    "hop_rollup_dirty": Sharded("cityHash64(Minute)"),
+    "hop_rollup_watermark": Sharded("cityHash64(Covers)"),
     "leases": Keeper("Key"),
     **dict.fromkeys(_CONTROL, Everywhere()),
 }

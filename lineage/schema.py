@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collector.store import Migration
 from lineage.core.codecs import LEANER
+from lineage.core.rollups import MIGRATION as ROLLUP
 
 _HOPS = """
 CREATE TABLE IF NOT EXISTS hops (
@@ -391,4 +392,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(103, "compensations; amounts on hop_times", _COMPENSATION),
     Migration(104, "failure details on hop_times (facts and exceptions read a time window)", _FAILURE_DETAIL),
     LEANER,
+    ROLLUP,
 )

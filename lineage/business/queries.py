@@ -11,6 +11,7 @@ FINAL's merge-sort would dominate) every aggregate is one that a duplicated row 
 from __future__ import annotations
 
 from lineage.core.scope import in_scope
+from lineage.sql import rollups
 from lineage.sql.queries import postings_cte
 
 _IN_SCOPE = in_scope()
@@ -91,13 +92,27 @@ ORDER BY bucket_ms, grp
 LIMIT {{limit:UInt32}}
 """
 
-# failure rate: failed attempts of the step over all its attempts (a duplicated span once).
+# failure rate: failed attempts of the step over all its attempts (a duplicated span once). The
+# minutes the per-minute rollup covers come from it (a span is one row of a minute there), the
+# others (the open minute, a window's ragged edges, minutes marked since the last seal) from
+# hop_times: a span lives in one minute, so the two parts add up to the raw answer.
+_ROLLUP_BUCKET = _BUCKET.replace("toUnixTimestamp64Milli(EndTime)", "toUnixTimestamp64Milli(toDateTime64(Minute, 3))")
 KPI_FAILURE_RATE = f"""
-SELECT {_BUCKET} AS bucket_ms,
-    {_GROUP} AS grp, uniqExact(TraceId, SpanId) AS n, uniqExactIf(TraceId, SpanId, {FAILED}) AS bad
-FROM hop_times
-WHERE Step = {{step:String}} AND Compensates = '' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
-    AND {_FLOW} AND {_SYSTEM} AND {_IN_SCOPE}
+SELECT bucket_ms, grp, sum(n) AS n, sum(bad) AS bad FROM (
+    SELECT {_BUCKET} AS bucket_ms,
+        {_GROUP} AS grp, uniqExact(TraceId, SpanId) AS n, uniqExactIf(TraceId, SpanId, {FAILED}) AS bad
+    FROM hop_times
+    WHERE Step = {{step:String}} AND Compensates = '' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+        AND {_FLOW} AND {_SYSTEM} AND {_IN_SCOPE} AND {rollups.unserved_range()}
+        AND NOT {rollups.served("toStartOfMinute(EndTime)")}
+    GROUP BY bucket_ms, grp
+    UNION ALL
+    SELECT {_ROLLUP_BUCKET} AS bucket_ms, {_GROUP} AS grp, sum(Hops) AS n, sumIf(Hops, {FAILED}) AS bad
+    FROM hop_rollup FINAL
+    WHERE Step = {{step:String}} AND Compensation = 0 AND Minute >= toStartOfMinute({_SINCE}) AND Minute < {_UNTIL}
+        AND {_FLOW} AND {_SYSTEM} AND {_IN_SCOPE} AND {rollups.served("Minute")}
+    GROUP BY bucket_ms, grp
+)
 GROUP BY bucket_ms, grp
 ORDER BY bucket_ms, grp
 LIMIT {{limit:UInt32}}

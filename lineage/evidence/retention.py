@@ -24,6 +24,8 @@ LINEAGE = {
     "span_links": "SeenAt",
     "hop_times": "EndTime",
     "hop_failures": "StartTime",
+    "hop_rollup": "Minute",
+    "hop_rollup_dirty": "Minute",
     "exception_actions": "At",
     "seals": "SealedAt",
     "seal_leaves": "SealedAt",

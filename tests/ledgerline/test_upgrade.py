@@ -133,6 +133,12 @@ def test_release_0_2_0_store_opens_migrates_and_reads_back(tmp_path: Path) -> No
     verify = _run("verify", "--store", "--anchor", reported.group(2), env=env)
     assert verify.returncode == 0, verify.stdout + verify.stderr
     assert verify.stdout.startswith(f"{reported.group(1)}; latest seal hash {reported.group(2)}"), verify.stdout
+    # The migration built the rollup from what 0.2.0 stored: every minute recomputes to the same figures.
+    rolled = _run("verify", "--rollups", "--since", WINDOW_0_2_0["since"], env=env)
+    assert rolled.returncode == 0, rolled.stdout + rolled.stderr
+    assert re.match(r"OK rollups: [1-9]\d* covered minute\(s\) recomputed, 0 not yet sealed", rolled.stdout), (
+        rolled.stdout
+    )
     # The evidence pack it exported verifies offline with today's verifier.
     pack = _run("verify", str(data / "pack-0.2.0.json"), "--public-key", str(data / "seal.pub"), env=env)
     assert pack.returncode == 0, pack.stdout + pack.stderr
