@@ -28,7 +28,7 @@ SUBJECTS = ("failed", "slow", "stuck", "breached")
 BASELINES = tuple(q.BASELINES)
 MAX_VALUES = 50  # a dimension with more values in the scan is not a candidate (unbounded)
 MAX_SELECTION = 5000  # transactions listed for stuck/breached (more: truncated)
-MAX_CELLS = 5000
+MAX_CELLS = 100_000  # grid rows: (dimension, value) x (bucket or currency); more: truncated
 TOP_FOR_PAIRS = 6
 BUCKETS = 24
 
