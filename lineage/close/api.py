@@ -11,6 +11,7 @@ from lineage.api.deps import Svc, bad
 from lineage.auth.principal import CurrentPrincipal, Principal
 from lineage.close import service, signoff
 from lineage.close.config import CloseConfig
+from lineage.close.errors import CloseError, SignOffRefused
 from lineage.close.models import Gate, Gates
 from lineage.close.periods import previous_period
 from lineage.core.timeparse import to_ms, utcnow
@@ -85,7 +86,7 @@ def _reach(who: Principal, legal_entity: str) -> None:
 def _answer(call: Callable[[], Any]) -> Any:
     try:
         return call()
-    except service.CloseError as exc:
+    except CloseError as exc:
         raise bad(str(exc)) from exc
-    except signoff.SignOffRefused as exc:
+    except SignOffRefused as exc:
         raise HTTPException(exc.status, str(exc)) from exc

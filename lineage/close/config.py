@@ -13,14 +13,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BeforeValidator, Field
 
 from collector.config import Amount, Problem, Section, Text, expect, read_yaml, source_text, validate
-from collector.store.errors import ConfigError
+from lineage.close.errors import CloseConfigError
 from lineage.core.flows import FlowConfig
 
 DEFAULT_PATH = Path(__file__).with_name("close.yaml")
-
-
-class CloseConfigError(ConfigError):
-    """The close calendar is not valid."""
 
 
 def _zone(value: object) -> str:

@@ -25,6 +25,7 @@ from typing import Any
 from lineage.business.waiting import waiting
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
+from lineage.close.errors import CloseError
 from lineage.close.periods import Period, period
 from lineage.core.currency import total
 from lineage.core.scope import Scope
@@ -35,10 +36,6 @@ from lineage.replay.state import IN_FLIGHT
 
 DAY_MS = 86_400_000
 LIMIT = 100  # items listed per group (counts and money cover all)
-
-
-class CloseError(ValueError):
-    """A close question that cannot be answered as asked (422)."""
 
 
 def _money(items: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -16,19 +16,12 @@ from lineage.auth.principal import Principal, same_subject
 from lineage.close import certificate
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
+from lineage.close.errors import SignOffRefused
 from lineage.close.periods import period as period_of
 from lineage.close.service import gate, reaches
 from lineage.core.service import Lineage
 from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
-
-
-class SignOffRefused(ValueError):
-    """A sign-off the gate or the four-eyes rule does not allow; ``status`` is the HTTP answer."""
-
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def _rounds(svc: Lineage, le: str, period: str) -> list[dict[str, Any]]:

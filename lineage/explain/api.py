@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from lineage.api.context import MetricsCtx
 from lineage.api.deps import Svc, bad
 from lineage.explain import service
+from lineage.explain.errors import ExplainError
 from lineage.explain.models import Explanation
 
 router = APIRouter(prefix="/api/v1", tags=["explain"])
@@ -34,6 +35,6 @@ def explain(
     question = service.Question(subject, baseline, flow, stage, ctx.system, ctx.window)
     try:
         doc = service.explain(svc, ctx.scope, question)
-    except service.ExplainError as exc:
+    except ExplainError as exc:
         raise bad(str(exc)) from exc
     return doc | {"context": ctx.echo(flow=flow)}

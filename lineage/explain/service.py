@@ -23,6 +23,7 @@ from lineage.core.service import Lineage, Window
 from lineage.core.shape import iso
 from lineage.explain import grid, stats
 from lineage.explain import queries as q
+from lineage.explain.errors import ExplainError
 
 SUBJECTS = ("failed", "slow", "stuck", "breached")
 BASELINES = tuple(q.BASELINES)
@@ -31,10 +32,6 @@ MAX_SELECTION = 5000  # transactions listed for stuck/breached (more: truncated)
 MAX_CELLS = 100_000  # grid rows: (dimension, value) x (bucket or currency); more: truncated
 TOP_FOR_PAIRS = 6
 BUCKETS = 24
-
-
-class ExplainError(ValueError):
-    """A question that cannot be answered as asked (a 422 at the API)."""
 
 
 @dataclass(frozen=True)

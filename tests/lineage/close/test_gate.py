@@ -27,7 +27,8 @@ from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.close import certificate, service
 from lineage.close.audit import verify_certificates
-from lineage.close.config import CloseConfig, CloseConfigError, parse_close
+from lineage.close.config import CloseConfig, parse_close
+from lineage.close.errors import CloseConfigError
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Lineage

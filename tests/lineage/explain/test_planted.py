@@ -18,6 +18,7 @@ from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Window
 from lineage.core.shape import iso
 from lineage.explain import service
+from lineage.explain.errors import ExplainError
 from tests.lineage.auth.helpers import issue
 from tests.lineage.explain.planted import Plant, World
 from tests.lineage.helpers import HOUR
@@ -101,7 +102,7 @@ def test_scope_applies_in_sql(world: World) -> None:
 
 def test_unknown_subject_baseline_or_stage_is_refused(world: World) -> None:
     for kw, word in (({"subject": "sad"}, "subject"), ({"baseline": "last"}, "baseline"), ({"stage": "nope"}, "stage")):
-        with pytest.raises(service.ExplainError, match=word):
+        with pytest.raises(ExplainError, match=word):
             _ask(world, world.outage, **kw)
 
 
