@@ -163,6 +163,20 @@ def _render(filters: Filters) -> None:
         st.error(f"This page could not be drawn: {type(exc).__name__}: {exc}")
 
 
+def _known_flow(filters: Filters) -> Filters:
+    """An unknown flow (a typo in a link) is named and dropped, never shown as an API error."""
+    if not filters.flow:
+        return filters
+    try:
+        known = data.flow_names()
+    except ApiError:
+        return filters  # the page reports an unreachable API
+    if filters.flow in known:
+        return filters
+    st.warning(f"Unknown flow {filters.flow!r}; known: {', '.join(known)}. Showing every flow instead.")
+    return replace(filters, flow="")
+
+
 def main() -> None:
     """One run of the script."""
     st.set_page_config(page_title="ledgerline · finance operations", page_icon="📒", layout="wide")
@@ -171,7 +185,7 @@ def main() -> None:
         asked = st.query_params.to_dict()
         st.session_state["url_problems"] = (from_params(asked).page, problems(asked))
     _seed(from_params(st.query_params.to_dict()))
-    filters = sidebar()
+    filters = _known_flow(sidebar())
     page, shown = st.session_state["url_problems"]
     for problem in shown if filters.page == page else ():  # until the user moves on
         st.warning(problem)

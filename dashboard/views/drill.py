@@ -9,6 +9,7 @@ import streamlit as st
 
 from dashboard import data, formats, kpis
 from dashboard.state import Filters
+from dashboard.views import why
 from dashboard.views.common import (
     LINK,
     context_notes,
@@ -64,6 +65,10 @@ def headline(totals: list[dict[str, Any]], per_row: int = 3) -> None:
             column.metric(label, formats.total(t["amount"], t["currency"]), border=True)
 
 
+# The "Why?" subject of each list: exceptions and failed transactions ask about failed entity-steps.
+WHY = {"open_exceptions": "failed", "failed": "failed", "stuck": "stuck", "breached": "breached"}
+
+
 def render(f: Filters) -> None:
     """Lay out the drill-down."""
     kind = f.drill if f.drill in KINDS else "open_exceptions"
@@ -100,4 +105,5 @@ def render(f: Filters) -> None:
         small_table(
             totals({"by_region": [t for t in doc["by_region"] if t["kind"] == kind]}, "by_region", "region"), "—"
         )
+    why.panel(f, WHY[kind])
     freshness(doc)

@@ -3,6 +3,7 @@ the lineage explorer share. The API records the caller's identity as the actor."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -11,13 +12,17 @@ import streamlit as st
 from dashboard import data, formats
 from dashboard.api import ApiError
 from dashboard.state import Filters
-from dashboard.views.common import table
+from dashboard.views.common import lineage_link, table
 
 ACTIVE = ("awaiting_approval", "approved", "sent", "delivered")
 
 
-def replay_rows(replays: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Replays as table rows."""
+def _plain(correlation_id: str) -> str:
+    return f"?page=lineage&correlation_id={correlation_id}"
+
+
+def replay_rows(replays: list[dict[str, Any]], lineage: Callable[[str], str] = _plain) -> list[dict[str, Any]]:
+    """Replays as table rows; ``lineage`` makes a row's lineage link (the page's context kept)."""
     return [
         {
             "id": r["id"],
@@ -32,7 +37,7 @@ def replay_rows(replays: list[dict[str, Any]]) -> list[dict[str, Any]]:
             "attempts": r["attempts"],
             "reason": r["reason"],
             "last_error": r["last_error"] or "",
-            "lineage": f"?page=lineage&correlation_id={r['correlation_id']}",
+            "lineage": lineage(r["correlation_id"]),
         }
         for r in replays
     ]
@@ -66,10 +71,10 @@ def replay_form(exceptions: list[dict[str, Any]], key: str) -> None:
         _post(path, {"reason": reason}, "Replay {id} is {state}.")
 
 
-def replay_table(replays: list[dict[str, Any]], key: str, empty: str) -> None:
+def replay_table(replays: list[dict[str, Any]], key: str, empty: str, lineage: Callable[[str], str] = _plain) -> None:
     """Replays as a table: amounts in their currency, each row linked to its lineage."""
     table(
-        replay_rows(replays),
+        replay_rows(replays, lineage),
         key,
         empty,
         money={"amount": "currency"},
@@ -78,9 +83,9 @@ def replay_table(replays: list[dict[str, Any]], key: str, empty: str) -> None:
     )
 
 
-def _queue(waiting: list[dict[str, Any]]) -> None:
+def _queue(f: Filters, waiting: list[dict[str, Any]]) -> None:
     st.subheader("Approval queue")
-    replay_table(waiting, "replay_queue", "Nothing awaits approval.")
+    replay_table(waiting, "replay_queue", "Nothing awaits approval.", lambda cid: lineage_link(f, cid))
     if not waiting or not data.may_act("approve or cancel replays"):
         return
     with st.form("approve"):
@@ -103,6 +108,6 @@ def render(f: Filters) -> None:
     counts = {s: sum(r["state"] == s for r in replays) for s in (*ACTIVE, "confirmed", "failed")}
     for column, (state, n) in zip(st.columns(len(counts)), counts.items(), strict=True):
         column.metric(state.replace("_", " "), formats.count(n), border=True)
-    _queue([r for r in replays if r["state"] == "awaiting_approval"])
+    _queue(f, [r for r in replays if r["state"] == "awaiting_approval"])
     st.subheader("All replays (newest first)")
-    replay_table(replays, "replay_table", "No replays yet.")
+    replay_table(replays, "replay_table", "No replays yet.", lambda cid: lineage_link(f, cid))

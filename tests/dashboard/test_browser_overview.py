@@ -117,3 +117,9 @@ def test_why_on_the_exception_backlog_names_what_the_api_finds(stack: Stack, das
     for f in doc["findings"][:3]:
         what = " AND ".join(f"{d['dimension']}={d['value']}" for d in f["dimensions"])
         expect(page.get_by_text(what, exact=True).first).to_be_attached()
+
+
+def test_an_unknown_flow_in_a_link_is_named_not_an_api_error(dashboard: Dashboard, page: Page) -> None:
+    open_page(page, dashboard, "?page=overview&flow=order_to_csh", "Overview")
+    expect(page.get_by_text(re.compile(r"Unknown flow 'order_to_csh'; known: .*order_to_cash"))).to_be_visible()
+    expect(page.get_by_text(re.compile("422|not in the flows file"))).to_have_count(0)

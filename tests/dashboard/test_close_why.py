@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from dashboard import figures
+from dashboard.state import Filters
 from dashboard.views.close import gate_rows, recent_periods
+from dashboard.views.common import lineage_link
+from dashboard.views.replays import replay_rows
 from dashboard.views.why import finding_rows
 
 
@@ -40,3 +43,13 @@ def test_why_bars_show_selection_against_baseline_and_say_when_nothing_stands_ou
     assert [t.name for t in fig.data] == ["rest", "failed"] and fig.data[1].x == (0.75,)
     assert finding_rows(doc)[0] == {"what": "region=amer", "failed": "75%", "rest": "23%", "p-value": "2e-19",
                                     "count": 71, "money at risk": "10.00 EUR"}  # fmt: skip
+
+
+def test_replay_rows_link_to_lineage_with_the_pages_context() -> None:
+    replay = {"id": "R1", "state": "sent", "entity_type": "ledger", "entity_id": "L-1", "step": "ledger.posted",
+              "system": "erp", "amount": 1.0, "currency": "EUR", "requested_by": "a", "approved_by": "",
+              "attempts": 1, "reason": "r", "last_error": None, "correlation_id": "C-1"}  # fmt: skip
+    assert replay_rows([replay])[0]["lineage"] == "?page=lineage&correlation_id=C-1"
+    f = Filters(page="replays", range="6h", region="eu-west")
+    linked = replay_rows([replay], lambda cid: lineage_link(f, cid))[0]["lineage"]
+    assert "correlation_id=C-1" in linked and "range=6h" in linked and "region=eu-west" in linked
