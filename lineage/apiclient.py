@@ -4,9 +4,11 @@ header, and the one way an API refusal is told to the user."""
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TextIO
 
 import httpx
 
@@ -58,3 +60,13 @@ def get_json(
         print(f"ledgerline {command}: {detail} (HTTP {response.status_code})", file=sys.stderr)
         return None, 1 if response.status_code == 404 else 2
     return response.json(), 0
+
+
+def emit(doc: Any, out: TextIO, as_json: bool, text: Callable[[], str]) -> int:
+    """Print an answer as JSON (``--json``) or as the command's text; exit code 0."""
+    if as_json:
+        json.dump(doc, out, indent=2)
+        out.write("\n")
+    else:
+        out.write(text() + "\n")
+    return 0

@@ -7,12 +7,11 @@ It talks HTTP rather than opening the store because in embedded mode another pro
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, TextIO
 from urllib.parse import quote
 
-from lineage.apiclient import add_client_options, get_json
+from lineage.apiclient import add_client_options, emit, get_json
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -59,13 +58,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     doc, code = get_json("trace", args, path)
     if doc is None:
         return code
-    if args.json:
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-    else:
-        for txn in doc.get("transactions", [doc]):
-            out.write(render(txn) + "\n")
-    return 0
+    return emit(doc, out, args.json, lambda: "\n".join(render(t) for t in doc.get("transactions", [doc])))
 
 
 def main(argv: list[str] | None = None) -> int:

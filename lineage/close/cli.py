@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from urllib.parse import quote
 
 from collector.store.errors import LedgerlineError
-from lineage.apiclient import add_client_options, get_json
+from lineage.apiclient import add_client_options, emit, get_json
 from lineage.close.certificate import verify as verify_certificate
 from lineage.evidence.keys import load_public
 
@@ -75,12 +75,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         gates = doc["gates"] if doc is not None else []
     if doc is None:
         return code
-    if args.json:
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-    else:
-        out.write(render(gates) + "\n")
-    return 0
+    return emit(doc, out, args.json, lambda: render(gates))
 
 
 def register_more(sub: Any) -> None:

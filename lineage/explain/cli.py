@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, TextIO
 
-from lineage.apiclient import add_client_options, get_json
+from lineage.apiclient import add_client_options, emit, get_json
 from lineage.explain.service import BASELINES, SUBJECTS
+from lineage.explain.summary import what
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,10 +52,9 @@ def render(doc: dict[str, Any]) -> str:
     else:
         lines.append(f"{'#':>2}  {'dimension = value':<44} {'share':>13} {'p':>9} {'count':>6}  money at risk")
         for i, f in enumerate(doc["findings"] + doc["pairs"], 1):
-            what = " AND ".join(f"{d['dimension']}={d['value']}" for d in f["dimensions"])
             share = f"{f['share_selection']:.0%} vs {f['share_baseline']:.0%}"
             count, money = f["selection_count"], _money(f["money_at_risk"])
-            lines.append(f"{i:>2}  {what:<44} {share:>13} {f['p_value']:>9.2g} {count:>6}  {money}")
+            lines.append(f"{i:>2}  {what(f):<44} {share:>13} {f['p_value']:>9.2g} {count:>6}  {money}")
     cp = doc.get("change_point")
     if cp:
         values = ", ".join(f"{v['dimension']}={v['value']} ({v['how']})" for v in cp["values"]) or "none"
@@ -82,9 +81,4 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     doc, code = get_json("explain", args, "/api/v1/explain", {k: v for k, v in params.items() if v})
     if doc is None:
         return code
-    if args.json:
-        json.dump(doc, out, indent=2)
-        out.write("\n")
-    else:
-        out.write(render(doc) + "\n")
-    return 0
+    return emit(doc, out, args.json, lambda: render(doc))

@@ -16,15 +16,19 @@ WINDOW_MS = 24 * 3_600_000
 TOP = 3
 
 
+def what(finding: dict[str, Any]) -> str:
+    """A finding's dimension values: ``region=amer AND currency=USD``."""
+    return " AND ".join(f"{d['dimension']}={d['value']}" for d in finding["dimensions"])
+
+
 def line(doc: dict[str, Any], top: int = TOP) -> str:
     """The top findings as text: ``region=amer (75% vs 23%, 71 of 95, 61,886.00 GBP); ...``."""
     parts = []
     for f in doc["findings"][:top]:
-        what = " AND ".join(f"{d['dimension']}={d['value']}" for d in f["dimensions"])
         money = ", ".join(f"{m['amount']:,.2f} {m['currency'] or '?'}" for m in f["money_at_risk"][:2])
         share = f"{f['share_selection']:.0%} vs {f['share_baseline']:.0%}"
         parts.append(
-            f"{what} ({share}, {f['selection_count']} of {doc['selection']['count']}{', ' + money if money else ''})"
+            f"{what(f)} ({share}, {f['selection_count']} of {doc['selection']['count']}{', ' + money if money else ''})"
         )
     return "; ".join(parts)
 
