@@ -22,6 +22,17 @@ class ListLink(BaseModel):
     exact: bool  # False: the list has the context only (it cannot take this dimension)
 
 
+class Latency(BaseModel):
+    """For "slow": the value's sampled durations beside its baseline's (milliseconds)."""
+
+    median_ms: float | None
+    median_baseline_ms: float | None
+    p90_ms: float | None
+    p90_baseline_ms: float | None
+    sampled: int
+    sampled_baseline: int
+
+
 class Finding(BaseModel):
     dimensions: list[DimensionValue]
     selection_count: int
@@ -31,6 +42,7 @@ class Finding(BaseModel):
     p_value: float
     money_at_risk: list[Money]
     listing: ListLink | None = None  # the list behind the finding
+    latency: Latency | None = None  # "slow" only
 
 
 class Selection(BaseModel):

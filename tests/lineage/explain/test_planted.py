@@ -185,3 +185,27 @@ def test_a_pair_that_explains_more_than_either_part_is_named(world: World) -> No
     for part in ("apac", "USD"):
         assert lift >= 1.5 * singles[part]["share_selection"] / singles[part]["share_baseline"]
     assert _money(pair) == {"USD": round(world.pair.failed["apac/USD"]["USD"], 2)}
+
+
+def test_slow_compares_durations_and_finds_the_legal_entity_that_grew_slower(world: World) -> None:
+    # LE-2's postings are half again slower from the fault on (a shift of about one spread):
+    # a two-sample test of its durations against the rest's names it, with both distributions.
+    doc = _ask(world, world.latency, subject="slow")
+    assert doc["test"].startswith("Kolmogorov-Smirnov two-sample test")
+    assert _top(doc) == ("legal_entity", "LE-2"), doc["findings"]
+    top = doc["findings"][0]
+    assert top["p_value"] <= doc["level"]
+    lat = top["latency"]
+    assert lat["median_ms"] > 1.2 * lat["median_baseline_ms"] and lat["sampled"] > 100 and lat["sampled_baseline"] > 100
+    assert {f["dimensions"][0]["value"] for f in doc["findings"]}.isdisjoint({"LE-1", "LE-3", "emea", "amer", "apac"})
+    # against the previous window (the same six hours before): LE-2 again, against its own past
+    before = _ask(world, world.latency, subject="slow", baseline="previous")
+    assert before["findings"] == [] or _top(before) == ("legal_entity", "LE-2")
+
+
+def test_a_calm_window_has_no_finding_and_no_change_point(world: World) -> None:
+    for subject in ("failed", "slow"):
+        doc = _ask(world, world.calm, subject=subject)
+        assert doc["selection"]["count"] > 0
+        assert doc["findings"] == [] and doc["pairs"] == [], (subject, doc["findings"])
+        assert doc["change_point"] is None, subject
