@@ -66,6 +66,14 @@ class ChangePoint(BaseModel):
     values: list[Onset]
 
 
+class SeriesPoint(BaseModel):
+    """One bucket of the window: the subject's units and all units that started in it."""
+
+    at: str
+    subject: int
+    units: int
+
+
 class Explanation(BaseModel):
     subject: str
     baseline: str
@@ -79,5 +87,7 @@ class Explanation(BaseModel):
     findings: list[Finding]
     pairs: list[Finding]
     change_point: ChangePoint | None
+    bucket_ms: int
+    series: list[SeriesPoint]  # the subject's rate over the window, where a change point is drawn
     truncated: bool
     context: ContextOut

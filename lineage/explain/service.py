@@ -181,7 +181,8 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
         findings.append(shaped(f, money, [(f.dimension, f.value)]) | extra)
     findings.sort(key=lambda x: _rank_key(x["money_at_risk"], main, x["selection_count"]))
     pairs = _pairs(svc, params, kind, subject, question, found, n_sel, n_base, len(cells), shaped)
-    change = _change(question, total, values, bucket_ms)
+    hits, units = grid.series(total, -(-span // bucket_ms))
+    change = _change(question, hits, units, values, bucket_ms)
     return {
         "subject": question.subject,
         "baseline": question.baseline,
@@ -195,6 +196,11 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
         "findings": findings,
         "pairs": pairs,
         "change_point": change,
+        "bucket_ms": bucket_ms,
+        "series": [
+            {"at": iso(question.window.since_ms + i * bucket_ms), "subject": h, "units": n}
+            for i, (h, n) in enumerate(zip(hits, units, strict=True))
+        ],
         "truncated": truncated,
     }
 
@@ -267,12 +273,10 @@ def _pairs(
 
 
 def _change(
-    question: Question, total: grid.Value, values: dict[grid.Key, grid.Value], bucket_ms: int
+    question: Question, hits: list[int], totals: list[int], values: dict[grid.Key, grid.Value], bucket_ms: int
 ) -> dict[str, Any] | None:
-    """When the subject's rate rose in the window (one change point), and the values that first
-    appeared or jumped there."""
-    span = question.window.until_ms - question.window.since_ms
-    hits, totals = grid.series(total, -(-span // bucket_ms))
+    """When the subject's rate (``hits`` of ``totals`` per bucket) rose in the window (one change
+    point), and the values that first appeared or jumped there."""
     cp = stats.change_point(hits, totals)
     if cp is None:
         return None

@@ -209,3 +209,15 @@ def test_a_calm_window_has_no_finding_and_no_change_point(world: World) -> None:
         assert doc["selection"]["count"] > 0
         assert doc["findings"] == [] and doc["pairs"] == [], (subject, doc["findings"])
         assert doc["change_point"] is None, subject
+
+
+def test_the_answer_carries_the_subjects_series_the_change_point_is_drawn_on(world: World) -> None:
+    doc = _ask(world, world.outage)
+    series = doc["series"]
+    assert len(series) == 24 and doc["bucket_ms"] == 6 * HOUR // 1_000_000 // 24
+    assert sum(p["subject"] for p in series) == doc["selection"]["count"]
+    assert sum(p["units"] for p in series) == doc["selection"]["count"] + doc["baseline_count"]
+    assert doc["change_point"]["at"] in [p["at"] for p in series]
+    at = [p["at"] for p in series].index(doc["change_point"]["at"])
+    before = sum(p["subject"] for p in series[:at]) / sum(p["units"] for p in series[:at])
+    assert before == pytest.approx(doc["change_point"]["rate_before"], abs=1e-4)
