@@ -26,8 +26,19 @@ def finding_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "money at risk": ", ".join(formats.money(m["amount"], m["currency"]) for m in f["money_at_risk"])
             or formats.NONE,
         }
+        | _latency(f.get("latency"))
         for f in [*doc["findings"], *doc["pairs"]]
     ]
+
+
+def _latency(lat: dict[str, Any] | None) -> dict[str, str]:
+    """For "slow": the value's median and p90 beside its baseline's."""
+    if not lat:
+        return {}
+    return {
+        "median": f"{formats.format_ms(lat['median_ms'])} vs {formats.format_ms(lat['median_baseline_ms'])}",
+        "p90": f"{formats.format_ms(lat['p90_ms'])} vs {formats.format_ms(lat['p90_baseline_ms'])}",
+    }
 
 
 def _ask(f: Filters, subject: str, stage: str, flow: str) -> dict[str, Any]:

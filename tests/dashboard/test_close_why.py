@@ -72,3 +72,12 @@ def test_why_rate_draws_the_subjects_share_and_marks_the_change_point() -> None:
     unmarked = figures.why_rate(_explained(None))
     assert not unmarked.layout.shapes and not unmarked.layout.annotations
     assert figures.mark_change(go.Figure(), None).layout.shapes == ()
+
+
+def test_a_slow_finding_shows_its_median_and_p90_beside_the_baselines() -> None:
+    finding = {"dimensions": [{"dimension": "legal_entity", "value": "LE-2"}], "share_selection": 0.5,
+               "share_baseline": 0.2, "p_value": 1e-9, "selection_count": 20, "money_at_risk": [],
+               "latency": {"median_ms": 190_000, "median_baseline_ms": 120_000, "p90_ms": 300_000,
+                           "p90_baseline_ms": 180_000, "sampled": 50, "sampled_baseline": 200}}  # fmt: skip
+    row = finding_rows({"subject": "slow", "baseline": "rest", "findings": [finding], "pairs": []})[0]
+    assert row["median"] == "3m 10s vs 2m 00s" and row["p90"] == "5m 00s vs 3m 00s"

@@ -18,6 +18,7 @@ from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Window
 from lineage.core.shape import iso
 from lineage.explain import service
+from lineage.explain.cli import render
 from lineage.explain.errors import ExplainError
 from tests.lineage.auth.helpers import issue
 from tests.lineage.explain.planted import Plant, World
@@ -198,6 +199,8 @@ def test_slow_compares_durations_and_finds_the_legal_entity_that_grew_slower(wor
     lat = top["latency"]
     assert lat["median_ms"] > 1.2 * lat["median_baseline_ms"] and lat["sampled"] > 100 and lat["sampled_baseline"] > 100
     assert {f["dimensions"][0]["value"] for f in doc["findings"]}.isdisjoint({"LE-1", "LE-3", "emea", "amer", "apac"})
+    first = next(line for line in render(doc).splitlines() if line.lstrip().startswith("1 "))
+    assert "legal_entity=LE-2" in first and f"(median {lat['median_ms']:,.0f} vs" in first
     # against the previous window (the same six hours before): LE-2 again, against its own past
     before = _ask(world, world.latency, subject="slow", baseline="previous")
     assert before["findings"] == [] or _top(before) == ("legal_entity", "LE-2")
