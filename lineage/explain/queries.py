@@ -37,7 +37,8 @@ WHERE StartTime >= fromUnixTimestamp64Milli({{lo_ms:Int64}})
 LIMIT 1 BY TraceId, SpanId
 """
 
-# Attributes of business spans in the scan, by span.
+# Attributes of business spans in the scan, by span (dimensions named resource.* or attribute.*).
+ATTRIBUTE_DIMENSIONS = ("resource.", "attribute.")
 _ATTRS = """
 SELECT TraceId AS tid, SpanId AS sid,
     arrayConcat(
@@ -106,17 +107,21 @@ BASELINES = {
 }
 
 
-def _units(kind: str, subject: str, baseline: str) -> str:
+def _units(kind: str, subject: str, baseline: str, attrs: bool = True) -> str:
+    """The units with their dimensions; without ``attrs``, the fixed ones only (no join with
+    ``otel_traces``: most of the pass's cost)."""
     sel, base = BASELINES[baseline]
     source = _TRANSACTIONS if kind == "transactions" else _ENTITY_STEPS
     subj = SUBJECTS[subject]
+    dims = "arrayConcat(u.fixed, a.attrs)" if attrs else "u.fixed"
+    join = f"LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid" if attrs else ""
     return f"""
 SELECT at_ms, dur_ms, amount, currency, dims, cur, subj, sel, base FROM (
     SELECT u.at_ms AS at_ms, u.dur_ms AS dur_ms, u.amount AS amount, u.currency AS currency,
-        arrayFilter(d -> d.2 != '', arrayConcat(u.fixed, a.attrs)) AS dims,
+        arrayFilter(d -> d.2 != '', {dims}) AS dims,
         u.at_ms >= {{cur_ms:Int64}} AS cur, ({subj}) AS subj, {sel} AS sel, {base} AS base
     FROM (SELECT *, fixed[4].2 AS step_of FROM ({source})) AS u
-    LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid
+    {join}
 )
 WHERE sel OR base OR cur
 """
@@ -168,14 +173,15 @@ SETTINGS group_by_use_nulls = 1
 """
 
 
-def pairs(kind: str, subject: str, baseline: str) -> str:
+def pairs(kind: str, subject: str, baseline: str, attrs: bool) -> str:
     """Per candidate pair of (dimension, value): units of the selection and of the baseline
-    carrying both, and the selection's money per currency."""
+    carrying both, and the selection's money per currency (``attrs``: some pair names an
+    attribute dimension, so the units need them)."""
     return f"""
 SELECT p.1.1 AS dim_a, p.1.2 AS value_a, p.2.1 AS dim_b, p.2.2 AS value_b,
     countIf(sel) AS sel_n, countIf(base) AS base_n,
     sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money
-FROM ({_units(kind, subject, baseline)})
+FROM ({_units(kind, subject, baseline, attrs)})
 ARRAY JOIN arrayFilter(p -> has(dims, p.1) AND has(dims, p.2),
     {{pairs:Array(Tuple(Tuple(String, String), Tuple(String, String)))}}) AS p
 GROUP BY dim_a, value_a, dim_b, value_b

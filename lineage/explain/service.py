@@ -257,7 +257,8 @@ def _pairs(
         return []
     singles = {(f.dimension, f.value): f for f in top}
     wanted = [((a.dimension, a.value), (b.dimension, b.value)) for a, b in candidates]
-    rows = svc.store.query_dicts(q.pairs(kind, subject, question.baseline), params | {"pairs": wanted})
+    attrs = any(d.startswith(q.ATTRIBUTE_DIMENSIONS) for pair in wanted for d, _ in pair)
+    rows = svc.store.query_dicts(q.pairs(kind, subject, question.baseline, attrs), params | {"pairs": wanted})
     out = []
     for r in rows:
         cell = stats.Cell(f"{r['dim_a']}+{r['dim_b']}", "", int(r["sel_n"]), int(r["base_n"]))

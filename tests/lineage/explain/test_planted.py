@@ -17,6 +17,7 @@ from lineage.api.app import create_app
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Window
 from lineage.core.shape import iso
+from lineage.explain import queries as q
 from lineage.explain import service
 from lineage.explain.cli import render
 from lineage.explain.errors import ExplainError
@@ -224,3 +225,17 @@ def test_the_answer_carries_the_subjects_series_the_change_point_is_drawn_on(wor
     at = [p["at"] for p in series].index(doc["change_point"]["at"])
     before = sum(p["subject"] for p in series[:at]) / sum(p["units"] for p in series[:at])
     assert before == pytest.approx(doc["change_point"]["rate_before"], abs=1e-4)
+
+
+def test_pairs_read_the_attributes_only_when_a_pair_names_one(world: World) -> None:
+    question = service.Question("failed", "rest", "support_credit", "ledger", "", world.deploy.window())
+    params, kind, subject, _ = service._params(world.lineage, EVERYTHING, question)
+    version = (("resource.service.version", "2.5.0"), ("step", "ledger.posted"))
+    region = (("region", "amer"), ("step", "ledger.posted"))
+    counts = {}
+    for attrs in (True, False):
+        rows = world.store.query_dicts(q.pairs(kind, subject, "rest", attrs), params | {"pairs": [version, region]})
+        counts[attrs] = {(r["dim_a"], r["value_a"]): (int(r["sel_n"]), int(r["base_n"])) for r in rows}
+    assert counts[True][("region", "amer")] == counts[False][("region", "amer")]  # fixed dims: the same answer
+    assert counts[True][("resource.service.version", "2.5.0")][0] > 0
+    assert ("resource.service.version", "2.5.0") not in counts[False]  # which is why a pair naming one asks for them
