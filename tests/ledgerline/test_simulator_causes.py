@@ -4,14 +4,17 @@ holds, with the change point near the cause's start."""
 
 from __future__ import annotations
 
+import argparse
 import time
 from collections import Counter
 from datetime import datetime
 
 import pytest
 
+from ledgerline.demo import sim_config
 from ledgerline.simulator import SimConfig, run_simulation
 from ledgerline.simulator.causes import DEMO_CAUSES, Cause, Planter
+from ledgerline.simulator.cli import config_from_args, register
 from ledgerline.simulator.scenario import plan_backfill
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Window
@@ -92,3 +95,12 @@ def test_explain_names_the_planted_causes_first_from_a_simulation(collector: Run
     assert slow["findings"][0]["dimensions"] == [{"dimension": "legal_entity", "value": "LL-FR-SAS"}], slow["findings"]
     latency = slow["findings"][0]["latency"]  # a fifth of its day eight times slower: the tail shows it
     assert latency["p90_ms"] > 2 * latency["p90_baseline_ms"]
+
+
+def test_simulate_plants_the_demos_causes_when_asked_and_the_demo_always() -> None:
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    assert config_from_args(parser.parse_args(["simulate", "--count", "1"])).causes == ()
+    assert config_from_args(parser.parse_args(["simulate", "--count", "1", "--plant-causes"])).causes == DEMO_CAUSES
+    demo = argparse.Namespace(seed=1, rate=1.0, backfill="1h")
+    assert sim_config(demo, "http://127.0.0.1:1/v1/traces", 0, 0).causes == DEMO_CAUSES
