@@ -317,6 +317,7 @@ def cases(svc: Lineage, history: History, txn_lo: int, growth: bool) -> list[tup
         ("close gate, one entity, this month", lambda: gate(svc, CALENDAR, EVERYTHING, "LE-0", this_month)),
         ("explain failed 24h", lambda: explain(svc, EVERYTHING, _question("failed", "", now))),
         ("explain failed 24h, ledger stage", lambda: explain(svc, EVERYTHING, _question("failed", "ledger", now))),
+        ("explain slow 24h, ledger stage", lambda: explain(svc, EVERYTHING, _question("slow", "ledger", now))),
     ]
 
 

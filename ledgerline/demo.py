@@ -111,6 +111,7 @@ def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms
     """The demo's simulation: a backfill only into an empty store (a restart never re-sends, so
     never rewrites, earlier transactions), and live IDs numbered from ``now_ms`` so they are
     new on every start."""
+    from ledgerline.simulator.causes import DEMO_CAUSES
     from ledgerline.simulator.config import DEMO_FLOW_MIX, SimConfig
     from lineage.core.timeparse import parse_seconds
 
@@ -124,6 +125,7 @@ def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms
         endpoint=endpoint,
         live_first_seq=now_ms,
         flow_mix={} if getattr(args, "support_credit_only", False) else dict(DEMO_FLOW_MIX),
+        causes=DEMO_CAUSES,  # a planted cause for "Why?" to find (docs/explain.md)
     )
 
 

@@ -11,8 +11,10 @@ from urllib.parse import quote
 import streamlit as st
 
 from dashboard import data, formats
+from dashboard.figures import mark_change
 from dashboard.flow_figures import failure_summary, kpi_figure
 from dashboard.state import Filters
+from dashboard.views import why
 from dashboard.views.common import LINK, chart, context_notes, lineage_link, table
 
 TTL_S = 20
@@ -63,7 +65,10 @@ def render(f: Filters) -> None:
     for i, series in enumerate(mine):
         with columns[i % 2]:
             if series["buckets"]:
-                chart(kpi_figure(series, f.bucket_delta, now), f"kpi_{flow}_{series['name']}")
+                fig = kpi_figure(series, f.bucket_delta, now)
+                if series["kind"] == "failure_rate":  # where the open "Why?" says failures rose
+                    fig = mark_change(fig, why.change_point(f, "failed", flow=flow))
+                chart(fig, f"kpi_{flow}_{series['name']}")
                 if series["kind"] == "failure_rate":
                     st.caption(failure_summary(series, f.label))
             else:
@@ -108,3 +113,4 @@ def render(f: Filters) -> None:
             )
             if q["truncated"]:
                 st.caption(f"Showing the oldest {formats.count(len(rows))} of {formats.count(q['count'])}.")
+    why.panel(f, "failed", flow=flow)

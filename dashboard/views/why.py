@@ -1,5 +1,6 @@
 """ "Why?": what the failed, breached or stuck ones of the page's context have in common
-(GET /api/v1/explain), ranked by money, with when it started."""
+(GET /api/v1/explain), ranked by money, with when it started: marked on the subject's rate over
+time in the panel, and on the page's own series where the page asks (``change_point``)."""
 
 from __future__ import annotations
 
@@ -25,12 +26,39 @@ def finding_rows(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "money at risk": ", ".join(formats.money(m["amount"], m["currency"]) for m in f["money_at_risk"])
             or formats.NONE,
         }
+        | _latency(f.get("latency"))
         for f in [*doc["findings"], *doc["pairs"]]
     ]
 
 
-def panel(f: Filters, subject: str, stage: str = "") -> None:
-    """The "Why?" panel of a page, closed until opened (it runs one statistical query)."""
+def _latency(lat: dict[str, Any] | None) -> dict[str, str]:
+    """For "slow": the value's median and p90 beside its baseline's."""
+    if not lat:
+        return {}
+    return {
+        "median": f"{formats.format_ms(lat['median_ms'])} vs {formats.format_ms(lat['median_baseline_ms'])}",
+        "p90": f"{formats.format_ms(lat['p90_ms'])} vs {formats.format_ms(lat['p90_baseline_ms'])}",
+    }
+
+
+def _ask(f: Filters, subject: str, stage: str, flow: str) -> dict[str, Any]:
+    return data.fetch("explain", subject=subject, stage=stage, **(f.context() | ({"flow": flow} if flow else {})))
+
+
+def change_point(f: Filters, subject: str, stage: str = "", flow: str = "") -> dict[str, Any] | None:
+    """The open panel's change point, for the page's own time series (``figures.mark_change``);
+    None while the panel is closed (the same cached call as the panel's)."""
+    if not st.session_state.get(f"why_{subject}"):
+        return None
+    try:
+        return _ask(f, subject, stage, flow).get("change_point")
+    except ApiError:
+        return None  # the panel says why
+
+
+def panel(f: Filters, subject: str, stage: str = "", flow: str = "") -> None:
+    """The "Why?" panel of a page, closed until opened (it runs one statistical query); ``flow``
+    overrides the filters' (the flows page's picker)."""
     with st.expander(f"Why? What the {subject} ones have in common"):
         if not st.toggle("Explain", key=f"why_{subject}"):
             st.caption(
@@ -39,7 +67,7 @@ def panel(f: Filters, subject: str, stage: str = "") -> None:
             )
             return
         try:
-            doc = data.fetch("explain", subject=subject, stage=stage, **f.context())
+            doc = _ask(f, subject, stage, flow)
         except ApiError as exc:
             st.error(str(exc))
             return
@@ -50,6 +78,7 @@ def panel(f: Filters, subject: str, stage: str = "") -> None:
             f"{formats.count(doc['baseline_count'])} ({doc['baseline']}); money at risk {money}."
         )
         chart(figures.why_bars(doc), f"why_chart_{subject}")
+        chart(figures.why_rate(doc), f"why_rate_{subject}")
         small_table(finding_rows(doc), "Nothing stands out at the stated level: no finding.")
         cp = doc.get("change_point")
         if cp:

@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import Any
 
+from ledgerline.simulator.causes import DEMO_CAUSES
 from ledgerline.simulator.config import (
     DEFAULT_FAULT_RATES,
     DEFAULT_FLOW_FAULT_RATES,
@@ -107,6 +108,12 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
             help=f"share of its flow's transactions; default {DEFAULT_FLOW_FAULT_RATES[kind]}",
         )
     p.add_argument("--no-faults", action="store_true", help="set every fault rate to 0")
+    p.add_argument(
+        "--plant-causes",
+        action="store_true",
+        help="plant the demo's causes (an ERP outage for LL-DE-GmbH from 3h ago, slow billing for LL-FR-SAS "
+        "from 5h ago) for `ledgerline explain` to find",
+    )
     default_mix = ",".join(f"{k}={v}" for k, v in DEMO_FLOW_MIX.items())
     p.add_argument(
         "--flows",
@@ -144,6 +151,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         fault_rates=rates,
         flow_mix=args.flows,
         flow_fault_rates=flow_rates,
+        causes=DEMO_CAUSES if args.plant_causes else (),
         sla_s=args.sla,
         batch_hour=args.batch_hour,
         progress_every_s=args.progress_every,

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from ledgerline.simulator.causes import Cause
+
 # Each transaction carries at most one fault, drawn with these probabilities.
 FAULT_KINDS: tuple[str, ...] = (
     "erp_outage",  # ERP postings retry with backoff (retry/erp_unavailable), then succeed
@@ -80,6 +82,7 @@ class SimConfig:
 
     flow_mix: Mapping[str, float] = field(default_factory=dict)  # share per other flow; empty: support_credit only
     flow_fault_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FLOW_FAULT_RATES))
+    causes: tuple[Cause, ...] = ()  # planted causes (ledgerline/simulator/causes.py), e.g. DEMO_CAUSES
 
     def __post_init__(self) -> None:
         unknown = set(self.fault_rates) - set(FAULT_KINDS)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections.abc import Callable, MutableMapping, Sequence
 
 from opentelemetry.context import Context
@@ -27,6 +28,7 @@ from ledgerline.instrument import (
     hop,
     link_from_message,
 )
+from ledgerline.simulator.causes import Planter
 from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.model import BatchJournal, PlannedHop, Transaction
 
@@ -133,6 +135,7 @@ class Estate:
         self.providers: dict[str, TracerProvider] = {}
         self.spans_emitted = 0
         self._since_flush = 0
+        self.planter = Planter(config.causes, config.seed, config.now_ns or time.time_ns())
         # Headers each batch-bound invoice published, for the journal's span links.
         self.batch_messages: dict[str, MutableMapping[str, str]] = {}
         for system in SYSTEMS:
@@ -166,7 +169,8 @@ class Estate:
         return sum(e.failed for e in self.exporters.values())
 
     def emit_transaction(self, tx: Transaction) -> None:
-        """Emit a transaction's hops, each receiving its upstream's headers."""
+        """Emit a transaction's hops (with the planted causes' effects), each receiving its upstream's headers."""
+        tx = self.planter.apply(tx)
         self.ids.rekey(f"tx:{tx.seq}")
         carriers: list[MutableMapping[str, str]] = []
         for planned in tx.hops:

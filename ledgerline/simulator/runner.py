@@ -254,6 +254,7 @@ def run_simulation(
         estate.shutdown()
         summary.spans_emitted = estate.spans_emitted
         summary.spans_sent, summary.spans_failed = estate.sent, estate.failed
+        summary.details.update({f"cause:{k}": n for k, n in estate.planter.planted.items() if n})
         summary.elapsed_s = time.monotonic() - progress.started
     progress.tick(progress.phase or "done", force=True)
     return summary

@@ -54,7 +54,9 @@ def render(doc: dict[str, Any]) -> str:
         for i, f in enumerate(doc["findings"] + doc["pairs"], 1):
             share = f"{f['share_selection']:.0%} vs {f['share_baseline']:.0%}"
             count, money = f["selection_count"], _money(f["money_at_risk"])
-            lines.append(f"{i:>2}  {what(f):<44} {share:>13} {f['p_value']:>9.2g} {count:>6}  {money}")
+            lat = f.get("latency")
+            slower = f"  (median {lat['median_ms']:,.0f} vs {lat['median_baseline_ms']:,.0f} ms)" if lat else ""
+            lines.append(f"{i:>2}  {what(f):<44} {share:>13} {f['p_value']:>9.2g} {count:>6}  {money}{slower}")
     cp = doc.get("change_point")
     if cp:
         values = ", ".join(f"{v['dimension']}={v['value']} ({v['how']})" for v in cp["values"]) or "none"

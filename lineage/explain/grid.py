@@ -1,5 +1,6 @@
 """The one-pass answer of ``queries.grid`` read back: per dimension value, its counts summed
-over the buckets, its money per currency and its counts per bucket. Pure."""
+over the buckets, its money per currency, its counts per bucket and (for "slow") its samples of
+durations. Pure."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ class Value:
     money: dict[str | None, Decimal] = field(default_factory=dict)
     hits: dict[int, int] = field(default_factory=lambda: defaultdict(int))
     units: dict[int, int] = field(default_factory=lambda: defaultdict(int))
+    durations: list[float] = field(default_factory=list)  # "slow": a sample in the asked window
+    durations_before: list[float] = field(default_factory=list)  # and in the previous window
+    sample: list[tuple[float, frozenset[Key]]] = field(default_factory=list)  # totals: units with dims
+
+    def rest(self, key: Key) -> list[float]:
+        """From the totals' sample of units: the durations of those not carrying ``key``."""
+        return [d for d, dims in self.sample if key not in dims]
 
     def split(self, at: int) -> tuple[int, int, int, int]:
         """(subject units, all units) before bucket ``at``, then from it on (the asked window only)."""
@@ -41,8 +49,14 @@ def read(rows: Iterable[dict[str, Any]]) -> dict[Key, Value]:
     out: dict[Key, Value] = defaultdict(Value)
     for r in rows:
         v = out[(str(r["dim"]), str(r["value"]))]
-        if r["bucket"] is None:  # a money row
+        part = int(r.get("part", 1))
+        if part == 2:  # a money row
             v.money[r["currency"] or None] = Decimal(r["money"])
+            continue
+        if part == 3:  # samples ("slow")
+            v.durations = [float(d) for d in r["durs"]]
+            v.durations_before = [float(d) for d in r["durs_prev"]]
+            v.sample = [(float(d), frozenset((str(a), str(b)) for a, b in dims)) for d, dims in r["units_sample"]]
             continue
         v.sel += int(r["sel_n"])
         v.base += int(r["base_n"])

@@ -22,6 +22,17 @@ class ListLink(BaseModel):
     exact: bool  # False: the list has the context only (it cannot take this dimension)
 
 
+class Latency(BaseModel):
+    """For "slow": the value's sampled durations beside its baseline's (milliseconds)."""
+
+    median_ms: float | None
+    median_baseline_ms: float | None
+    p90_ms: float | None
+    p90_baseline_ms: float | None
+    sampled: int
+    sampled_baseline: int
+
+
 class Finding(BaseModel):
     dimensions: list[DimensionValue]
     selection_count: int
@@ -31,6 +42,7 @@ class Finding(BaseModel):
     p_value: float
     money_at_risk: list[Money]
     listing: ListLink | None = None  # the list behind the finding
+    latency: Latency | None = None  # "slow" only
 
 
 class Selection(BaseModel):
@@ -54,6 +66,14 @@ class ChangePoint(BaseModel):
     values: list[Onset]
 
 
+class SeriesPoint(BaseModel):
+    """One bucket of the window: the subject's units and all units that started in it."""
+
+    at: str
+    subject: int
+    units: int
+
+
 class Explanation(BaseModel):
     subject: str
     baseline: str
@@ -67,5 +87,7 @@ class Explanation(BaseModel):
     findings: list[Finding]
     pairs: list[Finding]
     change_point: ChangePoint | None
+    bucket_ms: int
+    series: list[SeriesPoint]  # the subject's rate over the window, where a change point is drawn
     truncated: bool
     context: ContextOut

@@ -37,7 +37,8 @@ WHERE StartTime >= fromUnixTimestamp64Milli({{lo_ms:Int64}})
 LIMIT 1 BY TraceId, SpanId
 """
 
-# Attributes of business spans in the scan, by span.
+# Attributes of business spans in the scan, by span (dimensions named resource.* or attribute.*).
+ATTRIBUTE_DIMENSIONS = ("resource.", "attribute.")
 _ATTRS = """
 SELECT TraceId AS tid, SpanId AS sid,
     arrayConcat(
@@ -93,10 +94,10 @@ FROM (
 )
 """
 
-# Is a unit the subject? (failed entity-step; slower than its step's threshold; listed)
+# Is a unit the subject? (failed entity-step; at or over its step's threshold, the slowest tenth; listed)
 SUBJECTS = {
     "failed": "subject_failed",
-    "slow": "dur_ms > transform(step_of, {t_steps:Array(String)}, {t_p90s:Array(Float64)}, inf)",
+    "slow": "dur_ms >= transform(step_of, {t_steps:Array(String)}, {t_p90s:Array(Float64)}, inf)",
     "listed": "has({ids:Array(String)}, cid)",
 }
 # Selection and baseline of a unit, from ``cur`` (started in the asked window) and ``subj``.
@@ -106,20 +107,37 @@ BASELINES = {
 }
 
 
-def _units(kind: str, subject: str, baseline: str) -> str:
+def _units(kind: str, subject: str, baseline: str, attrs: bool = True) -> str:
+    """The units with their dimensions; without ``attrs``, the fixed ones only (no join with
+    ``otel_traces``: most of the pass's cost)."""
     sel, base = BASELINES[baseline]
     source = _TRANSACTIONS if kind == "transactions" else _ENTITY_STEPS
     subj = SUBJECTS[subject]
+    dims = "arrayConcat(u.fixed, a.attrs)" if attrs else "u.fixed"
+    join = f"LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid" if attrs else ""
     return f"""
-SELECT at_ms, amount, currency, dims, cur, subj, sel, base FROM (
-    SELECT u.at_ms AS at_ms, u.amount AS amount, u.currency AS currency,
-        arrayFilter(d -> d.2 != '', arrayConcat(u.fixed, a.attrs)) AS dims,
+SELECT at_ms, dur_ms, amount, currency, dims, cur, subj, sel, base FROM (
+    SELECT u.at_ms AS at_ms, u.dur_ms AS dur_ms, u.amount AS amount, u.currency AS currency,
+        arrayFilter(d -> d.2 != '', {dims}) AS dims,
         u.at_ms >= {{cur_ms:Int64}} AS cur, ({subj}) AS subj, {sel} AS sel, {base} AS base
     FROM (SELECT *, fixed[4].2 AS step_of FROM ({source})) AS u
-    LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid
+    {join}
 )
 WHERE sel OR base OR cur
 """
+
+
+SAMPLE = 300  # durations kept per dimension value (and units for the totals) for "slow"
+# For "slow": bounded random samples (reservoirs of SAMPLE) of durations per value, in the asked
+# window and in the previous one, and of (duration, dimensions) of the window's units for the
+# totals' row (the rest of a value is that sample without the units carrying it). Every grouping
+# set keeps reservoirs (so memory is bounded by groups x SAMPLE); only part 3 returns them.
+_SAMPLES = f"""
+    groupArraySampleIf({SAMPLE}, 1)(dur_ms, cur) AS durs_all,
+    groupArraySampleIf({SAMPLE}, 2)(dur_ms, NOT cur) AS durs_prev_all,
+    groupArraySampleIf({SAMPLE}, 3)((dur_ms, dims), cur AND d.1 = '*') AS units_all"""
+_NO_SAMPLES = """
+    [] AS durs_all, [] AS durs_prev_all, [] AS units_all"""
 
 
 def grid(kind: str, subject: str, baseline: str) -> str:
@@ -127,35 +145,43 @@ def grid(kind: str, subject: str, baseline: str) -> str:
     unit carries, holds the totals): per bucket of the asked window (-1: the previous window),
     units of the selection and of the baseline, and units of the subject and in all (the rate
     over time, and what changed at a change point); per currency, the selection's money (exact
-    Decimal sums). Rows of the first kind have ``currency`` NULL, of the second ``bucket`` NULL.
+    Decimal sums); for "slow", per value, bounded samples of durations (``_SAMPLES``). ``part``
+    says which: 1 per bucket, 2 per currency, 3 the samples.
     Dimensions with more than ``max_values`` values are left out (unbounded)."""
+    slow = subject == "slow"
+    sets = "(dim, value, bucket), (dim, value, currency)" + (", (dim, value)" if slow else "")
     return f"""
-SELECT dim, value, bucket, currency, sel_n, base_n, hits_n, all_n, money FROM (
+SELECT dim, value, bucket, currency, part, sel_n, base_n, hits_n, all_n, money,
+    if(part = 3, durs_all, []) AS durs, if(part = 3, durs_prev_all, []) AS durs_prev,
+    if(part = 3, units_all, []) AS units_sample
+FROM (
     SELECT *, uniqExact(value) OVER (PARTITION BY dim) AS values_n FROM (
         SELECT d.1 AS dim, d.2 AS value,
             if(cur, intDiv(at_ms - {{cur_ms:Int64}}, {{bucket_ms:Int64}}), -1) AS bucket, currency,
+            grouping(bucket, currency) AS part,
             countIf(sel) AS sel_n, countIf(base) AS base_n, countIf(cur AND subj) AS hits_n, countIf(cur) AS all_n,
             sumIf(toDecimal128(ifNull(amount, 0), 4), sel AND amount IS NOT NULL) AS money,
-            countIf(sel AND amount IS NOT NULL) AS priced
+            countIf(sel AND amount IS NOT NULL) AS priced,{_SAMPLES if slow else _NO_SAMPLES}
         FROM ({_units(kind, subject, baseline)}) ARRAY JOIN arrayPushFront(dims, ('*', '*')) AS d
-        GROUP BY GROUPING SETS ((dim, value, bucket), (dim, value, currency))
+        GROUP BY GROUPING SETS ({sets})
     )
 )
-WHERE values_n <= {{max_values:UInt32}} AND (currency IS NULL OR priced > 0)
+WHERE values_n <= {{max_values:UInt32}} AND (part != 2 OR priced > 0)
 ORDER BY dim, value, bucket
 LIMIT {{limit:UInt32}}
 SETTINGS group_by_use_nulls = 1
 """
 
 
-def pairs(kind: str, subject: str, baseline: str) -> str:
+def pairs(kind: str, subject: str, baseline: str, attrs: bool) -> str:
     """Per candidate pair of (dimension, value): units of the selection and of the baseline
-    carrying both, and the selection's money per currency."""
+    carrying both, and the selection's money per currency (``attrs``: some pair names an
+    attribute dimension, so the units need them)."""
     return f"""
 SELECT p.1.1 AS dim_a, p.1.2 AS value_a, p.2.1 AS dim_b, p.2.2 AS value_b,
     countIf(sel) AS sel_n, countIf(base) AS base_n,
     sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money
-FROM ({_units(kind, subject, baseline)})
+FROM ({_units(kind, subject, baseline, attrs)})
 ARRAY JOIN arrayFilter(p -> has(dims, p.1) AND has(dims, p.2),
     {{pairs:Array(Tuple(Tuple(String, String), Tuple(String, String)))}}) AS p
 GROUP BY dim_a, value_a, dim_b, value_b

@@ -10,12 +10,14 @@ The selection is the subject's units in the window; the baseline either the wind
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import combinations
 from typing import Any
 from urllib.parse import urlencode
+
+import numpy as np
 
 from lineage.core.currency import round_money
 from lineage.core.scope import Scope
@@ -155,7 +157,9 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
     # An error category belongs to failures only: against the rest it would "explain" every failure.
     skip = "error_category" if (question.subject, question.baseline) == ("failed", "rest") else ""
     cells = [stats.Cell(d, v, x.sel, x.base) for (d, v), x in sorted(values.items()) if d != skip]
-    found = stats.findings(cells, n_sel, n_base)
+    slow = question.subject == "slow"  # durations compared, not shares
+    durations = _durations(question, total, values) if slow else {}
+    found = stats.slower(list(durations.values()), n_sel, n_base) if slow else stats.findings(cells, n_sel, n_base)
 
     def shaped(f: stats.Finding, money: list[dict[str, Any]], dims: list[tuple[str, str]]) -> dict[str, Any]:
         return {
@@ -171,10 +175,14 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
     findings = []
     for f in found:
         money = _money(values[(f.dimension, f.value)].money)
-        findings.append(shaped(f, money, [(f.dimension, f.value)]) | {"listing": _link(question, f.dimension, f.value)})
+        extra = {"listing": _link(question, f.dimension, f.value)}
+        if slow:
+            extra["latency"] = _latency(durations[(f.dimension, f.value)])
+        findings.append(shaped(f, money, [(f.dimension, f.value)]) | extra)
     findings.sort(key=lambda x: _rank_key(x["money_at_risk"], main, x["selection_count"]))
     pairs = _pairs(svc, params, kind, subject, question, found, n_sel, n_base, len(cells), shaped)
-    change = _change(question, total, values, bucket_ms)
+    hits, units = grid.series(total, -(-span // bucket_ms))
+    change = _change(question, hits, units, values, bucket_ms)
     return {
         "subject": question.subject,
         "baseline": question.baseline,
@@ -183,12 +191,49 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
         "selection": {"count": n_sel, "money_at_risk": sel_money},
         "baseline_count": n_base,
         "level": stats.LEVEL,
-        "test": stats.TEST,
+        "test": stats.LATENCY_TEST if slow else stats.TEST,
         "correction": stats.CORRECTION,
         "findings": findings,
         "pairs": pairs,
         "change_point": change,
+        "bucket_ms": bucket_ms,
+        "series": [
+            {"at": iso(question.window.since_ms + i * bucket_ms), "subject": h, "units": n}
+            for i, (h, n) in enumerate(zip(hits, units, strict=True))
+        ],
         "truncated": truncated,
+    }
+
+
+def _durations(
+    question: Question, total: grid.Value, values: dict[grid.Key, grid.Value]
+) -> dict[grid.Key, stats.Durations]:
+    """Per value, its sampled durations in the window against its baseline's: the window's other
+    units (``rest``), or the same value in the previous window (``previous``; the whole previous
+    window when the value is new)."""
+    out = {}
+    for key, x in sorted(values.items()):
+        if question.baseline == "rest":
+            rest = total.rest(key)
+        else:
+            rest = x.durations_before if len(x.durations_before) >= stats.MIN_SAMPLE else total.durations_before
+        out[key] = stats.Durations(key[0], key[1], x.sel, x.base, x.durations, rest)
+    return out
+
+
+def _latency(d: stats.Durations) -> dict[str, Any]:
+    """Median and 90th percentile of a value's sampled durations and of its baseline's (ms)."""
+
+    def q(xs: Sequence[float], at: float) -> float | None:
+        return round(float(np.quantile(xs, at)), 3) if len(xs) else None
+
+    return {
+        "median_ms": q(d.durations, 0.5),
+        "median_baseline_ms": q(d.rest, 0.5),
+        "p90_ms": q(d.durations, 0.9),
+        "p90_baseline_ms": q(d.rest, 0.9),
+        "sampled": len(d.durations),
+        "sampled_baseline": len(d.rest),
     }
 
 
@@ -212,7 +257,8 @@ def _pairs(
         return []
     singles = {(f.dimension, f.value): f for f in top}
     wanted = [((a.dimension, a.value), (b.dimension, b.value)) for a, b in candidates]
-    rows = svc.store.query_dicts(q.pairs(kind, subject, question.baseline), params | {"pairs": wanted})
+    attrs = any(d.startswith(q.ATTRIBUTE_DIMENSIONS) for pair in wanted for d, _ in pair)
+    rows = svc.store.query_dicts(q.pairs(kind, subject, question.baseline, attrs), params | {"pairs": wanted})
     out = []
     for r in rows:
         cell = stats.Cell(f"{r['dim_a']}+{r['dim_b']}", "", int(r["sel_n"]), int(r["base_n"]))
@@ -228,12 +274,10 @@ def _pairs(
 
 
 def _change(
-    question: Question, total: grid.Value, values: dict[grid.Key, grid.Value], bucket_ms: int
+    question: Question, hits: list[int], totals: list[int], values: dict[grid.Key, grid.Value], bucket_ms: int
 ) -> dict[str, Any] | None:
-    """When the subject's rate rose in the window (one change point), and the values that first
-    appeared or jumped there."""
-    span = question.window.until_ms - question.window.since_ms
-    hits, totals = grid.series(total, -(-span // bucket_ms))
+    """When the subject's rate (``hits`` of ``totals`` per bucket) rose in the window (one change
+    point), and the values that first appeared or jumped there."""
     cp = stats.change_point(hits, totals)
     if cp is None:
         return None

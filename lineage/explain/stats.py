@@ -1,7 +1,9 @@
 """The statistics of "why?": which dimension values the selection has more of than its baseline,
 and when the subject's rate changed. Pure functions over counts (no I/O).
 
-The test per dimension value is Fisher's exact test, one-sided (the value's share is greater in
+For "slow", the test per dimension value compares durations instead: a one-sided two-sample
+Kolmogorov-Smirnov test of the value's durations against the rest's (bounded samples of each).
+Otherwise the test per dimension value is Fisher's exact test, one-sided (the value's share is greater in
 the selection than in the baseline): exact at any count, so a value seen five times is judged as
 fairly as one seen five thousand times. All values of all dimensions of one question form one
 family, corrected with Holm's step-down method, which bounds the chance of reporting *any*
@@ -14,11 +16,18 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from scipy.stats import chi2, fisher_exact
+import numpy as np
+from scipy.stats import chi2, fisher_exact, ks_2samp
 
 LEVEL = 0.05  # family-wise error rate of every answer
 TEST = "Fisher's exact test, one-sided (share in selection > share in baseline)"
+LATENCY_TEST = (
+    "Kolmogorov-Smirnov two-sample test, one-sided (durations of the value slower than the rest), "
+    "on bounded random samples of each"
+)
 CORRECTION = "Holm step-down over every dimension value of the question (family-wise error rate)"
+MIN_SAMPLE = 8  # fewer durations on either side: no test (p = 1, still counted in the family)
+_EXACT_UP_TO = 10_000  # sample size product up to which the KS p-value is exact (else asymptotic)
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,51 @@ def findings(cells: Sequence[Cell], n_sel: int, n_base: int, level: float = LEVE
             continue
         s, b = _share(c.selection, n_sel), _share(c.baseline, n_base)
         out.append(Finding(c.dimension, c.value, c.selection, c.baseline, s, b, p, s / b if b else math.inf))
+    return sorted(out, key=lambda f: (f.p_value, -f.selection, f.dimension, f.value))
+
+
+@dataclass(frozen=True)
+class Durations:
+    """One dimension value's durations (a sample) beside those of its baseline (a sample), with
+    its counts in the selection and the baseline (for the shares shown)."""
+
+    dimension: str
+    value: str
+    selection: int
+    baseline: int
+    durations: Sequence[float]
+    rest: Sequence[float]
+
+
+def slower_p(durations: Sequence[float], rest: Sequence[float]) -> float:
+    """One-sided KS p-value that ``durations`` are stochastically greater than ``rest`` (their
+    distribution function lies below the rest's somewhere); 1 when either side is too small."""
+    if len(durations) < MIN_SAMPLE or len(rest) < MIN_SAMPLE:
+        return 1.0
+    method = "exact" if len(durations) * len(rest) <= _EXACT_UP_TO else "asymp"
+    return float(ks_2samp(durations, rest, alternative="less", method=method).pvalue)
+
+
+def _higher(durations: Sequence[float], rest: Sequence[float]) -> bool:
+    """Slower where it matters: a greater median or 90th percentile than the rest's. (The
+    one-sided KS test also answers for a value slower than part of the rest only, e.g. 2 minutes
+    against a rest of 1 and 3.)"""
+    return any(float(np.quantile(durations, q)) > float(np.quantile(rest, q)) for q in (0.5, 0.9))
+
+
+def slower(values: Sequence[Durations], n_sel: int, n_base: int, level: float = LEVEL) -> list[Finding]:
+    """The values whose durations are significantly slower than their baseline's, at ``level``
+    after Holm's correction over every value given (the same family-wise promise as
+    :func:`findings`), and whose median or 90th percentile is the greater."""
+    if not values:
+        return []
+    adjusted = holm([slower_p(v.durations, v.rest) for v in values])
+    out = []
+    for v, p in zip(values, adjusted, strict=True):
+        if p > level or not _higher(v.durations, v.rest):
+            continue
+        s, b = _share(v.selection, n_sel), _share(v.baseline, n_base)
+        out.append(Finding(v.dimension, v.value, v.selection, v.baseline, s, b, p, s / b if b else math.inf))
     return sorted(out, key=lambda f: (f.p_value, -f.selection, f.dimension, f.value))
 
 

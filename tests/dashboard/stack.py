@@ -25,6 +25,7 @@ from dashboard.state import link_to
 from ledgerline.config import ServeConfig, load_alert_rules
 from ledgerline.schema import migrate_all
 from ledgerline.server import compose_app
+from ledgerline.simulator.causes import Cause
 from ledgerline.simulator.config import SimConfig
 from ledgerline.simulator.replay import ReplayResponder
 from ledgerline.simulator.runner import Summary, run_simulation
@@ -120,11 +121,11 @@ class FlowsStack:
 
 @contextmanager
 def running_flows_stack(
-    chdb_path: Path, name: str, count: int = 150, seed: int = 5, **settings: str | int
+    chdb_path: Path, name: str, count: int = 150, seed: int = 5, causes: tuple[Cause, ...] = (), **settings: str | int
 ) -> Iterator[FlowsStack]:
     """Collector + lineage API on loopback over a fresh database filled with ``count``
-    transactions of every flow in the last 24 h (the Flows and Reconciliation pages);
-    ``settings``: more LineageSettings of the API."""
+    transactions of every flow in the last 24 h (the Flows and Reconciliation pages), with
+    ``causes`` planted; ``settings``: more LineageSettings of the API."""
     database = f"dash_{name}_{os.getpid()}"
     store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
     migrate_all(store)
@@ -141,6 +142,7 @@ def running_flows_stack(
             live=False,
             flow_mix=MIX,
             flow_fault_rates=FAULTS,
+            causes=causes,
         )
         summary = run_simulation(config, out=None)
         lineage = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database, **settings)  # type: ignore[arg-type]

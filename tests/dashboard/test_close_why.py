@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import plotly.graph_objects as go
+
 from dashboard import figures
 from dashboard.state import Filters
 from dashboard.views.close import gate_rows, recent_periods
@@ -53,3 +55,29 @@ def test_replay_rows_link_to_lineage_with_the_pages_context() -> None:
     f = Filters(page="replays", range="6h", region="eu-west")
     linked = replay_rows([replay], lambda cid: lineage_link(f, cid))[0]["lineage"]
     assert "correlation_id=C-1" in linked and "range=6h" in linked and "region=eu-west" in linked
+
+
+def _explained(change_point: dict[str, object] | None) -> dict[str, object]:
+    series = [{"at": f"2026-12-07T{h:02d}:00:00Z", "subject": 2 if h < 3 else 9, "units": 20} for h in range(6)]
+    return {"subject": "failed", "unit": "entity_step", "series": series, "change_point": change_point}
+
+
+def test_why_rate_draws_the_subjects_share_and_marks_the_change_point() -> None:
+    cp = {"at": "2026-12-07T03:00:00Z", "rate_before": 0.1, "rate_after": 0.45}
+    fig = figures.why_rate(_explained(cp))
+    assert list(fig.data[0].y) == [0.1, 0.1, 0.1, 0.45, 0.45, 0.45]
+    line = fig.layout.shapes[0]
+    assert line.x0 == line.x1 == datetime(2026, 12, 7, 3, tzinfo=UTC) and (line.y0, line.y1) == (0, 1)
+    assert fig.layout.annotations[0].text == "started 03:00 (10.0% → 45.0%)"
+    unmarked = figures.why_rate(_explained(None))
+    assert not unmarked.layout.shapes and not unmarked.layout.annotations
+    assert figures.mark_change(go.Figure(), None).layout.shapes == ()
+
+
+def test_a_slow_finding_shows_its_median_and_p90_beside_the_baselines() -> None:
+    finding = {"dimensions": [{"dimension": "legal_entity", "value": "LE-2"}], "share_selection": 0.5,
+               "share_baseline": 0.2, "p_value": 1e-9, "selection_count": 20, "money_at_risk": [],
+               "latency": {"median_ms": 190_000, "median_baseline_ms": 120_000, "p90_ms": 300_000,
+                           "p90_baseline_ms": 180_000, "sampled": 50, "sampled_baseline": 200}}  # fmt: skip
+    row = finding_rows({"subject": "slow", "baseline": "rest", "findings": [finding], "pairs": []})[0]
+    assert row["median"] == "3m 10s vs 2m 00s" and row["p90"] == "5m 00s vs 3m 00s"

@@ -17,7 +17,9 @@ from lineage.api.app import create_app
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Window
 from lineage.core.shape import iso
+from lineage.explain import queries as q
 from lineage.explain import service
+from lineage.explain.cli import render
 from lineage.explain.errors import ExplainError
 from tests.lineage.auth.helpers import issue
 from tests.lineage.explain.planted import Plant, World
@@ -185,3 +187,55 @@ def test_a_pair_that_explains_more_than_either_part_is_named(world: World) -> No
     for part in ("apac", "USD"):
         assert lift >= 1.5 * singles[part]["share_selection"] / singles[part]["share_baseline"]
     assert _money(pair) == {"USD": round(world.pair.failed["apac/USD"]["USD"], 2)}
+
+
+def test_slow_compares_durations_and_finds_the_legal_entity_that_grew_slower(world: World) -> None:
+    # LE-2's postings are half again slower from the fault on (a shift of about one spread):
+    # a two-sample test of its durations against the rest's names it, with both distributions.
+    doc = _ask(world, world.latency, subject="slow")
+    assert doc["test"].startswith("Kolmogorov-Smirnov two-sample test")
+    assert _top(doc) == ("legal_entity", "LE-2"), doc["findings"]
+    top = doc["findings"][0]
+    assert top["p_value"] <= doc["level"]
+    lat = top["latency"]
+    assert lat["median_ms"] > 1.2 * lat["median_baseline_ms"] and lat["sampled"] > 100 and lat["sampled_baseline"] > 100
+    assert {f["dimensions"][0]["value"] for f in doc["findings"]}.isdisjoint({"LE-1", "LE-3", "emea", "amer", "apac"})
+    first = next(line for line in render(doc).splitlines() if line.lstrip().startswith("1 "))
+    assert "legal_entity=LE-2" in first and f"(median {lat['median_ms']:,.0f} vs" in first
+    # against the previous window (the same six hours before): LE-2 again, against its own past
+    before = _ask(world, world.latency, subject="slow", baseline="previous")
+    assert before["findings"] == [] or _top(before) == ("legal_entity", "LE-2")
+
+
+def test_a_calm_window_has_no_finding_and_no_change_point(world: World) -> None:
+    for subject in ("failed", "slow"):
+        doc = _ask(world, world.calm, subject=subject)
+        assert doc["selection"]["count"] > 0
+        assert doc["findings"] == [] and doc["pairs"] == [], (subject, doc["findings"])
+        assert doc["change_point"] is None, subject
+
+
+def test_the_answer_carries_the_subjects_series_the_change_point_is_drawn_on(world: World) -> None:
+    doc = _ask(world, world.outage)
+    series = doc["series"]
+    assert len(series) == 24 and doc["bucket_ms"] == 6 * HOUR // 1_000_000 // 24
+    assert sum(p["subject"] for p in series) == doc["selection"]["count"]
+    assert sum(p["units"] for p in series) == doc["selection"]["count"] + doc["baseline_count"]
+    assert doc["change_point"]["at"] in [p["at"] for p in series]
+    at = [p["at"] for p in series].index(doc["change_point"]["at"])
+    before = sum(p["subject"] for p in series[:at]) / sum(p["units"] for p in series[:at])
+    assert before == pytest.approx(doc["change_point"]["rate_before"], abs=1e-4)
+
+
+def test_pairs_read_the_attributes_only_when_a_pair_names_one(world: World) -> None:
+    question = service.Question("failed", "rest", "support_credit", "ledger", "", world.deploy.window())
+    params, kind, subject, _ = service._params(world.lineage, EVERYTHING, question)
+    version = (("resource.service.version", "2.5.0"), ("step", "ledger.posted"))
+    region = (("region", "amer"), ("step", "ledger.posted"))
+    counts = {}
+    for attrs in (True, False):
+        rows = world.store.query_dicts(q.pairs(kind, subject, "rest", attrs), params | {"pairs": [version, region]})
+        counts[attrs] = {(r["dim_a"], r["value_a"]): (int(r["sel_n"]), int(r["base_n"])) for r in rows}
+    assert counts[True][("region", "amer")] == counts[False][("region", "amer")]  # fixed dims: the same answer
+    assert counts[True][("resource.service.version", "2.5.0")][0] > 0
+    assert ("resource.service.version", "2.5.0") not in counts[False]  # which is why a pair naming one asks for them

@@ -75,3 +75,30 @@ def test_a_value_whose_own_rate_rose_is_named_and_a_steady_one_is_not() -> None:
         stats.Onset("legal_entity", "LE-1", 16, 234, 79, 240),  # every unit: nothing to compare with
     ]
     assert [o.value for o, _ in stats.risen(onsets)] == ["amer"]
+
+
+def _durations(rng: np.random.Generator, slower: float = 1.0) -> list[stats.Durations]:
+    """Per dimension value, a sample of durations and a sample of the rest's, all drawn from one
+    log-normal distribution (``slower`` > 1 multiplies the first region's durations)."""
+    out = []
+    for dim, probs in DIMENSIONS.items():
+        for i in range(len(probs)):
+            factor = slower if (dim, i) == ("region", 0) else 1.0
+            mine = rng.lognormal(0, 0.5, 120) * factor
+            rest = rng.lognormal(0, 0.5, 300)
+            out.append(stats.Durations(dim, str(i), 12, 100, list(mine), list(rest)))
+    return out
+
+
+def test_latency_test_has_no_false_alarms_beyond_the_stated_level() -> None:
+    rng = np.random.default_rng(11)
+    alarms = sum(bool(stats.slower(_durations(rng), 30, 300)) for _ in range(RUNS))
+    assert alarms <= binom.ppf(0.999, RUNS, stats.LEVEL), alarms
+
+
+def test_latency_test_finds_a_slower_value_and_never_a_faster_one() -> None:
+    rng = np.random.default_rng(12)
+    found = stats.slower(_durations(rng, slower=1.4), 30, 300)
+    assert [(f.dimension, f.value) for f in found] == [("region", "0")] and found[0].p_value <= stats.LEVEL
+    assert stats.slower(_durations(rng, slower=0.6), 30, 300) == []  # faster is not a cause of slowness
+    assert stats.slower_p([1.0] * 3, [0.5] * 300) == 1.0  # too few to test
