@@ -34,6 +34,8 @@ from lineage.apiclient import auth_headers
 from lineage.close.periods import period, previous_period
 
 FLOW = "order_to_cash"
+# The story's hops the store holds (the sign-off waits for the history the backfill sends).
+STORED = "SELECT count() FROM hops WHERE CorrelationId IN {cids:Array(String)}"
 BLOCKED, READY, DECERTIFIED = "LL-DE-GmbH", "LL-US-Inc", "LL-FR-SAS"
 # (legal entity, region, currency, time zone): as in the packaged close calendar
 _ENTITIES = {
@@ -85,13 +87,17 @@ def late_posting() -> Invoice:
     return Invoice("FR-9", DECERTIFIED, 2700.0, -6, -5)
 
 
+def correlation_id(seed: int, inv: Invoice) -> str:
+    return f"month-end-{run_tag(seed)}-{inv.number}"
+
+
 def emit(estate: Estate, invoices: list[Invoice], now_ns: int) -> int:
     """Emit each invoice (billing) and its posting (ERP) at their times; return the spans sent."""
     tag, spans = run_tag(estate.config.seed), 0
     for inv in invoices:
         region, currency, _ = _ENTITIES[inv.legal_entity]
         _, end_ns = period_of(inv.legal_entity, now_ns)
-        invoice_id, cid = f"ME-INV-{tag}-{inv.number}", f"month-end-{tag}-{inv.number}"
+        invoice_id, cid = f"ME-INV-{tag}-{inv.number}", correlation_id(estate.config.seed, inv)
         common: dict[str, Any] = {"amount": inv.amount, "currency": currency, "correlation_id": cid, "flow": FLOW,
                                   "region": region, "legal_entity": inv.legal_entity}  # fmt: skip
         steps: list[tuple[str, str, str, str, float, tuple[str, str] | None]] = [
@@ -162,6 +168,19 @@ class CloseStory:
             self.halt.wait(5)
         return status
 
+    def _history_stored(self) -> bool:
+        """Wait until the entity's month-end hops are stored (an empty period is ready too)."""
+        mine = [i for i in history(self.now_ns) if i.legal_entity == DECERTIFIED]
+        cids = [correlation_id(self.config.seed, i) for i in mine]
+        want = sum(1 + (i.posted_h is not None) for i in mine)
+        deadline = time.monotonic() + self.wait_s
+        while not self.halt.is_set() and time.monotonic() < deadline:
+            rows = self.store.query(STORED, {"cids": cids})
+            if int(rows[0][0]) >= want:
+                return True
+            self.halt.wait(2)
+        return False
+
     def _run(self) -> None:
         from lineage.auth.tokens import TokenStore
 
@@ -171,7 +190,7 @@ class CloseStory:
         (_, preparer), (_, reviewer) = made
         path = f"/api/v1/close/{DECERTIFIED}/{self.period}"
         try:
-            if self._await(path, preparer, ("ready",)) != "ready":
+            if not self._history_stored() or self._await(path, preparer, ("ready",)) != "ready":
                 self.outcome = "never ready"
                 return
             self._call("POST", f"{path}/prepare", preparer)
