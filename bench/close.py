@@ -30,9 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.lineage import CALENDAR, History, counts, load_journal, load_range, timed
-from collector.store import open_store
-from ledgerline.schema import migrate_all
+from bench.lineage import CALENDAR, counts, loaded, timed
 from lineage.business.waiting import waiting
 from lineage.close import groups
 from lineage.close import queries as q
@@ -42,7 +40,6 @@ from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Lineage, Window
 from lineage.core.timeparse import to_ms, utcnow
-from lineage.settings import LineageSettings
 
 
 def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
@@ -79,15 +76,7 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
 
 def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict[str, Any]:
     """Load (unless reusing), then time every case; print one line each; return the figures."""
-    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
-    store = open_store(settings)
-    migrate_all(store)
-    seconds = 0.0
-    if not (reuse and store.query("SELECT count() FROM hops")[0][0]):
-        print(f"loading {spans:,} spans into {data_dir} ...", flush=True)
-        history = History.ending_now(spans, days)
-        seconds = load_range(store, history, 0, spans)
-        load_journal(store, history)
+    settings, store, seconds = loaded(spans, days, data_dir, reuse)
     stored, hops = counts(store, settings.clickhouse_database)
     print(f"{stored:,} spans, {hops:,} hops (loaded in {seconds:.1f}s)")
     svc = Lineage(settings, store, load_flows())

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from collector.store import Store
+from lineage.close.config import CloseConfig
+from lineage.core.service import Lineage
 from tests.lineage.helpers import Emitter
+
+
+@dataclass
+class World:
+    """A module's store with hand-built hops around the last month end (Berlin)."""
+
+    store: Store
+    lineage: Lineage
+    close: CloseConfig
+    period: str  # the month that ended most recently (Berlin)
+    next_period: str
+    end_utc: datetime  # the period's end in Berlin, as UTC
+    em: Emitter
+    key: Ed25519PrivateKey  # the seal key of the world's seals and certificates
 
 
 def ns(t: datetime) -> int:

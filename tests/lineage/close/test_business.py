@@ -6,7 +6,6 @@ from __future__ import annotations
 import itertools
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,18 +15,17 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
 from collector.settings import StoreSettings
-from collector.store import Store, open_store
+from collector.store import open_store
 from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.close import service
-from lineage.close.config import CloseConfig, parse_close
+from lineage.close.config import parse_close
 from lineage.close.errors import CloseConfigError
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Lineage
 from lineage.evidence.sealer import Sealer
 from tests.conftest import start_collector
-from tests.lineage.close.helpers import invoice, ns, post
+from tests.lineage.close.helpers import World, invoice, ns, post
 from tests.lineage.conftest import make_lineage
 from tests.lineage.helpers import Emitter
 from tests.principals import Principal, bearer, install
@@ -48,18 +46,6 @@ expected_journals:
             legal_entities: [GB01]}
 """
 _SEQ = itertools.count()
-
-
-@dataclass
-class World:
-    store: Store
-    lineage: Lineage
-    close: CloseConfig
-    period: str  # the month that ended most recently (Berlin)
-    next_period: str
-    end_utc: datetime  # the period's end in Berlin, as UTC
-    em: Emitter
-    key: Ed25519PrivateKey
 
 
 def _journal(em: Emitter, entity_id: str, le: str, at: datetime, amount: float, currency: str) -> None:

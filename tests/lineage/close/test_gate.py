@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,23 +20,22 @@ from alerts.model import Sample
 from alerts.rules import Rule
 from collector.service import UvicornThread
 from collector.settings import StoreSettings
-from collector.store import Store, open_store
+from collector.store import open_store
 from ledgerline.cli import main
 from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.close import certificate, service
 from lineage.close.audit import verify_certificates
-from lineage.close.config import CloseConfig, parse_close
+from lineage.close.config import parse_close
 from lineage.close.errors import CloseConfigError
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.evidence.keys import public_pem
 from lineage.evidence.sealer import Sealer
 from tests.conftest import start_collector
 from tests.lineage.auth.helpers import issue
-from tests.lineage.close.helpers import invoice, post
+from tests.lineage.close.helpers import World, invoice, post
 from tests.lineage.conftest import make_lineage
 from tests.lineage.evidence.conftest import make_service
 from tests.lineage.helpers import Emitter
@@ -52,18 +50,6 @@ legal_entities:
   US01: {time_zone: America/New_York, currency: USD}
 """
 _SEQ = itertools.count()
-
-
-@dataclass
-class World:
-    store: Store
-    lineage: Lineage
-    close: CloseConfig
-    period: str  # the month that ended most recently (Berlin)
-    next_period: str
-    end_utc: datetime  # the period's end in Berlin, as UTC
-    em: Emitter
-    key: Ed25519PrivateKey  # the seal key of the world's seals and certificates
 
 
 @pytest.fixture(scope="module")
