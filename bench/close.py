@@ -11,10 +11,10 @@ services directly (no HTTP):
   ``GET /api/v1/close?period=`` computes them, for this month (open: one posting queue) and the
   last one (ended: the queue now and at its end);
 * ``gate, one entity, <month>``: the same for ``LE-0`` alone;
-* ``part: ...``: each read of one gate (``LE-0``, the last month) on its own: the posting
-  stage's waiting queue now and at the period's end (lineage/business/waiting.py, with the
-  business-date filter), the period's open exceptions, replays, reconciliation breaks, expected
-  journals, unsealed hops and malformed business dates.
+* ``part: ...``: each read of one gate (``LE-0``, this month) on its own: the posting stage's
+  waiting queue (lineage/business/waiting.py) with the business-date filter and without it
+  (the period's hop times only, as before business dates), the period's open exceptions,
+  reconciliation breaks, expected journals, unsealed hops and malformed business dates.
 
 ``--json`` ends the output with one JSON object: ``{"spans", "hops", "load_s", "figures": {name:
 {"runs", "p50_ms", "p95_ms"}}}``.
@@ -48,13 +48,13 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
     last = previous_period(now_ms, "UTC")
     entities = sorted(CALENDAR.entities)
     le0 = EVERYTHING.narrowed("LE-0", "")
-    p = period(last, "UTC", CALENDAR.deadline_business_days)
+    p = period(this, "UTC", CALENDAR.deadline_business_days)  # the month holding most of the history
     flow = svc.config.flows["support_credit"]
     since, until = p.start_ms - groups.LOOK_MS, p.end_ms + groups.LOOK_MS
 
     def queue(as_of: dict[str, int]) -> Any:
         return waiting(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until, now_ms=now_ms,
-                       limit=groups.LIMIT, stage="ledger", period=last, time_zone="UTC", **as_of)  # fmt: skip
+                       limit=groups.LIMIT, stage="ledger", period=p.name, time_zone="UTC", **as_of)  # fmt: skip
 
     unsealed = le0.params() | {"start_ms": p.start_ms, "end_ms": p.end_ms}
     out: list[tuple[str, Callable[[], Any]]] = []
@@ -63,14 +63,27 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
                     lambda m=month: [gate(svc, CALENDAR, EVERYTHING, le, m) for le in entities]))  # fmt: skip
         out.append((f"gate, one entity, {month}", lambda m=month: gate(svc, CALENDAR, EVERYTHING, "LE-0", m)))
     return [
-        *out,
         ("part: posting queue now", lambda: queue({})),
-        ("part: posting queue at the period's end", lambda: queue({"as_of_ms": p.end_ms})),
+        (
+            "part: posting queue, no business dates",
+            lambda: waiting(
+                svc.store,
+                svc.config,
+                le0,
+                flow,
+                since_ms=p.start_ms,
+                until_ms=p.end_ms,
+                now_ms=now_ms,
+                limit=groups.LIMIT,
+                stage="ledger",
+            ),
+        ),
         ("part: open exceptions", lambda: svc.exceptions(le0, Window(p.start_ms, p.end_ms, 5000), "open", "", "")),
         ("part: reconciliation breaks", lambda: groups.reconciliation_breaks(svc, CALENDAR, le0, p)),
         ("part: expected journals", lambda: groups.missing_journals(svc, CALENDAR, le0, "LE-0", p)),
         ("part: unsealed hops", lambda: svc.store.query_dicts(q.UNSEALED, unsealed)),
         ("part: malformed business dates", lambda: groups.malformed_dates(svc, CALENDAR, le0, "UTC", p)),
+        *out,
     ]
 
 
