@@ -149,16 +149,14 @@ WITH prev AS (
     WHERE Step = {{prev_step:String}} AND EntityType = {{prev_type:String}} AND Outcome = 'ok' AND Compensates = ''
         AND EndTime >= {_SINCE} AND EndTime < {_UNTIL} AND {_FLOW} AND {_IN_SCOPE}
     GROUP BY EntityType, EntityId
-    HAVING {{period:String}} = '' OR argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}
+    __HAVING__
 ),
 reached AS (
     SELECT DISTINCT r.1 AS rt, r.2 AS rid
     FROM hop_times
     ARRAY JOIN arrayConcat([(toString(EntityType), EntityId)], arrayMap(p -> (toString(ParentType), p), ParentIds)) AS r
     WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
-        AND EndTime >= {_SINCE} AND {_IN_SCOPE}
-        AND (EndTime < fromUnixTimestamp64Milli({{as_of_ms:Int64}})
-            OR ({{period:String}} != '' AND {DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))
+        AND EndTime >= {_SINCE} AND {_IN_SCOPE} AND __IN_TIME__
 ),
 waiting AS (
     SELECT * FROM prev
@@ -167,15 +165,21 @@ waiting AS (
 )
 """
 # One pass per stage: the totals, and the oldest {limit} entities (kept sorted as they are read).
-WAITING = (
-    _WAITING_CTE
-    + """
+_WAITING_SELECT = """
 SELECT count() AS n, min(toUnixTimestamp64Milli(done_at)) AS oldest_ms,
     sumMapIf([currency], [amount], amount IS NOT NULL) AS amounts,
     groupArraySorted({limit:UInt32})((toUnixTimestamp64Milli(done_at), eid, et, amount, currency, system,
         legal_entity, cid)) AS items
 FROM waiting
 """
+_IN_TIME = "EndTime < fromUnixTimestamp64Milli({as_of_ms:Int64})"
+WAITING = _WAITING_CTE.replace("__HAVING__", "").replace("__IN_TIME__", _IN_TIME) + _WAITING_SELECT
+# The close gate's: the entities of one business {period} (cut in {tz}).
+WAITING_BY_PERIOD = (
+    _WAITING_CTE.replace("__HAVING__", f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}").replace(
+        "__IN_TIME__", f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))"
+    )
+    + _WAITING_SELECT
 )
 
 # -- reconciliations ----------------------------------------------------------------------

@@ -59,7 +59,7 @@ def waiting(
             "period": period,
             "tz": time_zone,
         } | scope.params()
-        summary = store.query_dicts(q.WAITING, params)[0]
+        summary = store.query_dicts(q.WAITING_BY_PERIOD if period else q.WAITING, params)[0]
         keys = ("done_ms", "eid", "et", "amount", "currency", "system", "legal_entity", "cid")
         rows = [dict(zip(keys, item, strict=True)) for item in summary["items"]]
         count = int(summary["n"])
