@@ -27,14 +27,11 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bench.lineage import History, load_journal, load_range
+from bench.lineage import loaded
 from bench.stats import p50_p95, settle
-from collector.store import open_store
-from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.auth.settings import AuthSettings
 from lineage.auth.tokens import TokenStore
-from lineage.settings import LineageSettings
 
 
 def _scrapes(client: TestClient, runs: int, pause_s: float = 0.0) -> list[float]:
@@ -50,15 +47,7 @@ def _scrapes(client: TestClient, runs: int, pause_s: float = 0.0) -> list[float]
 
 def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict[str, Any]:
     """Load (unless reusing), then time the scrapes; print them; return the figures."""
-    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
-    store = open_store(settings)
-    migrate_all(store)
-    seconds = 0.0
-    if not (reuse and store.query("SELECT count() FROM hops")[0][0]):
-        print(f"loading {spans:,} spans into {data_dir} ...", flush=True)
-        history = History.ending_now(spans, days)
-        seconds = load_range(store, history, 0, spans)
-        load_journal(store, history)
+    settings, store, seconds = loaded(spans, days, data_dir, reuse)
     settle(store, settings.clickhouse_database)
     stored = int(store.query("SELECT count() FROM otel_traces")[0][0])
     hops = int(store.query("SELECT count() FROM hops")[0][0])

@@ -356,6 +356,21 @@ def print_sizes(store: Store, database: str) -> tuple[float, dict[str, float]]:
     return total, tables
 
 
+def loaded(spans: int, days: float, data_dir: Path, reuse: bool) -> tuple[LineageSettings, Store, float]:
+    """The bench store in ``data_dir`` holding the --spans history: loaded now unless ``reuse``
+    finds hops there; with the seconds the load took (0 when reused)."""
+    settings = LineageSettings(clickhouse_url=f"chdb://{data_dir}", clickhouse_database="bench", query_timeout_s=60)
+    store = open_store(settings)
+    migrate_all(store)
+    seconds = 0.0
+    if not (reuse and store.query("SELECT count() FROM hops")[0][0]):
+        print(f"loading {spans:,} spans into {data_dir} ...", flush=True)
+        history = History.ending_now(spans, days)
+        seconds = load_range(store, history, 0, spans)
+        load_journal(store, history)
+    return settings, store, seconds
+
+
 def counts(store: Store, database: str) -> tuple[int, int]:
     """Spans and hops stored, once the load's background merges are done (printed if waited for)."""
     waited = settle(store, database)

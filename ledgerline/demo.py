@@ -124,6 +124,7 @@ def sim_config(args: argparse.Namespace, endpoint: str, stored_hops: int, now_ms
         live=True,
         endpoint=endpoint,
         live_first_seq=now_ms,
+        month_end=bool(backfill_s),  # a fresh store also gets the month end (docs/close.md)
         flow_mix={} if getattr(args, "support_credit_only", False) else dict(DEMO_FLOW_MIX),
         causes=DEMO_CAUSES,  # a planted cause for "Why?" to find (docs/explain.md)
     )
@@ -171,6 +172,8 @@ def run(args: argparse.Namespace) -> int:
         running.responder = ReplayResponder(running.config, 0, sock=running.socket).start()
         print(f"  replays    {running.responder.url} (simulated ERP and billing adapters)", flush=True)
         running.start_simulation()
+        if running.config.month_end:
+            running.story = _month_end(server, api_url, running.config, dashboard_port)
         per_h = f"{args.rate * 3600:,.0f}/h"
         if stored:
             print(
@@ -212,6 +215,7 @@ class _Running:
         self.simulation: threading.Thread | None = None
         self.done: list[Any] = []
         self.halt = threading.Event()
+        self.story: Any = None  # the month end's sign-off and decertification
 
     def start_simulation(self) -> None:
         from ledgerline.simulator.runner import run_simulation
@@ -224,6 +228,8 @@ class _Running:
 
     def stop(self) -> None:
         self.halt.set()
+        if self.story is not None:
+            self.story.stop()
         if self.simulation is not None:
             self.simulation.join(60)
         if self.done:
@@ -236,6 +242,20 @@ class _Running:
             from dashboard.launch import stop
 
             stop(self.dashboard)
+
+
+def _month_end(server: Any, api_url: str, config: Any, dashboard_port: int) -> Any:
+    """Print where the month end shows and start its sign-off story (simulator/monthend.py)."""
+    from ledgerline.simulator import monthend
+
+    story = monthend.CloseStory(server.store, api_url, config, sys.stdout)
+    print(
+        f"  close      http://127.0.0.1:{dashboard_port}/?page=close&period={story.period}: the month end "
+        f"{story.period}: {monthend.BLOCKED} blocked, {monthend.READY} ready once sealed, {monthend.DECERTIFIED} "
+        "signed, then decertified by a late posting (GET /api/v1/close, ledgerline close status)",
+        flush=True,
+    )
+    return story.start()
 
 
 def _print_alerts(server: Any) -> None:

@@ -370,6 +370,10 @@ _FAILURE_DETAIL = (
     f"SELECT {_HOP_TIMES_COLS_V8} FROM hops FINAL WHERE ErrorCategory != '' OR StatusMessage != ''",
 )
 
+# What the current views derive (a later migration adding a hop column starts from these).
+HOPS_SELECT = _HOPS_SELECT_V7
+HOP_TIMES_COLUMNS = _HOP_TIMES_COLS_V8
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "hops derived by materialized view", (_HOPS, _HOPS_MV)),
     Migration(3, "entity edges, both directions", (_EDGES, _EDGES_MV)),

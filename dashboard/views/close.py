@@ -20,6 +20,8 @@ GROUPS = {
     "cut_off": "Cut-off breaks (posted after the period)",
     "open_exceptions": "Open exceptions of the period",
     "replays": "Replays awaiting approval or in flight",
+    "reconciliation_breaks": "Reconciliation breaks of the period",
+    "missing_journals": "Expected batch journals not arrived",
     "unsealed": "Hops not sealed yet",
 }
 STATUS = {
@@ -144,6 +146,18 @@ def render(f: Filters) -> None:
                     small_table(item_rows(f, group["items"]), "", lineage="open ↗")
                 if group["truncated"]:
                     st.caption("More than listed; the count and money cover all.")
+            malformed = gate.get("malformed_business_dates") or {}
+            if malformed.get("count"):
+                st.markdown(f"**Unreadable business dates** (counted by hop time): {formats.count(malformed['count'])}")
+                small_table(
+                    [
+                        {"business key": m["business_key"], "problem": "; ".join(m["problems"]),
+                         "lineage": lineage_link(f, m["correlation_id"])}
+                        for m in malformed["items"]
+                    ],
+                    "",
+                    lineage="open ↗",
+                )  # fmt: skip
             rounds = (gate.get("sign_off") or {}).get("rounds", [])
             if rounds:
                 st.markdown("**Sign-off on record**")

@@ -79,6 +79,7 @@ class SimConfig:
     # First sequence number (so IDs) of live traffic; None: right after the backfill's. The demo
     # starts it at the current epoch millisecond, so a restart never reuses an earlier run's IDs.
     live_first_seq: int | None = None
+    month_end: bool = False  # the backfill also crosses the last month end (simulator/monthend.py)
 
     flow_mix: Mapping[str, float] = field(default_factory=dict)  # share per other flow; empty: support_credit only
     flow_fault_rates: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_FLOW_FAULT_RATES))

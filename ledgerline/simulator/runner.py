@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any, TextIO
 
+from ledgerline.simulator import monthend
 from ledgerline.simulator.config import FAULT_FLOW, FAULT_KINDS, FLOW_FAULT_KINDS, SimConfig
 from ledgerline.simulator.emit import Estate, ExporterFactory, otlp_exporter
 from ledgerline.simulator.model import SEC, BatchJournal, Transaction
@@ -36,6 +37,7 @@ class Summary:
     details: Counter[str] = field(default_factory=Counter)  # fault variants, e.g. "missing_hop:no ledger"
     flows: Counter[str] = field(default_factory=Counter)  # transactions per flow
     failed_attempts: Counter[str] = field(default_factory=Counter)  # failed/retried attempts per "flow:step"
+    spans_month_end: int = 0  # the month end's hops (simulator/monthend.py)
     backfill_start_ns: int | None = None
     backfill_end_ns: int | None = None
     elapsed_s: float = 0.0
@@ -164,6 +166,8 @@ def _backfill(
     for journal in journals:
         estate.emit_batch(journal)
         summary.record_batch(journal)
+    if config.month_end:
+        summary.spans_month_end = monthend.emit_history(config, estate, now_ns)
     return count
 
 

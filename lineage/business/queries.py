@@ -118,10 +118,21 @@ ORDER BY bucket_ms, grp
 LIMIT {{limit:UInt32}}
 """
 
+# -- business dates ----------------------------------------------------------------------
+# A hop's business period (YYYY-MM): ``biz.period`` when well formed, else the month of
+# ``biz.posting_date`` when it is a real date (YYYY-MM-DD), else the month the hop ended in, in
+# the legal entity's time zone ``{tz}``. The close gate names the values this rule cannot read.
+PERIOD_OK = "match(BizPeriod, '^[0-9][0-9][0-9][0-9]-(0[1-9]|1[0-2])$')"
+DATE_OK = "ifNull(toString(toDateOrNull(PostingDate)) = PostingDate, 0)"
+DECLARED_PERIOD = f"multiIf({PERIOD_OK}, BizPeriod, {DATE_OK}, substring(PostingDate, 1, 7), '')"
+BUSINESS_PERIOD = f"if({DECLARED_PERIOD} != '', {DECLARED_PERIOD}, formatDateTime(EndTime, '%Y-%m', {{tz:String}}))"
+
 # -- waiting queues -----------------------------------------------------------------------
 # Entities that completed the previous stage (ok, in the window) and whose stage is not
 # reached: no ok hop of the stage's entity type and step that is the same entity or names it
-# as a parent. Entities reversed by a compensation are not waiting.
+# as a parent. Entities reversed by a compensation are not waiting. With a {period} (the close
+# gate), only entities whose business period it is wait, and a stage hop declaring that period
+# (or an earlier one) reached it in time even when it arrived after ``as_of``.
 _COMPENSATED = f"""
 SELECT splitByChar(':', Compensates, 2)[1] AS ct, splitByChar(':', Compensates, 2)[2] AS cid_
 FROM hop_times
@@ -138,13 +149,14 @@ WITH prev AS (
     WHERE Step = {{prev_step:String}} AND EntityType = {{prev_type:String}} AND Outcome = 'ok' AND Compensates = ''
         AND EndTime >= {_SINCE} AND EndTime < {_UNTIL} AND {_FLOW} AND {_IN_SCOPE}
     GROUP BY EntityType, EntityId
+    __HAVING__
 ),
 reached AS (
     SELECT DISTINCT r.1 AS rt, r.2 AS rid
     FROM hop_times
     ARRAY JOIN arrayConcat([(toString(EntityType), EntityId)], arrayMap(p -> (toString(ParentType), p), ParentIds)) AS r
     WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
-        AND EndTime >= {_SINCE} AND EndTime < fromUnixTimestamp64Milli({{as_of_ms:Int64}}) AND {_IN_SCOPE}
+        AND EndTime >= {_SINCE} AND {_IN_SCOPE} AND __IN_TIME__
 ),
 waiting AS (
     SELECT * FROM prev
@@ -153,15 +165,21 @@ waiting AS (
 )
 """
 # One pass per stage: the totals, and the oldest {limit} entities (kept sorted as they are read).
-WAITING = (
-    _WAITING_CTE
-    + """
+_WAITING_SELECT = """
 SELECT count() AS n, min(toUnixTimestamp64Milli(done_at)) AS oldest_ms,
     sumMapIf([currency], [amount], amount IS NOT NULL) AS amounts,
     groupArraySorted({limit:UInt32})((toUnixTimestamp64Milli(done_at), eid, et, amount, currency, system,
         legal_entity, cid)) AS items
 FROM waiting
 """
+_IN_TIME = "EndTime < fromUnixTimestamp64Milli({as_of_ms:Int64})"
+WAITING = _WAITING_CTE.replace("__HAVING__", "").replace("__IN_TIME__", _IN_TIME) + _WAITING_SELECT
+# The close gate's: the entities of one business {period} (cut in {tz}).
+WAITING_BY_PERIOD = (
+    _WAITING_CTE.replace("__HAVING__", f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}").replace(
+        "__IN_TIME__", f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))"
+    )
+    + _WAITING_SELECT
 )
 
 # -- reconciliations ----------------------------------------------------------------------

@@ -33,10 +33,14 @@ def waiting(
     limit: int,
     stage: str = "",
     as_of_ms: int = NO_END_MS,
+    period: str = "",
+    time_zone: str = "UTC",
 ) -> dict[str, Any]:
     """Per stage: count, amount per currency, oldest age and the oldest ``limit`` entities.
     ``as_of_ms``: what was still waiting then (a stage reached later does not count; the close
-    gate's cut-off at a period's end)."""
+    gate's cut-off at a period's end). ``period`` (YYYY-MM): only entities whose business period
+    it is (lineage/business/queries.py BUSINESS_PERIOD, hop times cut in ``time_zone``), found
+    among those that completed the previous stage in the window."""
     out = []
     for prev, cur in zip(flow.stages, flow.stages[1:], strict=False):
         if stage and cur.name != stage:
@@ -52,8 +56,10 @@ def waiting(
             "until_ms": until_ms,
             "limit": limit,
             "as_of_ms": as_of_ms,
+            "period": period,
+            "tz": time_zone,
         } | scope.params()
-        summary = store.query_dicts(q.WAITING, params)[0]
+        summary = store.query_dicts(q.WAITING_BY_PERIOD if period else q.WAITING, params)[0]
         keys = ("done_ms", "eid", "et", "amount", "currency", "system", "legal_entity", "cid")
         rows = [dict(zip(keys, item, strict=True)) for item in summary["items"]]
         count = int(summary["n"])

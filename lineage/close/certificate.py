@@ -33,7 +33,15 @@ FIELDS = (
     "reviewed_at",
     "key_fingerprint",
 )
-GROUPS = ("not_posted", "cut_off", "open_exceptions", "replays", "unsealed")
+GROUPS = (
+    "not_posted",
+    "cut_off",
+    "open_exceptions",
+    "replays",
+    "reconciliation_breaks",
+    "missing_journals",
+    "unsealed",
+)
 
 
 def _canonical(value: Any) -> bytes:
@@ -53,7 +61,8 @@ def figures(gate: dict[str, Any], leaf_hashes: Sequence[bytes]) -> dict[str, Any
 
 def changes(signed: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What differs between signed figures and today's: group names, and ``hops``."""
-    out = [g for g in GROUPS if signed["groups"].get(g) != now["groups"].get(g)]
+    # A certificate signed before a group existed is compared on the groups it froze.
+    out = [g for g in GROUPS if g in signed["groups"] and signed["groups"][g] != now["groups"].get(g)]
     if (signed["hops"], signed["hops_root"]) != (now["hops"], now["hops_root"]):
         out.append("hops")
     return out

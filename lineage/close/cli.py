@@ -14,10 +14,9 @@ from urllib.parse import quote
 
 from collector.store.errors import LedgerlineError
 from lineage.apiclient import add_client_options, emit, get_json
+from lineage.close.certificate import GROUPS
 from lineage.close.certificate import verify as verify_certificate
 from lineage.evidence.keys import load_public
-
-GROUPS = ("not_posted", "cut_off", "open_exceptions", "replays", "unsealed")
 
 
 def register(subparsers: Any) -> argparse.ArgumentParser:
@@ -54,7 +53,7 @@ def render(gates: list[dict[str, Any]]) -> str:
             if group["count"]:
                 flag = "blocks" if group["blocking"] else "below materiality"
                 money = _money(group)
-                lines.append(f"    {name:<16}{group['count']:>7}  {money + '  ' if money else ''}({flag})")
+                lines.append(f"    {name:<22}{group['count']:>7}  {money + '  ' if money else ''}({flag})")
     return "\n".join(lines)
 
 

@@ -34,7 +34,17 @@ class Groups(BaseModel):
     cut_off: Group
     open_exceptions: Group
     replays: Group
+    reconciliation_breaks: Group
+    missing_journals: Group
     unsealed: Group
+
+
+class Malformed(BaseModel):
+    """Hops counted in the period by their hop time: their business date could not be read."""
+
+    count: int
+    items: list[dict[str, Any]]
+    truncated: bool
 
 
 class Round(BaseModel):
@@ -61,6 +71,7 @@ class Gate(BaseModel):
     status: str  # open | blocked | ready | signed | decertified
     blocking: list[str]
     groups: Groups
+    malformed_business_dates: Malformed
     sign_off: SignOff | None = None
 
 

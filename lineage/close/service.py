@@ -1,7 +1,9 @@
 """The close gate of one legal entity and period, from live lineage.
 
-A transaction belongs to the period its issuing hop (the flow's posting-latency ``from`` step,
-e.g. ``invoice.issued``) ended in, cut in the legal entity's time zone. Blocking groups:
+A transaction belongs to the period of its business date: the issuing hop's (the flow's
+posting-latency ``from`` step, e.g. ``invoice.issued``) ``biz.period``, else its
+``biz.posting_date``, else the time it ended, cut in the legal entity's time zone (a value that
+cannot be read is named in ``malformed_business_dates``). Blocking groups:
 
 * ``not_posted``: issued in the period, not posted to the ledger yet (the waiting queue of the
   flow's posting stage over the period: lineage/business/waiting.py, one definition);
@@ -10,6 +12,10 @@ e.g. ``invoice.issued``) ended in, cut in the legal entity's time zone. Blocking
 * ``open_exceptions``: exceptions first or last seen in the period and still open, by category
   and recoverability;
 * ``replays``: replays of those exceptions awaiting approval or in flight;
+* ``reconciliation_breaks``: breaks of the calendar's reconciliations in the period
+  (lineage/business/reconcile.py, one definition);
+* ``missing_journals``: the batch journals the calendar expects of the entity for the period
+  that have not arrived;
 * ``unsealed``: hops of the period that no seal covers yet.
 
 A group blocks when its money in some currency is above that currency's materiality (an item
@@ -23,9 +29,11 @@ from collections import defaultdict
 from typing import Any
 
 from lineage.business.waiting import waiting
+from lineage.close import groups
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
 from lineage.close.errors import CloseError
+from lineage.close.groups import LIMIT, LOOK_MS
 from lineage.close.periods import Period, period
 from lineage.core.currency import total
 from lineage.core.scope import Scope
@@ -35,7 +43,6 @@ from lineage.core.timeparse import to_ms, utcnow
 from lineage.replay.state import IN_FLIGHT
 
 DAY_MS = 86_400_000
-LIMIT = 100  # items listed per group (counts and money cover all)
 
 
 def _money(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -55,8 +62,11 @@ def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
     ]
 
 
-def _queues(svc: Lineage, scope: Scope, cfg: CloseConfig, p: Period, now_ms: int, as_of: int | None) -> dict[str, Any]:
-    """The posting stage's waiting queue of every closing flow, summed."""
+def _queues(
+    svc: Lineage, scope: Scope, cfg: CloseConfig, tz: str, p: Period, now_ms: int, as_of: int | None
+) -> dict[str, Any]:
+    """The posting stage's waiting queue of every closing flow, summed, over the transactions
+    whose business period is ``p`` (looked for up to LOOK_MS either side of it)."""
     count, amounts, items, truncated = 0, defaultdict(list), [], False
     for name in cfg.flows:
         flow = svc.config.flows[name]
@@ -64,8 +74,8 @@ def _queues(svc: Lineage, scope: Scope, cfg: CloseConfig, p: Period, now_ms: int
         if posting is None:
             continue
         kw = {"as_of_ms": as_of} if as_of is not None else {}
-        doc = waiting(svc.store, svc.config, scope, flow, since_ms=p.start_ms, until_ms=p.end_ms, now_ms=now_ms,
-                      limit=LIMIT, stage=posting.name, **kw)  # fmt: skip
+        doc = waiting(svc.store, svc.config, scope, flow, since_ms=p.start_ms - LOOK_MS, until_ms=p.end_ms + LOOK_MS,
+                      now_ms=now_ms, limit=LIMIT, stage=posting.name, period=p.name, time_zone=tz, **kw)  # fmt: skip
         for stage in doc["stages"]:
             count += stage["count"]
             for m in stage["amounts"]:
@@ -74,6 +84,16 @@ def _queues(svc: Lineage, scope: Scope, cfg: CloseConfig, p: Period, now_ms: int
             truncated = truncated or stage["truncated"]
     money = [{"currency": c, "amount": total(a, c)} for c, a in sorted(amounts.items(), key=lambda kv: kv[0] or "")]
     return {"count": count, "money": money, "items": items[:LIMIT], "truncated": truncated or len(items) > LIMIT}
+
+
+def _listed(items: list[dict[str, Any]], truncated: bool) -> dict[str, Any]:
+    """A group of listed items: count and money over all, the first LIMIT items."""
+    return {
+        "count": len(items),
+        "money": _money(items),
+        "items": items[:LIMIT],
+        "truncated": truncated or len(items) > LIMIT,
+    }
 
 
 def _blocks(cfg: CloseConfig, group: dict[str, Any], unknown_amounts: bool = False) -> bool:
@@ -95,9 +115,10 @@ def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period
         raise CloseError(str(exc)) from exc
     narrowed = scope.narrowed(legal_entity, "")
     now_ms = to_ms(utcnow())
-    now_q = _queues(svc, narrowed, cfg, p, now_ms, None)
+    tz = entity.time_zone
+    now_q = _queues(svc, narrowed, cfg, tz, p, now_ms, None)
     # Before the period ends nothing can have crossed its cut-off: what waits at its end is what waits now.
-    at_end = _queues(svc, narrowed, cfg, p, now_ms, p.end_ms) if now_ms >= p.end_ms else now_q
+    at_end = _queues(svc, narrowed, cfg, tz, p, now_ms, p.end_ms) if now_ms >= p.end_ms else now_q
     posted_since = {i["business_key"] for i in now_q["items"]}
     cut_off = {
         "count": at_end["count"] - now_q["count"],
@@ -129,20 +150,26 @@ def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period
     ]
     unsealed = {"count": int(unsealed_row["n"]), "money": [], "items": [], "truncated": False,
                 "oldest": iso(int(unsealed_row["oldest_ms"])) if int(unsealed_row["n"]) else None}  # fmt: skip
-    groups = {
+    breaks, breaks_truncated = groups.reconciliation_breaks(svc, cfg, narrowed, p)
+    journals = groups.missing_journals(svc, cfg, narrowed, legal_entity, p)
+    found = {
         "not_posted": now_q,
         "cut_off": cut_off,
         "open_exceptions": exceptions,
         "replays": replay_group,
+        "reconciliation_breaks": _listed(breaks, breaks_truncated),
+        "missing_journals": _listed(journals, False),
         "unsealed": unsealed,
     }
     unknown = {
         "not_posted": any(i["amount"] is None for i in now_q["items"]),
         "cut_off": any(i["amount"] is None for i in cut_off["items"]),
         "open_exceptions": any(e["amount"] is None for e in excs),
+        "reconciliation_breaks": any(b["amount"] is None for b in breaks),
+        "missing_journals": any(j["amount"] is None for j in journals),
     }
-    blocking = [name for name, g in groups.items() if _blocks(cfg, g, unknown.get(name, False))]
-    for name, g in groups.items():
+    blocking = [name for name, g in found.items() if _blocks(cfg, g, unknown.get(name, False))]
+    for name, g in found.items():
         g["blocking"] = name in blocking
     status = "open" if now_ms < p.end_ms else "blocked" if blocking else "ready"
     return {
@@ -155,7 +182,8 @@ def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period
         "days_to_deadline": -(-(p.deadline_ms - now_ms) // DAY_MS),
         "status": status,
         "blocking": blocking,
-        "groups": groups,
+        "groups": found,
+        "malformed_business_dates": groups.malformed_dates(svc, cfg, narrowed, tz, p),
     }
 
 

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from dashboard import figures
 from dashboard.state import Filters
-from dashboard.views.close import gate_rows, recent_periods
+from dashboard.views.close import GROUPS, gate_rows, recent_periods
 from dashboard.views.common import lineage_link
 from dashboard.views.replays import replay_rows
 from dashboard.views.why import finding_rows
@@ -23,7 +23,7 @@ def _group(count: int, money: list[dict[str, object]], blocking: bool = False) -
 
 
 def test_a_gate_row_names_status_blocking_groups_and_money_per_currency() -> None:
-    groups = {n: _group(0, []) for n in ("not_posted", "cut_off", "open_exceptions", "replays", "unsealed")}
+    groups = {n: _group(0, []) for n in GROUPS}
     groups["not_posted"] = _group(
         2, [{"currency": "BHD", "amount": 1.2346}, {"currency": "JPY", "amount": 1000.0}], True
     )

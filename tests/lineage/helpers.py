@@ -65,10 +65,13 @@ class Emitter:
         flow: str = "support_credit",
         links: list[SpanContext] | None = None,
         version: str = "",
+        attrs: dict[str, str] | None = None,
     ) -> SpanContext:
-        """Emit one hop span; return its span context (to link to it)."""
+        """Emit one hop span (``attrs``: more attributes, e.g. ``biz.posting_date``); return its
+        span context (to link to it)."""
         service = system or f"{entity_type}-svc"
-        attrs: dict[str, Any] = {
+        attributes: dict[str, Any] = {
+            **(attrs or {}),
             "correlation.id": cid,
             "biz.flow": flow,
             "biz.entity.type": entity_type,
@@ -80,17 +83,17 @@ class Emitter:
             "biz.legal_entity": legal_entity,
         }
         if category:
-            attrs["biz.error.category"] = category
+            attributes["biz.error.category"] = category
         if parent:
-            attrs["biz.parent.type"], attrs["biz.parent.id"] = parent
+            attributes["biz.parent.type"], attributes["biz.parent.id"] = parent
         if amount is not None:
-            attrs["biz.amount"] = amount
+            attributes["biz.amount"] = amount
         if currency:
-            attrs["biz.currency"] = currency
+            attributes["biz.currency"] = currency
         if idem:
-            attrs["biz.idempotency_key"] = idem
+            attributes["biz.idempotency_key"] = idem
         span = self._tracer(service, version).start_span(
-            step, start_time=start_ns, attributes=attrs, links=[Link(c) for c in links or []]
+            step, start_time=start_ns, attributes=attributes, links=[Link(c) for c in links or []]
         )
         if outcome != "ok":
             span.set_status(Status(StatusCode.ERROR, f"{step} {outcome}: {category}"))

@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -21,22 +20,22 @@ from alerts.model import Sample
 from alerts.rules import Rule
 from collector.service import UvicornThread
 from collector.settings import StoreSettings
-from collector.store import Store, open_store
+from collector.store import open_store
 from ledgerline.cli import main
 from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.close import certificate, service
 from lineage.close.audit import verify_certificates
-from lineage.close.config import CloseConfig, parse_close
+from lineage.close.config import parse_close
 from lineage.close.errors import CloseConfigError
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.evidence.keys import public_pem
 from lineage.evidence.sealer import Sealer
 from tests.conftest import start_collector
 from tests.lineage.auth.helpers import issue
+from tests.lineage.close.helpers import World, invoice, post
 from tests.lineage.conftest import make_lineage
 from tests.lineage.evidence.conftest import make_service
 from tests.lineage.helpers import Emitter
@@ -51,35 +50,6 @@ legal_entities:
   US01: {time_zone: America/New_York, currency: USD}
 """
 _SEQ = itertools.count()
-
-
-@dataclass
-class World:
-    store: Store
-    lineage: Lineage
-    close: CloseConfig
-    period: str  # the month that ended most recently (Berlin)
-    next_period: str
-    end_utc: datetime  # the period's end in Berlin, as UTC
-    em: Emitter
-    key: Ed25519PrivateKey  # the seal key of the world's seals and certificates
-
-
-def _ns(t: datetime) -> int:
-    return int(t.timestamp() * 1e9)
-
-
-def _invoice(em: Emitter, n: str, le: str, region: str, issued: datetime, amount: float, currency: str) -> None:
-    em.hop(f"C-{n}", "invoice", f"INV-{n}", "invoice.issued", _ns(issued), system="billing", amount=amount,
-           currency=currency, legal_entity=le, region=region)  # fmt: skip
-
-
-def _post(
-    em: Emitter, n: str, le: str, region: str, at: datetime, amount: float, currency: str, outcome: str = "ok"
-) -> None:
-    em.hop(f"C-{n}", "ledger", f"LED-{n}", "ledger.posted", _ns(at), system="erp", parent=("invoice", f"INV-{n}"),
-           legal_entity=le, region=region, outcome=outcome, category="tax_error" if outcome != "ok" else "",
-           amount=amount, currency=currency)  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -100,18 +70,18 @@ def world(chdb_path: Path) -> Iterator[World]:
         # local hour, posted after its end (a cut-off break); D issued 30 minutes after the
         # end in Berlin (still the old month in UTC): next period; E's posting failed (an
         # exception), below materiality.
-        _invoice(em, "A", "DE01", "eu-west", end_utc - 60 * h, 120.0, "EUR")
-        _post(em, "A", "DE01", "eu-west", end_utc - 59 * h, 120.0, "EUR")
-        _invoice(em, "B", "DE01", "eu-west", end_utc - 30 * h, 500.0, "EUR")
-        _invoice(em, "C", "DE01", "eu-west", end_utc - h / 2, 250.0, "EUR")
-        _post(em, "C", "DE01", "eu-west", end_utc + 10 * h, 250.0, "EUR")
-        _invoice(em, "D", "DE01", "eu-west", end_utc + h / 2, 75.0, "EUR")
-        _invoice(em, "E", "DE01", "eu-west", end_utc - 20 * h, 50.0, "EUR")
-        _post(em, "E", "DE01", "eu-west", end_utc - 19 * h, 50.0, "EUR", outcome="failed")
+        invoice(em, "A", "DE01", "eu-west", end_utc - 60 * h, 120.0, "EUR")
+        post(em, "A", "DE01", "eu-west", end_utc - 59 * h, 120.0, "EUR")
+        invoice(em, "B", "DE01", "eu-west", end_utc - 30 * h, 500.0, "EUR")
+        invoice(em, "C", "DE01", "eu-west", end_utc - h / 2, 250.0, "EUR")
+        post(em, "C", "DE01", "eu-west", end_utc + 10 * h, 250.0, "EUR")
+        invoice(em, "D", "DE01", "eu-west", end_utc + h / 2, 75.0, "EUR")
+        invoice(em, "E", "DE01", "eu-west", end_utc - 20 * h, 50.0, "EUR")
+        post(em, "E", "DE01", "eu-west", end_utc - 19 * h, 50.0, "EUR", outcome="failed")
         # US01 (New York): F issued and posted in the period's last local hours, after the
         # Berlin end: November in New York.
-        _invoice(em, "F", "US01", "us-east", end_utc + 3 * h, 900.0, "USD")
-        _post(em, "F", "US01", "us-east", end_utc + 4 * h, 900.0, "USD")
+        invoice(em, "F", "US01", "us-east", end_utc + 3 * h, 900.0, "USD")
+        post(em, "F", "US01", "us-east", end_utc + 4 * h, 900.0, "USD")
         em.wait(30)
         close = parse_close(CALENDAR, "calendar", load_flows())
         key = Ed25519PrivateKey.generate()
@@ -137,7 +107,16 @@ def test_known_answers_of_every_group_in_the_entitys_time_zone(world: World) -> 
     assert excs["count"] == 1 and excs["by_category"][0]["category"] == "tax_error"
     assert excs["by_category"][0]["recoverable"] is False and _money(excs) == {"EUR": 50.0}
     assert g["unsealed"]["count"] == 6  # A, A's posting, B, C, E, E's posting: D is December's
-    assert gate["status"] == "blocked" and set(gate["blocking"]) == {"not_posted", "cut_off", "unsealed"}
+    # invoice_to_ledger (the flows file's reconciliation) breaks on B and E: issued, not on the ledger
+    breaks = g["reconciliation_breaks"]
+    assert (breaks["count"], _money(breaks)) == (2, {"EUR": 550.0})
+    assert {(b["business_key"], b["kind"]) for b in breaks["items"]} == {
+        ("invoice:INV-B", "left_only"),
+        ("invoice:INV-E", "left_only"),
+    }
+    assert g["missing_journals"]["count"] == 0  # the calendar expects none
+    assert gate["status"] == "blocked"
+    assert set(gate["blocking"]) == {"not_posted", "cut_off", "reconciliation_breaks", "unsealed"}
     assert gate["end"] == world.end_utc.strftime("%Y-%m-%dT%H:%M:%SZ")
     following = service.gate(world.lineage, world.close, EVERYTHING, "DE01", world.next_period)
     assert following["status"] == "open"
@@ -238,7 +217,7 @@ def test_sign_off_four_eyes_certificate_and_decertification(world: World, tmp_pa
         assert certificate.verify(cert, other)[0].startswith("key_fingerprint")
         # a late invoice of the signed period decertifies it; the sign-off stays on record
         late = world.end_utc + timedelta(hours=4, minutes=30)  # 23:30 in New York on the last day
-        _invoice(world.em, "G", "US01", "us-east", late, 300.0, "USD")
+        invoice(world.em, "G", "US01", "us-east", late, 300.0, "USD")
         world.em.wait(30)
         after = client.get(us, headers=bearer("alice")).json()
         assert after["status"] == "decertified" and "not_posted" in after["sign_off"]["changed"]

@@ -1,0 +1,124 @@
+"""Close gate benchmark: the close status of every legal entity for one month, and where its
+time goes (the aim, issue 24: p95 < 200 ms at 10M spans).
+
+    .venv/bin/python -m bench.close --spans 2000000 --days 7 [--data-dir D --reuse] [--runs 10] [--json]
+
+Over the --spans history of bench/lineage.py (transactions over --days ending now, seven legal
+entities ``LE-0``..``LE-6`` cut in UTC; its store can be reused with --reuse), timing the
+services directly (no HTTP):
+
+* ``status, every entity, <month>``: the gate of each of the seven entities in turn, as
+  ``GET /api/v1/close?period=`` computes them, for this month (open: one posting queue) and the
+  last one (ended: the queue now and at its end);
+* ``gate, one entity, <month>``: the same for ``LE-0`` alone;
+* ``part: ...``: each read of one gate (``LE-0``, this month) on its own: the posting stage's
+  waiting queue (lineage/business/waiting.py) with the business-date filter and without it
+  (the period's hop times only, as before business dates), the period's open exceptions,
+  reconciliation breaks, expected journals, unsealed hops and malformed business dates.
+
+``--json`` ends the output with one JSON object: ``{"spans", "hops", "load_s", "figures": {name:
+{"runs", "p50_ms", "p95_ms"}}}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.lineage import CALENDAR, counts, loaded, timed
+from lineage.business.waiting import waiting
+from lineage.close import groups
+from lineage.close import queries as q
+from lineage.close.periods import period, previous_period
+from lineage.close.service import gate
+from lineage.core.flows import load_flows
+from lineage.core.scope import EVERYTHING
+from lineage.core.service import Lineage, Window
+from lineage.core.timeparse import to_ms, utcnow
+
+
+def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
+    """What is timed: whole gates, then each part of one."""
+    this = time.strftime("%Y-%m", time.gmtime(now_ms / 1000))
+    last = previous_period(now_ms, "UTC")
+    entities = sorted(CALENDAR.entities)
+    le0 = EVERYTHING.narrowed("LE-0", "")
+    p = period(this, "UTC", CALENDAR.deadline_business_days)  # the month holding most of the history
+    flow = svc.config.flows["support_credit"]
+    since, until = p.start_ms - groups.LOOK_MS, p.end_ms + groups.LOOK_MS
+
+    def queue(as_of: dict[str, int]) -> Any:
+        return waiting(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until, now_ms=now_ms,
+                       limit=groups.LIMIT, stage="ledger", period=p.name, time_zone="UTC", **as_of)  # fmt: skip
+
+    unsealed = le0.params() | {"start_ms": p.start_ms, "end_ms": p.end_ms}
+    out: list[tuple[str, Callable[[], Any]]] = []
+    for month in (this, last):
+        out.append((f"status, every entity, {month}",
+                    lambda m=month: [gate(svc, CALENDAR, EVERYTHING, le, m) for le in entities]))  # fmt: skip
+        out.append((f"gate, one entity, {month}", lambda m=month: gate(svc, CALENDAR, EVERYTHING, "LE-0", m)))
+    return [
+        ("part: posting queue now", lambda: queue({})),
+        (
+            "part: posting queue, no business dates",
+            lambda: waiting(
+                svc.store,
+                svc.config,
+                le0,
+                flow,
+                since_ms=p.start_ms,
+                until_ms=p.end_ms,
+                now_ms=now_ms,
+                limit=groups.LIMIT,
+                stage="ledger",
+            ),
+        ),
+        ("part: open exceptions", lambda: svc.exceptions(le0, Window(p.start_ms, p.end_ms, 5000), "open", "", "")),
+        ("part: reconciliation breaks", lambda: groups.reconciliation_breaks(svc, CALENDAR, le0, p)),
+        ("part: expected journals", lambda: groups.missing_journals(svc, CALENDAR, le0, "LE-0", p)),
+        ("part: unsealed hops", lambda: svc.store.query_dicts(q.UNSEALED, unsealed)),
+        ("part: malformed business dates", lambda: groups.malformed_dates(svc, CALENDAR, le0, "UTC", p)),
+        *out,
+    ]
+
+
+def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict[str, Any]:
+    """Load (unless reusing), then time every case; print one line each; return the figures."""
+    settings, store, seconds = loaded(spans, days, data_dir, reuse)
+    stored, hops = counts(store, settings.clickhouse_database)
+    print(f"{stored:,} spans, {hops:,} hops (loaded in {seconds:.1f}s)")
+    svc = Lineage(settings, store, load_flows())
+    figures: dict[str, dict[str, float]] = {}
+    print(f"\n{'case':<48}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
+    for name, fn in cases(svc, to_ms(utcnow())):
+        fn()  # warm
+        n = max(3, runs // 7) if name.startswith("status") else runs
+        p50, p95 = timed(fn, n)
+        figures[name] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
+        print(f"{name:<48}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
+    return {"spans": stored, "hops": hops, "load_s": seconds, "figures": figures}
+
+
+def main() -> None:
+    """Command line: --spans, --days, --runs, --data-dir, --reuse, --json."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--spans", type=int, default=10_000_000, help="spans to generate (default 10M)")
+    parser.add_argument("--days", type=float, default=7.0, help="days the transactions span")
+    parser.add_argument("--runs", type=int, default=20, help="runs per case (every-entity status: runs/7, at least 3)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="chdb directory (default: a temp dir)")
+    parser.add_argument("--reuse", action="store_true", help="measure the spans already in --data-dir")
+    parser.add_argument("--json", action="store_true", help="finish with the figures as one JSON line")
+    args = parser.parse_args()
+    data_dir = args.data_dir or Path(tempfile.mkdtemp(prefix="ledgerline-bench-close-"))
+    figures = run(args.spans, args.days, max(args.runs, 1), data_dir, args.reuse)
+    if args.json:
+        print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()

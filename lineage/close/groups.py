@@ -1,0 +1,137 @@
+"""Blocking groups of the close gate read from definitions that live elsewhere: the
+reconciliation breaks of the period (lineage/business/reconcile.py, one definition), the
+expected batch journals that have not arrived (the close calendar's ``expected_journals``),
+and the hops whose business date the gate could not read (named, never dropped)."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from lineage.business import reconcile
+from lineage.close import queries as q
+from lineage.close.config import CloseConfig
+from lineage.close.periods import Period, parse_period
+from lineage.core.currency import round_money
+from lineage.core.scope import Scope
+from lineage.core.service import Lineage
+from lineage.core.shape import iso
+
+LIMIT = 100  # items listed per group (counts and money cover all)
+READ = 5000  # breaks read per reconciliation to count and sum them
+
+# A business date may put a hop in a period other than its hop time's: the gate looks for the
+# period's transactions among hops that ended up to this long before its start or after its end.
+LOOK_MS = 14 * 86_400_000
+
+
+def _break_money(b: dict[str, Any]) -> tuple[float | None, str | None]:
+    """What a break is worth: the side that is alone, or the difference (a currency mismatch has
+    no single amount: it counts as material)."""
+    if b["kind"] == "left_only":
+        return b["left_amount"], b["left_currency"]
+    if b["kind"] == "right_only":
+        return b["right_amount"], b["right_currency"]
+    if b["kind"] == "amount_mismatch":
+        cur = b["left_currency"]
+        return round_money(abs((b["right_amount"] or 0.0) - (b["left_amount"] or 0.0)), cur), cur
+    return None, b["left_currency"]
+
+
+def reconciliation_breaks(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period) -> tuple[list[dict[str, Any]], bool]:
+    """Every break of the calendar's reconciliations whose pair belongs to the period (by its
+    left side's time, else its right side's), with its money and the transactions behind it."""
+    items: list[dict[str, Any]] = []
+    truncated = False
+    for name in cfg.reconciliations:
+        rec = svc.config.reconciliations[name]
+        doc = reconcile.breaks(svc.store, svc.config, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
+                               kind="", limit=READ)  # fmt: skip
+        truncated = truncated or doc["truncated"]
+        for b in doc["breaks"]:
+            amount, currency = _break_money(b)
+            cids = b["correlation_ids"]
+            items.append({
+                "reconciliation": name,
+                "kind": b["kind"],
+                "business_key": b["left_entity"] or (b["right_entities"] or [b["key"]])[0],
+                "amount": amount,
+                "currency": currency,
+                "at": b["at"],
+                "correlation_id": cids[0] if cids else None,
+                "correlation_ids": cids,
+            })  # fmt: skip
+    return items, truncated
+
+
+def missing_journals(
+    svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, p: Period
+) -> list[dict[str, Any]]:
+    """The batch journals the calendar expects of the entity for the period with no ok hop yet."""
+    expected = {j.name: (j, eid) for j in cfg.journals if (eid := j.expected(legal_entity, p.name)) is not None}
+    if not expected:
+        return []
+    params = scope.params() | {
+        "keys": sorted({(j.entity_type, j.step, eid) for j, eid in expected.values()}),
+        "ids": sorted({eid for _, eid in expected.values()}),
+    }
+    arrived = {(r["entity_type"], r["step"], r["entity_id"]) for r in svc.store.query_dicts(q.JOURNALS_ARRIVED, params)}
+    currency = cfg.entities[legal_entity].currency
+    return [
+        {
+            "journal": name,
+            "business_key": f"{j.entity_type}:{eid}",
+            "entity_type": j.entity_type,
+            "entity_id": eid,
+            "step": j.step,
+            "amount": j.amount,
+            "currency": currency,
+            "correlation_id": None,  # it has not arrived: nothing to open yet
+        }
+        for name, (j, eid) in sorted(expected.items())
+        if (j.entity_type, j.step, eid) not in arrived
+    ]
+
+
+def malformed_dates(svc: Lineage, cfg: CloseConfig, scope: Scope, tz: str, p: Period) -> dict[str, Any]:
+    """Hops of the closing steps counted in the period by their hop time because their
+    ``biz.posting_date`` / ``biz.period`` could not be read, each naming the value and why."""
+    steps = sorted({s for n in cfg.flows for s in (svc.config.flows[n].latency_from, svc.config.flows[n].latency_to)})
+    params = scope.params() | {
+        "steps": steps,
+        "since_ms": p.start_ms - LOOK_MS,
+        "until_ms": p.end_ms + LOOK_MS,
+        "period": p.name,
+        "tz": tz,
+    }
+    page = svc.store.query_bounded(q.MALFORMED_DATES, params, LIMIT)
+    items = []
+    for r in page.rows:
+        problems = []
+        if r["posting_date"] and not _is_date(r["posting_date"]):
+            problems.append(f"biz.posting_date {r['posting_date']!r} is not a date (YYYY-MM-DD)")
+        if r["biz_period"] and not _is_period(r["biz_period"]):
+            problems.append(f"biz.period {r['biz_period']!r} is not a period (YYYY-MM)")
+        items.append({
+            "business_key": f"{r['entity_type']}:{r['entity_id']}",
+            "step": r["step"],
+            "correlation_id": r["correlation_id"],
+            "at": iso(int(r["at_ms"])),
+            "problems": problems,
+        })  # fmt: skip
+    return {"count": len(items), "items": items, "truncated": page.truncated}
+
+
+def _is_date(text: str) -> bool:
+    try:
+        return date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
+def _is_period(text: str) -> bool:
+    try:
+        parse_period(text)
+    except ValueError:
+        return False
+    return text == text.strip()
