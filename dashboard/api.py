@@ -183,6 +183,11 @@ class ApiClient:
         """Systems seen in the caller's scope plus those the flows file names: since, limit."""
         return self.get("/api/v1/systems", **params)
 
+    def known(self) -> Json:
+        """The pickers' values and the data's freshness in one answer: flows, systems (30 days), regions,
+        legal entities, who the caller is, the newest hop."""
+        return self.get("/api/v1/known")
+
     def latency_histogram(self, **params: object) -> Json:
         """Posting latency distribution of every posting: since, until, flow, system, region, legal_entity."""
         return self.get("/api/v1/metrics/posting-latency/histogram", **params)
@@ -217,5 +222,5 @@ class ApiClient:
         return {"silences": answer} if isinstance(answer, list) else answer
 
     def breaches(self, **params: object) -> Json:
-        """SLA breaches: since, until, flow, stage, limit."""
+        """SLA breaches: since, until, flow (or every_flow), stage, limit."""
         return self.get("/api/v1/sla/breaches", **params)

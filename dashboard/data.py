@@ -95,26 +95,22 @@ def _lookup(credential: str, query: str) -> dict[str, Any]:
     return _client(api_url(), credential).lookup(query)
 
 
+def known() -> dict[str, Any]:
+    """The sidebar's values and the freshness line's newest hop, in one call (``GET /api/v1/known``)
+    cached for a short time per caller, so a page costs this call and its figures' call."""
+    return _fetch(token(), "known")
+
+
 def group_values(group_by: str) -> list[str]:
-    """Known regions or legal entities (from a week of posting latency) the caller may see."""
-    return _group_values(token(), group_by)
-
-
-@st.cache_data(ttl=300, show_spinner=False)
-def _group_values(credential: str, group_by: str) -> list[str]:
-    doc = _client(api_url(), credential).posting_latency(since="7d", bucket="1d", group_by=group_by)
-    return sorted({b["group"] for b in doc["buckets"] if b["group"]})
-
-
-@st.cache_data(ttl=300, show_spinner=False)
-def _flows(credential: str) -> list[dict[str, Any]]:
-    flows: list[dict[str, Any]] = _client(api_url(), credential).flows()["flows"]
-    return flows
+    """Known regions or legal entities (``region`` or ``legal_entity``) the caller may see."""
+    values: list[str] = known()["regions" if group_by == "region" else "legal_entities"]
+    return values
 
 
 def flows() -> list[dict[str, Any]]:
-    """The API's flows (default first), cached for five minutes."""
-    return _flows(token())
+    """The API's flows (default first)."""
+    flows: list[dict[str, Any]] = known()["flows"]
+    return flows
 
 
 def flow_names() -> list[str]:
@@ -125,23 +121,18 @@ def flow_names() -> list[str]:
         return []
 
 
-@st.cache_data(ttl=300, show_spinner=False)
-def _systems(credential: str) -> list[str]:
-    doc = _client(api_url(), credential).systems(since="30d")
-    return [s["system"] for s in doc["systems"]]
-
-
 def systems() -> list[str]:
     """Systems the caller's scope has seen in 30 days plus those the flows file names."""
     try:
-        return _systems(token())
+        return [s["system"] for s in known()["systems"]]
     except ApiError:
         return []
 
 
 def whoami() -> dict[str, Any]:
-    """Who the API takes the caller for (cached for a short time)."""
-    return _fetch(token(), "whoami")
+    """Who the API takes the caller for."""
+    me: dict[str, Any] = known()["me"]
+    return me
 
 
 def may(permission: str) -> bool:

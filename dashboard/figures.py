@@ -68,6 +68,47 @@ def empty(fig: go.Figure, message: str = "No data in this time range") -> go.Fig
     return fig
 
 
+LATE = "changed by late postings"
+
+
+def late_text(n: int) -> str:
+    """What a late mark says of its bucket."""
+    return f"{n:,} late posting{'' if n == 1 else 's'} changed this bucket after it closed"
+
+
+def late_summary(rows: Sequence[Row]) -> str:
+    """One line naming the closed buckets late postings changed (empty when none did)."""
+    late = [r for r in rows if r.get("late")]
+    if not late:
+        return ""
+    when = ", ".join(f"{parse_time(r['bucket']):%m-%d %H:%M} ({r['late']:,})" for r in late[:6])
+    more = f" and {len(late) - 6} more" if len(late) > 6 else ""
+    total = sum(int(r["late"]) for r in late)
+    return (
+        f"◇ {total:,} late posting{'' if total == 1 else 's'} changed {len(late)} bucket(s) after they closed "
+        f"(stored after the lateness grace): {when}{more} UTC."
+    )
+
+
+def mark_late(fig: go.Figure, rows: Sequence[Row], y: Any) -> None:
+    """An open diamond on each bucket late postings changed after it closed (``late`` of the API's
+    series), its hover naming how many; ``y`` gives the point's height."""
+    late = [r for r in rows if r.get("late")]
+    if not late:
+        return
+    fig.add_trace(
+        go.Scatter(
+            x=[parse_time(r["bucket"]) for r in late],
+            y=[y(r) for r in late],
+            text=[late_text(int(r["late"])) for r in late],
+            name=LATE,
+            mode="markers",
+            marker={"symbol": "diamond-open", "size": 13, "color": "#ef6c00", "line": {"width": 2}},
+            hovertemplate="%{x}<br>%{text}<extra></extra>",
+        )
+    )
+
+
 def latency_over_time(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
     """p50/p95/p99 posting latency per bucket, with the SLA as a dashed reference line."""
     peak = max([b["p99_ms"] for b in buckets] + [sla_ms or 0, 1])
@@ -87,6 +128,7 @@ def latency_over_time(buckets: Sequence[Row], sla_ms: int | None) -> go.Figure:
                 hovertemplate=f"%{{x}}<br>%{{y:.1f}} {unit}<extra>{key[:3]}</extra>",
             )
         )
+    mark_late(fig, buckets, lambda b: b["p95_ms"] / per)
     if sla_ms:
         fig.add_hline(
             y=sla_ms / per,
@@ -283,6 +325,7 @@ def throughput_lines(buckets: Sequence[Row], filling: Sequence[Row] = ()) -> go.
                 hovertemplate="%{x}<br>%{y:,} completed<extra>" + stage + "</extra>",
             )
         )
+    mark_late(fig, buckets, lambda b: b["completed"])
     if filling:
         fig.add_trace(
             go.Scatter(

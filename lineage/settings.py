@@ -32,7 +32,9 @@ class LineageSettings(StoreSettings):
         "24h", description="Trailing window of the gauges of GET /metrics/business, and where its counters start."
     )
     business_metrics_lag: str = Field(
-        "1m", description="GET /metrics/business counts hops that ended this long ago or more (late arrivals)."
+        "1m",
+        description="GET /metrics/business counts hops that ended this long ago or more (late arrivals); a hop "
+        "stored more than this after its bucket ended counts in the metrics series' late.",
     )
     business_metrics_max_series: int = Field(
         5000, ge=1, description="Label sets GET /metrics/business holds per scope; more are dropped and counted."

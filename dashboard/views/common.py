@@ -222,16 +222,16 @@ def posting_sla_ms(flow: str = "") -> int:
 
 
 def freshness(*docs: dict[str, Any]) -> None:
-    """When the figures were fetched and when the newest hop arrived (from the systems list)."""
+    """When the figures were fetched and when the newest hop arrived (from the sidebar's answer)."""
     fetched = [d["_fetched_at"] for d in docs if d.get("_fetched_at")]
     try:
-        seen = [s["last_seen"] for s in data.fetch("systems", since="7d")["systems"] if s["last_seen"]]
+        newest = data.known()["newest_hop"]
     except ApiError:
-        seen = []
+        newest = None
     parts = []
     if fetched:
         parts.append(f"figures fetched {when(min(fetched))} UTC (cached up to {data.TTL_S:.0f} s)")
-    parts.append(f"newest hop {when(max(seen))} UTC" if seen else "no hops in the last 7 days")
+    parts.append(f"newest hop {when(newest)} UTC" if newest else "no hops in the last 30 days")
     st.caption("Data: " + "; ".join(parts) + f"; page drawn {datetime.now(UTC):%H:%M:%S} UTC.")
 
 

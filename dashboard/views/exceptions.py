@@ -17,9 +17,26 @@ from dashboard.views.replays import replay_form
 STATES = ["open", "acknowledged", "resolved", "all"]
 
 
+def narrow(doc: dict[str, Any], state: str, category: str) -> dict[str, Any] | None:
+    """The answer of every state and category narrowed to ``state`` ("all": any) and ``category``
+    as the API's filter would (lineage/sql/exceptions.py ``_EXC_FILTER``: the same rows in the same
+    order); None when that answer was cut at its limit, so a narrower list may hold more."""
+    if doc["truncated"]:
+        return None
+    rows = [
+        e for e in doc["exceptions"] if state in ("all", e["state"]) and (not category or e["category"] == category)
+    ]
+    return doc | {"exceptions": rows}
+
+
 def fetch(f: Filters, state: str, category: str) -> dict[str, Any]:
     """Exceptions seen in the page's time range in ``state`` ("all": any), filtered by the API on
-    the whole context (category, system, region, legal entity; not per flow)."""
+    the whole context (category, system, region, legal entity; not per flow). One call for every
+    state and category serves each list (and the category picker) unless it was cut at its limit."""
+    every = data.fetch("exceptions", **f.context(), limit=5000)
+    narrowed = narrow(every, state, category)
+    if narrowed is not None:
+        return narrowed
     return data.fetch("exceptions", state="" if state == "all" else state, category=category, **f.context(), limit=5000)
 
 
@@ -100,6 +117,9 @@ def render(f: Filters) -> None:
         st.success(done)
     for failure in st.session_state.pop("act_failed", []):
         st.error(failure)
+    data.prefetch(  # the page's two answers at once
+        ("backlog", {**f.context(), "bucket": f.bucket}), ("exceptions", {**f.context(), "limit": 5000})
+    )
     backlog = data.fetch("backlog", **f.context(), bucket=f.bucket)
     state, category = _filters(f)
     doc = fetch(f, state, category)

@@ -35,12 +35,13 @@ def render(f: Filters) -> None:
         ("posting_latency", {**f.context(), "bucket": f.bucket, "group_by": ""}),
         ("posting_latency", {**f.context(), "bucket": "1h", "group_by": heat_by}),
         ("latency_histogram", f.context()),
-        ("systems", {"since": "7d"}),
     )
     sla_ms = posting_sla_ms(f.flow)
     buckets = latency(f, f.bucket)
     kpi(st, kpis.latency_p95(buckets, f.bucket_delta, datetime.now(UTC)))
     chart(figures.latency_over_time(buckets, sla_ms), "latency_lines")
+    if note := figures.late_summary(buckets):
+        st.caption(note)
     left, right = st.columns(2)
     hist = histogram(f)
     context_notes(hist)

@@ -121,7 +121,12 @@ def render(f: Filters) -> None:
         small_table(worst(doc["worst_regions"], f, "region"), empty_text("No open exceptions.", doc), list=LIST)
         st.markdown("**Slowest regions (p95 posting latency)**")
         small_table(slowest(doc["slowest_regions"]), empty_text("No postings in this range.", doc))
-    points = [{"bucket": b["bucket"], "stage": "postings", "completed": b["count"]} for b in doc["series"]]
+    points = [
+        {"bucket": b["bucket"], "stage": "postings", "completed": b["count"], "late": b.get("late", 0)}
+        for b in doc["series"]
+    ]
     done = kpis.complete(points, f.bucket_delta, now)
     chart(figures.throughput_lines(done, [b for b in points if b not in done]), "throughput")
+    if note := figures.late_summary(points):
+        st.caption(note)
     freshness(doc)

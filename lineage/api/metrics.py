@@ -3,9 +3,9 @@ SLA breaches. Each takes the query context (lineage/api/context.py) and echoes w
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from lineage.api.context import NOT_PER_FLOW, Ctx, MetricsCtx
 from lineage.api.deps import BucketMs, GroupBy, Svc, bad
@@ -48,13 +48,22 @@ def exception_backlog(svc: Svc, ctx: MetricsCtx, bucket_ms: BucketMs) -> Any:
 
 
 @router.get("/sla/breaches", response_model=Breaches)
-def sla_breaches(svc: Svc, ctx: Ctx, stage: str = "") -> Any:
-    """SLA breaches of a flow in the window: stages completed late, stages open and overdue, and end-to-end
-    breaches, most overdue first; optionally one stage; ``system``: transactions with a hop of that system.
-    At most ``limit``; ``truncated`` when more.
+def sla_breaches(
+    svc: Svc,
+    ctx: Ctx,
+    stage: str = "",
+    every_flow: Annotated[bool, Query(description="breaches of every flow in one answer (no flow filter)")] = False,
+) -> Any:
+    """SLA breaches of a flow (with ``every_flow``, of every flow: each breach names its flow) in the
+    window: stages completed late, stages open and overdue, and end-to-end breaches, most overdue first;
+    optionally one stage; ``system``: transactions with a hop of that system. At most ``limit``;
+    ``truncated`` when more.
     """
-    flow = svc.config.flow(ctx.flow or None)
-    if stage and stage != "end_to_end" and flow.stage_named(stage) is None:
-        raise bad(f"flow {flow.name!r} has no stage {stage!r}")
-    doc = svc.sla_breaches(ctx.scope, ctx.window, flow.name, stage, ctx.system)
-    return doc | {"context": ctx.echo(flow=flow.name)}
+    if every_flow and ctx.flow:
+        raise bad("every_flow=true and flow are exclusive: name one flow or none")
+    flows = list(svc.config.flows.values()) if every_flow else [svc.config.flow(ctx.flow or None)]
+    if stage and stage != "end_to_end" and all(f.stage_named(stage) is None for f in flows):
+        raise bad(f"{'no flow has' if every_flow else f'flow {flows[0].name!r} has no'} stage {stage!r}")
+    name = "" if every_flow else flows[0].name
+    doc = svc.sla_breaches(ctx.scope, ctx.window, name, stage, ctx.system)
+    return doc | {"context": ctx.echo(flow=name)}

@@ -223,6 +223,12 @@ class ActionIn(BaseModel):
     note: str = Field("", max_length=4000)
 
 
+LATE = (
+    "Postings (entity-steps) of this bucket first stored more than LEDGERLINE_BUSINESS_METRICS_LAG after the "
+    "bucket ended: late postings that changed it after it closed."
+)
+
+
 class LatencyBucket(BaseModel):
     bucket: str
     group: str | None
@@ -230,6 +236,7 @@ class LatencyBucket(BaseModel):
     p50_ms: float
     p95_ms: float
     p99_ms: float
+    late: int = Field(0, description=LATE)
 
 
 class PostingLatency(BaseModel):
@@ -248,6 +255,7 @@ class ThroughputBucket(BaseModel):
     stage: str
     group: str | None
     completed: int
+    late: int = Field(0, description=LATE)
 
 
 class Throughput(BaseModel):

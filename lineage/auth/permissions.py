@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from lineage.auth.principal import ROLES, Role
+from lineage.auth.principal import ROLES, Principal, Role
 
 Permission = Literal["read", "act", "audit", "export", "admin"]
 
@@ -55,6 +55,7 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/metrics/posting-latency/histogram"): Rule("read"),
     ("GET", f"{_V1}/at-risk"): Rule("read"),
     ("GET", f"{_V1}/overview"): Rule("read"),
+    ("GET", f"{_V1}/known"): Rule("read"),
     # business metrics for Prometheus (lineage/api/business_metrics.py), scraped with a viewer token
     ("GET", "/metrics/business"): Rule("read"),
     ("GET", f"{_V1}/explain"): Rule("read"),
@@ -108,3 +109,17 @@ def allowed(role: Role, permission: Permission) -> bool:
 def permissions_of(role: Role) -> list[str]:
     """The permissions of a role, sorted (shown by ``/whoami`` so clients can hide actions)."""
     return sorted(GRANTS[role])
+
+
+def identity(principal: Principal) -> dict[str, object]:
+    """Who the caller is (``/whoami`` and ``/known``): subject, role, how proven, scope, permissions."""
+    return {
+        "subject": principal.subject,
+        "role": principal.role,
+        "via": principal.via,
+        "scope": {
+            "legal_entities": list(principal.scope.legal_entities),
+            "regions": list(principal.scope.regions),
+        },
+        "permissions": permissions_of(principal.role),
+    }

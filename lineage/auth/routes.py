@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from lineage.auth.audit import AccessLog
 from lineage.auth.authenticate import Authenticator
 from lineage.auth.middleware import set_audit_target
-from lineage.auth.permissions import permissions_of
+from lineage.auth.permissions import identity
 from lineage.auth.principal import CurrentPrincipal, Role
 from lineage.auth.tokens import TokenStore, clean_names
 from lineage.core.scope import Scope
@@ -64,16 +64,7 @@ router = APIRouter(prefix="/api/v1", tags=["auth"])
 @router.get("/whoami")
 def whoami(principal: CurrentPrincipal) -> dict[str, Any]:
     """The caller's subject, role, data scope and permissions."""
-    return {
-        "subject": principal.subject,
-        "role": principal.role,
-        "via": principal.via,
-        "scope": {
-            "legal_entities": list(principal.scope.legal_entities),
-            "regions": list(principal.scope.regions),
-        },
-        "permissions": permissions_of(principal.role),
-    }
+    return identity(principal)
 
 
 @router.get("/audit-log")

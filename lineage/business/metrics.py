@@ -11,8 +11,53 @@ from lineage.core.flows import Flow
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.shape import iso
-from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.timeparse import parse_seconds, to_ms, utcnow
 from lineage.sql import exceptions, queries
+
+LateKey = tuple[int, str, str]  # bucket start ms, stage name ('' for none), group ('' for none)
+
+
+def late_grace_ms(svc: Lineage) -> int:
+    """How long after a bucket ends its hops may still be stored without the bucket counting as
+    changed late: ``LEDGERLINE_BUSINESS_METRICS_LAG``, the lag after which GET /metrics/business
+    counts an interval as closed (the one definition of "late" here)."""
+    return int(parse_seconds(svc.settings.business_metrics_lag) * 1000)
+
+
+def late(
+    svc: Lineage,
+    scope: Scope,
+    window: Window,
+    bucket_ms: int,
+    group_by: str,
+    system: str,
+    *,
+    steps: list[str],
+    stages: dict[str, str] | None = None,
+    flow: str = "",
+) -> dict[LateKey, int]:
+    """Per bucket (and stage and group) how many of a series' entity-steps were first stored more than
+    :func:`late_grace_ms` after the bucket ended: late postings that changed a closed bucket.
+    ``stages`` maps ``entity_type|step`` to a stage name (only those pairs count); none: every hop
+    of ``steps``."""
+    stages = stages or {}
+    rows = svc.store.query_dicts(
+        queries.LATE_HOPS,
+        {
+            **window.bucket_params(bucket_ms),
+            "steps": steps,
+            "keys": list(stages),
+            "names": list(stages.values()),
+            "flow": flow,
+            "default_flow": svc.config.default_flow,
+            "group_by": group_by,
+            "system": system,
+            "grace_ms": late_grace_ms(svc),
+            "limit": svc.settings.max_buckets * 100,
+            **scope.params(),
+        },
+    )
+    return {(int(r["bucket_ms"]), str(r["stage"]), str(r["grp"])): int(r["late"]) for r in rows}
 
 
 def posting_latency(
@@ -34,6 +79,7 @@ def posting_latency(
         system=system,
         limit=window.limit,
     )
+    stored_late = late(svc, scope, window, bucket_ms, group_by, system, steps=[flow.latency_to])
     return {
         "flow": flow.name,
         "from_step": flow.latency_from,
@@ -48,6 +94,7 @@ def posting_latency(
                 "p50_ms": p.quantiles[0] if p.quantiles else 0.0,
                 "p95_ms": p.quantiles[1] if p.quantiles else 0.0,
                 "p99_ms": p.quantiles[2] if p.quantiles else 0.0,
+                "late": stored_late.get((p.bucket_ms, "", p.group), 0),
             }
             for p in points
         ],
@@ -74,12 +121,23 @@ def throughput(
         },
         window.limit,
     )
+    stages = {f"{s.entity_type}|{s.step}": s.name for s in flow.stages}
+    stored_late = late(
+        svc, scope, window, bucket_ms, group_by, system, steps=sorted({s.step for s in flow.stages}),
+        stages=stages, flow=flow.name,
+    )  # fmt: skip
     return {
         "flow": flow.name,
         "bucket_ms": bucket_ms,
         "group_by": group_by or None,
         "buckets": [
-            {"bucket": iso(r["bucket_ms"]), "stage": r["stage"], "group": r["grp"] or None, "completed": int(r["n"])}
+            {
+                "bucket": iso(r["bucket_ms"]),
+                "stage": r["stage"],
+                "group": r["grp"] or None,
+                "completed": int(r["n"]),
+                "late": stored_late.get((int(r["bucket_ms"]), str(r["stage"]), str(r["grp"])), 0),
+            }
             for r in page.rows
         ],
         "truncated": page.truncated,

@@ -7,11 +7,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from lineage.api.context import NOT_PER_FLOW, Ctx, MetricsCtx
+from lineage.api.context import KNOWN, NOT_PER_FLOW, Ctx, MetricsCtx
 from lineage.api.deps import BucketMs, Svc, Win
-from lineage.auth.principal import CurrentScope
+from lineage.auth.permissions import identity
+from lineage.auth.principal import CurrentPrincipal, CurrentScope
+from lineage.core.service import Window
+from lineage.core.timeparse import to_ms, utcnow
 from lineage.insights import service
-from lineage.insights.models import AtRisk, Flows, LatencyHistogram, Overview, RiskKind, Systems
+from lineage.insights.models import AtRisk, Flows, Known, LatencyHistogram, Overview, RiskKind, Systems
 from lineage.insights.overview import overview as overview_of
 
 router = APIRouter(prefix="/api/v1", tags=["insights"])
@@ -30,6 +33,29 @@ def list_systems(svc: Svc, scope: CurrentScope, window: Win) -> Any:
     window), with their hop count and last hop; plus the systems the flows file names
     (``hops`` 0). At most ``limit`` seen systems; ``truncated`` when more were."""
     return service.systems(svc, scope, window)
+
+
+@router.get("/known", response_model=Known)
+def known(svc: Svc, principal: CurrentPrincipal) -> Any:
+    """Everything a client's pickers and freshness line need, in one call: the flows (as ``/flows``), the
+    systems seen in the caller's scope in 30 days (as ``/systems?since=30d&limit=1000``), the regions and legal
+    entities the figure routes know (an ``unknown`` echo names the same values), who the caller is (as
+    ``/whoami``) and the newest hop in scope."""
+    now = to_ms(utcnow())
+    month = Window(now - 30 * 86_400_000, now, min(1000, svc.settings.query_max_rows))
+    systems = service.systems(svc, principal.scope, month)
+    values = KNOWN.of(svc, principal.scope)
+    seen = [s["last_seen"] for s in systems["systems"] if s["last_seen"]]
+    return (
+        service.flows(svc)
+        | systems
+        | {
+            "regions": values["region"],
+            "legal_entities": values["legal_entity"],
+            "me": identity(principal),
+            "newest_hop": max(seen) if seen else None,
+        }
+    )
 
 
 @router.get("/metrics/posting-latency/histogram", response_model=LatencyHistogram)

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from lineage.api.context import ContextOut
+from lineage.api.models import LATE
 
 RiskKind = Literal["open_exceptions", "stuck", "failed", "breached"]
 
@@ -41,6 +42,26 @@ class SystemOut(BaseModel):
 
 class Systems(BaseModel):
     systems: list[SystemOut]
+    truncated: bool
+
+
+class Me(BaseModel):
+    subject: str
+    role: str
+    via: str
+    scope: dict[str, list[str]]
+    permissions: list[str]
+
+
+class Known(BaseModel):
+    """What a client's pickers offer and how fresh the data is, in one answer."""
+
+    flows: list[FlowOut]
+    systems: list[SystemOut] = Field(description="As GET /systems?since=30d.")
+    regions: list[str] = Field(description="Regions the figure routes know (in scope, 92 days).")
+    legal_entities: list[str] = Field(description="Legal entities the figure routes know (in scope, 92 days).")
+    me: Me = Field(description="As GET /whoami.")
+    newest_hop: str | None = Field(description="The last hop any system in scope reported in 30 days.")
     truncated: bool
 
 
@@ -122,6 +143,7 @@ class SeriesPoint(BaseModel):
     bucket: str
     count: int
     p95_ms: float | None
+    late: int = Field(0, description=LATE)
 
 
 class Worst(BaseModel):

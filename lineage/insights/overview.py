@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from lineage.business import kpis
+from lineage.business import kpis, metrics
 from lineage.core.flows import Flow
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
@@ -62,6 +62,7 @@ def overview(
         svc.store, svc.config, scope, flow, kpi, since_ms=since_ms, until_ms=until_ms, bucket_ms=bucket_ms,
         system=system, limit=window.limit,
     )  # fmt: skip
+    stored_late = metrics.late(svc, scope, window, bucket_ms, "", system, steps=[flow.latency_to])
     latency = latency_histogram(svc, scope, flow, window, system, region, le)
     whole = max(until_ms - since_ms, 1000)  # one bucket: the window
     by_region, _ = kpis.series(
@@ -87,6 +88,7 @@ def overview(
                 "bucket": iso(p.bucket_ms),
                 "count": p.count,
                 "p95_ms": p.quantiles[1] if p.quantiles else None,
+                "late": stored_late.get((p.bucket_ms, "", ""), 0),
             }
             for p in points
         ],

@@ -248,6 +248,31 @@ ORDER BY bucket_ms, stage, grp
 LIMIT {{limit:UInt32}}
 """
 
+# Entity-steps of a series stored late: successful hops of {steps} (with {keys}, only those
+# (entity type, step) pairs, named as THROUGHPUT names them; with no keys, every entity type and
+# no stage name) per bucket, whose first stored copy (hops.IngestedAt) came more than {grace_ms}
+# after their bucket ended, so they changed a bucket already drawn as complete.
+LATE_HOPS = f"""
+SELECT bucket_ms, stage, grp, count() AS late
+FROM (
+    SELECT intDiv(toUnixTimestamp64Milli(EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
+        transform(concat(EntityType, '|', Step), {{keys:Array(String)}}, {{names:Array(String)}}, '') AS stage,
+        multiIf({{group_by:String}} = 'system', toString(System), {{group_by:String}} = 'region', toString(Region),
+                {{group_by:String}} = 'legal_entity', toString(LegalEntity), '') AS grp,
+        min(toUnixTimestamp64Milli(IngestedAt)) AS stored_ms
+    FROM hops
+    WHERE Step IN {{steps:Array(String)}} AND Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}})
+        AND EndTime < fromUnixTimestamp64Milli({{until_ms:Int64}})
+        AND (empty({{keys:Array(String)}}) OR has({{keys:Array(String)}}, concat(EntityType, '|', Step)))
+        AND ({{flow:String}} = '' OR if(Flow = '', {{default_flow:String}}, toString(Flow)) = {{flow:String}})
+        AND ({{system:String}} = '' OR toString(System) = {{system:String}}) AND {_IN_SCOPE}
+    GROUP BY bucket_ms, stage, grp, EntityType, EntityId, Step
+)
+WHERE stored_ms > bucket_ms + {{bucket_ms:Int64}} + {{grace_ms:Int64}}
+GROUP BY bucket_ms, stage, grp
+LIMIT {{limit:UInt32}}
+"""
+
 # Correlation IDs an entity belongs to, through its hops in scope.
 _ENTITY_KEY = "KeyKind = 'entity' AND KeyType = {entity_type:String} AND KeyId = {entity_id:String}"
 # A bare business key (no type): the entity types that have it, in scope (search).

@@ -256,3 +256,25 @@ def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:
     sla["stages"] = [dead]
     assert kpis.sla_rows(sla, [hop])[0]["verdict"] == "DEAD-LETTERED"
     assert kpis.sla_rows(sla, [{**hop, "outcome": "error"}])[0]["verdict"] == "FAILED"
+
+
+def test_a_bucket_changed_by_late_postings_is_marked() -> None:
+    late = {**_lat(2, 1_200_000), "late": 3}
+    fig = figures.latency_over_time([_lat(1, 600_000), late], None)
+    mark = fig.data[-1]
+    assert mark.name == figures.LATE and list(mark.y) == [20.0]  # on the p95 of that bucket only
+    assert list(mark.text) == ["3 late postings changed this bucket after it closed"]
+    points = [
+        {"bucket": "2026-11-23T01:00:00Z", "stage": "postings", "completed": 5, "late": 0},
+        {"bucket": "2026-11-23T02:00:00Z", "stage": "postings", "completed": 7, "late": 1},
+    ]
+    marks = [t for t in figures.throughput_lines(points).data if t.name == figures.LATE]
+    assert [list(t.y) for t in marks] == [[7]] and marks[0].text == (
+        "1 late posting changed this bucket after it closed",
+    )
+    assert figures.late_summary(points) == (
+        "◇ 1 late posting changed 1 bucket(s) after they closed (stored after the lateness grace): 11-23 02:00 (1) UTC."
+    )
+    # no late postings: no mark and no line
+    assert all(t.name != figures.LATE for t in figures.latency_over_time([_lat(1, 600_000)], None).data)
+    assert figures.late_summary([_lat(1, 600_000)]) == ""

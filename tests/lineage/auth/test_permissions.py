@@ -55,6 +55,7 @@ EXAMPLES: dict[tuple[str, str], Example] = {
     ("GET", "/api/v1/entities/{entity_type}/{entity_id}"): lambda c, h: ("/api/v1/entities/invoice/INV-OK", None),
     ("GET", "/api/v1/search"): lambda c, h: ("/api/v1/search?q=INV-OK", None),
     ("GET", "/api/v1/overview"): lambda c, h: ("/api/v1/overview", None),
+    ("GET", "/api/v1/known"): lambda c, h: ("/api/v1/known", None),
     ("GET", "/api/v1/transactions"): lambda c, h: ("/api/v1/transactions", None),
     ("GET", "/api/v1/exceptions"): lambda c, h: ("/api/v1/exceptions", None),
     ("GET", "/api/v1/exceptions/{exception_id}"): lambda c, h: (f"/api/v1/exceptions/{_exception_id(c, h)}", None),

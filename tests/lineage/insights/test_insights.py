@@ -124,3 +124,46 @@ def test_docs_are_served_with_local_assets_only(stack: Stack) -> None:
         assert httpx.get(f"{stack.api_url}{url}", timeout=30).status_code == 200, url
     assert "swagger-ui-bundle.js" in html and "cdn" not in html.lower()
     assert httpx.get(f"{stack.api_url}/redoc", timeout=30).status_code == 404  # ReDoc needs a CDN
+
+
+def test_known_is_flows_systems_values_and_caller_in_one_answer(stack: Stack) -> None:
+    """The dashboard's sidebar and freshness line in one call: the same as the routes it replaces."""
+    known = _get(stack, "/api/v1/known")
+    assert known["flows"] == _get(stack, "/api/v1/flows")["flows"]
+    assert known["systems"] == _get(stack, "/api/v1/systems", since="30d", limit=1000)["systems"]
+    assert known["me"] == _get(stack, "/api/v1/whoami")
+    assert known["newest_hop"] == max(s["last_seen"] for s in known["systems"] if s["last_seen"])
+    regions = {
+        b["group"]
+        for b in _get(stack, "/api/v1/metrics/posting-latency", since="7d", bucket="1d", group_by="region")["buckets"]
+    }
+    assert regions - {None} <= set(known["regions"]) and known["regions"]
+    # the known values are those the figure routes accept: none is reported unknown
+    for region in known["regions"]:
+        assert _get(stack, "/api/v1/overview", region=region)["context"]["unknown"] == []
+    # scoped: a credential of one region knows only that region, and who it is
+    region = known["regions"][0]
+    scoped = issue(stack.store, "viewer", "one-region@test.example", regions=[region])
+    mine = _get(stack, "/api/v1/known", token=scoped)
+    assert mine["regions"] == [region] and mine["me"]["scope"]["regions"] == [region]
+    assert mine["me"]["subject"] == "one-region@test.example"
+
+
+def test_breaches_of_every_flow_in_one_answer(stack: Stack) -> None:
+    """``every_flow=true`` is the breaches of each flow together (one scan, not one call per flow)."""
+    every = _get(stack, "/api/v1/sla/breaches", since="24h", every_flow="true", limit=5000)
+    per_flow = [_get(stack, "/api/v1/sla/breaches", since="24h", flow=name, limit=5000) for name in load_flows().flows]
+
+    def keys(docs: list[Any]) -> list[tuple[str, str, str, str]]:
+        return sorted((b["correlation_id"], b["flow"], b["stage"], b["kind"]) for d in docs for b in d["breaches"])
+
+    assert every["breaches"] and keys([every]) == keys(per_flow)
+    for kind in ("late_complete", "open_overdue", "end_to_end"):
+        assert every[kind] == sum(d[kind] for d in per_flow)
+    assert every["context"]["flow"] is None
+    ledger = _get(stack, "/api/v1/sla/breaches", since="24h", every_flow="true", stage="ledger", limit=5000)
+    assert {b["stage"] for b in ledger["breaches"]} <= {"ledger"}
+    headers = {"Authorization": f"Bearer {stack.token}"}
+    for params in ({"every_flow": "true", "flow": "support_credit"}, {"every_flow": "true", "stage": "nope"}):
+        response = httpx.get(f"{stack.api_url}/api/v1/sla/breaches", params=params, headers=headers, timeout=60)
+        assert response.status_code == 422, response.text
