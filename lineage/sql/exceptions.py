@@ -97,6 +97,13 @@ EXCEPTION_HISTORY = """
 SELECT toString(Action) AS action, Actor AS actor, Note AS note, toUnixTimestamp64Milli(At) AS at_ms
 FROM exception_actions WHERE ExceptionId = {id:String} ORDER BY At, action LIMIT 1000
 """
+# The tickets opened for some exceptions (alerts/tickets: ServiceNow, Jira), oldest first.
+EXCEPTION_TICKETS = """
+SELECT ExceptionId AS id, toString(Receiver) AS receiver, TicketKey AS key, TicketUrl AS url
+FROM exception_tickets FINAL WHERE ExceptionId IN {ids:Array(String)}
+ORDER BY CreatedAt, Receiver
+LIMIT 10000
+"""
 INSERT_EXCEPTION_ACTION = """
 INSERT INTO exception_actions (ExceptionId, Action, Actor, Note, At, EntityType, EntityId, Step)
 SELECT {id:String}, {action:String}, {actor:String}, {note:String}, fromUnixTimestamp64Milli({at_ms:Int64}),
