@@ -141,4 +141,3 @@ class TicketClient:
         if not key:
             raise TicketRejected("Jira answered without an issue key")
         return Ticket(key, str(doc.get("id", key)), f"{self.base}/browse/{key}")
-

@@ -56,7 +56,9 @@ OUTBOX_COLUMNS = [
     "CreatedAt",
     "Version",
 ]
-_OUTBOX_COLS = "Id, Receiver, ExceptionId, toString(Kind), Payload, toString(State), Attempts, NextAt, LastError, CreatedAt"
+_OUTBOX_COLS = (
+    "Id, Receiver, ExceptionId, toString(Kind), Payload, toString(State), Attempts, NextAt, LastError, CreatedAt"
+)
 
 # FINAL: the outbox is small (one row per action), and a stale version would resend.
 SELECT_DUE = f"""
@@ -103,9 +105,9 @@ LIMIT {limit:UInt32}
 )
 
 # Acknowledgements and resolutions made in ledgerline after a ticket was opened, to mirror on
-# it, not yet in the outbox (the Id of a mirrored action: receiver/exception/action/at_ms,
-# made by alerts/tickets/outbox.py's ``action_id``). A resolve that came from this very ticket (its note starts "[receiver KEY]") is not
-# sent back.
+# it, not yet in the outbox (the Id of a mirrored action: receiver/exception/action/at_ms, as
+# alerts/tickets/outbox.py's ``action_id`` makes it). A resolve that came from this very
+# ticket (its note starts "[receiver KEY]", alerts/tickets/api.py) is not sent back.
 ACTIONS_TO_MIRROR = """
 SELECT a.ExceptionId AS id, toString(a.Action) AS action, a.Actor AS actor, a.Note AS note,
     toUnixTimestamp64Milli(a.At) AS at_ms, t.TicketKey AS ticket_key

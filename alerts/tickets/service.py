@@ -12,8 +12,8 @@ logged. Everything is in the store, so a restart picks up where the last round s
 from __future__ import annotations
 
 import logging
-from dataclasses import replace
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import httpx

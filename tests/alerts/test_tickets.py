@@ -148,7 +148,10 @@ def test_acknowledge_and_resolve_in_ledgerline_reach_the_incident(store: Store, 
     sys_id = snow.records["INC0010001"]["sys_id"]
     patches = [(p.path, p.body) for p in snow.of("PATCH")]
     assert patches == [
-        (f"/api/now/table/incident/{sys_id}", {"work_notes": "acknowledged in ledgerline by ana@corp.example: looking"}),
+        (
+            f"/api/now/table/incident/{sys_id}",
+            {"work_notes": "acknowledged in ledgerline by ana@corp.example: looking"},
+        ),
         (
             f"/api/now/table/incident/{sys_id}",
             {
@@ -194,8 +197,15 @@ def test_jira_issue_comment_and_transition_in_the_rest_shapes(store: Store, vers
         ]
     issue = jira.records["OPS-1"]
     ack_text = "acknowledged in ledgerline by ana@corp.example"
-    expected_ack = ack_text if version == 2 else {"type": "doc", "version": 1, "content": [
-        {"type": "paragraph", "content": [{"type": "text", "text": ack_text}]}]}
+    expected_ack = (
+        ack_text
+        if version == 2
+        else {
+            "type": "doc",
+            "version": 1,
+            "content": [{"type": "paragraph", "content": [{"type": "text", "text": ack_text}]}],
+        }
+    )
     assert issue["comments"][0] == expected_ack and issue["done"]
     paths = [(r.method, r.path) for r in jira.requests]
     assert paths[-2:] == [
