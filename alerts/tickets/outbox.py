@@ -113,8 +113,9 @@ class Outbox:
         rows = self.store.query(queries.FIND_TICKET, {"receiver": receiver, "key": key})
         return (rows[0][0], Ticket(rows[0][1], rows[0][2], rows[0][3])) if rows else None
 
-    def link(self, receiver: str, exc: dict[str, Any], ticket: Ticket, at_ms: int) -> None:
-        """Record that ``exc`` has ``ticket``: in the exception's trail, then in the links (each once)."""
+    def link(self, receiver: str, exc: dict[str, Any], ticket: Ticket, at_ms: int, since_ms: int) -> None:
+        """Record that ``exc`` has ``ticket``: in the exception's trail at ``at_ms``, then in the links
+        (each once). Actions from ``since_ms`` (when the open was asked) on are mirrored on it."""
         if self.ticket(exc["id"], receiver) is not None:
             return
         trail = {"id": exc["id"], "actor": receiver}
@@ -122,6 +123,6 @@ class Outbox:
             entity = {"entity_type": exc["entity_type"], "entity_id": exc["entity_id"], "step": exc["step"]}
             note = f"{ticket.key} {ticket.url}"
             self.store.command(queries.INSERT_TRAIL, trail | entity | {"note": note, "at_ms": at_ms})
-        at = datetime.fromtimestamp(at_ms / 1000, tz=UTC)
+        at = datetime.fromtimestamp(since_ms / 1000, tz=UTC)
         row = [exc["id"], receiver, ticket.key, ticket.id, ticket.url, at]
         self.store.insert("exception_tickets", [row], queries.TICKET_COLUMNS)

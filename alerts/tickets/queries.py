@@ -24,7 +24,8 @@ CREATE TABLE IF NOT EXISTS ticket_outbox (
 ) ENGINE = ReplacingMergeTree(Version)
 ORDER BY Id
 """
-# Which ticket an exception has on which receiver (key shown to people, id used in URLs).
+# Which ticket an exception has on which receiver (key shown to people, id used in URLs);
+# CreatedAt: when its open was asked (ledgerline actions from then on are mirrored on it).
 CREATE_TICKETS = """
 CREATE TABLE IF NOT EXISTS exception_tickets (
     ExceptionId String,

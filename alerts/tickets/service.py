@@ -161,7 +161,8 @@ class Tickets:
             ticket = client.find(p["mark"]) if entry.attempts else None
             if ticket is None:
                 ticket = client.open(p["title"], [(t, h) for t, h in p["lines"]], p["mark"])
-            self.outbox.link(entry.receiver, p["exception"], ticket, now_ms)
+            # Actions taken while the open waited are mirrored too: they count from its enqueuing.
+            self.outbox.link(entry.receiver, p["exception"], ticket, now_ms, entry.created_at)
             return
         ticket = self.outbox.ticket(entry.exception_id, entry.receiver)
         if ticket is None:

@@ -300,3 +300,19 @@ def test_connection_refused_then_restart_delivers_once(store: Store) -> None:
         second.run(now + 7200 * SEC)
         second.close()
     assert len(snow.records) == 1 and [r.method for r in snow.requests] == ["GET", "POST"]
+
+
+def test_an_acknowledgement_made_while_the_open_waits_reaches_the_ticket(store: Store, snow: Fake) -> None:
+    failure(store, "invoice:INV-1")
+    snow.script = [(503, {})]
+    t = tickets(store, snow_config(snow.url))
+    now = now_ms()
+    t.run(now)  # the open waits for its retry
+    exc_id = t.outbox.entries()[0].exception_id
+    lineage(store).act(Scope(), exc_id, "ack", "ana@corp.example", "on it", now - 86_400_000)
+    t.run(now + 10 * SEC)  # opened
+    t.run(now + 11 * SEC)  # the acknowledgement, mirrored
+    t.close()
+    assert [p.body for p in snow.of("PATCH")] == [
+        {"work_notes": "acknowledged in ledgerline by ana@corp.example: on it"}
+    ]
