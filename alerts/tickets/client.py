@@ -92,7 +92,12 @@ class TicketClient:
         search = "/rest/api/3/search/jql" if r.api_version == 3 else "/rest/api/2/search"
         params = {"jql": f'labels = "{mark}"', "fields": "status", "maxResults": "1"}
         issues = self._call("GET", search, params=params).get("issues", [])
-        return self._jira(issues[0]) if issues else None
+        if not issues:
+            return None
+        found: dict[str, Any] = issues[0]
+        if "key" not in found and "id" in found:  # the v3 search may answer ids only
+            found = self._call("GET", f"/rest/api/{r.api_version}/issue/{found['id']}", params={"fields": "status"})
+        return self._jira(found)
 
     def comment(self, ticket: Ticket, text: str) -> None:
         """A comment (ServiceNow: a work note, or ``comment_field``)."""

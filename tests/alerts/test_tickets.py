@@ -316,3 +316,20 @@ def test_an_acknowledgement_made_while_the_open_waits_reaches_the_ticket(store: 
     assert [p.body for p in snow.of("PATCH")] == [
         {"work_notes": "acknowledged in ledgerline by ana@corp.example: on it"}
     ]
+
+
+@pytest.mark.parametrize("version", [2, 3])
+def test_jira_open_after_a_lost_answer_finds_its_issue(store: Store, version: int) -> None:
+    with fake("jira") as jira:
+        failure(store, "invoice:INV-5")
+        jira.lose_answers = 1
+        t = tickets(store, jira_config(jira.url, version))
+        now = now_ms()
+        t.run(now)
+        t.run(now + 10 * SEC)
+        t.close()
+    assert len(jira.records) == 1 and [e.state for e in t.outbox.entries()] == ["done"]
+    # v3's enhanced search answers ids only: the key is read from the issue
+    expected = ["/rest/api/3/search/jql", "/rest/api/3/issue/10001"] if version == 3 else ["/rest/api/2/search"]
+    assert [r.path for r in jira.of("GET")] == expected
+    assert exception_of(store, "invoice:INV-5")["tickets"][0]["key"] == "OPS-1"

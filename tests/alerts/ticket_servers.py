@@ -134,10 +134,14 @@ class Fake:
         if req.method == "GET" and rest in (["search"], ["search", "jql"]):
             label = req.query["jql"][0].split('"')[1]
             found = [{"id": r["id"], "key": k} for k, r in self.records.items() if label in r["fields"]["labels"]]
+            if rest == ["search", "jql"]:  # the enhanced search (v3) answers ids unless asked for more
+                found = [{"id": f["id"]} for f in found]
             return 200, {"issues": found}
-        if len(rest) < 2 or rest[0] != "issue" or rest[1] not in self.records:
+        by_id = {r["id"]: k for k, r in self.records.items()}
+        if len(rest) < 2 or rest[0] != "issue" or by_id.get(rest[1], rest[1]) not in self.records:
             return 404, {"errorMessages": ["Issue does not exist"]}
-        issue = self.records[rest[1]]
+        key = by_id.get(rest[1], rest[1])
+        issue = self.records[key]
         if req.method == "POST" and rest[2:] == ["comment"]:
             issue["comments"].append(req.body["body"])
             return 201, {"id": "1"}
@@ -152,7 +156,7 @@ class Fake:
             return 204, None
         if req.method == "GET" and rest[2:] == []:
             category = "done" if issue["done"] else "indeterminate"
-            return 200, {"key": rest[1], "fields": {"status": {"statusCategory": {"key": category}}}}
+            return 200, {"id": issue["id"], "key": key, "fields": {"status": {"statusCategory": {"key": category}}}}
         return 405, {}
 
 
