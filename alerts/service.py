@@ -99,6 +99,7 @@ class AlertService:
                 link=link,
                 backoff_s=settings.alert_delivery_backoff_s,
                 timeout_s=settings.alert_delivery_timeout_s,
+                metrics=self.metrics,
             )
             if self.receivers.tickets
             else None
@@ -111,7 +112,7 @@ class AlertService:
         self.evaluating = evaluating
         self._keeper = LeaseKeeper(lease) if lease is not None else None
         self._following = lease is not None  # state in memory may be stale until we lead
-        self.metrics.known([r.name for r in self.rules], [r.name for r in self.receivers.receivers])
+        self.metrics.known([r.name for r in self.rules], [r.name for r in self.receivers.receivers if not r.tickets])
         self.metrics.interval.set(settings.alert_tick_s)
         self.metrics.watch(lambda: self.leading, self._failing)
 

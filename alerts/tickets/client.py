@@ -87,8 +87,8 @@ class TicketClient:
         r = self.receiver
         if r.type == "servicenow":
             params = {"sysparm_query": f"{r.correlation_field}={mark}", "sysparm_limit": "1"}
-            found = self._call("GET", f"/api/now/table/{r.table}", params=params).get("result", [])
-            return self._snow(found[0]) if found else None
+            rows = self._call("GET", f"/api/now/table/{r.table}", params=params).get("result", [])
+            return self._snow(rows[0]) if rows else None
         search = "/rest/api/3/search/jql" if r.api_version == 3 else "/rest/api/2/search"
         params = {"jql": f'labels = "{mark}"', "fields": "status", "maxResults": "1"}
         issues = self._call("GET", search, params=params).get("issues", [])

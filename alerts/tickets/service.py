@@ -19,6 +19,7 @@ from typing import Any
 import httpx
 
 from alerts.errors import TicketRejected, TicketRetry
+from alerts.metrics import AlertMetrics
 from alerts.routing import ReceiversConfig, TicketRule
 from alerts.tickets import bodies, queries
 from alerts.tickets.client import TicketClient
@@ -48,8 +49,10 @@ class Tickets:
         link: LinkBuilder | None = None,
         backoff_s: float = 1.0,
         timeout_s: float = 5.0,
+        metrics: AlertMetrics | None = None,
     ) -> None:
         self.store = store
+        self.metrics = metrics if metrics is not None else AlertMetrics()
         self.config = config
         self.flows = flows
         self.outbox = Outbox(store)
@@ -146,12 +149,15 @@ class Tickets:
             wait = self._backoff(entry) if exc.wait_s is None else int(exc.wait_s * 1000)
             log.info("ticket %s: %s; again in %.1fs", entry.id, exc, wait / 1000)
             self.outbox.save(replace(trying, next_at=now_ms + wait, last_error=str(exc)))
+            self.metrics.ticket_tried(entry.receiver, entry.kind, "retry")
             return False
         except TicketRejected as exc:
             log.warning("ticket %s refused: %s", entry.id, exc)
             self.outbox.save(replace(trying, state="failed", last_error=str(exc)))
+            self.metrics.ticket_tried(entry.receiver, entry.kind, "failed")
             return False
         self.outbox.save(replace(trying, state="done", last_error=""))
+        self.metrics.ticket_tried(entry.receiver, entry.kind, "done")
         return True
 
     def _send(self, client: TicketClient, entry: Entry, now_ms: int) -> None:

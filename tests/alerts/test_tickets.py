@@ -231,6 +231,13 @@ def test_429_waits_its_retry_after_then_opens_once(store: Store, snow: Fake) -> 
     t.close()
     assert [r.method for r in snow.requests] == ["POST", "GET", "POST"]  # the retry looks before it opens
     assert len(snow.records) == 1 and t.outbox.entries()[0].state == "done"
+    tries = {
+        tuple(s.labels.values()): s.value
+        for m in t.metrics.tickets.collect()
+        for s in m.samples
+        if s.name.endswith("_total")
+    }
+    assert tries == {("snow", "create", "retry"): 1.0, ("snow", "create", "done"): 1.0}
 
 
 def test_5xx_is_retried_with_growing_backoff(store: Store, snow: Fake) -> None:
