@@ -26,9 +26,11 @@ class RetryPolicy:
     timeout_s: float = 5.0
 
 
-def _retry_after(response: httpx.Response, default: float) -> float:
+def retry_after(response: httpx.Response, default: float | None) -> float | None:
+    """The ``Retry-After`` seconds of an answer (``default`` when absent or not a number)."""
     try:
-        return float(response.headers.get("Retry-After", default))
+        value = response.headers.get("Retry-After")
+        return default if value is None else max(0.0, float(value))
     except ValueError:
         return default
 
@@ -55,7 +57,8 @@ def post_json(
                 return response
             last = f"HTTP {response.status_code}: {response.text[:200]}"
             if response.status_code == 429:
-                wait = _retry_after(response, delay)
+                after = retry_after(response, delay)
+                wait = delay if after is None else after
             elif response.status_code < 500:
                 raise DeliveryError(f"{_safe(url)} rejected the notification: {last}")
         except httpx.HTTPError as exc:

@@ -11,3 +11,15 @@ class RuleError(ConfigError):
 
 class DeliveryError(LedgerlineError):
     """A notification that could not be delivered after its retries."""
+
+
+class TicketRetry(DeliveryError):
+    """A ticket action the other side could not take now (429, 5xx, no connection): tried again later."""
+
+    def __init__(self, reason: str, wait_s: float | None = None) -> None:
+        super().__init__(reason)
+        self.wait_s = wait_s  # the other side's Retry-After, when it gave one
+
+
+class TicketRejected(DeliveryError):
+    """A ticket action the other side refused as wrong (4xx other than 429): not tried again."""

@@ -73,6 +73,13 @@ class AlertMetrics:
             ["receiver", "outcome"],
             registry=registry,
         )
+        self.tickets = Counter(
+            "ledgerline_ticket_actions",
+            "Tries of ticket actions (open, comment, resolve) per receiver and outcome "
+            "(done; retry: 429, 5xx or no connection, tried again later; failed: refused with a 4xx, not retried).",
+            ["receiver", "kind", "outcome"],
+            registry=registry,
+        )
 
     def known(self, rules: Iterable[str], receivers: Iterable[str]) -> None:
         """Export every rule's and receiver's series at 0, so the first error is an increase."""
@@ -112,3 +119,7 @@ class AlertMetrics:
     def notified(self, receiver: str, delivered: bool) -> None:
         """One notification to ``receiver`` was delivered, or failed for good."""
         self.notifications.labels(receiver, "delivered" if delivered else "failed").inc()
+
+    def ticket_tried(self, receiver: str, kind: str, outcome: str) -> None:
+        """One try of a ticket action: ``done``, ``retry`` or ``failed``."""
+        self.tickets.labels(receiver, kind, outcome).inc()

@@ -20,6 +20,7 @@ from alerts.rules import Rule, load_rules
 from alerts.scoped import visible
 from alerts.settings import AlertSettings
 from alerts.silences import Silence
+from alerts.tickets.service import Tickets
 from collector.store import Store
 from collector.store.lease import Lease, LeaseKeeper
 from lineage.core.flows import FlowConfig, load_flows
@@ -87,6 +88,22 @@ class AlertService:
         self.dispatcher = Dispatcher(
             self.persistence, self.receivers, external_url=settings.dashboard_url, retry=retry, metrics=self.metrics
         )
+        # Tickets for the exception backlog (alerts/tickets), when the receivers config has ticket rules.
+        self.tickets = (
+            Tickets(
+                store,
+                self.receivers,
+                self.flows,
+                dashboard_url=settings.dashboard_url,
+                api_url=settings.api_url,
+                link=link,
+                backoff_s=settings.alert_delivery_backoff_s,
+                timeout_s=settings.alert_delivery_timeout_s,
+                metrics=self.metrics,
+            )
+            if self.receivers.tickets
+            else None
+        )
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._tag = f"ledgerline-alerts-{uuid.uuid4().hex}"  # marks this service's round queries
@@ -95,7 +112,7 @@ class AlertService:
         self.evaluating = evaluating
         self._keeper = LeaseKeeper(lease) if lease is not None else None
         self._following = lease is not None  # state in memory may be stale until we lead
-        self.metrics.known([r.name for r in self.rules], [r.name for r in self.receivers.receivers])
+        self.metrics.known([r.name for r in self.rules], [r.name for r in self.receivers.receivers if not r.tickets])
         self.metrics.interval.set(settings.alert_tick_s)
         self.metrics.watch(lambda: self.leading, self._failing)
 
@@ -135,12 +152,24 @@ class AlertService:
                     return transitions  # stopping: the state is stored, the next start sends what is due
                 silences = self.persistence.silences()
                 self.dispatcher.dispatch(self.evaluator.active(), silences, at)
+                self._tickets(at)
         except Exception:
             if not self._stop.is_set():  # else a query cancelled by stop(): no failure
                 self.metrics.round_failed()
             raise
         self.metrics.round_done(time.monotonic() - started)
         return transitions
+
+    def _tickets(self, at: int) -> None:
+        """The tickets' round; its failure (a store hiccup) leaves the outbox for the next round."""
+        if self.tickets is None:
+            return
+        try:
+            self.tickets.run(at)
+        except Exception:
+            if self._stop.is_set():
+                raise
+            log.exception("ticket round failed")
 
     # -- background ---------------------------------------------------------------------
     def start(self) -> None:
@@ -179,6 +208,8 @@ class AlertService:
         if self._keeper is not None:
             self._keeper.release()
         self.dispatcher.close()
+        if self.tickets is not None:
+            self.tickets.close()
 
     # -- API helpers --------------------------------------------------------------------
     def alerts(self, scope: Scope) -> list[tuple[Alert, list[str]]]:

@@ -15,6 +15,7 @@ class AlertSettings(StoreSettings):
     alert_rules: Path | None = Field(None, description="Rule file; default: the packaged alerts/rules.yaml.")
     alert_receivers: str | None = Field(None, description="Receivers config: a file path or inline YAML.")
     dashboard_url: str = Field("http://127.0.0.1:8501", description="Dashboard base URL for links.")
+    api_url: str = Field("http://127.0.0.1:8000", description="Lineage API base URL for evidence links in tickets.")
     alert_tick_s: float = Field(10.0, gt=0, description="How often due rules and notifications are checked.")
     alert_resolved_retention_s: float = Field(900.0, ge=0, description="How long resolves are kept and re-sent.")
     alert_delivery_attempts: int = Field(3, ge=1)

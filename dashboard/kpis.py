@@ -98,6 +98,7 @@ def exception_rows(exceptions: Sequence[Row], lineage: Callable[[str], str] = _l
             "step": e["step"],
             "last_outcome": e.get("last_outcome"),
             "attempts": e["attempts"],
+            "ticket": ", ".join(t["key"] for t in e.get("tickets") or []),
             "id": e["id"],
         }
         for e in exceptions

@@ -51,6 +51,8 @@ _CONTROL = (
     "alert_history",
     "alert_nflog",
     "alert_silences",
+    "ticket_outbox",
+    "exception_tickets",
     "close_signoffs",
     "close_certified_hops",
 )

@@ -212,12 +212,13 @@ def compose_app(
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from alerts.api import router as alerts_router
+    from alerts.tickets.api import router as tickets_router
     from lineage.api.app import create_app
     from lineage.settings import LineageSettings
 
     if evidence is None:
         evidence = EvidenceService(EvidenceSettings(), store, key=Ed25519PrivateKey.generate())
-    extra, state = (alerts_router,), {"alerts": alerts}
+    extra, state = (alerts_router, tickets_router), {"alerts": alerts}
     if config is None:
         return create_app(
             LineageSettings(), store, auth, evidence=evidence, extra_routers=extra, state=state, registry=registry

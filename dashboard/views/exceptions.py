@@ -74,12 +74,20 @@ def history(picked: list[dict[str, Any]]) -> None:
         lines = [
             f"- {when(h['at'])} UTC · **{h['action']}** by {h['actor']}: {h['note'] or '(no note)'}" for h in trail
         ]
+        tickets = ticket_links(doc)
         st.markdown(
-            f"**Audit trail of {row['id']}** ({row['business key']}, now {doc['state']})\n\n"
+            f"**Audit trail of {row['id']}** ({row['business key']}, now {doc['state']})"
+            + (f" · tickets: {tickets}" if tickets else "")
+            + "\n\n"
             + ("\n".join(lines) if lines else "No acknowledgement, resolution or replay recorded yet.")
         )
     if len(picked) > 5:
         st.caption(f"Audit trails of the first 5 of {len(picked)} picked exceptions shown.")
+
+
+def ticket_links(doc: dict[str, Any]) -> str:
+    """The exception's ServiceNow or Jira tickets as Markdown links (docs/tickets.md)."""
+    return ", ".join(f"[{t['key']}]({t['url']}) ({t['receiver']})" for t in doc.get("tickets") or [])
 
 
 def _act(picked: list[dict[str, Any]]) -> None:

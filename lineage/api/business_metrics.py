@@ -93,7 +93,9 @@ class _Families(Collector):
         yield GaugeMetricFamily(f"{NS}_as_of_seconds", "The instant the gauges describe.", value=s.as_of_ms / 1000)
         yield GaugeMetricFamily(f"{NS}_window_seconds", "The gauges' trailing window.", value=s.window_ms / 1000)
         yield GaugeMetricFamily(
-            f"{NS}_truncated", "1 when the gauges hit the store's row limit (they undercount).", value=int(s.truncated)
+            f"{NS}_truncated",
+            "1 when the transaction gauges hit the store's row limit (they undercount).",
+            value=int(s.truncated),
         )
         dropped = CounterMetricFamily(
             f"{NS}_series_dropped", "Label sets left out by the cap (LEDGERLINE_BUSINESS_METRICS_MAX_SERIES)."

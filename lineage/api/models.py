@@ -116,6 +116,14 @@ class HistoryEntry(BaseModel):
     at: str
 
 
+class TicketLink(BaseModel):
+    """A ticket opened for an exception (ServiceNow, Jira: docs/tickets.md)."""
+
+    receiver: str
+    key: str = Field(description="The ticket's number or key, e.g. INC0010001 or OPS-7.")
+    url: str
+
+
 class ExceptionOut(BaseModel):
     """A failed, retried or dead-lettered entity/step; id is stable."""
 
@@ -139,6 +147,7 @@ class ExceptionOut(BaseModel):
     resolved_at: str | None
     attempts: int
     age_ms: int
+    tickets: list[TicketLink] = Field(default_factory=list, description="Tickets opened for it, oldest first.")
     history: list[HistoryEntry] | None = None
 
 

@@ -79,6 +79,8 @@ RULES: dict[tuple[str, str], Rule] = {
     ("GET", f"{_V1}/silences"): Rule("read"),
     ("POST", f"{_V1}/silences"): Rule("act", "silence.create"),
     ("DELETE", f"{_V1}/silences/{{silence_id}}"): Rule("act", "silence.expire", "{silence_id}"),
+    # tickets (alerts/tickets): ServiceNow or Jira says a ticket was resolved; an operator token
+    ("POST", f"{_V1}/tickets/{{receiver}}/events"): Rule("act", "ticket.event", "{receiver}"),
     # replay (lineage/replay): operators request, approve and cancel; every write is logged
     ("POST", f"{_V1}/exceptions/{{exception_id}}/replay"): Rule("act", "replay.request", "{exception_id}"),
     ("POST", f"{_V1}/replays"): Rule("act", "replay.bulk"),

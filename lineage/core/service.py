@@ -352,8 +352,18 @@ class Lineage:
             **scope.params(),
         }
         page = self.store.query_bounded(exception_sql.EXCEPTIONS_IN_WINDOW, params, window.limit)
-        shaped = self.with_amounts(scope, [shape.exception(r) for r in page.rows])
+        shaped = self.with_tickets(self.with_amounts(scope, [shape.exception(r) for r in page.rows]))
         return {"exceptions": shaped, "truncated": page.truncated}
+
+    def with_tickets(self, exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Exceptions with the tickets opened for them (set in place). One query."""
+        rows = self._dicts(exception_sql.EXCEPTION_TICKETS, ids=[e["id"] for e in exceptions]) if exceptions else []
+        found: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            found.setdefault(r["id"], []).append({"receiver": r["receiver"], "key": r["key"], "url": r["url"]})
+        for e in exceptions:
+            e["tickets"] = found.get(e["id"], [])
+        return exceptions
 
     def transaction_amounts(self, scope: Scope, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Business key, amount and currency of each transaction (lineage/core/money.py)."""
@@ -369,7 +379,7 @@ class Lineage:
         rows = self._scoped(scope, exception_sql.EXCEPTION_BY_ID, id=exc_id, since_ms=since_ms, **params)
         if not rows:
             return None
-        out = self.with_amounts(scope, [shape.exception(rows[0])])[0]
+        out = self.with_tickets(self.with_amounts(scope, [shape.exception(rows[0])]))[0]
         history = self._dicts(exception_sql.EXCEPTION_HISTORY, id=exc_id)
         out["history"] = [
             {"action": h["action"], "actor": h["actor"], "note": h["note"], "at": shape.iso(int(h["at_ms"]))}

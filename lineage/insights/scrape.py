@@ -10,7 +10,8 @@ window. A hop stored more than ``lag`` after it ended is not counted (its interv
 Gauges are :func:`lineage.insights.service.at_risk` over the trailing window as of the scrape,
 the same answer as ``GET /api/v1/at-risk?since=<as_of - window>&until=<as_of>``: open
 exceptions (by system and region), stuck transactions (by flow, system and region), money at
-risk (by kind and currency).
+risk (by kind and currency). Open exceptions and their money are SQL aggregates of the same
+definition (``lineage.sql.exceptions.OPEN_BY_PLACE``, ``OPEN_MONEY``), not cut at the row cap.
 
 A scrape never waits for the store once a scope has a snapshot: it gets the latest one, and when
 that is older than ``refresh_s`` a new one is computed in the background (one at a time per
@@ -32,11 +33,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collector.store.errors import StoreError
+from lineage.core import domain
+from lineage.core.currency import round_money
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.insights import queries
 from lineage.insights.service import EDGES, at_risk, latency_histogram
+from lineage.sql import exceptions as exception_sql
 
 log = logging.getLogger(__name__)
 # Label sets one interval's hop counts may have; counting stops (an error, nothing counted) above
@@ -177,13 +181,20 @@ class BusinessMetrics:
         risk = at_risk(self.svc, scope, Window(now - lim.window_ms, now, rows), "", "", "", "")
         room = max(lim.max_series - len(tally.completed) - len(tally.latency), 0)
         gauges: list[dict[Labels, Any]] = [defaultdict(int), defaultdict(int), defaultdict(float)]
+        # Open exceptions and their money: SQL aggregates, not cut at the row cap.
+        params = {"since_ms": now - lim.window_ms, "until_ms": now, **scope.params()}
+        params |= domain.exception_params(self.svc.config, now)
+        for row in self.svc.store.query_dicts(exception_sql.OPEN_BY_PLACE, params):
+            gauges[0][(row["system"], row["region"] or "")] += int(row["n"])
+        for row in self.svc.store.query_dicts(exception_sql.OPEN_MONEY, params):
+            currency = row["currency"] or ""
+            gauges[2][("open_exceptions", currency)] += round_money(float(row["amount"]), currency or None)
         for item in risk["items"]:
-            if item["kind"] == "open_exceptions":
-                gauges[0][(item["system"], item["region"] or "")] += 1
-            elif item["kind"] == "stuck":
+            if item["kind"] == "stuck":
                 gauges[1][(item.get("flow") or "", item["system"], item["region"] or "")] += 1
         for total in risk["totals"]:
-            gauges[2][(total["kind"], total["currency"] or "")] += total["amount"]
+            if total["kind"] != "open_exceptions":
+                gauges[2][(total["kind"], total["currency"] or "")] += total["amount"]
         kept: list[dict[Labels, Any]] = []
         for gauge in gauges:
             ordered = sorted(gauge.items(), key=lambda kv: (-kv[1], kv[0]))

@@ -5,6 +5,7 @@ Values always go through binding; every read of hops keeps the caller's scope.""
 from __future__ import annotations
 
 from lineage.core.scope import in_scope
+from lineage.sql.amounts import LATEST_AMOUNT, LATEST_CURRENCY
 from lineage.sql.queries import EXC_ID
 
 _SINCE = "fromUnixTimestamp64Milli({since_ms:Int64})"
@@ -87,6 +88,36 @@ EXCEPTIONS_IN_WINDOW = (
 EXCEPTION_BY_ID = (
     exceptions_cte(f"StartTime >= {_SINCE} AND {EXC_ID} = {{id:String}}", _SINCE) + f"SELECT {_EXC_COLS} FROM x LIMIT 1"
 )
+# The open exceptions of a window (EXCEPTIONS_IN_WINDOW's, state open: the at-risk route's) as
+# aggregates, not bounded by the store's row cap (the gauges of /metrics/business count them
+# all): per failing system and region, and the money of their entities per currency, each
+# exception with its entity's latest amount in scope (lineage/core/money.py's rule; amount
+# unknown: currency '' and 0).
+_OPEN = exceptions_cte(f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}", _SINCE)
+OPEN_BY_PLACE = _OPEN + "SELECT system, region, count() AS n FROM x WHERE state = 'open' GROUP BY system, region"
+OPEN_MONEY = (
+    _OPEN
+    + f""",
+m AS (
+    SELECT toString(EntityType) AS entity_type, EntityId AS entity_id,
+        {LATEST_AMOUNT} AS amount, {LATEST_CURRENCY} AS currency
+    FROM hops
+    WHERE CorrelationId IN (SELECT correlation_id FROM x WHERE state = 'open')
+        AND (toString(EntityType), EntityId) IN (SELECT entity_type, entity_id FROM x WHERE state = 'open')
+        AND {_IN_SCOPE}
+    GROUP BY EntityType, EntityId
+)
+SELECT currency, sum(amount) AS amount, count() AS n
+FROM (
+    SELECT m.amount IS NOT NULL AND NOT isNaN(ifNull(m.amount, 0)) AS known,
+        if(known, m.currency, '') AS currency, if(known, ifNull(m.amount, 0), 0) AS amount
+    FROM (SELECT entity_type, entity_id FROM x WHERE state = 'open') AS o
+    LEFT JOIN m ON m.entity_type = o.entity_type AND m.entity_id = o.entity_id
+)
+GROUP BY currency
+"""
+)
+
 # The latest ack/resolve on each of some exceptions (replay entries do not change the state).
 EXCEPTION_ACTIONS = """
 SELECT ExceptionId AS id, toString(argMax(Action, At)) AS action, toUnixTimestamp64Milli(max(At)) AS at_ms
@@ -96,6 +127,13 @@ GROUP BY ExceptionId
 EXCEPTION_HISTORY = """
 SELECT toString(Action) AS action, Actor AS actor, Note AS note, toUnixTimestamp64Milli(At) AS at_ms
 FROM exception_actions WHERE ExceptionId = {id:String} ORDER BY At, action LIMIT 1000
+"""
+# The tickets opened for some exceptions (alerts/tickets: ServiceNow, Jira), oldest first.
+EXCEPTION_TICKETS = """
+SELECT ExceptionId AS id, toString(Receiver) AS receiver, TicketKey AS key, TicketUrl AS url
+FROM exception_tickets FINAL WHERE ExceptionId IN {ids:Array(String)}
+ORDER BY CreatedAt, Receiver
+LIMIT 10000
 """
 INSERT_EXCEPTION_ACTION = """
 INSERT INTO exception_actions (ExceptionId, Action, Actor, Note, At, EntityType, EntityId, Step)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from dashboard import figures, kpis, timeline
 from dashboard.formats import format_ms
+from dashboard.views import exceptions as exceptions_view
 from lineage.insights.service import EDGES
 
 
@@ -237,6 +238,15 @@ def test_exception_rows_carry_money_and_the_context() -> None:
     assert kpis.exception_rows(exc, lambda cid: f"?page=lineage&range=6h&correlation_id={cid}")[0]["lineage"] == (
         "?page=lineage&range=6h&correlation_id=c2"
     )
+
+
+def test_exception_rows_and_trail_name_their_tickets() -> None:
+    ticket = {"receiver": "snow", "key": "INC0010001", "url": "https://acme.service-now.com/nav_to.do?uri=x"}
+    exc = {"id": "1", "system": "erp", "region": "eu", "category": "c", "age_ms": 1, "entity_type": "invoice"}
+    exc |= {"entity_id": "I1", "step": "s", "state": "open", "attempts": 1, "correlation_id": "c1"}
+    [row] = kpis.exception_rows([exc | {"tickets": [ticket]}])
+    assert row["ticket"] == "INC0010001" and kpis.exception_rows([exc])[0]["ticket"] == ""
+    assert exceptions_view.ticket_links({"tickets": [ticket]}) == f"[INC0010001]({ticket['url']}) (snow)"
 
 
 def test_sla_rows_give_a_verdict_per_stage_and_end_to_end() -> None:

@@ -87,6 +87,11 @@ EXAMPLES: dict[tuple[str, str], Example] = {
         None,
     ),
     ("GET", "/api/v1/alerts"): lambda c, h: ("/api/v1/alerts", None),
+    # no ticket receiver configured here: a role that may act gets the route's own 404
+    ("POST", "/api/v1/tickets/{receiver}/events"): lambda c, h: (
+        "/api/v1/tickets/snow/events",
+        {"number": "INC0010001", "state": "6"},
+    ),
     ("GET", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", None),
     ("POST", "/api/v1/silences"): lambda c, h: ("/api/v1/silences", SILENCE),
     ("DELETE", "/api/v1/silences/{silence_id}"): lambda c, h: (f"/api/v1/silences/{_silence_id(c, h)}", None),

@@ -1,0 +1,1 @@
+"""Tickets for the exception backlog: ServiceNow and Jira receivers, fed by a durable outbox."""
