@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import itertools
 import re
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ from lineage.core import domain, open_txns
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
 from tests.lineage.flow_helpers import DAY, HOUR, MIN, T0, Spans
-from tests.processes import LEDGERLINE, ledgerline_env
+from tests.lineage.test_rollups import write_and_verify
 
 STAGES = {
     "order_to_cash": (("order", "order.booked"), ("invoice", "invoice.issued"), ("ledger", "ledger.posted")),
@@ -238,25 +236,8 @@ def test_verify_rollups_checks_the_open_transactions(tmp_path: Path) -> None:
             _tamper(store, base)
         store.close()
     """)
-    env = ledgerline_env(tmp_path)
     for tamper, code in ((False, 0), (True, 1)):
-        made = subprocess.run(
-            [sys.executable, "-c", script.replace("{tamper}", str(tamper))],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert made.returncode == 0, made.stderr[-2000:]
-        out = subprocess.run(
-            [*LEDGERLINE, "verify", "--rollups", "--since", "1d"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        out = write_and_verify(tmp_path, script.replace("{tamper}", str(tamper)))
         assert out.returncode == code, out.stdout + out.stderr
         if tamper:
             assert "FAILED open transactions: 1 row(s) differ; first: open transactions, day " in out.stdout
