@@ -21,7 +21,7 @@ from alerts.rules import (
 )
 from collector.store import Store
 from lineage.business import kpis
-from lineage.core import domain
+from lineage.core import domain, open_txns
 from lineage.core.flows import FlowConfig
 from lineage.core.scope import EVERYTHING
 
@@ -164,7 +164,8 @@ def _assessed(
     if cache is not None and shared in cache:
         assessed, truncated = cache[shared]
     else:
-        assessed, truncated = domain.assess(
+        # domain.assess(keep="stuck")'s answer, from the open-transactions index
+        assessed, truncated = open_txns.assess_stuck(
             store,
             flows,
             EVERYTHING,
@@ -172,7 +173,6 @@ def _assessed(
             max_rows=_FACTS_CAP,
             flow=flow,
             timeout_s=timeout_s,
-            keep="stuck",
         )
         if cache is not None:
             cache[shared] = (assessed, truncated)

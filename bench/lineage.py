@@ -61,6 +61,7 @@ from ledgerline.schema import migrate_all
 from lineage.business import metrics
 from lineage.close.config import parse_close
 from lineage.close.service import gate
+from lineage.core import domain
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
 from lineage.core.service import Lineage, Window
@@ -314,11 +315,25 @@ def cases(svc: Lineage, history: History, txn_lo: int, growth: bool) -> list[tup
             "list stuck transactions (24h), scoped",
             lambda: svc.transactions(one_le, Window(now - 86400_000, now, 100), "stuck", "", "", ""),
         ),
+        ("list stuck transactions (24h), raw", lambda: _raw_stuck(svc, EVERYTHING, now)),
+        ("list stuck transactions (24h), scoped, raw", lambda: _raw_stuck(svc, one_le, now)),
         ("close gate, one entity, this month", lambda: gate(svc, CALENDAR, EVERYTHING, "LE-0", this_month)),
         ("explain failed 24h", lambda: explain(svc, EVERYTHING, _question("failed", "", now))),
         ("explain failed 24h, ledger stage", lambda: explain(svc, EVERYTHING, _question("failed", "ledger", now))),
         ("explain slow 24h, ledger stage", lambda: explain(svc, EVERYTHING, _question("slow", "ledger", now))),
     ]
+
+
+def _raw_stuck(svc: Lineage, scope: Scope, now: int) -> Any:
+    """The stuck list as it was computed before the open-transactions index: from every hop of
+    the window (``domain.listing``), with the window ``Lineage.transactions`` uses."""
+    lookahead = max((f.end_to_end_sla_s or 0) for f in svc.config.flows.values())
+    window = {"since_ms": now - 86400_000, "until_ms": now, "now_ms": now, "limit": 100}
+    scan_until = now + int(max(lookahead, 86400) * 2000)
+    max_rows = svc.settings.query_max_rows
+    return domain.listing(
+        svc.store, svc.config, scope, scan_until_ms=scan_until, max_rows=max_rows, status="stuck", **window
+    )
 
 
 # The bench's seven legal entities, cut in UTC, for the close gate.

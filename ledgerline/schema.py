@@ -68,6 +68,7 @@ CLUSTER_LAYOUT: Layout = {
     "hop_rollup": Sharded("cityHash64(Minute)"),
     "hop_rollup_dirty": Sharded("cityHash64(Minute)"),
     "hop_rollup_watermark": Sharded("cityHash64(Covers)"),
+    "open_txns": _BY_CORRELATION,
     "leases": Keeper("Key"),
     **dict.fromkeys(_CONTROL, Everywhere()),
 }

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collector.store import Migration
 from lineage.core.codecs import LEANER
+from lineage.core.open_txns import MIGRATION as OPEN_TXNS
 from lineage.core.rollups import MIGRATION as ROLLUP
 
 _HOPS = """
@@ -397,4 +398,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(104, "failure details on hop_times (facts and exceptions read a time window)", _FAILURE_DETAIL),
     LEANER,
     ROLLUP,
+    OPEN_TXNS,
 )

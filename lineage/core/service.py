@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage.core import domain, money, shape
+from lineage.core import domain, money, open_txns, shape
 from lineage.core.checks import amount_mismatches, duplicates
 from lineage.core.checks import exceptions as check_exceptions
 from lineage.core.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
@@ -277,21 +277,21 @@ class Lineage:
         (lineage/core/domain.py ``listing``), so a small ``limit`` costs its own transactions'
         hops, however large the window's other transactions are."""
         lookahead = max((f.end_to_end_sla_s or 0) for f in self.config.flows.values())
-        assessed, truncated = domain.listing(
-            self.store,
-            self.config,
-            scope,
-            since_ms=window.since_ms,
-            until_ms=window.until_ms,
-            scan_until_ms=window.until_ms + int(max(lookahead, 86400) * 2000),
-            now_ms=to_ms(utcnow()),
-            limit=window.limit,
-            max_rows=self.settings.query_max_rows,
-            status=status,
-            flow=flow,
-            system=system,
-            region=region,
-        )
+        listed: dict[str, Any] = {
+            "since_ms": window.since_ms,
+            "until_ms": window.until_ms,
+            "scan_until_ms": window.until_ms + int(max(lookahead, 86400) * 2000),
+            "now_ms": to_ms(utcnow()),
+            "limit": window.limit,
+            "max_rows": self.settings.query_max_rows,
+            "flow": flow,
+            "system": system,
+            "region": region,
+        }
+        if status == "stuck":  # from the open-transactions index (lineage/core/open_txns.py): the same answer
+            assessed, truncated = open_txns.stuck_listing(self.store, self.config, scope, **listed)
+        else:
+            assessed, truncated = domain.listing(self.store, self.config, scope, status=status, **listed)
         items = [
             {
                 "correlation_id": a.facts.correlation_id,

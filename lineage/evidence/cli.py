@@ -60,7 +60,9 @@ def register(subparsers: Any) -> None:
     verify.add_argument("--public-key", type=Path, help="trusted seal.pub (default: the data directory's)")
     verify.add_argument("--store", action="store_true", help="recompute every seal from the stored hops")
     verify.add_argument(
-        "--rollups", action="store_true", help="recompute every per-minute rollup row of the window from the hops"
+        "--rollups",
+        action="store_true",
+        help="recompute every rollup and open-transactions row of the window from the hops",
     )
     verify.add_argument(
         "--since",
@@ -326,9 +328,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def _verify_rollups(args: argparse.Namespace) -> int:
-    """Every covered rollup minute since ``--since`` against the hops: 0 equal, 1 the first difference."""
+    """Every covered rollup minute and every open-transactions row since ``--since`` against the
+    hops: 0 equal, 1 the first difference of each."""
     from collector.store import open_store
-    from lineage.core import rollups
+    from lineage.core import open_txns, rollups
     from lineage.core.timeparse import parse_instant, to_ms, utcnow
 
     now = utcnow()
@@ -338,17 +341,22 @@ def _verify_rollups(args: argparse.Namespace) -> int:
         return _err("verify", str(exc))
     store = open_store(EvidenceSettings())
     try:
-        if not rollups.exists(store):
+        if not rollups.exists(store) or not open_txns.exists(store):
             return _err("verify", "this store has no rollup yet: run `ledgerline migrate` (or start serve) first")
         report = rollups.verify(store, since_ms, to_ms(now))
+        opened = open_txns.verify(store, since_ms, to_ms(now))
     finally:
         store.close()
     counted = f"{report.covered} covered minute(s) recomputed, {report.pending} not yet sealed (read raw)"
     if report.first is not None:
         print(f"FAILED rollups: {report.mismatches} row(s) differ; first: {report.first.text()}; {counted}")
-        return 1
-    print(f"OK rollups: {counted}")
-    return 0
+    else:
+        print(f"OK rollups: {counted}")
+    if opened.first is not None:
+        print(f"FAILED open transactions: {opened.mismatches} row(s) differ; first: {opened.first.text()}")
+    else:
+        print(f"OK open transactions: {opened.rows} row(s) recomputed")
+    return 1 if report.first is not None or opened.first is not None else 0
 
 
 def _verify_store(args: argparse.Namespace, public: Any) -> int:

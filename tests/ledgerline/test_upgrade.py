@@ -139,6 +139,8 @@ def test_release_0_2_0_store_opens_migrates_and_reads_back(tmp_path: Path) -> No
     assert re.match(r"OK rollups: [1-9]\d* covered minute\(s\) recomputed, 0 not yet sealed", rolled.stdout), (
         rolled.stdout
     )
+    # ... and the open-transactions index: every row of those days recomputes to the same starts and completions.
+    assert re.search(r"^OK open transactions: [1-9]\d* row\(s\) recomputed$", rolled.stdout, re.M), rolled.stdout
     # The evidence pack it exported verifies offline with today's verifier.
     pack = _run("verify", str(data / "pack-0.2.0.json"), "--public-key", str(data / "seal.pub"), env=env)
     assert pack.returncode == 0, pack.stdout + pack.stderr

@@ -289,31 +289,26 @@ def test_verify_rollups_cli_exit_codes(tmp_path: Path) -> None:
             _tamper(store, base)
         store.close()
     """)
-    env = ledgerline_env(tmp_path)
     for tamper, code in ((False, 0), (True, 1)):
-        made = subprocess.run(
-            [sys.executable, "-c", script.replace("{tamper}", str(tamper))],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert made.returncode == 0, made.stderr[-2000:]
-        out = subprocess.run(
-            [*LEDGERLINE, "verify", "--rollups", "--since", "1d"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        out = write_and_verify(tmp_path, script.replace("{tamper}", str(tamper)))
         assert out.returncode == code, out.stdout + out.stderr
         if tamper:
             assert out.stdout.startswith("FAILED rollups: 1 row(s) differ; first: flow 'order_to_cash', minute ")
             assert "'hops': 2" in out.stdout and "'hops': 1" in out.stdout
         else:
             assert out.stdout.startswith("OK rollups: 1 covered minute(s) recomputed"), out.stdout
+
+
+def write_and_verify(data_dir: Path, script: str) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (it writes the store in ``data_dir``) in a process of its own (one chdb path
+    per process), then ``ledgerline verify --rollups --since 1d`` over that store."""
+    env = ledgerline_env(data_dir)
+    made = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert made.returncode == 0, made.stderr[-2000:]
+    verify = [*LEDGERLINE, "verify", "--rollups", "--since", "1d"]
+    return subprocess.run(verify, env=env, capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.mark.parametrize(
