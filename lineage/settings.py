@@ -39,6 +39,13 @@ class LineageSettings(StoreSettings):
     business_metrics_max_series: int = Field(
         5000, ge=1, description="Label sets GET /metrics/business holds per scope; more are dropped and counted."
     )
+    business_metrics_max_rows: int = Field(
+        100_000,
+        ge=1,
+        description="Transactions and open exceptions one GET /metrics/business refresh reads for its stuck, failed "
+        "and breached gauges (a background read, so above LEDGERLINE_QUERY_MAX_ROWS); past it the gauges "
+        "undercount and ledgerline_business_truncated is 1.",
+    )
     business_metrics_refresh: str = Field(
         "30s",
         description="GET /metrics/business answers from a snapshot; one older than this is recomputed in the "

@@ -34,6 +34,7 @@ def limits_of(settings: LineageSettings) -> Limits:
         lag_ms=int(parse_seconds(settings.business_metrics_lag) * 1000),
         max_series=settings.business_metrics_max_series,
         refresh_s=parse_seconds(settings.business_metrics_refresh),
+        max_rows=settings.business_metrics_max_rows,
     )
 
 

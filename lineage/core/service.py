@@ -270,7 +270,7 @@ class Lineage:
         )
 
     def transactions(
-        self, scope: Scope, window: Window, status: str, flow: str, system: str, region: str
+        self, scope: Scope, window: Window, status: str, flow: str, system: str, region: str, max_rows: int = 0
     ) -> dict[str, Any]:
         """Transactions started in the window, filtered; status derived from SQL aggregates
         over their hops in scope. The page is chosen before any transaction is aggregated
@@ -283,7 +283,7 @@ class Lineage:
             "scan_until_ms": window.until_ms + int(max(lookahead, 86400) * 2000),
             "now_ms": to_ms(utcnow()),
             "limit": window.limit,
-            "max_rows": self.settings.query_max_rows,
+            "max_rows": max_rows or self.settings.query_max_rows,
             "flow": flow,
             "system": system,
             "region": region,

@@ -58,6 +58,7 @@ class Limits:
     lag_ms: int = 60_000
     max_series: int = 5000
     refresh_s: float = 30.0
+    max_rows: int = 0  # rows a refresh reads for the gauges; 0: the store's row cap
 
 
 @dataclass
@@ -177,8 +178,9 @@ class BusinessMetrics:
         if until > since:
             self._apply(tally, self._hop_rows(scope, since, until), self._postings(scope, since, until))
             tally.counted_until_ms = until
-        rows = self.svc.settings.query_max_rows  # every item: the gauges count them
-        risk = at_risk(self.svc, scope, Window(now - lim.window_ms, now, rows), "", "", "", "")
+        # every item: the gauges count them; a background read, so it may read past the API's row cap
+        rows = lim.max_rows or self.svc.settings.query_max_rows
+        risk = at_risk(self.svc, scope, Window(now - lim.window_ms, now, rows), "", "", "", "", max_rows=rows)
         room = max(lim.max_series - len(tally.completed) - len(tally.latency), 0)
         gauges: list[dict[Labels, Any]] = [defaultdict(int), defaultdict(int), defaultdict(float)]
         # Open exceptions and their money: SQL aggregates, not cut at the row cap.

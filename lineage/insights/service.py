@@ -121,19 +121,29 @@ def latency_histogram(
 
 
 def at_risk(
-    svc: Lineage, scope: Scope, window: Window, kind: str, system: str, region: str, flow: str
+    svc: Lineage,
+    scope: Scope,
+    window: Window,
+    kind: str,
+    system: str,
+    region: str,
+    flow: str,
+    max_rows: int = 0,
 ) -> dict[str, Any]:
     """Open exceptions and stuck, failed or SLA-breached transactions (started in the window),
     each with its business key, amount, system and age; totals per currency, system and region.
 
     ``kind`` (empty: all) narrows the list; totals always cover every kind. A transaction is
     listed under each kind it belongs to (a stuck transaction is often breached too).
+    ``max_rows`` (0: the store's row cap) bounds what the parts read (a background reader such
+    as the business metrics may read more than a request).
     """
     now = to_ms(utcnow())
     items: list[dict[str, Any]] = []
     truncated = False
-    # the parts are read up to the store's row limit; ``limit`` cuts the list only, never the totals
-    full = Window(window.since_ms, window.until_ms, svc.settings.query_max_rows)
+    # the parts are read up to the row limit; ``limit`` cuts the list only, never the totals
+    rows = max_rows or svc.settings.query_max_rows
+    full = Window(window.since_ms, window.until_ms, rows)
     exc = svc.exceptions(scope, full, "open", "", system)
     truncated |= bool(exc["truncated"])
     opened = [e for e in exc["exceptions"] if not region or e["region"] == region]
@@ -154,7 +164,7 @@ def at_risk(
                 "flow": None,
             }
         )
-    txns = svc.transactions(scope, full, "", flow, system, region)
+    txns = svc.transactions(scope, full, "", flow, system, region, max_rows=rows)
     truncated |= bool(txns["truncated"])
     risky = [t for t in txns["transactions"] if t["status"] in ("stuck", "failed") or t["sla_breached"]]
     facts = svc.transaction_amounts(scope, [t["correlation_id"] for t in risky])
