@@ -192,11 +192,15 @@ WAITING_BY_PERIOD = (
 _LOOK = "EndTime >= {since_ms_wide} AND EndTime < {until_ms_wide}".format(
     since_ms_wide=f"{_SINCE} - INTERVAL 7 DAY", until_ms_wide=f"{_UNTIL} + INTERVAL 7 DAY"
 )
+# With {split_le} (the close gate's every-entity pass) each legal entity is matched apart, as
+# a caller scoped to it alone would see it: a side, a compensation and a pair never span two.
+_SPLIT = "if({split_le:UInt8}, toString(LegalEntity), '')"
 _COMP_AMOUNTS = f"""
-SELECT Compensates AS target, sum(abs(ifNull(Amount, 0))) AS comp_amount, countIf(Amount IS NULL) AS full_reversals
+SELECT Compensates AS target, {_SPLIT} AS sle, sum(abs(ifNull(Amount, 0))) AS comp_amount,
+    countIf(Amount IS NULL) AS full_reversals
 FROM hop_times FINAL
 WHERE Compensates != '' AND {_LOOK} AND {_IN_SCOPE}
-GROUP BY Compensates
+GROUP BY Compensates, sle
 """
 
 
@@ -207,13 +211,13 @@ def _side(side: str, key: str) -> str:
         concat(toString(EntityType), ':', EntityId) AS ent,
         argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS gross,
         toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
-        toString(any(LegalEntity)) AS legal_entity, max(length(ParentIds) > 1 AND {fanin}) AS fanin
+        toString(any(LegalEntity)) AS legal_entity, max(length(ParentIds) > 1 AND {fanin}) AS fanin, {_SPLIT} AS sle
     FROM hop_times {"ARRAY JOIN ParentIds AS pid" if key == "pid" else ""}
     WHERE Step = {{{side}_step:String}} AND EntityType = {{{side}_type:String}} AND Outcome = 'ok'
         AND Compensates = '' AND ({{{side}_system:String}} = '' OR System = {{{side}_system:String}})
         AND {_LOOK} AND {_IN_SCOPE}
         {"AND ParentType = {left_type:String}" if key == "pid" else ""}
-    GROUP BY k, EntityType, EntityId
+    GROUP BY k, EntityType, EntityId, sle
 """
 
 
@@ -221,7 +225,7 @@ def _net(alias: str) -> str:
     return f"""
     SELECT {alias}.*, if(c.full_reversals > 0, 0, ifNull({alias}.gross, 0) - c.comp_amount) AS net,
         c.target != '' AS reversed
-    FROM {alias}_raw AS {alias} LEFT JOIN comp AS c ON c.target = {alias}.ent
+    FROM {alias}_raw AS {alias} LEFT JOIN comp AS c ON c.target = {alias}.ent AND c.sle = {alias}.sle
 """
 
 
@@ -236,8 +240,8 @@ r_ents AS ({_net("r")}),
 r AS (
     SELECT k, min(t) AS rt, any(cid) AS rcid, groupArray(ent) AS ents, sum(net) AS rnet,
         any(currency) AS rcur, uniqExact(currency) AS currencies, any(legal_entity) AS rle,
-        max(reversed) AS rrev, max(fanin) AS rfan
-    FROM r_ents GROUP BY k
+        max(reversed) AS rrev, max(fanin) AS rfan, sle
+    FROM r_ents GROUP BY k, sle
 ),
 pairs AS (
     SELECT if(l.k != '', l.k, r.k) AS key, l.k != '' AS has_left, r.k != '' AS has_right,
@@ -256,7 +260,7 @@ pairs AS (
             has_left, 'left_only',
             compensated AND abs(right_amount) <= {{tolerance:Float64}}, 'compensated',
             'right_only') AS status
-    FROM l FULL OUTER JOIN r ON l.k = r.k
+    FROM l FULL OUTER JOIN r ON l.k = r.k AND l.sle = r.sle
     WHERE at_ms >= {{since_ms:Int64}} AND at_ms < {{until_ms:Int64}}
 )
 """
@@ -291,7 +295,7 @@ SELECT key, status, at_ms, legal_entity, left_amount, right_amount, left_currenc
 FROM pairs
 WHERE status NOT IN ('matched', 'compensated') AND ({kind:String} = '' OR status = {kind:String})
 ORDER BY at_ms, key
-LIMIT {limit:UInt32}
+LIMIT {limit:UInt32} BY if({split_le:UInt8}, legal_entity, '')
 """
     for m in ("parent", "key")
 }

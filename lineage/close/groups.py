@@ -48,20 +48,39 @@ def reconciliation_breaks(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Perio
         doc = reconcile.breaks(svc.store, svc.config, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
                                kind="", limit=READ)  # fmt: skip
         truncated = truncated or doc["truncated"]
-        for b in doc["breaks"]:
-            amount, currency = _break_money(b)
-            cids = b["correlation_ids"]
-            items.append({
-                "reconciliation": name,
-                "kind": b["kind"],
-                "business_key": b["left_entity"] or (b["right_entities"] or [b["key"]])[0],
-                "amount": amount,
-                "currency": currency,
-                "at": b["at"],
-                "correlation_id": cids[0] if cids else None,
-                "correlation_ids": cids,
-            })  # fmt: skip
+        items += [_break_item(name, b) for b in doc["breaks"]]
     return items, truncated
+
+
+def reconciliation_breaks_by_entity(
+    svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period
+) -> dict[str, tuple[list[dict[str, Any]], bool]]:
+    """:func:`reconciliation_breaks` of every legal entity in ``scope`` whose period is ``p``,
+    one pass per reconciliation (each entity matched apart, as if scoped to it alone)."""
+    out: dict[str, tuple[list[dict[str, Any]], bool]] = {}
+    for name in cfg.reconciliations:
+        rec = svc.config.reconciliations[name]
+        found = reconcile.breaks_by_legal_entity(svc.store, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
+                                                 limit=READ)  # fmt: skip
+        for le, (rows, more) in found.items():
+            items, truncated = out.get(le, ([], False))
+            out[le] = (items + [_break_item(name, b) for b in rows], truncated or more)
+    return out
+
+
+def _break_item(name: str, b: dict[str, Any]) -> dict[str, Any]:
+    amount, currency = _break_money(b)
+    cids = b["correlation_ids"]
+    return {
+        "reconciliation": name,
+        "kind": b["kind"],
+        "business_key": b["left_entity"] or (b["right_entities"] or [b["key"]])[0],
+        "amount": amount,
+        "currency": currency,
+        "at": b["at"],
+        "correlation_id": cids[0] if cids else None,
+        "correlation_ids": cids,
+    }
 
 
 def missing_journals(

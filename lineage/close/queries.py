@@ -8,16 +8,18 @@ from lineage.core.scope import in_scope
 
 _IN_SCOPE = in_scope()
 
-# Hops of the period (ended in it, in scope) that no seal covers yet. Seals are made after
-# ingest, so only leaves sealed since the period began can cover them.
+# Hops of the period (ended in it, in scope) that no seal covers yet, per legal entity (no
+# row: none). Seals are made after ingest, so only leaves sealed since the period began can
+# cover them.
 UNSEALED = f"""
-SELECT count() AS n, min(toUnixTimestamp64Milli(EndTime)) AS oldest_ms
+SELECT toString(LegalEntity) AS legal_entity, count() AS n, min(toUnixTimestamp64Milli(EndTime)) AS oldest_ms
 FROM hops
 WHERE EndTime >= fromUnixTimestamp64Milli({{start_ms:Int64}}) AND EndTime < fromUnixTimestamp64Milli({{end_ms:Int64}})
     AND {_IN_SCOPE}
     AND (TraceId, SpanId) NOT IN (
         SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({{start_ms:Int64}})
     )
+GROUP BY legal_entity
 """
 
 # Replays of the given exceptions (the period's) requested, awaiting approval or in flight.
