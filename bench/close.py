@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lineage import CALENDAR, counts, loaded, paired, timed
-from lineage.business.waiting import waiting
+from lineage.business.waiting import waiting, waiting_in_period
 from lineage.close import groups
 from lineage.close import queries as q
 from lineage.close.periods import period, previous_period
@@ -56,8 +56,9 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
     since, until = p.start_ms - groups.LOOK_MS, p.end_ms + groups.LOOK_MS
 
     def queue(as_of: dict[str, int]) -> Any:
-        return waiting(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until, now_ms=now_ms,
-                       limit=groups.LIMIT, stage="ledger", period=p.name, time_zone="UTC", **as_of)  # fmt: skip
+        return waiting_in_period(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until,
+                                 now_ms=now_ms, limit=groups.LIMIT, stage="ledger", period=p.name,
+                                 time_zone="UTC", **as_of)  # fmt: skip
 
     unsealed = le0.params() | {"start_ms": p.start_ms, "end_ms": p.end_ms}
     out: list[tuple[str, Callable[[], Any]]] = []

@@ -133,8 +133,11 @@ BUSINESS_PERIOD = f"if({DECLARED_PERIOD} != '', {DECLARED_PERIOD}, formatDateTim
 # as a parent. Entities reversed by a compensation are not waiting. With a {period} (the close
 # gate), only entities whose business period it is wait, and a stage hop declaring that period
 # (or an earlier one) reached it in time even when it arrived after ``as_of``.
+# __SLE__: '' (one queue for the scope) or the hop's legal entity (the close gate's queue of each
+# entity apart, as a caller scoped to it alone sees it: no hop of another entity reaches or
+# reverses one of its entities).
 _COMPENSATED = f"""
-SELECT splitByChar(':', Compensates, 2)[1] AS ct, splitByChar(':', Compensates, 2)[2] AS cid_
+SELECT __SLE__ AS cle, splitByChar(':', Compensates, 2)[1] AS ct, splitByChar(':', Compensates, 2)[2] AS cid_
 FROM hop_times
 WHERE Compensates != '' AND EndTime >= {_SINCE} AND {_IN_SCOPE}
 """
@@ -144,15 +147,15 @@ WITH prev AS (
         argMin(CorrelationId, EndTime) AS cid, toString(argMin(System, EndTime)) AS system,
         argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS amount,
         toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
-        toString(any(LegalEntity)) AS legal_entity
+        toString(any(LegalEntity)) AS legal_entity, __SLE__ AS sle
     FROM hop_times
     WHERE Step = {{prev_step:String}} AND EntityType = {{prev_type:String}} AND Outcome = 'ok' AND Compensates = ''
         AND EndTime >= {_SINCE} AND EndTime < {_UNTIL} AND {_FLOW} AND {_IN_SCOPE}
-    GROUP BY EntityType, EntityId
+    GROUP BY EntityType, EntityId, sle
     __HAVING__
 ),
 reached AS (
-    SELECT DISTINCT r.1 AS rt, r.2 AS rid
+    SELECT DISTINCT __SLE__ AS rle, r.1 AS rt, r.2 AS rid
     FROM hop_times
     ARRAY JOIN arrayConcat([(toString(EntityType), EntityId)], arrayMap(p -> (toString(ParentType), p), ParentIds)) AS r
     WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
@@ -160,8 +163,8 @@ reached AS (
 ),
 waiting AS (
     SELECT * FROM prev
-    WHERE (et, eid) NOT IN (SELECT rt, rid FROM reached)
-        AND (et, eid) NOT IN ({_COMPENSATED})
+    WHERE (sle, et, eid) NOT IN (SELECT rle, rt, rid FROM reached)
+        AND (sle, et, eid) NOT IN ({_COMPENSATED})
 )
 """
 # One pass per stage: the totals, and the oldest {limit} entities (kept sorted as they are read).
@@ -173,13 +176,17 @@ SELECT count() AS n, min(toUnixTimestamp64Milli(done_at)) AS oldest_ms,
 FROM waiting
 """
 _IN_TIME = "EndTime < fromUnixTimestamp64Milli({as_of_ms:Int64})"
-WAITING = _WAITING_CTE.replace("__HAVING__", "").replace("__IN_TIME__", _IN_TIME) + _WAITING_SELECT
-# The close gate's: the entities of one business {period} (cut in {tz}).
+WAITING = (
+    _WAITING_CTE.replace("__HAVING__", "").replace("__IN_TIME__", _IN_TIME).replace("__SLE__", "''") + _WAITING_SELECT
+)
+# The close gate's: the entities of one business {period} (cut in {tz}), per legal entity (one
+# row each; none: nothing waits).
 WAITING_BY_PERIOD = (
-    _WAITING_CTE.replace("__HAVING__", f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}").replace(
-        "__IN_TIME__", f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))"
-    )
-    + _WAITING_SELECT
+    _WAITING_CTE.replace("__HAVING__", f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}")
+    .replace("__IN_TIME__", f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))")
+    .replace("__SLE__", "toString(LegalEntity)")
+    + _WAITING_SELECT.replace("SELECT ", "SELECT legal_entity AS le, ", 1)
+    + "GROUP BY legal_entity\n"
 )
 
 # -- reconciliations ----------------------------------------------------------------------
