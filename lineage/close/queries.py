@@ -75,9 +75,10 @@ SIGNOFF_COLUMNS = ("LegalEntity", "Period", "Round", "Action", "Subject", "At", 
 
 # Hops of the closing steps the gate counted in the period by their hop time because their
 # business date could not be read (lineage/business/queries.py BUSINESS_PERIOD): named in the
-# gate's answer, never dropped.
+# gate's answer, never dropped. The first {limit} of each legal entity.
 MALFORMED_DATES = f"""
-SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step) AS step,
+SELECT toString(LegalEntity) AS legal_entity, toString(EntityType) AS entity_type, EntityId AS entity_id,
+    toString(Step) AS step,
     CorrelationId AS correlation_id, PostingDate AS posting_date, BizPeriod AS biz_period,
     toUnixTimestamp64Milli(EndTime) AS at_ms
 FROM hop_times FINAL
@@ -86,7 +87,7 @@ WHERE Step IN {{steps:Array(String)}} AND EndTime >= fromUnixTimestamp64Milli({{
     AND ((PostingDate != '' AND NOT {DATE_OK}) OR (BizPeriod != '' AND NOT {PERIOD_OK}))
     AND {BUSINESS_PERIOD} = {{period:String}}
 ORDER BY EndTime, TraceId, SpanId
-LIMIT {{limit:UInt32}}
+LIMIT {{limit:UInt32}} BY legal_entity
 """
 
 # Which expected batch journals arrived: an ok hop of the journal's entity type and step with

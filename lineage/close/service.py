@@ -138,6 +138,7 @@ class _Reads:
     at_end: dict[str, dict[str, Any]]  # ... and at the period's end
     breaks: dict[str, tuple[list[dict[str, Any]], bool]]
     unsealed: dict[str, dict[str, Any]]
+    malformed: dict[str, dict[str, Any]]
 
 
 def _read(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period, tz: str, now_ms: int, by_entity: bool) -> _Reads:
@@ -148,7 +149,8 @@ def _read(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period, tz: str, now_
         breaks = groups.reconciliation_breaks_by_entity(svc, cfg, scope, p)
     else:  # one entity: the reconciliations' own reading, scoped to it
         breaks = {le: groups.reconciliation_breaks(svc, cfg, scope, p) for le in scope.legal_entities}
-    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p))
+    malformed = groups.malformed_dates(svc, cfg, scope, tz, p)
+    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p), malformed)
 
 
 def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period_name: str) -> dict[str, Any]:
@@ -191,7 +193,6 @@ def _gate(
     """The gate of one entity, ``narrowed`` to it, from the reads made for it or for its zone
     (a scope that does not reach the entity has no rows of it)."""
     entity = cfg.entities[legal_entity]
-    tz = entity.time_zone
     mine = narrowed.legal_entities != (NOTHING,)
     now_q = (reads.now.get(legal_entity) if mine else None) or _nothing_waits()
     at_end = (reads.at_end.get(legal_entity) if mine else None) or _nothing_waits()
@@ -258,7 +259,8 @@ def _gate(
         "status": status,
         "blocking": blocking,
         "groups": found,
-        "malformed_business_dates": groups.malformed_dates(svc, cfg, narrowed, tz, p),
+        "malformed_business_dates": (reads.malformed.get(legal_entity) if mine else None)
+        or groups.no_malformed_dates(),
     }
 
 

@@ -67,13 +67,13 @@ def world(chdb_path: Path) -> Iterator[World]:
         post(em, "D", "DE01", "eu-west", end_utc - 19 * h, 300.0, "EUR", outcome="failed")
         invoice(em, "X", "DE01", "eu-west", end_utc - 10 * h, 700.0, "EUR")
         # AT01 (Berlin too: read in the same pass): X's posting; G issued in the period's last
-        # hour, posted after its end (a cut-off break); Y posted in time.
+        # hour, posted after its end (a cut-off break); Y posted in time, its posting date no date.
         em.hop("C-X2", "ledger", "LED-X", "ledger.posted", int((end_utc - 9 * h).timestamp() * 1e9), system="erp",
                parent=("invoice", "INV-X"), legal_entity="AT01", region="eu-west", amount=700.0,
                currency="EUR")  # fmt: skip
         invoice(em, "G", "AT01", "eu-west", end_utc - h / 2, 250.0, "EUR")
         post(em, "G", "AT01", "eu-west", end_utc + 10 * h, 250.0, "EUR")
-        invoice(em, "Y", "AT01", "eu-west", end_utc - 50 * h, 90.0, "EUR")
+        invoice(em, "Y", "AT01", "eu-west", end_utc - 50 * h, 90.0, "EUR", biz_posting_date="31/11/2026")
         post(em, "Y", "AT01", "eu-west", end_utc - 49 * h, 90.0, "EUR")
         # FR01 (Paris: the same hour as Berlin, its own pass): K never posted, L posted.
         invoice(em, "K", "FR01", "eu-west", end_utc - 5 * h, 800.0, "EUR")
@@ -134,6 +134,8 @@ def test_a_key_shared_by_two_entities_matches_in_neither(world: World) -> None:
     assert together["DE01"]["groups"]["open_exceptions"]["count"] == 1
     assert {i["business_key"] for i in together["AT01"]["groups"]["cut_off"]["items"]} == {"invoice:INV-G"}
     assert all(g["status"] == "blocked" for g in together.values())
+    malformed = {le: [i["business_key"] for i in g["malformed_business_dates"]["items"]] for le, g in together.items()}
+    assert malformed == {"AT01": ["invoice:INV-Y"], "DE01": [], "FR01": [], "US01": []}
 
 
 def test_an_entity_outside_the_scope_reads_nothing(world: World) -> None:
