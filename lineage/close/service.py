@@ -139,18 +139,22 @@ class _Reads:
     breaks: dict[str, tuple[list[dict[str, Any]], bool]]
     unsealed: dict[str, dict[str, Any]]
     malformed: dict[str, dict[str, Any]]
+    exceptions: dict[str, dict[str, Any]]  # the open exceptions of the period
 
 
 def _read(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period, tz: str, now_ms: int, by_entity: bool) -> _Reads:
     now_q = _queues(svc, scope, cfg, tz, p, now_ms, None)
     # Before the period ends nothing can have crossed its cut-off: what waits at its end is what waits now.
     at_end = _queues(svc, scope, cfg, tz, p, now_ms, p.end_ms) if now_ms >= p.end_ms else now_q
+    window = Window(p.start_ms, p.end_ms, 5000)
     if by_entity:
         breaks = groups.reconciliation_breaks_by_entity(svc, cfg, scope, p)
-    else:  # one entity: the reconciliations' own reading, scoped to it
+        excs = svc.exceptions_by_legal_entity(scope, window, "open", "", "")
+    else:  # one entity: the reconciliations' and exceptions' own readings, scoped to it
         breaks = {le: groups.reconciliation_breaks(svc, cfg, scope, p) for le in scope.legal_entities}
+        excs = {le: svc.exceptions(scope, window, "open", "", "") for le in scope.legal_entities}
     malformed = groups.malformed_dates(svc, cfg, scope, tz, p)
-    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p), malformed)
+    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p), malformed, excs)
 
 
 def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period_name: str) -> dict[str, Any]:
@@ -205,7 +209,7 @@ def _gate(
         "items": [i for i in at_end["items"] if i["business_key"] not in posted_since],
         "truncated": at_end["truncated"] or now_q["truncated"],
     }
-    listed = svc.exceptions(narrowed, Window(p.start_ms, p.end_ms, 5000), "open", "", "")
+    listed = (reads.exceptions.get(legal_entity) if mine else None) or {"exceptions": [], "truncated": False}
     excs = listed["exceptions"]  # with the amount of each exception's entity
     by_kind: dict[tuple[str | None, bool], list[dict[str, Any]]] = defaultdict(list)
     for e in excs:
