@@ -16,7 +16,7 @@ from collector.store import Store
 from lineage.auth.principal import Principal
 from lineage.close.config import load_close
 from lineage.close.periods import previous_period
-from lineage.close.signoff import status
+from lineage.close.signoff import statuses
 from lineage.core.flows import FlowConfig
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Lineage
@@ -35,10 +35,18 @@ def close_samples(store: Store, flows: FlowConfig, p: CloseExpr, now_ms: int) ->
         raise ValueError(f"legal entity {unknown[0]!r} is not in the close calendar")
     settings = LineageSettings(clickhouse_url=store.dsn, clickhouse_database=store.database)
     svc = Lineage(settings, store, flows)
+    by_period: dict[str, list[str]] = {}
+    for le in names:
+        by_period.setdefault(previous_period(now_ms, calendar.entities[le].time_zone), []).append(le)
+    docs = {
+        le: doc
+        for period, les in by_period.items()
+        for le, doc in zip(les, statuses(svc, calendar, _EVALUATOR, les, period), strict=True)
+    }
     out = []
     for le in names:
-        period = previous_period(now_ms, calendar.entities[le].time_zone)
-        doc = status(svc, calendar, _EVALUATOR, le, period)
+        doc = docs[le]
+        period = doc["period"]
         labels = {"legal_entity": le, "period": period}
         if p.check == "at_risk" and doc["status"] == "blocked" and doc["days_to_deadline"] <= p.days_before:
             out.append(Sample(labels, float(doc["days_to_deadline"]), _examples(doc, doc["blocking"])))

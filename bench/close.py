@@ -7,9 +7,12 @@ Over the --spans history of bench/lineage.py (transactions over --days ending no
 entities ``LE-0``..``LE-6`` cut in UTC; its store can be reused with --reuse), timing the
 services directly (no HTTP):
 
-* ``status, every entity, <month>``: the gate of each of the seven entities in turn, as
-  ``GET /api/v1/close?period=`` computes them, for this month (open: one posting queue) and the
-  last one (ended: the queue now and at its end);
+* ``status, every entity, <month>``: the gates of the seven entities as ``GET
+  /api/v1/close?period=`` computes them (lineage/close/service.py ``gates``: the reads that can
+  be, grouped by legal entity in one pass), for this month (open: one posting queue) and the last
+  one (ended: the queue now and at its end); ``..., entity by entity``: the same, one gate after
+  another (how it was computed before). The two are timed in turn, run by run, so a load change
+  on the shared machine hits both alike;
 * ``gate, one entity, <month>``: the same for ``LE-0`` alone;
 * ``part: ...``: each read of one gate (``LE-0``, this month) on its own: the posting stage's
   waiting queue (lineage/business/waiting.py) with the business-date filter and without it
@@ -30,12 +33,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.lineage import CALENDAR, counts, loaded, timed
-from lineage.business.waiting import waiting
+from bench.lineage import CALENDAR, counts, loaded, paired, timed
+from lineage.business.waiting import waiting, waiting_in_period
 from lineage.close import groups
 from lineage.close import queries as q
 from lineage.close.periods import period, previous_period
-from lineage.close.service import gate
+from lineage.close.service import gate, gates
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Lineage, Window
@@ -53,13 +56,15 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
     since, until = p.start_ms - groups.LOOK_MS, p.end_ms + groups.LOOK_MS
 
     def queue(as_of: dict[str, int]) -> Any:
-        return waiting(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until, now_ms=now_ms,
-                       limit=groups.LIMIT, stage="ledger", period=p.name, time_zone="UTC", **as_of)  # fmt: skip
+        return waiting_in_period(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until,
+                                 now_ms=now_ms, limit=groups.LIMIT, stage="ledger", period=p.name,
+                                 time_zone="UTC", **as_of)  # fmt: skip
 
     unsealed = le0.params() | {"start_ms": p.start_ms, "end_ms": p.end_ms}
     out: list[tuple[str, Callable[[], Any]]] = []
     for month in (this, last):
-        out.append((f"status, every entity, {month}",
+        out.append((f"status, every entity, {month}", lambda m=month: gates(svc, CALENDAR, EVERYTHING, entities, m)))
+        out.append((f"status, every entity, {month}, entity by entity",
                     lambda m=month: [gate(svc, CALENDAR, EVERYTHING, le, m) for le in entities]))  # fmt: skip
         out.append((f"gate, one entity, {month}", lambda m=month: gate(svc, CALENDAR, EVERYTHING, "LE-0", m)))
     return [
@@ -94,13 +99,25 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict
     print(f"{stored:,} spans, {hops:,} hops (loaded in {seconds:.1f}s)")
     svc = Lineage(settings, store, load_flows())
     figures: dict[str, dict[str, float]] = {}
-    print(f"\n{'case':<48}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
-    for name, fn in cases(svc, to_ms(utcnow())):
+    print(f"\n{'case':<64}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
+    todo = cases(svc, to_ms(utcnow()))
+    by_name = dict(todo)
+    for name, fn in todo:
+        if name.endswith("entity by entity"):
+            continue  # timed in turn with its grouped twin
         fn()  # warm
-        n = max(3, runs // 7) if name.startswith("status") else runs
-        p50, p95 = timed(fn, n)
-        figures[name] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
-        print(f"{name:<48}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
+        twin = by_name.get(f"{name}, entity by entity")
+        if twin is None:
+            n = runs
+            measured = [(name, timed(fn, n))]
+        else:
+            twin()
+            n = max(3, runs // 7)
+            pair = paired([lambda _, f=fn: f(), lambda _, f=twin: f()], [""], n)  # type: ignore[misc]
+            measured = list(zip((name, f"{name}, entity by entity"), pair, strict=True))
+        for label, (p50, p95) in measured:
+            figures[label] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
+            print(f"{label:<64}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
     return {"spans": stored, "hops": hops, "load_s": seconds, "figures": figures}
 
 

@@ -133,8 +133,11 @@ BUSINESS_PERIOD = f"if({DECLARED_PERIOD} != '', {DECLARED_PERIOD}, formatDateTim
 # as a parent. Entities reversed by a compensation are not waiting. With a {period} (the close
 # gate), only entities whose business period it is wait, and a stage hop declaring that period
 # (or an earlier one) reached it in time even when it arrived after ``as_of``.
+# __SLE__: '' (one queue for the scope) or the hop's legal entity (the close gate's queue of each
+# entity apart, as a caller scoped to it alone sees it: no hop of another entity reaches or
+# reverses one of its entities).
 _COMPENSATED = f"""
-SELECT splitByChar(':', Compensates, 2)[1] AS ct, splitByChar(':', Compensates, 2)[2] AS cid_
+SELECT __SLE__ AS cle, splitByChar(':', Compensates, 2)[1] AS ct, splitByChar(':', Compensates, 2)[2] AS cid_
 FROM hop_times
 WHERE Compensates != '' AND EndTime >= {_SINCE} AND {_IN_SCOPE}
 """
@@ -144,15 +147,15 @@ WITH prev AS (
         argMin(CorrelationId, EndTime) AS cid, toString(argMin(System, EndTime)) AS system,
         argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS amount,
         toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
-        toString(any(LegalEntity)) AS legal_entity
+        toString(any(LegalEntity)) AS legal_entity, __SLE__ AS sle
     FROM hop_times
     WHERE Step = {{prev_step:String}} AND EntityType = {{prev_type:String}} AND Outcome = 'ok' AND Compensates = ''
         AND EndTime >= {_SINCE} AND EndTime < {_UNTIL} AND {_FLOW} AND {_IN_SCOPE}
-    GROUP BY EntityType, EntityId
+    GROUP BY EntityType, EntityId, sle
     __HAVING__
 ),
 reached AS (
-    SELECT DISTINCT r.1 AS rt, r.2 AS rid
+    SELECT DISTINCT __SLE__ AS rle, r.1 AS rt, r.2 AS rid
     FROM hop_times
     ARRAY JOIN arrayConcat([(toString(EntityType), EntityId)], arrayMap(p -> (toString(ParentType), p), ParentIds)) AS r
     WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
@@ -160,8 +163,8 @@ reached AS (
 ),
 waiting AS (
     SELECT * FROM prev
-    WHERE (et, eid) NOT IN (SELECT rt, rid FROM reached)
-        AND (et, eid) NOT IN ({_COMPENSATED})
+    WHERE (sle, et, eid) NOT IN (SELECT rle, rt, rid FROM reached)
+        AND (sle, et, eid) NOT IN ({_COMPENSATED})
 )
 """
 # One pass per stage: the totals, and the oldest {limit} entities (kept sorted as they are read).
@@ -173,13 +176,17 @@ SELECT count() AS n, min(toUnixTimestamp64Milli(done_at)) AS oldest_ms,
 FROM waiting
 """
 _IN_TIME = "EndTime < fromUnixTimestamp64Milli({as_of_ms:Int64})"
-WAITING = _WAITING_CTE.replace("__HAVING__", "").replace("__IN_TIME__", _IN_TIME) + _WAITING_SELECT
-# The close gate's: the entities of one business {period} (cut in {tz}).
+WAITING = (
+    _WAITING_CTE.replace("__HAVING__", "").replace("__IN_TIME__", _IN_TIME).replace("__SLE__", "''") + _WAITING_SELECT
+)
+# The close gate's: the entities of one business {period} (cut in {tz}), per legal entity (one
+# row each; none: nothing waits).
 WAITING_BY_PERIOD = (
-    _WAITING_CTE.replace("__HAVING__", f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}").replace(
-        "__IN_TIME__", f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))"
-    )
-    + _WAITING_SELECT
+    _WAITING_CTE.replace("__HAVING__", f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}")
+    .replace("__IN_TIME__", f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))")
+    .replace("__SLE__", "toString(LegalEntity)")
+    + _WAITING_SELECT.replace("SELECT ", "SELECT legal_entity AS le, ", 1)
+    + "GROUP BY legal_entity\n"
 )
 
 # -- reconciliations ----------------------------------------------------------------------
@@ -192,11 +199,15 @@ WAITING_BY_PERIOD = (
 _LOOK = "EndTime >= {since_ms_wide} AND EndTime < {until_ms_wide}".format(
     since_ms_wide=f"{_SINCE} - INTERVAL 7 DAY", until_ms_wide=f"{_UNTIL} + INTERVAL 7 DAY"
 )
+# With {split_le} (the close gate's every-entity pass) each legal entity is matched apart, as
+# a caller scoped to it alone would see it: a side, a compensation and a pair never span two.
+_SPLIT = "if({split_le:UInt8}, toString(LegalEntity), '')"
 _COMP_AMOUNTS = f"""
-SELECT Compensates AS target, sum(abs(ifNull(Amount, 0))) AS comp_amount, countIf(Amount IS NULL) AS full_reversals
+SELECT Compensates AS target, {_SPLIT} AS sle, sum(abs(ifNull(Amount, 0))) AS comp_amount,
+    countIf(Amount IS NULL) AS full_reversals
 FROM hop_times FINAL
 WHERE Compensates != '' AND {_LOOK} AND {_IN_SCOPE}
-GROUP BY Compensates
+GROUP BY Compensates, sle
 """
 
 
@@ -207,13 +218,13 @@ def _side(side: str, key: str) -> str:
         concat(toString(EntityType), ':', EntityId) AS ent,
         argMaxIf(Amount, EndTime, Amount IS NOT NULL) AS gross,
         toString(argMaxIf(Currency, EndTime, Currency != '')) AS currency,
-        toString(any(LegalEntity)) AS legal_entity, max(length(ParentIds) > 1 AND {fanin}) AS fanin
+        toString(any(LegalEntity)) AS legal_entity, max(length(ParentIds) > 1 AND {fanin}) AS fanin, {_SPLIT} AS sle
     FROM hop_times {"ARRAY JOIN ParentIds AS pid" if key == "pid" else ""}
     WHERE Step = {{{side}_step:String}} AND EntityType = {{{side}_type:String}} AND Outcome = 'ok'
         AND Compensates = '' AND ({{{side}_system:String}} = '' OR System = {{{side}_system:String}})
         AND {_LOOK} AND {_IN_SCOPE}
         {"AND ParentType = {left_type:String}" if key == "pid" else ""}
-    GROUP BY k, EntityType, EntityId
+    GROUP BY k, EntityType, EntityId, sle
 """
 
 
@@ -221,7 +232,7 @@ def _net(alias: str) -> str:
     return f"""
     SELECT {alias}.*, if(c.full_reversals > 0, 0, ifNull({alias}.gross, 0) - c.comp_amount) AS net,
         c.target != '' AS reversed
-    FROM {alias}_raw AS {alias} LEFT JOIN comp AS c ON c.target = {alias}.ent
+    FROM {alias}_raw AS {alias} LEFT JOIN comp AS c ON c.target = {alias}.ent AND c.sle = {alias}.sle
 """
 
 
@@ -236,8 +247,8 @@ r_ents AS ({_net("r")}),
 r AS (
     SELECT k, min(t) AS rt, any(cid) AS rcid, groupArray(ent) AS ents, sum(net) AS rnet,
         any(currency) AS rcur, uniqExact(currency) AS currencies, any(legal_entity) AS rle,
-        max(reversed) AS rrev, max(fanin) AS rfan
-    FROM r_ents GROUP BY k
+        max(reversed) AS rrev, max(fanin) AS rfan, sle
+    FROM r_ents GROUP BY k, sle
 ),
 pairs AS (
     SELECT if(l.k != '', l.k, r.k) AS key, l.k != '' AS has_left, r.k != '' AS has_right,
@@ -256,7 +267,7 @@ pairs AS (
             has_left, 'left_only',
             compensated AND abs(right_amount) <= {{tolerance:Float64}}, 'compensated',
             'right_only') AS status
-    FROM l FULL OUTER JOIN r ON l.k = r.k
+    FROM l FULL OUTER JOIN r ON l.k = r.k AND l.sle = r.sle
     WHERE at_ms >= {{since_ms:Int64}} AND at_ms < {{until_ms:Int64}}
 )
 """
@@ -291,7 +302,7 @@ SELECT key, status, at_ms, legal_entity, left_amount, right_amount, left_currenc
 FROM pairs
 WHERE status NOT IN ('matched', 'compensated') AND ({kind:String} = '' OR status = {kind:String})
 ORDER BY at_ms, key
-LIMIT {limit:UInt32}
+LIMIT {limit:UInt32} BY if({split_le:UInt8}, legal_entity, '')
 """
     for m in ("parent", "key")
 }

@@ -14,7 +14,7 @@ from typing import Any
 from collector.store import Store
 from lineage.business import queries as q
 from lineage.core.currency import round_money
-from lineage.core.flows import Flow, FlowConfig
+from lineage.core.flows import Flow, FlowConfig, Stage
 from lineage.core.scope import Scope
 from lineage.core.shape import iso
 
@@ -33,65 +33,105 @@ def waiting(
     limit: int,
     stage: str = "",
     as_of_ms: int = NO_END_MS,
-    period: str = "",
-    time_zone: str = "UTC",
 ) -> dict[str, Any]:
     """Per stage: count, amount per currency, oldest age and the oldest ``limit`` entities.
-    ``as_of_ms``: what was still waiting then (a stage reached later does not count; the close
-    gate's cut-off at a period's end). ``period`` (YYYY-MM): only entities whose business period
-    it is (lineage/business/queries.py BUSINESS_PERIOD, hop times cut in ``time_zone``), found
-    among those that completed the previous stage in the window."""
+    ``as_of_ms``: what was still waiting then (a stage reached later does not count)."""
     out = []
-    for prev, cur in zip(flow.stages, flow.stages[1:], strict=False):
-        if stage and cur.name != stage:
-            continue
-        params = {
-            "prev_step": prev.step,
-            "prev_type": prev.entity_type,
-            "step": cur.step,
-            "type": cur.entity_type,
-            "flow": flow.name,
-            "default_flow": config.default_flow,
-            "since_ms": since_ms,
-            "until_ms": until_ms,
-            "limit": limit,
-            "as_of_ms": as_of_ms,
-            "period": period,
-            "tz": time_zone,
-        } | scope.params()
-        summary = store.query_dicts(q.WAITING_BY_PERIOD if period else q.WAITING, params)[0]
-        keys = ("done_ms", "eid", "et", "amount", "currency", "system", "legal_entity", "cid")
-        rows = [dict(zip(keys, item, strict=True)) for item in summary["items"]]
-        count = int(summary["n"])
-        currencies, amounts = summary["amounts"] if count else ([], [])
-        out.append(
-            {
-                "stage": cur.name,
-                "after": prev.name,
-                "step": cur.step,
-                "waiting_since_step": prev.step,
-                "count": count,
-                "amounts": [
-                    {"currency": c or None, "amount": round_money(a, c)}
-                    for c, a in zip(currencies, amounts, strict=True)
-                ],
-                "oldest_age_ms": max(0, now_ms - int(summary["oldest_ms"])) if count else None,
-                "items": [
-                    {
-                        "business_key": f"{r['et']}:{r['eid']}",
-                        "entity_type": r["et"],
-                        "entity_id": r["eid"],
-                        "amount": r["amount"],
-                        "currency": r["currency"] or None,
-                        "system": r["system"],
-                        "legal_entity": r["legal_entity"] or None,
-                        "completed_previous_at": iso(int(r["done_ms"])),
-                        "age_ms": max(0, now_ms - int(r["done_ms"])),
-                        "correlation_id": r["cid"],
-                    }
-                    for r in rows
-                ],
-                "truncated": count > len(rows),
-            }
-        )
+    for prev, cur in _stages(flow, stage):
+        params = _params(config, scope, flow, prev, cur, since_ms, until_ms, limit, as_of_ms)
+        out.append(_stage(prev, cur, store.query_dicts(q.WAITING, params)[0], now_ms))
     return {"flow": flow.name, "since": iso(since_ms), "until": iso(until_ms), "stages": out}
+
+
+def waiting_in_period(
+    store: Store,
+    config: FlowConfig,
+    scope: Scope,
+    flow: Flow,
+    *,
+    since_ms: int,
+    until_ms: int,
+    now_ms: int,
+    limit: int,
+    period: str,
+    time_zone: str,
+    stage: str = "",
+    as_of_ms: int = NO_END_MS,
+) -> dict[str, dict[str, Any]]:
+    """The close gate's queues: :func:`waiting` of each legal entity in ``scope`` apart (as a
+    caller scoped to it alone sees it), one pass for all, over the entities whose business
+    ``period`` (YYYY-MM) it is (lineage/business/queries.py BUSINESS_PERIOD, hop times cut in
+    ``time_zone``), found among those that completed the previous stage in the window. An
+    entity with nothing waiting is absent."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for prev, cur in _stages(flow, stage):
+        params = _params(config, scope, flow, prev, cur, since_ms, until_ms, limit, as_of_ms)
+        for row in store.query_dicts(q.WAITING_BY_PERIOD, params | {"period": period, "tz": time_zone}):
+            found.setdefault(row["le"], []).append(_stage(prev, cur, row, now_ms))
+    return {
+        le: {"flow": flow.name, "since": iso(since_ms), "until": iso(until_ms), "stages": stages}
+        for le, stages in found.items()
+    }
+
+
+def _stages(flow: Flow, stage: str) -> list[tuple[Stage, Stage]]:
+    return [(p, c) for p, c in zip(flow.stages, flow.stages[1:], strict=False) if not stage or c.name == stage]
+
+
+def _params(
+    config: FlowConfig,
+    scope: Scope,
+    flow: Flow,
+    prev: Stage,
+    cur: Stage,
+    since_ms: int,
+    until_ms: int,
+    limit: int,
+    as_of_ms: int,
+) -> dict[str, Any]:
+    return {
+        "prev_step": prev.step,
+        "prev_type": prev.entity_type,
+        "step": cur.step,
+        "type": cur.entity_type,
+        "flow": flow.name,
+        "default_flow": config.default_flow,
+        "since_ms": since_ms,
+        "until_ms": until_ms,
+        "limit": limit,
+        "as_of_ms": as_of_ms,
+    } | scope.params()
+
+
+def _stage(prev: Stage, cur: Stage, summary: dict[str, Any], now_ms: int) -> dict[str, Any]:
+    keys = ("done_ms", "eid", "et", "amount", "currency", "system", "legal_entity", "cid")
+    rows = [dict(zip(keys, item, strict=True)) for item in summary["items"]]
+    count = int(summary["n"])
+    currencies, amounts = summary["amounts"] if count else ([], [])
+    return {
+        "stage": cur.name,
+        "after": prev.name,
+        "step": cur.step,
+        "waiting_since_step": prev.step,
+        "count": count,
+        "amounts": [
+            {"currency": c or None, "amount": round_money(a, c)} for c, a in zip(currencies, amounts, strict=True)
+        ],
+        "oldest_age_ms": max(0, now_ms - int(summary["oldest_ms"])) if count else None,
+        "items": [
+            {
+                "business_key": f"{r['et']}:{r['eid']}",
+                "entity_type": r["et"],
+                "entity_id": r["eid"],
+                "amount": r["amount"],
+                "currency": r["currency"] or None,
+                "system": r["system"],
+                "legal_entity": r["legal_entity"] or None,
+                "completed_previous_at": iso(int(r["done_ms"])),
+                "age_ms": max(0, now_ms - int(r["done_ms"])),
+                "correlation_id": r["cid"],
+            }
+            for r in rows
+        ],
+        "truncated": count > len(rows),
+    }

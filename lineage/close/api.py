@@ -37,9 +37,7 @@ def close_all(
     chosen = period or previous_period(to_ms(utcnow()), "UTC")
     config = _config(request)
     entities = [le for le in sorted(config.entities) if service.reaches(who.scope, le)]
-    return _answer(
-        lambda: {"period": chosen, "gates": [signoff.status(svc, config, who, le, chosen) for le in entities]}
-    )
+    return _answer(lambda: {"period": chosen, "gates": signoff.statuses(svc, config, who, entities, chosen)})
 
 
 @router.get("/close/{legal_entity}/{period}", response_model=Gate)

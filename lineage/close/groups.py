@@ -48,20 +48,39 @@ def reconciliation_breaks(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Perio
         doc = reconcile.breaks(svc.store, svc.config, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
                                kind="", limit=READ)  # fmt: skip
         truncated = truncated or doc["truncated"]
-        for b in doc["breaks"]:
-            amount, currency = _break_money(b)
-            cids = b["correlation_ids"]
-            items.append({
-                "reconciliation": name,
-                "kind": b["kind"],
-                "business_key": b["left_entity"] or (b["right_entities"] or [b["key"]])[0],
-                "amount": amount,
-                "currency": currency,
-                "at": b["at"],
-                "correlation_id": cids[0] if cids else None,
-                "correlation_ids": cids,
-            })  # fmt: skip
+        items += [_break_item(name, b) for b in doc["breaks"]]
     return items, truncated
+
+
+def reconciliation_breaks_by_entity(
+    svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period
+) -> dict[str, tuple[list[dict[str, Any]], bool]]:
+    """:func:`reconciliation_breaks` of every legal entity in ``scope`` whose period is ``p``,
+    one pass per reconciliation (each entity matched apart, as if scoped to it alone)."""
+    out: dict[str, tuple[list[dict[str, Any]], bool]] = {}
+    for name in cfg.reconciliations:
+        rec = svc.config.reconciliations[name]
+        found = reconcile.breaks_by_legal_entity(svc.store, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
+                                                 limit=READ)  # fmt: skip
+        for le, (rows, more) in found.items():
+            items, truncated = out.get(le, ([], False))
+            out[le] = (items + [_break_item(name, b) for b in rows], truncated or more)
+    return out
+
+
+def _break_item(name: str, b: dict[str, Any]) -> dict[str, Any]:
+    amount, currency = _break_money(b)
+    cids = b["correlation_ids"]
+    return {
+        "reconciliation": name,
+        "kind": b["kind"],
+        "business_key": b["left_entity"] or (b["right_entities"] or [b["key"]])[0],
+        "amount": amount,
+        "currency": currency,
+        "at": b["at"],
+        "correlation_id": cids[0] if cids else None,
+        "correlation_ids": cids,
+    }
 
 
 def missing_journals(
@@ -93,9 +112,10 @@ def missing_journals(
     ]
 
 
-def malformed_dates(svc: Lineage, cfg: CloseConfig, scope: Scope, tz: str, p: Period) -> dict[str, Any]:
-    """Hops of the closing steps counted in the period by their hop time because their
-    ``biz.posting_date`` / ``biz.period`` could not be read, each naming the value and why."""
+def malformed_dates(svc: Lineage, cfg: CloseConfig, scope: Scope, tz: str, p: Period) -> dict[str, dict[str, Any]]:
+    """Per legal entity in ``scope``: hops of the closing steps counted in the period by their hop
+    time because their ``biz.posting_date`` / ``biz.period`` could not be read, each naming the
+    value and why (an entity with none is absent)."""
     steps = sorted({s for n in cfg.flows for s in (svc.config.flows[n].latency_from, svc.config.flows[n].latency_to)})
     params = scope.params() | {
         "steps": steps,
@@ -103,10 +123,22 @@ def malformed_dates(svc: Lineage, cfg: CloseConfig, scope: Scope, tz: str, p: Pe
         "until_ms": p.end_ms + LOOK_MS,
         "period": p.name,
         "tz": tz,
+        "limit": LIMIT + 1,
     }
-    page = svc.store.query_bounded(q.MALFORMED_DATES, params, LIMIT)
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in svc.store.query_dicts(q.MALFORMED_DATES, params):
+        found.setdefault(r["legal_entity"], []).append(r)
+    return {le: _malformed(rows[:LIMIT], len(rows) > LIMIT) for le, rows in found.items()}
+
+
+def no_malformed_dates() -> dict[str, Any]:
+    """What :func:`malformed_dates` means for an entity it does not name."""
+    return _malformed([], False)
+
+
+def _malformed(rows: list[dict[str, Any]], truncated: bool) -> dict[str, Any]:
     items = []
-    for r in page.rows:
+    for r in rows:
         problems = []
         if r["posting_date"] and not _is_date(r["posting_date"]):
             problems.append(f"biz.posting_date {r['posting_date']!r} is not a date (YYYY-MM-DD)")
@@ -119,7 +151,7 @@ def malformed_dates(svc: Lineage, cfg: CloseConfig, scope: Scope, tz: str, p: Pe
             "at": iso(int(r["at_ms"])),
             "problems": problems,
         })  # fmt: skip
-    return {"count": len(items), "items": items, "truncated": page.truncated}
+    return {"count": len(items), "items": items, "truncated": truncated}
 
 
 def _is_date(text: str) -> bool:

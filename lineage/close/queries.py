@@ -8,16 +8,18 @@ from lineage.core.scope import in_scope
 
 _IN_SCOPE = in_scope()
 
-# Hops of the period (ended in it, in scope) that no seal covers yet. Seals are made after
-# ingest, so only leaves sealed since the period began can cover them.
+# Hops of the period (ended in it, in scope) that no seal covers yet, per legal entity (no
+# row: none). Seals are made after ingest, so only leaves sealed since the period began can
+# cover them.
 UNSEALED = f"""
-SELECT count() AS n, min(toUnixTimestamp64Milli(EndTime)) AS oldest_ms
+SELECT toString(LegalEntity) AS legal_entity, count() AS n, min(toUnixTimestamp64Milli(EndTime)) AS oldest_ms
 FROM hops
 WHERE EndTime >= fromUnixTimestamp64Milli({{start_ms:Int64}}) AND EndTime < fromUnixTimestamp64Milli({{end_ms:Int64}})
     AND {_IN_SCOPE}
     AND (TraceId, SpanId) NOT IN (
         SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({{start_ms:Int64}})
     )
+GROUP BY legal_entity
 """
 
 # Replays of the given exceptions (the period's) requested, awaiting approval or in flight.
@@ -73,9 +75,10 @@ SIGNOFF_COLUMNS = ("LegalEntity", "Period", "Round", "Action", "Subject", "At", 
 
 # Hops of the closing steps the gate counted in the period by their hop time because their
 # business date could not be read (lineage/business/queries.py BUSINESS_PERIOD): named in the
-# gate's answer, never dropped.
+# gate's answer, never dropped. The first {limit} of each legal entity.
 MALFORMED_DATES = f"""
-SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step) AS step,
+SELECT toString(LegalEntity) AS legal_entity, toString(EntityType) AS entity_type, EntityId AS entity_id,
+    toString(Step) AS step,
     CorrelationId AS correlation_id, PostingDate AS posting_date, BizPeriod AS biz_period,
     toUnixTimestamp64Milli(EndTime) AS at_ms
 FROM hop_times FINAL
@@ -84,7 +87,7 @@ WHERE Step IN {{steps:Array(String)}} AND EndTime >= fromUnixTimestamp64Milli({{
     AND ((PostingDate != '' AND NOT {DATE_OK}) OR (BizPeriod != '' AND NOT {PERIOD_OK}))
     AND {BUSINESS_PERIOD} = {{period:String}}
 ORDER BY EndTime, TraceId, SpanId
-LIMIT {{limit:UInt32}}
+LIMIT {{limit:UInt32}} BY legal_entity
 """
 
 # Which expected batch journals arrived: an ok hop of the journal's entity type and step with

@@ -18,7 +18,7 @@ from lineage.close import queries as q
 from lineage.close.config import CloseConfig
 from lineage.close.errors import SignOffRefused
 from lineage.close.periods import period as period_of
-from lineage.close.service import gate, reaches
+from lineage.close.service import gate, gates, reaches
 from lineage.core.service import Lineage
 from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
@@ -40,7 +40,20 @@ def _figures(svc: Lineage, cfg: CloseConfig, le: str, period: str, doc: dict[str
 def status(svc: Lineage, cfg: CloseConfig, principal: Principal, le: str, period: str) -> dict[str, Any]:
     """The gate with its sign-off: ``signed`` while the certificate's figures still hold,
     ``decertified`` (with ``changed``) once they do not; the rounds on record."""
-    doc = gate(svc, cfg, principal.scope, le, period)
+    return _signed(svc, cfg, principal, le, period, gate(svc, cfg, principal.scope, le, period))
+
+
+def statuses(
+    svc: Lineage, cfg: CloseConfig, principal: Principal, entities: list[str], period: str
+) -> list[dict[str, Any]]:
+    """:func:`status` of each of ``entities``, the gates read together (service.gates)."""
+    docs = gates(svc, cfg, principal.scope, entities, period)
+    return [_signed(svc, cfg, principal, le, period, doc) for le, doc in zip(entities, docs, strict=True)]
+
+
+def _signed(
+    svc: Lineage, cfg: CloseConfig, principal: Principal, le: str, period: str, doc: dict[str, Any]
+) -> dict[str, Any]:
     rounds = _rounds(svc, le, period)
     signed = [r for r in rounds if r["action"] == "reviewed"]
     doc["sign_off"] = {

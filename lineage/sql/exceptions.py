@@ -19,7 +19,7 @@ _IN_SCOPE = in_scope()
 # (alerts/queries.py) all select from this CTE's ``x``.
 EXCEPTIONS_CTE = f"""
 WITH g AS (
-    SELECT {EXC_ID} AS id, toString(EntityType) AS entity_type, EntityId AS entity_id,
+    SELECT __LE_COLUMN__{EXC_ID} AS id, toString(EntityType) AS entity_type, EntityId AS entity_id,
         toString(Step) AS step,
         argMax(CorrelationId, StartTime) AS correlation_id,
         toString(argMaxIf(System, StartTime, Outcome != 'ok')) AS system,
@@ -42,7 +42,7 @@ WITH g AS (
     WHERE EndTime >= __SINCE__ AND Step IN (SELECT Step FROM hop_failures WHERE __WINDOW__)
         AND (EntityType, EntityId, Step) IN (SELECT EntityType, EntityId, Step FROM hop_failures WHERE __WINDOW__)
         AND {_IN_SCOPE}
-    GROUP BY EntityType, EntityId, Step
+    GROUP BY EntityType, EntityId, Step__LE_GROUP__
     HAVING countIf(Outcome NOT IN ('ok', 'compensated')) > 0
 ),
 a AS (
@@ -67,10 +67,18 @@ x AS (
 """
 
 
-def exceptions_cte(window: str, since: str) -> str:
+def exceptions_cte(window: str, since: str, by_legal_entity: bool = False) -> str:
     """EXCEPTIONS_CTE for failures matching ``window`` (SQL over hop_failures), their attempts
-    read from ``since`` (a DateTime64 SQL expression no later than the window's start) on."""
-    return EXCEPTIONS_CTE.replace("__WINDOW__", window).replace("__SINCE__", since)
+    read from ``since`` (a DateTime64 SQL expression no later than the window's start) on.
+    ``by_legal_entity``: the exceptions of each legal entity apart (``legal_entity``), from its
+    own attempts only, as a caller scoped to it alone sees them (the close gate's one pass)."""
+    column, group = ("toString(LegalEntity) AS legal_entity, ", ", LegalEntity") if by_legal_entity else ("", "")
+    return (
+        EXCEPTIONS_CTE.replace("__WINDOW__", window)
+        .replace("__SINCE__", since)
+        .replace("__LE_COLUMN__", column)
+        .replace("__LE_GROUP__", group)
+    )
 
 
 _EXC_COLS = """id, entity_type, entity_id, step, correlation_id, system, region, category, last_failure,
@@ -84,6 +92,12 @@ WHERE ({state:String} = '' OR state = {state:String})
 EXCEPTIONS_IN_WINDOW = (
     exceptions_cte(f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}", _SINCE)
     + f"SELECT {_EXC_COLS} FROM x {_EXC_FILTER} ORDER BY last_ms DESC, id LIMIT {{limit:UInt32}}"
+)
+# EXCEPTIONS_IN_WINDOW of each legal entity apart: the first {limit} of each.
+EXCEPTIONS_IN_WINDOW_BY_LEGAL_ENTITY = (
+    exceptions_cte(f"StartTime >= {_SINCE} AND StartTime < {_UNTIL}", _SINCE, by_legal_entity=True)
+    + f"SELECT {_EXC_COLS}, legal_entity FROM x {_EXC_FILTER}"
+    + " ORDER BY last_ms DESC, id LIMIT {limit:UInt32} BY legal_entity"
 )
 EXCEPTION_BY_ID = (
     exceptions_cte(f"StartTime >= {_SINCE} AND {EXC_ID} = {{id:String}}", _SINCE) + f"SELECT {_EXC_COLS} FROM x LIMIT 1"
