@@ -98,9 +98,10 @@ def _expected(hops: list[dict[str, Any]], base: int, scope: Scope, flow: Flow, *
                 reached |= {h["entity"], h.get("parent", "")}
         done: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for h in ok:
-            if h["step"] == prev.step and h["type"] == prev.entity_type and since <= h["end"] < until:
-                if h["flow"] == flow.name:
-                    done[h["entity"]].append(h)
+            if (h["step"], h["type"], h["flow"]) == (prev.step, prev.entity_type, flow.name) and since <= h[
+                "end"
+            ] < until:
+                done[h["entity"]].append(h)
         items = []
         for entity, hs in done.items():
             first = min(hs, key=lambda h: h["end"])
@@ -108,9 +109,9 @@ def _expected(hops: list[dict[str, Any]], base: int, scope: Scope, flow: Flow, *
                 continue
             priced = [h for h in hs if h["amount"] is not None]
             last = max(priced, key=lambda h: h["end"]) if priced else {"amount": None, "currency": ""}
+            eid, cid = entity.split(":")[1], f"{base}-{first['cid']}"
             items.append(
-                (first["end"], entity.split(":")[1], last["amount"], last["currency"] or None, first["system"])
-                + (first["le"], f"{base}-{first['cid']}")
+                (first["end"], eid, last["amount"], last["currency"] or None, first["system"], first["le"], cid)
             )
         items.sort()
         sums: dict[str, float] = defaultdict(float)
@@ -130,6 +131,9 @@ def _expected(hops: list[dict[str, Any]], base: int, scope: Scope, flow: Flow, *
     return out
 
 
+_ITEM = ("age_ms", "entity_id", "amount", "currency", "system", "legal_entity", "correlation_id")
+
+
 def _got(doc: dict[str, Any]) -> list[dict[str, Any]]:
     return [
         {
@@ -137,11 +141,7 @@ def _got(doc: dict[str, Any]) -> list[dict[str, Any]]:
             "count": s["count"],
             "amounts": [(a["currency"], a["amount"]) for a in s["amounts"]],
             "oldest_age_ms": s["oldest_age_ms"],
-            "items": [
-                (i["age_ms"], i["entity_id"], i["amount"], i["currency"], i["system"])
-                + (i["legal_entity"], i["correlation_id"])
-                for i in s["items"]
-            ],
+            "items": [tuple(i[k] for k in _ITEM) for i in s["items"]],
             "truncated": s["truncated"],
         }
         for s in doc["stages"]
