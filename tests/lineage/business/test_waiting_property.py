@@ -21,10 +21,10 @@ from lineage.business import waiting
 from lineage.core.currency import round_money
 from lineage.core.flows import Flow, load_flows
 from lineage.core.scope import EVERYTHING, Scope
-from tests.lineage.flow_helpers import DAY, HOUR, MIN, T0
+from tests.lineage.flow_helpers import DAY, HOUR, MIN
 from tests.lineage.test_open_txns import SCOPES, STAGES, _write, deliveries
 
-_DAYS = itertools.count(1)
+_MONTHS = itertools.count(0)
 _IDS = itertools.count(10**9)  # span IDs of the reversals (the deliveries' own count from 1)
 
 
@@ -74,6 +74,13 @@ def with_compensations(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
             }
         )
     return first, later
+
+
+def _base(k: int) -> int:
+    """The k-th example's window start: a day before the first of a month of its own (7:13 UTC),
+    so its window (two days) and its hops straddle the month's end (the business period)."""
+    first = datetime(2031 + k // 12, k % 12 + 1, 1, tzinfo=UTC)
+    return int(first.timestamp() * 1000) - DAY + 7 * HOUR + 13 * MIN
 
 
 def _month(ms: int) -> str:
@@ -188,7 +195,7 @@ def test_the_waiting_queues_equal_a_recomputation_from_the_hops(
     lineage_store: Store, case: tuple[list[dict[str, Any]], list[dict[str, Any]]]
 ) -> None:
     store = lineage_store
-    base = T0 + (2000 + next(_DAYS) * 10) * DAY + 7 * HOUR + 13 * MIN  # each example in days of its own
+    base = _base(next(_MONTHS))
     first, later = (_tagged(hops, base) for hops in case)
     _write(store, base, first)
     _same_as_recomputed(store, base, first)
