@@ -135,7 +135,10 @@ BUSINESS_PERIOD = f"if({DECLARED_PERIOD} != '', {DECLARED_PERIOD}, formatDateTim
 # (or an earlier one) reached it in time even when it arrived after ``as_of``.
 # __SLE__: '' (one queue for the scope) or the hop's legal entity (the close gate's queue of each
 # entity apart, as a caller scoped to it alone sees it: no hop of another entity reaches or
-# reverses one of its entities).
+# reverses one of its entities). Every waiting entity is of the previous stage's entity type, so
+# ``reached`` keeps only the IDs of that type (the hop's own, its parents') and is a list, not a
+# set: the NOT IN builds the set once (a DISTINCT over the tuples of every stage hop and parent
+# cost as much again).
 _COMPENSATED = f"""
 SELECT __SLE__ AS cle, splitByChar(':', Compensates, 2)[1] AS ct, splitByChar(':', Compensates, 2)[2] AS cid_
 FROM hop_times
@@ -155,15 +158,15 @@ WITH prev AS (
     __HAVING__
 ),
 reached AS (
-    SELECT DISTINCT __SLE__ AS rle, r.1 AS rt, r.2 AS rid
+    SELECT __SLE__ AS rle, arrayJoin(arrayConcat(if(toString(EntityType) = {{prev_type:String}}, [EntityId], []),
+        if(toString(ParentType) = {{prev_type:String}}, ParentIds, []))) AS rid
     FROM hop_times
-    ARRAY JOIN arrayConcat([(toString(EntityType), EntityId)], arrayMap(p -> (toString(ParentType), p), ParentIds)) AS r
     WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
         AND EndTime >= {_SINCE} AND {_IN_SCOPE} AND __IN_TIME__
 ),
 waiting AS (
     SELECT * FROM prev
-    WHERE (sle, et, eid) NOT IN (SELECT rle, rt, rid FROM reached)
+    WHERE (sle, eid) NOT IN (SELECT rle, rid FROM reached)
         AND (sle, et, eid) NOT IN ({_COMPENSATED})
 )
 """

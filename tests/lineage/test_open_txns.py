@@ -95,7 +95,7 @@ def deliveries(draw: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 def _write(store: Store, base: int, hops: list[dict[str, Any]]) -> None:
     spans = Spans()
     for h in hops:
-        parent = ("invoice", h["parent"].split(":")[1]) if h.get("parent") else None
+        ptype, _, pid = h.get("parent", "").partition(":")
         spans.add(
             f"{base}-{h['cid']}",
             h["entity"],
@@ -106,7 +106,10 @@ def _write(store: Store, base: int, hops: list[dict[str, Any]]) -> None:
             legal_entity=h["le"],
             region=h["rg"],
             flow=h["flow"],
-            parent=parent,
+            parent=(ptype, pid) if pid else None,
+            amount=h.get("amount"),
+            currency=h.get("currency", "EUR"),
+            compensates=h.get("compensates", ""),
             ids=(f"{base:013x}{h['ids'][0][13:]}", h["ids"][1]),
         )
     spans.write(store)
