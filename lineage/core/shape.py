@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from lineage.core.derive import StageVerdict, TxnFacts, Verdict
+from lineage.core.fold import AttemptRow
 from lineage.core.timeparse import from_ms, to_ms, utcnow
-from lineage.sql.queries import AttemptRow
 
 
 def iso(ms: int | None) -> str | None:
