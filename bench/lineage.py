@@ -35,6 +35,7 @@ M hops each in the last hour on top of the --spans background (bench/lineage_fat
 * ``queries``: query name (as printed) -> ``{"runs", "p50_ms", "p95_ms", "queries"}``, at the full
   size (``queries``: store queries per call, the mean over the timed calls);
 * ``lookup_before_after``: ``{"before", "after"}`` -> ``{"p50_ms", "p95_ms", "queries_per_lookup"}``,
+  and ``after_breakdown_ms`` (query name, or "outside the store" -> mean ms per lookup),
   the transaction lookup with its hops from the SQL aggregation it used before issue 27 and as
   shipped, interleaved on the same random transactions (bench/lineage_lookup.py);
 * ``bytes_per_span``: bytes on disk of all tables of the bench database (active parts)

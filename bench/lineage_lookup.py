@@ -9,12 +9,14 @@ store queries each lookup makes are counted.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
 from collector.store import Store
 from lineage.core.scope import EVERYTHING, Scope, in_scope
 from lineage.core.service import Lineage
+from lineage.sql import queries
 from lineage.sql.queries import EXC_ID
 
 # The HOPS aggregation as it was (lineage/sql/queries.py before issue 27).
@@ -65,17 +67,39 @@ class Before(Lineage):
 
 
 class Counter:
-    """Counts the queries run on a store (every read goes through ``query_columns``)."""
+    """Counts the queries run on a store (every read goes through ``query_columns``) and the
+    milliseconds spent in each (by its SQL text)."""
 
     def __init__(self, store: Store) -> None:
         self.n = 0
+        self.ms: dict[str, float] = {}
         real = store.query_columns
 
-        def counted(*args: Any, **kw: Any) -> Any:
+        def counted(sql: str, *args: Any, **kw: Any) -> Any:
             self.n += 1
-            return real(*args, **kw)
+            started = time.perf_counter()
+            try:
+                return real(sql, *args, **kw)
+            finally:
+                self.ms[sql] = self.ms.get(sql, 0.0) + (time.perf_counter() - started) * 1000
 
         store.query_columns = counted  # type: ignore[method-assign]
+
+
+def breakdown(counter: Counter, fn: Callable[[str], Any], args: list[str]) -> dict[str, float]:
+    """Where one call of ``fn`` spends its time, in mean ms per call: in each store query (named
+    by lineage/sql/queries.py), and outside the store (Python: folding, shaping)."""
+    names = {v: k for k, v in vars(queries).items() if isinstance(v, str) and k.isupper()}
+    counter.ms.clear()
+    started = time.perf_counter()
+    for arg in args:
+        fn(arg)
+    total = (time.perf_counter() - started) * 1000
+    out = {names.get(sql, "other"): 0.0 for sql in counter.ms}
+    for sql, ms in counter.ms.items():
+        out[names.get(sql, "other")] += ms / len(args)
+    out["outside the store"] = (total - sum(counter.ms.values())) / len(args)
+    return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
 
 
 def queries_per_call(counter: Counter, fn: Callable[[str], Any], args: list[str]) -> float:
@@ -111,6 +135,7 @@ def compare(
     for label, fn, (p50, p95) in zip(("before", "after"), fns, figures, strict=True):
         out[label] = {"p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
         out[label]["queries_per_lookup"] = round(queries_per_call(counter, fn, sample), 2)
+    out["after_breakdown_ms"] = breakdown(counter, fns[1], ids[:runs])
     return out
 
 
@@ -124,6 +149,9 @@ def _stable(doc: dict[str, Any] | None) -> Any:
 def report(figures: dict[str, dict[str, float]], runs: int) -> list[str]:
     lines = [f"\ntransaction lookup + stitching, before/after issue 27, {runs} runs each, interleaved:"]
     lines.append(f"  {'':<10}{'p50 ms':>10}{'p95 ms':>10}{'queries':>10}")
-    for label, f in figures.items():
+    for label in ("before", "after"):
+        f = figures[label]
         lines.append(f"  {label:<10}{f['p50_ms']:>10.1f}{f['p95_ms']:>10.1f}{f['queries_per_lookup']:>10.2f}")
+    lines.append("  after, mean ms per lookup by query (the rest: outside the store):")
+    lines += [f"    {name:<28}{ms:>8.2f}" for name, ms in figures["after_breakdown_ms"].items()]
     return lines

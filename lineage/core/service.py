@@ -346,7 +346,7 @@ class Lineage:
 
     # -- exceptions -------------------------------------------------------------------------------
     def _exceptions_of(self, hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Exceptions of one transaction from its HOPS groups and their latest actions."""
+        """Exceptions of one transaction from its hop rows and their latest actions."""
         ids = [h["exc_id"] for h in hops if h["fails"]]
         actions = {
             r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(exception_sql.EXCEPTION_ACTIONS, ids=ids)
