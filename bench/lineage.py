@@ -24,16 +24,25 @@ leave the journal's transactions out (at both sizes), so both sizes do the same 
 
 ``--scrape`` times ``GET /metrics/business`` instead (bench/business_scrape.py).
 
+``--lookup`` times only the transaction lookup with stitching, before and after issue 27 folded
+its attempts in Python, interleaved, with the store queries per lookup (bench/lineage_lookup.py).
+
 ``--fat N`` (with ``--fat-hops M``) times the transaction listing instead, over N transactions of
 M hops each in the last hour on top of the --spans background (bench/lineage_fat.py).
 
 ``--json`` ends the output with one JSON object on the last line, with the keys:
 
-* ``queries``: query name (as printed) -> ``{"runs", "p50_ms", "p95_ms"}``, at the full size;
+* ``queries``: query name (as printed) -> ``{"runs", "p50_ms", "p95_ms", "queries"}``, at the full
+  size (``queries``: store queries per call, the mean over the timed calls);
+* ``lookup_before_after``: ``{"before", "after"}`` -> ``{"p50_ms", "p95_ms", "queries_per_lookup"}``,
+  and ``after_breakdown_ms`` (query name, or "outside the store" -> mean ms per lookup),
+  the transaction lookup with its hops from the SQL aggregation it used before issue 27 and as
+  shipped, interleaved on the same random transactions (bench/lineage_lookup.py);
 * ``bytes_per_span``: bytes on disk of all tables of the bench database (active parts)
   divided by the rows of ``otel_traces``; ``tables_bytes_per_span``: the same per table;
 * ``scope``, ``api``: the scope and credential overhead (p50/p95 ms per caller);
 * ``spans``, ``hops``, ``load_s``;
+* with ``--lookup`` instead: ``lookup_before_after`` (as above), ``spans``, ``hops``, ``load_s``;
 * with ``--scrape`` (bench/business_scrape.py) instead: ``computed``, ``served`` and
   ``served_while_refreshing``, each
   ``{"runs", "p50_ms", "p95_ms", "first_ms"}``, and ``spans``, ``hops``, ``load_s``;
@@ -54,7 +63,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bench import lineage_api
+from bench import lineage_api, lineage_lookup
 from bench.stats import p50_p95, settle
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
@@ -351,14 +360,17 @@ def _question(subject: str, stage: str, now: int) -> Question:
 def measure(svc: Lineage, history: History, txn_lo: int, runs: int, growth: bool) -> dict[str, dict[str, float]]:
     """Time every query of :func:`cases`; print one line per query; name -> runs, p50, p95."""
     out: dict[str, dict[str, float]] = {}
-    print(f"\n{'query':<42}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
+    counter = lineage_lookup.Counter(svc.store)
+    print(f"\n{'query':<42}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}{'queries':>9}")
     for name, fn in cases(svc, history, txn_lo, growth):
         for _ in range(WARM_UP):
             fn()
         n = runs if ("lookup" in name or "entity" in name) and "journal" not in name else max(10, runs // 10)
+        counted = counter.n
         p50, p95 = timed(fn, n)
-        out[name] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
-        print(f"{name:<42}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
+        per_call = (counter.n - counted) / n
+        out[name] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2), "queries": round(per_call, 2)}
+        print(f"{name:<42}{n:>6}{p50:>10.1f}{p95:>10.1f}{per_call:>9.2f}", flush=True)
     return out
 
 
@@ -490,6 +502,7 @@ def run(
     for label, (p50, p95) in zip(labels, figures, strict=True):
         print(f"  {label:<38}{p50:>10.1f}{p95:>10.1f}", flush=True)
     out["scope"] = {label: {"p50_ms": p50, "p95_ms": p95} for label, (p50, p95) in zip(labels, figures, strict=True)}
+    out["lookup_before_after"] = before_after(svc, history, runs)
     out["api"] = {}
     for path, api in lineage_api.measure(settings, store, ids, runs, "LE-0", paired).items():
         print("\n" + "\n".join(lineage_api.report(path, api, runs)), flush=True)
@@ -504,6 +517,26 @@ def run(
     )
     out["bytes_per_span"], out["tables_bytes_per_span"] = print_sizes(store, database)
     return out
+
+
+def before_after(svc: Lineage, history: History, runs: int) -> dict[str, dict[str, float]]:
+    """The transaction lookup before and after issue 27, interleaved on the random transactions
+    "transaction lookup + stitching" draws from (bench/lineage_lookup.py); printed."""
+    rng = random.Random(5)
+    plain = [f"C-{rng.randrange(history.txns)}" for _ in range(5000)]
+    figures = lineage_lookup.compare(svc, lineage_lookup.Counter(svc.store), plain, runs, paired)
+    print("\n".join(lineage_lookup.report(figures, runs)), flush=True)
+    return figures
+
+
+def lookup_only(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict[str, Any]:
+    """``--lookup``: only the transaction lookup, before and after (bench/lineage_lookup.py)."""
+    settings, store, seconds = loaded(spans, days, data_dir, reuse)
+    stored, hops = counts(store, settings.clickhouse_database)
+    print(f"{stored:,} spans, {hops:,} hops")
+    svc = Lineage(settings, store, load_flows(), replays=replays_of(store))
+    figures = before_after(svc, History.ending_now(spans, days), runs)
+    return {"spans": stored, "hops": hops, "load_s": seconds, "lookup_before_after": figures}
 
 
 def main() -> None:
@@ -521,6 +554,7 @@ def main() -> None:
     parser.add_argument("--fat", type=int, default=0, help="time listings over this many fat transactions")
     parser.add_argument("--fat-hops", type=int, default=5000, help="hops per fat transaction (default 5000)")
     parser.add_argument("--scrape", action="store_true", help="time GET /metrics/business only")
+    parser.add_argument("--lookup", action="store_true", help="time the transaction lookup before/after only")
     parser.add_argument("--json", action="store_true", help="finish with the figures as one JSON line")
     args = parser.parse_args()
     if args.growth and args.reuse:
@@ -532,6 +566,11 @@ def main() -> None:
         from bench import business_scrape  # imports this module
 
         figures = business_scrape.run(args.spans, args.days, max(args.runs, 1), data_dir, args.reuse)
+        if args.json:
+            print(json.dumps(figures))
+        return
+    if args.lookup:
+        figures = lookup_only(args.spans, args.days, max(args.runs, 1), data_dir, args.reuse)
         if args.json:
             print(json.dumps(figures))
         return

@@ -1,7 +1,7 @@
 """Conformance and amount checks over one transaction's per entity/step groups. Pure.
 
-The groups come from the HOPS query, where ClickHouse has already folded (and, through
-FINAL, deduplicated) the spans; these functions only compare a few dozen aggregated rows.
+The groups are a lookup's hop rows (lineage/core/fold.py folds the attempts ClickHouse read,
+deduplicated through FINAL); these functions only compare a few dozen folded rows.
 """
 
 from __future__ import annotations

@@ -231,7 +231,7 @@ def facts_from_row(row: dict[str, object]) -> TxnFacts:
 
 
 def facts_from_groups(cid: str, groups: list[dict[str, Any]], default_flow: str) -> TxnFacts:
-    """TxnFacts of one transaction from its per entity/step rows (the HOPS query)."""
+    """TxnFacts of one transaction from its per entity/step rows (lineage/core/fold.py)."""
     done: dict[tuple[str, str], int] = {}
     for g in groups:
         if g["oks"]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from collector.store import Store
-from lineage.core import domain, money, open_txns, shape
+from lineage.core import domain, fold, money, open_txns, shape
 from lineage.core.checks import amount_mismatches, duplicates
 from lineage.core.checks import exceptions as check_exceptions
 from lineage.core.derive import TxnFacts, Verdict, adopt, evaluate, facts_from_groups, facts_from_row
@@ -38,6 +38,8 @@ class Window:
         return {"since_ms": self.since_ms, "until_ms": self.until_ms, "bucket_ms": bucket_ms}
 
 
+# Attempts read in one go per hop shown: a transaction with more reads those of its first hops.
+_ATTEMPTS_PER_HOP = 4
 # Above this many keys, stitching sends correlation IDs instead of keys (query size).
 _MAX_KEY_PARAMS = 1000
 Keys = dict[str, dict[str, list[tuple[str, str]]]]
@@ -151,10 +153,22 @@ class Lineage:
         return facts
 
     # -- one transaction ----------------------------------------------------------------------
+    def hops(self, scope: Scope, cid: str) -> list[dict[str, Any]]:
+        """The first ``max_hops + 1`` hops of one correlation ID in scope (one more than shown
+        tells "truncated"), folded from its attempts (lineage/core/fold.py). One query; a
+        second, limited to those hops' attempts, when there are too many attempts to read."""
+        groups = self.settings.max_hops + 1
+        cap = groups * _ATTEMPTS_PER_HOP
+        params = {"cid": cid, **scope.params()}
+        rows = self.store.query(queries.ATTEMPTS, params | {"limit": cap + 1})
+        if len(rows) > cap:
+            rows = self.store.query(queries.ATTEMPTS_OF_FIRST_HOPS, params | {"hops": groups})
+        return fold.fold(cid, rows, groups)
+
     def transaction(self, scope: Scope, cid: str) -> dict[str, Any] | None:
         """The lineage document of one correlation ID from its hops in scope; None if it
         has none (unknown and out of scope look the same)."""
-        hops = self._scoped(scope, queries.HOPS, cid=cid, limit=self.settings.max_hops + 1)
+        hops = self.hops(scope, cid)
         if not hops:
             return None
         # Unrestricted, nothing is withheld: skip the query.
@@ -332,7 +346,7 @@ class Lineage:
 
     # -- exceptions -------------------------------------------------------------------------------
     def _exceptions_of(self, hops: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Exceptions of one transaction from its HOPS groups and their latest actions."""
+        """Exceptions of one transaction from its hop rows and their latest actions."""
         ids = [h["exc_id"] for h in hops if h["fails"]]
         actions = {
             r["id"]: (r["action"], int(r["at_ms"])) for r in self._dicts(exception_sql.EXCEPTION_ACTIONS, ids=ids)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from lineage.core.derive import StageVerdict, TxnFacts, Verdict
+from lineage.core.fold import AttemptRow
 from lineage.core.timeparse import from_ms, to_ms, utcnow
-from lineage.sql.queries import AttemptRow
 
 
 def iso(ms: int | None) -> str | None:
@@ -19,7 +19,7 @@ EDGE_KEYS = ("parent_type", "parent_id", "child_type", "child_id")
 
 
 def own_keys(hops: list[dict[str, Any]]) -> dict[str, list[tuple[str, str]]]:
-    """Stitching keys of a transaction from its HOPS rows (no extra query)."""
+    """Stitching keys of a transaction from its hop rows (no extra query)."""
     ents = sorted({(h["entity_type"], h["entity_id"]) for h in hops})
     parents = sorted({(h["parent_type"], p) for h in hops if h["parent_type"] for p in h["parent_ids"]})
     spans = sorted({(a.trace_id, a.span_id) for h in hops for a in map(AttemptRow._make, h["attempt_list"])})

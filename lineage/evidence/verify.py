@@ -145,13 +145,13 @@ def _ms(ns: int) -> int:
 
 
 def _latest(rows: list[dict[str, Any]], field: str, keep: Any = None) -> Any:
-    """The field of the latest-starting record (argMax / argMaxIf in the lineage SQL)."""
+    """The field of the latest-starting record (lineage/core/fold.py "latest")."""
     chosen = [r for r in rows if keep is None or keep(r[field])]
-    return max(chosen, key=lambda r: r["StartTime"])[field] if chosen else None
+    return max(chosen, key=lambda r: (r["StartTime"], r["TraceId"], r["SpanId"]))[field] if chosen else None
 
 
 def _group(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One entity/step group as the lineage HOPS query aggregates it."""
+    """One entity/step group as a lookup folds it (lineage/core/fold.py), from sealed records."""
     oks = [r for r in rows if r["Outcome"] == "ok"]
     fails = [r for r in rows if r["Outcome"] != "ok"]
     ok_start = max((r["StartTime"] for r in oks), default=0)

@@ -8,8 +8,6 @@ never counts twice.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from lineage.core.scope import in_scope
 
 # Epoch-ms bounds; the columns are DateTime64(9) in UTC.
@@ -34,56 +32,28 @@ _KEYS = "Array(Tuple(String, String))"
 EXC_ID = "lower(leftPad(hex(cityHash64(toString(EntityType), EntityId, toString(Step))), 16, '0'))"
 
 
-# Hops of one correlation ID, retries folded into attempts (one row per entity and step),
-# with the per-group facts status derivation needs.
-class AttemptRow(NamedTuple):
-    """One element of a HOPS row's ``attempt_list`` (the tuple the SQL builds, in its order)."""
-
-    outcome: str
-    error_category: str
-    start_ms: int
-    end_ms: int
-    trace_id: str
-    span_id: str
-
-
-HOPS = """
-SELECT toString(EntityType) AS entity_type, EntityId AS entity_id, toString(Step) AS step,
-    toString(argMax(System, StartTime)) AS system, toString(argMax(Outcome, StartTime)) AS outcome,
-    toUnixTimestamp64Milli(min(StartTime)) AS start_ms,
-    toUnixTimestamp64Milli(max(EndTime)) AS end_ms,
-    uniqExact(TraceId, SpanId) AS attempts,
-    argMax(TraceId, StartTime) AS trace_id, argMax(SpanId, StartTime) AS span_id,
-    any(CorrelationId) AS correlation_id, toString(anyIf(Flow, Flow != '')) AS flow,
-    toString(argMaxIf(ErrorCategory, StartTime, ErrorCategory != '')) AS error_category,
-    argMaxIf(Amount, StartTime, Amount IS NOT NULL) AS amount,
-    toString(argMaxIf(Currency, StartTime, Currency != '')) AS currency,
-    toString(any(ParentType)) AS parent_type, groupUniqArrayArray(ParentIds) AS parent_ids,
-    countIf(Outcome = 'ok') AS oks, countIf(Outcome NOT IN ('ok', 'compensated')) AS fails,
-    toUnixTimestamp64Milli(minIf(EndTime, Outcome = 'ok')) AS ok_ms,
-    any(Compensates) AS compensates,
-    maxIf(StartTime, Outcome = 'ok') > maxIf(StartTime, Outcome != 'ok') AS auto_resolved,
-    __EXC_ID__ AS exc_id,
-    toUnixTimestamp64Milli(minIf(StartTime, Outcome != 'ok')) AS fail_first_ms,
-    toUnixTimestamp64Milli(maxIf(EndTime, Outcome != 'ok')) AS fail_last_ms,
-    toUnixTimestamp64Milli(maxIf(StartTime, Outcome != 'ok')) AS fail_start_ms,
-    toString(argMaxIf(Outcome, StartTime, Outcome != 'ok')) AS fail_outcome,
-    toString(argMaxIf(System, StartTime, Outcome != 'ok')) AS fail_system,
-    toString(argMaxIf(Region, StartTime, Outcome != 'ok')) AS fail_region,
-    argMaxIf(StatusMessage, StartTime, Outcome != 'ok') AS fail_message,
-    toUnixTimestamp64Milli(argMaxIf(EndTime, StartTime, Outcome = 'ok')) AS ok_end_ms,
-    groupUniqArrayIf(IdempotencyKey, Outcome = 'ok' AND IdempotencyKey != '') AS idem_keys,
-    groupUniqArrayArray(arrayZip(LinkTraceIds, LinkSpanIds)) AS links,
-    argMaxIf(Amount, StartTime, Outcome = 'ok' AND Amount IS NOT NULL) AS ok_amount,
-    toString(argMaxIf(Currency, StartTime, Outcome = 'ok' AND Amount IS NOT NULL)) AS ok_currency,
-    arraySort(x -> x.3, groupArray((toString(Outcome), toString(ErrorCategory), toUnixTimestamp64Milli(StartTime),
-        toUnixTimestamp64Milli(EndTime), TraceId, SpanId))) AS attempt_list
+# The attempts (stored hop spans) of one correlation ID in scope, one flat row each, in the
+# column order of lineage/core/fold.py ``Attempt``, which folds them into hops (retries into
+# attempts): a flat read plans several times faster than the forty aggregates it replaces.
+_ATTEMPT_COLS = """
+SELECT toString(EntityType), EntityId, toString(Step), toString(System), toString(Outcome),
+    toString(ErrorCategory), toUnixTimestamp64Nano(StartTime), toUnixTimestamp64Nano(EndTime), TraceId, SpanId,
+    toString(Flow), Amount, toString(Currency), toString(ParentType), ParentIds, Compensates,
+    __EXC_ID__, toString(Region), StatusMessage, IdempotencyKey, LinkTraceIds, LinkSpanIds
 FROM hops FINAL
 WHERE CorrelationId = {cid:String} AND __IN_SCOPE__
-GROUP BY EntityType, EntityId, Step
-ORDER BY start_ms, entity_type, entity_id, step
-LIMIT {limit:UInt32}
 """.replace("__EXC_ID__", EXC_ID).replace("__IN_SCOPE__", _IN_SCOPE)
+# At most {limit} attempts: a transaction with more is read again with ATTEMPTS_OF_FIRST_HOPS.
+ATTEMPTS = _ATTEMPT_COLS + "LIMIT {limit:UInt32}\n"
+# Every attempt of the first {hops} hops (by first start, then entity and step: the order of
+# lineage/core/fold.py), for a transaction with too many attempts to read them all.
+ATTEMPTS_OF_FIRST_HOPS = f"""{_ATTEMPT_COLS}    AND (EntityType, EntityId, Step) IN (
+        SELECT EntityType, EntityId, Step FROM hops FINAL
+        WHERE CorrelationId = {{cid:String}} AND {_IN_SCOPE}
+        GROUP BY EntityType, EntityId, Step
+        ORDER BY toUnixTimestamp64Milli(min(StartTime)), toString(EntityType), EntityId, toString(Step)
+        LIMIT {{hops:UInt32}})
+"""
 
 # Hops (entity and step) of one correlation ID with no attempt in scope: shown only as a count.
 WITHHELD = f"""

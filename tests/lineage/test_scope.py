@@ -232,8 +232,9 @@ def _explain(store: Store, sql: str, params: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize("scope", [EVERYTHING, LE1.scope, LE1_AMER.scope], ids=["unrestricted", "le", "le+region"])
 def test_scoped_lookups_are_primary_key_seeks(full: World, scope: Scope) -> None:
-    plan = _explain(full.store, queries.HOPS, {"cid": "S-J", "limit": 10} | scope.params())
-    assert "Condition: (CorrelationId in ['S-J'" in plan.split("PrimaryKey", 1)[1]
+    for sql in (queries.ATTEMPTS, queries.ATTEMPTS_OF_FIRST_HOPS):
+        plan = _explain(full.store, sql, {"cid": "S-J", "limit": 10, "hops": 10} | scope.params())
+        assert "Condition: (CorrelationId in ['S-J'" in plan.split("PrimaryKey", 1)[1]
     params = {"entity_type": "invoice", "entity_id": "INV-A1", "limit": 5} | scope.params()
     plan = _explain(full.store, queries.ENTITY_CORRELATIONS, params)
     assert "(KeyId in ['INV-A1'" in plan.split("PrimaryKey", 1)[1]
