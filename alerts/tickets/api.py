@@ -16,9 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from alerts.routing import Receiver, ReceiversConfig
 from alerts.tickets.outbox import Outbox
-from lineage.api.deps import MAX_WINDOW_MS
+from lineage.api.deps import MAX_WINDOW_MS, Svc
 from lineage.auth.principal import CurrentPrincipal, CurrentScope
-from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
 
 router = APIRouter(prefix="/api/v1/tickets", tags=["tickets"])
@@ -92,6 +91,7 @@ def _receiver(request: Request, name: str) -> Receiver:
 @router.post("/{receiver}/events", response_model=TicketEventOut)
 def ticket_event(
     request: Request,
+    lineage: Svc,
     principal: CurrentPrincipal,
     scope: CurrentScope,
     receiver: str,
@@ -106,7 +106,6 @@ def ticket_event(
     except (ValidationError, ValueError) as exc:
         errors = exc.errors(include_url=False, include_context=False) if isinstance(exc, ValidationError) else str(exc)
         raise HTTPException(422, errors) from None
-    lineage: Lineage = request.app.state.lineage
     found = Outbox(lineage.store).find(receiver, key)
     if found is None:
         raise HTTPException(404, f"no ticket {key} on {receiver}")

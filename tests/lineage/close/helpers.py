@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.store import Store
+from collector.settings import StoreSettings
+from collector.store import Store, open_store
+from ledgerline.schema import migrate_all
 from lineage.close.config import CloseConfig
 from lineage.core.service import Lineage
+from tests.conftest import start_collector
 from tests.lineage.helpers import Emitter
+
+_SEQ = itertools.count()
 
 
 @dataclass
@@ -25,6 +36,43 @@ class World:
     end_utc: datetime  # the period's end in Berlin, as UTC
     em: Emitter
     key: Ed25519PrivateKey  # the seal key of the world's seals and certificates
+
+
+@dataclass(frozen=True)
+class MonthEnd:
+    """The most recent month end in Berlin."""
+
+    local_now: datetime
+    end_utc: datetime  # this month's first midnight in Berlin, as UTC
+    period: str  # the month that ended
+    last_day: str  # its last day, YYYY-MM-DD
+    next_period: str  # the month running now
+
+
+def month_end() -> MonthEnd:
+    local_now = datetime.now(ZoneInfo("Europe/Berlin"))
+    end = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    prev = end - timedelta(days=1)
+    return MonthEnd(
+        local_now, end.astimezone(UTC), prev.strftime("%Y-%m"), prev.strftime("%Y-%m-%d"), local_now.strftime("%Y-%m")
+    )
+
+
+@contextmanager
+def emitting_store(chdb_path: Path, prefix: str) -> Iterator[tuple[Store, Emitter]]:
+    """A database of its own behind a running collector (raw retention long enough for a
+    month end weeks ago), and an emitter into it; dropped afterwards."""
+    database = f"{prefix}_{os.getpid()}_{next(_SEQ)}"
+    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
+    migrate_all(store)
+    running = start_collector(store, retention_raw_days=400)
+    em = Emitter(f"http://127.0.0.1:{running.http_port}/v1/traces", store)
+    try:
+        yield store, em
+    finally:
+        em.close()
+        running.stop()
+        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
 
 
 def ns(t: datetime) -> int:

@@ -3,20 +3,14 @@ breaks and expected batch journals, on hand-built hops around the last month end
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi.testclient import TestClient
 
-from collector.settings import StoreSettings
-from collector.store import open_store
-from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.close import service
 from lineage.close.config import parse_close
@@ -24,8 +18,7 @@ from lineage.close.errors import CloseConfigError
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.evidence.sealer import Sealer
-from tests.conftest import start_collector
-from tests.lineage.close.helpers import World, invoice, ns, post
+from tests.lineage.close.helpers import World, emitting_store, invoice, month_end, ns, post
 from tests.lineage.conftest import make_lineage
 from tests.lineage.helpers import Emitter
 from tests.principals import Principal, bearer, install
@@ -45,7 +38,6 @@ expected_journals:
   payroll: {entity_type: ledger, step: ledger.posted, entity_id: "PAY-{legal_entity}-{period}",
             legal_entities: [GB01]}
 """
-_SEQ = itertools.count()
 
 
 def _journal(em: Emitter, entity_id: str, le: str, at: datetime, amount: float, currency: str) -> None:
@@ -55,20 +47,10 @@ def _journal(em: Emitter, entity_id: str, le: str, at: datetime, amount: float, 
 
 @pytest.fixture(scope="module")
 def world(chdb_path: Path) -> Iterator[World]:
-    berlin = ZoneInfo("Europe/Berlin")
-    local_now = datetime.now(berlin)
-    end = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    prev_local = end - timedelta(days=1)
-    period, last_day = prev_local.strftime("%Y-%m"), prev_local.strftime("%Y-%m-%d")
-    end_utc = end.astimezone(UTC)
-    database = f"close_biz_{os.getpid()}_{next(_SEQ)}"
-    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate_all(store)
-    running = start_collector(store, retention_raw_days=400)
-    em = Emitter(f"http://127.0.0.1:{running.http_port}/v1/traces", store)
+    m = month_end()
+    end_utc, period, last_day, nxt = m.end_utc, m.period, m.last_day, m.next_period
     h = timedelta(hours=1)
-    nxt = local_now.strftime("%Y-%m")
-    try:
+    with emitting_store(chdb_path, "close_biz") as (store, em):
         # DE01: H issued two hours into the next month, dated the period's last day: the period's.
         # I issued in the period's last hours, declared the next period: not the period's. J
         # posted after the end, the posting dated the last day: posted in time. K posted after
@@ -93,10 +75,6 @@ def world(chdb_path: Path) -> Iterator[World]:
         em.wait(30)
         close = parse_close(CALENDAR, "calendar", load_flows())
         yield World(store, make_lineage(store), close, period, nxt, end_utc, em, Ed25519PrivateKey.generate())
-    finally:
-        em.close()
-        running.stop()
-        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
 
 
 def _keys(group: dict) -> set[str]:

@@ -5,28 +5,20 @@ reconciliation key shared by two entities (which must not match across them)."""
 
 from __future__ import annotations
 
-import itertools
-import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from collector.settings import StoreSettings
-from collector.store import open_store
-from ledgerline.schema import migrate_all
 from lineage.close import service
 from lineage.close.config import parse_close
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
-from tests.conftest import start_collector
-from tests.lineage.close.helpers import World, invoice, post
+from tests.lineage.close.helpers import World, emitting_store, invoice, month_end, post
 from tests.lineage.conftest import make_lineage
-from tests.lineage.helpers import Emitter
 
 CALENDAR = """
 deadline_business_days: 5
@@ -39,23 +31,14 @@ legal_entities:
   FR01: {time_zone: Europe/Paris, currency: EUR}
   US01: {time_zone: America/New_York, currency: USD}
 """
-_SEQ = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def world(chdb_path: Path) -> Iterator[World]:
-    berlin = ZoneInfo("Europe/Berlin")
-    local_now = datetime.now(berlin)
-    end = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    period = (end - timedelta(days=1)).strftime("%Y-%m")
-    end_utc = end.astimezone(UTC)
-    database = f"close_every_{os.getpid()}_{next(_SEQ)}"
-    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate_all(store)
-    running = start_collector(store, retention_raw_days=400)
-    em = Emitter(f"http://127.0.0.1:{running.http_port}/v1/traces", store)
+    m = month_end()
+    end_utc, period = m.end_utc, m.period
     h = timedelta(hours=1)
-    try:
+    with emitting_store(chdb_path, "close_every") as (store, em):
         # DE01 (Berlin): A posted; B never posted; C posted 50 short; D's posting failed (an
         # open exception); X issued here and "posted" by AT01 (below): not a match for either.
         invoice(em, "A", "DE01", "eu-west", end_utc - 60 * h, 120.0, "EUR")
@@ -87,11 +70,7 @@ def world(chdb_path: Path) -> Iterator[World]:
         em.wait(30)
         close = parse_close(CALENDAR, "calendar", load_flows())
         key = Ed25519PrivateKey.generate()
-        yield World(store, make_lineage(store), close, period, local_now.strftime("%Y-%m"), end_utc, em, key)
-    finally:
-        em.close()
-        running.stop()
-        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
+        yield World(store, make_lineage(store), close, period, m.next_period, end_utc, em, key)
 
 
 def _steady(doc: Any) -> Any:

@@ -3,13 +3,10 @@ each blocking group, the period cut in the legal entity's zone, sealing, scope, 
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -19,10 +16,7 @@ from alerts.kinds import run_rule
 from alerts.model import Sample
 from alerts.rules import Rule
 from collector.service import UvicornThread
-from collector.settings import StoreSettings
-from collector.store import open_store
 from ledgerline.cli import main
-from ledgerline.schema import migrate_all
 from lineage.api.app import create_app
 from lineage.close import certificate, service
 from lineage.close.audit import verify_certificates
@@ -33,12 +27,10 @@ from lineage.core.scope import EVERYTHING
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.evidence.keys import public_pem
 from lineage.evidence.sealer import Sealer
-from tests.conftest import start_collector
 from tests.lineage.auth.helpers import issue
-from tests.lineage.close.helpers import World, invoice, post
+from tests.lineage.close.helpers import World, emitting_store, invoice, month_end, post
 from tests.lineage.conftest import make_lineage
 from tests.lineage.evidence.conftest import make_service
-from tests.lineage.helpers import Emitter
 from tests.principals import Principal, bearer, install
 
 CALENDAR = """
@@ -49,23 +41,14 @@ legal_entities:
   DE01: {time_zone: Europe/Berlin, currency: EUR}
   US01: {time_zone: America/New_York, currency: USD}
 """
-_SEQ = itertools.count()
 
 
 @pytest.fixture(scope="module")
 def world(chdb_path: Path) -> Iterator[World]:
-    berlin = ZoneInfo("Europe/Berlin")
-    local_now = datetime.now(berlin)
-    end = local_now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)  # this month's first midnight
-    prev = (end - timedelta(days=1)).strftime("%Y-%m")
-    end_utc = end.astimezone(UTC)
-    database = f"close_{os.getpid()}_{next(_SEQ)}"
-    store = open_store(StoreSettings(clickhouse_url=f"chdb://{chdb_path}", clickhouse_database=database))
-    migrate_all(store)
-    running = start_collector(store, retention_raw_days=400)  # the month end may be weeks ago
-    em = Emitter(f"http://127.0.0.1:{running.http_port}/v1/traces", store)
+    m = month_end()
+    end_utc, prev = m.end_utc, m.period
     h = timedelta(hours=1)
-    try:
+    with emitting_store(chdb_path, "close") as (store, em):
         # DE01 (Berlin): A posted in the period; B never posted; C issued in the period's last
         # local hour, posted after its end (a cut-off break); D issued 30 minutes after the
         # end in Berlin (still the old month in UTC): next period; E's posting failed (an
@@ -85,11 +68,7 @@ def world(chdb_path: Path) -> Iterator[World]:
         em.wait(30)
         close = parse_close(CALENDAR, "calendar", load_flows())
         key = Ed25519PrivateKey.generate()
-        yield World(store, make_lineage(store), close, prev, local_now.strftime("%Y-%m"), end_utc, em, key)
-    finally:
-        em.close()
-        running.stop()
-        store.command("DROP DATABASE IF EXISTS {db:Identifier}", {"db": database})
+        yield World(store, make_lineage(store), close, prev, m.next_period, end_utc, em, key)
 
 
 def _money(group: dict) -> dict[str | None, float]:
