@@ -108,6 +108,21 @@ def test_webhook_auth_404_and_422(store: Store, snow: Fake) -> None:
     alerts.stop()
 
 
+def test_webhook_scope_another_legal_entitys_ticket_is_404(store: Store, snow: Fake) -> None:
+    """An operator scoped to FR01 cannot resolve DE01's exception through its ticket: 404, as
+    for a ticket that does not exist, and the exception stays open."""
+    alerts, client, exc_id = _opened(store, snow)
+    other = bearer(issue(store, "operator", "fr-integration", legal_entities=["FR01"]))
+    mine = bearer(issue(store, "operator", "de-integration", legal_entities=["DE01"]))
+    url = "/api/v1/tickets/snow/events"
+    body = {"number": "INC0010001", "state": "6"}
+    with client:
+        assert client.post(url, json=body, headers=other).status_code == 404
+        assert client.get(f"/api/v1/exceptions/{exc_id}", headers=mine).json()["state"] == "open"
+        assert client.post(url, json=body, headers=mine).json()["changed"] is True
+    alerts.stop()
+
+
 def test_jira_done_resolves_through_the_webhook_shape(store: Store) -> None:
     with fake("jira") as jira:
         failure(store, "invoice:INV-7")
