@@ -164,7 +164,8 @@ class ApiClient:
         return self._request("POST", path, body={"note": note})
 
     def posting_latency(self, **params: object) -> Json:
-        """Posting latency percentiles: since, until, bucket, group_by, flow."""
+        """Posting latency percentiles: since, until, bucket, group_by, flow; ``histogram=true`` adds the
+        distribution of every posting."""
         return self.get("/api/v1/metrics/posting-latency", **params)
 
     def throughput(self, **params: object) -> Json:
@@ -187,10 +188,6 @@ class ApiClient:
         """The pickers' values and the data's freshness in one answer: flows, systems (30 days), regions,
         legal entities, who the caller is, the newest hop."""
         return self.get("/api/v1/known")
-
-    def latency_histogram(self, **params: object) -> Json:
-        """Posting latency distribution of every posting: since, until, flow, system, region, legal_entity."""
-        return self.get("/api/v1/metrics/posting-latency/histogram", **params)
 
     def at_risk(self, **params: object) -> Json:
         """Money at risk and the lists behind it: since, until, kind, flow, system, region, legal_entity, limit."""

@@ -14,7 +14,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from dashboard.figures import parse_time
+from dashboard.figures import mark_late, parse_time
 from dashboard.formats import count, format_ms, number, percent, plural
 from dashboard.kpis import complete
 
@@ -66,6 +66,7 @@ def kpi_figure(series: Row, width: timedelta, now: datetime) -> go.Figure:
                 annotation_text=f"objective ≤ {percent(objective['max_rate'])}",
             )
         unit = "% of attempts failed"
+    mark_late(fig, series["buckets"], LATE_Y[kind])
     fig.update_layout(
         title=f"{series['name']} ({kind})", yaxis_title=unit, height=300, margin={"t": 40, "b": 20}, hovermode="closest"
     )
@@ -74,6 +75,18 @@ def kpi_figure(series: Row, width: timedelta, now: datetime) -> go.Figure:
 
 Value = Callable[[Row], float | None]
 Text = Callable[[Row], str]
+
+
+def _late_y(b: Row) -> float:
+    return (b.get("p95_ms") or 0) / 60_000
+
+
+# Where a late mark sits on each kind's chart: the p95 line, the bar's top, the rate line.
+LATE_Y: dict[str, Callable[[Row], float]] = {
+    "latency": _late_y,
+    "throughput": lambda b: b["rate"],
+    "failure_rate": lambda b: 100 * (b.get("rate") or 0),
+}
 
 
 def _minutes(key: str) -> Value:

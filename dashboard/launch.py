@@ -12,11 +12,12 @@ APP = Path(__file__).with_name("app.py")
 
 
 def command(api_url: str, host: str = "127.0.0.1", port: int = DEFAULT_PORT) -> list[str]:
-    """``streamlit run`` argv serving the dashboard headless on ``host:port`` against ``api_url``."""
+    """``streamlit run`` argv (through dashboard/serve.py) serving the dashboard headless on
+    ``host:port`` against ``api_url``."""
     return [
         sys.executable,
         "-m",
-        "streamlit",
+        "dashboard.serve",  # streamlit's own command line, with the drawing libraries preloaded
         "run",
         str(APP),
         "--server.headless",

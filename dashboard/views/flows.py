@@ -11,25 +11,16 @@ from urllib.parse import quote
 import streamlit as st
 
 from dashboard import data, formats
-from dashboard.figures import mark_change
+from dashboard.figures import late_summary, mark_change
 from dashboard.flow_figures import failure_summary, kpi_figure
 from dashboard.state import Filters
 from dashboard.views import why
-from dashboard.views.common import LINK, chart, context_notes, lineage_link, table
-
-TTL_S = 20
-
-
-@st.cache_data(ttl=TTL_S, show_spinner=False)
-def _get(credential: str, path: str, **params: Any) -> dict[str, Any]:
-    """A GET of the caller's client, cached per credential (as dashboard/data.py does)."""
-    del credential  # part of the cache key only: answers never cross callers
-    return data.client().get(path, **params)
+from dashboard.views.common import LINK, chart, context_notes, freshness, lineage_link, table
 
 
 def get(path: str, **params: Any) -> dict[str, Any]:
-    """A cached GET of ``path`` for this page view's caller."""
-    return _get(data.token(), path, **params)
+    """A GET of ``path`` for this page view's caller, cached as every answer is (dashboard/data.py)."""
+    return data.fetch("get", path=path, **params)
 
 
 def _follow() -> None:
@@ -55,8 +46,10 @@ def render(f: Filters) -> None:
         return
     flow = pick_flow(f, flows)
     context = {**f.context(), "flow": flow}
-    doc = get("/api/v1/kpis", **context, bucket=f.bucket)
-    waiting = get(f"/api/v1/flows/{quote(flow, safe='')}/waiting", **context, limit=200)
+    kpi_call = {"path": "/api/v1/kpis", **context, "bucket": f.bucket}
+    waiting_call = {"path": f"/api/v1/flows/{quote(flow, safe='')}/waiting", **context, "limit": 200}
+    data.prefetch(("get", kpi_call), ("get", waiting_call))  # the page's two answers at once
+    doc, waiting = data.fetch("get", **kpi_call), data.fetch("get", **waiting_call)
     context_notes(doc, waiting)
     st.subheader("KPIs")
     mine = doc["kpis"]
@@ -71,6 +64,8 @@ def render(f: Filters) -> None:
                 chart(fig, f"kpi_{flow}_{series['name']}")
                 if series["kind"] == "failure_rate":
                     st.caption(failure_summary(series, f.label))
+                if note := late_summary(series["buckets"]):
+                    st.caption(note)
             else:
                 st.info(f"{series['name']}: no data in the {f.label}.")
     st.subheader(f"Waiting queues (previous stage completed in the {f.label})")
@@ -114,3 +109,4 @@ def render(f: Filters) -> None:
             if q["truncated"]:
                 st.caption(f"Showing the oldest {formats.count(len(rows))} of {formats.count(q['count'])}.")
     why.panel(f, "failed", flow=flow)
+    freshness(doc, waiting)

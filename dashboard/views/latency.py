@@ -14,17 +14,26 @@ from dashboard.views.common import chart, context_notes, freshness, kpi, posting
 NARROWS = ("system", "region", "legal_entity")  # the heatmap's groupings
 
 
+def _main(f: Filters) -> dict[str, Any]:
+    """The page's first call: latency per bucket and, in the same answer, the histogram."""
+    return data.fetch("posting_latency", **f.context(), bucket=f.bucket, group_by="", histogram="true")
+
+
 def latency(f: Filters, bucket: str, group_by: str = "") -> list[dict[str, Any]]:
     """Latency buckets of the page's whole context (the API narrows by system, region and legal
     entity); with ``group_by``, per system, region or legal entity."""
-    doc = data.fetch("posting_latency", **f.context(), bucket=bucket, group_by=group_by)
+    if bucket == f.bucket and not group_by:
+        doc = _main(f)
+    else:
+        doc = data.fetch("posting_latency", **f.context(), bucket=bucket, group_by=group_by)
     rows: list[dict[str, Any]] = doc["buckets"]
     return rows
 
 
 def histogram(f: Filters) -> dict[str, Any]:
     """Every posting's latency in the range, filtered by the API on every filter."""
-    return data.fetch("latency_histogram", **f.context())
+    doc: dict[str, Any] = _main(f)["histogram"]
+    return doc
 
 
 def render(f: Filters) -> None:
@@ -32,9 +41,8 @@ def render(f: Filters) -> None:
     st.header("Posting latency")
     heat_by = f.heat_by if f.heat_by in NARROWS else NARROWS[0]
     data.prefetch(  # the page's answers at once
-        ("posting_latency", {**f.context(), "bucket": f.bucket, "group_by": ""}),
+        ("posting_latency", {**f.context(), "bucket": f.bucket, "group_by": "", "histogram": "true"}),
         ("posting_latency", {**f.context(), "bucket": "1h", "group_by": heat_by}),
-        ("latency_histogram", f.context()),
     )
     sla_ms = posting_sla_ms(f.flow)
     buckets = latency(f, f.bucket)

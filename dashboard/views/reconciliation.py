@@ -8,10 +8,10 @@ from urllib.parse import quote
 
 import streamlit as st
 
-from dashboard import formats
+from dashboard import data, formats
 from dashboard.flow_figures import drift_figure
 from dashboard.state import Filters
-from dashboard.views.common import LINK, chart, context_notes, lineage_link, table, url_picker
+from dashboard.views.common import LINK, chart, context_notes, freshness, lineage_link, table, url_picker
 from dashboard.views.flows import get
 
 KINDS = ("left_only", "right_only", "amount_mismatch", "currency_mismatch")
@@ -34,8 +34,11 @@ def render(f: Filters) -> None:
     )
     daily = f.preset in ("7d", "30d")
     path = f"/api/v1/reconciliations/{quote(name, safe='')}"
-    doc = get(path, **f.context(), bucket="1d" if daily else "1h")
-    breaks = get(f"{path}/breaks", **f.context(), kind=st.session_state.get("recon_kind", ""), limit=500)
+    drift_call = {"path": path, **f.context(), "bucket": "1d" if daily else "1h"}
+    kind = st.session_state.get("recon_kind", "")
+    breaks_call = {"path": f"{path}/breaks", **f.context(), "kind": kind, "limit": 500}
+    data.prefetch(("get", drift_call), ("get", breaks_call))  # the page's two figures at once
+    doc, breaks = data.fetch("get", **drift_call), data.fetch("get", **breaks_call)
     context_notes(doc, breaks)
     buckets = doc["buckets"]
     totals = {k: sum(b["breaks"][k] for b in buckets) for k in KINDS}
@@ -93,3 +96,4 @@ def render(f: Filters) -> None:
     )
     if breaks["truncated"]:
         st.caption(f"Showing the first {formats.count(len(items))} breaks.")
+    freshness(doc, breaks)

@@ -11,19 +11,33 @@ from lineage.api.context import NOT_PER_FLOW, Ctx, MetricsCtx
 from lineage.api.deps import BucketMs, GroupBy, Svc, bad
 from lineage.api.models import Backlog, Breaches, PostingLatency, Throughput
 from lineage.business import metrics
+from lineage.insights.service import latency_histogram
 
 router = APIRouter(prefix="/api/v1", tags=["metrics"])
 
 
 @router.get("/metrics/posting-latency", response_model=PostingLatency)
-def posting_latency(svc: Svc, ctx: MetricsCtx, bucket_ms: BucketMs, group_by: GroupBy | None = None) -> Any:
+def posting_latency(
+    svc: Svc,
+    ctx: MetricsCtx,
+    bucket_ms: BucketMs,
+    group_by: GroupBy | None = None,
+    histogram: Annotated[
+        bool, Query(description="also the distribution of every posting in the same context (one call per page)")
+    ] = False,
+) -> Any:
     """Count and p50/p95/p99 of posting latency (the flow's from-step to to-step, across correlation IDs) per
     time bucket, optionally per system, region or legal entity; ``system`` is the posting's. At most ``limit``
-    rows; ``truncated`` when more.
+    rows; ``truncated`` when more. With ``histogram=true`` the answer also holds
+    ``GET /metrics/posting-latency/histogram``'s for the same context.
     """
     flow = svc.config.flow(ctx.flow or None)
     doc = metrics.posting_latency(svc, ctx.scope, flow, ctx.window, bucket_ms, group_by or "", ctx.system)
-    return doc | {"context": ctx.echo(flow=flow.name)}
+    echo = ctx.echo(flow=flow.name)
+    if histogram:
+        hist = latency_histogram(svc, ctx.scope, flow, ctx.window, ctx.system, ctx.region, ctx.legal_entity)
+        doc["histogram"] = hist | {"context": echo}
+    return doc | {"context": echo}
 
 
 @router.get("/metrics/throughput", response_model=Throughput)

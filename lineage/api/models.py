@@ -248,6 +248,28 @@ class LatencyBucket(BaseModel):
     late: int = Field(0, description=LATE)
 
 
+class Bin(BaseModel):
+    lower_ms: int
+    upper_ms: int | None = Field(description="Exclusive upper edge; null for the open last bin.")
+    count: int
+
+
+class LatencyHistogram(BaseModel):
+    flow: str
+    from_step: str
+    to_step: str
+    count: int
+    p50_ms: float | None
+    p95_ms: float | None
+    p99_ms: float | None
+    max_ms: int | None
+    sla_ms: int | None = Field(description="The flow's SLA of the stage ending in to_step, if any.")
+    over_sla: int
+    bins: list[Bin]
+    truncated: bool = Field(description="Always false: every posting is counted into a fixed set of bins.")
+    context: ContextOut
+
+
 class PostingLatency(BaseModel):
     flow: str
     from_step: str
@@ -257,6 +279,9 @@ class PostingLatency(BaseModel):
     buckets: list[LatencyBucket]
     truncated: bool
     context: ContextOut
+    histogram: LatencyHistogram | None = Field(
+        None, description="With histogram=true: GET /metrics/posting-latency/histogram's answer for the same context."
+    )
 
 
 class ThroughputBucket(BaseModel):

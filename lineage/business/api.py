@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from lineage.api.context import MetricsCtx, PathFlowCtx, RecCtx
 from lineage.api.deps import BucketMs, GroupBy, Svc, bad, bucket_ms
-from lineage.business import kpis, reconcile, waiting
+from lineage.business import kpis, metrics, reconcile, waiting
 from lineage.business.models import Breaks, Drift, Kpis, ReconciliationList, Waiting
 from lineage.core.flows import Flow, Kpi, Reconciliation
 from lineage.core.service import Window
@@ -82,26 +82,26 @@ def list_kpis(
 ) -> Any:
     window = ctx.window
     flows = [_flow_named(svc, ctx.flow)] if ctx.flow else list(svc.config.flows.values())
+    asked = [(f, k) for f in flows for k in f.all_kpis() if not kpi or k.name == kpi]
+    late = metrics.kpi_late(svc, ctx.scope, window, bucket_ms, group_by or "", ctx.system, asked)
     out = []
-    for f in flows:
-        for k in f.all_kpis():
-            if kpi and k.name != kpi:
-                continue
-            points, truncated = kpis.series(
-                svc.store,
-                svc.config,
-                ctx.scope,
-                f,
-                k,
-                since_ms=window.since_ms,
-                until_ms=window.until_ms,
-                bucket_ms=bucket_ms,
-                group_by=group_by or "",
-                system=ctx.system,
-                limit=window.limit,
-            )
-            buckets = [kpis.shape_point(k, p, bucket_ms) for p in points]
-            out.append(_describe_kpi(f, k) | {"buckets": buckets, "truncated": truncated})
+    for f, k in asked:
+        points, truncated = kpis.series(
+            svc.store,
+            svc.config,
+            ctx.scope,
+            f,
+            k,
+            since_ms=window.since_ms,
+            until_ms=window.until_ms,
+            bucket_ms=bucket_ms,
+            group_by=group_by or "",
+            system=ctx.system,
+            limit=window.limit,
+        )
+        marks = late[(f.name, k.name)]
+        buckets = [kpis.shape_point(k, p, bucket_ms) | {"late": marks.get((p.bucket_ms, p.group), 0)} for p in points]
+        out.append(_describe_kpi(f, k) | {"buckets": buckets, "truncated": truncated})
     if kpi and not out:
         raise HTTPException(404, f"no KPI {kpi!r}" + (f" in flow {ctx.flow!r}" if ctx.flow else ""))
     return {

@@ -48,10 +48,19 @@ def objective_percent(kpi: Kpi) -> float | None:
     return None
 
 
+def flow_filter(flow: Flow, kpi: Kpi) -> str:
+    """The flow a KPI's hops must belong to ('' for any): posting_latency keeps its historical
+    definition, every issuing hop of its step."""
+    return "" if kpi.name == POSTING_LATENCY and kpi.kind == "latency" else flow.name
+
+
+def measured_step(kpi: Kpi) -> str:
+    """The step whose hops a KPI's bucket is placed by (for latency, the to-step's end)."""
+    return kpi.to_step if kpi.kind == "latency" else kpi.step
+
+
 def _sql_and_params(config: FlowConfig, flow: Flow, kpi: Kpi) -> tuple[str, dict[str, Any]]:
-    # posting_latency keeps its historical definition: every issuing hop of its step.
-    flow_filter = "" if kpi.name == POSTING_LATENCY and kpi.kind == "latency" else flow.name
-    params: dict[str, Any] = {"flow": flow_filter, "default_flow": config.default_flow}
+    params: dict[str, Any] = {"flow": flow_filter(flow, kpi), "default_flow": config.default_flow}
     if kpi.kind == "latency":
         target = NO_TARGET_MS if kpi.objective_s is None else int(kpi.objective_s * 1000)
         params |= {"from_step": kpi.from_step, "to_step": kpi.to_step, "target_ms": target}

@@ -7,7 +7,7 @@ from typing import Any
 
 from lineage.business import kpis
 from lineage.core import domain
-from lineage.core.flows import Flow
+from lineage.core.flows import Flow, Kpi
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage, Window
 from lineage.core.shape import iso
@@ -58,6 +58,45 @@ def late(
         },
     )
     return {(int(r["bucket_ms"]), str(r["stage"]), str(r["grp"])): int(r["late"]) for r in rows}
+
+
+def kpi_late(
+    svc: Lineage,
+    scope: Scope,
+    window: Window,
+    bucket_ms: int,
+    group_by: str,
+    system: str,
+    kpis_of: list[tuple[Flow, Kpi]],
+) -> dict[tuple[str, str], dict[tuple[int, str], int]]:
+    """Per KPI (flow, name) and bucket and group, how many of its measured step's entity-steps were
+    first stored more than :func:`late_grace_ms` after the bucket ended (successes for latency and
+    throughput, any attempt for the failure rate): one query for every KPI asked."""
+    if not kpis_of:
+        return {}
+    rows = svc.store.query_dicts(
+        queries.LATE_KPI_HOPS,
+        {
+            **window.bucket_params(bucket_ms),
+            "steps": sorted({kpis.measured_step(k) for _, k in kpis_of}),
+            "default_flow": svc.config.default_flow,
+            "group_by": group_by,
+            "system": system,
+            "grace_ms": late_grace_ms(svc),
+            "limit": svc.settings.max_buckets * 1000,
+            **scope.params(),
+        },
+    )
+    out: dict[tuple[str, str], dict[tuple[int, str], int]] = {}
+    for flow, kpi in kpis_of:
+        step, only = kpis.measured_step(kpi), kpis.flow_filter(flow, kpi)
+        column = "late_any" if kpi.kind == "failure_rate" else "late_ok"
+        marks = out.setdefault((flow.name, kpi.name), {})
+        for r in rows:
+            if r["step"] == step and (not only or r["flow"] == only) and r[column]:
+                key = (int(r["bucket_ms"]), str(r["grp"]))
+                marks[key] = marks.get(key, 0) + int(r[column])
+    return out
 
 
 def posting_latency(

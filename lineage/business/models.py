@@ -18,6 +18,11 @@ class KpiBucket(BaseModel):
     failed: int | None = None
     rate: float | None = Field(None, description="Throughput per the KPI's 'per', or the failure ratio (0-1).")
     within_objective: bool | None = None
+    late: int = Field(
+        0,
+        description="Measured hops first stored more than LEDGERLINE_BUSINESS_METRICS_LAG after the bucket ended: "
+        "late postings that changed this closed bucket.",
+    )
 
 
 class KpiObjective(BaseModel):

@@ -9,12 +9,13 @@ from fastapi import APIRouter, Query
 
 from lineage.api.context import KNOWN, NOT_PER_FLOW, Ctx, MetricsCtx
 from lineage.api.deps import BucketMs, Svc, Win
+from lineage.api.models import LatencyHistogram
 from lineage.auth.permissions import identity
 from lineage.auth.principal import CurrentPrincipal, CurrentScope
 from lineage.core.service import Window
 from lineage.core.timeparse import to_ms, utcnow
 from lineage.insights import service
-from lineage.insights.models import AtRisk, Flows, Known, LatencyHistogram, Overview, RiskKind, Systems
+from lineage.insights.models import AtRisk, Flows, Known, Overview, RiskKind, Systems
 from lineage.insights.overview import overview as overview_of
 
 router = APIRouter(prefix="/api/v1", tags=["insights"])

@@ -243,6 +243,32 @@ GROUP BY bucket_ms, stage, grp
 LIMIT {{limit:UInt32}}
 """
 
+# The KPI route's late marks: per bucket, measured step, flow and group, how many entity-steps
+# were first stored after the bucket closed plus the grace, counting only successes
+# (``late_ok``: what latency and throughput measure) or any attempt (``late_any``: what the
+# failure rate measures). A step with no success in the bucket has ``ok_ms`` 0: never late_ok.
+LATE_KPI_HOPS = f"""
+SELECT bucket_ms, step, flow, grp,
+    countIf(ok_ms > bucket_ms + {{bucket_ms:Int64}} + {{grace_ms:Int64}}) AS late_ok,
+    countIf(any_ms > bucket_ms + {{bucket_ms:Int64}} + {{grace_ms:Int64}}) AS late_any
+FROM (
+    SELECT intDiv(toUnixTimestamp64Milli(EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
+        toString(Step) AS step, if(Flow = '', {{default_flow:String}}, toString(Flow)) AS flow,
+        multiIf({{group_by:String}} = 'system', toString(System), {{group_by:String}} = 'region', toString(Region),
+                {{group_by:String}} = 'legal_entity', toString(LegalEntity), '') AS grp,
+        minIf(toUnixTimestamp64Milli(IngestedAt), Outcome = 'ok') AS ok_ms,
+        min(toUnixTimestamp64Milli(IngestedAt)) AS any_ms
+    FROM hops
+    WHERE Step IN {{steps:Array(String)}} AND EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}})
+        AND EndTime < fromUnixTimestamp64Milli({{until_ms:Int64}})
+        AND ({{system:String}} = '' OR toString(System) = {{system:String}}) AND {_IN_SCOPE}
+    GROUP BY bucket_ms, step, flow, grp, EntityType, EntityId
+)
+GROUP BY bucket_ms, step, flow, grp
+HAVING late_any > 0
+LIMIT {{limit:UInt32}}
+"""
+
 # Correlation IDs an entity belongs to, through its hops in scope.
 _ENTITY_KEY = "KeyKind = 'entity' AND KeyType = {entity_type:String} AND KeyId = {entity_id:String}"
 # A bare business key (no type): the entity types that have it, in scope (search).

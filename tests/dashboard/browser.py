@@ -69,6 +69,8 @@ class Dashboard:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH", "")]))
         argv = command(api_url, "127.0.0.1", self.port)
         argv[argv.index(str(APP))] = str(root / "dashboard" / "app.py")
+        if not (root / "dashboard" / "serve.py").exists():  # a checkout from before the launcher
+            argv[argv.index("dashboard.serve")] = "streamlit"
         self.log = (workdir / f"streamlit-{self.port}.log").open("wb")
         self.process = subprocess.Popen(
             argv,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 import sys
 from urllib.parse import parse_qsl
 
@@ -161,10 +162,16 @@ def test_an_alert_link_keeps_the_viewers_context_under_its_own_filters() -> None
 
 def test_launch_command_is_headless_streamlit_on_the_given_address() -> None:
     argv = launch.command("http://api:8000", "127.0.0.1", 8599)
-    assert argv[:4] == [sys.executable, "-m", "streamlit", "run"] and argv[4].endswith("dashboard/app.py")
+    assert argv[:4] == [sys.executable, "-m", "dashboard.serve", "run"] and argv[4].endswith("dashboard/app.py")
     joined = " ".join(argv)
     assert "--server.headless true" in joined and "--server.port 8599" in joined
     assert "--server.address 127.0.0.1" in joined and argv[-2:] == ["--api-url", "http://api:8000"]
+
+
+def test_the_launcher_is_streamlits_own_command_line() -> None:
+    """dashboard/serve.py preloads the drawing libraries and hands the argv to Streamlit's CLI."""
+    done = subprocess.run([sys.executable, "-m", "dashboard.serve", "version"], capture_output=True, timeout=60)
+    assert done.returncode == 0 and b"Streamlit, version" in done.stdout, done.stderr
 
 
 def test_cli_registers_dashboard(monkeypatch: pytest.MonkeyPatch) -> None:

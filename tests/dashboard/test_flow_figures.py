@@ -58,6 +58,24 @@ def test_latency_and_failure_rate_leave_the_filling_bucket_off_the_line() -> Non
     )
 
 
+def test_buckets_late_postings_changed_are_marked_on_every_kpi_kind() -> None:
+    kinds = {
+        "latency": ({"p50_ms": 60_000.0, "p95_ms": 120_000.0, "p99_ms": 180_000.0}, 2.0),
+        "throughput": ({"rate": 40.0}, 40.0),
+        "failure_rate": ({"failed": 12, "rate": 0.25}, 25.0),
+    }
+    for kind, (values, height) in kinds.items():
+        series = {
+            "name": kind,
+            "kind": kind,
+            "per_ms": 3_600_000,
+            "buckets": [_bucket(2, late=3, **values), _bucket(3, late=0, **values)],
+        }
+        [mark] = [t for t in flow_figures.kpi_figure(series, HOUR, NOW).data if t.name == "changed by late postings"]
+        assert list(mark.y) == [height], kind  # on the changed bucket only, at its plotted value
+        assert "3 late postings changed this bucket" in mark.text[0]
+
+
 def test_today_is_hatched_in_the_reconciliation_drift() -> None:
     buckets = [
         {"bucket": "2026-11-22T00:00:00Z", "legal_entity": "LE-1", "break_count": 4},

@@ -25,6 +25,14 @@ CALLS = {
     "sla": {"/api/v1/known": 1, "/api/v1/sla/breaches": 1},
     "drill": {"/api/v1/known": 1, "/api/v1/at-risk": 1},
     "exceptions": {"/api/v1/known": 1, "/api/v1/metrics/exception-backlog": 1, "/api/v1/exceptions": 1},
+    "latency": {"/api/v1/known": 1, "/api/v1/metrics/posting-latency": 2},
+    "flows": {"/api/v1/known": 1, "/api/v1/kpis": 1, "/api/v1/flows/{flow}/waiting": 1},
+    "reconciliation": {
+        "/api/v1/known": 1,
+        "/api/v1/reconciliations": 1,  # the names for the picker
+        "/api/v1/reconciliations/{name}": 1,
+        "/api/v1/reconciliations/{name}/breaks": 1,
+    },
 }
 
 

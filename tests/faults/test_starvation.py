@@ -168,6 +168,7 @@ def test_the_commit_wait_holds_no_receiving_or_decoding_budget(store: Store) -> 
     )
     try:
         sender.start()
+
         # The decode thread queues the spans, then the event loop gives the budgets back: wait
         # for both, well inside the 1.5 s linger, so the commit is still pending when we look.
         def held() -> tuple[int, int]:

@@ -65,3 +65,30 @@ def _epoch_s(iso: str) -> int:
     from datetime import datetime
 
     return int(datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp())
+
+
+def test_late_hops_mark_each_kpi_by_what_it_measures(emitter: Emitter, lineage: Lineage) -> None:
+    """The Flows page's KPI charts: latency and throughput count late successes of their measured
+    step, the failure rate any late attempt; a KPI of another step is unmarked."""
+    hour = now_ns() // HOUR * HOUR
+    past = hour - 2 * HOUR + 30 * MIN
+    _posting(emitter, "k-1", past)
+    _posting(emitter, "k-2", past + 5 * MIN)
+    emitter.hop("LATE-k-3", "ledger", "LED-Lk-3", "ledger.posted", past, outcome="failed", category="erp_rejected")
+    emitter.hop("LATE-k-4", "credit", "CR-Lk-4", "credit.approved", now_ns() - 2 * MIN)  # on time
+    emitter.wait()
+
+    settings = lineage.settings.model_copy(update={"business_metrics_lag": "30m"})
+    with TestClient(create_app(settings, lineage.store)) as c:
+        c.headers.update(bearer(issue(lineage.store, "viewer")))
+        response = c.get("/api/v1/kpis", params={"flow": "support_credit", "since": "6h", "bucket": "1h"})
+        assert response.status_code == 200, response.text
+        series = {k["name"]: k for k in response.json()["kpis"]}
+    old = hour - 2 * HOUR
+
+    def marks(name: str) -> dict[int, int]:
+        return {_epoch_s(b["bucket"]): b["late"] for b in series[name]["buckets"] if b["late"]}
+
+    assert marks("posting_latency") == {old // 10**9: 2}
+    assert marks("ledger_failure_rate") == {old // 10**9: 3}  # the late failure changed the rate too
+    assert series["credits_approved"]["buckets"] and marks("credits_approved") == {}
