@@ -1,8 +1,9 @@
 """Sign-off of a close gate: a preparer, then a different reviewer (four-eyes), each on the
 gate's figures as they are; the review signs the certificate (lineage/close/certificate.py).
-After sign-off, any change to the figures or to the hops behind them shows the period as
-``decertified`` with what changed; the sign-off stays on record and a new round (a new
-preparer and reviewer) can sign again once the gate is ready."""
+After sign-off, any change to the figures or to the period's hops (lineage/close/hopset.py)
+shows the period as ``decertified`` with what changed and the hops added, removed or altered;
+the sign-off stays on record and a new round (a new preparer and reviewer) can sign again once
+the gate is ready."""
 
 from __future__ import annotations
 
