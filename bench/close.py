@@ -53,7 +53,7 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
     le0 = EVERYTHING.narrowed("LE-0", "")
     p = period(this, "UTC", CALENDAR.deadline_business_days)  # the month holding most of the history
     flow = svc.config.flows["support_credit"]
-    since, until = p.start_ms - groups.LOOK_MS, p.end_ms + groups.LOOK_MS
+    since, until = p.start_ms - hopset.LOOK_MS, p.end_ms + hopset.LOOK_MS
 
     def queue(as_of: dict[str, int]) -> Any:
         return waiting_in_period(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until,

@@ -13,8 +13,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from lineage.close.groups import LOOK_MS
 from lineage.close.periods import Period
+
+# A business date may put a hop in a period other than its hop time's: the gate looks for the
+# period's transactions among hops that ended up to this long before its start or after its end.
+LOOK_MS = 14 * 86_400_000
 
 BUSINESS_DATE = "business_date"
 HOP_TIME = "hop_time"

@@ -34,7 +34,8 @@ from lineage.close import groups, hopset
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
 from lineage.close.errors import CloseError
-from lineage.close.groups import LIMIT, LOOK_MS
+from lineage.close.groups import LIMIT
+from lineage.close.hopset import LOOK_MS
 from lineage.close.periods import Period, period
 from lineage.core.currency import total
 from lineage.core.scope import NOTHING, Scope

@@ -180,3 +180,22 @@ def test_a_certificate_signed_by_hop_time_is_still_read_by_hop_time(world: World
     failures, decertified = _verify(world)
     assert not [f for f in failures if f" {le} " in f], failures
     assert not [d for d in decertified if f" {le} " in d]
+
+
+def test_figures_name_their_rule_and_another_rule_is_a_change_of_hops() -> None:
+    gate = {"groups": {g: {"count": 0, "money": []} for g in certificate.GROUPS}}
+    leaf = bytes(32)
+    now = certificate.figures(gate, [leaf], "business_date")
+    assert now["hops_rule"] == "business_date" and certificate.changes(now, now) == []
+    # a round prepared by the previous release (no hops_rule: by hop time), reviewed after the
+    # upgrade: the same hops by another rule are not the same commitment, so prepare again
+    before = {k: v for k, v in now.items() if k != "hops_rule"}
+    assert certificate.changes(before, now) == ["hops"]
+    kept = [{"trace_id": "t", "span_id": "a", "leaf": "00"}, {"trace_id": "t", "span_id": "b", "leaf": "01"}]
+    today = [{"trace_id": "t", "span_id": "b", "leaf": "02", "correlation_id": "C-1"},
+             {"trace_id": "t", "span_id": "c", "leaf": "03", "correlation_id": "C-2"}]  # fmt: skip
+    assert certificate.hop_changes(kept, today) == {
+        "added": [{"trace_id": "t", "span_id": "c", "correlation_id": "C-2"}],
+        "removed": [{"trace_id": "t", "span_id": "a", "correlation_id": ""}],
+        "altered": [{"trace_id": "t", "span_id": "b", "correlation_id": "C-1"}],
+    }
