@@ -55,17 +55,6 @@ INNER JOIN ({PERIOD_HOPS}) AS h ON l.TraceId = h.trace_id AND l.SpanId = h.span_
 ORDER BY l.TraceId, l.SpanId
 LIMIT 1 BY l.TraceId, l.SpanId
 """
-PERIOD_LEAVES = f"""
-SELECT l.TraceId AS trace_id, l.SpanId AS span_id, l.LeafHash AS leaf_hash
-FROM seal_leaves AS l
-INNER JOIN (
-    SELECT DISTINCT TraceId, SpanId FROM hops
-    WHERE EndTime >= fromUnixTimestamp64Milli({{start_ms:Int64}})
-        AND EndTime < fromUnixTimestamp64Milli({{end_ms:Int64}}) AND {_IN_SCOPE}
-) AS h ON l.TraceId = h.TraceId AND l.SpanId = h.SpanId
-ORDER BY l.TraceId, l.SpanId
-LIMIT 1 BY l.TraceId, l.SpanId
-"""
 PERIOD_LEAVES = f"SELECT trace_id, span_id, hex(leaf_hash) AS leaf, correlation_id FROM ({_PERIOD_LEAVES})"
 # Kept with a review: the hops its certificate commits to.
 CERTIFY_HOPS = f"""
