@@ -3,7 +3,8 @@
 ``at_risk``: one sample per legal entity whose period being closed (the month before ``now`` in
 its time zone) is blocked with at most ``days_before`` days left to its deadline (or past it); the
 value is the days left, the examples the blocking groups. ``decertified``: one sample per entity
-whose signed period reads ``decertified``; the value is the number of groups that changed.
+whose signed period reads ``decertified``; the value is the number of groups that changed, the
+examples the correlation IDs behind them (and behind the hops changed since sign-off).
 """
 
 from __future__ import annotations
@@ -58,11 +59,8 @@ def close_samples(store: Store, flows: FlowConfig, p: CloseExpr, now_ms: int) ->
 
 def _examples(doc: dict[str, Any], groups: list[str]) -> tuple[str, ...]:
     """Up to five correlation IDs behind the named groups (the alert's examples)."""
-    ids = [
-        i["correlation_id"]
-        for g in groups
-        if g in doc["groups"]
-        for i in doc["groups"][g]["items"]
-        if i.get("correlation_id")
-    ]
+    items = [i for g in groups if g in doc["groups"] for i in doc["groups"][g]["items"]]
+    if "hops" in groups:  # the hops added, removed or altered since sign-off
+        items += [i for change in doc["sign_off"]["hops"].values() for i in change["items"]]
+    ids = [i["correlation_id"] for i in items if i.get("correlation_id")]
     return tuple(dict.fromkeys(ids))[:5]

@@ -35,7 +35,7 @@ from typing import Any
 
 from bench.lineage import CALENDAR, counts, loaded, paired, timed
 from lineage.business.waiting import waiting, waiting_in_period
-from lineage.close import groups
+from lineage.close import groups, hopset
 from lineage.close import queries as q
 from lineage.close.periods import period, previous_period
 from lineage.close.service import gate, gates
@@ -53,14 +53,14 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
     le0 = EVERYTHING.narrowed("LE-0", "")
     p = period(this, "UTC", CALENDAR.deadline_business_days)  # the month holding most of the history
     flow = svc.config.flows["support_credit"]
-    since, until = p.start_ms - groups.LOOK_MS, p.end_ms + groups.LOOK_MS
+    since, until = p.start_ms - hopset.LOOK_MS, p.end_ms + hopset.LOOK_MS
 
     def queue(as_of: dict[str, int]) -> Any:
         return waiting_in_period(svc.store, svc.config, le0, flow, since_ms=since, until_ms=until,
                                  now_ms=now_ms, limit=groups.LIMIT, stage="ledger", period=p.name,
                                  time_zone="UTC", **as_of)  # fmt: skip
 
-    unsealed = le0.params() | {"start_ms": p.start_ms, "end_ms": p.end_ms}
+    unsealed = le0.params() | hopset.params(p, "UTC")
     out: list[tuple[str, Callable[[], Any]]] = []
     for month in (this, last):
         out.append((f"status, every entity, {month}", lambda m=month: gates(svc, CALENDAR, EVERYTHING, entities, m)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from collector.store import Store
-from lineage.close import certificate
+from lineage.close import certificate, hopset
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
 from lineage.close.periods import period as period_of
@@ -29,10 +29,6 @@ class CertificateReport:
     checked: int = 0
     failures: list[str] = field(default_factory=list)
     decertified: list[str] = field(default_factory=list)
-
-
-def _hops(rows: Sequence[dict[str, str]]) -> dict[tuple[str, str], str]:
-    return {(r["trace_id"], r["span_id"]): r["leaf"].lower() for r in rows}
 
 
 def _named(keys: Sequence[tuple[str, str]]) -> str:
@@ -55,9 +51,10 @@ def verify_certificates(
         if problems:
             report.failures += [f"{name}: {p}" for p in problems]
             continue
-        kept = _hops(store.query_dicts(q.CERTIFIED_HOPS, {"le": row["legal_entity"], "period": row["period"],
-                                                         "round": row["round"]}))  # fmt: skip
-        root = merkle.root([bytes.fromhex(kept[k]) for k in sorted(kept)]).hex()
+        rows = store.query_dicts(q.CERTIFIED_HOPS, {"le": row["legal_entity"], "period": row["period"],
+                                                   "round": row["round"]})  # fmt: skip
+        kept = list({(h["trace_id"], h["span_id"]): h for h in rows}.values())  # in (trace, span) order
+        root = merkle.root([bytes.fromhex(h["leaf"]) for h in kept]).hex()
         if (len(kept), root) != (cert["figures"]["hops"], cert["figures"]["hops_root"]):
             report.failures.append(f"{name}: the hops kept with it are not the ones it commits to (hops_root differs)")
             continue
@@ -66,11 +63,15 @@ def verify_certificates(
             report.failures.append(f"{name}: legal entity not in the close calendar; its period cannot be read")
             continue
         p = period_of(row["period"], entity.time_zone, calendar.deadline_business_days)
+        try:  # the period's hops by the rule the certificate was signed by
+            period_hops = hopset.params(p, entity.time_zone, hopset.rule_of(cert["figures"]))
+        except ValueError as exc:
+            report.failures.append(f"{name}: {exc}")
+            continue
         scope = {"scope_le": [row["legal_entity"]], "scope_rg": []}
-        now = _hops(store.query_dicts(q.PERIOD_LEAVES, scope | {"start_ms": p.start_ms, "end_ms": p.end_ms}))
-        removed = sorted(set(kept) - set(now))
-        altered = sorted(k for k in set(kept) & set(now) if kept[k] != now[k])
-        added = sorted(set(now) - set(kept))
+        now = store.query_dicts(q.PERIOD_LEAVES, scope | period_hops)
+        diff = {k: [(h["trace_id"], h["span_id"]) for h in v] for k, v in certificate.hop_changes(kept, now).items()}
+        removed, altered, added = diff["removed"], diff["altered"], diff["added"]
         if removed:
             report.failures.append(f"{name}: {len(removed)} certified hop(s) removed: {_named(removed)}")
         if altered:

@@ -12,11 +12,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from lineage.close.hopset import rule_of
 from lineage.evidence import merkle
 from lineage.evidence.keys import fingerprint, verify_signature
 
@@ -48,14 +49,16 @@ def _canonical(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def figures(gate: dict[str, Any], leaf_hashes: Sequence[bytes]) -> dict[str, Any]:
-    """What a sign-off freezes: each group's count and money, and the hops behind them."""
+def figures(gate: dict[str, Any], leaf_hashes: Sequence[bytes], rule: str) -> dict[str, Any]:
+    """What a sign-off freezes: each group's count and money, and the hops behind them (the
+    period's hops by ``rule``, lineage/close/hopset.py, named so they are read again by it)."""
     return {
         "groups": {
             name: {"count": gate["groups"][name]["count"], "money": gate["groups"][name]["money"]} for name in GROUPS
         },
         "hops": len(leaf_hashes),
         "hops_root": merkle.root(list(leaf_hashes)).hex(),
+        "hops_rule": rule,
     }
 
 
@@ -63,9 +66,28 @@ def changes(signed: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What differs between signed figures and today's: group names, and ``hops``."""
     # A certificate signed before a group existed is compared on the groups it froze.
     out = [g for g in GROUPS if g in signed["groups"] and signed["groups"][g] != now["groups"].get(g)]
-    if (signed["hops"], signed["hops_root"]) != (now["hops"], now["hops_root"]):
+    hops = (signed["hops"], signed["hops_root"], rule_of(signed))
+    if hops != (now["hops"], now["hops_root"], rule_of(now)):
         out.append("hops")
     return out
+
+
+def hop_changes(kept: Sequence[Mapping[str, str]], now: Sequence[Mapping[str, str]]) -> dict[str, list[dict[str, str]]]:
+    """The hops ``added``, ``removed`` and ``altered`` (another leaf hash) between the hops kept
+    with a certificate and the period's hops today (rows of trace_id, span_id, leaf and, when
+    known, correlation_id), each in (trace, span) order."""
+    before = {(r["trace_id"], r["span_id"]): r for r in kept}
+    after = {(r["trace_id"], r["span_id"]): r for r in now}
+
+    def item(r: Mapping[str, str]) -> dict[str, str]:
+        return {"trace_id": r["trace_id"], "span_id": r["span_id"], "correlation_id": r.get("correlation_id", "")}
+
+    both = sorted(before.keys() & after.keys())
+    return {
+        "added": [item(after[k]) for k in sorted(after.keys() - before.keys())],
+        "removed": [item(before[k]) for k in sorted(before.keys() - after.keys())],
+        "altered": [item(after[k]) for k in both if before[k]["leaf"].lower() != after[k]["leaf"].lower()],
+    }
 
 
 def sign(body: dict[str, Any], key: Ed25519PrivateKey) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from collector.store.errors import LedgerlineError
 from lineage.apiclient import add_client_options, emit, get_json
 from lineage.close.certificate import GROUPS
 from lineage.close.certificate import verify as verify_certificate
+from lineage.close.hopset import rule_of
 from lineage.evidence.keys import load_public
 
 
@@ -119,6 +120,6 @@ def run_verify(args: argparse.Namespace, out: TextIO | None = None) -> int:
     figures = cert["figures"]
     (out or sys.stdout).write(
         f"OK: {cert['legal_entity']} {cert['period']} signed by {cert['reviewed_by']} (prepared by "
-        f"{cert['prepared_by']}), {figures['hops']} hops, root {figures['hops_root'][:16]}...\n"
+        f"{cert['prepared_by']}), {figures['hops']} hops (by {rule_of(figures)}), root {figures['hops_root'][:16]}...\n"
     )
     return 0

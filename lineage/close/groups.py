@@ -11,6 +11,7 @@ from typing import Any
 from lineage.business import reconcile
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
+from lineage.close.hopset import LOOK_MS
 from lineage.close.periods import Period, parse_period
 from lineage.core.currency import round_money
 from lineage.core.scope import Scope
@@ -19,10 +20,6 @@ from lineage.core.shape import iso
 
 LIMIT = 100  # items listed per group (counts and money cover all)
 READ = 5000  # breaks read per reconciliation to count and sum them
-
-# A business date may put a hop in a period other than its hop time's: the gate looks for the
-# period's transactions among hops that ended up to this long before its start or after its end.
-LOOK_MS = 14 * 86_400_000
 
 
 def _break_money(b: dict[str, Any]) -> tuple[float | None, str | None]:

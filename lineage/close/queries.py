@@ -8,16 +8,30 @@ from lineage.core.scope import in_scope
 
 _IN_SCOPE = in_scope()
 
-# Hops of the period (ended in it, in scope) that no seal covers yet, per legal entity (no
-# row: none). Seals are made after ingest, so only leaves sealed since the period began can
-# cover them.
-UNSEALED = f"""
-SELECT toString(LegalEntity) AS legal_entity, count() AS n, min(toUnixTimestamp64Milli(EndTime)) AS oldest_ms
+# The period's hops: the one definition behind the gate's ``unsealed``, the certificate's
+# commitment and ``verify --store``. Under the rule ``business_date`` (lineage/close/hopset.py)
+# a hop is the period's when its business period (BUSINESS_PERIOD: its own biz.period, else
+# biz.posting_date, else its hop time in the entity's zone {tz}) is {period}, whenever it
+# arrived, among hops that ended from {since_ms} to {until_ms} (the period widened as the gate
+# looks for its transactions); under ``hop_time`` (certificates signed before business dates)
+# every hop that ended in [since_ms, until_ms), the period itself. In scope; each hop once, by
+# its latest row (a hop stored before migration 182 has a row without its business date).
+PERIOD_HOPS = f"""
+SELECT TraceId AS trace_id, SpanId AS span_id, any(LegalEntity) AS legal_entity, min(EndTime) AS end_time
 FROM hops
-WHERE EndTime >= fromUnixTimestamp64Milli({{start_ms:Int64}}) AND EndTime < fromUnixTimestamp64Milli({{end_ms:Int64}})
+WHERE EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND EndTime < fromUnixTimestamp64Milli({{until_ms:Int64}})
     AND {_IN_SCOPE}
-    AND (TraceId, SpanId) NOT IN (
-        SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({{start_ms:Int64}})
+GROUP BY TraceId, SpanId
+HAVING {{rule:String}} = 'hop_time' OR argMax({BUSINESS_PERIOD}, IngestedAt) = {{period:String}}
+"""
+
+# The period's hops that no seal covers yet, per legal entity (no row: none). Seals are made
+# after ingest, so only leaves sealed since the earliest of them ended can cover them.
+UNSEALED = f"""
+SELECT toString(legal_entity) AS legal_entity, count() AS n, min(toUnixTimestamp64Milli(end_time)) AS oldest_ms
+FROM ({PERIOD_HOPS})
+WHERE (trace_id, span_id) NOT IN (
+        SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({{since_ms:Int64}})
     )
 GROUP BY legal_entity
 """
@@ -32,20 +46,16 @@ ORDER BY CreatedAt, Id
 LIMIT {{limit:UInt32}}
 """
 
-# The period's sealed hops (in scope) with their leaf hashes, in a stable order: the
-# certificate's commitment to exactly the hops behind its figures.
+# The period's sealed hops with their leaf hashes, in a stable order: the certificate's
+# commitment to exactly the hops behind its figures.
 _PERIOD_LEAVES = f"""
-SELECT l.TraceId AS trace_id, l.SpanId AS span_id, l.LeafHash AS leaf_hash
+SELECT l.TraceId AS trace_id, l.SpanId AS span_id, l.LeafHash AS leaf_hash, l.CorrelationId AS correlation_id
 FROM seal_leaves AS l
-INNER JOIN (
-    SELECT DISTINCT TraceId, SpanId FROM hops
-    WHERE EndTime >= fromUnixTimestamp64Milli({{start_ms:Int64}})
-        AND EndTime < fromUnixTimestamp64Milli({{end_ms:Int64}}) AND {_IN_SCOPE}
-) AS h ON l.TraceId = h.TraceId AND l.SpanId = h.SpanId
+INNER JOIN ({PERIOD_HOPS}) AS h ON l.TraceId = h.trace_id AND l.SpanId = h.span_id
 ORDER BY l.TraceId, l.SpanId
 LIMIT 1 BY l.TraceId, l.SpanId
 """
-PERIOD_LEAVES = f"SELECT trace_id, span_id, hex(leaf_hash) AS leaf FROM ({_PERIOD_LEAVES})"
+PERIOD_LEAVES = f"SELECT trace_id, span_id, hex(leaf_hash) AS leaf, correlation_id FROM ({_PERIOD_LEAVES})"
 # Kept with a review: the hops its certificate commits to.
 CERTIFY_HOPS = f"""
 INSERT INTO close_certified_hops (LegalEntity, Period, Round, TraceId, SpanId, LeafHash)

@@ -30,11 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from lineage.business.waiting import waiting_in_period
-from lineage.close import groups
+from lineage.close import groups, hopset
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
 from lineage.close.errors import CloseError
-from lineage.close.groups import LIMIT, LOOK_MS
+from lineage.close.groups import LIMIT
+from lineage.close.hopset import LOOK_MS
 from lineage.close.periods import Period, period
 from lineage.core.currency import total
 from lineage.core.scope import NOTHING, Scope
@@ -124,9 +125,9 @@ def _period(cfg: CloseConfig, legal_entity: str, period_name: str) -> Period:
         raise CloseError(str(exc)) from exc
 
 
-def _unsealed(svc: Lineage, scope: Scope, p: Period) -> dict[str, dict[str, Any]]:
-    """The period's unsealed hops in ``scope``, per legal entity."""
-    rows = svc.store.query_dicts(q.UNSEALED, scope.params() | {"start_ms": p.start_ms, "end_ms": p.end_ms})
+def _unsealed(svc: Lineage, scope: Scope, p: Period, tz: str) -> dict[str, dict[str, Any]]:
+    """The period's unsealed hops in ``scope`` (lineage/close/hopset.py), per legal entity."""
+    rows = svc.store.query_dicts(q.UNSEALED, scope.params() | hopset.params(p, tz))
     return {r["legal_entity"]: r for r in rows}
 
 
@@ -154,7 +155,7 @@ def _read(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period, tz: str, now_
         breaks = {le: groups.reconciliation_breaks(svc, cfg, scope, p) for le in scope.legal_entities}
         excs = {le: svc.exceptions(scope, window, "open", "", "") for le in scope.legal_entities}
     malformed = groups.malformed_dates(svc, cfg, scope, tz, p)
-    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p), malformed, excs)
+    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p, tz), malformed, excs)
 
 
 def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period_name: str) -> dict[str, Any]:

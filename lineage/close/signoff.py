@@ -1,8 +1,9 @@
 """Sign-off of a close gate: a preparer, then a different reviewer (four-eyes), each on the
 gate's figures as they are; the review signs the certificate (lineage/close/certificate.py).
-After sign-off, any change to the figures or to the hops behind them shows the period as
-``decertified`` with what changed; the sign-off stays on record and a new round (a new
-preparer and reviewer) can sign again once the gate is ready."""
+After sign-off, any change to the figures or to the period's hops (lineage/close/hopset.py)
+shows the period as ``decertified`` with what changed and the hops added, removed or altered;
+the sign-off stays on record and a new round (a new preparer and reviewer) can sign again once
+the gate is ready."""
 
 from __future__ import annotations
 
@@ -13,10 +14,11 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from lineage.auth.principal import Principal, same_subject
-from lineage.close import certificate
+from lineage.close import certificate, hopset
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
 from lineage.close.errors import SignOffRefused
+from lineage.close.groups import LIMIT
 from lineage.close.periods import period as period_of
 from lineage.close.service import gate, gates, reaches
 from lineage.core.service import Lineage
@@ -28,13 +30,19 @@ def _rounds(svc: Lineage, le: str, period: str) -> list[dict[str, Any]]:
     return svc.store.query_dicts(q.SIGNOFFS, {"le": le, "period": period})
 
 
-def _figures(svc: Lineage, cfg: CloseConfig, le: str, period: str, doc: dict[str, Any]) -> dict[str, Any]:
+def _hops(cfg: CloseConfig, le: str, period: str, rule: str) -> dict[str, Any]:
+    """The bindings of the period's hops of the whole entity by ``rule`` (lineage/close/hopset.py)."""
     entity = cfg.entities[le]
     p = period_of(period, entity.time_zone, cfg.deadline_business_days)
-    scope = {"scope_le": [le], "scope_rg": []}
-    rows = svc.store.query_dicts(q.PERIOD_LEAVES, scope | {"start_ms": p.start_ms, "end_ms": p.end_ms})
-    leaves = [bytes.fromhex(r["leaf"]) for r in rows]
-    return certificate.figures(doc, leaves)
+    return {"scope_le": [le], "scope_rg": []} | hopset.params(p, entity.time_zone, rule)
+
+
+def _leaves(svc: Lineage, cfg: CloseConfig, le: str, period: str, rule: str) -> list[dict[str, Any]]:
+    return svc.store.query_dicts(q.PERIOD_LEAVES, _hops(cfg, le, period, rule))
+
+
+def _figures(doc: dict[str, Any], leaves: list[dict[str, Any]], rule: str = hopset.CURRENT) -> dict[str, Any]:
+    return certificate.figures(doc, [bytes.fromhex(r["leaf"]) for r in leaves], rule)
 
 
 def status(svc: Lineage, cfg: CloseConfig, principal: Principal, le: str, period: str) -> dict[str, Any]:
@@ -63,10 +71,29 @@ def _signed(
     }
     if signed and _whole(principal, le):  # the status of a sign-off speaks for the whole entity
         cert = json.loads(signed[-1]["certificate"])
-        changed = certificate.changes(cert["figures"], _figures(svc, cfg, le, period, doc))
+        rule = hopset.rule_of(cert["figures"])  # a certificate is read by the rule it was signed by
+        try:
+            leaves = _leaves(svc, cfg, le, period, rule)
+        except ValueError:  # a rule this release does not know
+            changed, hops = ["hops_rule"], _no_hops()
+        else:
+            changed = certificate.changes(cert["figures"], _figures(doc, leaves, rule))
+            hops = _hops_changed(svc, le, period, signed[-1]["round"], leaves) if "hops" in changed else _no_hops()
         doc["status"] = "decertified" if changed else "signed"
-        doc["sign_off"] |= {"certificate_round": signed[-1]["round"], "changed": changed}
+        doc["sign_off"] |= {"certificate_round": signed[-1]["round"], "changed": changed, "hops": hops}
     return doc
+
+
+def _hops_changed(svc: Lineage, le: str, period: str, number: int, leaves: list[dict[str, Any]]) -> dict[str, Any]:
+    """The hops of the period added, removed and altered since the certificate of round
+    ``number`` (each: a count and the first LIMIT, with their correlation IDs when known)."""
+    kept = svc.store.query_dicts(q.CERTIFIED_HOPS, {"le": le, "period": period, "round": number})
+    found = certificate.hop_changes(kept, leaves)
+    return {k: {"count": len(v), "items": v[:LIMIT]} for k, v in found.items()}
+
+
+def _no_hops() -> dict[str, Any]:
+    return {k: {"count": 0, "items": []} for k in ("added", "removed", "altered")}
 
 
 def _whole(principal: Principal, le: str) -> bool:
@@ -88,7 +115,7 @@ def prepare(svc: Lineage, cfg: CloseConfig, principal: Principal, le: str, perio
     rounds = _rounds(svc, le, period)
     last = rounds[-1] if rounds else None
     number = (last["round"] + 1) if last and last["action"] == "reviewed" else (last["round"] if last else 1)
-    figures = _figures(svc, cfg, le, period, doc)
+    figures = _figures(doc, _leaves(svc, cfg, le, period, hopset.CURRENT))
     row = [le, period, number, "prepared", principal.subject, _at(), json.dumps(figures), ""]
     svc.store.insert(q.INSERT_SIGNOFF, [row], q.SIGNOFF_COLUMNS)
     return status(svc, cfg, principal, le, period)
@@ -108,7 +135,7 @@ def review(
     if same_subject(prepared["subject"], principal.subject):
         raise SignOffRefused("four-eyes: the reviewer must not be the preparer", 403)
     doc = gate(svc, cfg, principal.scope, le, period)
-    figures = _figures(svc, cfg, le, period, doc)
+    figures = _figures(doc, _leaves(svc, cfg, le, period, hopset.CURRENT))
     changed = certificate.changes(json.loads(prepared["figures"]), figures)
     if changed or doc["status"] != "ready":
         raise SignOffRefused(
@@ -128,9 +155,7 @@ def review(
         },
         key,
     )
-    p = period_of(period, cfg.entities[le].time_zone, cfg.deadline_business_days)
-    scope = {"scope_le": [le], "scope_rg": []}
-    keep = scope | {"start_ms": p.start_ms, "end_ms": p.end_ms, "le": le, "period": period, "round": prepared["round"]}
+    keep = _hops(cfg, le, period, hopset.CURRENT) | {"le": le, "round": prepared["round"]}
     svc.store.command(q.CERTIFY_HOPS, keep)  # the hops behind the certificate, before the review that names them
     row = [le, period, prepared["round"], "reviewed", principal.subject, at, json.dumps(figures), json.dumps(cert)]
     svc.store.insert(q.INSERT_SIGNOFF, [row], q.SIGNOFF_COLUMNS)
