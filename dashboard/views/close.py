@@ -112,6 +112,20 @@ def _certificate(gate: dict[str, Any]) -> None:
     )  # fmt: skip
 
 
+def changed_hops(f: Filters, hops: dict[str, Any]) -> list[dict[str, Any]]:
+    """The period's hops added, removed or altered since sign-off (the API's first 100 of each),
+    each to its lineage where its correlation ID is known."""
+    return [
+        {
+            "change": change,
+            "hop": f"{h['trace_id']}/{h['span_id']}",
+            "lineage": lineage_link(f, h["correlation_id"]) if h.get("correlation_id") else None,
+        }
+        for change in ("added", "removed", "altered")
+        for h in (hops.get(change) or {}).get("items", [])
+    ]
+
+
 def render(f: Filters) -> None:
     """Lay out the close page."""
     st.header("Period close")
@@ -136,6 +150,10 @@ def render(f: Filters) -> None:
             changed = (gate.get("sign_off") or {}).get("changed") or []
             if gate["status"] == "decertified":
                 st.warning(f"Decertified after sign-off: changed since the certificate: {', '.join(changed)}.")
+                hop_rows = changed_hops(f, (gate.get("sign_off") or {}).get("hops") or {})
+                if hop_rows:
+                    st.markdown("**Hops changed since sign-off**")
+                    small_table(hop_rows, "", lineage="open ↗")
             for name, label in GROUPS.items():
                 group = gate["groups"][name]
                 if not group["count"]:

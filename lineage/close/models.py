@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class Money(BaseModel):
@@ -54,10 +54,20 @@ class Round(BaseModel):
     at: str
 
 
+class HopChange(BaseModel):
+    """Hops of the period one way changed since sign-off: how many, the first 100."""
+
+    count: int
+    items: list[dict[str, Any]]  # trace_id, span_id, correlation_id
+
+
 class SignOff(BaseModel):
     rounds: list[Round]
     certificate_round: int | None = None
     changed: list[str] | None = None  # what changed since the certificate (decertified)
+    hops: dict[str, HopChange] | None = Field(
+        None, description="With a certificate: the period's hops added, removed and altered since sign-off."
+    )
 
 
 class Gate(BaseModel):

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from dashboard import figures
 from dashboard.state import Filters
-from dashboard.views.close import GROUPS, gate_rows, recent_periods
+from dashboard.views.close import GROUPS, changed_hops, gate_rows, recent_periods
 from dashboard.views.common import lineage_link
 from dashboard.views.replays import replay_rows
 from dashboard.views.why import finding_rows
@@ -45,6 +45,21 @@ def test_why_bars_show_selection_against_baseline_and_say_when_nothing_stands_ou
     assert [t.name for t in fig.data] == ["rest", "failed"] and fig.data[1].x == (0.75,)
     assert finding_rows(doc)[0] == {"what": "region=amer", "failed": "75%", "rest": "23%", "p-value": "2e-19",
                                     "count": 71, "money at risk": "10.00 EUR"}  # fmt: skip
+
+
+def test_hops_changed_since_sign_off_are_listed_with_their_lineage() -> None:
+    hops = {
+        "added": {"count": 2, "items": [{"trace_id": "t1", "span_id": "s1", "correlation_id": "C-L"},
+                                        {"trace_id": "t1", "span_id": "s2", "correlation_id": "C-L"}]},
+        "removed": {"count": 1, "items": [{"trace_id": "t9", "span_id": "s9", "correlation_id": ""}]},
+        "altered": {"count": 0, "items": []},
+    }  # fmt: skip
+    f = Filters(page="close", legal_entity="DE01")
+    rows = changed_hops(f, hops)
+    assert [(r["change"], r["hop"]) for r in rows] == [("added", "t1/s1"), ("added", "t1/s2"), ("removed", "t9/s9")]
+    assert "correlation_id=C-L" in rows[0]["lineage"] and "legal_entity=DE01" in rows[0]["lineage"]
+    assert rows[2]["lineage"] is None  # a removed hop's correlation ID may be gone with it
+    assert changed_hops(f, {}) == []
 
 
 def test_replay_rows_link_to_lineage_with_the_pages_context() -> None:

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from fastapi.testclient import TestClient
 
 from alerts.kinds import run_rule
 from alerts.rules import Rule
+from lineage.api.app import create_app
 from lineage.auth.principal import Principal
 from lineage.close import certificate, service, signoff
 from lineage.close import queries as q
@@ -27,6 +29,7 @@ from lineage.evidence import merkle
 from lineage.evidence.sealer import Sealer
 from tests.lineage.close.helpers import World, emitting_store, invoice, month_end, post
 from tests.lineage.conftest import make_lineage
+from tests.principals import bearer, install
 
 CALENDAR = """
 deadline_business_days: 5
@@ -106,6 +109,12 @@ def test_a_late_pair_dated_into_the_signed_period_decertifies_it_naming_its_hops
     assert {i["correlation_id"] for i in added["items"]} == {"C-L"}
     assert after["sign_off"]["hops"]["removed"]["count"] == after["sign_off"]["hops"]["altered"]["count"] == 0
     assert [r["action"] for r in after["sign_off"]["rounds"]] == ["prepared", "reviewed"]  # on record
+    # the API answers the same names (its response model keeps them)
+    de = {"de": Principal("de@test.example", "viewer", EVERYTHING.narrowed("DE01", ""))}
+    app = install(create_app(world.lineage.settings, world.store, close=world.close), de)
+    with TestClient(app, headers=bearer("de")) as client:
+        answer = client.get(f"/api/v1/close/DE01/{world.period}").json()
+    assert answer["sign_off"]["hops"]["added"] == added, answer["sign_off"]
     # scope: another entity's period (same zone) is untouched
     assert _status(world, "FR01")["status"] == "signed"
     # verify --store names the hops added since sign-off, for DE01 only
