@@ -277,20 +277,25 @@ def _change(
     question: Question, hits: list[int], totals: list[int], values: dict[grid.Key, grid.Value], bucket_ms: int
 ) -> dict[str, Any] | None:
     """When the subject's rate (``hits`` of ``totals`` per bucket) rose in the window (one change
-    point), and the values that first appeared or jumped there."""
+    point), and the values that first appeared or jumped there. A value appeared when its first
+    unit is in the bucket before the change point or later: the point is a bucket's start, and a
+    cause (a deploy at 14:02) usually starts inside the bucket before it."""
     cp = stats.change_point(hits, totals)
     if cp is None:
         return None
-    onsets = [stats.Onset(d, v, *x.split(cp.index)) for (d, v), x in sorted(values.items())]
-    onsets = [o for o in onsets if o.hits_after > 0]
+    keys = sorted(values)
+    onsets = [stats.Onset(d, v, *values[(d, v)].split(cp.index)) for d, v in keys]
+    new = {k for k in keys if values[k].first_bucket() >= cp.index - 1}
     shown: list[dict[str, Any]] = [
         {"dimension": o.dimension, "value": o.value, "how": "appeared", "selection_after": o.hits_after}
-        for o in onsets
-        if o.n_before == 0
+        for k, o in zip(keys, onsets, strict=True)
+        if k in new and o.hits_after > 0
     ]
     shown += [
         {"dimension": o.dimension, "value": o.value, "how": "jumped", "selection_after": o.hits_after}
-        for o, _ in stats.risen([o for o in onsets if o.n_before > 0])
+        for o, _ in stats.risen(
+            [o for k, o in zip(keys, onsets, strict=True) if k not in new and o.n_before > 0 and o.hits_after > 0]
+        )
     ]
     shown.sort(key=lambda x: -x["selection_after"])
     return {
