@@ -179,8 +179,13 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
         if slow:
             extra["latency"] = _latency(durations[(f.dimension, f.value)])
         findings.append(shaped(f, money, [(f.dimension, f.value)]) | extra)
-    findings.sort(key=lambda x: _rank_key(x["money_at_risk"], main, x["selection_count"]))
-    pairs = _pairs(svc, params, kind, subject, question, found, n_sel, n_base, len(cells), shaped)
+    rows = _pair_rows(svc, params, kind, subject, question, found)
+    pairs = _pairs(rows, found, n_sel, n_base, len(cells), shaped)
+    behind = _explained(rows, found, n_sel, n_base)
+    for f in findings:
+        by = behind.get((f["dimensions"][0]["dimension"], f["dimensions"][0]["value"]))
+        f["explained_by"] = [{"dimension": by[0], "value": by[1]}] if by else None
+    findings.sort(key=lambda x: (bool(x["explained_by"]), *_rank_key(x["money_at_risk"], main, x["selection_count"])))
     hits, units = grid.series(total, -(-span // bucket_ms))
     change = _change(question, hits, units, values, bucket_ms)
     return {
@@ -237,32 +242,33 @@ def _latency(d: stats.Durations) -> dict[str, Any]:
     }
 
 
-def _pairs(
-    svc: Lineage,
-    params: dict[str, Any],
-    kind: str,
-    subject: str,
-    question: Question,
-    found: list[stats.Finding],
-    n_sel: int,
-    n_base: int,
-    family: int,
-    shaped: Any,
+def _pair_rows(
+    svc: Lineage, params: dict[str, Any], kind: str, subject: str, question: Question, found: list[stats.Finding]
 ) -> list[dict[str, Any]]:
-    """Pairs of the top findings (different dimensions) whose lift clearly exceeds each part's,
-    significant after a Bonferroni correction over the cells and the pairs together."""
+    """Units of the selection and of the baseline carrying both values of each pair of the top
+    findings (different dimensions), with the selection's money per currency."""
     top = found[:TOP_FOR_PAIRS]
-    candidates = [(a, b) for a, b in combinations(top, 2) if a.dimension != b.dimension]
-    if not candidates:
+    wanted = [
+        ((a.dimension, a.value), (b.dimension, b.value)) for a, b in combinations(top, 2) if a.dimension != b.dimension
+    ]
+    if not wanted:
         return []
-    singles = {(f.dimension, f.value): f for f in top}
-    wanted = [((a.dimension, a.value), (b.dimension, b.value)) for a, b in candidates]
     attrs = any(d.startswith(q.ATTRIBUTE_DIMENSIONS) for pair in wanted for d, _ in pair)
-    rows = svc.store.query_dicts(q.pairs(kind, subject, question.baseline, attrs), params | {"pairs": wanted})
+    return svc.store.query_dicts(q.pairs(kind, subject, question.baseline, attrs), params | {"pairs": wanted})
+
+
+def _pairs(
+    rows: list[dict[str, Any]], found: list[stats.Finding], n_sel: int, n_base: int, family: int, shaped: Any
+) -> list[dict[str, Any]]:
+    """Pairs of the top findings whose lift clearly exceeds each part's, significant after a
+    Bonferroni correction over the cells and the pairs together."""
+    top = found[:TOP_FOR_PAIRS]
+    candidates = sum(1 for a, b in combinations(top, 2) if a.dimension != b.dimension)
+    singles = {(f.dimension, f.value): f for f in top}
     out = []
     for r in rows:
         cell = stats.Cell(f"{r['dim_a']}+{r['dim_b']}", "", int(r["sel_n"]), int(r["base_n"]))
-        raw = stats.findings([cell], n_sel, n_base, level=stats.LEVEL / (family + len(candidates)))
+        raw = stats.findings([cell], n_sel, n_base, level=stats.LEVEL / (family + candidates))
         if not raw:
             continue
         parts = [singles[(r["dim_a"], r["value_a"])], singles[(r["dim_b"], r["value_b"])]]
@@ -270,6 +276,26 @@ def _pairs(
             continue
         money = _money(dict(zip(r["money"][0], r["money"][1], strict=True))) if r["money"] else []
         out.append(shaped(raw[0], money, [(r["dim_a"], r["value_a"]), (r["dim_b"], r["value_b"])]))
+    return out
+
+
+def _explained(
+    rows: list[dict[str, Any]], found: list[stats.Finding], n_sel: int, n_base: int
+) -> dict[grid.Key, grid.Key]:
+    """Findings whose excess another top finding explains (a region whose failures are one legal
+    entity's): the first such other finding of each. Ranked after the others, whatever their money."""
+    top = found[:TOP_FOR_PAIRS]
+    both = {}
+    for r in rows:
+        a, b = (r["dim_a"], r["value_a"]), (r["dim_b"], r["value_b"])
+        both[(a, b)] = both[(b, a)] = (int(r["sel_n"]), int(r["base_n"]))
+    out: dict[grid.Key, grid.Key] = {}
+    for x in top:  # the most significant explaining finding first
+        for y in top:
+            key = ((x.dimension, x.value), (y.dimension, y.value))
+            if key in both and stats.explained_by(x, y, *both[key], n_sel, n_base):
+                out[key[0]] = key[1]
+                break
     return out
 
 

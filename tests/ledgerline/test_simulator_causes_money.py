@@ -30,7 +30,9 @@ from tests.lineage.conftest import make_lineage
 SEC = 1_000_000_000
 HOUR = 3600 * SEC
 N = 1500
-SEED = 3  # a seed where eu-west's failed postings are all in EUR on main (region = currency)
+# Seeds where, on the code before these causes, a region was only another name for its currency (3)
+# and the slow entity's currency ranked above it (11): the planted value must win on every seed.
+SEEDS = (3, 11)
 
 # Each cause with the dimension value explain must name for it (from a hop of the truth).
 Value = Callable[[Transaction, PlannedHop], str]
@@ -41,16 +43,16 @@ CASES: dict[str, tuple[Cause, str, str, Value]] = {
 }
 
 
-def _simulate(collector: RunningCollector, cause: Cause) -> tuple[int, list[Transaction]]:
+def _simulate(collector: RunningCollector, cause: Cause, seed: int) -> tuple[int, list[Transaction]]:
     """Run one cause into the collector's store; return "now" and the planted transactions."""
     now = time.time_ns()
     config = SimConfig(
-        seed=SEED, backfill_s=86400, backfill_count=N, endpoint=collector.http_endpoint, now_ns=now, causes=(cause,)
+        seed=seed, backfill_s=86400, backfill_count=N, endpoint=collector.http_endpoint, now_ns=now, causes=(cause,)
     )
     summary = run_simulation(config, out=None)
     assert summary.spans_failed == 0 and summary.details[f"cause:{cause.name}"] > 0
     txs, _ = plan_backfill(config, now - 86400 * SEC, now, N)
-    planter = Planter((cause,), SEED, now)
+    planter = Planter((cause,), seed, now)
     return now, [planter.apply(tx) for tx in txs]
 
 
@@ -87,10 +89,13 @@ def _ask(collector: RunningCollector, now: int, subject: str, step: str) -> dict
     return service.explain(make_lineage(collector.store), EVERYTHING, question)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
 @pytest.mark.parametrize("case", sorted(CASES))
-def test_explain_names_a_planted_failure_first_with_its_money_and_start(collector: RunningCollector, case: str) -> None:
+def test_explain_names_a_planted_failure_first_with_its_money_and_start(
+    collector: RunningCollector, case: str, seed: int
+) -> None:
     cause, dimension, value, value_of = CASES[case]
-    now, txs = _simulate(collector, cause)
+    now, txs = _simulate(collector, cause, seed)
     failed = [(tx, a) for tx, a in _entity_steps(txs, cause.step) if any(h.outcome != "ok" for h in a)]
     carrying = [(tx, a) for tx, a in failed if value_of(tx, a[-1]) == value]
     doc = _ask(collector, now, "failed", cause.step)
@@ -105,7 +110,7 @@ def test_explain_names_a_planted_failure_first_with_its_money_and_start(collecto
 def test_a_bad_deploy_runs_a_new_version_from_its_start_and_explain_says_it_appeared_then(
     collector: RunningCollector,
 ) -> None:
-    now, txs = _simulate(collector, BAD_DEPLOY)
+    now, txs = _simulate(collector, BAD_DEPLOY, SEEDS[0])
     start = now - int(BAD_DEPLOY.since_s * SEC)
     versions = {(h.system, h.start_ns >= start or h.outcome != "ok", h.service_version) for tx in txs for h in tx.hops}
     assert {v for s, after, v in versions if s == "erp" and after} >= {"5.5.0"}
@@ -116,11 +121,12 @@ def test_a_bad_deploy_runs_a_new_version_from_its_start_and_explain_says_it_appe
     assert ("resource.service.version", "5.5.0") in appeared
 
 
+@pytest.mark.parametrize("seed", SEEDS)
 def test_explain_names_the_demos_slow_billing_first_with_the_money_of_its_slowest_tenth(
-    collector: RunningCollector,
+    collector: RunningCollector, seed: int
 ) -> None:
     slow = DEMO_CAUSES[1]
-    now, txs = _simulate(collector, slow)
+    now, txs = _simulate(collector, slow, seed)
     units = _entity_steps(txs, slow.step)
     durations = [(a[-1].end_ns - a[-1].start_ns) / 1e6 for _, a in units]
     threshold = float(np.sort(durations)[int(0.9 * len(durations))])  # the step's 90th percentile (exact)
