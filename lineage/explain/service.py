@@ -172,19 +172,20 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
             "money_at_risk": money,
         }
 
-    findings = []
-    for f in found:
-        money = _money(values[(f.dimension, f.value)].money)
-        extra = {"listing": _link(question, f.dimension, f.value)}
-        if slow:
-            extra["latency"] = _latency(durations[(f.dimension, f.value)])
-        findings.append(shaped(f, money, [(f.dimension, f.value)]) | extra)
     rows = _pair_rows(svc, params, kind, subject, question, found)
     pairs = _pairs(rows, found, n_sel, n_base, len(cells), shaped)
     behind = _explained(rows, found, n_sel, n_base)
-    for f in findings:
-        by = behind.get((f["dimensions"][0]["dimension"], f["dimensions"][0]["value"]))
-        f["explained_by"] = [{"dimension": by[0], "value": by[1]}] if by else None
+    findings = []
+    for f in found:
+        money = _money(values[(f.dimension, f.value)].money)
+        by = behind.get((f.dimension, f.value))
+        extra: dict[str, Any] = {
+            "listing": _link(question, f.dimension, f.value),
+            "explained_by": [{"dimension": by[0], "value": by[1]}] if by else None,
+        }
+        if slow:
+            extra["latency"] = _latency(durations[(f.dimension, f.value)])
+        findings.append(shaped(f, money, [(f.dimension, f.value)]) | extra)
     findings.sort(key=lambda x: (bool(x["explained_by"]), *_rank_key(x["money_at_risk"], main, x["selection_count"])))
     hits, units = grid.series(total, -(-span // bucket_ms))
     change = _change(question, hits, units, values, bucket_ms)
