@@ -283,20 +283,26 @@ def _pairs(
 def _explained(
     rows: list[dict[str, Any]], found: list[stats.Finding], n_sel: int, n_base: int
 ) -> dict[grid.Key, grid.Key]:
-    """Findings whose excess another top finding explains (a region whose failures are one legal
-    entity's): the first such other finding of each. Ranked after the others, whatever their money."""
+    """Findings whose excess another top finding explains, and not the other way round (a region
+    whose failures are one legal entity's): the first such other finding of each. Ranked after the
+    others, whatever their money."""
     top = found[:TOP_FOR_PAIRS]
     both = {}
     for r in rows:
         a, b = (r["dim_a"], r["value_a"]), (r["dim_b"], r["value_b"])
         both[(a, b)] = both[(b, a)] = (int(r["sel_n"]), int(r["base_n"]))
+    keys = [(f.dimension, f.value) for f in top]
+    by = {
+        (x, y): stats.explained_by(fx, fy, *both[(x, y)], n_sel, n_base)
+        for x, fx in zip(keys, top, strict=True)
+        for y, fy in zip(keys, top, strict=True)
+        if (x, y) in both
+    }
+    # Each explaining the other: the cause is both together (a legal entity's postings), keep both.
+    explained = [(x, y) for (x, y), yes in by.items() if yes and not by[(y, x)]]
     out: dict[grid.Key, grid.Key] = {}
-    for x in top:  # the most significant explaining finding first
-        for y in top:
-            key = ((x.dimension, x.value), (y.dimension, y.value))
-            if key in both and stats.explained_by(x, y, *both[key], n_sel, n_base):
-                out[key[0]] = key[1]
-                break
+    for x, y in explained:  # in the top's order: the most significant explaining finding first
+        out.setdefault(x, y)
     return out
 
 

@@ -121,3 +121,8 @@ def test_a_value_whose_excess_lies_in_another_is_explained_by_it_and_not_the_oth
     assert not stats.explained_by(de, region, 60, 140, 160, 840)
     # Two names of the same units (a currency only its region books) explain neither the other.
     assert not stats.explained_by(region, region, 120, 280, 160, 840)
+    # A cause that is two values together (one entity's postings, a whole flow asked): each
+    # explains the other, so "why?" keeps both (it demotes a value explained one way only).
+    entity = stats.findings([stats.Cell("legal_entity", "DE", 20, 130)], 20, 980)[0]
+    step = stats.findings([stats.Cell("step", "ledger.posted", 20, 200)], 20, 980)[0]
+    assert stats.explained_by(entity, step, 20, 30, 20, 980) and stats.explained_by(step, entity, 20, 30, 20, 980)
