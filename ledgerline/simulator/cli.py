@@ -9,7 +9,7 @@ import sys
 import threading
 from typing import Any
 
-from ledgerline.simulator.causes import DEMO_CAUSES
+from ledgerline.simulator.causes import CAUSES
 from ledgerline.simulator.config import (
     DEFAULT_FAULT_RATES,
     DEFAULT_FLOW_FAULT_RATES,
@@ -110,9 +110,13 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-faults", action="store_true", help="set every fault rate to 0")
     p.add_argument(
         "--plant-causes",
-        action="store_true",
-        help="plant the demo's causes (an ERP outage for LL-DE-GmbH from 3h ago, slow billing for LL-FR-SAS "
-        "from 5h ago) for `ledgerline explain` to find",
+        nargs="?",
+        const="demo",
+        choices=sorted(CAUSES),
+        metavar="SET",
+        help="plant causes for `ledgerline explain` to find: demo (the default: an ERP outage for LL-DE-GmbH "
+        "from 3h ago, slow billing for LL-FR-SAS from 5h ago), region_outage (eu-west's ERP postings from 3h "
+        "ago), bad_deploy (the ERP's 5.5.0 from 4h ago) or rejected_currency (GBP postings from 6h ago)",
     )
     default_mix = ",".join(f"{k}={v}" for k, v in DEMO_FLOW_MIX.items())
     p.add_argument(
@@ -151,7 +155,7 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
         fault_rates=rates,
         flow_mix=args.flows,
         flow_fault_rates=flow_rates,
-        causes=DEMO_CAUSES if args.plant_causes else (),
+        causes=CAUSES[args.plant_causes] if args.plant_causes else (),
         sla_s=args.sla,
         batch_hour=args.batch_hour,
         progress_every_s=args.progress_every,

@@ -30,7 +30,7 @@ from ledgerline.instrument import (
 )
 from ledgerline.simulator.causes import Planter
 from ledgerline.simulator.config import SimConfig
-from ledgerline.simulator.model import BatchJournal, PlannedHop, Transaction
+from ledgerline.simulator.model import SERVICE_VERSIONS, BatchJournal, PlannedHop, Transaction
 
 SYSTEMS: tuple[str, ...] = ("support", "middleware", "billing", "erp", "crm")
 _KINDS = {
@@ -138,25 +138,41 @@ class Estate:
         self.planter = Planter(config.causes, config.seed, config.now_ns or time.time_ns())
         # Headers each batch-bound invoice published, for the journal's span links.
         self.batch_messages: dict[str, MutableMapping[str, str]] = {}
+        self._factory = exporter_factory
         for system in SYSTEMS:
-            resource = Resource.create(
-                {
-                    "service.name": system,
-                    "service.namespace": "ledgerline-sim",
-                    "deployment.environment.name": "simulation",
-                }
+            self._add(system, system, SERVICE_VERSIONS.get(system, ""))
+
+    def _add(self, name: str, system: str, version: str) -> TracerProvider:
+        """A provider (and its exporter) for ``system`` running ``version``: its own resource."""
+        resource = Resource.create(
+            {
+                "service.name": system,
+                "service.namespace": "ledgerline-sim",
+                "service.version": version,
+                "deployment.environment.name": "simulation",
+            }
+        )
+        provider = TracerProvider(resource=resource, id_generator=self.ids)
+        exporter = CountingExporter(self._factory(self.config, system))
+        provider.add_span_processor(
+            BatchSpanProcessor(
+                exporter,
+                max_queue_size=4 * self.config.flush_every_spans + 2048,
+                max_export_batch_size=1024,
+                schedule_delay_millis=500,
             )
-            provider = TracerProvider(resource=resource, id_generator=self.ids)
-            exporter = CountingExporter(exporter_factory(config, system))
-            provider.add_span_processor(
-                BatchSpanProcessor(
-                    exporter,
-                    max_queue_size=4 * config.flush_every_spans + 2048,
-                    max_export_batch_size=1024,
-                    schedule_delay_millis=500,
-                )
-            )
-            self.exporters[system], self.providers[system] = exporter, provider
+        )
+        self.exporters[name], self.providers[name] = exporter, provider
+        return provider
+
+    def _provider(self, planned: PlannedHop) -> TracerProvider:
+        """The provider of the hop's system running the hop's service.version (a deployed version:
+        one more provider, named ``system@version``, made when first needed)."""
+        version = planned.service_version
+        if version == SERVICE_VERSIONS.get(planned.system, ""):
+            return self.providers[planned.system]
+        name = f"{planned.system}@{version}"
+        return self.providers.get(name) or self._add(name, planned.system, version)
 
     @property
     def sent(self) -> int:
@@ -192,7 +208,7 @@ class Estate:
         messages = [self.batch_messages.pop(i, {}) for i in journal.hop.parent_ids]
         links = [link_from_message(m) for m in messages]
         self._emit(
-            journal.hop,
+            self.planter.deployed(journal.hop),
             Context(),
             journal.correlation_id,
             self.config.batch_flow,
@@ -235,7 +251,7 @@ class Estate:
                 idempotency_key=planned.idempotency_key,
                 links=links,
                 context=ctx,
-                tracer=self.providers[planned.system].get_tracer(__name__),
+                tracer=self._provider(planned).get_tracer(__name__),
                 kind=kind,
                 start_time=planned.start_ns,
                 end_time=planned.end_ns,

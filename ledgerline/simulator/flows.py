@@ -23,7 +23,7 @@ import uuid
 from typing import Any
 
 from ledgerline.simulator.config import FAULT_FLOW, FLOW_FAULT_KINDS, SimConfig
-from ledgerline.simulator.model import ENTITIES, HOUR, MIN, SEC, Builder, Transaction, dur, run_tag
+from ledgerline.simulator.model import ENTITIES, HOUR, MIN, SEC, Builder, Transaction, billing_currency, dur, run_tag
 
 FLOWS: tuple[str, ...] = ("order_to_cash", "payment_sync", "disputes")
 FLOW_FAULTS: dict[str, tuple[str, ...]] = {
@@ -55,7 +55,8 @@ def build_flow_transaction(config: SimConfig, seq: int, flow: str) -> Transactio
     rng = random.Random(f"{config.seed}:{flow}:{seq}")
     tag = run_tag(config.seed)
     correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    region, entity, currency = rng.choice(ENTITIES)
+    region, entity, book = rng.choice(ENTITIES)
+    currency = billing_currency(config.seed, f"{flow}:{seq}", region, book)
     amount = round(rng.uniform(20, 5000), 2)
     fault = _fault(rng, config, flow)
     b = Builder(rng, region, entity)

@@ -19,6 +19,21 @@ ENTITIES: tuple[tuple[str, str, str], ...] = (
     ("nordics", "LL-SE-AB", "SEK"),
 )
 FX = {"EUR": 1.0, "USD": 1.08, "GBP": 0.85, "SEK": 11.4}  # per EUR; only used to fake a re-booking
+# eu-west's entities also bill UK and US customers in their currency (a share of their
+# transactions): so a currency is not just another name for a region in the simulation, and "why?"
+# can tell a region's outage from its currency, and a rejected currency from its home region.
+FOREIGN_SHARE = 0.2
+FOREIGN = {"eu-west": ("GBP", "USD")}
+# Each simulated service's stable service.version (a bad deploy runs another from its start).
+SERVICE_VERSIONS = {"support": "3.2.0", "middleware": "1.14.2", "billing": "2.7.1", "erp": "5.4.0", "crm": "1.3.0"}
+
+
+def billing_currency(seed: int, key: str, region: str, book: str) -> str:
+    """The currency transaction ``key`` bills in: usually its entity's book currency; for a share of
+    eu-west's, a foreign one (drawn apart from the transaction's own draws, which stay the same)."""
+    rng = random.Random(f"{seed}:currency:{key}")
+    foreign = FOREIGN.get(region, ())
+    return rng.choice(foreign) if foreign and rng.random() < FOREIGN_SHARE else book
 
 
 @dataclass(frozen=True)
@@ -41,10 +56,16 @@ class PlannedHop:
     upstream: int | None = None
     via: str = "message"  # how the upstream headers arrive: "http" or "message"
     compensates: str | None = None  # "type:id" this hop reverses (biz.compensates)
+    version: str = ""  # the service.version that runs it ("": its system's stable one)
 
     def shifted(self, delta_ns: int) -> PlannedHop:
         """The same hop ``delta_ns`` later."""
         return replace(self, start_ns=self.start_ns + delta_ns, end_ns=self.end_ns + delta_ns)
+
+    @property
+    def service_version(self) -> str:
+        """The service.version of the system that runs it."""
+        return self.version or SERVICE_VERSIONS.get(self.system, "")
 
 
 @dataclass(frozen=True)

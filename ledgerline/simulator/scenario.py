@@ -26,6 +26,7 @@ from ledgerline.simulator.model import (
     Builder,
     PlannedHop,
     Transaction,
+    billing_currency,
     dur,
     run_tag,
 )
@@ -60,7 +61,8 @@ def build_transaction(config: SimConfig, seq: int) -> Transaction:
     rng = random.Random(f"{config.seed}:{seq}")
     tag = run_tag(config.seed)
     correlation = str(uuid.UUID(int=rng.getrandbits(128), version=4))
-    region, entity, currency = rng.choice(ENTITIES)
+    region, entity, book = rng.choice(ENTITIES)
+    currency = billing_currency(config.seed, str(seq), region, book)
     amount = round(rng.uniform(5, 2500), 2)
     fault = draw_fault(rng, config)
     ids = {k: f"{p}-{tag}-{seq:06d}" for k, p in (("case", "CASE"), ("credit", "CR"), ("invoice", "INV"))}
@@ -245,21 +247,23 @@ def make_batches(config: SimConfig, start_ns: int, txs: Iterable[Transaction]) -
 
     The journals end within 40 seconds of ``start_ns``.
     """
-    by_entity: dict[str, list[Transaction]] = defaultdict(list)
-    for tx in txs:
-        by_entity[tx.legal_entity].append(tx)
+    by_entity: dict[tuple[str, str], list[Transaction]] = defaultdict(list)
+    for tx in txs:  # one journal per entity and currency (an entity's foreign invoices apart)
+        by_entity[(tx.legal_entity, tx.currency)].append(tx)
     tag = run_tag(config.seed)
     day = datetime.fromtimestamp(start_ns / SEC, UTC).strftime("%Y%m%d%H%M")
+    book = {e: c for _, e, c in ENTITIES}
     journals: list[BatchJournal] = []
-    for index, (entity, group) in enumerate(sorted(by_entity.items())):
-        rng = random.Random(f"{config.seed}:batch:{start_ns}:{entity}")
+    for index, ((entity, currency), group) in enumerate(sorted(by_entity.items())):
+        name = entity if currency == book.get(entity, currency) else f"{entity}-{currency}"
+        rng = random.Random(f"{config.seed}:batch:{start_ns}:{name}")
         start = start_ns + index * 2 * SEC
-        region, currency = group[0].region, group[0].currency
+        region = group[0].region
         invoice_ids = tuple(t.invoice_id for t in group)
         hop = PlannedHop(
             system="erp",
             entity_type="ledger",
-            entity_id=f"JE-{tag}-B{day}-{entity}",
+            entity_id=f"JE-{tag}-B{day}-{name}",
             step="ledger.posted",
             start_ns=start,
             end_ns=start + rng.randint(2_000, 30_000) * 1_000_000,
@@ -267,11 +271,11 @@ def make_batches(config: SimConfig, start_ns: int, txs: Iterable[Transaction]) -
             parent_ids=invoice_ids,
             amount=round(sum(t.amount for t in group), 2),
             currency=currency,
-            idempotency_key=f"batch:{day}:{entity}",
+            idempotency_key=f"batch:{day}:{name}",
         )
         journals.append(
             BatchJournal(
-                correlation_id=f"batch-{tag}-{day}-{entity}",
+                correlation_id=f"batch-{tag}-{day}-{name}",
                 hop=hop,
                 region=region,
                 legal_entity=entity,

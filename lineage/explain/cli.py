@@ -56,6 +56,8 @@ def render(doc: dict[str, Any]) -> str:
             count, money = f["selection_count"], _money(f["money_at_risk"])
             lat = f.get("latency")
             slower = f"  (median {lat['median_ms']:,.0f} vs {lat['median_baseline_ms']:,.0f} ms)" if lat else ""
+            by = f.get("explained_by")
+            slower += f"  (explained by {what({'dimensions': by})})" if by else ""
             lines.append(f"{i:>2}  {what(f):<44} {share:>13} {f['p_value']:>9.2g} {count:>6}  {money}{slower}")
     cp = doc.get("change_point")
     if cp:

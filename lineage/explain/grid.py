@@ -32,6 +32,10 @@ class Value:
         """From the totals' sample of units: the durations of those not carrying ``key``."""
         return [d for d, dims in self.sample if key not in dims]
 
+    def first_bucket(self) -> int | float:
+        """The first bucket of the asked window with a unit (infinity: none)."""
+        return min((b for b, n in self.units.items() if b >= 0 and n), default=float("inf"))
+
     def split(self, at: int) -> tuple[int, int, int, int]:
         """(subject units, all units) before bucket ``at``, then from it on (the asked window only)."""
         before = [b for b in self.units if 0 <= b < at]

@@ -43,6 +43,7 @@ class Finding(BaseModel):
     money_at_risk: list[Money]
     listing: ListLink | None = None  # the list behind the finding
     latency: Latency | None = None  # "slow" only
+    explained_by: list[DimensionValue] | None = None  # a top finding whose units hold all its excess
 
 
 class Selection(BaseModel):

@@ -172,15 +172,21 @@ def explain(svc: Lineage, scope: Scope, question: Question) -> dict[str, Any]:
             "money_at_risk": money,
         }
 
+    rows = _pair_rows(svc, params, kind, subject, question, found)
+    pairs = _pairs(rows, found, n_sel, n_base, len(cells), shaped)
+    behind = _explained(rows, found, n_sel, n_base)
     findings = []
     for f in found:
         money = _money(values[(f.dimension, f.value)].money)
-        extra = {"listing": _link(question, f.dimension, f.value)}
+        by = behind.get((f.dimension, f.value))
+        extra: dict[str, Any] = {
+            "listing": _link(question, f.dimension, f.value),
+            "explained_by": [{"dimension": by[0], "value": by[1]}] if by else None,
+        }
         if slow:
             extra["latency"] = _latency(durations[(f.dimension, f.value)])
         findings.append(shaped(f, money, [(f.dimension, f.value)]) | extra)
-    findings.sort(key=lambda x: _rank_key(x["money_at_risk"], main, x["selection_count"]))
-    pairs = _pairs(svc, params, kind, subject, question, found, n_sel, n_base, len(cells), shaped)
+    findings.sort(key=lambda x: (bool(x["explained_by"]), *_rank_key(x["money_at_risk"], main, x["selection_count"])))
     hits, units = grid.series(total, -(-span // bucket_ms))
     change = _change(question, hits, units, values, bucket_ms)
     return {
@@ -237,32 +243,33 @@ def _latency(d: stats.Durations) -> dict[str, Any]:
     }
 
 
-def _pairs(
-    svc: Lineage,
-    params: dict[str, Any],
-    kind: str,
-    subject: str,
-    question: Question,
-    found: list[stats.Finding],
-    n_sel: int,
-    n_base: int,
-    family: int,
-    shaped: Any,
+def _pair_rows(
+    svc: Lineage, params: dict[str, Any], kind: str, subject: str, question: Question, found: list[stats.Finding]
 ) -> list[dict[str, Any]]:
-    """Pairs of the top findings (different dimensions) whose lift clearly exceeds each part's,
-    significant after a Bonferroni correction over the cells and the pairs together."""
+    """Units of the selection and of the baseline carrying both values of each pair of the top
+    findings (different dimensions), with the selection's money per currency."""
     top = found[:TOP_FOR_PAIRS]
-    candidates = [(a, b) for a, b in combinations(top, 2) if a.dimension != b.dimension]
-    if not candidates:
+    wanted = [
+        ((a.dimension, a.value), (b.dimension, b.value)) for a, b in combinations(top, 2) if a.dimension != b.dimension
+    ]
+    if not wanted:
         return []
-    singles = {(f.dimension, f.value): f for f in top}
-    wanted = [((a.dimension, a.value), (b.dimension, b.value)) for a, b in candidates]
     attrs = any(d.startswith(q.ATTRIBUTE_DIMENSIONS) for pair in wanted for d, _ in pair)
-    rows = svc.store.query_dicts(q.pairs(kind, subject, question.baseline, attrs), params | {"pairs": wanted})
+    return svc.store.query_dicts(q.pairs(kind, subject, question.baseline, attrs), params | {"pairs": wanted})
+
+
+def _pairs(
+    rows: list[dict[str, Any]], found: list[stats.Finding], n_sel: int, n_base: int, family: int, shaped: Any
+) -> list[dict[str, Any]]:
+    """Pairs of the top findings whose lift clearly exceeds each part's, significant after a
+    Bonferroni correction over the cells and the pairs together."""
+    top = found[:TOP_FOR_PAIRS]
+    candidates = sum(1 for a, b in combinations(top, 2) if a.dimension != b.dimension)
+    singles = {(f.dimension, f.value): f for f in top}
     out = []
     for r in rows:
         cell = stats.Cell(f"{r['dim_a']}+{r['dim_b']}", "", int(r["sel_n"]), int(r["base_n"]))
-        raw = stats.findings([cell], n_sel, n_base, level=stats.LEVEL / (family + len(candidates)))
+        raw = stats.findings([cell], n_sel, n_base, level=stats.LEVEL / (family + candidates))
         if not raw:
             continue
         parts = [singles[(r["dim_a"], r["value_a"])], singles[(r["dim_b"], r["value_b"])]]
@@ -273,24 +280,55 @@ def _pairs(
     return out
 
 
+def _explained(
+    rows: list[dict[str, Any]], found: list[stats.Finding], n_sel: int, n_base: int
+) -> dict[grid.Key, grid.Key]:
+    """Findings whose excess another top finding explains, and not the other way round (a region
+    whose failures are one legal entity's): the first such other finding of each. Ranked after the
+    others, whatever their money."""
+    top = found[:TOP_FOR_PAIRS]
+    both = {}
+    for r in rows:
+        a, b = (r["dim_a"], r["value_a"]), (r["dim_b"], r["value_b"])
+        both[(a, b)] = both[(b, a)] = (int(r["sel_n"]), int(r["base_n"]))
+    keys = [(f.dimension, f.value) for f in top]
+    by = {
+        (x, y): stats.explained_by(fx, fy, *both[(x, y)], n_sel, n_base)
+        for x, fx in zip(keys, top, strict=True)
+        for y, fy in zip(keys, top, strict=True)
+        if (x, y) in both
+    }
+    # Each explaining the other: the cause is both together (a legal entity's postings), keep both.
+    explained = [(x, y) for (x, y), yes in by.items() if yes and not by[(y, x)]]
+    out: dict[grid.Key, grid.Key] = {}
+    for x, y in explained:  # in the top's order: the most significant explaining finding first
+        out.setdefault(x, y)
+    return out
+
+
 def _change(
     question: Question, hits: list[int], totals: list[int], values: dict[grid.Key, grid.Value], bucket_ms: int
 ) -> dict[str, Any] | None:
     """When the subject's rate (``hits`` of ``totals`` per bucket) rose in the window (one change
-    point), and the values that first appeared or jumped there."""
+    point), and the values that first appeared or jumped there. A value appeared when its first
+    unit is in the bucket before the change point or later: the point is a bucket's start, and a
+    cause (a deploy at 14:02) usually starts inside the bucket before it."""
     cp = stats.change_point(hits, totals)
     if cp is None:
         return None
-    onsets = [stats.Onset(d, v, *x.split(cp.index)) for (d, v), x in sorted(values.items())]
-    onsets = [o for o in onsets if o.hits_after > 0]
+    keys = sorted(values)
+    onsets = [stats.Onset(d, v, *values[(d, v)].split(cp.index)) for d, v in keys]
+    new = {k for k in keys if values[k].first_bucket() >= cp.index - 1}
     shown: list[dict[str, Any]] = [
         {"dimension": o.dimension, "value": o.value, "how": "appeared", "selection_after": o.hits_after}
-        for o in onsets
-        if o.n_before == 0
+        for k, o in zip(keys, onsets, strict=True)
+        if k in new and o.hits_after > 0
     ]
     shown += [
         {"dimension": o.dimension, "value": o.value, "how": "jumped", "selection_after": o.hits_after}
-        for o, _ in stats.risen([o for o in onsets if o.n_before > 0])
+        for o, _ in stats.risen(
+            [o for k, o in zip(keys, onsets, strict=True) if k not in new and o.n_before > 0 and o.hits_after > 0]
+        )
     ]
     shown.sort(key=lambda x: -x["selection_after"])
     return {

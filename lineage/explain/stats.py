@@ -142,6 +142,18 @@ def explains_more(pair: Finding, singles: Sequence[Finding], factor: float = 1.5
     return all(pair.lift >= factor * s.lift for s in singles if s.lift != math.inf) and pair.lift > 1
 
 
+def explained_by(a: Finding, b: Finding, both_sel: int, both_base: int, n_sel: int, n_base: int) -> bool:
+    """Is ``a``'s excess ``b``'s (``both_*``: units carrying both)? Yes when, without ``b``'s units,
+    ``a`` is not over-represented, and within ``a``'s units ``b`` is (Fisher's exact test, one-sided,
+    at the level, each). A region whose failures are one legal entity's is explained by it; two
+    names of the same units, or a cause and a part of it failing alike, are not."""
+    outside = Cell(a.dimension, a.value, a.selection - both_sel, a.baseline - both_base)
+    inside = Cell(b.dimension, b.value, both_sel, both_base)
+    return not findings([outside], n_sel - b.selection, n_base - b.baseline) and bool(
+        findings([inside], a.selection, a.baseline)
+    )
+
+
 @dataclass(frozen=True)
 class ChangePoint:
     """The bucket where the subject's rate changed most, with the rates before and after."""

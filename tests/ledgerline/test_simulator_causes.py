@@ -13,7 +13,7 @@ import pytest
 
 from ledgerline.demo import sim_config
 from ledgerline.simulator import SimConfig, run_simulation
-from ledgerline.simulator.causes import DEMO_CAUSES, Cause, Planter
+from ledgerline.simulator.causes import BAD_DEPLOY, DEMO_CAUSES, Cause, Planter
 from ledgerline.simulator.cli import config_from_args, register
 from ledgerline.simulator.scenario import plan_backfill
 from lineage.core.scope import EVERYTHING
@@ -102,5 +102,9 @@ def test_simulate_plants_the_demos_causes_when_asked_and_the_demo_always() -> No
     register(parser.add_subparsers())
     assert config_from_args(parser.parse_args(["simulate", "--count", "1"])).causes == ()
     assert config_from_args(parser.parse_args(["simulate", "--count", "1", "--plant-causes"])).causes == DEMO_CAUSES
+    planted = config_from_args(parser.parse_args(["simulate", "--count", "1", "--plant-causes", "bad_deploy"]))
+    assert planted.causes == (BAD_DEPLOY,)
+    with pytest.raises(SystemExit):
+        parser.parse_args(["simulate", "--plant-causes", "meteor"])
     demo = argparse.Namespace(seed=1, rate=1.0, backfill="1h")
     assert sim_config(demo, "http://127.0.0.1:1/v1/traces", 0, 0).causes == DEMO_CAUSES

@@ -102,3 +102,27 @@ def test_latency_test_finds_a_slower_value_and_never_a_faster_one() -> None:
     assert [(f.dimension, f.value) for f in found] == [("region", "0")] and found[0].p_value <= stats.LEVEL
     assert stats.slower(_durations(rng, slower=0.6), 30, 300) == []  # faster is not a cause of slowness
     assert stats.slower_p([1.0] * 3, [0.5] * 300) == 1.0  # too few to test
+
+
+def test_a_value_whose_excess_lies_in_another_is_explained_by_it_and_not_the_other_way() -> None:
+    # 100 failed of 1000 units. Legal entity DE (200 units, 60 failed) is the cause; its region
+    # (DE plus FR: 400 units, 70 failed) is significant too, but only through DE: without DE's
+    # units, FR fails 10 of 200 (as the rest: 30 of 600 other units).
+    n_sel, n_base = 100, 900
+    de = stats.findings([stats.Cell("legal_entity", "DE", 60, 140)], n_sel, n_base)[0]
+    region = stats.findings([stats.Cell("region", "eu-west", 70, 330)], n_sel, n_base)[0]
+    assert stats.explained_by(region, de, 60, 140, n_sel, n_base)
+    assert not stats.explained_by(de, region, 60, 140, n_sel, n_base)
+    # When FR fails as much as DE, the region is the cause: not explained by DE alone (and DE,
+    # within its region like FR, is not the region's either: the money ranks them).
+    region = stats.findings([stats.Cell("region", "eu-west", 120, 280)], 160, 840)[0]
+    de = stats.findings([stats.Cell("legal_entity", "DE", 60, 140)], 160, 840)[0]
+    assert not stats.explained_by(region, de, 60, 140, 160, 840)
+    assert not stats.explained_by(de, region, 60, 140, 160, 840)
+    # Two names of the same units (a currency only its region books) explain neither the other.
+    assert not stats.explained_by(region, region, 120, 280, 160, 840)
+    # A cause that is two values together (one entity's postings, a whole flow asked): each
+    # explains the other, so "why?" keeps both (it demotes a value explained one way only).
+    entity = stats.findings([stats.Cell("legal_entity", "DE", 20, 130)], 20, 980)[0]
+    step = stats.findings([stats.Cell("step", "ledger.posted", 20, 200)], 20, 980)[0]
+    assert stats.explained_by(entity, step, 20, 30, 20, 980) and stats.explained_by(step, entity, 20, 30, 20, 980)
