@@ -24,6 +24,20 @@ def late_grace_ms(svc: Lineage) -> int:
     return int(parse_seconds(svc.settings.business_metrics_lag) * 1000)
 
 
+def _late_params(
+    svc: Lineage, scope: Scope, window: Window, bucket_ms: int, group_by: str, system: str
+) -> dict[str, Any]:
+    """What every late-count query binds: the window's buckets, the grouping, the grace, scope."""
+    return {
+        **window.bucket_params(bucket_ms),
+        "default_flow": svc.config.default_flow,
+        "group_by": group_by,
+        "system": system,
+        "grace_ms": late_grace_ms(svc),
+        **scope.params(),
+    }
+
+
 def late(
     svc: Lineage,
     scope: Scope,
@@ -43,18 +57,13 @@ def late(
     stages = stages or {}
     rows = svc.store.query_dicts(
         queries.LATE_HOPS,
-        {
-            **window.bucket_params(bucket_ms),
+        _late_params(svc, scope, window, bucket_ms, group_by, system)
+        | {
             "steps": steps,
             "keys": list(stages),
             "names": list(stages.values()),
             "flow": flow,
-            "default_flow": svc.config.default_flow,
-            "group_by": group_by,
-            "system": system,
-            "grace_ms": late_grace_ms(svc),
             "limit": svc.settings.max_buckets * 100,
-            **scope.params(),
         },
     )
     return {(int(r["bucket_ms"]), str(r["stage"]), str(r["grp"])): int(r["late"]) for r in rows}
@@ -76,16 +85,8 @@ def kpi_late(
         return {}
     rows = svc.store.query_dicts(
         queries.LATE_KPI_HOPS,
-        {
-            **window.bucket_params(bucket_ms),
-            "steps": sorted({kpis.measured_step(k) for _, k in kpis_of}),
-            "default_flow": svc.config.default_flow,
-            "group_by": group_by,
-            "system": system,
-            "grace_ms": late_grace_ms(svc),
-            "limit": svc.settings.max_buckets * 1000,
-            **scope.params(),
-        },
+        _late_params(svc, scope, window, bucket_ms, group_by, system)
+        | {"steps": sorted({kpis.measured_step(k) for _, k in kpis_of}), "limit": svc.settings.max_buckets * 1000},
     )
     out: dict[tuple[str, str], dict[tuple[int, str], int]] = {}
     for flow, kpi in kpis_of:
