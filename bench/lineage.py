@@ -47,7 +47,7 @@ M hops each in the last hour on top of the --spans background (bench/lineage_fat
 * ``scope``, ``api``: the scope and credential overhead (p50/p95 ms per caller);
 * ``spans``, ``hops``, ``load_s``;
 * with ``--lookup`` instead: ``lookup_before_after`` (as above), ``spans``, ``hops``, ``load_s``;
-* with ``--explain`` instead: ``explain`` (case -> ``{"runs", "before", "after", "same_answer"}``,
+* with ``--explain`` instead: ``explain`` (case -> ``{"runs", "before", "after", "same_answer", "differ_in"}``,
   before/after ``{"p50_ms", "p95_ms"}``), ``load_average`` (1, 5, 15 minutes, at the end),
   ``spans``, ``hops``, ``load_s``;
 * with ``--scrape`` (bench/business_scrape.py) instead: ``computed``, ``served`` and

@@ -84,19 +84,19 @@ def compare(svc: Lineage, runs: int, paired: Any) -> dict[str, dict[str, Any]]:
         def after(question: Question = question) -> dict[str, Any]:
             return explain(svc, EVERYTHING, question)
 
-        same = json.dumps(_before(after), sort_keys=True, default=str) == json.dumps(
-            after(), sort_keys=True, default=str
-        )
+        was, now = json.loads(_comparable(_before(after))), json.loads(_comparable(after()))
+        differ = sorted(k for k in now if now[k] != was.get(k))
         (b50, b95), (a50, a95) = paired([lambda _: _before(after), lambda _: after()], [""], runs)
         out[name] = {
             "runs": runs,
             "before": {"p50_ms": round(b50, 1), "p95_ms": round(b95, 1)},
             "after": {"p50_ms": round(a50, 1), "p95_ms": round(a95, 1)},
-            "same_answer": same,
+            "same_answer": not differ,
+            "differ_in": differ,
         }
         print(
             f"{name:<40}{runs:>6}{f'{b50:.0f} / {b95:.0f}':>20}{f'{a50:.0f} / {a95:.0f}':>20}"
-            + ("" if same else "  DIFFERENT ANSWERS")
+            + (f"  answers differ in {differ}" if differ else "")
         )
     return out
 
