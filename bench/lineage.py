@@ -27,6 +27,10 @@ leave the journal's transactions out (at both sizes), so both sizes do the same 
 ``--lookup`` times only the transaction lookup with stitching, before and after issue 27 folded
 its attempts in Python, interleaved, with the store queries per lookup (bench/lineage_lookup.py).
 
+``--explain`` times only ``GET /api/v1/explain`` over 24 hours (failed and slow, every step and
+the ledger stage), before and after issue 25 computed only the dimensions each pass uses,
+interleaved, and checks both answer the same (bench/lineage_explain.py).
+
 ``--fat N`` (with ``--fat-hops M``) times the transaction listing instead, over N transactions of
 M hops each in the last hour on top of the --spans background (bench/lineage_fat.py).
 
@@ -43,6 +47,9 @@ M hops each in the last hour on top of the --spans background (bench/lineage_fat
 * ``scope``, ``api``: the scope and credential overhead (p50/p95 ms per caller);
 * ``spans``, ``hops``, ``load_s``;
 * with ``--lookup`` instead: ``lookup_before_after`` (as above), ``spans``, ``hops``, ``load_s``;
+* with ``--explain`` instead: ``explain`` (case -> ``{"runs", "before", "after", "same_answer", "differ_in"}``,
+  before/after ``{"p50_ms", "p95_ms"}``), ``load_average`` (1, 5, 15 minutes, at the end),
+  ``spans``, ``hops``, ``load_s``;
 * with ``--scrape`` (bench/business_scrape.py) instead: ``computed``, ``served`` and
   ``served_while_refreshing``, each
   ``{"runs", "p50_ms", "p95_ms", "first_ms"}``, and ``spans``, ``hops``, ``load_s``;
@@ -540,7 +547,7 @@ def lookup_only(spans: int, days: float, runs: int, data_dir: Path, reuse: bool)
 
 
 def main() -> None:
-    """Command line: --spans, --days, --runs, --data-dir, --reuse, --growth, --first-spans, --fat, --json."""
+    """Command line: --spans, --days, --runs, --data-dir, --reuse, --growth, --first-spans, --fat, --explain, --json."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--spans", type=int, default=10_000_000, help="spans to generate (default 10M)")
     parser.add_argument("--days", type=float, default=7.0, help="days the transactions span")
@@ -555,6 +562,7 @@ def main() -> None:
     parser.add_argument("--fat-hops", type=int, default=5000, help="hops per fat transaction (default 5000)")
     parser.add_argument("--scrape", action="store_true", help="time GET /metrics/business only")
     parser.add_argument("--lookup", action="store_true", help="time the transaction lookup before/after only")
+    parser.add_argument("--explain", action="store_true", help="time GET /api/v1/explain before/after only")
     parser.add_argument("--json", action="store_true", help="finish with the figures as one JSON line")
     args = parser.parse_args()
     if args.growth and args.reuse:
@@ -571,6 +579,13 @@ def main() -> None:
         return
     if args.lookup:
         figures = lookup_only(args.spans, args.days, max(args.runs, 1), data_dir, args.reuse)
+        if args.json:
+            print(json.dumps(figures))
+        return
+    if args.explain:
+        from bench import lineage_explain  # imports this module
+
+        figures = lineage_explain.run(args.spans, args.days, max(args.runs, 1), data_dir, args.reuse)
         if args.json:
             print(json.dumps(figures))
         return

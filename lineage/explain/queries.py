@@ -11,6 +11,8 @@ unbounded.
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from lineage.core.scope import in_scope
 from lineage.sql.amounts import LATEST_AMOUNT, LATEST_CURRENCY
 
@@ -54,12 +56,33 @@ WHERE Timestamp >= fromUnixTimestamp64Milli({lo_ms:Int64})
 LIMIT 1 BY TraceId, SpanId
 """.replace("{standard}", _STANDARD_BIZ)
 
-# One row per entity-step that started in the scan: failed when any attempt failed; its
-# latest attempt's system, region, duration and span; its entity's amount.
-_ENTITY_STEPS = f"""
-SELECT at_ms, subject_failed, dur_ms, amount, currency, tid, sid,
-    [('system', system), ('region', region), ('legal_entity', legal_entity), ('step', step),
-     ('error_category', category), ('currency', currency), ('amount_band', {_BAND}), ('service', service)] AS fixed
+# The fixed dimensions of a unit, by name: the SQL of each value over the unit's columns.
+_ENTITY_DIMS = {
+    "system": "system",
+    "region": "region",
+    "legal_entity": "legal_entity",
+    "step": "step",
+    "error_category": "category",
+    "currency": "currency",
+    "amount_band": _BAND,
+    "service": "service",
+}
+_TRANSACTION_DIMS = {d: sql for d, sql in _ENTITY_DIMS.items() if d != "error_category"}
+
+
+def _fixed(columns: dict[str, str], dims: Collection[str] | None) -> str:
+    """The array of (dimension, value) of the fixed dimensions named (None: all): ClickHouse
+    computes only the latest-attempt values a query uses, so a pass needing few pays for few."""
+    named = [f"('{d}', {sql})" for d, sql in columns.items() if dims is None or d in dims]
+    return f"[{', '.join(named)}]" if named else "CAST([], 'Array(Tuple(String, String))')"
+
+
+def _entity_steps(dims: Collection[str] | None = None) -> str:
+    """One row per entity-step that started in the scan: failed when any attempt failed; its
+    latest attempt's system, region, duration and span; its entity's amount."""
+    return f"""
+SELECT at_ms, subject_failed, dur_ms, amount, currency, tid, sid, step AS step_of,
+    {_fixed(_ENTITY_DIMS, dims)} AS fixed
 FROM (
     SELECT toUnixTimestamp64Milli(min(StartTime)) AS at_ms, countIf({_FAILED}) > 0 AS subject_failed,
         argMax(DurationNs, StartTime) / 1e6 AS dur_ms,
@@ -76,11 +99,12 @@ FROM (
 )
 """
 
-# One row per transaction that started in the scan: its latest hop's system and step.
-_TRANSACTIONS = f"""
-SELECT at_ms, cid, 0 AS subject_failed, 0.0 AS dur_ms, amount, currency, tid, sid,
-    [('system', system), ('region', region), ('legal_entity', legal_entity), ('step', step),
-     ('currency', currency), ('amount_band', {_BAND}), ('service', service)] AS fixed
+
+def _transactions(dims: Collection[str] | None = None) -> str:
+    """One row per transaction that started in the scan: its latest hop's system and step."""
+    return f"""
+SELECT at_ms, cid, 0 AS subject_failed, 0.0 AS dur_ms, amount, currency, tid, sid, step AS step_of,
+    {_fixed(_TRANSACTION_DIMS, dims)} AS fixed
 FROM (
     SELECT CorrelationId AS cid, toUnixTimestamp64Milli(min(StartTime)) AS at_ms,
         {LATEST_AMOUNT} AS amount, {LATEST_CURRENCY} AS currency,
@@ -93,6 +117,7 @@ FROM (
     HAVING at_ms >= {{lo_ms:Int64}} AND at_ms < {{hi_ms:Int64}}
 )
 """
+
 
 # Is a unit the subject? (failed entity-step; at or over its step's threshold, the slowest tenth; listed)
 SUBJECTS = {
@@ -107,20 +132,20 @@ BASELINES = {
 }
 
 
-def _units(kind: str, subject: str, baseline: str, attrs: bool = True) -> str:
+def _units(kind: str, subject: str, baseline: str, attrs: bool = True, dims: Collection[str] | None = None) -> str:
     """The units with their dimensions; without ``attrs``, the fixed ones only (no join with
-    ``otel_traces``: most of the pass's cost)."""
+    ``otel_traces``: most of the pass's cost); with ``dims``, only those fixed ones."""
     sel, base = BASELINES[baseline]
-    source = _TRANSACTIONS if kind == "transactions" else _ENTITY_STEPS
+    source = _transactions(dims) if kind == "transactions" else _entity_steps(dims)
     subj = SUBJECTS[subject]
-    dims = "arrayConcat(u.fixed, a.attrs)" if attrs else "u.fixed"
+    fixed = "arrayConcat(u.fixed, a.attrs)" if attrs else "u.fixed"
     join = f"LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid" if attrs else ""
     return f"""
 SELECT at_ms, dur_ms, amount, currency, dims, cur, subj, sel, base FROM (
     SELECT u.at_ms AS at_ms, u.dur_ms AS dur_ms, u.amount AS amount, u.currency AS currency,
-        arrayFilter(d -> d.2 != '', {dims}) AS dims,
+        arrayFilter(d -> d.2 != '', {fixed}) AS dims,
         u.at_ms >= {{cur_ms:Int64}} AS cur, ({subj}) AS subj, {sel} AS sel, {base} AS base
-    FROM (SELECT *, fixed[4].2 AS step_of FROM ({source})) AS u
+    FROM ({source}) AS u
     {join}
 )
 WHERE sel OR base OR cur
@@ -173,15 +198,16 @@ SETTINGS group_by_use_nulls = 1
 """
 
 
-def pairs(kind: str, subject: str, baseline: str, attrs: bool) -> str:
+def pairs(kind: str, subject: str, baseline: str, attrs: bool, dims: Collection[str] | None = None) -> str:
     """Per candidate pair of (dimension, value): units of the selection and of the baseline
     carrying both, and the selection's money per currency (``attrs``: some pair names an
-    attribute dimension, so the units need them)."""
+    attribute dimension, so the units need them; ``dims``: the fixed dimensions the pairs name,
+    the only ones computed, None: all)."""
     return f"""
 SELECT p.1.1 AS dim_a, p.1.2 AS value_a, p.2.1 AS dim_b, p.2.2 AS value_b,
     countIf(sel) AS sel_n, countIf(base) AS base_n,
     sumMapIf([currency], [toDecimal128(ifNull(amount, 0), 4)], sel AND amount IS NOT NULL) AS money
-FROM ({_units(kind, subject, baseline, attrs)})
+FROM ({_units(kind, subject, baseline, attrs, dims)})
 ARRAY JOIN arrayFilter(p -> has(dims, p.1) AND has(dims, p.2),
     {{pairs:Array(Tuple(Tuple(String, String), Tuple(String, String)))}}) AS p
 GROUP BY dim_a, value_a, dim_b, value_b
@@ -189,10 +215,10 @@ GROUP BY dim_a, value_a, dim_b, value_b
 
 
 # The slowness threshold of each step: the 90th percentile of its entity-steps' latest
-# attempt durations in the asked window.
+# attempt durations in the asked window (no dimension needed).
 THRESHOLDS = f"""
 SELECT step_of AS step, quantileExact(0.9)(dur_ms) AS p90
-FROM (SELECT *, fixed[4].2 AS step_of FROM ({_ENTITY_STEPS}))
+FROM ({_entity_steps(())})
 WHERE at_ms >= {{cur_ms:Int64}}
 GROUP BY step
 """

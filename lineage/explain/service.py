@@ -254,8 +254,12 @@ def _pair_rows(
     ]
     if not wanted:
         return []
-    attrs = any(d.startswith(q.ATTRIBUTE_DIMENSIONS) for pair in wanted for d, _ in pair)
-    return svc.store.query_dicts(q.pairs(kind, subject, question.baseline, attrs), params | {"pairs": wanted})
+    named = {d for pair in wanted for d, _ in pair}
+    attrs = any(d.startswith(q.ATTRIBUTE_DIMENSIONS) for d in named)
+    sql = q.pairs(kind, subject, question.baseline, attrs, named)
+    rows = svc.store.query_dicts(sql, params | {"pairs": wanted})
+    order = {pair: i for i, pair in enumerate(wanted)}  # the top findings' order, not the hash table's
+    return sorted(rows, key=lambda r: order[((r["dim_a"], r["value_a"]), (r["dim_b"], r["value_b"]))])
 
 
 def _pairs(

@@ -239,3 +239,21 @@ def test_pairs_read_the_attributes_only_when_a_pair_names_one(world: World) -> N
     assert counts[True][("region", "amer")] == counts[False][("region", "amer")]  # fixed dims: the same answer
     assert counts[True][("resource.service.version", "2.5.0")][0] > 0
     assert ("resource.service.version", "2.5.0") not in counts[False]  # which is why a pair naming one asks for them
+
+
+def test_pairs_computing_only_the_dimensions_they_name_count_as_with_every_dimension(world: World) -> None:
+    question = service.Question("failed", "rest", "support_credit", "ledger", "", world.deploy.window())
+    params, kind, subject, _ = service._params(world.lineage, EVERYTHING, question)
+    version = ("resource.service.version", "2.5.0")
+    wanted = [(version, ("step", "ledger.posted")), (("region", "amer"), ("currency", "USD")), (version, version)]
+
+    def counts(dims: set[str] | None, pairs: list) -> dict:
+        rows = world.store.query_dicts(q.pairs(kind, subject, "rest", True, dims), params | {"pairs": pairs})
+        return {
+            (r["dim_a"], r["value_a"], r["dim_b"], r["value_b"]): (r["sel_n"], r["base_n"], r["money"]) for r in rows
+        }
+
+    every = counts(None, wanted)
+    assert len(every) == 3 and all(sel for sel, _, _ in every.values())
+    assert counts({"step", "region", "currency", version[0]}, wanted) == every
+    assert counts(set(), wanted[2:]) == {k: v for k, v in every.items() if k[0] == k[2]}  # attributes only
