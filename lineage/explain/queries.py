@@ -141,8 +141,9 @@ def _units(kind: str, subject: str, baseline: str, attrs: bool = True, dims: Col
     fixed = "arrayConcat(u.fixed, a.attrs)" if attrs else "u.fixed"
     join = f"LEFT JOIN ({_ATTRS}) AS a ON a.tid = u.tid AND a.sid = u.sid" if attrs else ""
     return f"""
-SELECT at_ms, dur_ms, amount, currency, dims, cur, subj, sel, base FROM (
+SELECT at_ms, dur_ms, amount, currency, dims, cur, subj, sel, base, pick FROM (
     SELECT u.at_ms AS at_ms, u.dur_ms AS dur_ms, u.amount AS amount, u.currency AS currency,
+        cityHash64(u.tid, u.sid) AS pick,
         arrayFilter(d -> d.2 != '', {fixed}) AS dims,
         u.at_ms >= {{cur_ms:Int64}} AS cur, ({subj}) AS subj, {sel} AS sel, {base} AS base
     FROM ({source}) AS u
@@ -153,14 +154,17 @@ WHERE sel OR base OR cur
 
 
 SAMPLE = 300  # durations kept per dimension value (and units for the totals) for "slow"
-# For "slow": bounded random samples (reservoirs of SAMPLE) of durations per value, in the asked
-# window and in the previous one, and of (duration, dimensions) of the window's units for the
-# totals' row (the rest of a value is that sample without the units carrying it). Every grouping
-# set keeps reservoirs (so memory is bounded by groups x SAMPLE); only part 3 returns them.
+# For "slow": bounded samples (SAMPLE each) of durations per value, in the asked window and in the
+# previous one, and of (duration, dimensions) of the window's units for the totals' row (the rest
+# of a value is that sample without the units carrying it). A sample is the SAMPLE units with the
+# smallest hash of their span IDs: as good as random for the tests (the hash knows nothing of the
+# duration) and the same whatever the order the threads aggregate in (a reservoir is not, so the
+# same question could get other findings). Every grouping set keeps its samples (memory bounded by
+# groups x SAMPLE); only part 3 returns them.
 _SAMPLES = f"""
-    groupArraySampleIf({SAMPLE}, 1)(dur_ms, cur) AS durs_all,
-    groupArraySampleIf({SAMPLE}, 2)(dur_ms, NOT cur) AS durs_prev_all,
-    groupArraySampleIf({SAMPLE}, 3)((dur_ms, dims), cur AND d.1 = '*') AS units_all"""
+    arrayMap(x -> x.2, groupArraySortedIf({SAMPLE})((pick, dur_ms), cur)) AS durs_all,
+    arrayMap(x -> x.2, groupArraySortedIf({SAMPLE})((pick, dur_ms), NOT cur)) AS durs_prev_all,
+    arrayMap(x -> x.2, groupArraySortedIf({SAMPLE})((pick, (dur_ms, dims)), cur AND d.1 = '*')) AS units_all"""
 _NO_SAMPLES = """
     [] AS durs_all, [] AS durs_prev_all, [] AS units_all"""
 

@@ -257,3 +257,21 @@ def test_pairs_computing_only_the_dimensions_they_name_count_as_with_every_dimen
     assert len(every) == 3 and all(sel for sel, _, _ in every.values())
     assert counts({"step", "region", "currency", version[0]}, wanted) == every
     assert counts(set(), wanted[2:]) == {k: v for k, v in every.items() if k[0] == k[2]}  # attributes only
+
+
+def test_slow_samples_do_not_depend_on_how_the_aggregation_is_split(world: World) -> None:
+    """The same question gets the same samples (so the same KS findings) whether ClickHouse
+    aggregates in one thread or in many small blocks merged in any order."""
+    question = service.Question("slow", "rest", "support_credit", "", "", world.latency.window())
+    params, kind, subject, _ = service._params(world.lineage, EVERYTHING, question)
+    sql = q.grid(kind, subject, "rest") + ", max_threads = {threads:UInt32}, max_block_size = {block:UInt64}"
+    bound = params | {"bucket_ms": 15 * 60_000}
+
+    def samples(threads: int, block: int) -> dict[tuple[str, str], tuple[list[float], list[float]]]:
+        rows = world.store.query_dicts(sql, bound | {"threads": threads, "block": block})
+        return {(r["dim"], r["value"]): (r["durs"], r["durs_prev"]) for r in rows if r["part"] == 3}
+
+    one = samples(1, 65_536)
+    assert len(one[("*", "*")][0]) == q.SAMPLE  # more units than a sample holds: the choice matters
+    for _ in range(3):
+        assert samples(8, 16) == one
