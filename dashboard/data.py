@@ -143,16 +143,17 @@ def may(permission: str) -> bool:
         return False
 
 
-def may_act(what: str) -> bool:
-    """True when the caller may take actions (``act``); else a short note says why ``what``
-    is not offered, so read-only roles see the states but no forms."""
-    if may("act"):
+def may_act(what: str, permission: str = "act", who: str = "operators and admins") -> bool:
+    """True when the caller holds ``permission`` (taking actions: ``act``; signing a period's close:
+    ``close``); else a short note says why ``what`` is not offered and ``who`` can, so the other
+    roles see the states but no forms."""
+    if may(permission):
         return True
     try:
         role = str(whoami().get("role") or "unknown")
     except Exception:  # not signed in or API down: the page says so elsewhere
         role = "unknown"
-    st.caption(f"Read only: your role ({role}) cannot {what}; operators and admins can.")
+    st.caption(f"Read only: your role ({role}) cannot {what}; {who} can.")
     return False
 
 

@@ -82,7 +82,7 @@ def _sign(gate: dict[str, Any]) -> None:
     le, period = gate["legal_entity"], gate["period"]
     rounds = (gate.get("sign_off") or {}).get("rounds", [])
     pending = bool(rounds) and rounds[-1]["action"] == "prepared"
-    if gate["status"] not in ("ready",) or not data.may_act("sign off a period"):
+    if gate["status"] not in ("ready",) or not data.may_act("sign off a period", "close", "controllers and admins"):
         return
     label = f"Review and sign {le} {period}" if pending else f"Prepare {le} {period} for sign-off"
     if st.button(label, key=f"sign_{le}_{period}"):

@@ -185,7 +185,7 @@ class CloseStory:
         from lineage.auth.tokens import TokenStore
 
         tokens = TokenStore(self.store)
-        made = [tokens.create(f"{who}@ledgerline.local", "operator", expires_in=timedelta(hours=2),
+        made = [tokens.create(f"{who}@ledgerline.local", "controller", expires_in=timedelta(hours=2),
                               created_by="demo") for who in ("preparer", "reviewer")]  # fmt: skip
         (_, preparer), (_, reviewer) = made
         path = f"/api/v1/close/{DECERTIFIED}/{self.period}"

@@ -14,13 +14,16 @@ from typing import Literal
 
 from lineage.auth.principal import ROLES, Principal, Role
 
-Permission = Literal["read", "act", "audit", "export", "admin"]
+Permission = Literal["read", "act", "close", "audit", "export", "admin"]
 
+# ``close`` (preparing and reviewing a period's close) is the controllers' own: the people who act
+# on exceptions and replays (operators) do not also sign the period those actions fed.
 GRANTS: dict[Role, frozenset[Permission]] = {
     "viewer": frozenset({"read"}),
     "operator": frozenset({"read", "act"}),
+    "controller": frozenset({"read", "close"}),
     "auditor": frozenset({"read", "audit", "export"}),
-    "admin": frozenset({"read", "act", "audit", "export", "admin"}),
+    "admin": frozenset({"read", "act", "close", "audit", "export", "admin"}),
 }
 assert set(GRANTS) == set(ROLES)
 
@@ -65,9 +68,11 @@ RULES: dict[tuple[str, str], Rule] = {
         "read", "close.certificate", "{legal_entity}/{period}"
     ),
     ("POST", f"{_V1}/close/{{legal_entity}}/{{period}}/prepare"): Rule(
-        "act", "close.prepare", "{legal_entity}/{period}"
+        "close", "close.prepare", "{legal_entity}/{period}"
     ),
-    ("POST", f"{_V1}/close/{{legal_entity}}/{{period}}/review"): Rule("act", "close.review", "{legal_entity}/{period}"),
+    ("POST", f"{_V1}/close/{{legal_entity}}/{{period}}/review"): Rule(
+        "close", "close.review", "{legal_entity}/{period}"
+    ),
     # flows (issue 17): KPIs, waiting queues, reconciliations
     ("GET", f"{_V1}/kpis"): Rule("read"),
     ("GET", f"{_V1}/flows/{{flow}}/waiting"): Rule("read"),

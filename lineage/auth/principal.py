@@ -15,8 +15,8 @@ from fastapi import Depends, HTTPException, Request
 
 from lineage.core.scope import EVERYTHING, Scope
 
-Role = Literal["viewer", "operator", "auditor", "admin"]
-ROLES: tuple[Role, ...] = ("viewer", "operator", "auditor", "admin")
+Role = Literal["viewer", "operator", "controller", "auditor", "admin"]
+ROLES: tuple[Role, ...] = ("viewer", "operator", "controller", "auditor", "admin")
 
 
 def normalise_subject(subject: str) -> str:

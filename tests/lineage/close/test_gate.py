@@ -155,10 +155,11 @@ def test_the_cli_prints_the_gates(world: World, capsys: pytest.CaptureFixture[st
 
 
 PEOPLE = {
-    "alice": Principal("alice@corp.example", "operator", EVERYTHING),
-    "alice-again": Principal("Alice@Corp.Example", "operator", EVERYTHING),
-    "bob": Principal("bob@corp.example", "operator", EVERYTHING),
+    "alice": Principal("alice@corp.example", "controller", EVERYTHING),
+    "alice-again": Principal("Alice@Corp.Example", "controller", EVERYTHING),
+    "bob": Principal("bob@corp.example", "controller", EVERYTHING),
     "viewer": Principal("vic@corp.example", "viewer", EVERYTHING),
+    "olga": Principal("olga@corp.example", "operator", EVERYTHING),
 }
 
 
@@ -170,6 +171,9 @@ def test_sign_off_four_eyes_certificate_and_decertification(world: World, tmp_pa
     with TestClient(app) as client:
         assert client.post(f"{de}/prepare", headers=bearer("alice")).status_code == 409  # blocked
         assert client.post(f"{us}/prepare", headers=bearer("viewer")).status_code == 403  # viewers do not act
+        # operators act on exceptions and replays; signing the period is the controllers'
+        refused = client.post(f"{us}/prepare", headers=bearer("olga"))
+        assert refused.status_code == 403 and "close" in refused.text, refused.text
         prepared = client.post(f"{us}/prepare", headers=bearer("alice"))
         assert prepared.status_code == 200 and prepared.json()["status"] == "ready", prepared.text
         for same in ("alice", "alice-again"):  # four-eyes, whatever the spelling of the subject

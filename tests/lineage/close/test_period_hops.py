@@ -40,8 +40,8 @@ legal_entities:
   FR01: {time_zone: Europe/Berlin, currency: EUR}
   US01: {time_zone: America/New_York, currency: USD}
 """
-ALICE = Principal("alice@corp.example", "operator", EVERYTHING)
-BOB = Principal("bob@corp.example", "operator", EVERYTHING)
+ALICE = Principal("alice@corp.example", "controller", EVERYTHING)
+BOB = Principal("bob@corp.example", "controller", EVERYTHING)
 H = timedelta(hours=1)
 
 # The previous release's set of a period's hops: those that ended in it (test-local on purpose).
