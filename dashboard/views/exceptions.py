@@ -139,7 +139,8 @@ def render(f: Filters) -> None:
     st.metric(f"{label} seen in the {f.label}", formats.count(len(rows)), border=True)
     left, right = st.columns([2, 1])
     with left:
-        chart(figures.backlog_area(backlog["series"]), "backlog_area")
+        area = figures.backlog_area(backlog["series"])  # marked where the open "Why?" says failures rose
+        chart(figures.mark_change(area, why.change_point(f, "failed")), "backlog_area")
     with right:
         chart(figures.age_bars(backlog["age_now"]), "backlog_age")
     st.subheader(f"Exceptions: {state}{f', {category}' if category else ''} (oldest first; click a header to sort)")

@@ -33,7 +33,8 @@ def render(f: Filters) -> None:
         col.metric(label, formats.count(int(doc[kind])), border=True)
     if doc["truncated"]:
         st.warning("The breach list was truncated; narrow the time range for the full list.")
-    chart(figures.breaches_over_time(breaches, f.bucket_delta), "breaches_time")
+    over_time = figures.breaches_over_time(breaches, f.bucket_delta)
+    chart(figures.mark_change(over_time, why.change_point(f, "breached", f.stage)), "breaches_time")
     st.subheader("Breached and overdue transactions")
     table(
         kpis.breach_rows(breaches, lambda cid: lineage_link(f, cid)),

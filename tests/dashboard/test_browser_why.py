@@ -1,4 +1,4 @@
-"""The "Why?" panel of the Flows page in headless Chromium over a simulation with a planted
+"""The "Why?" panel of the Flows page (and the exception backlog's marker) in headless Chromium over a simulation with a planted
 cause (ERP postings of one legal entity fail from eight hours ago): the panel names it, and the
 change point is drawn on the page's failure-rate series and on the panel's own."""
 
@@ -59,3 +59,23 @@ def test_flows_page_says_why_and_marks_when_it_started(
         expect(plot.locator(".annotation-text", has_text="started ")).to_be_visible(timeout=WAIT_MS)
         expect(plot.locator(".shapelayer path")).not_to_have_count(0)
     page.screenshot(path=str(ARTIFACTS / "flows_why.png"), full_page=True)
+
+
+def test_the_exception_backlog_marks_when_failures_rose_once_why_is_open(
+    why_stack: FlowsStack, why_dashboard: Dashboard, page: Page
+) -> None:
+    doc = httpx.get(
+        f"{why_stack.api_url}/api/v1/explain",
+        params={"subject": "failed", "flow": "order_to_cash", "since": "24h"},
+        headers={"Authorization": f"Bearer {why_stack.token}"},
+        timeout=60,
+    ).json()
+    assert doc["change_point"] is not None, doc  # the flow's failures rose with the planted outage
+    _open(page, why_dashboard, "?page=exceptions&range=24h&flow=order_to_cash", "Exception backlog")
+    backlog = page.locator(".js-plotly-plot", has=page.locator(".gtitle", has_text="Open exceptions over time"))
+    expect(backlog).to_be_visible(timeout=WAIT_MS)
+    expect(backlog.locator(".annotation-text", has_text="started ")).to_have_count(0)  # closed: not asked
+    page.get_by_text("Why? What the failed ones have in common").click()
+    page.get_by_text("Explain", exact=True).click()
+    expect(backlog.locator(".annotation-text", has_text="started ")).to_be_visible(timeout=WAIT_MS)
+    expect(backlog.locator(".shapelayer path")).not_to_have_count(0)
