@@ -1,6 +1,7 @@
-"""The "Why?" panel of the Flows page (and the exception backlog's marker) in headless Chromium over a simulation with a planted
-cause (ERP postings of one legal entity fail from eight hours ago): the panel names it, and the
-change point is drawn on the page's failure-rate series and on the panel's own."""
+"""The "Why?" panel in headless Chromium over a simulation with a planted cause (ERP postings of
+one legal entity fail from eight hours ago): on the Flows page the panel names it and the change
+point is drawn on the page's failure-rate series and on the panel's own; on the exception
+backlog it is drawn on the backlog's chart once the panel is open."""
 
 from __future__ import annotations
 
@@ -36,15 +37,20 @@ def why_dashboard(why_stack: FlowsStack, tmp_path_factory: pytest.TempPathFactor
         yield running
 
 
+def _explain(stack: FlowsStack) -> dict:
+    """The API's answer to what the page's panel asks: failed order-to-cash steps over 24 h."""
+    return httpx.get(
+        f"{stack.api_url}/api/v1/explain",
+        params={"subject": "failed", "flow": "order_to_cash", "since": "24h"},
+        headers={"Authorization": f"Bearer {stack.token}"},
+        timeout=60,
+    ).json()
+
+
 def test_flows_page_says_why_and_marks_when_it_started(
     why_stack: FlowsStack, why_dashboard: Dashboard, page: Page
 ) -> None:
-    doc = httpx.get(
-        f"{why_stack.api_url}/api/v1/explain",
-        params={"subject": "failed", "flow": "order_to_cash", "since": "24h"},
-        headers={"Authorization": f"Bearer {why_stack.token}"},
-        timeout=60,
-    ).json()
+    doc = _explain(why_stack)
     assert doc["findings"][0]["dimensions"] == [{"dimension": "legal_entity", "value": "LL-DE-GmbH"}], doc
     assert doc["change_point"] is not None
     _open(page, why_dashboard, "?page=flows&flow=order_to_cash&range=24h", "Flows")
@@ -64,12 +70,7 @@ def test_flows_page_says_why_and_marks_when_it_started(
 def test_the_exception_backlog_marks_when_failures_rose_once_why_is_open(
     why_stack: FlowsStack, why_dashboard: Dashboard, page: Page
 ) -> None:
-    doc = httpx.get(
-        f"{why_stack.api_url}/api/v1/explain",
-        params={"subject": "failed", "flow": "order_to_cash", "since": "24h"},
-        headers={"Authorization": f"Bearer {why_stack.token}"},
-        timeout=60,
-    ).json()
+    doc = _explain(why_stack)
     assert doc["change_point"] is not None, doc  # the flow's failures rose with the planted outage
     _open(page, why_dashboard, "?page=exceptions&range=24h&flow=order_to_cash", "Exception backlog")
     backlog = page.locator(".js-plotly-plot", has=page.locator(".gtitle", has_text="Open exceptions over time"))
