@@ -12,28 +12,17 @@ from typing import Any
 
 import pytest
 
+from bench.lineage_lookup import Separate
 from collector.store import Store
 from ledgerline.simulator import FAULT_KINDS, SimConfig, run_simulation
 from ledgerline.simulator.config import DEMO_FLOW_MIX
 from lineage.core import service
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
-from lineage.core.service import Keys, Lineage
+from lineage.core.service import Lineage
 from lineage.replay.document import replays_of
 from lineage.settings import LineageSettings
-from lineage.sql import queries
 from tests.conftest import RunningCollector
-
-
-class Separate(Lineage):
-    """The lookup as it was: WITHHELD, the first stitching step and EDGES each a query of its own."""
-
-    def _lookup_step(
-        self, scope: Scope, cid: str, keys: Keys
-    ) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]], int]:
-        withheld = 0 if scope.unrestricted else int(self._scoped(scope, queries.WITHHELD, cid=cid)[0]["withheld"])
-        edges = self._scoped(scope, queries.EDGES, ents=keys[cid]["ents"], limit=self.settings.max_edges)
-        return None, edges, withheld  # None: related() reads the first step itself
 
 
 def _counted(store: Store) -> list[str]:
