@@ -42,10 +42,14 @@ class Counter:
     def __init__(self, store: Store) -> None:
         self.n = 0
         self.ms: dict[str, float] = {}
-        real = store.query_columns
+        self.calls: list[tuple[str, Any]] = []  # (SQL, parameters) of every query, while ``recording``
+        self.recording = False
+        self.real = real = store.query_columns
 
         def counted(sql: str, *args: Any, **kw: Any) -> Any:
             self.n += 1
+            if self.recording:
+                self.calls.append((sql, args[0] if args else kw.get("parameters")))
             started = time.perf_counter()
             try:
                 return real(sql, *args, **kw)
@@ -58,8 +62,7 @@ class Counter:
 def breakdown(counter: Counter, fn: Callable[[str], Any], args: list[str]) -> dict[str, float]:
     """Where one call of ``fn`` spends its time, in mean ms per call: in each store query (named
     by lineage/sql/queries.py), and outside the store (Python: folding, shaping)."""
-    names = {v: k for k, v in vars(queries).items() if isinstance(v, str) and k.isupper()}
-    names |= {sql: f"LOOKUP_STEPS[{how!r}, {scoped}]" for (how, scoped), sql in queries.LOOKUP_STEPS.items()}
+    names = _names()
     counter.ms.clear()
     started = time.perf_counter()
     for arg in args:
@@ -70,6 +73,39 @@ def breakdown(counter: Counter, fn: Callable[[str], Any], args: list[str]) -> di
         out[names.get(sql, "other")] += ms / len(args)
     out["outside the store"] = (total - sum(counter.ms.values())) / len(args)
     return {k: round(v, 2) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+
+
+def _names() -> dict[str, str]:
+    names = {v: k for k, v in vars(queries).items() if isinstance(v, str) and k.isupper()}
+    return names | {sql: f"LOOKUP_STEPS[{how!r}, {scoped}]" for (how, scoped), sql in queries.LOOKUP_STEPS.items()}
+
+
+def planning(counter: Counter, fn: Callable[[str], Any], args: list[str]) -> dict[str, dict[str, float]]:
+    """How much of each query of ``fn`` is planning: every query one call of ``fn`` made over
+    ``args`` is run again, as it is and as ``EXPLAIN PLAN`` (parse, analyse, plan; no read), and
+    the mean ms of each per query name."""
+    counter.calls.clear()
+    counter.recording = True
+    try:
+        for arg in args:
+            fn(arg)
+    finally:
+        counter.recording = False
+    names, out = _names(), {}
+    for sql, params in counter.calls:
+        times = []
+        for text in (sql, "EXPLAIN PLAN " + sql):
+            started = time.perf_counter()
+            counter.real(text, params)
+            times.append((time.perf_counter() - started) * 1000)
+        f = out.setdefault(names.get(sql, "other"), {"n": 0, "query_ms": 0.0, "plan_ms": 0.0})
+        f["n"] += 1
+        f["query_ms"] += times[0]
+        f["plan_ms"] += times[1]
+    return {
+        k: {"n": f["n"], "query_ms": round(f["query_ms"] / f["n"], 2), "plan_ms": round(f["plan_ms"] / f["n"], 2)}
+        for k, f in out.items()
+    }
 
 
 def queries_per_call(counter: Counter, fn: Callable[[str], Any], args: list[str]) -> float:
@@ -108,6 +144,8 @@ def compare(
             out[label + suffix]["queries_per_lookup"] = round(queries_per_call(counter, fn, sample), 2)
         if not suffix:
             out["after_breakdown_ms"] = breakdown(counter, fns[1], ids[:runs])
+            out["before_planning_ms"] = planning(counter, fns[0], sample)  # type: ignore[assignment]
+            out["after_planning_ms"] = planning(counter, fns[1], sample)  # type: ignore[assignment]
     return out
 
 
@@ -126,4 +164,8 @@ def report(figures: dict[str, dict[str, float]], runs: int) -> list[str]:
         lines.append(f"  {label:<16}{f['p50_ms']:>10.1f}{f['p95_ms']:>10.1f}{f['queries_per_lookup']:>10.2f}")
     lines.append("  after, mean ms per lookup by query (the rest: outside the store):")
     lines += [f"    {name:<28}{ms:>8.2f}" for name, ms in figures["after_breakdown_ms"].items()]
+    for label in ("before", "after"):
+        lines.append(f"  {label}, each query run again: mean ms as run / as EXPLAIN PLAN (planning alone), runs:")
+        plans: dict[str, Any] = figures[f"{label}_planning_ms"]
+        lines += [f"    {k:<32}{f['query_ms']:>8.2f}{f['plan_ms']:>8.2f}{f['n']:>6}" for k, f in plans.items()]
     return lines
