@@ -24,8 +24,9 @@ leave the journal's transactions out (at both sizes), so both sizes do the same 
 
 ``--scrape`` times ``GET /metrics/business`` instead (bench/business_scrape.py).
 
-``--lookup`` times only the transaction lookup with stitching, before and after issue 27 folded
-its attempts in Python, interleaved, with the store queries per lookup (bench/lineage_lookup.py).
+``--lookup`` times only the transaction lookup with stitching, before and after issue 27 read its
+first stitching step, edges and withheld count in one query, interleaved, unrestricted and
+scoped, with the store queries per lookup and each query's planning time (bench/lineage_lookup.py).
 
 ``--explain`` times only ``GET /api/v1/explain`` over 24 hours (failed and slow, every step and
 the ledger stage), before and after issue 25 computed only the dimensions each pass uses,
@@ -38,9 +39,11 @@ M hops each in the last hour on top of the --spans background (bench/lineage_fat
 
 * ``queries``: query name (as printed) -> ``{"runs", "p50_ms", "p95_ms", "queries"}``, at the full
   size (``queries``: store queries per call, the mean over the timed calls);
-* ``lookup_before_after``: ``{"before", "after"}`` -> ``{"p50_ms", "p95_ms", "queries_per_lookup"}``,
-  and ``after_breakdown_ms`` (query name, or "outside the store" -> mean ms per lookup),
-  the transaction lookup with its hops from the SQL aggregation it used before issue 27 and as
+* ``lookup_before_after``: ``{"before", "after", "before_scoped", "after_scoped"}`` ->
+  ``{"p50_ms", "p95_ms", "queries_per_lookup"}``, ``after_breakdown_ms`` (query name, or "outside
+  the store" -> mean ms per lookup) and ``{before,after}_planning_ms`` (query name -> ``{"n",
+  "query_ms", "plan_ms"}``: each query run again as is and as ``EXPLAIN PLAN``), the transaction
+  lookup with its withheld count, first stitching step and edges as separate queries and as
   shipped, interleaved on the same random transactions (bench/lineage_lookup.py);
 * ``bytes_per_span``: bytes on disk of all tables of the bench database (active parts)
   divided by the rows of ``otel_traces``; ``tables_bytes_per_span``: the same per table;

@@ -89,10 +89,13 @@ class Lineage:
         rows = self._scoped(scope, queries.KEYS, ids=ids)
         return {str(r["cid"]): {k: r[k] for k in ("ents", "parents", "spans", "links")} for r in rows}
 
-    def related(self, scope: Scope, cid: str, keys: Keys) -> tuple[list[dict[str, Any]], int]:
+    def related(
+        self, scope: Scope, cid: str, keys: Keys, first: list[dict[str, Any]] | None = None
+    ) -> tuple[list[dict[str, Any]], int]:
         """Correlation IDs reachable within the depth limit, and how many were left out.
 
-        ``keys`` starts with the keys of ``cid`` and gains those of every related ID found.
+        ``keys`` starts with the keys of ``cid`` and gains those of every related ID found;
+        ``first``: the rows of the first step when already read (:meth:`_lookup_step`).
         Only links made by hops in scope are followed; a correlation ID reachable only
         through other hops is neither listed nor counted as left out.
         """
@@ -102,7 +105,12 @@ class Lineage:
         for depth in range(1, self.settings.stitch_depth + 1):
             if not frontier:
                 break
-            rows = self._neighbours(scope, frontier, keys, seen)
+            if depth == 1 and first is not None:
+                rows = first
+            else:
+                how, params = self._neighbour_params(frontier, keys, seen)
+                sql = queries.NEIGHBOURS if how == "keys" else queries.NEIGHBOURS_BY_IDS
+                rows = self._scoped(scope, sql, **params)
             if rows:
                 omitted += int(rows[0]["total"]) - len(rows)
             frontier = [str(r["cid"]) for r in rows]
@@ -111,27 +119,44 @@ class Lineage:
             found += [{"correlation_id": str(r["cid"]), "depth": depth, "via": str(r["via"])} for r in rows]
         return found, omitted
 
-    def _neighbours(self, scope: Scope, frontier: list[str], keys: Keys, seen: list[str]) -> list[dict[str, Any]]:
-        """One stitching step; big frontiers let ClickHouse read their keys itself."""
+    def _neighbour_params(self, frontier: list[str], keys: Keys, seen: list[str]) -> tuple[str, dict[str, Any]]:
+        """How one stitching step finds its neighbours ("keys", or "ids": big frontiers let
+        ClickHouse read their keys itself), and the parameters."""
         merged = {
             k: sorted({tuple(x) for f in frontier for x in keys.get(f, {}).get(k, [])})
             for k in ("ents", "parents", "spans", "links")
         }
         limit = self.settings.stitch_fanout
         if sum(len(v) for v in merged.values()) > _MAX_KEY_PARAMS:
-            return self._scoped(scope, queries.NEIGHBOURS_BY_IDS, ids=frontier, exclude=seen, limit=limit)
+            return "ids", {"ids": frontier, "exclude": seen, "limit": limit}
         lookups = sorted(
             {("entity", *e) for e in merged["ents"] + merged["parents"]} | {("span", *s) for s in merged["links"]}
         )
-        return self._scoped(
-            scope,
-            queries.NEIGHBOURS,
-            ents=merged["ents"],
-            spans=merged["spans"],
-            keys=lookups,
-            exclude=seen,
-            limit=limit,
-        )
+        return "keys", {
+            "ents": merged["ents"],
+            "spans": merged["spans"],
+            "keys": lookups,
+            "exclude": seen,
+            "limit": limit,
+        }
+
+    def _lookup_step(
+        self, scope: Scope, cid: str, keys: Keys
+    ) -> tuple[list[dict[str, Any]] | None, list[dict[str, Any]], int]:
+        """The first stitching step's neighbours (None without stitching), the edges and the
+        withheld hops of one transaction, in one query (queries.LOOKUP_STEPS)."""
+        stitch = self.settings.stitch_depth > 0
+        how, params = self._neighbour_params([cid], keys, [cid]) if stitch else ("", {})
+        # The edges are keyed on the transaction's own entities: the neighbours' ``ents`` when bound.
+        params |= {"ents": keys[cid]["ents"], "edge_limit": self.settings.max_edges}
+        if not scope.unrestricted:
+            params["cid"] = cid
+        rows = self._scoped(scope, queries.LOOKUP_STEPS[how, not scope.unrestricted], **params)
+        by_kind: dict[str, list[dict[str, Any]]] = {"edge": [], "neighbour": [], "withheld": []}
+        for r in rows:
+            by_kind[r["kind"]].append(r)
+        withheld = int(by_kind["withheld"][0]["total"]) if by_kind["withheld"] else 0
+        return (by_kind["neighbour"] if stitch else None), by_kind["edge"], withheld
 
     def _facts_with_adoption(
         self,
@@ -171,11 +196,11 @@ class Lineage:
         hops = self.hops(scope, cid)
         if not hops:
             return None
-        # Unrestricted, nothing is withheld: skip the query.
-        withheld = 0 if scope.unrestricted else int(self._scoped(scope, queries.WITHHELD, cid=cid)[0]["withheld"])
         now_ms = to_ms(utcnow())
         keys = {cid: shape.own_keys(hops)}
-        related, omitted = self.related(scope, cid, keys)
+        # Unrestricted, nothing is withheld: the step reads no WITHHELD count.
+        first, edges, withheld = self._lookup_step(scope, cid, keys)
+        related, omitted = self.related(scope, cid, keys, first)
         all_facts = self._facts_with_adoption(scope, cid, hops, [r["correlation_id"] for r in related], keys)
         facts = all_facts[cid]
         verdict = self.verdict(facts, now_ms)
@@ -184,7 +209,6 @@ class Lineage:
             rel_facts = all_facts.get(rel["correlation_id"])
             rel["flow"] = rel_facts.flow if rel_facts else None
             rel["status"] = self.verdict(rel_facts, now_ms).status if rel_facts else None
-        edges = self._scoped(scope, queries.EDGES, ents=keys[cid]["ents"], limit=self.settings.max_edges)
         failing = any(h["fails"] for h in hops)
         return {
             "correlation_id": cid,

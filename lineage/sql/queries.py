@@ -75,9 +75,11 @@ FROM hops WHERE CorrelationId IN {{ids:Array(String)}} AND {_IN_SCOPE}
 GROUP BY CorrelationId
 """
 
+
 # Entity edges touching the given entities, with the total for "left out". An edge is
 # the child hop's claim, so it shows only when that hop is in scope.
-EDGES = f"""
+def _edges(limit: str) -> str:
+    return f"""
 SELECT ParentType AS parent_type, ParentId AS parent_id, ChildType AS child_type, ChildId AS child_id,
     count() OVER () AS total
 FROM (
@@ -85,8 +87,11 @@ FROM (
     WHERE (KeyType, KeyId) IN {{ents:{_KEYS}}} AND {_IN_SCOPE}
 )
 ORDER BY parent_type, parent_id, child_type, child_id
-LIMIT {{limit:UInt32}}
+LIMIT {{{limit}:UInt32}}
 """
+
+
+EDGES = _edges("limit")
 
 
 # Correlation IDs one step away: hops whose parent is one of our entities (edges keyed on
@@ -137,6 +142,34 @@ NEIGHBOURS_BY_IDS = _neighbours(f"""
     WHERE Direction = 'in' AND {_IN_SCOPE} AND (KeyTraceId, KeySpanId) IN (
         SELECT TraceId, SpanId FROM hops WHERE {_FRONTIER})
 """)
+
+# A lookup's one read after its attempts (lineage/core/service.py ``transaction``): the first
+# stitching step (NEIGHBOURS or NEIGHBOURS_BY_IDS from the transaction alone), its EDGES (at most
+# {edge_limit}) and, for a scoped caller, its WITHHELD count, each query unchanged as one branch
+# of a UNION ALL told apart by ``kind``. One round trip instead of three; rows in each branch's
+# own order (neighbours by cid, edges by their four keys, all strings).
+_STEP_COLS = "cid, via, total, parent_type, parent_id, child_type, child_id"
+
+
+def _lookup_step(neighbours: str, withheld: bool) -> str:
+    branches = [
+        f"SELECT 'edge' AS kind, '' AS cid, '' AS via, total, toString(parent_type) AS parent_type, parent_id,"
+        f" toString(child_type) AS child_type, child_id FROM ({_edges('edge_limit')})"
+    ]
+    if neighbours:
+        branches.append(f"SELECT 'neighbour', cid, via, total, '', '', '', '' FROM ({neighbours})")
+    if withheld:
+        branches.append(f"SELECT 'withheld', '', '', withheld, '', '', '', '' FROM ({WITHHELD})")
+    union = "\nUNION ALL\n".join(branches)
+    return f"SELECT kind, {_STEP_COLS} FROM (\n{union}\n)\nORDER BY kind, {_STEP_COLS}\n"
+
+
+# By (how the neighbours are found: "keys", "ids" or "" for no stitching, scoped caller).
+LOOKUP_STEPS = {
+    (how, scoped): _lookup_step({"keys": NEIGHBOURS, "ids": NEIGHBOURS_BY_IDS, "": ""}[how], scoped)
+    for how in ("keys", "ids", "")
+    for scoped in (False, True)
+}
 
 # Successful hops whose parent is one of the given entities: they complete the parent's
 # transaction's stage even from another correlation ID (a batch journal posting invoices).

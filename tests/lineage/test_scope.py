@@ -343,3 +343,18 @@ def test_each_overview_card_is_the_list_behind_it(full: World) -> None:
             assert {m["currency"]: m["amount"] for m in card["amounts"]} == pytest.approx(money), (ctx, kind)
             nonzero += card["count"] > 0
     assert nonzero >= 6  # the contexts meet real items, so the comparison is not vacuous
+
+
+@pytest.mark.parametrize("how", ["keys", "ids", ""])
+def test_the_lookup_step_seeks_every_table_by_key_and_keeps_the_scope(full: World, how: str) -> None:
+    """Each branch of the one query after the attempts (first stitching step, edges, withheld)
+    reads its table by primary key, with the caller's scope in place."""
+    params = {"cid": "S-A1", "ids": ["S-A1"], "exclude": ["S-A1"], "limit": 5, "edge_limit": 10}
+    params |= {"ents": [("invoice", "INV-A1")], "spans": [("t", "s")], "keys": [("entity", "invoice", "INV-A1")]}
+    plan = _explain(full.store, queries.LOOKUP_STEPS[how, True], params | LE1.scope.params())
+    reads = plan.split("ReadFromMergeTree")[1:]
+    assert len(reads) >= 2
+    for read in reads:
+        assert "Condition: true" not in read.split("PrimaryKey", 1)[1].split("Granules", 1)[0], read
+        if not read.lstrip(" (").split(")", 1)[0].endswith(".hops"):  # withheld: scope in its count
+            assert "has(['LE-1'], toString(LegalEntity))" in read.split("PrimaryKey", 1)[0], read
