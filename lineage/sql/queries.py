@@ -20,6 +20,10 @@ _UNTIL = "fromUnixTimestamp64Milli({until_ms:Int64})"
 # caller's scope (lineage/core/scope.py). An unrestricted caller binds two empty arrays, which
 # ClickHouse folds to true: the same SQL, at no cost.
 _IN_SCOPE = in_scope()
+# A hop's group for ``group_by`` (system, region or legal entity; '' for none): one definition for
+# every bucketed series here.
+_HOP_GROUP = """multiIf({group_by:String} = 'system', toString(System), {group_by:String} = 'region', toString(Region),
+    {group_by:String} = 'legal_entity', toString(LegalEntity), '')"""
 
 
 # -- one transaction ----------------------------------------------------------------------
@@ -237,8 +241,7 @@ POSTINGS_CTE = postings_cte()
 THROUGHPUT = f"""
 SELECT intDiv(toUnixTimestamp64Milli(EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
     transform(concat(EntityType, '|', Step), {{keys:Array(String)}}, {{names:Array(String)}}, '') AS stage,
-    multiIf({{group_by:String}} = 'system', toString(System), {{group_by:String}} = 'region', toString(Region),
-            {{group_by:String}} = 'legal_entity', toString(LegalEntity), '') AS grp,
+    {_HOP_GROUP} AS grp,
     uniqExact(EntityType, EntityId, Step) AS n
 FROM hop_times
 WHERE Step IN {{steps:Array(String)}} AND Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}})
@@ -260,8 +263,7 @@ SELECT bucket_ms, stage, grp, count() AS late
 FROM (
     SELECT intDiv(toUnixTimestamp64Milli(EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
         transform(concat(EntityType, '|', Step), {{keys:Array(String)}}, {{names:Array(String)}}, '') AS stage,
-        multiIf({{group_by:String}} = 'system', toString(System), {{group_by:String}} = 'region', toString(Region),
-                {{group_by:String}} = 'legal_entity', toString(LegalEntity), '') AS grp,
+        {_HOP_GROUP} AS grp,
         min(toUnixTimestamp64Milli(IngestedAt)) AS stored_ms
     FROM hops
     WHERE Step IN {{steps:Array(String)}} AND Outcome = 'ok' AND EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}})
@@ -287,8 +289,7 @@ SELECT bucket_ms, step, flow, grp,
 FROM (
     SELECT intDiv(toUnixTimestamp64Milli(EndTime), {{bucket_ms:Int64}}) * {{bucket_ms:Int64}} AS bucket_ms,
         toString(Step) AS step, if(Flow = '', {{default_flow:String}}, toString(Flow)) AS flow,
-        multiIf({{group_by:String}} = 'system', toString(System), {{group_by:String}} = 'region', toString(Region),
-                {{group_by:String}} = 'legal_entity', toString(LegalEntity), '') AS grp,
+        {_HOP_GROUP} AS grp,
         minIf(toUnixTimestamp64Milli(IngestedAt), Outcome = 'ok') AS ok_ms,
         min(toUnixTimestamp64Milli(IngestedAt)) AS any_ms
     FROM hops
