@@ -124,13 +124,15 @@ def _higher(durations: Sequence[float], rest: Sequence[float]) -> bool:
 def slower(values: Sequence[Durations], n_sel: int, n_base: int, level: float = LEVEL) -> list[Finding]:
     """The values whose durations are significantly slower than their baseline's, at ``level``
     after Holm's correction over every value given (the same family-wise promise as
-    :func:`findings`), and whose median or 90th percentile is the greater."""
+    :func:`findings`), whose median or 90th percentile is the greater, and which carry at least
+    one slow unit (a value slower overall but with none among the slow ones is not what they
+    have in common)."""
     if not values:
         return []
     adjusted = holm([slower_p(v.durations, v.rest) for v in values])
     out = []
     for v, p in zip(values, adjusted, strict=True):
-        if p > level or not _higher(v.durations, v.rest):
+        if p > level or not v.selection or not _higher(v.durations, v.rest):
             continue
         s, b = _share(v.selection, n_sel), _share(v.baseline, n_base)
         out.append(Finding(v.dimension, v.value, v.selection, v.baseline, s, b, p, s / b if b else math.inf))

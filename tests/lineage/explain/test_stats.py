@@ -126,3 +126,12 @@ def test_a_value_whose_excess_lies_in_another_is_explained_by_it_and_not_the_oth
     entity = stats.findings([stats.Cell("legal_entity", "DE", 20, 130)], 20, 980)[0]
     step = stats.findings([stats.Cell("step", "ledger.posted", 20, 200)], 20, 980)[0]
     assert stats.explained_by(entity, step, 20, 30, 20, 980) and stats.explained_by(step, entity, 20, 30, 20, 980)
+
+
+def test_a_slower_value_with_no_slow_unit_is_no_finding() -> None:
+    """Shifted up but never among the slow ones (selection 0): not what the slow ones share."""
+    rest = [float(x) for x in range(100, 200)]
+    shifted = [x + 40.0 for x in rest]
+    found = stats.slower([stats.Durations("region", "eu", 0, 100, shifted, rest)], 30, 300)
+    assert found == []
+    assert stats.slower([stats.Durations("region", "eu", 3, 100, shifted, rest)], 30, 300)  # with slow units: found
