@@ -45,10 +45,12 @@ WITH g AS (
     GROUP BY EntityType, EntityId, Step__LE_GROUP__
     HAVING countIf(Outcome NOT IN ('ok', 'compensated')) > 0
 ),
+-- The actions on the window's failures (a superset of g's ids, read from hop_failures: naming g
+-- here would compute g a second time, while planning, to build the set).
 a AS (
     SELECT ExceptionId, toString(argMax(Action, At)) AS action, max(At) AS action_at
     FROM exception_actions
-    WHERE ExceptionId IN (SELECT id FROM g) AND Action IN ('ack', 'resolve')
+    WHERE ExceptionId IN (SELECT {EXC_ID} FROM hop_failures WHERE __WINDOW__) AND Action IN ('ack', 'resolve')
         AND At <= fromUnixTimestamp64Milli({{as_of_ms:Int64}})
     GROUP BY ExceptionId
 ),
