@@ -43,14 +43,14 @@ _LAT_CORRELATION = f"""
 WITH ends AS (
     SELECT CorrelationId AS cid, min(EndTime) AS end_at, toString(argMin(System, EndTime)) AS system,
         toString(argMin(Region, EndTime)) AS region, toString(argMin(LegalEntity, EndTime)) AS legal_entity
-    FROM hop_times FINAL
+    FROM hop_times -- (no FINAL: min and argMin as in the posting-latency CTE)
     WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
         AND CorrelationId != '' AND {_IN_SCOPE}
     GROUP BY CorrelationId
 ),
 starts AS (
     SELECT CorrelationId AS cid, min(EndTime) AS start_at
-    FROM hop_times FINAL
+    FROM hop_times
     WHERE Step = {{from_step:String}} AND Outcome = 'ok' AND {_FLOW}
         AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
         AND CorrelationId IN (SELECT cid FROM ends)

@@ -204,11 +204,13 @@ def postings_cte(issuing_flow: str = "") -> str:
     """POSTINGS_CTE, its issuing hops optionally limited by an SQL condition (a flow's KPI)."""
     return f"""
 WITH posts AS (
-    -- one posting per entity and parent: a retried success of the same entity counts once
+    -- one posting per entity and parent: a retried success of the same entity counts once.
+    -- No FINAL here or below: min, argMin and any give the same answer with a span stored
+    -- twice, and FINAL's merge-sort of the step's window was most of the query.
     SELECT toString(ParentType) AS pt, pid, min(EndTime) AS post_end, argMin(CorrelationId, EndTime) AS post_cid,
         toString(argMin(System, EndTime)) AS post_system, toString(argMin(Region, EndTime)) AS post_region,
         toString(argMin(LegalEntity, EndTime)) AS post_le
-    FROM hop_times FINAL ARRAY JOIN ParentIds AS pid
+    FROM hop_times ARRAY JOIN ParentIds AS pid
     WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
         AND {_IN_SCOPE}
     GROUP BY ParentType, pid, EntityType, EntityId
@@ -216,7 +218,7 @@ WITH posts AS (
 issued AS (
     SELECT toString(EntityType) AS et, EntityId AS eid, min(EndTime) AS issued_at,
         toString(any(Region)) AS region, toString(any(LegalEntity)) AS legal_entity
-    FROM hop_times FINAL
+    FROM hop_times
     WHERE Step = {{from_step:String}} AND Outcome = 'ok'{" AND " + issuing_flow if issuing_flow else ""}
         AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
         AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
