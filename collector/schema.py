@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collector import native
 from collector.store import Migration, queries
+from collector.store.migrations import modify_codecs
 
 # The correlation ID: the attribute, its underscore spelling, or W3C baggage carried as
 # a span attribute named "baggage" (key1=v1;prop,key2=v2, values percent-encoded).
@@ -62,6 +63,24 @@ ORDER BY (ServiceName, SpanName, toDateTime(Timestamp))
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1
 """
 
+# Migration 8: codecs chosen by measurement (docs/schema.md "Codecs"; docs/benchmarks.md). On the
+# 2M-span bench store, merged, ZSTD(3) stores the attribute maps and scope columns in half to a
+# fiftieth of ZSTD(1)'s bytes: those values repeat whole across spans, and level 1's match
+# finder misses much of that repetition inside a block. The IDs stay ZSTD(1): random hex gains
+# nothing from level 3 (the trace ID even grows). Only codecs change; stored parts are
+# recompressed as they merge, not rewritten by the migration (a rewrite of the whole raw table
+# at start-up would hold up ingest for as long as it ran; ``OPTIMIZE TABLE otel_traces FINAL``
+# does it at once where wanted).
+_ATTRIBUTES = "Map(LowCardinality(String), String)"
+_MEASURED_CODECS = modify_codecs(
+    "otel_traces",
+    (
+        ("ResourceAttributes", _ATTRIBUTES, "ZSTD(3)"),
+        ("ScopeName", "String", "ZSTD(3)"),
+        ("ScopeVersion", "String", "ZSTD(3)"),
+        ("SpanAttributes", _ATTRIBUTES, "ZSTD(3)"),
+    ),
+)
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "otel_traces, exporter-compatible, with CorrelationId", (_OTEL_TRACES,)),
@@ -75,4 +94,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
     # The store's own table (collector/store/lease.py): one alert evaluator and one sealer.
     Migration(7, "store: leases", (queries.CREATE_LEASES,)),
+    Migration(8, "otel_traces: ZSTD(3) on the attribute maps and scope, by measurement", (_MEASURED_CODECS,)),
 )

@@ -21,7 +21,7 @@ the same span collapses; readers use ``FINAL`` or aggregates that ignore duplica
 from __future__ import annotations
 
 from collector.store import Migration
-from lineage.core.codecs import LEANER
+from lineage.core.codecs import LEANER, MEASURED
 from lineage.core.open_txns import MIGRATION as OPEN_TXNS
 from lineage.core.rollups import MIGRATION as ROLLUP
 
@@ -399,4 +399,5 @@ MIGRATIONS: tuple[Migration, ...] = (
     LEANER,
     ROLLUP,
     OPEN_TXNS,
+    MEASURED,
 )

@@ -40,6 +40,13 @@ class Migration:
     statements: tuple[str, ...]
 
 
+def modify_codecs(table: str, columns: Sequence[tuple[str, str, str]]) -> str:
+    """One ``ALTER TABLE`` setting the codec of each (column, type, codec). The type is restated
+    exactly as the table has it: ``MODIFY COLUMN`` with a new type would rewrite the column."""
+    actions = ", ".join(f"MODIFY COLUMN {name} {type_} CODEC({codec})" for name, type_, codec in columns)
+    return f"ALTER TABLE {table} {actions}"
+
+
 def recorded_versions(store: Store) -> set[int]:
     """Versions recorded in ``schema_migrations``; none when it does not exist (nothing is created)."""
     if not store.query(queries.SCHEMA_MIGRATIONS_EXISTS)[0][0]:

@@ -126,7 +126,7 @@ def test_release_0_2_0_store_opens_migrates_and_reads_back(tmp_path: Path) -> No
     after = upgraded["versions"]
     assert after == fresh["versions"] == sorted(m.version for m in MIGRATIONS)  # every migration since 0.2.0 applied
     assert {152, 162} <= set(after) - set(before)  # access-log scopes, seal-key rotations
-    assert upgraded["columns"] == fresh["columns"]  # the same tables and columns as a store made today
+    assert upgraded["columns"] == fresh["columns"]  # the same tables, columns and codecs as a store made today
     # The seal chain 0.2.0 wrote verifies with today's code, through the last seal it reported.
     reported = re.fullmatch(r"(OK .*); latest seal hash ([0-9a-f]{64})", expected["verify_store"])
     assert reported is not None, expected["verify_store"]
@@ -151,8 +151,8 @@ def _run(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 def _schema(data: Path, migrate: bool = False) -> dict[str, Any]:
-    """The migrations a store records and its tables' columns, read in a process of its own (one
-    per chdb data directory); ``migrate``: bring it up to date first (a fresh store)."""
+    """The migrations a store records and its tables' columns with their codecs, read in a process
+    of its own (one per chdb data directory); ``migrate``: bring it up to date first (a fresh store)."""
     script = f"""
 import json
 from pathlib import Path
@@ -163,10 +163,11 @@ if {migrate!r}:
     migrate_all(store)
 versions = sorted(int(v) for (v,) in store.query("SELECT DISTINCT version FROM schema_migrations"))
 columns = {{}}
-for table, name, kind in store.query(
-    "SELECT table, name, type FROM system.columns WHERE database = currentDatabase() ORDER BY table, position"
+for table, name, kind, codec in store.query(
+    "SELECT table, name, type, compression_codec FROM system.columns WHERE database = currentDatabase() "
+    "ORDER BY table, position"
 ):
-    columns.setdefault(table, []).append([name, kind])
+    columns.setdefault(table, []).append([name, kind, codec])
 print(json.dumps({{"versions": versions, "columns": columns}}))
 store.close()
 """
