@@ -73,6 +73,13 @@ HAVING countIf(LastStart >= {_SINCE} AND FirstStart < {_UNTIL} AND FirstStart < 
 LIMIT {{limit:UInt32}}
 """
 
+# The rows of the window's days (about one per transaction and day: the raw query's work is
+# proportional to it), for choosing between the index and the window's query.
+WINDOW_ROWS = f"""
+SELECT count() FROM open_txns
+WHERE Day >= toDate(fromUnixTimestamp64Milli({_SINCE})) AND Day <= toDate(fromUnixTimestamp64Milli({_SCAN}))
+"""
+
 # -- verify -------------------------------------------------------------------------------------
 # Every row of the days [since, until) against a recomputation from hop_times FINAL, key by key;
 # the first difference in key order.

@@ -135,6 +135,22 @@ CASES = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _index_whatever_the_share(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests compare the index's answers with the raw ones: take the index even where the
+    window's query would be cheaper (a test store's few transactions are mostly candidates)."""
+    monkeypatch.setattr(open_txns, "_SHARE", 0)
+
+
+def test_dense_candidates_leave_the_answer_to_the_window_query(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.undo()  # the share as shipped
+    # a stuck list's few candidates among a day's transactions: by correlation ID
+    assert open_txns.by_index(171, 18_000)
+    # a 1M-span week of which 10,040 transactions are candidates among 36,000: the window's query
+    assert not open_txns.by_index(10_040, 36_000)
+    assert not open_txns.by_index(open_txns.MAX_CANDIDATES + 1, 10**9)
+
+
 def _same_as_raw(store: Store, base: int) -> None:
     config = load_flows()
     window = {"since_ms": base, "until_ms": base + 2 * DAY, "scan_until_ms": base + 4 * DAY, "now_ms": base + 2 * DAY}
