@@ -16,34 +16,38 @@ _IN_SCOPE = in_scope()
 # looks for its transactions); under ``hop_time`` (certificates signed before business dates)
 # every hop that ended in [since_ms, until_ms), the period itself. In scope; each hop once, by
 # its latest row (a hop stored before migration 182 has a row without its business date).
-PERIOD_HOPS = f"""
+_PERIOD_HOPS = f"""
 SELECT TraceId AS trace_id, SpanId AS span_id, any(LegalEntity) AS legal_entity, min(EndTime) AS end_time
 FROM hops
 WHERE EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND EndTime < fromUnixTimestamp64Milli({{until_ms:Int64}})
-    AND {_IN_SCOPE}
+    AND {_IN_SCOPE}__AND__
 GROUP BY TraceId, SpanId
 HAVING {{rule:String}} = 'hop_time' OR argMax({BUSINESS_PERIOD}, IngestedAt) = {{period:String}}
 """
+PERIOD_HOPS = _PERIOD_HOPS.replace("__AND__", "")
 
 # The period's hops that no seal covers yet, per legal entity (no row: none). Seals are made
-# after ingest, so only leaves sealed since the earliest of them ended can cover them.
+# after ingest, so only leaves sealed since the earliest of them ended can cover them. A sealed
+# hop is left out before the hops are grouped (by the key they are grouped by, so the groups
+# left are exactly the period's unsealed hops): most of a period is sealed once it ends.
+_SEALED = "SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({since_ms:Int64})"
 UNSEALED = f"""
 SELECT toString(legal_entity) AS legal_entity, count() AS n, min(toUnixTimestamp64Milli(end_time)) AS oldest_ms
-FROM ({PERIOD_HOPS})
-WHERE (trace_id, span_id) NOT IN (
-        SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({{since_ms:Int64}})
-    )
+FROM ({_PERIOD_HOPS.replace("__AND__", f" AND (TraceId, SpanId) NOT IN ({_SEALED})")})
 GROUP BY legal_entity
 """
 
-# Replays of the given exceptions (the period's) requested, awaiting approval or in flight.
+# Replays of the given exceptions (the period's) requested, awaiting approval or in flight, per
+# legal entity: its own replays of its own exceptions (as a caller scoped to it alone reads
+# them), the first {limit} of each.
 REPLAYS_IN_FLIGHT = f"""
-SELECT Id AS id, ExceptionId AS exception_id, CorrelationId AS correlation_id, toString(State) AS state,
-    Amount AS amount, toString(Currency) AS currency
+SELECT toString(LegalEntity) AS legal_entity, Id AS id, ExceptionId AS exception_id, CorrelationId AS correlation_id,
+    toString(State) AS state, Amount AS amount, toString(Currency) AS currency
 FROM replays FINAL
-WHERE ExceptionId IN {{ids:Array(String)}} AND State IN {{states:Array(String)}} AND {_IN_SCOPE}
+WHERE (toString(LegalEntity), ExceptionId) IN {{ids:Array(Tuple(String, String))}} AND State IN {{states:Array(String)}}
+    AND {_IN_SCOPE}
 ORDER BY CreatedAt, Id
-LIMIT {{limit:UInt32}}
+LIMIT {{limit:UInt32}} BY legal_entity
 """
 
 # The period's sealed hops with their leaf hashes, in a stable order: the certificate's
