@@ -16,24 +16,23 @@ _IN_SCOPE = in_scope()
 # looks for its transactions); under ``hop_time`` (certificates signed before business dates)
 # every hop that ended in [since_ms, until_ms), the period itself. In scope; each hop once, by
 # its latest row (a hop stored before migration 182 has a row without its business date).
-_PERIOD_HOPS = f"""
+PERIOD_HOPS = f"""
 SELECT TraceId AS trace_id, SpanId AS span_id, any(LegalEntity) AS legal_entity, min(EndTime) AS end_time
 FROM hops
 WHERE EndTime >= fromUnixTimestamp64Milli({{since_ms:Int64}}) AND EndTime < fromUnixTimestamp64Milli({{until_ms:Int64}})
-    AND {_IN_SCOPE}__AND__
+    AND {_IN_SCOPE}
 GROUP BY TraceId, SpanId
 HAVING {{rule:String}} = 'hop_time' OR argMax({BUSINESS_PERIOD}, IngestedAt) = {{period:String}}
 """
-PERIOD_HOPS = _PERIOD_HOPS.replace("__AND__", "")
 
 # The period's hops that no seal covers yet, per legal entity (no row: none). Seals are made
-# after ingest, so only leaves sealed since the earliest of them ended can cover them. A sealed
-# hop is left out before the hops are grouped (by the key they are grouped by, so the groups
-# left are exactly the period's unsealed hops): most of a period is sealed once it ends.
-_SEALED = "SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({since_ms:Int64})"
+# after ingest, so only leaves sealed since the earliest of them ended can cover them.
 UNSEALED = f"""
 SELECT toString(legal_entity) AS legal_entity, count() AS n, min(toUnixTimestamp64Milli(end_time)) AS oldest_ms
-FROM ({_PERIOD_HOPS.replace("__AND__", f" AND (TraceId, SpanId) NOT IN ({_SEALED})")})
+FROM ({PERIOD_HOPS})
+WHERE (trace_id, span_id) NOT IN (
+        SELECT TraceId, SpanId FROM sealed_spans WHERE SealedAt >= fromUnixTimestamp64Milli({{since_ms:Int64}})
+    )
 GROUP BY legal_entity
 """
 
