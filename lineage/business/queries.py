@@ -205,11 +205,17 @@ _LOOK = "EndTime >= {since_ms_wide} AND EndTime < {until_ms_wide}".format(
 # With {split_le} (the close gate's every-entity pass) each legal entity is matched apart, as
 # a caller scoped to it alone would see it: a side, a compensation and a pair never span two.
 _SPLIT = "if({split_le:UInt8}, toString(LegalEntity), '')"
+# Compensations are summed, so a span stored twice must count once: FINAL, but only over the
+# sorting keys of hops that carry a compensation (the IN reads the key ranges of those alone;
+# every copy of a span shares its key, so the last copy is the one FINAL keeps, as over the
+# whole window, and the WHERE then drops it if that copy compensates nothing).
 _COMP_AMOUNTS = f"""
 SELECT Compensates AS target, {_SPLIT} AS sle, sum(abs(ifNull(Amount, 0))) AS comp_amount,
     countIf(Amount IS NULL) AS full_reversals
 FROM hop_times FINAL
-WHERE Compensates != '' AND {_LOOK} AND {_IN_SCOPE}
+WHERE (Step, EndTime, TraceId, SpanId) IN (SELECT Step, EndTime, TraceId, SpanId FROM hop_times
+        WHERE Compensates != '' AND {_LOOK})
+    AND Compensates != '' AND {_LOOK} AND {_IN_SCOPE}
 GROUP BY Compensates, sle
 """
 

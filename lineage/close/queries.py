@@ -36,14 +36,17 @@ WHERE (trace_id, span_id) NOT IN (
 GROUP BY legal_entity
 """
 
-# Replays of the given exceptions (the period's) requested, awaiting approval or in flight.
+# Replays of the given exceptions (the period's) requested, awaiting approval or in flight, per
+# legal entity: its own replays of its own exceptions (as a caller scoped to it alone reads
+# them), the first {limit} of each.
 REPLAYS_IN_FLIGHT = f"""
-SELECT Id AS id, ExceptionId AS exception_id, CorrelationId AS correlation_id, toString(State) AS state,
-    Amount AS amount, toString(Currency) AS currency
+SELECT toString(LegalEntity) AS legal_entity, Id AS id, ExceptionId AS exception_id, CorrelationId AS correlation_id,
+    toString(State) AS state, Amount AS amount, toString(Currency) AS currency
 FROM replays FINAL
-WHERE ExceptionId IN {{ids:Array(String)}} AND State IN {{states:Array(String)}} AND {_IN_SCOPE}
+WHERE (toString(LegalEntity), ExceptionId) IN {{ids:Array(Tuple(String, String))}} AND State IN {{states:Array(String)}}
+    AND {_IN_SCOPE}
 ORDER BY CreatedAt, Id
-LIMIT {{limit:UInt32}}
+LIMIT {{limit:UInt32}} BY legal_entity
 """
 
 # The period's sealed hops with their leaf hashes, in a stable order: the certificate's

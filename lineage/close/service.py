@@ -141,6 +141,7 @@ class _Reads:
     unsealed: dict[str, dict[str, Any]]
     malformed: dict[str, dict[str, Any]]
     exceptions: dict[str, dict[str, Any]]  # the open exceptions of the period
+    replays: dict[str, list[dict[str, Any]]]  # ... their replays in flight
 
 
 def _read(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period, tz: str, now_ms: int, by_entity: bool) -> _Reads:
@@ -155,7 +156,19 @@ def _read(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period, tz: str, now_
         breaks = {le: groups.reconciliation_breaks(svc, cfg, scope, p) for le in scope.legal_entities}
         excs = {le: svc.exceptions(scope, window, "open", "", "") for le in scope.legal_entities}
     malformed = groups.malformed_dates(svc, cfg, scope, tz, p)
-    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p, tz), malformed, excs)
+    return _Reads(now_q, at_end, breaks, _unsealed(svc, scope, p, tz), malformed, excs, _replays(svc, scope, excs))
+
+
+def _replays(svc: Lineage, scope: Scope, excs: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """Per legal entity in ``scope``: the replays of its open exceptions in flight (none: absent)."""
+    ids = sorted((le, e["id"]) for le, listed in excs.items() for e in listed["exceptions"])
+    if not ids:
+        return {}
+    params = scope.params() | {"ids": ids, "states": sorted(IN_FLIGHT), "limit": 5000}
+    found: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in svc.store.query_dicts(q.REPLAYS_IN_FLIGHT, params):
+        found[r.pop("legal_entity")].append(r)
+    return found
 
 
 def gate(svc: Lineage, cfg: CloseConfig, scope: Scope, legal_entity: str, period_name: str) -> dict[str, Any]:
@@ -225,8 +238,7 @@ def _gate(
         "items": excs[:LIMIT],
         "truncated": bool(listed["truncated"]) or len(excs) > LIMIT,
     }
-    params = narrowed.params() | {"ids": [e["id"] for e in excs], "states": sorted(IN_FLIGHT), "limit": 5000}
-    replays = svc.store.query_dicts(q.REPLAYS_IN_FLIGHT, params)
+    replays = (reads.replays.get(legal_entity) if mine else None) or []
     replay_group = {"count": len(replays), "money": _money(replays), "items": replays[:LIMIT],
                     "truncated": len(replays) > LIMIT or bool(listed["truncated"])}  # fmt: skip
     n = int(unsealed_row["n"]) if unsealed_row else 0

@@ -411,12 +411,12 @@ class Lineage:
         found: dict[str, list[dict[str, Any]]] = {}
         for r in self._dicts(exception_sql.EXCEPTIONS_IN_WINDOW_BY_LEGAL_ENTITY, **params):
             found.setdefault(r["legal_entity"], []).append(r)
-        out = {}
-        for le, rows in found.items():
-            shaped = [shape.exception(r) for r in rows[: window.limit]]
-            shaped = self.with_tickets(self.with_amounts(scope.narrowed(le, ""), shaped))
-            out[le] = {"exceptions": shaped, "truncated": len(rows) > window.limit}
-        return out
+        shaped = {le: [shape.exception(r) for r in rows[: window.limit]] for le, rows in found.items()}
+        money.of_exceptions_by_legal_entity(self.store, scope, shaped)  # the amounts of all in one query
+        return {
+            le: {"exceptions": self.with_tickets(shaped[le]), "truncated": len(rows) > window.limit}
+            for le, rows in found.items()
+        }
 
     def with_tickets(self, exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Exceptions with the tickets opened for them (set in place). One query."""

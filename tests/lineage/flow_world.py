@@ -72,7 +72,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
     # INV-7 posted, the posting reversed, posted again: matched, compensated, not a duplicate.
     invoice("7", T0 + 2 * HOUR, 400)
     post("7", "7", T0 + 3 * HOUR, 400)
-    s.add(
+    ids["REV-7"] = s.add(
         "O7",
         "ledger:REV-7",
         "ledger.reversed",

@@ -269,3 +269,31 @@ def test_late_and_duplicate_deliveries(store: Store) -> None:
     assert [b["key"] for b in left_only] == ["INV-3"]  # issued late, not posted yet
     queues = waiting.waiting(store, config, EVERYTHING, config.flows["order_to_cash"], now_ms=T0 + DAY, limit=5, **W)
     assert [q["count"] for q in queues["stages"]] == [1, 1]  # O-4 awaits billing; INV-3 now awaits posting
+
+
+def test_a_compensation_delivered_twice_reverses_once(store: Store) -> None:
+    """REV-7 reverses LED-7's 400 (INV-7 then matches its re-posting): delivered again with the
+    same span ids, it still reverses 400, not 800 (which would leave INV-7 an amount mismatch),
+    in the summary and in the close gate's breaks of every legal entity."""
+    ids = flow_world.build(store)
+    config = load_flows()
+    rec = config.reconciliations["invoice_to_ledger"]
+
+    def read() -> tuple[dict[str, Any], dict[str, Any]]:
+        summary = reconcile.summary(store, config, EVERYTHING, rec, bucket_ms=DAY, by_legal_entity=True, limit=100, **W)
+        by_le = reconcile.breaks_by_legal_entity(store, EVERYTHING, rec, limit=100, **W)
+        return summary, by_le
+
+    first = read()
+    store.command("SYSTEM STOP MERGES hop_times")  # the two copies stay apart until read
+    try:
+        s = Spans()
+        s.add("O7", "ledger:REV-7", "ledger.reversed", T0 + 6 * HOUR, system="erp", amount=400,
+              compensates="ledger:LED-7", parent=("invoice", "INV-7"), ids=ids["REV-7"])  # fmt: skip
+        s.write(store)
+        assert store.query("SELECT count() FROM hop_times WHERE EntityId = 'REV-7'")[0][0] == 2
+        assert read() == first
+    finally:
+        store.command("SYSTEM START MERGES hop_times")
+    assert first[0]["buckets"][0]["matched"] == 2
+    assert "INV-7" not in {b["key"] for b in first[1]["LE-1"][0]}

@@ -1,10 +1,12 @@
 """The status of every legal entity read together (service.gates: the reads grouped by legal
 entity in one pass per time zone) equals the gates read entity by entity, on hand-built hops
 across legal entities sharing a time zone and not, with breaks, cut-offs, exceptions and a
-reconciliation key shared by two entities (which must not match across them)."""
+reconciliation key shared by two entities (which must not match across them), and replays in
+flight (one of another entity under the same exception ID, which must not count for either)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,10 +15,13 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from collector.store import Store
 from lineage.close import service
 from lineage.close.config import parse_close
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
+from lineage.core.service import Window
+from lineage.replay.repo import ReplayRepo
 from tests.lineage.close.helpers import World, emitting_store, invoice, month_end, post
 from tests.lineage.conftest import make_lineage
 
@@ -70,7 +75,25 @@ def world(chdb_path: Path) -> Iterator[World]:
         em.wait(30)
         close = parse_close(CALENDAR, "calendar", load_flows())
         key = Ed25519PrivateKey.generate()
-        yield World(store, make_lineage(store), close, period, m.next_period, end_utc, em, key)
+        svc = make_lineage(store)
+        # Replays of D's open exception: one awaiting approval and one cancelled in DE01, and one
+        # in AT01 under the same exception ID (an exception's ID names its entity and step only).
+        window = Window(int((end_utc - 40 * h).timestamp() * 1000), int(end_utc.timestamp() * 1000), 10)
+        (exc,) = svc.exceptions(Scope(("DE01",)), window, "open", "", "")["exceptions"]
+        for n, (le, state) in enumerate([("DE01", "awaiting_approval"), ("DE01", "cancelled"), ("AT01", "approved")]):
+            _replay(store, f"R-{n}", exc, le, state)
+        yield World(store, svc, close, period, m.next_period, end_utc, em, key)
+
+
+def _replay(store: Store, replay_id: str, exc: dict[str, Any], legal_entity: str, state: str) -> None:
+    at_ms = int(time.time() * 1000)
+    row = {"id": replay_id, "exception_id": exc["id"], "correlation_id": exc["correlation_id"],
+           "flow": "support_credit", "entity_type": exc["entity_type"], "entity_id": exc["entity_id"],
+           "step": exc["step"], "system": "erp", "category": "tax_error", "amount": 300.0, "currency": "EUR",
+           "region": "eu-west", "legal_entity": legal_entity, "state": state, "requested_by": "op",
+           "approved_by": "", "reason": "test", "attempts": 0, "next_attempt_ms": at_ms, "created_ms": at_ms,
+           "updated_ms": at_ms, "last_error": "", "trace_id": "", "confirmed_span": ""}  # fmt: skip
+    ReplayRepo(store).write(row, "op", "test", at_ms)
 
 
 def _steady(doc: Any) -> Any:
@@ -114,6 +137,9 @@ def test_a_key_shared_by_two_entities_matches_in_neither(world: World) -> None:
     assert breaks("US01") == {"invoice:INV-N": "amount_mismatch"}
     assert [e["business_key"] for e in together["DE01"]["groups"]["open_exceptions"]["items"]] == ["ledger:LED-D"]
     assert together["AT01"]["groups"]["open_exceptions"]["count"] == 0
+    replays = {le: [r["id"] for r in g["groups"]["replays"]["items"]] for le, g in together.items()}
+    assert replays == {"AT01": [], "DE01": ["R-0"], "FR01": [], "US01": []}
+    assert together["DE01"]["groups"]["replays"]["money"] == [{"currency": "EUR", "amount": 300.0}]
     assert {i["business_key"] for i in together["AT01"]["groups"]["cut_off"]["items"]} == {"invoice:INV-G"}
     assert all(g["status"] == "blocked" for g in together.values())
     malformed = {le: [i["business_key"] for i in g["malformed_business_dates"]["items"]] for le, g in together.items()}
