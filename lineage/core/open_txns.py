@@ -91,8 +91,8 @@ def assess_stuck(
     filters = {"flow": flow, "system": system, "region": region}
     params = domain._window_params(config, scope, "stuck", window, **filters)
     ids = [str(r[0]) for r in store.query(q.CANDIDATES, params | {"limit": MAX_CANDIDATES + 1}, timeout_s=timeout_s)]
-    rows = int(store.query(q.WINDOW_ROWS, params, timeout_s=timeout_s)[0][0]) if ids else 0
-    if ids and not by_index(len(ids), rows):
+    window_rows = int(store.query(q.WINDOW_ROWS, params, timeout_s=timeout_s)[0][0]) if ids else 0
+    if ids and not by_index(len(ids), window_rows):
         kw: dict[str, Any] = window | filters | {"max_rows": max_rows, "timeout_s": timeout_s}
         return domain.assess(store, config, scope, keep="stuck", **kw)
     out: list[domain.Assessed] = []
