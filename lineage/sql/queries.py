@@ -221,7 +221,11 @@ issued AS (
     FROM hop_times
     WHERE Step = {{from_step:String}} AND Outcome = 'ok'{" AND " + issuing_flow if issuing_flow else ""}
         AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
-        AND (toString(EntityType), EntityId) IN (SELECT pt, pid FROM posts)
+        -- the parents of posts, from their rows (naming posts would aggregate it twice)
+        AND (toString(EntityType), EntityId) IN (
+            SELECT toString(ParentType), pid FROM hop_times ARRAY JOIN ParentIds AS pid
+            WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+                AND {_IN_SCOPE})
     GROUP BY EntityType, EntityId
 ),
 lat AS (
