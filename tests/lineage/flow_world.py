@@ -27,8 +27,10 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
             legal_entity=le,
         )
 
-    def invoice(n: str, at: int, amount: float, currency: str = "EUR", order_of: str = "", le: str = "LE-1") -> None:
-        s.add(
+    def invoice(
+        n: str, at: int, amount: float, currency: str = "EUR", order_of: str = "", le: str = "LE-1"
+    ) -> tuple[str, str]:
+        return s.add(
             f"O{n}",
             f"invoice:INV-{n}",
             "invoice.issued",
@@ -55,7 +57,7 @@ def build(store: Store) -> dict[str, tuple[str, str]]:
     # order_to_invoice_cycle (parent match, objective 2h @ 95%): O-1 -> INV-1 1h, O-2 -> INV-2 3h
     # (over target), O-6 -> INV-6 1h: count 3, bad 1, p50 1h.
     order("1", T0 + 1 * HOUR, 100)
-    invoice("1", T0 + 2 * HOUR, 100, order_of="1")
+    ids["INV-1"] = invoice("1", T0 + 2 * HOUR, 100, order_of="1")
     invoice("1", T0 + 2 * HOUR + MIN, 100, order_of="1")  # a retried success: counted once
     ids["LED-1"] = post("1", "1", T0 + 3 * HOUR, 100)  # INV-1 / LED-1: matched
     order("2", T0 + 1 * HOUR, 200)

@@ -297,3 +297,27 @@ def test_a_compensation_delivered_twice_reverses_once(store: Store) -> None:
         store.command("SYSTEM START MERGES hop_times")
     assert first[0]["buckets"][0]["matched"] == 2
     assert "INV-7" not in {b["key"] for b in first[1]["LE-1"][0]}
+
+
+def test_posting_latency_counts_a_posting_and_its_issue_delivered_twice_once(store: Store) -> None:
+    """INV-1's issue and LED-1's posting delivered again with the same span ids (read while both
+    copies are stored: the posting-latency CTE reads hop_times without FINAL): the posting latency
+    KPI keeps its count, its over-target count and its quantiles."""
+    ids = flow_world.build(store)
+    config = load_flows()
+    first = _kpi(store, config, "order_to_cash", "posting_latency")
+    store.command("SYSTEM STOP MERGES hop_times")  # the copies stay apart until read
+    try:
+        s = Spans()
+        s.add("O1", "invoice:INV-1", "invoice.issued", T0 + 2 * HOUR, amount=100, currency="EUR",
+              legal_entity="LE-1", parent=("order", "O-1"), ids=ids["INV-1"])  # fmt: skip
+        s.add("O1", "ledger:LED-1", "ledger.posted", T0 + 3 * HOUR, system="erp", amount=100, currency="EUR",
+              parent=("invoice", "INV-1"), legal_entity="LE-1", ids=ids["LED-1"])  # fmt: skip
+        s.write(store)
+        copies = "SELECT countIf(SpanId = {i:String}), countIf(SpanId = {p:String}) FROM hop_times"
+        assert store.query(copies, {"i": ids["INV-1"][1], "p": ids["LED-1"][1]})[0] == (2, 2)
+        again = _kpi(store, config, "order_to_cash", "posting_latency")
+    finally:
+        store.command("SYSTEM START MERGES hop_times")
+    assert first.count > 0
+    assert (again.count, again.bad, again.quantiles) == (first.count, first.bad, first.quantiles)
