@@ -200,6 +200,13 @@ LIMIT 10000
 # postings that ended in [since, until). Both hops must be in scope (the issue time of another
 # scope's entity is not ours to see). ``lat`` has one row per posting; the lineage metric
 # buckets it, the alert rules take a quantile or an error ratio of it (alerts/queries.py).
+# The postings' rows: successful hops of the "to" step that ended in the window, in scope, one per
+# parent they name (``pid``).
+_POSTING_ROWS = f"""FROM hop_times ARRAY JOIN ParentIds AS pid
+    WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
+        AND {_IN_SCOPE}"""
+
+
 def postings_cte(issuing_flow: str = "") -> str:
     """POSTINGS_CTE, its issuing hops optionally limited by an SQL condition (a flow's KPI)."""
     return f"""
@@ -210,9 +217,7 @@ WITH posts AS (
     SELECT toString(ParentType) AS pt, pid, min(EndTime) AS post_end, argMin(CorrelationId, EndTime) AS post_cid,
         toString(argMin(System, EndTime)) AS post_system, toString(argMin(Region, EndTime)) AS post_region,
         toString(argMin(LegalEntity, EndTime)) AS post_le
-    FROM hop_times ARRAY JOIN ParentIds AS pid
-    WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
-        AND {_IN_SCOPE}
+    {_POSTING_ROWS}
     GROUP BY ParentType, pid, EntityType, EntityId
 ),
 issued AS (
@@ -223,9 +228,7 @@ issued AS (
         AND EndTime >= {_SINCE} - INTERVAL 7 DAY AND EndTime < {_UNTIL} AND {_IN_SCOPE}
         -- the parents of posts, from their rows (naming posts would aggregate it twice)
         AND (toString(EntityType), EntityId) IN (
-            SELECT toString(ParentType), pid FROM hop_times ARRAY JOIN ParentIds AS pid
-            WHERE Step = {{to_step:String}} AND Outcome = 'ok' AND EndTime >= {_SINCE} AND EndTime < {_UNTIL}
-                AND {_IN_SCOPE})
+            SELECT toString(ParentType), pid {_POSTING_ROWS})
     GROUP BY EntityType, EntityId
 ),
 lat AS (
