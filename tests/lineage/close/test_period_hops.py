@@ -208,3 +208,33 @@ def test_figures_name_their_rule_and_another_rule_is_a_change_of_hops() -> None:
         "removed": [{"trace_id": "t", "span_id": "a", "correlation_id": ""}],
         "altered": [{"trace_id": "t", "span_id": "b", "correlation_id": "C-1"}],
     }
+
+
+def test_a_certificate_naming_a_rule_this_release_does_not_know_is_named_not_trusted(world: World) -> None:
+    """A validly signed certificate whose figures name an unknown ``hops_rule`` (a newer release's)
+    cannot be read again here: the gate shows the period decertified with ``hops_rule`` as the
+    change, and verify --store fails it with the rule's name, never reading it by another rule."""
+    le, tz = "FR01", "Europe/Berlin"
+    period = (datetime.strptime(world.period + "-01", "%Y-%m-%d") - timedelta(days=1)).strftime("%Y-%m")
+    groups = {g: {"count": 0, "money": []} for g in certificate.GROUPS}
+    figures = {"groups": groups, "hops": 0, "hops_root": merkle.root([]).hex(), "hops_rule": "ledger_date"}
+    at = datetime.now(UTC)
+    cert = certificate.sign({"legal_entity": le, "period": period, "time_zone": tz, "figures": figures,
+                             "prepared_by": ALICE.subject, "prepared_at": at.isoformat(), "reviewed_by": BOB.subject,
+                             "reviewed_at": at.isoformat()}, world.key)  # fmt: skip
+    assert certificate.verify(cert, world.key.public_key()) == []  # the signature itself is sound
+    rows = [[le, period, 1, "prepared", ALICE.subject, at, json.dumps(figures), ""],
+            [le, period, 1, "reviewed", BOB.subject, at, json.dumps(figures), json.dumps(cert)]]  # fmt: skip
+    world.store.insert(q.INSERT_SIGNOFF, rows, q.SIGNOFF_COLUMNS)
+    try:
+        doc = signoff.status(world.lineage, world.close, ALICE, le, period)
+        assert doc["status"] == "decertified", doc.get("sign_off")
+        assert doc["sign_off"]["changed"] == ["hops_rule"]
+        assert all(doc["sign_off"]["hops"][k]["count"] == 0 for k in ("added", "removed", "altered"))
+        failures, _ = _verify(world)
+        (line,) = [f for f in failures if f" {le} {period} " in f]
+        assert "unknown hops_rule 'ledger_date'" in line and "known: hop_time, business_date" in line
+    finally:  # the module's other tests read this entity's certificates
+        drop = "DELETE FROM close_signoffs WHERE LegalEntity = {le:String} AND Period = {p:String}"
+        world.store.command(drop, {"le": le, "p": period})
+    assert not [f for f in _verify(world)[0] if f" {le} {period} " in f]
