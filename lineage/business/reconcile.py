@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collector.store import Store
+from collector.store import Bounded, Store
 from lineage.business import queries as q
 from lineage.core.currency import round_money
 from lineage.core.flows import FlowConfig, Reconciliation
@@ -120,16 +120,42 @@ def breaks(
     limit: int,
 ) -> dict[str, Any]:
     """The breaks themselves, oldest first, each with the correlation IDs that open its lineage."""
-    page = store.query_bounded(
-        q.RECONCILE_BREAKS[rec.match], _params(rec, scope, since_ms, until_ms) | {"kind": kind}, limit
-    )
+    page = break_rows(store, scope, rec, since_ms=since_ms, until_ms=until_ms, kind=kind, limit=limit)
     return {
         "name": rec.name,
         "since": iso(since_ms),
         "until": iso(until_ms),
-        "breaks": [_break(r) for r in page.rows],
+        "breaks": [shape_break(r) for r in page.rows],
         "truncated": page.truncated,
     }
+
+
+def break_rows(
+    store: Store, scope: Scope, rec: Reconciliation, *, since_ms: int, until_ms: int, limit: int, kind: str = ""
+) -> Bounded:
+    """The oldest ``limit`` break rows as stored (of ``kind``, '' for every kind), and whether
+    there were more: :func:`shape_break` makes one a break."""
+    params = _params(rec, scope, since_ms, until_ms) | {"kind": kind}
+    return store.query_bounded(q.RECONCILE_BREAKS[rec.match], params, limit)
+
+
+def break_rows_by_legal_entity(
+    store: Store,
+    scope: Scope,
+    rec: Reconciliation,
+    *,
+    since_ms: int,
+    until_ms: int,
+    limit: int,
+) -> dict[str, tuple[list[dict[str, Any]], bool]]:
+    """Every legal entity's breaks in one pass, each entity matched apart (exactly what
+    :func:`breaks` gives a caller scoped to that entity alone): its oldest ``limit`` break rows
+    as stored (:func:`shape_break` makes one a break) and whether there were more."""
+    params = _params(rec, scope, since_ms, until_ms) | {"kind": "", "split_le": 1, "limit": limit + 1}
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in store.query_dicts(q.RECONCILE_BREAKS[rec.match], params):
+        found.setdefault(r["legal_entity"], []).append(r)
+    return {le: (rows[:limit], len(rows) > limit) for le, rows in found.items()}
 
 
 def breaks_by_legal_entity(
@@ -141,28 +167,37 @@ def breaks_by_legal_entity(
     until_ms: int,
     limit: int,
 ) -> dict[str, tuple[list[dict[str, Any]], bool]]:
-    """Every legal entity's breaks in one pass, each entity matched apart (exactly what
-    :func:`breaks` gives a caller scoped to that entity alone): its oldest ``limit`` breaks and
-    whether there were more."""
-    params = _params(rec, scope, since_ms, until_ms) | {"kind": "", "split_le": 1, "limit": limit + 1}
-    found: dict[str, list[dict[str, Any]]] = {}
-    for r in store.query_dicts(q.RECONCILE_BREAKS[rec.match], params):
-        found.setdefault(r["legal_entity"], []).append(_break(r))
-    return {le: (rows[:limit], len(rows) > limit) for le, rows in found.items()}
+    """:func:`break_rows_by_legal_entity`, each row made a break."""
+    found = break_rows_by_legal_entity(store, scope, rec, since_ms=since_ms, until_ms=until_ms, limit=limit)
+    return {le: ([shape_break(r) for r in rows], more) for le, (rows, more) in found.items()}
 
 
-def _break(r: dict[str, Any]) -> dict[str, Any]:
+def sides(r: dict[str, Any]) -> tuple[str, float | None, float | None, str | None, str | None]:
+    """A break row's kind, left and right amount (None for a side with no entity) and currencies:
+    what a break is worth is read from these alone."""
+    return (
+        r["status"],
+        r["left_amount"] if r["left_entity"] else None,
+        r["right_amount"] if r["right_entities"] else None,
+        r["left_currency"] or None,
+        r["right_currency"] or None,
+    )
+
+
+def shape_break(r: dict[str, Any]) -> dict[str, Any]:
+    """A break row as the API shows it."""
+    kind, left_amount, right_amount, left_currency, right_currency = sides(r)
     return {
         "key": r["key"],
-        "kind": r["status"],
+        "kind": kind,
         "at": iso(int(r["at_ms"])),
         "legal_entity": r["legal_entity"] or None,
         "left_entity": r["left_entity"] or None,
         "right_entities": list(r["right_entities"]),
-        "left_amount": r["left_amount"] if r["left_entity"] else None,
-        "right_amount": r["right_amount"] if r["right_entities"] else None,
-        "left_currency": r["left_currency"] or None,
-        "right_currency": r["right_currency"] or None,
+        "left_amount": left_amount,
+        "right_amount": right_amount,
+        "left_currency": left_currency,
+        "right_currency": right_currency,
         "compensated": bool(r["compensated"]),
         "correlation_ids": sorted({c for c in (r["left_cid"], r["right_cid"]) if c}),
     }

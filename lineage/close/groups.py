@@ -5,6 +5,8 @@ and the hops whose business date the gate could not read (named, never dropped).
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -13,7 +15,7 @@ from lineage.close import queries as q
 from lineage.close.config import CloseConfig
 from lineage.close.hopset import LOOK_MS
 from lineage.close.periods import Period, parse_period
-from lineage.core.currency import round_money
+from lineage.core.currency import round_money, total
 from lineage.core.scope import Scope
 from lineage.core.service import Lineage
 from lineage.core.shape import iso
@@ -22,51 +24,78 @@ LIMIT = 100  # items listed per group (counts and money cover all)
 READ = 5000  # breaks read per reconciliation to count and sum them
 
 
-def _break_money(b: dict[str, Any]) -> tuple[float | None, str | None]:
-    """What a break is worth: the side that is alone, or the difference (a currency mismatch has
-    no single amount: it counts as material)."""
-    if b["kind"] == "left_only":
-        return b["left_amount"], b["left_currency"]
-    if b["kind"] == "right_only":
-        return b["right_amount"], b["right_currency"]
-    if b["kind"] == "amount_mismatch":
-        cur = b["left_currency"]
-        return round_money(abs((b["right_amount"] or 0.0) - (b["left_amount"] or 0.0)), cur), cur
-    return None, b["left_currency"]
+def money(worth: Iterable[tuple[float | None, str | None]]) -> list[dict[str, Any]]:
+    """Money per currency of (amount, currency) pairs, in currency order; unknown amounts left out."""
+    by: dict[str | None, list[float]] = defaultdict(list)
+    for amount, currency in worth:
+        if amount is not None:
+            by[currency].append(float(amount))
+    return sorted(({"currency": c, "amount": total(a, c)} for c, a in by.items()), key=lambda m: m["currency"] or "")
 
 
-def reconciliation_breaks(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period) -> tuple[list[dict[str, Any]], bool]:
+def _break_money(
+    kind: str, left_amount: float | None, right_amount: float | None, left_currency: str | None, _right: str | None
+) -> tuple[float | None, str | None]:
+    """What a break is worth (from reconcile.sides): the side that is alone, or the difference (a
+    currency mismatch has no single amount: it counts as material)."""
+    if kind == "left_only":
+        return left_amount, left_currency
+    if kind == "right_only":
+        return right_amount, _right
+    if kind == "amount_mismatch":
+        return round_money(abs((right_amount or 0.0) - (left_amount or 0.0)), left_currency), left_currency
+    return None, left_currency
+
+
+Found = list[tuple[str, list[dict[str, Any]], bool]]  # per reconciliation: its name, break rows, more
+
+
+def _group(found: Found) -> tuple[dict[str, Any], bool]:
+    """The gate's group of the breaks of some reconciliations (their stored rows): count and money
+    over every break read, the first LIMIT as items; and whether a break's amount is unknown. Only
+    the items listed are shaped: a month of breaks is counted without building each one."""
+    count, worth, items, truncated = 0, [], [], False
+    for name, rows, more in found:
+        truncated = truncated or more
+        for r in rows:
+            worth.append(_break_money(*reconcile.sides(r)))
+            if count < LIMIT:
+                items.append(_break_item(name, reconcile.shape_break(r)))
+            count += 1
+    group = {"count": count, "money": money(worth), "items": items, "truncated": truncated or count > LIMIT}
+    return group, any(amount is None for amount, _ in worth)
+
+
+def reconciliation_breaks(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period) -> tuple[dict[str, Any], bool]:
     """Every break of the calendar's reconciliations whose pair belongs to the period (by its
-    left side's time, else its right side's), with its money and the transactions behind it."""
-    items: list[dict[str, Any]] = []
-    truncated = False
+    left side's time, else its right side's), with its money and the transactions behind it, as
+    the gate's group (:func:`_group`)."""
+    found: Found = []
     for name in cfg.reconciliations:
         rec = svc.config.reconciliations[name]
-        doc = reconcile.breaks(svc.store, svc.config, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
-                               kind="", limit=READ)  # fmt: skip
-        truncated = truncated or doc["truncated"]
-        items += [_break_item(name, b) for b in doc["breaks"]]
-    return items, truncated
+        page = reconcile.break_rows(svc.store, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms, limit=READ)
+        found.append((name, page.rows, page.truncated))
+    return _group(found)
 
 
 def reconciliation_breaks_by_entity(
     svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period
-) -> dict[str, tuple[list[dict[str, Any]], bool]]:
+) -> dict[str, tuple[dict[str, Any], bool]]:
     """:func:`reconciliation_breaks` of every legal entity in ``scope`` whose period is ``p``,
     one pass per reconciliation (each entity matched apart, as if scoped to it alone)."""
-    out: dict[str, tuple[list[dict[str, Any]], bool]] = {}
+    by_entity: dict[str, Found] = defaultdict(list)
     for name in cfg.reconciliations:
         rec = svc.config.reconciliations[name]
-        found = reconcile.breaks_by_legal_entity(svc.store, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
-                                                 limit=READ)  # fmt: skip
+        found = reconcile.break_rows_by_legal_entity(svc.store, scope, rec, since_ms=p.start_ms, until_ms=p.end_ms,
+                                                     limit=READ)  # fmt: skip
         for le, (rows, more) in found.items():
-            items, truncated = out.get(le, ([], False))
-            out[le] = (items + [_break_item(name, b) for b in rows], truncated or more)
-    return out
+            by_entity[le].append((name, rows, more))
+    return {le: _group(found) for le, found in by_entity.items()}
 
 
 def _break_item(name: str, b: dict[str, Any]) -> dict[str, Any]:
-    amount, currency = _break_money(b)
+    amount, currency = _break_money(b["kind"], b["left_amount"], b["right_amount"], b["left_currency"],
+                                    b["right_currency"])  # fmt: skip
     cids = b["correlation_ids"]
     return {
         "reconciliation": name,

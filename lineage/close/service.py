@@ -48,11 +48,7 @@ DAY_MS = 86_400_000
 
 
 def _money(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    by: dict[str | None, list[float]] = defaultdict(list)
-    for i in items:
-        if i.get("amount") is not None:
-            by[i.get("currency")].append(float(i["amount"]))
-    return sorted(({"currency": c, "amount": total(a, c)} for c, a in by.items()), key=lambda m: m["currency"] or "")
+    return groups.money((i.get("amount"), i.get("currency")) for i in items)
 
 
 def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -86,15 +82,14 @@ def _queues(
 
 
 def _queue(stages: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
-    count, amounts, items, truncated = 0, defaultdict(list), [], False
+    count, worth, items, truncated = 0, [], [], False
     for name, stage in stages:
         count += stage["count"]
-        for m in stage["amounts"]:
-            amounts[m["currency"]].append(m["amount"])
+        worth += [(m["amount"], m["currency"]) for m in stage["amounts"]]
         items += [i | {"flow": name} for i in stage["items"]]
         truncated = truncated or stage["truncated"]
-    money = [{"currency": c, "amount": total(a, c)} for c, a in sorted(amounts.items(), key=lambda kv: kv[0] or "")]
-    return {"count": count, "money": money, "items": items[:LIMIT], "truncated": truncated or len(items) > LIMIT}
+    return {"count": count, "money": groups.money(worth), "items": items[:LIMIT],
+            "truncated": truncated or len(items) > LIMIT}  # fmt: skip
 
 
 def _listed(items: list[dict[str, Any]], truncated: bool) -> dict[str, Any]:
@@ -137,7 +132,7 @@ class _Reads:
 
     now: dict[str, dict[str, Any]]  # the posting queue now
     at_end: dict[str, dict[str, Any]]  # ... and at the period's end
-    breaks: dict[str, tuple[list[dict[str, Any]], bool]]
+    breaks: dict[str, tuple[dict[str, Any], bool]]  # the group, and whether an amount is unknown
     unsealed: dict[str, dict[str, Any]]
     malformed: dict[str, dict[str, Any]]
     exceptions: dict[str, dict[str, Any]]  # the open exceptions of the period
@@ -215,7 +210,7 @@ def _gate(
     now_q = (reads.now.get(legal_entity) if mine else None) or _nothing_waits()
     at_end = (reads.at_end.get(legal_entity) if mine else None) or _nothing_waits()
     unsealed_row = reads.unsealed.get(legal_entity) if mine else None
-    breaks, breaks_truncated = (reads.breaks.get(legal_entity) if mine else None) or ([], False)
+    breaks, breaks_unknown = (reads.breaks.get(legal_entity) if mine else None) or (_listed([], False), False)
     posted_since = {i["business_key"] for i in now_q["items"]}
     cut_off = {
         "count": at_end["count"] - now_q["count"],
@@ -250,7 +245,7 @@ def _gate(
         "cut_off": cut_off,
         "open_exceptions": exceptions,
         "replays": replay_group,
-        "reconciliation_breaks": _listed(breaks, breaks_truncated),
+        "reconciliation_breaks": breaks,
         "missing_journals": _listed(journals, False),
         "unsealed": unsealed,
     }
@@ -258,7 +253,7 @@ def _gate(
         "not_posted": any(i["amount"] is None for i in now_q["items"]),
         "cut_off": any(i["amount"] is None for i in cut_off["items"]),
         "open_exceptions": any(e["amount"] is None for e in excs),
-        "reconciliation_breaks": any(b["amount"] is None for b in breaks),
+        "reconciliation_breaks": breaks_unknown,
         "missing_journals": any(j["amount"] is None for j in journals),
     }
     blocking = [name for name, g in found.items() if _blocks(cfg, g, unknown.get(name, False))]
