@@ -159,14 +159,14 @@ WITH prev AS (
 ),
 reached AS (
     SELECT __SLE__ AS rle, arrayJoin(arrayConcat(if(toString(EntityType) = {{prev_type:String}}, [EntityId], []),
-        if(toString(ParentType) = {{prev_type:String}}, ParentIds, []))) AS rid
+        if(toString(ParentType) = {{prev_type:String}}, ParentIds, []))) AS rid__REACHED_AT__
     FROM hop_times
     WHERE Step = {{step:String}} AND EntityType = {{type:String}} AND Outcome = 'ok' AND Compensates = ''
         AND EndTime >= {_SINCE} AND {_IN_SCOPE} AND __IN_TIME__
 ),
 waiting AS (
-    SELECT * FROM prev
-    WHERE (sle, eid) NOT IN (SELECT rle, rid FROM reached)
+    SELECT *__NOW__ FROM prev
+    WHERE (sle, eid) NOT IN (SELECT rle, rid FROM reached__REACHED_WHERE__)
         AND (sle, et, eid) NOT IN ({_COMPENSATED})
 )
 """
@@ -179,17 +179,43 @@ SELECT count() AS n, min(toUnixTimestamp64Milli(done_at)) AS oldest_ms,
 FROM waiting
 """
 _IN_TIME = "EndTime < fromUnixTimestamp64Milli({as_of_ms:Int64})"
-WAITING = (
-    _WAITING_CTE.replace("__HAVING__", "").replace("__IN_TIME__", _IN_TIME).replace("__SLE__", "''") + _WAITING_SELECT
-)
+
+
+def _waiting(having: str, in_time: str, sle: str) -> str:
+    """The waiting CTEs with ``reached`` limited to the stage hops ``in_time``."""
+    return (
+        _WAITING_CTE.replace("__HAVING__", having)
+        .replace("__IN_TIME__", in_time)
+        .replace("__SLE__", sle)
+        .replace("__REACHED_AT__", "")
+        .replace("__NOW__", "")
+        .replace("__REACHED_WHERE__", "")
+    )
+
+
+WAITING = _waiting("", _IN_TIME, "''") + _WAITING_SELECT
 # The close gate's: the entities of one business {period} (cut in {tz}), per legal entity (one
 # row each; none: nothing waits).
-WAITING_BY_PERIOD = (
-    _WAITING_CTE.replace("__HAVING__", f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}")
-    .replace("__IN_TIME__", f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))")
-    .replace("__SLE__", "toString(LegalEntity)")
-    + _WAITING_SELECT.replace("SELECT ", "SELECT legal_entity AS le, ", 1)
-    + "GROUP BY legal_entity\n"
+_BY_PERIOD = f"HAVING argMin({BUSINESS_PERIOD}, EndTime) = {{period:String}}"
+_PERIOD_IN_TIME = f"({_IN_TIME} OR ({DECLARED_PERIOD} != '' AND {DECLARED_PERIOD} <= {{period:String}}))"
+_PER_ENTITY = _WAITING_SELECT.replace("SELECT ", "SELECT legal_entity AS le, ", 1) + "GROUP BY legal_entity\n"
+WAITING_BY_PERIOD = _waiting(_BY_PERIOD, _PERIOD_IN_TIME, "toString(LegalEntity)") + _PER_ENTITY
+# The same queue at the period's end ({as_of_ms}) and now, in one pass over the previous stage:
+# what waits now waits at the end too (not reached at all is not reached in time), so the rows are
+# those waiting at the end, each flagged ``waits_now`` when no stage hop reached it since; the
+# ``now_`` columns are WAITING_BY_PERIOD with no end, the others WAITING_BY_PERIOD at the end.
+WAITING_BY_PERIOD_AT_END_AND_NOW = _WAITING_CTE.replace("__HAVING__", _BY_PERIOD).replace("__IN_TIME__", "1").replace(
+    "__SLE__", "toString(LegalEntity)"
+).replace("__REACHED_AT__", f", {_PERIOD_IN_TIME} AS in_time").replace(
+    "__NOW__", ", (sle, eid) NOT IN (SELECT rle, rid FROM reached) AS waits_now"
+).replace("__REACHED_WHERE__", " WHERE in_time") + _PER_ENTITY.replace(
+    "\nFROM waiting",
+    """,
+    countIf(waits_now) AS now_n, minIf(toUnixTimestamp64Milli(done_at), waits_now) AS now_oldest_ms,
+    sumMapIf([currency], [amount], amount IS NOT NULL AND waits_now) AS now_amounts,
+    groupArraySortedIf({limit:UInt32})((toUnixTimestamp64Milli(done_at), eid, et, amount, currency, system,
+        legal_entity, cid), waits_now) AS now_items
+FROM waiting""",
 )
 
 # -- reconciliations ----------------------------------------------------------------------

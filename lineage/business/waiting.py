@@ -9,7 +9,7 @@ compensation reversed it (a cancelled order does not await billing). Ages run to
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from collector.store import Store
 from lineage.business import queries as q
@@ -63,15 +63,66 @@ def waiting_in_period(
     ``period`` (YYYY-MM) it is (lineage/business/queries.py BUSINESS_PERIOD, hop times cut in
     ``time_zone``), found among those that completed the previous stage in the window. An
     entity with nothing waiting is absent."""
-    found: dict[str, list[dict[str, Any]]] = {}
-    for prev, cur in _stages(flow, stage):
-        params = _params(config, scope, flow, prev, cur, since_ms, until_ms, limit, as_of_ms)
-        for row in store.query_dicts(q.WAITING_BY_PERIOD, params | {"period": period, "tz": time_zone}):
-            found.setdefault(row["le"], []).append(_stage(prev, cur, row, now_ms))
-    return {
-        le: {"flow": flow.name, "since": iso(since_ms), "until": iso(until_ms), "stages": stages}
-        for le, stages in found.items()
-    }
+    window = _Window(since_ms, until_ms, now_ms, limit, period, time_zone, stage)
+    return _in_period(store, config, scope, flow, window, as_of_ms=as_of_ms, now_too=False)[0]
+
+
+def waiting_in_period_at_end_and_now(
+    store: Store,
+    config: FlowConfig,
+    scope: Scope,
+    flow: Flow,
+    *,
+    since_ms: int,
+    until_ms: int,
+    now_ms: int,
+    limit: int,
+    period: str,
+    time_zone: str,
+    end_ms: int,
+    stage: str = "",
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """:func:`waiting_in_period` as of ``end_ms`` and now, in one pass per stage (what waits now
+    waits at the end too: queries.WAITING_BY_PERIOD_AT_END_AND_NOW)."""
+    window = _Window(since_ms, until_ms, now_ms, limit, period, time_zone, stage)
+    return _in_period(store, config, scope, flow, window, as_of_ms=end_ms, now_too=True)
+
+
+_NOW = ("n", "oldest_ms", "amounts", "items")  # the columns of the queue now, prefixed ``now_``
+
+
+class _Window(NamedTuple):
+    since_ms: int
+    until_ms: int
+    now_ms: int
+    limit: int
+    period: str
+    time_zone: str
+    stage: str
+
+
+def _in_period(
+    store: Store, config: FlowConfig, scope: Scope, flow: Flow, w: _Window, *, as_of_ms: int, now_too: bool
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """The queues as of ``as_of_ms`` and, with ``now_too``, now (else empty), per legal entity."""
+    sql = q.WAITING_BY_PERIOD_AT_END_AND_NOW if now_too else q.WAITING_BY_PERIOD
+    since_ms, until_ms, now_ms = w.since_ms, w.until_ms, w.now_ms
+    at: dict[str, list[dict[str, Any]]] = {}
+    now: dict[str, list[dict[str, Any]]] = {}
+    for prev, cur in _stages(flow, w.stage):
+        params = _params(config, scope, flow, prev, cur, since_ms, until_ms, w.limit, as_of_ms)
+        for row in store.query_dicts(sql, params | {"period": w.period, "tz": w.time_zone}):
+            at.setdefault(row["le"], []).append(_stage(prev, cur, row, now_ms))
+            if now_too and row["now_n"]:
+                now.setdefault(row["le"], []).append(_stage(prev, cur, {k: row[f"now_{k}"] for k in _NOW}, now_ms))
+
+    def docs(found: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+        return {
+            le: {"flow": flow.name, "since": iso(since_ms), "until": iso(until_ms), "stages": stages}
+            for le, stages in found.items()
+        }
+
+    return docs(at), docs(now)
 
 
 def _stages(flow: Flow, stage: str) -> list[tuple[Stage, Stage]]:

@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from lineage.business.waiting import waiting_in_period
+from lineage.business.waiting import waiting_in_period, waiting_in_period_at_end_and_now
 from lineage.close import groups, hopset
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
@@ -61,24 +61,39 @@ def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, A
 
 
 def _queues(
-    svc: Lineage, scope: Scope, cfg: CloseConfig, tz: str, p: Period, now_ms: int, as_of: int | None
-) -> dict[str, dict[str, Any]]:
+    svc: Lineage, scope: Scope, cfg: CloseConfig, tz: str, p: Period, now_ms: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Per legal entity in ``scope``: the posting stage's waiting queue of every closing flow,
     summed, over the transactions whose business period is ``p`` (looked for up to LOOK_MS
-    either side of it). An entity with nothing waiting is absent."""
-    parts: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    either side of it), now and at the period's end. Before the period ends nothing can have
+    crossed its cut-off: what waits at its end is what waits now. An entity with nothing waiting
+    is absent."""
+    now: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+    at_end: dict[str, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
     for name in cfg.flows:
         flow = svc.config.flows[name]
         posting = next((s for s in flow.stages[1:] if s.step == flow.latency_to), None)
         if posting is None:
             continue
-        kw = {"as_of_ms": as_of} if as_of is not None else {}
-        found = waiting_in_period(svc.store, svc.config, scope, flow, since_ms=p.start_ms - LOOK_MS,
-                                  until_ms=p.end_ms + LOOK_MS, now_ms=now_ms, limit=LIMIT, stage=posting.name,
-                                  period=p.name, time_zone=tz, **kw)  # fmt: skip
-        for le, doc in found.items():
-            parts[le] += [(name, stage) for stage in doc["stages"]]
-    return {le: _queue(stages) for le, stages in parts.items()}
+        kw: dict[str, Any] = {
+            "since_ms": p.start_ms - LOOK_MS,
+            "until_ms": p.end_ms + LOOK_MS,
+            "now_ms": now_ms,
+            "limit": LIMIT,
+            "stage": posting.name,
+            "period": p.name,
+            "time_zone": tz,
+        }
+        if now_ms >= p.end_ms:
+            found_end, found_now = waiting_in_period_at_end_and_now(svc.store, svc.config, scope, flow,
+                                                                    end_ms=p.end_ms, **kw)  # fmt: skip
+        else:
+            found_now = waiting_in_period(svc.store, svc.config, scope, flow, **kw)
+            found_end = found_now
+        for parts, found in ((now, found_now), (at_end, found_end)):
+            for le, doc in found.items():
+                parts[le] += [(name, stage) for stage in doc["stages"]]
+    return {le: _queue(stages) for le, stages in now.items()}, {le: _queue(stages) for le, stages in at_end.items()}
 
 
 def _queue(stages: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
@@ -140,9 +155,7 @@ class _Reads:
 
 
 def _read(svc: Lineage, cfg: CloseConfig, scope: Scope, p: Period, tz: str, now_ms: int, by_entity: bool) -> _Reads:
-    now_q = _queues(svc, scope, cfg, tz, p, now_ms, None)
-    # Before the period ends nothing can have crossed its cut-off: what waits at its end is what waits now.
-    at_end = _queues(svc, scope, cfg, tz, p, now_ms, p.end_ms) if now_ms >= p.end_ms else now_q
+    now_q, at_end = _queues(svc, scope, cfg, tz, p, now_ms)
     window = Window(p.start_ms, p.end_ms, 5000)
     if by_entity:
         breaks = groups.reconciliation_breaks_by_entity(svc, cfg, scope, p)

@@ -21,7 +21,7 @@ from lineage.business import waiting
 from lineage.core.currency import round_money
 from lineage.core.flows import Flow, load_flows
 from lineage.core.scope import EVERYTHING, Scope
-from tests.lineage.flow_helpers import DAY, HOUR, MIN
+from tests.lineage.flow_helpers import DAY, HOUR, MIN, Spans
 from tests.lineage.test_open_txns import SCOPES, STAGES, _write, deliveries
 
 _MONTHS = itertools.count(0)
@@ -166,6 +166,9 @@ def _cases(base: int) -> list[tuple[Scope, str, dict[str, Any]]]:
         (SCOPES[3], "order_to_cash", {"as_of_ms": base + DAY}),
         (EVERYTHING, "order_to_cash", {"period": _month(base + DAY), "as_of_ms": base + 2 * DAY, "limit": 2}),
         (SCOPES[1], "payment_sync", {"stage": "cash", "period": _month(base), "limit": 1}),
+        # a month's end within the window (base is a day before the first): reached after it or not
+        (EVERYTHING, "order_to_cash", {"period": _month(base), "as_of_ms": base + DAY - 7 * HOUR - 13 * MIN}),
+        (SCOPES[1], "payment_sync", {"period": _month(base), "as_of_ms": base + DAY - 7 * HOUR - 13 * MIN}),
     ]
 
 
@@ -181,12 +184,30 @@ def _same_as_recomputed(store: Store, base: int, hops: list[dict[str, Any]]) -> 
             continue
         # the close gate's: each legal entity's queues apart, as a caller scoped to it alone
         by_le = waiting.waiting_in_period(store, config, scope, flow, time_zone="UTC", **kw)
-        want = {}
-        for le in ("LE-1", "LE-2"):
-            if scope.allows(le, scope.regions[0] if scope.regions else ""):
-                alone = _expected(hops, base, Scope((le,), scope.regions), flow, **kw)
-                want[le] = [q for q in alone if q["count"]]
-        assert {le: _got(doc) for le, doc in by_le.items()} == {le: q for le, q in want.items() if q}, (scope, filters)
+        assert _by_le(by_le) == _wanted(hops, base, scope, flow, kw), (scope, filters)
+        if "as_of_ms" in kw:  # the gate's one pass for the period's end and now: each as recomputed
+            rest = {k: v for k, v in kw.items() if k != "as_of_ms"}
+            at_end, now = waiting.waiting_in_period_at_end_and_now(
+                store, config, scope, flow, time_zone="UTC", end_ms=kw["as_of_ms"], **rest
+            )
+            assert at_end == by_le, (scope, filters)
+            assert _by_le(now) == _wanted(hops, base, scope, flow, rest), (scope, filters)
+
+
+def _by_le(found: dict[str, dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    return {le: _got(doc) for le, doc in found.items()}
+
+
+def _wanted(
+    hops: list[dict[str, Any]], base: int, scope: Scope, flow: Any, kw: dict[str, Any]
+) -> dict[str, list[dict[str, Any]]]:
+    """Each legal entity's queues recomputed as a caller scoped to it alone; none waiting: absent."""
+    want = {}
+    for le in ("LE-1", "LE-2"):
+        if scope.allows(le, scope.regions[0] if scope.regions else ""):
+            alone = _expected(hops, base, Scope((le,), scope.regions), flow, **kw)
+            want[le] = [q for q in alone if q["count"]]
+    return {le: q for le, q in want.items() if q}
 
 
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -201,3 +222,30 @@ def test_the_waiting_queues_equal_a_recomputation_from_the_hops(
     _same_as_recomputed(store, base, first)
     _write(store, base, later)
     _same_as_recomputed(store, base, first + later)
+
+
+def test_the_end_and_now_pass_tells_a_cut_off_break_from_what_still_waits(lineage_store: Store) -> None:
+    """Known answers at a month's end: A posted after it waits at the end but not now (a cut-off
+    break), B never posted waits at both, C posted before it waits at neither; each side equals
+    the period's own pass as of then."""
+    end = int(datetime(2032, 2, 1, tzinfo=UTC).timestamp() * 1000)
+    spans = Spans()
+    for name, issued, posted in (("A", end - 2 * HOUR, end + 2 * HOUR), ("B", end - 3 * HOUR, None),
+                                 ("C", end - 4 * HOUR, end - HOUR)):  # fmt: skip
+        spans.add(f"C-{name}", f"invoice:{name}", "invoice.issued", issued, amount=10.0, legal_entity="LE-1")
+        if posted is not None:
+            spans.add(f"C-{name}", f"ledger:P{name}", "ledger.posted", posted, system="erp",
+                      parent=("invoice", name), legal_entity="LE-1")  # fmt: skip
+    spans.write(lineage_store)
+    config = load_flows()
+    flow = config.flows["order_to_cash"]
+    kw: dict[str, Any] = {"since_ms": end - DAY, "until_ms": end + DAY, "now_ms": end + 3 * HOUR, "limit": 100,
+                          "period": "2032-01", "time_zone": "UTC", "stage": "posting"}  # fmt: skip
+    at_end, now = waiting.waiting_in_period_at_end_and_now(lineage_store, config, EVERYTHING, flow, end_ms=end, **kw)
+
+    def ids(found: dict[str, dict[str, Any]]) -> list[str]:
+        return sorted(i["entity_id"] for doc in found.values() for s in doc["stages"] for i in s["items"])
+
+    assert ids(at_end) == ["A", "B"] and ids(now) == ["B"]
+    assert at_end == waiting.waiting_in_period(lineage_store, config, EVERYTHING, flow, as_of_ms=end, **kw)
+    assert now == waiting.waiting_in_period(lineage_store, config, EVERYTHING, flow, **kw)
