@@ -61,12 +61,10 @@ def _recompute(store: Store, batch: list[StoredSeal], margin_ms: int) -> int:
     rows = store.query(queries.RECOMPUTE_SEALS, params, timeout_s=3600)
     leaves: dict[int, list[bytes]] = {s.seal.sequence: [] for s in batch}
     for seq, index, trace, span, sealed, now in rows:
-        name = f"seal {seq}, hop {trace}/{span}"
-        if now is None:
-            raise VerificationFailed(name, f"leaf {index} was deleted from hops")
-        if bytes(now) != bytes(sealed):
-            raise VerificationFailed(name, f"leaf {index} was changed since it was sealed")
-        leaves[int(seq)].append(bytes(now))
+        if now is None or bytes(now) != bytes(sealed):  # the name is built only for a failure
+            what = "was deleted from hops" if now is None else "was changed since it was sealed"
+            raise VerificationFailed(f"seal {seq}, hop {trace}/{span}", f"leaf {index} {what}")
+        leaves[seq].append(bytes(now))
     for item in batch:
         seal = item.seal
         got = leaves[seal.sequence]

@@ -113,24 +113,26 @@ LEFT JOIN (SELECT TraceId, SpanId, toNullable(Sequence) AS Sequence FROM sealed_
 
 # -- store verification ------------------------------------------------------------------------
 # Each leaf of a range of seals against the hop stored now: recomputed hash (NULL: hop
-# gone). Hops are read from the range's first window on (minus the margin), by span.
+# gone). Hops are read from the range's first window on (minus the margin), by span; a span
+# stored more than once is the copy ingested last. One GROUP BY by span over the leaves and
+# the hops together, not a join of the two (1M leaves: 2.6 s against 5.3 s), one row per leaf.
 RECOMPUTE_SEALS = f"""
-SELECT l.Sequence, l.LeafIndex, l.TraceId, l.SpanId, l.LeafHash, h.LeafHash AS Now
-FROM (
-    SELECT Sequence, LeafIndex, TraceId, SpanId, LeafHash FROM seal_leaves
-    WHERE Sequence BETWEEN {{lo:UInt64}} AND {{hi:UInt64}}
-) AS l
-LEFT JOIN (
-    SELECT TraceId, SpanId, toNullable({LEAF_HASH_SQL}) AS LeafHash
-    FROM hops
-    WHERE IngestedAt > fromUnixTimestamp64Milli({{from_ms:Int64}})
-      AND (TraceId, SpanId) IN (
-        SELECT TraceId, SpanId FROM seal_leaves WHERE Sequence BETWEEN {{lo:UInt64}} AND {{hi:UInt64}})
-    ORDER BY TraceId, SpanId, IngestedAt DESC
-    LIMIT 1 BY TraceId, SpanId
-) AS h ON l.TraceId = h.TraceId AND l.SpanId = h.SpanId
-ORDER BY l.Sequence, l.LeafIndex
-SETTINGS join_use_nulls = 1
+SELECT leaf.1 AS Sequence, leaf.2 AS LeafIndex, TraceId, SpanId, leaf.3 AS LeafHash, Now FROM (
+    SELECT TraceId, SpanId, groupArrayIf((Sequence, LeafIndex, Hash), side = 0) AS leaves,
+        if(countIf(side = 1) > 0, argMaxIf(Hash, At, side = 1), NULL) AS Now
+    FROM (
+        SELECT 0 AS side, Sequence, LeafIndex, TraceId, SpanId, LeafHash AS Hash, toDateTime64(0, 9) AS At
+        FROM seal_leaves WHERE Sequence BETWEEN {{lo:UInt64}} AND {{hi:UInt64}}
+        UNION ALL
+        SELECT 1, 0, 0, TraceId, SpanId, {LEAF_HASH_SQL}, IngestedAt FROM hops
+        WHERE IngestedAt > fromUnixTimestamp64Milli({{from_ms:Int64}})
+            AND (TraceId, SpanId) IN (
+                SELECT TraceId, SpanId FROM seal_leaves WHERE Sequence BETWEEN {{lo:UInt64}} AND {{hi:UInt64}})
+    )
+    GROUP BY TraceId, SpanId
+    HAVING notEmpty(leaves)
+) ARRAY JOIN leaves AS leaf
+ORDER BY Sequence, LeafIndex
 """
 
 # Hops that arrived inside a sealed window (before its cutoff minus the margin, so not in

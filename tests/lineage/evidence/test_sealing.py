@@ -130,3 +130,25 @@ def test_store_verification_names_a_changed_leaf_table(sealed_store: Store, evid
         "ALTER TABLE seal_leaves DELETE WHERE Sequence = 2 AND LeafIndex = 0 SETTINGS mutations_sync = 2"
     )
     _fails(sealed_store, evidence, "seal 2")
+
+
+def test_store_verification_reads_the_copy_of_a_hop_ingested_last(
+    sealed_store: Store, evidence: EvidenceService
+) -> None:
+    """A sealed hop delivered again unchanged verifies; a later copy that differs is the hop now,
+    and fails naming it (the leaf is recomputed from the copy ingested last)."""
+    span = _span(sealed_store, "INV-A")
+    sealed_store.command(_COPY, {"span": span})
+    assert verify_store(sealed_store, evidence.public).hops == 8
+    sealed_store.command(
+        "INSERT INTO hops SELECT * REPLACE (now64(3) + INTERVAL 1 SECOND AS IngestedAt, 2.0 AS Amount) "
+        "FROM hops WHERE SpanId = {span:String} LIMIT 1",
+        {"span": span},
+    )
+    message = _fails(sealed_store, evidence, "seal 1, hop ")
+    assert span in message and "changed since it was sealed" in message
+
+
+def test_store_verification_names_a_leaf_listed_twice(sealed_store: Store, evidence: EvidenceService) -> None:
+    sealed_store.command("INSERT INTO seal_leaves SELECT * FROM seal_leaves WHERE Sequence = 1 AND LeafIndex = 0")
+    assert "no longer give the signed root" in _fails(sealed_store, evidence, "seal 1")
