@@ -181,16 +181,22 @@ FROM waiting
 _IN_TIME = "EndTime < fromUnixTimestamp64Milli({as_of_ms:Int64})"
 
 
-def _waiting(having: str, in_time: str, sle: str) -> str:
-    """The waiting CTEs with ``reached`` limited to the stage hops ``in_time``."""
-    return (
-        _WAITING_CTE.replace("__HAVING__", having)
-        .replace("__IN_TIME__", in_time)
-        .replace("__SLE__", sle)
-        .replace("__REACHED_AT__", "")
-        .replace("__NOW__", "")
-        .replace("__REACHED_WHERE__", "")
-    )
+def _waiting(having: str, in_time: str, sle: str, *, now_too: bool = False) -> str:
+    """The waiting CTEs with ``reached`` limited to the stage hops ``in_time``; ``now_too``: the
+    rows are those not reached in time, each flagged ``waits_now`` when not reached at all."""
+    if not now_too:
+        marks = {"__IN_TIME__": in_time, "__REACHED_AT__": "", "__NOW__": "", "__REACHED_WHERE__": ""}
+    else:
+        marks = {
+            "__IN_TIME__": "1",
+            "__REACHED_AT__": f", {in_time} AS in_time",
+            "__NOW__": ", (sle, eid) NOT IN (SELECT rle, rid FROM reached) AS waits_now",
+            "__REACHED_WHERE__": " WHERE in_time",
+        }
+    sql = _WAITING_CTE.replace("__HAVING__", having).replace("__SLE__", sle)
+    for mark, text in marks.items():
+        sql = sql.replace(mark, text)
+    return sql
 
 
 WAITING = _waiting("", _IN_TIME, "''") + _WAITING_SELECT
@@ -204,19 +210,15 @@ WAITING_BY_PERIOD = _waiting(_BY_PERIOD, _PERIOD_IN_TIME, "toString(LegalEntity)
 # what waits now waits at the end too (not reached at all is not reached in time), so the rows are
 # those waiting at the end, each flagged ``waits_now`` when no stage hop reached it since; the
 # ``now_`` columns are WAITING_BY_PERIOD with no end, the others WAITING_BY_PERIOD at the end.
-WAITING_BY_PERIOD_AT_END_AND_NOW = _WAITING_CTE.replace("__HAVING__", _BY_PERIOD).replace("__IN_TIME__", "1").replace(
-    "__SLE__", "toString(LegalEntity)"
-).replace("__REACHED_AT__", f", {_PERIOD_IN_TIME} AS in_time").replace(
-    "__NOW__", ", (sle, eid) NOT IN (SELECT rle, rid FROM reached) AS waits_now"
-).replace("__REACHED_WHERE__", " WHERE in_time") + _PER_ENTITY.replace(
-    "\nFROM waiting",
-    """,
+_NOW_COLUMNS = """,
     countIf(waits_now) AS now_n, minIf(toUnixTimestamp64Milli(done_at), waits_now) AS now_oldest_ms,
     sumMapIf([currency], [amount], amount IS NOT NULL AND waits_now) AS now_amounts,
     groupArraySortedIf({limit:UInt32})((toUnixTimestamp64Milli(done_at), eid, et, amount, currency, system,
         legal_entity, cid), waits_now) AS now_items
-FROM waiting""",
-)
+FROM waiting"""
+WAITING_BY_PERIOD_AT_END_AND_NOW = _waiting(
+    _BY_PERIOD, _PERIOD_IN_TIME, "toString(LegalEntity)", now_too=True
+) + _PER_ENTITY.replace("\nFROM waiting", _NOW_COLUMNS)
 
 # -- reconciliations ----------------------------------------------------------------------
 # Each side: one row per entity (ok hops of its step and entity type, optionally of one

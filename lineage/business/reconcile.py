@@ -158,20 +158,6 @@ def break_rows_by_legal_entity(
     return {le: (rows[:limit], len(rows) > limit) for le, rows in found.items()}
 
 
-def breaks_by_legal_entity(
-    store: Store,
-    scope: Scope,
-    rec: Reconciliation,
-    *,
-    since_ms: int,
-    until_ms: int,
-    limit: int,
-) -> dict[str, tuple[list[dict[str, Any]], bool]]:
-    """:func:`break_rows_by_legal_entity`, each row made a break."""
-    found = break_rows_by_legal_entity(store, scope, rec, since_ms=since_ms, until_ms=until_ms, limit=limit)
-    return {le: ([shape_break(r) for r in rows], more) for le, (rows, more) in found.items()}
-
-
 def sides(r: dict[str, Any]) -> tuple[str, float | None, float | None, str | None, str | None]:
     """A break row's kind, left and right amount (None for a side with no entity) and currencies:
     what a break is worth is read from these alone."""

@@ -63,46 +63,35 @@ def waiting_in_period(
     ``period`` (YYYY-MM) it is (lineage/business/queries.py BUSINESS_PERIOD, hop times cut in
     ``time_zone``), found among those that completed the previous stage in the window. An
     entity with nothing waiting is absent."""
-    window = _Window(since_ms, until_ms, now_ms, limit, period, time_zone, stage)
+    window = PeriodWindow(since_ms, until_ms, now_ms, limit, period, time_zone, stage)
     return _in_period(store, config, scope, flow, window, as_of_ms=as_of_ms, now_too=False)[0]
 
 
-def waiting_in_period_at_end_and_now(
-    store: Store,
-    config: FlowConfig,
-    scope: Scope,
-    flow: Flow,
-    *,
-    since_ms: int,
-    until_ms: int,
-    now_ms: int,
-    limit: int,
-    period: str,
-    time_zone: str,
-    end_ms: int,
-    stage: str = "",
-) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
-    """:func:`waiting_in_period` as of ``end_ms`` and now, in one pass per stage (what waits now
-    waits at the end too: queries.WAITING_BY_PERIOD_AT_END_AND_NOW)."""
-    window = _Window(since_ms, until_ms, now_ms, limit, period, time_zone, stage)
-    return _in_period(store, config, scope, flow, window, as_of_ms=end_ms, now_too=True)
+class PeriodWindow(NamedTuple):
+    """What a period's queues are read over (:func:`waiting_in_period`'s arguments)."""
 
-
-_NOW = ("n", "oldest_ms", "amounts", "items")  # the columns of the queue now, prefixed ``now_``
-
-
-class _Window(NamedTuple):
     since_ms: int
     until_ms: int
     now_ms: int
     limit: int
     period: str
     time_zone: str
-    stage: str
+    stage: str = ""
+
+
+def waiting_at_end_and_now(
+    store: Store, config: FlowConfig, scope: Scope, flow: Flow, window: PeriodWindow, end_ms: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """:func:`waiting_in_period` as of ``end_ms`` and now, in one pass per stage (what waits now
+    waits at the end too: queries.WAITING_BY_PERIOD_AT_END_AND_NOW)."""
+    return _in_period(store, config, scope, flow, window, as_of_ms=end_ms, now_too=True)
+
+
+_NOW = ("n", "oldest_ms", "amounts", "items")  # the columns of the queue now, prefixed ``now_``
 
 
 def _in_period(
-    store: Store, config: FlowConfig, scope: Scope, flow: Flow, w: _Window, *, as_of_ms: int, now_too: bool
+    store: Store, config: FlowConfig, scope: Scope, flow: Flow, w: PeriodWindow, *, as_of_ms: int, now_too: bool
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """The queues as of ``as_of_ms`` and, with ``now_too``, now (else empty), per legal entity."""
     sql = q.WAITING_BY_PERIOD_AT_END_AND_NOW if now_too else q.WAITING_BY_PERIOD

@@ -34,14 +34,18 @@ def money(worth: Iterable[tuple[float | None, str | None]]) -> list[dict[str, An
 
 
 def _break_money(
-    kind: str, left_amount: float | None, right_amount: float | None, left_currency: str | None, _right: str | None
+    kind: str,
+    left_amount: float | None,
+    right_amount: float | None,
+    left_currency: str | None,
+    right_currency: str | None,
 ) -> tuple[float | None, str | None]:
     """What a break is worth (from reconcile.sides): the side that is alone, or the difference (a
     currency mismatch has no single amount: it counts as material)."""
     if kind == "left_only":
         return left_amount, left_currency
     if kind == "right_only":
-        return right_amount, _right
+        return right_amount, right_currency
     if kind == "amount_mismatch":
         return round_money(abs((right_amount or 0.0) - (left_amount or 0.0)), left_currency), left_currency
     return None, left_currency

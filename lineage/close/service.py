@@ -29,7 +29,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
-from lineage.business.waiting import waiting_in_period, waiting_in_period_at_end_and_now
+from lineage.business.waiting import PeriodWindow, waiting_at_end_and_now, waiting_in_period
 from lineage.close import groups, hopset
 from lineage.close import queries as q
 from lineage.close.config import CloseConfig
@@ -75,21 +75,11 @@ def _queues(
         posting = next((s for s in flow.stages[1:] if s.step == flow.latency_to), None)
         if posting is None:
             continue
-        kw: dict[str, Any] = {
-            "since_ms": p.start_ms - LOOK_MS,
-            "until_ms": p.end_ms + LOOK_MS,
-            "now_ms": now_ms,
-            "limit": LIMIT,
-            "stage": posting.name,
-            "period": p.name,
-            "time_zone": tz,
-        }
+        window = PeriodWindow(p.start_ms - LOOK_MS, p.end_ms + LOOK_MS, now_ms, LIMIT, p.name, tz, posting.name)
         if now_ms >= p.end_ms:
-            found_end, found_now = waiting_in_period_at_end_and_now(svc.store, svc.config, scope, flow,
-                                                                    end_ms=p.end_ms, **kw)  # fmt: skip
+            found_end, found_now = waiting_at_end_and_now(svc.store, svc.config, scope, flow, window, p.end_ms)
         else:
-            found_now = waiting_in_period(svc.store, svc.config, scope, flow, **kw)
-            found_end = found_now
+            found_now = found_end = waiting_in_period(svc.store, svc.config, scope, flow, **window._asdict())
         for parts, found in ((now, found_now), (at_end, found_end)):
             for le, doc in found.items():
                 parts[le] += [(name, stage) for stage in doc["stages"]]

@@ -281,7 +281,7 @@ def test_a_compensation_delivered_twice_reverses_once(store: Store) -> None:
 
     def read() -> tuple[dict[str, Any], dict[str, Any]]:
         summary = reconcile.summary(store, config, EVERYTHING, rec, bucket_ms=DAY, by_legal_entity=True, limit=100, **W)
-        by_le = reconcile.breaks_by_legal_entity(store, EVERYTHING, rec, limit=100, **W)
+        by_le = reconcile.break_rows_by_legal_entity(store, EVERYTHING, rec, limit=100, **W)
         return summary, by_le
 
     first = read()

@@ -187,9 +187,8 @@ def _same_as_recomputed(store: Store, base: int, hops: list[dict[str, Any]]) -> 
         assert _by_le(by_le) == _wanted(hops, base, scope, flow, kw), (scope, filters)
         if "as_of_ms" in kw:  # the gate's one pass for the period's end and now: each as recomputed
             rest = {k: v for k, v in kw.items() if k != "as_of_ms"}
-            at_end, now = waiting.waiting_in_period_at_end_and_now(
-                store, config, scope, flow, time_zone="UTC", end_ms=kw["as_of_ms"], **rest
-            )
+            period_window = waiting.PeriodWindow(time_zone="UTC", **rest)
+            at_end, now = waiting.waiting_at_end_and_now(store, config, scope, flow, period_window, kw["as_of_ms"])
             assert at_end == by_le, (scope, filters)
             assert _by_le(now) == _wanted(hops, base, scope, flow, rest), (scope, filters)
 
@@ -241,7 +240,9 @@ def test_the_end_and_now_pass_tells_a_cut_off_break_from_what_still_waits(lineag
     flow = config.flows["order_to_cash"]
     kw: dict[str, Any] = {"since_ms": end - DAY, "until_ms": end + DAY, "now_ms": end + 3 * HOUR, "limit": 100,
                           "period": "2032-01", "time_zone": "UTC", "stage": "posting"}  # fmt: skip
-    at_end, now = waiting.waiting_in_period_at_end_and_now(lineage_store, config, EVERYTHING, flow, end_ms=end, **kw)
+    at_end, now = waiting.waiting_at_end_and_now(
+        lineage_store, config, EVERYTHING, flow, waiting.PeriodWindow(**kw), end
+    )
 
     def ids(found: dict[str, dict[str, Any]]) -> list[str]:
         return sorted(i["entity_id"] for doc in found.values() for s in doc["stages"] for i in s["items"])
