@@ -32,7 +32,8 @@ case: decoding the same payloads plus one bulk insert of them, with no HTTP and 
 A load left out with ``--skip-worst``/``--skip-mixed`` has its keys set to null.
 
 ``--rollup-cost`` first runs the worst case once more against a collector whose store has no
-rollup views (the dirty-minute marks and the seal of lineage/core/rollups.py dropped), and adds
+rollup views (the dirty-minute marks and the seal of lineage/core/rollups.py and the
+open-transactions index's view of lineage/core/open_txns.py dropped), and adds
 ``worst_spans_per_s_without_rollup``, ``cpu_s_per_million_spans_without_rollup`` and
 ``rollup_ingest_cost`` (the share of spans/s the views cost: 1 - with / without; on a shared
 machine the CPU seconds per million spans are the steadier comparison).
@@ -66,8 +67,8 @@ def _bodies(batch: int, distinct: int, payload: str = "worst") -> list[bytes]:
 
 
 def serve(data_dir: str, without_rollup: bool = False) -> None:
-    """Run a collector on an ephemeral port until stdin closes (``without_rollup``: the rollup's
-    views dropped, the cost of ingest before them)."""
+    """Run a collector on an ephemeral port until stdin closes (``without_rollup``: the views of
+    issue 23 dropped, the rollup's and the open-transactions index's: the cost of ingest before them)."""
     from collector.service import Collector
     from collector.settings import CollectorSettings
     from collector.store import open_store
@@ -79,6 +80,7 @@ def serve(data_dir: str, without_rollup: bool = False) -> None:
     if without_rollup:
         store.command("DROP VIEW IF EXISTS hop_rollup_dirty_mv")
         store.command("DROP VIEW IF EXISTS hop_rollup_seal")
+        store.command("DROP VIEW IF EXISTS open_txns_mv")
     collector = Collector(settings, store)
     collector.start()
     print(READY, collector.http_port, flush=True)
