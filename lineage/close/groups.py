@@ -64,7 +64,7 @@ def _group(found: Found) -> tuple[dict[str, Any], bool]:
         for r in rows:
             worth.append(_break_money(*reconcile.sides(r)))
             if count < LIMIT:
-                items.append(_break_item(name, reconcile.shape_break(r)))
+                items.append(_break_item(name, reconcile.shape_break(r), *worth[-1]))
             count += 1
     group = {"count": count, "money": money(worth), "items": items, "truncated": truncated or count > LIMIT}
     return group, any(amount is None for amount, _ in worth)
@@ -97,9 +97,8 @@ def reconciliation_breaks_by_entity(
     return {le: _group(found) for le, found in by_entity.items()}
 
 
-def _break_item(name: str, b: dict[str, Any]) -> dict[str, Any]:
-    amount, currency = _break_money(b["kind"], b["left_amount"], b["right_amount"], b["left_currency"],
-                                    b["right_currency"])  # fmt: skip
+def _break_item(name: str, b: dict[str, Any], amount: float | None, currency: str | None) -> dict[str, Any]:
+    """A listed break (``b``: reconcile.shape_break) with what it is worth (:func:`_break_money`)."""
     cids = b["correlation_ids"]
     return {
         "reconciliation": name,

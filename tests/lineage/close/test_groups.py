@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from lineage.business.reconcile import shape_break
+from lineage.business.reconcile import shape_break, sides
 from lineage.close import groups
 
 
@@ -26,7 +26,11 @@ def _rows(n: int) -> list[dict[str, Any]]:
 
 
 def _shaped_all(found: groups.Found) -> list[dict[str, Any]]:
-    return [groups._break_item(name, shape_break(r)) for name, rows, _ in found for r in rows]
+    return [
+        groups._break_item(name, shape_break(r), *groups._break_money(*sides(r)))
+        for name, rows, _ in found
+        for r in rows
+    ]
 
 
 def test_a_group_counts_and_sums_every_break_read_and_lists_the_first_ones() -> None:
