@@ -27,20 +27,24 @@ def _connect(port: int) -> socket.socket:
 
 
 def test_300_idle_connections_starve_nothing_and_are_closed(store: Store) -> None:
-    running = start_collector(store, header_timeout_s=2)
+    running = start_collector(store, header_timeout_s=4)
     port = running.http_port
     idle = [_connect(port) for _ in range(300)]
     try:
         time.sleep(0.2)  # all accepted by the server
-        started = time.perf_counter()
         assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
         body = hop_request(20, seed=1).SerializeToString()
         response = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=body, headers=PB, timeout=5)
         assert response.status_code == 200
-        assert time.perf_counter() - started < 2.0
+        # Served while all 300 are still held (an order, not a time: a busy machine is slower,
+        # not starved): a receiver they starved would answer only once it had closed them.
+        for sock in idle:
+            sock.setblocking(False)
+            with pytest.raises(BlockingIOError):
+                sock.recv(1)
         assert store.query("SELECT count() FROM otel_traces") == [(20,)]
         # The head deadline closes every socket that never sent a request.
-        time.sleep(2.5)
+        time.sleep(4.5)
         for sock in idle:
             sock.settimeout(2)
             assert sock.recv(1) == b""
@@ -100,7 +104,7 @@ def _slow_sender(port: int, results: list[bytes], stop: threading.Event, declare
 
 
 def test_slow_loris_senders_get_408_while_normal_exports_go_through(store: Store) -> None:
-    running = start_collector(store, body_timeout_s=3)
+    running = start_collector(store, body_timeout_s=8)
     port = running.http_port
     stop = threading.Event()
     results: list[bytes] = []
@@ -111,11 +115,11 @@ def test_slow_loris_senders_get_408_while_normal_exports_go_through(store: Store
         time.sleep(1.2)  # every slow sender is mid-body
         with httpx.Client(timeout=5) as client:
             for seed in range(3):
-                started = time.perf_counter()
                 body = hop_request(50, seed=seed).SerializeToString()
                 response = client.post(f"http://127.0.0.1:{port}/v1/traces", content=body, headers=PB)
                 assert response.status_code == 200
-                assert time.perf_counter() - started < 1.0
+        # All three answered before any slow sender's deadline (an order, not a time).
+        assert results == []
         for sender in senders:
             sender.join(10)
         assert len(results) == 10
@@ -142,11 +146,10 @@ def test_slow_senders_declaring_large_bodies_hold_only_what_they_sent(store: Sto
     try:
         time.sleep(1.2)  # every slow sender is mid-body
         assert receiving.used < 100, receiving.used  # a few bytes each, not 16 MiB
-        started = time.perf_counter()
         body = hop_request(20, seed=7).SerializeToString()
         response = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=body, headers=PB, timeout=5)
         assert response.status_code == 200
-        assert time.perf_counter() - started < 1.0
+        assert results == []  # answered before any slow sender's deadline (an order, not a time)
         assert store.query("SELECT count() FROM otel_traces") == [(20,)]
         for sender in senders:
             sender.join(15)
@@ -277,7 +280,9 @@ def test_stalled_grpc_callers_do_not_hold_up_a_normal_export(store: Store) -> No
 def test_large_bodies_over_the_receiving_budget_all_get_through(store: Store) -> None:
     # Six 2 MB bodies at once into a 4 MiB budget: taken as bytes arrive, they would each
     # hold part of it and wait for the rest forever (until 503); one may overdraw, so all pass.
-    running = start_collector(store, max_receiving_bytes=4 * 1024 * 1024, body_timeout_s=10)
+    # The deadline is long so that a slow or busy machine (the decode thread runs niced) only
+    # makes the test slower: a deadlock still shows as 503s, never as all 200.
+    running = start_collector(store, max_receiving_bytes=4 * 1024 * 1024, body_timeout_s=60)
     url = f"http://127.0.0.1:{running.http_port}/v1/traces"
     bodies = [hop_request(5000, seed=100 + i).SerializeToString() for i in range(6)]
     assert all(len(b) > 2_000_000 for b in bodies)
@@ -286,17 +291,15 @@ def test_large_bodies_over_the_receiving_budget_all_get_through(store: Store) ->
 
     def send(body: bytes) -> None:
         barrier.wait()
-        answers.append(httpx.post(url, content=body, headers=PB, timeout=30).status_code)
+        answers.append(httpx.post(url, content=body, headers=PB, timeout=80).status_code)
 
     senders = [threading.Thread(target=send, args=(b,)) for b in bodies]
     try:
-        started = time.perf_counter()
         for sender in senders:
             sender.start()
         for sender in senders:
-            sender.join(30)
+            sender.join(90)
         assert answers == [200] * 6
-        assert time.perf_counter() - started < 8
         assert store.query("SELECT count() FROM otel_traces") == [(30_000,)]
         assert running.app.state.budgets["receiving"].used == 0
     finally:
