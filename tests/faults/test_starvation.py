@@ -161,7 +161,7 @@ def test_slow_senders_declaring_large_bodies_hold_only_what_they_sent(store: Sto
 
 
 def test_the_commit_wait_holds_no_receiving_or_decoding_budget(store: Store) -> None:
-    running = start_collector(store, batch_linger_ms=1500)
+    running = start_collector(store, batch_linger_ms=4000)
     budgets = running.app.state.budgets
     answers: list[int] = []
     body = hop_request(20, seed=8).SerializeToString()
@@ -173,11 +173,12 @@ def test_the_commit_wait_holds_no_receiving_or_decoding_budget(store: Store) -> 
         sender.start()
 
         # The decode thread queues the spans, then the event loop gives the budgets back: wait
-        # for both, well inside the 1.5 s linger, so the commit is still pending when we look.
+        # for both, well inside the 4 s linger (long: the decode thread runs niced, and a busy
+        # machine slows it), so the commit is still pending when we look.
         def held() -> tuple[int, int]:
             return budgets["receiving"].used, budgets["decoding"].used
 
-        deadline = time.monotonic() + 1.0
+        deadline = time.monotonic() + 3.0
         while (running.writer.queued_spans < 20 or held() != (0, 0)) and time.monotonic() < deadline:
             time.sleep(0.01)
         assert running.writer.queued_spans == 20 and not answers  # queued, not yet committed
