@@ -41,8 +41,9 @@ from lineage.close.periods import period, previous_period
 from lineage.close.service import gate, gates
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 
 
 def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:

@@ -83,8 +83,9 @@ from lineage.close.service import gate
 from lineage.core import domain
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 from lineage.explain.service import Question, explain
 from lineage.replay.document import replays_of
 from lineage.settings import LineageSettings

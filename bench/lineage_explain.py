@@ -23,7 +23,8 @@ from typing import Any
 from bench import lineage
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
+from lineage.core.window import Window
 from lineage.explain import queries as q
 from lineage.explain.service import Question, explain
 from lineage.replay.document import replays_of

@@ -20,9 +20,10 @@ from pydantic import BaseModel
 from lineage.api.deps import MAX_WINDOW_MS, WINDOWS, Svc, bad
 from lineage.auth.principal import CurrentScope
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 from lineage.sql import queries
 
 FILTERS = ("flow", "system", "region", "legal_entity")

@@ -12,8 +12,9 @@ from typing import Annotated, Literal
 from fastapi import Depends, HTTPException, Path, Query, Request
 
 from lineage.core.flows import Flow
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.timeparse import parse_duration, parse_instant, to_ms, utcnow
+from lineage.core.window import Window
 
 MAX_WINDOW_MS = 92 * 86400 * 1000
 Status = Literal["complete", "in_flight", "stuck", "failed"]

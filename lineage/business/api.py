@@ -13,9 +13,9 @@ from lineage.api.deps import BucketMs, GroupBy, Svc, bad, bucket_ms
 from lineage.business import kpis, metrics, reconcile, waiting
 from lineage.business.models import Breaks, Drift, Kpis, ReconciliationList, Waiting
 from lineage.core.flows import Flow, Kpi, Reconciliation
-from lineage.core.service import Window
 from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 
 BreakKind = Literal["left_only", "right_only", "amount_mismatch", "currency_mismatch"]
 _WAITING_SYSTEM = "a waiting queue spans its stage's systems; it is not narrowed by one system"

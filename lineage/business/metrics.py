@@ -9,9 +9,10 @@ from lineage.business import kpis
 from lineage.core import domain
 from lineage.core.flows import Flow, Kpi
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.shape import iso
 from lineage.core.timeparse import parse_seconds, to_ms, utcnow
+from lineage.core.window import Window
 from lineage.sql import exceptions, queries
 
 LateKey = tuple[int, str, str]  # bucket start ms, stage name ('' for none), group ('' for none)

@@ -39,9 +39,10 @@ from lineage.close.hopset import LOOK_MS
 from lineage.close.periods import Period, period
 from lineage.core.currency import total
 from lineage.core.scope import NOTHING, Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 from lineage.replay.state import IN_FLIGHT
 
 DAY_MS = 86_400_000

@@ -21,8 +21,9 @@ import numpy as np
 
 from lineage.core.currency import round_money
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.shape import iso
+from lineage.core.window import Window
 from lineage.explain import grid, stats
 from lineage.explain import queries as q
 from lineage.explain.errors import ExplainError

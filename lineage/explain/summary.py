@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
+from lineage.core.window import Window
 from lineage.explain.service import Question, explain
 
 # The subject each alert kind asks about (kinds without one are not explained).

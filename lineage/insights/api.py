@@ -12,8 +12,8 @@ from lineage.api.deps import BucketMs, Svc, Win
 from lineage.api.models import LatencyHistogram
 from lineage.auth.permissions import identity
 from lineage.auth.principal import CurrentPrincipal, CurrentScope
-from lineage.core.service import Window
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 from lineage.insights import service
 from lineage.insights.models import AtRisk, Flows, Known, Overview, RiskKind, Systems
 from lineage.insights.overview import overview as overview_of

@@ -15,8 +15,9 @@ from typing import Any
 from lineage.business import kpis, metrics
 from lineage.core.flows import Flow
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.shape import iso
+from lineage.core.window import Window
 from lineage.insights.service import RISK_KINDS, at_risk, latency_histogram
 
 WORST = 5

@@ -36,8 +36,9 @@ from collector.store.errors import StoreError
 from lineage.core import domain
 from lineage.core.currency import round_money
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 from lineage.insights import queries
 from lineage.insights.service import EDGES, at_risk, latency_histogram
 from lineage.sql import exceptions as exception_sql

@@ -10,9 +10,10 @@ from typing import Any
 from lineage.core.currency import total
 from lineage.core.flows import Flow
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.shape import iso
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 from lineage.insights import queries
 
 # Histogram bin edges (ms): 0, then log-spaced from 1 s to 7 days, 6 bins per decade, so a

@@ -16,8 +16,9 @@ from collector.store.errors import ConfigError
 from lineage.auth.principal import Principal
 from lineage.core.currency import total
 from lineage.core.scope import EVERYTHING, Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.timeparse import parse_instant, to_ms, utcnow
+from lineage.core.window import Window
 from lineage.replay import state as sm
 from lineage.replay.delivery import new_trace_id
 from lineage.replay.document import public

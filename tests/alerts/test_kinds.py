@@ -73,7 +73,8 @@ def test_sla_breaches_per_stage_use_the_flows_file(store: Store) -> None:
 def test_sla_alerts_and_the_lineage_api_agree(store: Store) -> None:
     """One definition: the alert's count per stage equals the API's breaches per stage."""
     from lineage.core.scope import EVERYTHING
-    from lineage.core.service import Lineage, Window
+    from lineage.core.service import Lineage
+    from lineage.core.window import Window
     from lineage.settings import LineageSettings
 
     for n in range(6):  # credits approved 2h..7h after their case; the SLA is 4h

@@ -16,7 +16,8 @@ from alerts.tickets.service import Tickets
 from collector.store import Store
 from lineage.core.flows import load_flows
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
+from lineage.core.window import Window
 from lineage.settings import LineageSettings
 from tests.alerts.ticket_servers import BASIC, PASSWORD, USER, Fake, failure, fake, now_ms
 

@@ -17,7 +17,7 @@ from ledgerline.simulator.causes import BAD_DEPLOY, DEMO_CAUSES, Cause, Planter
 from ledgerline.simulator.cli import config_from_args, register
 from ledgerline.simulator.scenario import plan_backfill
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Window
+from lineage.core.window import Window
 from lineage.explain import service
 from tests.conftest import RunningCollector
 from tests.lineage.conftest import make_lineage

@@ -22,7 +22,7 @@ from ledgerline.simulator.causes import BAD_DEPLOY, DEMO_CAUSES, REGION_OUTAGE, 
 from ledgerline.simulator.model import PlannedHop, Transaction
 from ledgerline.simulator.scenario import plan_backfill
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Window
+from lineage.core.window import Window
 from lineage.explain import service
 from tests.conftest import RunningCollector
 from tests.lineage.conftest import make_lineage

@@ -59,8 +59,8 @@ print(json.dumps(read_back({str(_unpack(tmp_path))!r})))
 
 def read_back(data_dir: str) -> dict[str, object]:
     """Open the old store with the current code, migrate it, and answer as the fixture recorded."""
-    from lineage.core.service import Window
     from lineage.core.timeparse import parse_instant, to_ms, utcnow
+    from lineage.core.window import Window
 
     store = open_store(StoreSettings(data_dir=Path(data_dir)))
     before = [int(v) for (v,) in store.query("SELECT DISTINCT version FROM schema_migrations ORDER BY version")]

@@ -10,7 +10,7 @@ from ledgerline.schema import MIGRATIONS, migrate_all
 from lineage.business import reconcile
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Window
+from lineage.core.window import Window
 from tests.lineage.conftest import make_lineage
 from tests.lineage.flow_helpers import DAY, HOUR, T0, Spans
 

@@ -37,8 +37,8 @@ def test_backfill_and_rerun(store_settings: StoreSettings) -> None:
         assert store.query("SELECT count() FROM (SELECT DISTINCT * FROM hop_failures)")[0][0] == 1
         lineage = make_lineage(store)
         from lineage.business import metrics
-        from lineage.core.service import Window
         from lineage.core.timeparse import to_ms, utcnow
+        from lineage.core.window import Window
 
         now = to_ms(utcnow())
         day = Window(now - 86400_000, now, 100)

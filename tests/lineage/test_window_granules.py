@@ -17,7 +17,7 @@ from collector.store import Store
 from lineage.business import metrics
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Window
+from lineage.core.window import Window
 from tests.lineage.conftest import make_lineage
 
 DAY = 86_400_000

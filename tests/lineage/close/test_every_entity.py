@@ -20,7 +20,7 @@ from lineage.close import service
 from lineage.close.config import parse_close
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
-from lineage.core.service import Window
+from lineage.core.window import Window
 from lineage.replay.repo import ReplayRepo
 from tests.lineage.close.helpers import World, emitting_store, invoice, month_end, post
 from tests.lineage.conftest import make_lineage

@@ -13,7 +13,7 @@ from typing import Any
 
 from collector.store import Store
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Window
+from lineage.core.window import Window
 from lineage.sql import exceptions
 from tests.lineage.conftest import make_lineage
 from tests.lineage.core.test_keep import _COLUMNS, H, _span

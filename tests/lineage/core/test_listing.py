@@ -20,7 +20,7 @@ from ledgerline.schema import migrate_all
 from lineage.core import domain
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING, Scope
-from lineage.core.service import Window
+from lineage.core.window import Window
 from lineage.sql import facts_queries
 from tests.lineage.conftest import make_lineage
 from tests.lineage.core.test_keep import _COLUMNS, _world

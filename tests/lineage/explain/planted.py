@@ -17,7 +17,8 @@ from pathlib import Path
 from collector.settings import StoreSettings
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
+from lineage.core.window import Window
 from tests.conftest import start_collector
 from tests.lineage.conftest import make_lineage
 from tests.lineage.helpers import HOUR, MIN, Emitter, now_ns

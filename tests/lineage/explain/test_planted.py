@@ -15,8 +15,8 @@ from collector.service import UvicornThread
 from ledgerline.cli import main
 from lineage.api.app import create_app
 from lineage.core.scope import EVERYTHING, Scope
-from lineage.core.service import Window
 from lineage.core.shape import iso
+from lineage.core.window import Window
 from lineage.explain import queries as q
 from lineage.explain import service
 from lineage.explain.cli import render

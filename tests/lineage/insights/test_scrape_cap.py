@@ -10,7 +10,8 @@ import pytest
 from collector.store import Store
 from lineage.core.flows import load_flows
 from lineage.core.scope import Scope
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
+from lineage.core.window import Window
 from lineage.insights.scrape import BusinessMetrics, Limits
 from lineage.insights.service import at_risk
 from lineage.settings import LineageSettings

@@ -12,8 +12,9 @@ from fastapi.testclient import TestClient
 from collector.store import Store
 from lineage.api.app import create_app
 from lineage.core.scope import EVERYTHING
-from lineage.core.service import Lineage, Window
+from lineage.core.service import Lineage
 from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.window import Window
 from lineage.replay.service import ReplayService
 from lineage.replay.settings import ReplaySettings
 from lineage.replay.worker import Worker
