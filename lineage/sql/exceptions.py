@@ -145,11 +145,14 @@ SELECT toString(Action) AS action, Actor AS actor, Note AS note, toUnixTimestamp
 FROM exception_actions WHERE ExceptionId = {id:String} ORDER BY At, action LIMIT 1000
 """
 # The tickets opened for some exceptions (alerts/tickets: ServiceNow, Jira), oldest first.
+# The tickets of the given exceptions: one per receiver (a configured ticket system), bounded per
+# exception, not overall: a gate's thousands of exceptions each keep theirs (a cap of 10,000 rows
+# in all left some without their tickets, with nothing to tell).
 EXCEPTION_TICKETS = """
 SELECT ExceptionId AS id, toString(Receiver) AS receiver, TicketKey AS key, TicketUrl AS url
 FROM exception_tickets FINAL WHERE ExceptionId IN {ids:Array(String)}
 ORDER BY CreatedAt, Receiver
-LIMIT 10000
+LIMIT 100 BY ExceptionId
 """
 INSERT_EXCEPTION_ACTION = """
 INSERT INTO exception_actions (ExceptionId, Action, Actor, Note, At, EntityType, EntityId, Step)
