@@ -70,10 +70,8 @@ class ExceptionReads:
             found.setdefault(r["legal_entity"], []).append(r)
         shaped = {le: [shape.exception(r) for r in rows[: window.limit]] for le, rows in found.items()}
         money.of_exceptions_by_legal_entity(self.store, scope, shaped)  # the amounts of all in one query
-        return {
-            le: {"exceptions": self.with_tickets(shaped[le]), "truncated": len(rows) > window.limit}
-            for le, rows in found.items()
-        }
+        self.with_tickets([e for listed in shaped.values() for e in listed])  # their tickets in one too
+        return {le: {"exceptions": shaped[le], "truncated": len(rows) > window.limit} for le, rows in found.items()}
 
     def with_tickets(self, exceptions: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Exceptions with the tickets opened for them (set in place). One query."""

@@ -82,6 +82,9 @@ def world(chdb_path: Path) -> Iterator[World]:
         (exc,) = svc.exceptions(Scope(("DE01",)), window, "open", "", "")["exceptions"]
         for n, (le, state) in enumerate([("DE01", "awaiting_approval"), ("DE01", "cancelled"), ("AT01", "approved")]):
             _replay(store, f"R-{n}", exc, le, state)
+        # ... and a ticket opened for it: listed with it, read together or entity by entity.
+        store.insert("exception_tickets", [[exc["id"], "jira", "OPS-7", "7", "https://jira.example/OPS-7", end_utc]],
+                     ["ExceptionId", "Receiver", "TicketKey", "TicketId", "TicketUrl", "CreatedAt"])  # fmt: skip
         yield World(store, svc, close, period, m.next_period, end_utc, em, key)
 
 
@@ -118,6 +121,10 @@ def test_every_entity_together_equals_entity_by_entity(world: World, scope: Scop
     together = service.gates(world.lineage, world.close, scope, ENTITIES, world.period)
     assert [g["legal_entity"] for g in together] == ENTITIES
     assert _steady(together) == _steady(one_by_one)
+    if scope.allows("DE01", "eu-west"):
+        de01 = together[ENTITIES.index("DE01")]
+        [listed] = de01["groups"]["open_exceptions"]["items"]
+        assert listed["tickets"] == [{"receiver": "jira", "key": "OPS-7", "url": "https://jira.example/OPS-7"}]
 
 
 def test_a_key_shared_by_two_entities_matches_in_neither(world: World) -> None:
