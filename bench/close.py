@@ -13,6 +13,9 @@ services directly (no HTTP):
   one (ended: the queue now and at its end); ``..., entity by entity``: the same, one gate after
   another (how it was computed before). The two are timed in turn, run by run, so a load change
   on the shared machine hits both alike;
+* ``status, every entity, <month>, heap as loaded`` and ``..., heap settled``: this month's status
+  before and after the heap is settled as ``serve`` settles it once started (ledgerline/heap.py:
+  what start built frozen out of the garbage collector's walks); every other case is timed after;
 * ``gate, one entity, <month>``: the same for ``LE-0`` alone;
 * ``part: ...``: each read of one gate (``LE-0``, this month) on its own: the posting stage's
   waiting queue (lineage/business/waiting.py) with the business-date filter and without it
@@ -34,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lineage import CALENDAR, counts, loaded, paired, timed
+from ledgerline import heap
 from lineage.business.waiting import waiting, waiting_in_period
 from lineage.close import groups, hopset
 from lineage.close import queries as q
@@ -103,6 +107,7 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict
     print(f"\n{'case':<64}{'runs':>6}{'p50 ms':>10}{'p95 ms':>10}")
     todo = cases(svc, to_ms(utcnow()))
     by_name = dict(todo)
+    _settle_heap(todo, runs, figures)
     for name, fn in todo:
         if name.endswith("entity by entity"):
             continue  # timed in turn with its grouped twin
@@ -120,6 +125,21 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict
             figures[label] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
             print(f"{label:<64}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
     return {"spans": stored, "hops": hops, "load_s": seconds, "figures": figures}
+
+
+def _settle_heap(todo: list[tuple[str, Callable[[], Any]]], runs: int, figures: dict[str, dict[str, float]]) -> None:
+    """The heap as ``serve`` leaves it once started (ledgerline/heap.py), for every case after
+    this; first the open month's every-entity status with the heap as loaded, then settled."""
+    name, fn = next((n, f) for n, f in todo if n.startswith("status, every entity") and not n.endswith("entity"))
+    fn()  # warm
+    n = max(5, runs // 4)
+    before = timed(fn, n)
+    frozen = heap.settle()
+    after = timed(fn, n)
+    for label, (p50, p95) in ((f"{name}, heap as loaded", before), (f"{name}, heap settled", after)):
+        figures[label] = {"runs": n, "p50_ms": round(p50, 2), "p95_ms": round(p95, 2)}
+        print(f"{label:<64}{n:>6}{p50:>10.1f}{p95:>10.1f}", flush=True)
+    print(f"({frozen:,} objects frozen)")
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from collector.settings import CollectorSettings
 from collector.store import Store, open_store
 from collector.store.errors import ConfigError
 from collector.store.lease import ALERTS, REPLAY, SEALER, Lease
+from ledgerline import heap
 from ledgerline.config import ServeConfig, load_serve_config
 from ledgerline.schema import pending, prepare_store
 from lineage.auth.settings import AuthSettings
@@ -134,6 +135,7 @@ class Server:
                 self.evidence.start()
             if API in self.components:
                 self._start_api()
+            heap.settle()  # everything built to serve, out of the garbage collector's walks
         except BaseException:
             self.stop()  # nothing left running, the store closed cleanly
             raise
