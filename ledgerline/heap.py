@@ -3,9 +3,10 @@ cyclic garbage collector's walks.
 
 A full collection walks every tracked object. After start that is the modules, the app, its
 routes and models and the caches, some 150,000 objects, walked again and again while a request
-that reads thousands of rows allocates: 10-15% of the close gate's every-entity status on the
-bench store. ``gc.freeze`` moves them to a generation no collection walks (reference counting
-still frees them as usual); the collector does the same when it starts alone.
+that reads thousands of rows allocates: 6-10% of the close gate's every-entity status at p50 on
+the bench store, a fifth of it at p95 (docs/benchmarks.md). ``gc.freeze`` moves them to a
+generation no collection walks (reference counting still frees them as usual); the collector
+does the same when it starts alone.
 """
 
 from __future__ import annotations
