@@ -14,7 +14,7 @@ services directly (no HTTP):
   another (how it was computed before). The two are timed in turn, run by run, so a load change
   on the shared machine hits both alike;
 * ``status, every entity, <month>, heap as loaded`` and ``..., heap settled``: this month's status
-  before and after the heap is settled as ``serve`` settles it once started (ledgerline/heap.py:
+  before and after the heap is settled as ``serve`` settles it once started (collector/heap.py:
   what start built frozen out of the garbage collector's walks); every other case is timed after;
 * ``gate, one entity, <month>``: the same for ``LE-0`` alone;
 * ``part: ...``: each read of one gate (``LE-0``, this month) on its own: the posting stage's
@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.lineage import CALENDAR, counts, loaded, paired, timed
-from ledgerline import heap
+from collector import heap
 from lineage.business.waiting import waiting, waiting_in_period
 from lineage.close import groups, hopset
 from lineage.close import queries as q
@@ -128,7 +128,7 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict
 
 
 def _settle_heap(todo: list[tuple[str, Callable[[], Any]]], runs: int, figures: dict[str, dict[str, float]]) -> None:
-    """The heap as ``serve`` leaves it once started (ledgerline/heap.py), for every case after
+    """The heap as ``serve`` leaves it once started (collector/heap.py), for every case after
     this; first the open month's every-entity status with the heap as loaded, then settled."""
     name, fn = next((n, f) for n, f in todo if n.startswith("status, every entity") and not n.endswith("entity"))
     fn()  # warm

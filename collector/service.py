@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import uvicorn
 from prometheus_client import CollectorRegistry
 
-from collector import memory
+from collector import heap, memory
 from collector.http import create_collector_app
 from collector.ingest import Ingestor
 from collector.limits import guarded_h11
@@ -121,7 +121,7 @@ class Collector:
         # full collection no longer walks everything loaded so far: health answers stay fast.
         sys.setswitchinterval(SWITCH_INTERVAL_S)
         if not gc.get_freeze_count():  # once per process (tests start many collectors)
-            gc.freeze()
+            heap.settle()
 
         self._http = UvicornThread(
             self.app,

@@ -18,12 +18,12 @@ from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector
 
+from collector import heap
 from collector.service import Collector, UvicornThread
 from collector.settings import CollectorSettings
 from collector.store import Store, open_store
 from collector.store.errors import ConfigError
 from collector.store.lease import ALERTS, REPLAY, SEALER, Lease
-from ledgerline import heap
 from ledgerline.config import ServeConfig, load_serve_config
 from ledgerline.schema import pending, prepare_store
 from lineage.auth.settings import AuthSettings

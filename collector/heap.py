@@ -5,8 +5,8 @@ A full collection walks every tracked object. After start that is the modules, t
 routes and models and the caches, some 150,000 objects, walked again and again while a request
 that reads thousands of rows allocates: 6-10% of the close gate's every-entity status at p50 on
 the bench store, a fifth of it at p95 (docs/benchmarks.md). ``gc.freeze`` moves them to a
-generation no collection walks (reference counting still frees them as usual); the collector
-does the same when it starts alone.
+generation no collection walks (reference counting still frees them as usual). The collector
+settles it when it starts (the first one in a process), ``serve`` once all its parts have.
 """
 
 from __future__ import annotations
