@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -24,7 +24,7 @@ from lineage.close.config import parse_close
 from lineage.close.errors import CloseConfigError
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
-from lineage.core.timeparse import to_ms, utcnow
+from lineage.core.timeparse import to_ms
 from lineage.evidence.keys import public_pem
 from lineage.evidence.sealer import Sealer
 from tests.lineage.auth.helpers import issue
@@ -213,7 +213,12 @@ def test_close_rules_fire_for_a_blocked_period_and_a_decertified_one(
 ) -> None:
     # After the sign-off test: DE01 is blocked, US01 was signed, then decertified by a late invoice.
     monkeypatch.setenv("LEDGERLINE_CLOSE", CALENDAR)
-    now = to_ms(utcnow())
+    # The days left depend on the clock: on and past the deadline day no lead is "not yet". The
+    # gate's clock is set 2.5 days before DE01's deadline (after every hop of the world, still in
+    # the month after the period), so both answers are checked whatever day the tests run.
+    deadline = service.gate(world.lineage, world.close, EVERYTHING, "DE01", world.period)["deadline"]
+    now = to_ms(datetime.fromisoformat(deadline)) - int(2.5 * 86_400_000)
+    monkeypatch.setattr(service, "utcnow", lambda: datetime.fromtimestamp(now / 1000, UTC))
     flows = load_flows()
 
     def fired(expr: dict[str, object]) -> dict[str, Sample]:
@@ -223,7 +228,7 @@ def test_close_rules_fire_for_a_blocked_period_and_a_decertified_one(
     at_risk = fired({"check": "at_risk", "days_before": 400})
     assert set(at_risk) == {"DE01"} and at_risk["DE01"].labels["period"] == world.period
     de = service.gate(world.lineage, world.close, EVERYTHING, "DE01", world.period)
-    assert at_risk["DE01"].value == de["days_to_deadline"] and "C-B" in at_risk["DE01"].examples
+    assert de["days_to_deadline"] == 3 and at_risk["DE01"].value == 3 and "C-B" in at_risk["DE01"].examples
     assert fired({"check": "at_risk", "days_before": de["days_to_deadline"] - 1}) == {}  # not yet
     decertified = fired({"check": "decertified"})
     assert set(decertified) == {"US01"} and decertified["US01"].examples == ("C-G",)
