@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.lineage --scrape --spans 10000000 --runs 50 [--data-dir D --reuse] [--json]
 
-Over the --spans history of bench/lineage.py (transactions spread over --days ending now), the
+Over the --spans history of bench/history.py (transactions spread over --days ending now), the
 route is called through the real API app (in-process, FastAPI's TestClient) with a viewer token:
 
 * ``first``: the first scrape of a scope, which starts the counters with the whole trailing

@@ -3,7 +3,7 @@ time goes (the aim, issue 24: p95 < 200 ms at 10M spans).
 
     .venv/bin/python -m bench.close --spans 2000000 --days 7 [--data-dir D --reuse] [--runs 10] [--json]
 
-Over the --spans history of bench/lineage.py (transactions over --days ending now, seven legal
+Over the --spans history of bench/history.py (transactions over --days ending now, seven legal
 entities ``LE-0``..``LE-6`` cut in UTC; its store can be reused with --reuse), timing the
 services directly (no HTTP):
 
@@ -36,7 +36,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench.lineage import CALENDAR, counts, loaded, paired, timed
+from bench.lineage import CALENDAR, counts, loaded
+from bench.stats import paired, timed
 from collector import heap
 from lineage.business.waiting import waiting, waiting_in_period
 from lineage.close import groups, hopset

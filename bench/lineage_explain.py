@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench import lineage
+from bench import lineage, stats
 from lineage.core.flows import load_flows
 from lineage.core.scope import EVERYTHING
 from lineage.core.service import Lineage
@@ -108,7 +108,7 @@ def run(spans: int, days: float, runs: int, data_dir: Path, reuse: bool) -> dict
     stored, hops = lineage.counts(store, settings.clickhouse_database)
     print(f"{stored:,} spans, {hops:,} hops; load average {os.getloadavg()[0]:.2f}")
     svc = Lineage(settings, store, load_flows(), replays=replays_of(store))
-    figures = compare(svc, runs, lineage.paired)
+    figures = compare(svc, runs, stats.paired)
     load = os.getloadavg()
     print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     return {"spans": stored, "hops": hops, "load_s": seconds, "load_average": list(load), "explain": figures}

@@ -3,7 +3,7 @@ through the real API app when the window holds a few hundred very large transact
 
     .venv/bin/python -m bench.lineage --fat 300 --fat-hops 5000 --spans 1000000 --runs 10 [--json]
 
-On top of the --spans background (bench/lineage.py), N transactions of the support_credit flow
+On top of the --spans background (bench/history.py), N transactions of the support_credit flow
 with M hops each start in the last hour (between 50 and 10 minutes ago, one after another),
 among as many ordinary transactions (N-<i>, five hops each) as the background has per hour:
 a case, a credit, then line items, each an invoice and its ledger posting (parent: the invoice),
@@ -24,8 +24,8 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from bench.lineage import SPANS_PER_TXN, History, load_journal, load_range, timed
-from bench.stats import settle
+from bench.history import SPANS_PER_TXN, History, load_journal, load_range
+from bench.stats import settle, timed
 from collector.store import Store, open_store
 from ledgerline.schema import migrate_all
 from lineage.api.app import create_app

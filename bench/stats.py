@@ -1,11 +1,12 @@
-"""Percentiles for the benchmarks (nearest rank, so a p95 is a measured value)."""
+"""Percentiles and timing for the benchmarks (nearest rank, so a p95 is a measured value)."""
 
 from __future__ import annotations
 
 import math
+import random
 import statistics
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 
@@ -44,3 +45,27 @@ def print_figures(figures: dict[str, float], as_json: bool) -> None:
         print(f"{name:36s} {value:,}")
     if as_json:
         print(json.dumps(figures))
+
+
+def timed(fn: Callable[[], Any], runs: int) -> tuple[float, float]:
+    """p50 and p95 in ms over ``runs`` calls."""
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return p50_p95(times)
+
+
+def paired(fns: list[Callable[[str], Any]], args: list[str], runs: int) -> list[tuple[float, float]]:
+    """p50 and p95 in ms of each of ``fns``, called in turn on the same random argument, so a
+    load change on a shared machine hits them all alike."""
+    rng = random.Random(11)
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(runs):
+        arg = rng.choice(args)
+        for fn, out in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn(arg)
+            out.append((time.perf_counter() - t) * 1000)
+    return [p50_p95(t) for t in times]
