@@ -29,6 +29,7 @@ services directly (no HTTP):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import tempfile
 import time
@@ -51,6 +52,10 @@ from lineage.core.timeparse import to_ms, utcnow
 from lineage.core.window import Window
 
 
+def _one_by_one(svc: Lineage, entities: list[str], month: str) -> list[dict[str, Any]]:
+    return [gate(svc, CALENDAR, EVERYTHING, le, month) for le in entities]
+
+
 def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
     """What is timed: whole gates, then each part of one."""
     this = time.strftime("%Y-%m", time.gmtime(now_ms / 1000))
@@ -69,10 +74,11 @@ def cases(svc: Lineage, now_ms: int) -> list[tuple[str, Callable[[], Any]]]:
     unsealed = le0.params() | hopset.params(p, "UTC")
     out: list[tuple[str, Callable[[], Any]]] = []
     for month in (this, last):
-        out.append((f"status, every entity, {month}", lambda m=month: gates(svc, CALENDAR, EVERYTHING, entities, m)))
-        out.append((f"status, every entity, {month}, entity by entity",
-                    lambda m=month: [gate(svc, CALENDAR, EVERYTHING, le, m) for le in entities]))  # fmt: skip
-        out.append((f"gate, one entity, {month}", lambda m=month: gate(svc, CALENDAR, EVERYTHING, "LE-0", m)))
+        every = functools.partial(gates, svc, CALENDAR, EVERYTHING, entities, month)
+        out.append((f"status, every entity, {month}", every))
+        one_by_one = functools.partial(_one_by_one, svc, entities, month)
+        out.append((f"status, every entity, {month}, entity by entity", one_by_one))
+        out.append((f"gate, one entity, {month}", functools.partial(gate, svc, CALENDAR, EVERYTHING, "LE-0", month)))
     return [
         ("part: posting queue now", lambda: queue({})),
         (

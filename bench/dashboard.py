@@ -34,7 +34,10 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from playwright.sync_api import ViewportSize
 
 PAGES = {
     "overview": "?page=overview",
@@ -48,7 +51,7 @@ PAGES = {
 }
 
 
-VIEWPORT = {"width": 1440, "height": 1800}
+VIEWPORT: ViewportSize = {"width": 1440, "height": 1800}
 # The sidebar's label of each page (dashboard/state.py PAGES) and the heading it draws.
 SWITCH = {
     "overview": ("Overview", "Overview"),
@@ -118,7 +121,7 @@ def _warm_up(browser: Any, url: str) -> None:
     context.close()
 
 
-def _figures(times: list[tuple[float, float]]) -> dict[str, float]:
+def _figures(times: list[tuple[float, float]]) -> dict[str, Any]:
     done = [t[1] for t in times]
     return {
         "cold_s": round(done[0], 2),

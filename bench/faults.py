@@ -285,7 +285,7 @@ def stop_round(data_dir: Path, settle_s: float) -> dict[str, float]:
     rules = data_dir.parent / "slow-rules.yaml"
     rules.write_text(slow_rules(4))
     figures: dict[str, float] = {"stop_ports_taken": 0}
-    runs = (
+    runs: tuple[tuple[str, float, dict[str, str]], ...] = (
         ("stop_after_start_s", 0.0, {}),
         ("stop_settled_s", settle_s, {}),
         ("stop_during_slow_round_s", 0.0, {"LEDGERLINE_ALERT_RULES": str(rules)}),

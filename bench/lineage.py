@@ -178,7 +178,7 @@ def _raw_stuck(svc: Lineage, scope: Scope, now: int) -> Any:
     """The stuck list as it was computed before the open-transactions index: from every hop of
     the window (``domain.listing``), with the window ``Lineage.transactions`` uses."""
     lookahead = max((f.end_to_end_sla_s or 0) for f in svc.config.flows.values())
-    window = {"since_ms": now - 86400_000, "until_ms": now, "now_ms": now, "limit": 100}
+    window: dict[str, Any] = {"since_ms": now - 86400_000, "until_ms": now, "now_ms": now, "limit": 100}
     scan_until = now + int(max(lookahead, 86400) * 2000)
     max_rows = svc.settings.query_max_rows
     return domain.listing(

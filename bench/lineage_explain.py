@@ -54,11 +54,11 @@ def before() -> Iterator[None]:
     def every_dimension(kind: str, subject: str, baseline: str, attrs: bool, dims: Any = None) -> str:
         return pairs(kind, subject, baseline, attrs)
 
-    q.pairs, q.THRESHOLDS = every_dimension, THRESHOLDS_BEFORE  # type: ignore[assignment]
+    q.pairs, q.THRESHOLDS = every_dimension, THRESHOLDS_BEFORE
     try:
         yield
     finally:
-        q.pairs, q.THRESHOLDS = pairs, thresholds  # type: ignore[assignment]
+        q.pairs, q.THRESHOLDS = pairs, thresholds
 
 
 def _before(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:

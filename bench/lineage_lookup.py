@@ -10,6 +10,7 @@ lookup makes are counted.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -91,7 +92,8 @@ def planning(counter: Counter, fn: Callable[[str], Any], args: list[str]) -> dic
             fn(arg)
     finally:
         counter.recording = False
-    names, out = _names(), {}
+    names = _names()
+    out: dict[str, dict[str, float]] = {}
     for sql, params in counter.calls:
         times = []
         for text in (sql, "EXPLAIN PLAN " + sql):
@@ -130,8 +132,8 @@ def compare(
     sample = ids[:50]
     for suffix, scope in (("", EVERYTHING), ("_scoped", SCOPED)):
         fns: list[Callable[[str], Any]] = [
-            lambda c, s=scope: before.transaction(s, c),
-            lambda c, s=scope: after.transaction(s, c),
+            functools.partial(before.transaction, scope),
+            functools.partial(after.transaction, scope),
         ]
         for fn in fns:  # warm up (expression compilation)
             for cid in sample[:10]:

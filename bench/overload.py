@@ -31,6 +31,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -101,7 +102,7 @@ class LoadProcess:
             self.proc.kill()
             raise RuntimeError(f"the load process did not start: {line!r}")
 
-    def wait(self) -> dict[str, object]:
+    def wait(self) -> dict[str, Any]:
         """The load's summary, once it is done."""
         assert self.proc.stdout is not None
         lines = self.proc.stdout.read().strip().splitlines()
@@ -159,7 +160,8 @@ def memory_round(name: str, data_dir: Path, senders: int, batch: int, seconds: f
     from collector.memory import footprint, limit_mb
     from collector.settings import CollectorSettings
 
-    settings = CollectorSettings(**{k.removeprefix("LEDGERLINE_").lower(): v for k, v in env.items()})
+    fields: dict[str, Any] = {k.removeprefix("LEDGERLINE_").lower(): v for k, v in env.items()}
+    settings = CollectorSettings(**fields)
     server = ServeProcess(data_dir, **env)
     try:
         summary = LoadProcess(server.endpoint, senders, batch, seconds).wait()

@@ -40,7 +40,7 @@ try:
 
     expect.set_options(timeout=15_000)  # figures draw slowly on a busy two-core machine
 except ImportError:  # pragma: no cover
-    sync_playwright = None
+    sync_playwright = None  # type: ignore[assignment]
 
 BROWSER_MARKS = [
     pytest.mark.browser,
