@@ -53,12 +53,10 @@ def _money(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _minus(a: list[dict[str, Any]], b: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``a``'s money less ``b``'s, per currency of ``a``; currencies that net to zero left out."""
     left = {m["currency"]: m["amount"] for m in b}
-    return [
-        {"currency": m["currency"], "amount": total([m["amount"], -left.get(m["currency"], 0.0)], m["currency"])}
-        for m in a
-        if total([m["amount"], -left.get(m["currency"], 0.0)], m["currency"]) != 0
-    ]
+    nets = ((m["currency"], total([m["amount"], -left.get(m["currency"], 0.0)], m["currency"])) for m in a)
+    return [{"currency": currency, "amount": amount} for currency, amount in nets if amount != 0]
 
 
 def _queues(
