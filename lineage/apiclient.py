@@ -41,6 +41,20 @@ def api_detail(response: httpx.Response) -> str:
         return response.text[:200]
 
 
+def refusal(response: httpx.Response) -> str:
+    """What an API error answer says, with a hint for a missing credential and its HTTP status."""
+    detail = api_detail(response)
+    if response.status_code == 401:
+        detail += f"; pass --token or set {TOKEN_ENV}"
+    return f"{detail} (HTTP {response.status_code})"
+
+
+def fail(command: str, message: str, code: int = 2) -> int:
+    """One line on stderr, ``ledgerline <command>: <message>``; returns the exit ``code``."""
+    print(f"ledgerline {command}: {message}", file=sys.stderr)
+    return code
+
+
 def get_json(
     command: str, args: argparse.Namespace, path: str, params: dict[str, str] | None = None
 ) -> tuple[Any, int]:
@@ -51,14 +65,9 @@ def get_json(
             args.api.rstrip("/") + path, params=params, headers=auth_headers(args.token), timeout=args.timeout
         )
     except httpx.HTTPError as exc:
-        print(f"ledgerline {command}: cannot reach the lineage API at {args.api}: {exc}", file=sys.stderr)
-        return None, 2
+        return None, fail(command, f"cannot reach the lineage API at {args.api}: {exc}")
     if response.status_code != 200:
-        detail = api_detail(response)
-        if response.status_code == 401:
-            detail += f"; pass --token or set {TOKEN_ENV}"
-        print(f"ledgerline {command}: {detail} (HTTP {response.status_code})", file=sys.stderr)
-        return None, 1 if response.status_code == 404 else 2
+        return None, fail(command, refusal(response), 1 if response.status_code == 404 else 2)
     return response.json(), 0
 
 
