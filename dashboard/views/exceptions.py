@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, figures, formats, kpis
+from dashboard import data, figures, formats, kpis, why_figures
 from dashboard.api import ApiError
 from dashboard.state import Filters
 from dashboard.views import why
@@ -140,7 +140,7 @@ def render(f: Filters) -> None:
     left, right = st.columns([2, 1])
     with left:
         area = figures.backlog_area(backlog["series"])  # marked where the open "Why?" says failures rose
-        chart(figures.mark_change(area, why.change_point(f, "failed")), "backlog_area")
+        chart(why_figures.mark_change(area, why.change_point(f, "failed")), "backlog_area")
     with right:
         chart(figures.age_bars(backlog["age_now"]), "backlog_age")
     st.subheader(f"Exceptions: {state}{f', {category}' if category else ''} (oldest first; click a header to sort)")

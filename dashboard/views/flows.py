@@ -11,11 +11,12 @@ from urllib.parse import quote
 import streamlit as st
 
 from dashboard import data, formats
-from dashboard.figures import late_summary, mark_change
+from dashboard.figures import late_summary
 from dashboard.flow_figures import failure_summary, kpi_figure
 from dashboard.state import Filters
 from dashboard.views import why
 from dashboard.views.common import LINK, chart, context_notes, freshness, lineage_link, table
+from dashboard.why_figures import mark_change
 
 
 def get(path: str, **params: Any) -> dict[str, Any]:

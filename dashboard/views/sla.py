@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from dashboard import data, figures, formats, kpis
+from dashboard import data, figures, formats, kpis, why_figures
 from dashboard.state import Filters
 from dashboard.views import why
 from dashboard.views.common import LINK, chart, context_notes, empty_text, freshness, lineage_link, table
@@ -34,7 +34,7 @@ def render(f: Filters) -> None:
     if doc["truncated"]:
         st.warning("The breach list was truncated; narrow the time range for the full list.")
     over_time = figures.breaches_over_time(breaches, f.bucket_delta)
-    chart(figures.mark_change(over_time, why.change_point(f, "breached", f.stage)), "breaches_time")
+    chart(why_figures.mark_change(over_time, why.change_point(f, "breached", f.stage)), "breaches_time")
     st.subheader("Breached and overdue transactions")
     table(
         kpis.breach_rows(breaches, lambda cid: lineage_link(f, cid)),

@@ -8,7 +8,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import data, figures, formats
+from dashboard import data, formats, why_figures
 from dashboard.api import ApiError
 from dashboard.state import Filters
 from dashboard.views.common import chart, small_table
@@ -46,7 +46,7 @@ def _ask(f: Filters, subject: str, stage: str, flow: str) -> dict[str, Any]:
 
 
 def change_point(f: Filters, subject: str, stage: str = "", flow: str = "") -> dict[str, Any] | None:
-    """The open panel's change point, for the page's own time series (``figures.mark_change``);
+    """The open panel's change point, for the page's own time series (``why_figures.mark_change``);
     None while the panel is closed (the same cached call as the panel's)."""
     if not st.session_state.get(f"why_{subject}"):
         return None
@@ -77,8 +77,8 @@ def panel(f: Filters, subject: str, stage: str = "", flow: str = "") -> None:
             f"**{formats.count(sel['count'])}** {subject} {doc['unit'].replace('_', '-')}s against "
             f"{formats.count(doc['baseline_count'])} ({doc['baseline']}); money at risk {money}."
         )
-        chart(figures.why_bars(doc), f"why_chart_{subject}")
-        chart(figures.why_rate(doc), f"why_rate_{subject}")
+        chart(why_figures.why_bars(doc), f"why_chart_{subject}")
+        chart(why_figures.why_rate(doc), f"why_rate_{subject}")
         small_table(finding_rows(doc), "Nothing stands out at the stated level: no finding.")
         cp = doc.get("change_point")
         if cp:

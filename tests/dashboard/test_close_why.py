@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import plotly.graph_objects as go
 
-from dashboard import figures
+from dashboard import why_figures
 from dashboard.state import Filters
 from dashboard.views.close import GROUPS, changed_hops, gate_rows, recent_periods
 from dashboard.views.common import lineage_link
@@ -36,12 +36,12 @@ def test_a_gate_row_names_status_blocking_groups_and_money_per_currency() -> Non
 
 def test_why_bars_show_selection_against_baseline_and_say_when_nothing_stands_out() -> None:
     doc = {"subject": "failed", "baseline": "rest", "findings": [], "pairs": []}
-    assert figures.why_bars(doc).layout.annotations[0].text == "Nothing stands out at the stated level"
+    assert why_figures.why_bars(doc).layout.annotations[0].text == "Nothing stands out at the stated level"
     finding = {"dimensions": [{"dimension": "region", "value": "amer"}], "share_selection": 0.75,
                "share_baseline": 0.23, "p_value": 2e-19, "selection_count": 71,
                "money_at_risk": [{"currency": "EUR", "amount": 10.0}]}  # fmt: skip
     doc["findings"] = [finding]
-    fig = figures.why_bars(doc)
+    fig = why_figures.why_bars(doc)
     assert [t.name for t in fig.data] == ["rest", "failed"] and fig.data[1].x == (0.75,)
     assert finding_rows(doc)[0] == {"what": "region=amer", "failed": "75%", "rest": "23%", "p-value": "2e-19",
                                     "count": 71, "money at risk": "10.00 EUR"}  # fmt: skip
@@ -79,14 +79,14 @@ def _explained(change_point: dict[str, object] | None) -> dict[str, object]:
 
 def test_why_rate_draws_the_subjects_share_and_marks_the_change_point() -> None:
     cp = {"at": "2026-12-07T03:00:00Z", "rate_before": 0.1, "rate_after": 0.45}
-    fig = figures.why_rate(_explained(cp))
+    fig = why_figures.why_rate(_explained(cp))
     assert list(fig.data[0].y) == [0.1, 0.1, 0.1, 0.45, 0.45, 0.45]
     line = fig.layout.shapes[0]
     assert line.x0 == line.x1 == datetime(2026, 12, 7, 3, tzinfo=UTC) and (line.y0, line.y1) == (0, 1)
     assert fig.layout.annotations[0].text == "started 03:00 (10.0% → 45.0%)"
-    unmarked = figures.why_rate(_explained(None))
+    unmarked = why_figures.why_rate(_explained(None))
     assert not unmarked.layout.shapes and not unmarked.layout.annotations
-    assert figures.mark_change(go.Figure(), None).layout.shapes == ()
+    assert why_figures.mark_change(go.Figure(), None).layout.shapes == ()
 
 
 def test_a_slow_finding_shows_its_median_and_p90_beside_the_baselines() -> None:
