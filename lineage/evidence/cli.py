@@ -20,9 +20,10 @@ from urllib.parse import quote
 import httpx
 
 from collector.store import owner
-from collector.store.errors import ConfigError, LedgerlineError
+from collector.store.errors import LedgerlineError
 from lineage.apiclient import add_client_options, auth_headers, fail, refusal
 from lineage.evidence.keys import KEY_FILE, fingerprint, init_keys, load_private, load_public
+from lineage.evidence.location import embedded_path, existing_store
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify_cli import cmd_verify, store_key
 
@@ -132,16 +133,10 @@ def _api(args: argparse.Namespace, method: str, path: str) -> httpx.Response | N
         raise LedgerlineError(f"the lineage API at {args.api} did not answer ({type(exc).__name__}: {exc})") from None
 
 
-def _embedded_path(settings: EvidenceSettings) -> Path | None:
-    """The embedded store's directory; None for a ClickHouse server."""
-    dsn = settings.dsn
-    return Path(dsn.removeprefix("chdb://").split("?", 1)[0]) if dsn.startswith("chdb:") else None
-
-
 def _unreachable(api: str) -> str:
     """Nothing listens at ``api``: how to point at the API (naming a serve that holds the store here)."""
     said = f"the lineage API at {api} is unreachable (nothing listens there)"
-    path = _embedded_path(EvidenceSettings())
+    path = embedded_path(EvidenceSettings())
     pid = owner.holder(path) if path is not None else None
     if pid is not None:
         who = owner.command_of(pid) or "a process"
@@ -155,16 +150,6 @@ def _unreachable(api: str) -> str:
     )
 
 
-def _existing_store(settings: EvidenceSettings) -> None:
-    """Refuse to create an embedded store where there is none (a typo'd directory, another cwd)."""
-    path = _embedded_path(settings)
-    if path is not None and not path.is_dir():
-        raise ConfigError(
-            f"no store at {path}: run where serve keeps its data or set LEDGERLINE_DATA_DIR "
-            "(or LEDGERLINE_CLICKHOUSE_URL); --store never creates one"
-        )
-
-
 def _open() -> tuple[Any, Any]:
     """The existing store (not migrated here: serve and ``ledgerline migrate`` do that) and the
     evidence service with its seal key."""
@@ -172,7 +157,7 @@ def _open() -> tuple[Any, Any]:
     from lineage.evidence.service import EvidenceService
 
     settings = EvidenceSettings()
-    _existing_store(settings)
+    existing_store(settings)
     store = open_store(settings)
     try:
         return store, EvidenceService(settings, store)
@@ -245,7 +230,7 @@ def _pack_from_store(cid: str) -> dict[str, Any] | str:
     from lineage.settings import LineageSettings
 
     settings = EvidenceSettings()
-    _existing_store(settings)
+    existing_store(settings)
     public, where = store_key(settings)
     store = open_store(settings)
     try:

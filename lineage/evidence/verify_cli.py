@@ -15,6 +15,8 @@ from collector.store.errors import ConfigError
 from lineage.apiclient import fail
 from lineage.evidence.errors import VerificationFailed
 from lineage.evidence.keys import KEY_FILE, PUB_FILE, load_private, load_public, public_pem
+from lineage.evidence.location import existing_store
+from lineage.evidence.queries import TABLE_EXISTS
 from lineage.evidence.settings import EvidenceSettings
 
 
@@ -42,7 +44,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if bool(args.pack) + bool(args.store) + bool(args.rollups) != 1:
         return fail("verify", "give a pack file, --store or --rollups")
     if args.rollups:
-        return _verify_rollups(args)
+        try:
+            return _verify_rollups(args)
+        except ConfigError as exc:
+            return fail("verify", str(exc))
     if (args.anchor or args.anchor_file) and not args.store:
         return fail("verify", "--anchor and --anchor-file check the store's chain: add --store")
     try:
@@ -77,7 +82,9 @@ def _verify_rollups(args: argparse.Namespace) -> int:
         since_ms = to_ms(parse_instant(args.since or "7d", now))
     except ValueError as exc:
         return fail("verify", str(exc))
-    store = open_store(EvidenceSettings())
+    settings = EvidenceSettings()
+    existing_store(settings, "--rollups")
+    store = open_store(settings)
     try:
         if not rollups.exists(store) or not open_txns.exists(store):
             return fail("verify", "this store has no rollup yet: run `ledgerline migrate` (or start serve) first")
@@ -108,8 +115,11 @@ def _verify_store(args: argparse.Namespace, public: Any) -> int:
     except ValueError as exc:
         return fail("verify", str(exc))
     anchors = _anchors(args)
+    existing_store(settings)
     store = open_store(settings)
     try:
+        if not store.query(TABLE_EXISTS, {"name": "seals"})[0][0]:
+            raise ConfigError("this store has no seal chain: run `ledgerline migrate` (or start serve) first")
         report = verify_store(
             store,
             public,
@@ -144,14 +154,11 @@ def _verify_certificates(store: Any, public: Any) -> Any:
     from lineage.evidence.rotation import key_chain
     from lineage.evidence.sealer import stored_rotations
 
-    if not store.query(_HAS_SIGNOFFS)[0][0]:
+    if not store.query(TABLE_EXISTS, {"name": "close_signoffs"})[0][0]:
         return CertificateReport()  # a store from before close sign-offs
     keys = [public, *key_chain(stored_rotations(store)).keys]
     progress = lambda line: print(line, file=sys.stderr, flush=True)  # noqa: E731
     return verify_certificates(store, keys, load_close(load_flows()), progress)
-
-
-_HAS_SIGNOFFS = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'close_signoffs'"
 
 
 _HASH = re.compile(r"[0-9a-fA-F]{64}")

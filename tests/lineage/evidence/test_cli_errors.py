@@ -78,3 +78,31 @@ def test_beside_a_running_serve_it_names_the_serve_and_how_to_reach_it(tmp_path:
         assert serve.exit_code(30) == 0
     finally:
         serve.kill()
+
+
+def test_verify_from_the_wrong_directory_creates_no_store_and_never_says_ok(tmp_path: Path) -> None:
+    # An auditor's typo'd data directory: before, `verify --store` made an empty store there and
+    # failed on ClickHouse's "Unknown table" (with a key given), `verify --rollups` made one too.
+    key_dir = tmp_path / "keys"
+    assert _run(tmp_path, _bare_env(), "keys", "init", "--dir", str(key_dir)).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    store = elsewhere / ".ledgerline" / "clickhouse"
+    for flag, extra in (("--store", ["--public-key", str(key_dir / "seal.pub")]), ("--rollups", [])):
+        result = _run(elsewhere, _bare_env(), "verify", flag, *extra)
+        assert result.returncode == 2, result
+        assert result.stderr.splitlines() == [
+            f"ledgerline verify: no store at {store}: run where serve keeps its data or set LEDGERLINE_DATA_DIR "
+            f"(or LEDGERLINE_CLICKHOUSE_URL); {flag} never creates one"
+        ], result.stderr
+        assert "OK" not in result.stdout and list(elsewhere.iterdir()) == []
+    # a directory that is there but holds no ledgerline store: told so in one line, not a DB error
+    store.mkdir(parents=True)
+    env = _bare_env() | {"LEDGERLINE_DATA_DIR": str(elsewhere / ".ledgerline")}
+    for flag, extra, said in (
+        ("--store", ["--public-key", str(key_dir / "seal.pub")], "this store has no seal chain"),
+        ("--rollups", [], "this store has no rollup yet"),
+    ):
+        result = _run(elsewhere, env, "verify", flag, *extra)
+        assert result.returncode == 2 and len(result.stderr.splitlines()) == 1, result
+        assert result.stderr.startswith(f"ledgerline verify: {said}: run `ledgerline migrate`"), result.stderr
