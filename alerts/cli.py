@@ -66,11 +66,12 @@ def _serve(
 ) -> int:
     """Evaluate against the store; ``migrate_store`` is the composition root's registry."""
     from alerts.service import AlertService
-    from collector.store import open_store
+    from collector.store import open_existing
     from collector.store.lease import ALERTS, Lease
     from lineage.core.scope import EVERYTHING
 
-    store = open_store(settings)
+    # A rule round over a store made here would read an empty one: no alert, "all clear".
+    store = open_existing(settings, "alerts --once" if once else "alerts")
     migrate_store(store)
     # Against a server, a second evaluator (another `alerts` or `serve`) waits on the lease.
     lease = None if store.embedded or once else Lease(store, ALERTS, ttl_s=settings.lease_ttl_s)

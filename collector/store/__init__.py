@@ -20,7 +20,7 @@ from collector.store.errors import (
 )
 
 if TYPE_CHECKING:
-    from collector.store.client import Bounded, Store, open_store
+    from collector.store.client import Bounded, Store, embedded_path, open_existing, open_store
     from collector.store.migrations import Migration, applied_versions, migrate
     from collector.store.settings import StoreSettings
 
@@ -28,6 +28,8 @@ _LAZY = {
     "Bounded": "collector.store.client",
     "Store": "collector.store.client",
     "open_store": "collector.store.client",
+    "open_existing": "collector.store.client",
+    "embedded_path": "collector.store.client",
     "Migration": "collector.store.migrations",
     "applied_versions": "collector.store.migrations",
     "migrate": "collector.store.migrations",
@@ -46,7 +48,9 @@ __all__ = [
     "StoreSettings",
     "StoreUnavailable",
     "applied_versions",
+    "embedded_path",
     "migrate",
+    "open_existing",
     "open_store",
 ]
 

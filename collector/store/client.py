@@ -24,7 +24,7 @@ from clickhouse_connect.driver.client import Client
 from clickhouse_connect.driver.exceptions import ClickHouseError, OperationalError
 
 from collector.store import owner, queries
-from collector.store.errors import QueryTimeout, StoreError, StoreLocked, StoreUnavailable
+from collector.store.errors import ConfigError, QueryTimeout, StoreError, StoreLocked, StoreUnavailable
 from collector.store.settings import StoreSettings
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,8 @@ class Store:
 
     def _refuse_if_held(self) -> None:
         """One line naming the holder, before chdb prints its own lock errors to stderr."""
-        path = Path(self.dsn.removeprefix("chdb://").split("?", 1)[0])
+        path = embedded_path(self.dsn)
+        assert path is not None  # called for an embedded store only
         pid = owner.holder(path)
         if pid is not None:
             raise StoreLocked(owner.held_message(path, pid))
@@ -221,4 +222,22 @@ class Store:
 def open_store(settings: StoreSettings) -> Store:
     """Open the store (creating its database). Schema changes are applied by the composition
     root's one migration registry (ledgerline/schema.py), never lazily here."""
+    return Store(settings)
+
+
+def embedded_path(dsn: str) -> Path | None:
+    """The embedded store's directory of a ``chdb://`` DSN; None for a ClickHouse server."""
+    return Path(dsn.removeprefix("chdb://").split("?", 1)[0]) if dsn.startswith("chdb:") else None
+
+
+def open_existing(settings: StoreSettings, command: str) -> Store:
+    """Open a store that must already be there, for a command that reads or audits one: an
+    embedded directory with none is refused (ConfigError), never created, so a typo'd data
+    directory cannot read as an empty store, "all clear". A server's database opens as is."""
+    path = embedded_path(settings.dsn)
+    if path is not None and not path.is_dir():
+        raise ConfigError(
+            f"no store at {path}: run where serve keeps its data or set LEDGERLINE_DATA_DIR "
+            f"(or LEDGERLINE_CLICKHOUSE_URL); {command} never creates one"
+        )
     return Store(settings)

@@ -57,15 +57,16 @@ class Backend(Protocol):
 class Direct:
     """The token table, opened in this process."""
 
-    def __init__(self, migrate_store: Callable[[Any], object]) -> None:
-        """Open the store and bring it up to date with the composition root's registry."""
+    def __init__(self, migrate_store: Callable[[Any], object], command: str) -> None:
+        """Open the store and bring it up to date with the composition root's registry; only
+        ``create`` (the first admin token, before serve ever ran) makes a store where there is none."""
         from collector.settings import StoreSettings
-        from collector.store import open_store
+        from collector.store import open_existing, open_store
         from lineage.auth.tokens import TokenStore
 
         settings = StoreSettings()
         try:
-            self.store = open_store(settings)
+            self.store = open_store(settings) if command == "create" else open_existing(settings, f"token {command}")
             migrate_store(self.store)
         except StoreLocked:
             raise  # it already names the holder and what to do
@@ -142,7 +143,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.token_command == "create":
             expiry(args.expires)  # refuse a bad duration before touching anything
-        backend: Backend = Remote(args.api, args.token) if args.token else Direct(args.migrate_store)
+        backend: Backend = (
+            Remote(args.api, args.token) if args.token else Direct(args.migrate_store, args.token_command)
+        )
     except (LedgerlineError, ValueError) as exc:
         print(f"ledgerline token: {exc}", file=sys.stderr)
         return 2

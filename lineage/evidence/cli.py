@@ -19,11 +19,10 @@ from urllib.parse import quote
 
 import httpx
 
-from collector.store import owner
+from collector.store import embedded_path, owner
 from collector.store.errors import LedgerlineError
 from lineage.apiclient import add_client_options, auth_headers, fail, refusal
 from lineage.evidence.keys import KEY_FILE, fingerprint, init_keys, load_private, load_public
-from lineage.evidence.location import embedded_path, existing_store
 from lineage.evidence.settings import EvidenceSettings
 from lineage.evidence.verify_cli import cmd_verify, store_key
 
@@ -101,11 +100,11 @@ def cmd_keys_init(args: argparse.Namespace) -> int:
 
 def cmd_keys_rotate(args: argparse.Namespace) -> int:
     """Write a rotation record: the old key hands sealing over to the new one after the latest seal."""
-    from collector.store import open_store
+    from collector.store import open_existing
     from lineage.evidence.keyring import rotate
 
     old, new = load_private(args.old_key), load_private(args.new_key)
-    store = open_store(EvidenceSettings())
+    store = open_existing(EvidenceSettings(), "keys rotate")
     try:
         signed = rotate(store, old, new)
     finally:
@@ -136,7 +135,7 @@ def _api(args: argparse.Namespace, method: str, path: str) -> httpx.Response | N
 def _unreachable(api: str) -> str:
     """Nothing listens at ``api``: how to point at the API (naming a serve that holds the store here)."""
     said = f"the lineage API at {api} is unreachable (nothing listens there)"
-    path = embedded_path(EvidenceSettings())
+    path = embedded_path(EvidenceSettings().dsn)
     pid = owner.holder(path) if path is not None else None
     if pid is not None:
         who = owner.command_of(pid) or "a process"
@@ -153,12 +152,11 @@ def _unreachable(api: str) -> str:
 def _open() -> tuple[Any, Any]:
     """The existing store (not migrated here: serve and ``ledgerline migrate`` do that) and the
     evidence service with its seal key."""
-    from collector.store import open_store
+    from collector.store import open_existing
     from lineage.evidence.service import EvidenceService
 
     settings = EvidenceSettings()
-    existing_store(settings)
-    store = open_store(settings)
+    store = open_existing(settings, "--store")
     try:
         return store, EvidenceService(settings, store)
     except BaseException:
@@ -220,7 +218,7 @@ def cmd_evidence(args: argparse.Namespace) -> int:
 def _pack_from_store(cid: str) -> dict[str, Any] | str:
     """The pack built from the existing store with its seal key's public half (never a new key
     or store), or why there is none (not sealed yet, unknown)."""
-    from collector.store import open_store
+    from collector.store import open_existing
     from lineage.core.flows import load_flows
     from lineage.core.service import Lineage
     from lineage.evidence.errors import NotSealed
@@ -230,10 +228,9 @@ def _pack_from_store(cid: str) -> dict[str, Any] | str:
     from lineage.settings import LineageSettings
 
     settings = EvidenceSettings()
-    existing_store(settings)
-    public, where = store_key(settings)
-    store = open_store(settings)
+    store = open_existing(settings, "--store")
     try:
+        public, where = store_key(settings)
         check_key(store, fingerprint(public), where)
         lineage_settings = LineageSettings()
         lineage = Lineage(lineage_settings, store, load_flows(lineage_settings.flows), replays=replays_of(store))

@@ -15,7 +15,6 @@ from collector.store.errors import ConfigError
 from lineage.apiclient import fail
 from lineage.evidence.errors import VerificationFailed
 from lineage.evidence.keys import KEY_FILE, PUB_FILE, load_private, load_public, public_pem
-from lineage.evidence.location import existing_store
 from lineage.evidence.queries import TABLE_EXISTS
 from lineage.evidence.settings import EvidenceSettings
 
@@ -73,7 +72,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _verify_rollups(args: argparse.Namespace) -> int:
     """Every covered rollup minute and every open-transactions row since ``--since`` against the
     hops: 0 equal, 1 the first difference of each."""
-    from collector.store import open_store
+    from collector.store import open_existing
     from lineage.core import open_txns, rollups
     from lineage.core.timeparse import parse_instant, to_ms, utcnow
 
@@ -83,8 +82,7 @@ def _verify_rollups(args: argparse.Namespace) -> int:
     except ValueError as exc:
         return fail("verify", str(exc))
     settings = EvidenceSettings()
-    existing_store(settings, "--rollups")
-    store = open_store(settings)
+    store = open_existing(settings, "--rollups")
     try:
         if not rollups.exists(store) or not open_txns.exists(store):
             return fail("verify", "this store has no rollup yet: run `ledgerline migrate` (or start serve) first")
@@ -105,7 +103,7 @@ def _verify_rollups(args: argparse.Namespace) -> int:
 
 
 def _verify_store(args: argparse.Namespace, public: Any) -> int:
-    from collector.store import open_store
+    from collector.store import open_existing
     from lineage.core.timeparse import parse_instant, to_ms, utcnow
     from lineage.evidence.audit import verify_store
 
@@ -115,8 +113,7 @@ def _verify_store(args: argparse.Namespace, public: Any) -> int:
     except ValueError as exc:
         return fail("verify", str(exc))
     anchors = _anchors(args)
-    existing_store(settings)
-    store = open_store(settings)
+    store = open_existing(settings, "--store")
     try:
         if not store.query(TABLE_EXISTS, {"name": "seals"})[0][0]:
             raise ConfigError("this store has no seal chain: run `ledgerline migrate` (or start serve) first")
