@@ -312,19 +312,23 @@ def write_and_verify(data_dir: Path, script: str) -> subprocess.CompletedProcess
 
 
 @pytest.mark.parametrize(
-    ("args", "says"),
+    ("args", "store", "says"),
     [
-        (["--rollups", "--store"], "give a pack file, --store or --rollups"),
-        (["--rollups", "--since", "yesterday-ish"], "yesterday-ish"),
-        (["--rollups"], "this store has no rollup yet: run `ledgerline migrate`"),  # a store never migrated
+        (["--rollups", "--store"], False, "give a pack file, --store or --rollups"),
+        (["--rollups", "--since", "yesterday-ish"], False, "yesterday-ish"),
+        (["--rollups"], True, "this store has no rollup yet: run `ledgerline migrate`"),  # a store never migrated
+        (["--rollups"], False, "no store at "),  # a data directory with none: nothing created there
     ],
 )
-def test_verify_rollups_usage(tmp_path: Path, args: list[str], says: str) -> None:
+def test_verify_rollups_usage(tmp_path: Path, args: list[str], store: bool, says: str) -> None:
+    if store:
+        (tmp_path / "clickhouse").mkdir()
     out = subprocess.run(
         [*LEDGERLINE, "verify", *args], env=ledgerline_env(tmp_path), capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 2, out.stdout + out.stderr
     assert says in out.stderr and "Traceback" not in out.stderr, out.stderr
+    assert (tmp_path / "clickhouse").exists() == store
 
 
 def test_duration_percentiles_from_the_sketches_are_within_one_percent(lineage_store: Store) -> None:
