@@ -20,7 +20,17 @@ from prometheus_client import CollectorRegistry
 from collector.store import Store
 from collector.store.errors import StoreError
 from lineage import auth
-from lineage.api import business_metrics, docs, errors, exceptions, health, metrics, telemetry, transactions
+from lineage.api import (
+    business_metrics,
+    docs,
+    errors,
+    exceptions,
+    health,
+    metrics,
+    strict_query,
+    telemetry,
+    transactions,
+)
 from lineage.auth import routes as auth_routes
 from lineage.auth.settings import AuthSettings
 from lineage.business import api as business
@@ -114,6 +124,7 @@ def create_app(
         setattr(app.state, name, service)
     app.add_exception_handler(StoreError, errors.store_error)
     auth.install(app, auth_settings or AuthSettings(), store)  # before the routers: the permission check
+    strict_query.install(app)  # after auth: an unknown parameter is refused to a caller who may call the route
     telemetry.install(app, app.state.registry)  # after auth: outermost, so its refusals are timed too
     docs.mount_assets(app)
     for router in (*ROUTERS, *extra_routers):
