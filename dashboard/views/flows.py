@@ -48,7 +48,9 @@ def render(f: Filters) -> None:
     flow = pick_flow(f, flows)
     context = {**f.context(), "flow": flow}
     kpi_call = {"path": "/api/v1/kpis", **context, "bucket": f.bucket}
-    waiting_call = {"path": f"/api/v1/flows/{quote(flow, safe='')}/waiting", **context, "limit": 200}
+    # the waiting route names its flow in the path and takes no flow parameter (the API refuses one)
+    in_path = {k: v for k, v in context.items() if k != "flow"}
+    waiting_call = {"path": f"/api/v1/flows/{quote(flow, safe='')}/waiting", **in_path, "limit": 200}
     data.prefetch(("get", kpi_call), ("get", waiting_call))  # the page's two answers at once
     doc, waiting = data.fetch("get", **kpi_call), data.fetch("get", **waiting_call)
     context_notes(doc, waiting)
