@@ -79,7 +79,9 @@ def test_flow_faults_are_found_by_the_api(collector: RunningCollector) -> None:
 
         breaks = get("/api/v1/reconciliations/payment_to_crm/breaks")["breaks"]
         assert len(breaks) == d["crm_outage:pending"]
-        doc = get(f"/api/v1/transactions/{breaks[0]['correlation_ids'][0]}")
+        found = client.get(f"/api/v1/transactions/{breaks[0]['correlation_ids'][0]}")  # no window: takes none
+        assert found.status_code == 200, found.text
+        doc = found.json()
         assert [h["step"] for h in doc["hops"]][:2] == ["payment.received", "payment.applied"]
 
 
