@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated
 
-from fastapi import Depends, Query
+from fastapi import Depends, Query, Request
 from pydantic import BaseModel
 
 from lineage.api.deps import MAX_WINDOW_MS, WINDOWS, Svc, bad
@@ -134,7 +134,8 @@ _LE = Query(description="legal entity: figures from its hops only")
 
 def context_dep(default_since: str | None, *, with_flow: bool = True) -> Callable[..., Context]:
     """A dependency parsing the context; ``default_since`` as for :func:`lineage.api.deps.window_dep`.
-    Without ``flow`` for routes that name their flow in the path."""
+    For routes that name their flow in the path, a ``flow`` parameter may repeat it (a client
+    sending one context to every route) but not contradict it (422)."""
     window_of = WINDOWS[default_since]
 
     def context(
@@ -149,13 +150,18 @@ def context_dep(default_since: str | None, *, with_flow: bool = True) -> Callabl
         return _build(svc, scope, window, flow, system, region, legal_entity)
 
     def context_of_path_flow(
+        request: Request,
         svc: Svc,
         scope: CurrentScope,
         window: Annotated[Window, Depends(window_of)],
+        also: Annotated[str, Query(alias="flow", description="the path's flow again, if at all")] = "",
         system: Annotated[str, _SYSTEM] = "",
         region: Annotated[str, _REGION] = "",
         legal_entity: Annotated[str, _LE] = "",
     ) -> Context:
+        named = request.path_params.get("flow", "")
+        if also and also != named:
+            raise bad(f"the path names flow {named!r}; the flow parameter {also!r} contradicts it")
         return _build(svc, scope, window, "", system, region, legal_entity)
 
     return context if with_flow else context_of_path_flow

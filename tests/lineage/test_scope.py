@@ -295,6 +295,8 @@ def test_every_figure_route_echoes_its_context(full: World) -> None:
     for url, params in CONTEXT_ROUTES:
         for name, value in [*flows.items(), ("all", "")]:
             asked = flows if name == "all" else {name: value}
+            if url in FLOW_OF and "flow" in asked:  # a route naming its flow in the path: the same again
+                asked = asked | {"flow": FLOW_OF[url]}
             code, doc = _get(full, url, **params, **asked)
             assert code == 200, (url, asked)
             echo = doc["context"]
@@ -308,6 +310,12 @@ def test_every_figure_route_echoes_its_context(full: World) -> None:
                 assert echo[key] == asked.get(key), (url, key)
             assert echo["flow"] == FLOW_OF.get(url, asked.get("flow") or echo["flow"]), url
             assert echo["unknown"] == [], (url, asked)
+    for url, own in FLOW_OF.items():  # ... and another flow contradicts the path: refused, not ignored
+        params = dict(CONTEXT_ROUTES)[url]
+        refused = full.client.get(url, params={**params, "flow": "support_credit"}, headers=bearer("admin"))
+        assert refused.status_code == 422 and refused.json()["detail"] == (
+            f"the path names flow {own!r}; the flow parameter 'support_credit' contradicts it"
+        ), refused.text
 
 
 @pytest.mark.usefixtures("frozen")
