@@ -12,7 +12,7 @@ from fastapi.params import Depends
 
 
 def _declared(dependant: Dependant) -> frozenset[str]:
-    """The query parameters a route declares, its dependencies' included (a short walk per call)."""
+    """The query parameters a route declares, its dependencies' included."""
     names: set[str] = set()
     todo = [dependant]
     while todo:
@@ -27,7 +27,9 @@ async def known_query(request: Request) -> None:
     route: Any = request.scope.get("route")
     if not getattr(route, "path", "").startswith("/api/") or not request.query_params:
         return
-    takes = _declared(route.dependant)
+    takes = getattr(route, "_query_names", None)
+    if takes is None:  # once per route: the walk is not redone on every call
+        takes = route._query_names = _declared(route.dependant)
     unknown = sorted(set(request.query_params) - takes)
     if unknown:
         listed = ", ".join(sorted(takes)) or "none"

@@ -5,7 +5,8 @@ store), with the bearer token from ``--token`` or ``$LEDGERLINE_API_TOKEN``; whe
 answers there they say so (one line, exit 2) and open nothing. ``--store`` opens an existing
 store instead (serve stopped); a read (``evidence``) never creates a store or a seal key.
 ``verify`` (lineage/evidence/verify_cli.py, registered here) checks a pack offline against a
-trusted public key, or the store. ``keys rotate`` writes a rotation record into the store directly (serve stopped).
+trusted public key, or the store. ``keys rotate`` writes a rotation record into the store
+directly (serve stopped).
 """
 
 from __future__ import annotations

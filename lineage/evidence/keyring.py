@@ -56,7 +56,7 @@ def rotate(store: Store, old: Ed25519PrivateKey, new: Ed25519PrivateKey) -> Sign
     old_fp, new_fp = fingerprint(old.public_key()), fingerprint(new.public_key())
     if old_fp == new_fp:
         raise ConfigError("the new key is the old key")
-    if not store.query(queries.ROTATIONS_EXIST)[0][0]:
+    if not store.query(queries.TABLE_EXISTS, {"name": "seal_rotations"})[0][0]:
         raise ConfigError("the store lacks the rotation records table (migration 162): run `ledgerline migrate` first")
     last = latest_seal(store)
     if last is None:

@@ -59,7 +59,6 @@ VALUES ({seq:UInt64}, {start_ms:Int64}, {end_ms:Int64}, {count:UInt64}, {root:St
 
 # -- seal key rotations (lineage/evidence/rotation.py) -------------------------------------
 TABLE_EXISTS = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = {name:String}"
-ROTATIONS_EXIST = "SELECT count() FROM system.tables WHERE database = currentDatabase() AND name = 'seal_rotations'"
 ROTATIONS = """
 SELECT Rotation, AfterSequence, SealHash, PrevHash, OldKey, NewKey,
     toUnixTimestamp64Milli(RotatedAt) AS RotatedAtMs, OldSignature, NewSignature

@@ -81,7 +81,7 @@ def seals_from(store: Store, first: int) -> list[StoredSeal]:
 
 def stored_rotations(store: Store) -> list[SignedRotation]:
     """Every seal key rotation record, in order (none on a store not migrated to 162 yet)."""
-    if not store.query(queries.ROTATIONS_EXIST)[0][0]:
+    if not store.query(queries.TABLE_EXISTS, {"name": "seal_rotations"})[0][0]:
         return []
     return [
         SignedRotation(
